@@ -1,0 +1,323 @@
+//! HTTP routes. The handlers only translate between HTTP and the engine: read a bounded
+//! body, decode once, decide, encode, count.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use super::review::AdmissionReview;
+use crate::engine::{self, Context, Decision, Outcome};
+use crate::metrics::{BadRequestLabels, EndpointLabels, Metrics, RequestLabels};
+use crate::policy::Policy;
+use crate::runtime_class::RuntimeClassLookup;
+
+/// kube-apiserver refuses objects over 3 MiB; an UPDATE review carries two of them plus
+/// envelope, so 7 MiB admits every legitimate review and nothing much larger.
+pub const MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
+
+/// What every request handler shares.
+pub struct AppState {
+    pub policy: ArcSwap<Policy>,
+    pub runtime_classes: Arc<dyn RuntimeClassLookup>,
+    pub metrics: Arc<Metrics>,
+    pub readiness: Readiness,
+}
+
+impl AppState {
+    pub fn new(policy: Policy, runtime_classes: Arc<dyn RuntimeClassLookup>, metrics: Arc<Metrics>) -> Arc<Self> {
+        metrics.set_policy(&policy);
+        Arc::new(AppState {
+            policy: ArcSwap::from_pointee(policy),
+            runtime_classes,
+            metrics,
+            readiness: Readiness::default(),
+        })
+    }
+}
+
+/// `/readyz` is true only while every condition holds.
+#[derive(Debug)]
+pub struct Readiness {
+    pub tls_listening: AtomicBool,
+    pub caches_synced: AtomicBool,
+    pub shutting_down: AtomicBool,
+}
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Readiness {
+            tls_listening: AtomicBool::new(false),
+            caches_synced: AtomicBool::new(true),
+            shutting_down: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Readiness {
+    /// The policy is loaded before `AppState` exists, so it is not a condition here.
+    pub fn is_ready(&self) -> bool {
+        self.tls_listening.load(Ordering::Acquire)
+            && self.caches_synced.load(Ordering::Acquire)
+            && !self.shutting_down.load(Ordering::Acquire)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Mutate,
+    Validate,
+}
+
+impl Endpoint {
+    fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Mutate => "mutate",
+            Endpoint::Validate => "validate",
+        }
+    }
+}
+
+pub fn webhook_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/mutate", post(mutate))
+        .route("/validate", post(validate))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .with_state(state)
+}
+
+pub fn probe_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.readiness.is_ready() {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn mutate(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    answer(&state, Endpoint::Mutate, &headers, body).await
+}
+
+async fn validate(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    answer(&state, Endpoint::Validate, &headers, body).await
+}
+
+async fn answer(state: &AppState, endpoint: Endpoint, headers: &HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    let response = match decide(state, endpoint, headers, body).await {
+        Ok(response) => response,
+        Err(refusal) => {
+            state
+                .metrics
+                .bad_requests
+                .get_or_create(&BadRequestLabels {
+                    endpoint: endpoint.as_str(),
+                    reason: refusal.reason,
+                })
+                .inc();
+            tracing::warn!(endpoint = endpoint.as_str(), status = refusal.status.as_u16(), error = %refusal.message, "request refused");
+            error_response(refusal.status, refusal.reason_phrase(), &refusal.message)
+        }
+    };
+    state
+        .metrics
+        .duration
+        .get_or_create(&EndpointLabels {
+            endpoint: endpoint.as_str(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+struct Refusal {
+    status: StatusCode,
+    reason: &'static str,
+    message: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
+        Refusal {
+            status,
+            reason,
+            message: message.into(),
+        }
+    }
+
+    fn reason_phrase(&self) -> &'static str {
+        match self.status {
+            StatusCode::PAYLOAD_TOO_LARGE => "RequestEntityTooLarge",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "UnsupportedMediaType",
+            _ => "BadRequest",
+        }
+    }
+}
+
+async fn decide(
+    state: &AppState,
+    endpoint: Endpoint,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, Refusal> {
+    check_content_type(headers)?;
+    let bytes = read_body(headers, body).await?;
+    let review: AdmissionReview = serde_json::from_slice(&bytes).map_err(|err| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            format!("body is not an AdmissionReview: {err}"),
+        )
+    })?;
+    let request = review.request.ok_or_else(|| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "no_request",
+            "AdmissionReview has no request",
+        )
+    })?;
+    let policy = state.policy.load();
+    let context = Context {
+        policy: &policy,
+        runtime_classes: state.runtime_classes.as_ref(),
+    };
+    let decision = match endpoint {
+        Endpoint::Mutate => engine::mutate(&request, context),
+        Endpoint::Validate => engine::validate(&request, context),
+    };
+    record(state, endpoint, &request, &policy.name, &decision);
+    let body = decision.to_response(&request.uid).into_review();
+    Ok(axum::Json(body).into_response())
+}
+
+fn record(
+    state: &AppState,
+    endpoint: Endpoint,
+    request: &super::review::AdmissionRequest,
+    policy: &str,
+    decision: &Decision,
+) {
+    let operation = match request.operation() {
+        Some(super::review::Operation::Create) => "CREATE",
+        Some(super::review::Operation::Update) => "UPDATE",
+        Some(super::review::Operation::Delete) => "DELETE",
+        Some(super::review::Operation::Connect) => "CONNECT",
+        None => "UNKNOWN",
+    };
+    state
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            endpoint: endpoint.as_str(),
+            operation,
+            decision: decision.outcome.as_str(),
+        })
+        .inc();
+    let namespace = request.namespace.as_deref().unwrap_or("");
+    if decision.outcome == Outcome::Skipped {
+        return;
+    }
+    if decision.outcome == Outcome::Denied {
+        state.metrics.record_denials(policy, namespace, &decision.violations);
+    }
+    // Names and check IDs only: never the object, which may carry secret literals.
+    tracing::info!(
+        uid = %request.uid,
+        endpoint = endpoint.as_str(),
+        operation,
+        namespace,
+        name = %request.display_name(),
+        decision = decision.outcome.as_str(),
+        violations = %engine::violation_ids(&decision.violations),
+        dry_run = request.is_dry_run(),
+        "admission review"
+    );
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if media_type.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "content_type",
+            format!("content type must be application/json, got {content_type:?}"),
+        ))
+    }
+}
+
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, Refusal> {
+    let too_large = || {
+        Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("body is larger than {MAX_BODY_BYTES} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|err| {
+        let is_limit = std::error::Error::source(&err)
+            .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+        if is_limit {
+            too_large()
+        } else {
+            Refusal::new(StatusCode::BAD_REQUEST, "body_read", format!("cannot read body: {err}"))
+        }
+    })
+}
+
+/// Errors in the shape of a Kubernetes `Status`, so they read like the API's own.
+fn error_response(status: StatusCode, reason: &str, message: &str) -> Response {
+    let body = json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": status.as_u16(),
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked; this request failed, the server keeps serving");
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "InternalError",
+        "internal error while reviewing this request",
+    )
+}

@@ -1,0 +1,102 @@
+//! The HTTPS accept loop: rustls handshakes, HTTP/1.1 keep-alive connections, read
+//! timeouts, and a shutdown that lets in-flight reviews finish.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use rustls::ServerConfig;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use super::routes::AppState;
+
+/// A client that has not finished its TLS handshake in this long is dropped.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client that has not sent complete request headers in this long is dropped
+/// (slowloris); kube-apiserver's own webhook timeout is at most 30 s.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Upper bound on waiting for in-flight requests once shutdown starts.
+pub const IN_FLIGHT_GRACE: Duration = Duration::from_secs(25);
+
+/// Adds `Connection: close` to every response once shutdown has begun, so that clients
+/// holding kept-alive connections (kube-apiserver always does) reconnect to another replica.
+pub fn close_connections_when_draining(state: Arc<AppState>, router: Router) -> Router {
+    router.layer(axum::middleware::map_response(move |mut response: axum::response::Response| {
+        let draining = state
+            .readiness
+            .shutting_down
+            .load(std::sync::atomic::Ordering::Acquire);
+        async move {
+            if draining {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            response
+        }
+    }))
+}
+
+/// Serves `router` over TLS on `listener` until `shutdown` resolves, then stops accepting
+/// and waits (bounded) for open connections to finish their current request.
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    router: Router,
+    shutdown: impl Future<Output = ()>,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true);
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Usually EMFILE under a connection flood: back off instead of spinning.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let service = TowerToHyperService::new(router.clone());
+        let watcher = graceful.watcher();
+        let http = http.clone();
+        tokio::spawn(async move {
+            let tls_stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(err)) => {
+                    tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let connection = http.serve_connection(TokioIo::new(tls_stream), service);
+            if let Err(err) = watcher.watch(connection).await {
+                tracing::debug!(%peer, error = %err, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(IN_FLIGHT_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::warn!("connections still open after the shutdown grace period; closing them");
+    }
+}

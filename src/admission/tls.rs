@@ -1,0 +1,143 @@
+//! TLS for the webhook: rustls with the ring provider, TLS 1.2 and 1.3, HTTP/1.1 only
+//! (kube-apiserver speaks HTTP/1.1 to webhooks), and a certificate that can be swapped
+//! while connections stay open.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use rustls::ServerConfig;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("certificate: {0}")]
+    Certificate(String),
+    #[error("private key: {0}")]
+    Key(String),
+    #[error("certificate and private key do not match: {0}")]
+    Mismatch(String),
+    #[error("TLS configuration: {0}")]
+    Config(#[from] rustls::Error),
+}
+
+/// The process-wide provider. Installing it once keeps any library that asks for "the
+/// default provider" on ring too.
+pub fn provider() -> Arc<CryptoProvider> {
+    if let Some(installed) = CryptoProvider::get_default() {
+        return installed.clone();
+    }
+    // A concurrent installer may win the race; either way ring is what ends up installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()))
+}
+
+/// Parses a PEM chain and key into a key rustls can serve.
+pub fn certified_key(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey, TlsError> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::Certificate(e.to_string()))?;
+    if chain.is_empty() {
+        return Err(TlsError::Certificate("no PEM certificate found".into()));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| TlsError::Key(e.to_string()))?;
+    let certified = CertifiedKey::from_der(chain, key, &provider())
+        .map_err(|e| TlsError::Mismatch(e.to_string()))?;
+    Ok(certified)
+}
+
+pub fn certified_key_from_files(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|e| TlsError::File {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    };
+    certified_key(&read(cert)?, &read(key)?)
+}
+
+/// Serves whatever certificate was stored last; new handshakes see a swap at once, open
+/// connections keep the session they negotiated.
+#[derive(Debug)]
+pub struct SwappableCert {
+    current: ArcSwap<CertifiedKey>,
+}
+
+impl SwappableCert {
+    pub fn new(initial: CertifiedKey) -> Arc<Self> {
+        Arc::new(SwappableCert {
+            current: ArcSwap::from_pointee(initial),
+        })
+    }
+
+    pub fn swap(&self, next: CertifiedKey) {
+        self.current.store(Arc::new(next));
+    }
+
+    pub fn current(&self) -> Arc<CertifiedKey> {
+        self.current.load_full()
+    }
+}
+
+impl ResolvesServerCert for SwappableCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.load_full())
+    }
+}
+
+pub fn server_config(cert: Arc<SwappableCert>) -> Result<Arc<ServerConfig>, TlsError> {
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_no_client_auth()
+        .with_cert_resolver(cert);
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Re-reads the certificate files every `interval` and swaps in a changed, valid pair.
+/// Polling by path follows Kubernetes' `..data` symlink swap, which inotify on the
+/// file itself misses. A bad pair is logged and the last good one keeps serving.
+pub async fn reload_on_change(
+    cert: Arc<SwappableCert>,
+    cert_path: PathBuf,
+    key_path: PathBuf,
+    interval: Duration,
+    on_reload: impl Fn(Result<(), &TlsError>) + Send + 'static,
+) {
+    let fingerprint = |cert_path: &Path, key_path: &Path| -> Option<(Vec<u8>, Vec<u8>)> {
+        Some((std::fs::read(cert_path).ok()?, std::fs::read(key_path).ok()?))
+    };
+    let mut last = fingerprint(&cert_path, &key_path);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let Some(current) = fingerprint(&cert_path, &key_path) else {
+            continue;
+        };
+        if Some(&current) == last.as_ref() {
+            continue;
+        }
+        match certified_key(&current.0, &current.1) {
+            Ok(next) => {
+                cert.swap(next);
+                tracing::info!(cert = %cert_path.display(), "serving certificate reloaded");
+                on_reload(Ok(()));
+            }
+            Err(err) => {
+                tracing::error!(cert = %cert_path.display(), error = %err, "new certificate refused; the previous one keeps serving");
+                on_reload(Err(&err));
+            }
+        }
+        last = Some(current);
+    }
+}

@@ -1,0 +1,91 @@
+//! The API server's defaulting that runs before any webhook, for the offline CLI: a pod on
+//! disk has not been through it, and without it the CLI would answer differently from the
+//! cluster (e.g. an `imagePullPolicy` the webhook overrides, a request copied from a limit).
+
+use serde_json::{Map, Value};
+
+use crate::image_ref::ImageRef;
+
+pub fn apply_pod_defaults(pod: &mut Value) {
+    let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for list in ["initContainers", "containers", "ephemeralContainers"] {
+        let Some(Value::Array(containers)) = spec.get_mut(list) else {
+            continue;
+        };
+        for container in containers.iter_mut().filter_map(Value::as_object_mut) {
+            default_image_pull_policy(container);
+            copy_requests_from_limits(container);
+        }
+    }
+}
+
+/// `Always` for `:latest` or an untagged, undigested image; `IfNotPresent` otherwise.
+fn default_image_pull_policy(container: &mut Map<String, Value>) {
+    if container.get("imagePullPolicy").is_some_and(|v| !v.is_null()) {
+        return;
+    }
+    let image = ImageRef::parse(container.get("image").and_then(Value::as_str).unwrap_or(""));
+    let always = match (&image.tag, &image.digest) {
+        (Some(tag), _) => tag == "latest",
+        (None, digest) => digest.is_none(),
+    };
+    let policy = if always { "Always" } else { "IfNotPresent" };
+    container.insert("imagePullPolicy".into(), Value::String(policy.into()));
+}
+
+fn copy_requests_from_limits(container: &mut Map<String, Value>) {
+    let Some(resources) = container.get_mut("resources").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let Some(limits) = resources.get("limits").and_then(Value::as_object).cloned() else {
+        return;
+    };
+    let requests = resources
+        .entry("requests")
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Some(requests) = requests.as_object_mut() else {
+        return;
+    };
+    for (resource, limit) in limits {
+        requests.entry(resource).or_insert(limit);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn defaulted(container: Value) -> Value {
+        let mut pod = json!({"spec": {"containers": [container]}});
+        apply_pod_defaults(&mut pod);
+        pod["spec"]["containers"][0].clone()
+    }
+
+    #[test]
+    fn pull_policy_follows_the_tag() {
+        assert_eq!(defaulted(json!({"image": "nginx"}))["imagePullPolicy"], "Always");
+        assert_eq!(defaulted(json!({"image": "nginx:latest"}))["imagePullPolicy"], "Always");
+        assert_eq!(defaulted(json!({"image": "nginx:1.27"}))["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(defaulted(json!({"image": "nginx@sha256:abc"}))["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(
+            defaulted(json!({"image": "nginx", "imagePullPolicy": "Never"}))["imagePullPolicy"],
+            "Never"
+        );
+    }
+
+    #[test]
+    fn missing_requests_are_copied_from_limits_and_explicit_ones_kept() {
+        let container = defaulted(json!({
+            "image": "x:1",
+            "resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "100m"}}
+        }));
+        assert_eq!(
+            container["resources"],
+            json!({"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "100m", "memory": "1Gi"}})
+        );
+        assert!(defaulted(json!({"image": "x:1"})).get("resources").is_none());
+    }
+}

@@ -1,0 +1,164 @@
+//! Certificates: an rcgen CA and a serving certificate signed by it.
+//!
+//! The caller passes `now`, so generation is deterministic in its validity window and
+//! testable; only the key material is random.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
+};
+use time::{Duration, OffsetDateTime};
+
+pub const CA_FILE: &str = "ca.crt";
+pub const CERT_FILE: &str = "tls.crt";
+pub const KEY_FILE: &str = "tls.key";
+
+/// CA lifetime; the serving certificate is renewed well inside it.
+pub const CA_VALIDITY: Duration = Duration::days(365 * 5);
+pub const SERVING_VALIDITY: Duration = Duration::days(365);
+
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    #[error("certificate generation failed: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid subject alternative name {0:?}")]
+    InvalidName(String),
+}
+
+/// A CA and a serving certificate it signed, all PEM.
+#[derive(Clone)]
+pub struct CertBundle {
+    pub ca_cert_pem: String,
+    pub ca_key_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for CertBundle {
+    // Never print key material.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertBundle").finish_non_exhaustive()
+    }
+}
+
+/// The names a webhook Service is reached by, as kube-apiserver resolves it.
+pub fn service_names(service: &str, namespace: &str) -> Vec<String> {
+    vec![
+        service.to_owned(),
+        format!("{service}.{namespace}"),
+        format!("{service}.{namespace}.svc"),
+        format!("{service}.{namespace}.svc.cluster.local"),
+    ]
+}
+
+/// The names of the `serve --dev` certificate.
+pub fn dev_names() -> Vec<String> {
+    vec!["localhost".into(), "127.0.0.1".into()]
+}
+
+/// Generates a fresh CA and a serving certificate for `names` (DNS names or IP addresses).
+pub fn generate(names: &[String], now: OffsetDateTime) -> Result<CertBundle, CertError> {
+    let mut ca_params = CertificateParams::default();
+    ca_params.distinguished_name = distinguished_name("mcpguard CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    ca_params.not_before = now - Duration::minutes(5);
+    ca_params.not_after = now + CA_VALIDITY;
+    let ca_key = KeyPair::generate()?;
+    let ca_key_pem = ca_key.serialize_pem();
+    let ca = CertifiedIssuer::self_signed(ca_params, ca_key)?;
+
+    let mut params = CertificateParams::default();
+    params.distinguished_name = distinguished_name(names.first().map_or("mcpguard", String::as_str));
+    params.subject_alt_names = names
+        .iter()
+        .map(|name| san(name))
+        .collect::<Result<_, _>>()?;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.not_before = now - Duration::minutes(5);
+    params.not_after = now + SERVING_VALIDITY;
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, &ca)?;
+    Ok(CertBundle {
+        ca_cert_pem: ca.pem(),
+        ca_key_pem,
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
+}
+
+fn distinguished_name(common_name: &str) -> DistinguishedName {
+    let mut name = DistinguishedName::new();
+    name.push(DnType::OrganizationName, "mcpguard");
+    name.push(DnType::CommonName, common_name);
+    name
+}
+
+fn san(name: &str) -> Result<SanType, CertError> {
+    if let Ok(ip) = name.parse::<IpAddr>() {
+        return Ok(SanType::IpAddress(ip));
+    }
+    name.to_owned()
+        .try_into()
+        .map(SanType::DnsName)
+        .map_err(|_| CertError::InvalidName(name.to_owned()))
+}
+
+/// Writes `ca.crt`, `tls.crt` and `tls.key` (owner-only) into `dir`. The CA key is not
+/// written: a file-based install never needs to sign again, so it should not exist on disk.
+pub fn write_dir(dir: &Path, bundle: &CertBundle) -> Result<(), CertError> {
+    std::fs::create_dir_all(dir).map_err(|source| CertError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    write_file(&dir.join(CA_FILE), &bundle.ca_cert_pem, 0o644)?;
+    write_file(&dir.join(CERT_FILE), &bundle.cert_pem, 0o644)?;
+    write_file(&dir.join(KEY_FILE), &bundle.key_pem, 0o600)
+}
+
+fn write_file(path: &Path, contents: &str, mode: u32) -> Result<(), CertError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let io_error = |source| CertError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    // Write to a temporary name and rename, so a reader never sees half a key.
+    let temporary = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&temporary)
+        .map_err(io_error)?;
+    file.write_all(contents.as_bytes()).map_err(io_error)?;
+    file.sync_all().map_err(io_error)?;
+    std::fs::rename(&temporary, path).map_err(io_error)
+}
+
+/// The dev certificates in `dir`: reused when all three files exist, generated otherwise.
+/// Returns whether new ones were generated.
+pub fn ensure_dev_certs(dir: &Path, now: OffsetDateTime) -> Result<bool, CertError> {
+    let present = [CA_FILE, CERT_FILE, KEY_FILE].iter().all(|f| dir.join(f).is_file());
+    if present {
+        return Ok(false);
+    }
+    let bundle = generate(&dev_names(), now)?;
+    write_dir(dir, &bundle)?;
+    Ok(true)
+}

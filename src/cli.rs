@@ -1,0 +1,154 @@
+//! Command line. Every flag also reads an `MCPGUARD_*` environment variable, so the same
+//! binary is configured by flags on a laptop and by env in a Deployment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::pss::{Level, Version};
+
+#[derive(Debug, Parser)]
+#[command(name = "mcpguard", version, about = "Admission webhook and policy enforcer that hardens MCP servers on Kubernetes")]
+pub struct Cli {
+    #[arg(long, global = true, env = "MCPGUARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the mutating and validating webhook over HTTPS.
+    Serve(ServeArgs),
+    /// Would these manifests be admitted? Exit 0 if all are, 1 if any is denied, 2 on error.
+    Check(CheckArgs),
+    /// Print the manifests as the mutating webhook would change them.
+    Mutate(MutateArgs),
+    /// Certificates for the webhook.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Development mode: self-signed certificates in --certs-dir (created if absent),
+    /// 127.0.0.1 listeners, the embedded default policy. Explicit flags still win.
+    #[arg(long, env = "MCPGUARD_DEV")]
+    pub dev: bool,
+    /// HTTPS address for /mutate and /validate [default: 0.0.0.0:8443, --dev: 127.0.0.1:8443]
+    #[arg(long, env = "MCPGUARD_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Plain HTTP address for /healthz, /readyz and /metrics [default: 0.0.0.0:8080, --dev: 127.0.0.1:8080]
+    #[arg(long, env = "MCPGUARD_PROBE_LISTEN")]
+    pub probe_listen: Option<SocketAddr>,
+    /// PEM certificate chain [default: /etc/mcpguard/tls/tls.crt, --dev: <certs-dir>/tls.crt]
+    #[arg(long, env = "MCPGUARD_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key [default: /etc/mcpguard/tls/tls.key, --dev: <certs-dir>/tls.key]
+    #[arg(long, env = "MCPGUARD_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Where --dev keeps its certificates.
+    #[arg(long, env = "MCPGUARD_CERTS_DIR", default_value = "certs")]
+    pub certs_dir: PathBuf,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Seconds between checks of the certificate files for a new certificate.
+    #[arg(long, env = "MCPGUARD_CERT_RELOAD_SECONDS", default_value_t = 10)]
+    pub cert_reload_seconds: u64,
+    /// After SIGTERM, seconds to keep serving (not ready) before closing connections
+    /// [default: 5, --dev: 0]
+    #[arg(long, env = "MCPGUARD_DRAIN_SECONDS")]
+    pub drain_seconds: Option<u64>,
+    /// Use the Kubernetes API (RuntimeClass cache): auto = when a kubeconfig or in-cluster
+    /// config exists; required = fail without one; off = never.
+    #[arg(long, env = "MCPGUARD_CLUSTER", value_enum, default_value_t = ClusterMode::Auto)]
+    pub cluster: ClusterMode,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ClusterMode {
+    Auto,
+    Required,
+    Off,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// MCPPolicy file [default: the embedded policies/mcp-restricted.yaml]
+    #[arg(long, env = "MCPGUARD_POLICY")]
+    pub policy: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Namespace for objects that name none [default: the policy's first namespace]
+    #[arg(long, short = 'n', env = "MCPGUARD_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Override the policy's Pod Security Standards level.
+    #[arg(long, env = "MCPGUARD_PSS_LEVEL", value_parser = parse_level)]
+    pub pss_level: Option<Level>,
+    /// Override the policy's Pod Security Standards version (latest or v1.N).
+    #[arg(long, env = "MCPGUARD_PSS_VERSION", value_parser = Version::parse)]
+    pub pss_version: Option<Version>,
+    /// Validate the manifests as written, without the webhook's mutation.
+    #[arg(long)]
+    pub no_mutate: bool,
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Files, directories (*.yaml, *.yml, *.json, recursively) or - for stdin.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MutateArgs {
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Namespace for objects that name none [default: the policy's first namespace]
+    #[arg(long, short = 'n', env = "MCPGUARD_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Print the JSON patch of each object (one JSON line per object) instead of the objects.
+    #[arg(long)]
+    pub patch: bool,
+    /// Files, directories or - for stdin.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Write ca.crt, tls.crt and tls.key for the webhook Service.
+    Generate(CertsGenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CertsGenerateArgs {
+    #[arg(long, env = "MCPGUARD_SERVICE", default_value = "mcpguard")]
+    pub service: String,
+    #[arg(long, env = "MCPGUARD_NAMESPACE", default_value = "mcpguard-system")]
+    pub namespace: String,
+    /// Extra DNS names or IP addresses for the certificate.
+    #[arg(long = "san")]
+    pub extra_names: Vec<String>,
+    #[arg(long, default_value = "certs")]
+    pub out: PathBuf,
+}
+
+fn parse_level(value: &str) -> Result<Level, String> {
+    value.parse()
+}

@@ -1,0 +1,309 @@
+//! `mcpguard check` and `mcpguard mutate`: the webhook's answer, offline. Each pod goes
+//! through the API server's defaulting, then the same `engine::mutate` and
+//! `engine::validate` the webhook runs, as AdmissionReview requests.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::node::v1::RuntimeClass;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::load_policy;
+use crate::admission::review::AdmissionRequest;
+use crate::api_defaults::apply_pod_defaults;
+use crate::cli::{CheckArgs, MutateArgs, OutputFormat};
+use crate::documents::{self, SourcedObject};
+use crate::engine::{self, Context, Outcome};
+use crate::policy::Policy;
+use crate::runtime_class::StaticRuntimeClasses;
+use crate::violation::Violation;
+
+/// Exit codes: the contract for CI pipelines.
+pub const EXIT_ADMITTED: u8 = 0;
+pub const EXIT_DENIED: u8 = 1;
+pub const EXIT_ERROR: u8 = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Admitted,
+    Denied,
+    Skipped,
+}
+
+/// The answer for one object.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectReport {
+    pub source: String,
+    pub document: usize,
+    pub kind: String,
+    pub name: String,
+    pub namespace: String,
+    pub verdict: Verdict,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<Violation>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<json_patch::Patch>,
+    #[serde(skip)]
+    pub mutated: Value,
+}
+
+pub fn check(args: &CheckArgs) -> u8 {
+    let result = (|| -> Result<u8, String> {
+        let mut policy = load_policy(args.policy.policy.as_deref()).map_err(|e| e.to_string())?;
+        if let Some(level) = args.pss_level {
+            policy.spec.pod_security.level = level;
+        }
+        if let Some(version) = args.pss_version {
+            policy.spec.pod_security.version = version;
+        }
+        let objects = read_objects(&args.paths)?;
+        let reports = review_objects(&objects, &policy, args.namespace.as_deref(), !args.no_mutate);
+        match args.output {
+            OutputFormat::Text => print!("{}", render_text(&reports)),
+            OutputFormat::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&reports).map_err(|e| e.to_string())?
+            ),
+        }
+        let denied = reports.iter().any(|r| r.verdict == Verdict::Denied);
+        Ok(if denied { EXIT_DENIED } else { EXIT_ADMITTED })
+    })();
+    result.unwrap_or_else(|message| {
+        eprintln!("mcpguard check: {message}");
+        EXIT_ERROR
+    })
+}
+
+pub fn mutate(args: &MutateArgs) -> u8 {
+    let result = (|| -> Result<(), String> {
+        let policy = load_policy(args.policy.policy.as_deref()).map_err(|e| e.to_string())?;
+        let objects = read_objects(&args.paths)?;
+        let reports = review_objects(&objects, &policy, args.namespace.as_deref(), true);
+        let mut out = String::new();
+        for report in &reports {
+            if args.patch {
+                let patch = report.patch.clone().unwrap_or_default();
+                out.push_str(&serde_json::to_string(&patch).map_err(|e| e.to_string())?);
+                out.push('\n');
+            } else {
+                out.push_str("---\n");
+                out.push_str(&serde_saphyr::to_string(&report.mutated).map_err(|e| e.to_string())?);
+            }
+        }
+        print!("{out}");
+        for report in reports.iter().filter(|r| r.verdict == Verdict::Denied) {
+            eprintln!("mcpguard mutate: {}", text_line(report));
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => EXIT_ADMITTED,
+        Err(message) => {
+            eprintln!("mcpguard mutate: {message}");
+            EXIT_ERROR
+        }
+    }
+}
+
+/// Reads every path (file, directory, `-`), in order, into objects.
+pub fn read_objects(paths: &[PathBuf]) -> Result<Vec<SourcedObject>, String> {
+    let mut objects = Vec::new();
+    for path in paths {
+        if path.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| format!("<stdin>: {e}"))?;
+            objects.extend(documents::split(&text, "<stdin>").map_err(|e| e.to_string())?);
+        } else if path.is_dir() {
+            for file in manifest_files(path)? {
+                objects.extend(read_file(&file)?);
+            }
+        } else {
+            objects.extend(read_file(path)?);
+        }
+    }
+    Ok(objects)
+}
+
+fn read_file(path: &Path) -> Result<Vec<SourcedObject>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    documents::split(&text, &path.display().to_string()).map_err(|e| e.to_string())
+}
+
+fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for entry in entries {
+            let path = entry.map_err(|e| format!("{}: {e}", dir.display()))?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
+            {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Judges each object as the cluster would. RuntimeClass objects among the inputs feed the
+/// mutation's RuntimeClass lookup, as the webhook's watch does in a cluster.
+pub fn review_objects(
+    objects: &[SourcedObject],
+    policy: &Policy,
+    namespace: Option<&str>,
+    mutate: bool,
+) -> Vec<ObjectReport> {
+    let classes: Vec<RuntimeClass> = objects
+        .iter()
+        .filter(|o| o.object.get("kind").and_then(Value::as_str) == Some("RuntimeClass"))
+        .filter_map(|o| serde_json::from_value(o.object.clone()).ok())
+        .collect();
+    let runtime_classes = StaticRuntimeClasses::from_classes(&classes);
+    let context = Context {
+        policy,
+        runtime_classes: &runtime_classes,
+    };
+    let default_namespace = namespace
+        .map(str::to_owned)
+        .or_else(|| policy.spec.namespaces.first().cloned())
+        .unwrap_or_else(|| "default".into());
+    objects
+        .iter()
+        .map(|sourced| review_object(sourced, context, &default_namespace, mutate))
+        .collect()
+}
+
+fn review_object(sourced: &SourcedObject, context: Context<'_>, default_namespace: &str, mutate: bool) -> ObjectReport {
+    let object = &sourced.object;
+    let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str).unwrap_or("").to_owned();
+    let kind = text("/kind");
+    let namespace = Some(text("/metadata/namespace"))
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or_else(|| default_namespace.to_owned());
+    let mut report = ObjectReport {
+        source: sourced.source_name.clone(),
+        document: sourced.index,
+        kind: kind.clone(),
+        name: Some(text("/metadata/name"))
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| text("/metadata/generateName")),
+        namespace: namespace.clone(),
+        verdict: Verdict::Skipped,
+        reason: None,
+        violations: Vec::new(),
+        warnings: Vec::new(),
+        patch: None,
+        mutated: object.clone(),
+    };
+    let is_pod = kind == "Pod" && matches!(text("/apiVersion").as_str(), "v1" | "");
+    if !is_pod {
+        report.reason = Some(format!("kind {kind} is not judged by mcpguard"));
+        return report;
+    }
+    if !context.policy.enforces_namespace(&namespace) {
+        report.reason = Some(format!("namespace {namespace:?} is not enforced by policy {:?}", context.policy.name));
+        return report;
+    }
+    let mut pod = object.clone();
+    apply_pod_defaults(&mut pod);
+    let request = |pod: Value| AdmissionRequest {
+        uid: String::new(),
+        kind: kube::core::GroupVersionKind::gvk("", "v1", "Pod"),
+        resource: kube::core::GroupVersionResource::gvr("", "v1", "pods"),
+        sub_resource: None,
+        name: report.name.clone(),
+        namespace: Some(namespace.clone()),
+        operation: "CREATE".into(),
+        user_info: Default::default(),
+        object: Some(pod),
+        old_object: None,
+        dry_run: None,
+    };
+    if mutate {
+        let decision = engine::mutate(&request(pod.clone()), context);
+        if decision.outcome == Outcome::Denied || decision.outcome == Outcome::Invalid {
+            report.verdict = Verdict::Denied;
+            report.reason = decision.status.map(|s| s.message);
+            return report;
+        }
+        report.warnings = decision.warnings;
+        if let Some(patch) = decision.patch {
+            if let Err(err) = json_patch::patch(&mut pod, &patch) {
+                report.verdict = Verdict::Denied;
+                report.reason = Some(format!("internal error applying the mutation: {err}"));
+                return report;
+            }
+            // The API server decodes and defaults the patched pod again.
+            apply_pod_defaults(&mut pod);
+            report.patch = Some(json_patch::diff(object, &pod));
+            report.mutated = pod.clone();
+        }
+    }
+    let decision = engine::validate(&request(pod), context);
+    report.verdict = if decision.allowed() { Verdict::Admitted } else { Verdict::Denied };
+    if !decision.allowed() {
+        report.reason = decision.status.map(|s| s.message);
+    }
+    report.violations = decision.violations;
+    report
+}
+
+fn text_line(report: &ObjectReport) -> String {
+    let verdict = match report.verdict {
+        Verdict::Admitted => "ADMITTED",
+        Verdict::Denied => "DENIED",
+        Verdict::Skipped => "SKIPPED",
+    };
+    let mut line = format!(
+        "{verdict} {}/{} (namespace {}, {}#{})",
+        report.kind.to_lowercase(),
+        report.name,
+        report.namespace,
+        report.source,
+        report.document
+    );
+    match report.verdict {
+        Verdict::Skipped => {
+            if let Some(reason) = &report.reason {
+                line.push_str(&format!(": {reason}"));
+            }
+        }
+        Verdict::Denied if report.violations.is_empty() => {
+            if let Some(reason) = &report.reason {
+                line.push_str(&format!(": {reason}"));
+            }
+        }
+        Verdict::Denied => line.push_str(&format!(": {} violation(s)", report.violations.len())),
+        Verdict::Admitted if !report.warnings.is_empty() => line.push_str(" after mutation"),
+        Verdict::Admitted => {}
+    }
+    line
+}
+
+/// One line per object; a denial is followed by one indented line per violation.
+pub fn render_text(reports: &[ObjectReport]) -> String {
+    let mut out = String::new();
+    for report in reports {
+        out.push_str(&text_line(report));
+        out.push('\n');
+        for violation in &report.violations {
+            out.push_str(&format!("  - {}: {violation}\n", violation.check));
+        }
+    }
+    out
+}

@@ -1,0 +1,203 @@
+//! `mcpguard serve`: the webhook process. Startup order matters for readiness: policy,
+//! certificate, caches, then listeners; shutdown reverses it (not ready, drain, close).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use super::load_policy;
+use crate::admission::routes::{self, AppState};
+use crate::admission::{server, tls};
+use crate::certs;
+use crate::cli::{ClusterMode, ServeArgs};
+use crate::kube_cache::WatchedRuntimeClasses;
+use crate::metrics::{Metrics, ResultLabels};
+use crate::runtime_class::{RuntimeClassLookup, StaticRuntimeClasses};
+
+const TLS_DIR: &str = "/etc/mcpguard/tls";
+
+/// Flags resolved against the `--dev` defaults; explicit flags always win.
+struct Settings {
+    listen: SocketAddr,
+    probe_listen: SocketAddr,
+    tls_cert: PathBuf,
+    tls_key: PathBuf,
+    drain: Duration,
+}
+
+fn resolve(args: &ServeArgs) -> Settings {
+    let (listen, probe, tls_dir, drain) = if args.dev {
+        ("127.0.0.1:8443", "127.0.0.1:8080", args.certs_dir.clone(), 0)
+    } else {
+        ("0.0.0.0:8443", "0.0.0.0:8080", PathBuf::from(TLS_DIR), 5)
+    };
+    let parse = |addr: &str| addr.parse().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+    Settings {
+        listen: args.listen.unwrap_or_else(|| parse(listen)),
+        probe_listen: args.probe_listen.unwrap_or_else(|| parse(probe)),
+        tls_cert: args.tls_cert.clone().unwrap_or_else(|| tls_dir.join(certs::CERT_FILE)),
+        tls_key: args.tls_key.clone().unwrap_or_else(|| tls_dir.join(certs::KEY_FILE)),
+        drain: Duration::from_secs(args.drain_seconds.unwrap_or(drain)),
+    }
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    // Install ring as the process-wide provider before anything (kube's client) asks for one.
+    tls::provider();
+    let settings = resolve(&args);
+    let policy = load_policy(args.policy.policy.as_deref())?;
+    if args.dev && args.tls_cert.is_none() && args.tls_key.is_none() {
+        let created = certs::ensure_dev_certs(&args.certs_dir, time::OffsetDateTime::now_utc())?;
+        if created {
+            tracing::info!(dir = %args.certs_dir.display(), "generated a development CA and serving certificate");
+        }
+    }
+    let certified = tls::certified_key_from_files(&settings.tls_cert, &settings.tls_key)
+        .context("cannot load the serving certificate (use --dev for generated development certificates)")?;
+    let cert = tls::SwappableCert::new(certified);
+    let tls_config = tls::server_config(cert.clone())?;
+
+    let metrics = Arc::new(Metrics::new());
+    let (runtime_classes, watched) = runtime_class_source(args.cluster).await?;
+    let state = AppState::new(policy, runtime_classes, metrics.clone());
+    if let Some(watched) = watched {
+        state.readiness.caches_synced.store(false, Ordering::Release);
+        let state = state.clone();
+        tokio::spawn(async move {
+            if watched.synced().await {
+                state.readiness.caches_synced.store(true, Ordering::Release);
+                tracing::info!("RuntimeClass cache synced");
+            }
+        });
+    }
+
+    let webhook_listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (--listen)", settings.listen))?;
+    let probe_listener = TcpListener::bind(settings.probe_listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (--probe-listen)", settings.probe_listen))?;
+    let webhook_addr = webhook_listener.local_addr()?;
+    let probe_addr = probe_listener.local_addr()?;
+
+    let reload_metrics = metrics.clone();
+    tokio::spawn(tls::reload_on_change(
+        cert,
+        settings.tls_cert.clone(),
+        settings.tls_key.clone(),
+        Duration::from_secs(args.cert_reload_seconds.max(1)),
+        move |result| {
+            let label = if result.is_ok() { "success" } else { "failure" };
+            reload_metrics
+                .certificate_reloads
+                .get_or_create(&ResultLabels { result: label })
+                .inc();
+        },
+    ));
+
+    let (stop_webhook, webhook_stopped) = tokio::sync::oneshot::channel::<()>();
+    let (stop_probes, probes_stopped) = tokio::sync::oneshot::channel::<()>();
+    let router = server::close_connections_when_draining(state.clone(), routes::webhook_router(state.clone()));
+    let webhook = tokio::spawn(server::serve_tls(webhook_listener, tls_config, router, async {
+        let _ = webhook_stopped.await;
+    }));
+    let probes = tokio::spawn(
+        axum::serve(probe_listener, routes::probe_router(state.clone()))
+            .with_graceful_shutdown(async {
+                let _ = probes_stopped.await;
+            })
+            .into_future(),
+    );
+    state.readiness.tls_listening.store(true, Ordering::Release);
+    {
+        let policy = state.policy.load();
+        tracing::info!(
+            listen = %webhook_addr,
+            probes = %probe_addr,
+            policy = %policy.name,
+            namespaces = %policy.spec.namespaces.join(","),
+            "mcpguard is serving"
+        );
+        if args.dev {
+            print_dev_hint(webhook_addr, probe_addr, &settings, &policy.name);
+        }
+    }
+
+    shutdown_signal().await;
+    tracing::info!(drain_seconds = settings.drain.as_secs(), "shutting down: not ready, draining");
+    state.readiness.shutting_down.store(true, Ordering::Release);
+    tokio::time::sleep(settings.drain).await;
+    let _ = stop_webhook.send(());
+    let _ = webhook.await;
+    let _ = stop_probes.send(());
+    let _ = probes.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn runtime_class_source(
+    mode: ClusterMode,
+) -> anyhow::Result<(Arc<dyn RuntimeClassLookup>, Option<Arc<WatchedRuntimeClasses>>)> {
+    let standalone = || -> (Arc<dyn RuntimeClassLookup>, Option<Arc<WatchedRuntimeClasses>>) {
+        (Arc::new(StaticRuntimeClasses::default()), None)
+    };
+    if mode == ClusterMode::Off {
+        return Ok(standalone());
+    }
+    match kube::Client::try_default().await {
+        Ok(client) => {
+            let watched = Arc::new(WatchedRuntimeClasses::start(client));
+            Ok((watched.clone(), Some(watched)))
+        }
+        Err(err) if mode == ClusterMode::Auto => {
+            tracing::warn!(error = %err, "no Kubernetes API configured: running standalone, RuntimeClasses unknown");
+            Ok(standalone())
+        }
+        Err(err) => Err(anyhow::Error::new(err).context("--cluster=required but no Kubernetes API is configured")),
+    }
+}
+
+fn print_dev_hint(webhook: SocketAddr, probes: SocketAddr, settings: &Settings, policy: &str) {
+    let ca = settings
+        .tls_cert
+        .parent()
+        .map(|dir| dir.join(certs::CA_FILE))
+        .unwrap_or_else(|| PathBuf::from(certs::CA_FILE));
+    println!(
+        "\nmcpguard (dev) is serving policy {policy:?} on https://{webhook}\n\
+         Send it an AdmissionReview:\n\
+         \x20 curl --cacert {ca} -H 'Content-Type: application/json' \\\n\
+         \x20      --data @examples/admission-review.json https://{webhook}/mutate\n\
+         \x20 curl --cacert {ca} -H 'Content-Type: application/json' \\\n\
+         \x20      --data @examples/admission-review.json https://{webhook}/validate\n\
+         Probes and metrics: http://{probes}/readyz  http://{probes}/metrics\n\
+         Stop with Ctrl-C.\n",
+        ca = ca.display()
+    );
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,22 @@
+//! mcpguard: an admission webhook and policy enforcer that hardens MCP servers on
+//! Kubernetes. One engine (`engine`) decides; the webhook, the CLI and later the audit and
+//! the reconciler only carry requests to it and answers away from it.
+
+pub mod admission;
+pub mod api_defaults;
+pub mod certs;
+pub mod cli;
+pub mod cmd;
+pub mod documents;
+pub mod engine;
+pub mod harden;
+pub mod image_ref;
+pub mod kube_cache;
+pub mod metrics;
+pub mod policy;
+pub mod pss;
+pub mod quantity;
+pub mod rules;
+pub mod runtime_class;
+pub mod strict;
+pub mod violation;

@@ -1,0 +1,47 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use mcpguard::cli::{CertsCommand, Cli, Command, LogFormat};
+use mcpguard::cmd;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    match cli.command {
+        Command::Serve(args) => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(err) => {
+                    eprintln!("mcpguard: cannot start the async runtime: {err}");
+                    return ExitCode::from(1);
+                }
+            };
+            match runtime.block_on(cmd::serve::run(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("mcpguard serve: {err:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Check(args) => ExitCode::from(cmd::check::check(&args)),
+        Command::Mutate(args) => ExitCode::from(cmd::check::mutate(&args)),
+        Command::Certs(CertsCommand::Generate(args)) => match cmd::certs::generate(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("mcpguard certs generate: {err:#}");
+                ExitCode::from(1)
+            }
+        },
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MCPGUARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

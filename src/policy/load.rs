@@ -1,0 +1,210 @@
+//! Loading and validating policy documents. Every refusal names the source, the field path
+//! and the problem, because a policy error at startup is read by a human under pressure.
+
+use std::path::Path;
+
+use k8s_openapi::api::core::v1::{Affinity, PodSecurityContext, SecurityContext, Toleration};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::{API_VERSION, KIND, PROTECTED_NAMESPACES, Policy, PolicyDocument};
+use crate::quantity::{self, Ceiling};
+use crate::strict;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("policy {source_name}: {}{message}", path_prefix(.path))]
+pub struct PolicyError {
+    pub source_name: String,
+    /// Dotted field path (`spec.validate.maxResources.cpu`), empty for whole-document errors.
+    pub path: String,
+    pub message: String,
+}
+
+fn path_prefix(path: &str) -> String {
+    if path.is_empty() {
+        String::new()
+    } else {
+        format!("{path}: ")
+    }
+}
+
+/// Reads and validates a policy file. The error names the file.
+pub fn load_file(path: &Path) -> Result<Policy, PolicyError> {
+    let source_name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|err| PolicyError {
+        source_name: source_name.clone(),
+        path: String::new(),
+        message: format!("cannot read file: {err}"),
+    })?;
+    parse_str(&text, &source_name)
+}
+
+/// Parses and validates one policy document (YAML or JSON).
+pub fn parse_str(text: &str, source_name: &str) -> Result<Policy, PolicyError> {
+    let fail = |path: &str, message: String| PolicyError {
+        source_name: source_name.to_owned(),
+        path: path.to_owned(),
+        message,
+    };
+    let raw: Value = serde_saphyr::from_str(text)
+        .map_err(|err| fail("", format!("not a valid YAML/JSON document: {err}")))?;
+    if !raw.is_object() {
+        return Err(fail("", "expected a mapping with apiVersion, kind, metadata and spec".into()));
+    }
+    let document: PolicyDocument = serde_path_to_error::deserialize(&raw).map_err(|err| {
+        let path = err.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        fail(&path, err.into_inner().to_string())
+    })?;
+    if document.api_version != API_VERSION {
+        return Err(fail(
+            "apiVersion",
+            format!("must be {API_VERSION:?}, got {:?}", document.api_version),
+        ));
+    }
+    if document.kind != KIND {
+        return Err(fail("kind", format!("must be {KIND:?}, got {:?}", document.kind)));
+    }
+    check_dns_label("metadata.name", &document.metadata.name, 253).map_err(|m| fail("metadata.name", m))?;
+    check_namespaces(&document.spec.namespaces).map_err(|(path, m)| fail(&path, m))?;
+    check_kubernetes_fields(&raw).map_err(|(path, m)| fail(&path, m))?;
+    let ceilings = check_resources(&document).map_err(|(path, m)| fail(&path, m))?;
+    check_runtime_class(&document).map_err(|(path, m)| fail(&path, m))?;
+    Ok(Policy {
+        name: document.metadata.name,
+        spec: document.spec,
+        ceilings,
+    })
+}
+
+type FieldError = (String, String);
+
+fn check_dns_label(what: &str, value: &str, max_len: usize) -> Result<(), String> {
+    let valid_chars = value
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    let valid_ends = value.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && value.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if value.is_empty() || value.len() > max_len || !valid_chars || !valid_ends {
+        return Err(format!(
+            "{what} {value:?} is not a valid name (lowercase letters, digits, '-' and '.', at most {max_len} characters, starting and ending alphanumeric)"
+        ));
+    }
+    Ok(())
+}
+
+fn check_namespaces(namespaces: &[String]) -> Result<(), FieldError> {
+    if namespaces.is_empty() {
+        return Err((
+            "spec.namespaces".into(),
+            "must list at least one namespace to enforce".into(),
+        ));
+    }
+    for (index, namespace) in namespaces.iter().enumerate() {
+        let path = format!("spec.namespaces[{index}]");
+        if namespace.contains('.') {
+            return Err((path, format!("namespace {namespace:?} must not contain '.'")));
+        }
+        check_dns_label("namespace", namespace, 63).map_err(|m| (path.clone(), m))?;
+        if PROTECTED_NAMESPACES.contains(&namespace.as_str()) {
+            return Err((
+                path,
+                format!(
+                    "namespace {namespace:?} can never be enforced: a failing webhook there would lock out the control plane or mcpguard itself (protected: {})",
+                    PROTECTED_NAMESPACES.join(", ")
+                ),
+            ));
+        }
+        if namespaces[..index].contains(namespace) {
+            return Err((path, format!("namespace {namespace:?} is listed twice")));
+        }
+    }
+    Ok(())
+}
+
+/// The k8s-typed parts of `spec.mutate` are held as raw JSON; check that each one is a valid
+/// instance of its Kubernetes type and has no field that type does not know.
+fn check_kubernetes_fields(raw: &Value) -> Result<(), FieldError> {
+    let Some(mutate) = raw.pointer("/spec/mutate") else {
+        return Ok(());
+    };
+    check_typed::<PodSecurityContext>(mutate, "podSecurityContext")?;
+    check_typed::<SecurityContext>(mutate, "containerSecurityContext")?;
+    check_typed::<Affinity>(mutate, "affinity")?;
+    if let Some(Value::Array(tolerations)) = mutate.get("tolerations") {
+        for (index, toleration) in tolerations.iter().enumerate() {
+            let path = format!("spec.mutate.tolerations[{index}]");
+            strict::check_known_fields::<Toleration>(toleration, &path)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_typed<T: DeserializeOwned + serde::Serialize>(
+    mutate: &Value,
+    field: &str,
+) -> Result<(), FieldError> {
+    match mutate.get(field) {
+        None | Some(Value::Null) => Ok(()),
+        Some(value) => strict::check_known_fields::<T>(value, &format!("spec.mutate.{field}")),
+    }
+}
+
+fn check_resources(document: &PolicyDocument) -> Result<Vec<Ceiling>, FieldError> {
+    let mut ceilings = Vec::new();
+    for (resource, raw) in &document.spec.validate.max_resources {
+        let path = format!("spec.validate.maxResources.{resource}");
+        let value = quantity::parse(raw).map_err(|m| (path, m))?;
+        ceilings.push(Ceiling {
+            resource: resource.clone(),
+            raw: raw.clone(),
+            value,
+        });
+    }
+    let Some(defaults) = &document.spec.mutate.resources else {
+        return Ok(ceilings);
+    };
+    for (section, values) in [("requests", &defaults.requests), ("limits", &defaults.limits)] {
+        for (resource, raw) in values {
+            let path = format!("spec.mutate.resources.{section}.{resource}");
+            let value = quantity::parse(raw).map_err(|m| (path.clone(), m))?;
+            if let Some(ceiling) = ceilings.iter().find(|c| &c.resource == resource)
+                && value > ceiling.value
+            {
+                return Err((
+                    path,
+                    format!(
+                        "default {raw} is above validate.maxResources.{resource} ({}): every defaulted pod would be denied",
+                        ceiling.raw
+                    ),
+                ));
+            }
+        }
+    }
+    for (resource, raw) in &defaults.requests {
+        if let Some(limit) = defaults.limits.get(resource)
+            && quantity::parse(raw).ok() > quantity::parse(limit).ok()
+        {
+            return Err((
+                format!("spec.mutate.resources.requests.{resource}"),
+                format!("default request {raw} is above the default limit {limit}"),
+            ));
+        }
+    }
+    Ok(ceilings)
+}
+
+fn check_runtime_class(document: &PolicyDocument) -> Result<(), FieldError> {
+    let mutate = &document.spec.mutate;
+    if let Some(name) = &mutate.runtime_class_name {
+        check_dns_label("runtimeClassName", name, 253)
+            .map_err(|m| ("spec.mutate.runtimeClassName".to_owned(), m))?;
+    }
+    if document.spec.validate.require_runtime_class && mutate.runtime_class_name.is_none() {
+        return Err((
+            "spec.validate.requireRuntimeClass".into(),
+            "requires spec.mutate.runtimeClassName to name the RuntimeClass pods must use".into(),
+        ));
+    }
+    Ok(())
+}

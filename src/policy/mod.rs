@@ -1,0 +1,169 @@
+//! `MCPPolicy`: what a hardened MCP pod is and what is allowed, as a Kubernetes-style document.
+//!
+//! The field names are the public contract (README "Policy reference"). Every struct refuses
+//! unknown fields so that a typo in a policy file is an error at load, never a silently
+//! ignored setting.
+
+mod load;
+
+pub use load::{PolicyError, load_file, parse_str};
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::pss::{Level, Version};
+use crate::quantity::Ceiling;
+
+pub const API_VERSION: &str = "mcpguard.dev/v1alpha1";
+pub const KIND: &str = "MCPPolicy";
+
+/// Namespaces a policy may never claim: enforcing on them can lock the control plane or
+/// mcpguard itself out of the cluster.
+pub const PROTECTED_NAMESPACES: &[&str] = &[
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    "mcpguard-system",
+];
+
+/// The default policy, embedded so that `mcpguard` runs with no files at all.
+pub const DEFAULT_POLICY_YAML: &str = include_str!("../../policies/mcp-restricted.yaml");
+pub const DEFAULT_POLICY_SOURCE: &str = "<embedded policies/mcp-restricted.yaml>";
+
+/// A loaded and validated policy. Built only by [`parse_str`] / [`load_file`], so holders
+/// can rely on every field having been checked.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub name: String,
+    pub spec: PolicySpec,
+    /// `validate.maxResources`, parsed once at load.
+    pub ceilings: Vec<Ceiling>,
+}
+
+impl Policy {
+    pub fn embedded_default() -> Result<Policy, PolicyError> {
+        parse_str(DEFAULT_POLICY_YAML, DEFAULT_POLICY_SOURCE)
+    }
+
+    pub fn enforces_namespace(&self, namespace: &str) -> bool {
+        self.spec.namespaces.iter().any(|ns| ns == namespace)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicyDocument {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: PolicyMetadata,
+    pub spec: PolicySpec,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyMetadata {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicySpec {
+    /// Enforced namespaces; objects anywhere else are admitted untouched.
+    pub namespaces: Vec<String>,
+    pub pod_security: PodSecurity,
+    #[serde(default)]
+    pub mutate: MutateSpec,
+    #[serde(default)]
+    pub validate: ValidateSpec,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodSecurity {
+    pub level: Level,
+    pub version: Version,
+}
+
+/// Defaults filled into pods. The Kubernetes-typed parts are kept as raw JSON because the
+/// mutation merges raw JSON; load checks them against their k8s-openapi types.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MutateSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_security_context: Option<Map<String, Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_security_context: Option<Map<String, Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_class_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceDefaults>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Map<String, Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<ImagePullPolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automount_service_account_token: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceDefaults {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub requests: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub limits: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ImagePullPolicy {
+    Always,
+    IfNotPresent,
+    Never,
+}
+
+impl ImagePullPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImagePullPolicy::Always => "Always",
+            ImagePullPolicy::IfNotPresent => "IfNotPresent",
+            ImagePullPolicy::Never => "Never",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ValidateSpec {
+    /// Registry/repository prefixes, matched at path boundaries on the normalised reference.
+    #[serde(default)]
+    pub allowed_registries: Vec<String>,
+    #[serde(default)]
+    pub require_runtime_class: bool,
+    #[serde(default)]
+    pub max_resources: BTreeMap<String, String>,
+    #[serde(default = "default_true")]
+    pub forbid_secret_literals: bool,
+}
+
+impl Default for ValidateSpec {
+    fn default() -> Self {
+        ValidateSpec {
+            allowed_registries: Vec::new(),
+            require_runtime_class: false,
+            max_resources: BTreeMap::new(),
+            forbid_secret_literals: true,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}

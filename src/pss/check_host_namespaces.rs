@@ -1,0 +1,71 @@
+//! Sharing the host namespaces must be disallowed.
+//!
+//! **Restricted Fields:**
+//! spec.hostNetwork
+//! spec.hostPID
+//! spec.hostIPC
+//!
+//! **Allowed Values:** false, undefined/null
+
+use k8s_openapi::api::core::v1::PodSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::util::Violation;
+use super::{Check, Level, Variant};
+
+pub(crate) static CHECK: Check = Check {
+    id: "hostNamespaces",
+    level: Level::Baseline,
+    variants: &[Variant {
+        min_minor: 0,
+        run: host_namespaces_1_0,
+        overrides: &[],
+    }],
+};
+
+fn host_namespaces_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
+    // Listed in sorted order, which is how PSA's string set renders them.
+    let used: Vec<&str> = [
+        ("hostIPC", spec.host_ipc),
+        ("hostNetwork", spec.host_network),
+        ("hostPID", spec.host_pid),
+    ]
+    .into_iter()
+    .filter(|(_, on)| *on == Some(true))
+    .map(|(name, _)| name)
+    .collect();
+    if used.is_empty() {
+        return None;
+    }
+    Some(Violation::new("host namespaces", used.join(", ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::pss::Version;
+    use crate::pss::test_util::*;
+
+    const ID: &str = "hostNamespaces";
+
+    #[test]
+    fn passes_without_host_namespaces() {
+        let p = json!({"spec": {"hostNetwork": false, "containers": [{"name": "a"}]}});
+        assert_eq!(run(ID, B, v(0), p), pass());
+    }
+
+    #[test]
+    fn lists_every_host_namespace_sorted() {
+        let p = json!({"spec": {"hostNetwork": true, "hostPID": true, "hostIPC": true}});
+        let want = fail(ID, "host namespaces", "hostIPC, hostNetwork, hostPID");
+        assert_eq!(run(ID, B, v(0), p.clone()), want);
+        assert_eq!(run(ID, R, Version::Latest, p), want);
+    }
+
+    #[test]
+    fn single_host_namespace() {
+        let p = json!({"spec": {"hostPID": true}});
+        assert_eq!(run(ID, B, v(22), p), fail(ID, "host namespaces", "hostPID"));
+    }
+}
