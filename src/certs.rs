@@ -7,8 +7,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -65,37 +65,71 @@ pub fn dev_names() -> Vec<String> {
     vec!["localhost".into(), "127.0.0.1".into()]
 }
 
+/// A CA certificate and its key (PEM).
+#[derive(Clone)]
+pub struct CaMaterial {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+/// A serving certificate and its key (PEM).
+#[derive(Clone)]
+pub struct Issued {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
 /// Generates a fresh CA and a serving certificate for `names` (DNS names or IP addresses).
 pub fn generate(names: &[String], now: OffsetDateTime) -> Result<CertBundle, CertError> {
-    let mut ca_params = CertificateParams::default();
-    ca_params.distinguished_name = distinguished_name("mcpguard CA");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params.key_usages = vec![
+    let ca = generate_ca(now)?;
+    let issued = issue_serving(&ca.cert_pem, &ca.key_pem, names, now)?;
+    Ok(CertBundle {
+        ca_cert_pem: ca.cert_pem,
+        ca_key_pem: ca.key_pem,
+        cert_pem: issued.cert_pem,
+        key_pem: issued.key_pem,
+    })
+}
+
+/// A self-signed CA valid from `now` (minus clock-skew slack) for [`CA_VALIDITY`].
+pub fn generate_ca(now: OffsetDateTime) -> Result<CaMaterial, CertError> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = distinguished_name("mcpguard CA");
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    ca_params.not_before = now - Duration::minutes(5);
-    ca_params.not_after = now + CA_VALIDITY;
-    let ca_key = KeyPair::generate()?;
-    let ca_key_pem = ca_key.serialize_pem();
-    let ca = CertifiedIssuer::self_signed(ca_params, ca_key)?;
+    params.not_before = now - Duration::minutes(5);
+    params.not_after = now + CA_VALIDITY;
+    let key = KeyPair::generate()?;
+    let cert = params.self_signed(&key)?;
+    Ok(CaMaterial {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
+}
 
+/// A serving certificate for `names`, signed by the given CA, valid for [`SERVING_VALIDITY`].
+pub fn issue_serving(
+    ca_cert_pem: &str,
+    ca_key_pem: &str,
+    names: &[String],
+    now: OffsetDateTime,
+) -> Result<Issued, CertError> {
+    let ca_key = KeyPair::from_pem(ca_key_pem)?;
+    let issuer = Issuer::from_ca_cert_pem(ca_cert_pem, ca_key)?;
     let mut params = CertificateParams::default();
     params.distinguished_name = distinguished_name(names.first().map_or("mcpguard", String::as_str));
-    params.subject_alt_names = names
-        .iter()
-        .map(|name| san(name))
-        .collect::<Result<_, _>>()?;
+    params.subject_alt_names = names.iter().map(|name| san(name)).collect::<Result<_, _>>()?;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.not_before = now - Duration::minutes(5);
     params.not_after = now + SERVING_VALIDITY;
     let key = KeyPair::generate()?;
-    let cert = params.signed_by(&key, &ca)?;
-    Ok(CertBundle {
-        ca_cert_pem: ca.pem(),
-        ca_key_pem,
+    let cert = params.signed_by(&key, &issuer)?;
+    Ok(Issued {
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
     })

@@ -26,7 +26,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the mutating and validating webhook over HTTPS.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Would these manifests be admitted? Exit 0 if all are, 1 if any is denied, 2 on error.
     Check(CheckArgs),
     /// Print the manifests as the mutating webhook would change them.
@@ -70,6 +70,36 @@ pub struct ServeArgs {
     /// config exists; required = fail without one; off = never.
     #[arg(long, env = "MCPGUARD_CLUSTER", value_enum, default_value_t = ClusterMode::Auto)]
     pub cluster: ClusterMode,
+    /// files: --tls-cert/--tls-key must exist at start; external: they may appear later
+    /// (cert-manager); self: the leader replica creates, stores and rotates them in
+    /// --cert-secret and keeps the webhook configurations' caBundle current.
+    #[arg(long, env = "MCPGUARD_CERT_MANAGEMENT", value_enum, default_value_t = CertManagement::Files)]
+    pub cert_management: CertManagement,
+    /// Secret holding the self-managed certificate (in --pod-namespace).
+    #[arg(long, env = "MCPGUARD_CERT_SECRET", default_value = "mcpguard-tls")]
+    pub cert_secret: String,
+    /// Name of both the Mutating- and ValidatingWebhookConfiguration.
+    #[arg(long, env = "MCPGUARD_WEBHOOK_CONFIGURATION", default_value = "mcpguard")]
+    pub webhook_configuration: String,
+    /// The webhook Service, for the certificate's names.
+    #[arg(long, env = "MCPGUARD_SERVICE", default_value = "mcpguard")]
+    pub service: String,
+    #[arg(long, env = "MCPGUARD_POD_NAMESPACE", default_value = "mcpguard-system")]
+    pub pod_namespace: String,
+    /// This replica's identity in leader election [default: the hostname].
+    #[arg(long, env = "MCPGUARD_POD_NAME")]
+    pub pod_name: Option<String>,
+    /// Coordination Lease for leader election (in --pod-namespace).
+    #[arg(long, env = "MCPGUARD_LEADER_LEASE", default_value = "mcpguard-leader")]
+    pub leader_lease: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CertManagement {
+    Files,
+    External,
+    #[value(name = "self")]
+    SelfManaged,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -100,9 +130,9 @@ pub struct CheckArgs {
     #[arg(long, env = "MCPGUARD_PSS_VERSION", value_parser = Version::parse)]
     pub pss_version: Option<Version>,
     /// Validate the manifests as written, without the webhook's mutation.
-    #[arg(long)]
+    #[arg(long, env = "MCPGUARD_NO_MUTATE")]
     pub no_mutate: bool,
-    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(long, short = 'o', env = "MCPGUARD_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
     /// Files, directories (*.yaml, *.yml, *.json, recursively) or - for stdin.
     #[arg(required = true)]
@@ -117,7 +147,7 @@ pub struct MutateArgs {
     #[arg(long, short = 'n', env = "MCPGUARD_NAMESPACE")]
     pub namespace: Option<String>,
     /// Print the JSON patch of each object (one JSON line per object) instead of the objects.
-    #[arg(long)]
+    #[arg(long, env = "MCPGUARD_PATCH")]
     pub patch: bool,
     /// Files, directories or - for stdin.
     #[arg(required = true)]
@@ -140,12 +170,12 @@ pub enum CertsCommand {
 pub struct CertsGenerateArgs {
     #[arg(long, env = "MCPGUARD_SERVICE", default_value = "mcpguard")]
     pub service: String,
-    #[arg(long, env = "MCPGUARD_NAMESPACE", default_value = "mcpguard-system")]
+    #[arg(long, env = "MCPGUARD_SERVICE_NAMESPACE", default_value = "mcpguard-system")]
     pub namespace: String,
     /// Extra DNS names or IP addresses for the certificate.
-    #[arg(long = "san")]
+    #[arg(long = "san", env = "MCPGUARD_EXTRA_SANS", value_delimiter = ',')]
     pub extra_names: Vec<String>,
-    #[arg(long, default_value = "certs")]
+    #[arg(long, env = "MCPGUARD_CERTS_OUT", default_value = "certs")]
     pub out: PathBuf,
 }
 

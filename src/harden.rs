@@ -531,3 +531,5 @@ impl PointerStr for Map<String, Value> {
         value.as_str()
     }
 }
+#[cfg(test)]
+mod tests;

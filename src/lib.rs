@@ -16,6 +16,8 @@ pub mod metrics;
 pub mod policy;
 pub mod pss;
 pub mod quantity;
+pub mod rotation;
+pub mod selfcert;
 pub mod rules;
 pub mod runtime_class;
 pub mod strict;

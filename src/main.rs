@@ -16,7 +16,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            match runtime.block_on(cmd::serve::run(args)) {
+            match runtime.block_on(cmd::serve::run(*args)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
                     eprintln!("mcpguard serve: {err:#}");

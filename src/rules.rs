@@ -215,3 +215,5 @@ pub fn looks_like_credential(name: &str) -> bool {
         None => false,
     }
 }
+#[cfg(test)]
+mod tests;

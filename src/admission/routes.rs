@@ -15,6 +15,7 @@ use axum::routing::{get, post};
 use serde_json::json;
 
 use super::review::AdmissionReview;
+use super::tls::SwappableCert;
 use crate::engine::{self, Context, Decision, Outcome};
 use crate::metrics::{BadRequestLabels, EndpointLabels, Metrics, RequestLabels};
 use crate::policy::Policy;
@@ -50,6 +51,8 @@ pub struct Readiness {
     pub tls_listening: AtomicBool,
     pub caches_synced: AtomicBool,
     pub shutting_down: AtomicBool,
+    /// The serving certificate, when it may be absent at first (self-managed installs).
+    pub certificate: std::sync::OnceLock<Arc<SwappableCert>>,
 }
 
 impl Default for Readiness {
@@ -58,6 +61,7 @@ impl Default for Readiness {
             tls_listening: AtomicBool::new(false),
             caches_synced: AtomicBool::new(true),
             shutting_down: AtomicBool::new(false),
+            certificate: std::sync::OnceLock::new(),
         }
     }
 }
@@ -68,6 +72,7 @@ impl Readiness {
         self.tls_listening.load(Ordering::Acquire)
             && self.caches_synced.load(Ordering::Acquire)
             && !self.shutting_down.load(Ordering::Acquire)
+            && self.certificate.get().is_none_or(|cert| cert.is_loaded())
     }
 }
 

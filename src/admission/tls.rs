@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use arc_swap::ArcSwapOption;
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -67,30 +67,42 @@ pub fn certified_key_from_files(cert: &Path, key: &Path) -> Result<CertifiedKey,
 
 /// Serves whatever certificate was stored last; new handshakes see a swap at once, open
 /// connections keep the session they negotiated.
+/// Empty until a first certificate arrives (self-managed installs start that way): until
+/// then handshakes fail and the replica is not ready.
 #[derive(Debug)]
 pub struct SwappableCert {
-    current: ArcSwap<CertifiedKey>,
+    current: ArcSwapOption<CertifiedKey>,
 }
 
 impl SwappableCert {
     pub fn new(initial: CertifiedKey) -> Arc<Self> {
         Arc::new(SwappableCert {
-            current: ArcSwap::from_pointee(initial),
+            current: ArcSwapOption::from_pointee(initial),
+        })
+    }
+
+    pub fn empty() -> Arc<Self> {
+        Arc::new(SwappableCert {
+            current: ArcSwapOption::empty(),
         })
     }
 
     pub fn swap(&self, next: CertifiedKey) {
-        self.current.store(Arc::new(next));
+        self.current.store(Some(Arc::new(next)));
     }
 
-    pub fn current(&self) -> Arc<CertifiedKey> {
+    pub fn current(&self) -> Option<Arc<CertifiedKey>> {
         self.current.load_full()
+    }
+
+    pub fn is_loaded(&self) -> bool {
+        self.current.load().is_some()
     }
 }
 
 impl ResolvesServerCert for SwappableCert {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current.load_full())
+        self.current.load_full()
     }
 }
 

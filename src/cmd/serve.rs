@@ -14,7 +14,9 @@ use super::load_policy;
 use crate::admission::routes::{self, AppState};
 use crate::admission::{server, tls};
 use crate::certs;
-use crate::cli::{ClusterMode, ServeArgs};
+use crate::cli::{CertManagement, ClusterMode, ServeArgs};
+use crate::rotation::RotationSettings;
+use crate::selfcert::SelfManagedCerts;
 use crate::kube_cache::WatchedRuntimeClasses;
 use crate::metrics::{Metrics, ResultLabels};
 use crate::runtime_class::{RuntimeClassLookup, StaticRuntimeClasses};
@@ -57,14 +59,37 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             tracing::info!(dir = %args.certs_dir.display(), "generated a development CA and serving certificate");
         }
     }
-    let certified = tls::certified_key_from_files(&settings.tls_cert, &settings.tls_key)
-        .context("cannot load the serving certificate (use --dev for generated development certificates)")?;
-    let cert = tls::SwappableCert::new(certified);
+    let cert = match tls::certified_key_from_files(&settings.tls_cert, &settings.tls_key) {
+        Ok(certified) => tls::SwappableCert::new(certified),
+        Err(err) if args.cert_management != CertManagement::Files => {
+            tracing::info!(error = %err, "no serving certificate yet: not ready until one arrives");
+            tls::SwappableCert::empty()
+        }
+        Err(err) => {
+            return Err(anyhow::Error::new(err)
+                .context("cannot load the serving certificate (use --dev for generated development certificates)"));
+        }
+    };
     let tls_config = tls::server_config(cert.clone())?;
 
     let metrics = Arc::new(Metrics::new());
-    let (runtime_classes, watched) = runtime_class_source(args.cluster).await?;
+    let cluster_mode = match args.cert_management {
+        CertManagement::SelfManaged => ClusterMode::Required,
+        _ => args.cluster,
+    };
+    let client = cluster_client(cluster_mode).await?;
+    let (runtime_classes, watched): (Arc<dyn RuntimeClassLookup>, _) = match &client {
+        Some(client) => {
+            let watched = Arc::new(WatchedRuntimeClasses::start(client.clone()));
+            (watched.clone(), Some(watched))
+        }
+        None => (Arc::new(StaticRuntimeClasses::default()), None),
+    };
     let state = AppState::new(policy, runtime_classes, metrics.clone());
+    let _ = state.readiness.certificate.set(cert.clone());
+    if let (CertManagement::SelfManaged, Some(client)) = (args.cert_management, &client) {
+        start_self_management(&args, client.clone(), cert.clone(), state.clone()).await?;
+    }
     if let Some(watched) = watched {
         state.readiness.caches_synced.store(false, Ordering::Release);
         let state = state.clone();
@@ -140,26 +165,55 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn runtime_class_source(
-    mode: ClusterMode,
-) -> anyhow::Result<(Arc<dyn RuntimeClassLookup>, Option<Arc<WatchedRuntimeClasses>>)> {
-    let standalone = || -> (Arc<dyn RuntimeClassLookup>, Option<Arc<WatchedRuntimeClasses>>) {
-        (Arc::new(StaticRuntimeClasses::default()), None)
-    };
+async fn cluster_client(mode: ClusterMode) -> anyhow::Result<Option<kube::Client>> {
     if mode == ClusterMode::Off {
-        return Ok(standalone());
+        return Ok(None);
     }
     match kube::Client::try_default().await {
-        Ok(client) => {
-            let watched = Arc::new(WatchedRuntimeClasses::start(client));
-            Ok((watched.clone(), Some(watched)))
-        }
+        Ok(client) => Ok(Some(client)),
         Err(err) if mode == ClusterMode::Auto => {
             tracing::warn!(error = %err, "no Kubernetes API configured: running standalone, RuntimeClasses unknown");
-            Ok(standalone())
+            Ok(None)
         }
-        Err(err) => Err(anyhow::Error::new(err).context("--cluster=required but no Kubernetes API is configured")),
+        Err(err) => Err(anyhow::Error::new(err)
+            .context("a Kubernetes API is required (--cluster=required or --cert-management=self) but none is configured")),
     }
+}
+
+/// Leader election, and on the leader the certificate passes. Every replica keeps serving.
+async fn start_self_management(
+    args: &ServeArgs,
+    client: kube::Client,
+    cert: Arc<tls::SwappableCert>,
+    state: Arc<AppState>,
+) -> anyhow::Result<()> {
+    let identity = args.pod_name.clone().unwrap_or_else(|| {
+        std::env::var("HOSTNAME").unwrap_or_else(|_| format!("mcpguard-{}", std::process::id()))
+    });
+    let lease = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &args.leader_lease)
+        .with_namespace(&args.pod_namespace)
+        .with_identity(&identity)
+        .with_duration(15)
+        .with_grace(5)
+        .build()
+        .await
+        .context("cannot set up leader election")?;
+    let (leader, _lease_task) = lease.watch().await;
+    let manager = SelfManagedCerts {
+        client,
+        namespace: args.pod_namespace.clone(),
+        secret_name: args.cert_secret.clone(),
+        webhook_configuration: args.webhook_configuration.clone(),
+        service: args.service.clone(),
+        settings: RotationSettings::default(),
+        serving: cert,
+    };
+    tokio::spawn(manager.run(
+        leader,
+        move || state.policy.load().spec.namespaces.clone(),
+        Duration::from_secs(60),
+    ));
+    Ok(())
 }
 
 fn print_dev_hint(webhook: SocketAddr, probes: SocketAddr, settings: &Settings, policy: &str) {

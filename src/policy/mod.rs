@@ -167,3 +167,5 @@ impl Default for ValidateSpec {
 fn default_true() -> bool {
     true
 }
+#[cfg(test)]
+mod tests;

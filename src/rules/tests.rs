@@ -1,0 +1,477 @@
+//! The MCP rules: one exact `Violation` per failing rule, and a pass for the compliant twin.
+
+use k8s_openapi::api::core::v1::PodSpec;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::policy::{Policy, parse_str};
+use crate::violation::Violation;
+
+/// A policy whose `mutate` and `validate` sections are the given YAML flow mappings.
+fn policy_with(mutate: &str, validate: &str) -> Policy {
+    parse_str(
+        &format!(
+            "apiVersion: mcpguard.dev/v1alpha1
+kind: MCPPolicy
+metadata: {{name: t}}
+spec:
+  namespaces: [mcp]
+  podSecurity: {{level: restricted, version: latest}}
+  mutate: {mutate}
+  validate: {validate}
+"
+        ),
+        "test",
+    )
+    .expect("test policy loads")
+}
+
+fn spec(raw: Value) -> PodSpec {
+    serde_json::from_value(raw).expect("valid PodSpec")
+}
+
+fn one_container(container: Value) -> PodSpec {
+    spec(json!({"containers": [container]}))
+}
+
+fn violation(check: &str, reason: &str, detail: &str) -> Violation {
+    Violation {
+        check: check.into(),
+        reason: reason.into(),
+        detail: detail.into(),
+    }
+}
+
+// ---- allowedRegistries ---------------------------------------------------------------------
+
+fn registries_policy() -> Policy {
+    policy_with("{}", "{allowedRegistries: [docker.io/mcp], forbidSecretLiterals: false}")
+}
+
+#[test]
+fn registry_prefix_allows_a_docker_hub_short_name_under_it() {
+    let spec = one_container(json!({"name": "a", "image": "mcp/fetch:1.0"}));
+    assert_eq!(evaluate(&registries_policy(), &spec), Vec::<Violation>::new());
+}
+
+#[test]
+fn registry_prefix_matches_at_path_boundaries_only() {
+    let spec = one_container(json!({"name": "a", "image": "mcpevil/fetch"}));
+    assert_eq!(
+        evaluate(&registries_policy(), &spec),
+        vec![violation(
+            "allowedRegistries",
+            "image registry not allowed",
+            "container \"a\" must use images from docker.io/mcp; got \"mcpevil/fetch\""
+        )]
+    );
+}
+
+#[test]
+fn registry_violation_names_every_offending_container_of_every_kind() {
+    let policy = policy_with(
+        "{}",
+        "{allowedRegistries: [ghcr.io, docker.io/mcp], forbidSecretLiterals: false}",
+    );
+    let spec = spec(json!({
+        "initContainers": [{"name": "init", "image": "busybox"}],
+        "containers": [
+            {"name": "ok1", "image": "ghcr.io/github/github-mcp-server:v1"},
+            {"name": "bad", "image": "quay.io/x/y"},
+            {"name": "ok2", "image": "docker.io/mcp/fetch@sha256:abc"}
+        ],
+        "ephemeralContainers": [{"name": "debug", "image": "ghcr.io.evil.com/x"}]
+    }));
+    assert_eq!(
+        evaluate(&policy, &spec),
+        vec![violation(
+            "allowedRegistries",
+            "image registry not allowed",
+            "containers \"init\", \"bad\", \"debug\" must use images from ghcr.io, docker.io/mcp; got \"busybox\", \"quay.io/x/y\", \"ghcr.io.evil.com/x\""
+        )]
+    );
+}
+
+#[test]
+fn ephemeral_container_images_are_judged() {
+    let ok = spec(json!({
+        "containers": [{"name": "a", "image": "mcp/fetch"}],
+        "ephemeralContainers": [{"name": "debug", "image": "mcp/debug"}]
+    }));
+    assert_eq!(evaluate(&registries_policy(), &ok), Vec::<Violation>::new());
+    let bad = spec(json!({
+        "containers": [{"name": "a", "image": "mcp/fetch"}],
+        "ephemeralContainers": [{"name": "debug", "image": "busybox"}]
+    }));
+    assert_eq!(
+        evaluate(&registries_policy(), &bad),
+        vec![violation(
+            "allowedRegistries",
+            "image registry not allowed",
+            "container \"debug\" must use images from docker.io/mcp; got \"busybox\""
+        )]
+    );
+}
+
+#[test]
+fn an_empty_registry_list_allows_any_image() {
+    let policy = policy_with("{}", "{allowedRegistries: []}");
+    let spec = one_container(json!({"name": "a", "image": "anything.example/x:1"}));
+    assert_eq!(evaluate(&policy, &spec), Vec::<Violation>::new());
+}
+
+// ---- requireRuntimeClass -------------------------------------------------------------------
+
+fn runtime_class_policy() -> Policy {
+    policy_with("{runtimeClassName: gvisor}", "{requireRuntimeClass: true}")
+}
+
+#[test]
+fn required_runtime_class_present_passes() {
+    let spec = spec(json!({"runtimeClassName": "gvisor", "containers": [{"name": "a", "image": "x"}]}));
+    assert_eq!(evaluate(&runtime_class_policy(), &spec), Vec::<Violation>::new());
+}
+
+#[test]
+fn required_runtime_class_missing_is_denied() {
+    let spec = one_container(json!({"name": "a", "image": "x"}));
+    assert_eq!(
+        evaluate(&runtime_class_policy(), &spec),
+        vec![violation(
+            "requireRuntimeClass",
+            "runtimeClassName != \"gvisor\"",
+            "pod must set spec.runtimeClassName=\"gvisor\""
+        )]
+    );
+}
+
+#[test]
+fn required_runtime_class_wrong_is_denied_naming_the_actual_one() {
+    let spec = spec(json!({"runtimeClassName": "runc", "containers": [{"name": "a", "image": "x"}]}));
+    assert_eq!(
+        evaluate(&runtime_class_policy(), &spec),
+        vec![violation(
+            "requireRuntimeClass",
+            "runtimeClassName != \"gvisor\"",
+            "pod must set spec.runtimeClassName=\"gvisor\"; got \"runc\""
+        )]
+    );
+}
+
+#[test]
+fn runtime_class_is_not_required_when_the_rule_is_off() {
+    let policy = policy_with("{runtimeClassName: gvisor}", "{requireRuntimeClass: false}");
+    let spec = spec(json!({"runtimeClassName": "runc", "containers": [{"name": "a", "image": "x"}]}));
+    assert_eq!(evaluate(&policy, &spec), Vec::<Violation>::new());
+}
+
+// ---- maxResources --------------------------------------------------------------------------
+
+fn ceiling_policy() -> Policy {
+    policy_with("{}", "{maxResources: {cpu: \"2\", memory: 1000M}}")
+}
+
+fn with_resources(resources: Value) -> PodSpec {
+    one_container(json!({"name": "app", "image": "x", "resources": resources}))
+}
+
+#[test]
+fn requests_and_limits_at_or_below_the_ceiling_pass() {
+    let spec = with_resources(json!({
+        "requests": {"cpu": "500m", "memory": "1000M"},
+        "limits": {"cpu": "2000m", "memory": "1000000k"}
+    }));
+    assert_eq!(evaluate(&ceiling_policy(), &spec), Vec::<Violation>::new());
+}
+
+#[test]
+fn one_gibibyte_is_above_a_thousand_megabytes() {
+    let spec = with_resources(json!({"requests": {"memory": "1Gi"}}));
+    assert_eq!(
+        evaluate(&ceiling_policy(), &spec),
+        vec![violation(
+            "maxResources",
+            "resources above policy ceiling",
+            "container \"app\" requests memory=1Gi above the ceiling 1000M"
+        )]
+    );
+}
+
+#[test]
+fn limits_above_the_ceiling_are_denied() {
+    let spec = with_resources(json!({"limits": {"cpu": "2001m"}}));
+    assert_eq!(
+        evaluate(&ceiling_policy(), &spec),
+        vec![violation(
+            "maxResources",
+            "resources above policy ceiling",
+            "container \"app\" limits cpu=2001m above the ceiling 2"
+        )]
+    );
+}
+
+#[test]
+fn every_excess_is_listed_pod_level_first_then_init_then_regular_containers() {
+    let spec = spec(json!({
+        "resources": {"limits": {"cpu": "3"}},
+        "initContainers": [{"name": "init", "image": "x", "resources": {"requests": {"memory": "2G"}}}],
+        "containers": [{"name": "app", "image": "x",
+                        "resources": {"requests": {"cpu": "4", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}}]
+    }));
+    assert_eq!(
+        evaluate(&ceiling_policy(), &spec),
+        vec![violation(
+            "maxResources",
+            "resources above policy ceiling",
+            "pod limits cpu=3 above the ceiling 2, container \"init\" requests memory=2G above the ceiling 1000M, container \"app\" requests cpu=4 above the ceiling 2, container \"app\" requests memory=1Gi above the ceiling 1000M, container \"app\" limits memory=2Gi above the ceiling 1000M"
+        )]
+    );
+}
+
+#[test]
+fn init_container_within_the_ceiling_passes() {
+    let spec = spec(json!({
+        "initContainers": [{"name": "init", "image": "x", "resources": {"requests": {"memory": "100M"}}}],
+        "containers": [{"name": "app", "image": "x"}]
+    }));
+    assert_eq!(evaluate(&ceiling_policy(), &spec), Vec::<Violation>::new());
+}
+
+#[test]
+fn pod_level_resources_within_the_ceiling_pass() {
+    let spec = spec(json!({
+        "resources": {"requests": {"cpu": "1"}, "limits": {"cpu": "2", "memory": "1000M"}},
+        "containers": [{"name": "app", "image": "x"}]
+    }));
+    assert_eq!(evaluate(&ceiling_policy(), &spec), Vec::<Violation>::new());
+}
+
+#[test]
+fn resources_without_a_ceiling_are_not_limited() {
+    let spec = with_resources(json!({"requests": {"ephemeral-storage": "100Gi"}}));
+    assert_eq!(evaluate(&ceiling_policy(), &spec), Vec::<Violation>::new());
+}
+
+// ---- forbidSecretLiterals ------------------------------------------------------------------
+
+fn secrets_policy() -> Policy {
+    policy_with("{}", "{forbidSecretLiterals: true}")
+}
+
+fn with_env(env: Value) -> PodSpec {
+    one_container(json!({"name": "app", "image": "x", "env": env}))
+}
+
+#[test]
+fn a_literal_token_is_denied() {
+    let spec = with_env(json!([{"name": "GITHUB_TOKEN", "value": "ghp_abc"}]));
+    assert_eq!(
+        evaluate(&secrets_policy(), &spec),
+        vec![violation(
+            "forbidSecretLiterals",
+            "secret literal in env",
+            "container \"app\" sets GITHUB_TOKEN as literal value; use valueFrom.secretKeyRef"
+        )]
+    );
+}
+
+#[test]
+fn a_token_from_a_secret_key_ref_is_allowed() {
+    let spec = with_env(json!([{
+        "name": "GITHUB_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": "github", "key": "token"}}
+    }]));
+    assert_eq!(evaluate(&secrets_policy(), &spec), Vec::<Violation>::new());
+}
+
+#[test]
+fn everyday_names_that_only_resemble_credentials_are_allowed() {
+    let spec = with_env(json!([
+        {"name": "MAX_TOKENS", "value": "4096"},
+        {"name": "LOG_LEVEL", "value": "debug"},
+        {"name": "KEY_PREFIX", "value": "mcp:"}
+    ]));
+    assert_eq!(evaluate(&secrets_policy(), &spec), Vec::<Violation>::new());
+}
+
+#[test]
+fn every_literal_credential_of_a_container_is_listed() {
+    let spec = with_env(json!([
+        {"name": "OPENAI_API_KEY", "value": "sk-1"},
+        {"name": "LOG_LEVEL", "value": "info"},
+        {"name": "DB_PASSWORD", "value": "hunter2"},
+        {"name": "CLIENT_SECRET", "value": "s"}
+    ]));
+    assert_eq!(
+        evaluate(&secrets_policy(), &spec),
+        vec![violation(
+            "forbidSecretLiterals",
+            "secret literal in env",
+            "container \"app\" sets OPENAI_API_KEY, DB_PASSWORD, CLIENT_SECRET as literal values; use valueFrom.secretKeyRef"
+        )]
+    );
+}
+
+#[test]
+fn literal_credentials_are_reported_per_container_including_init_and_ephemeral() {
+    let spec = spec(json!({
+        "initContainers": [{"name": "init", "image": "x", "env": [{"name": "DB_PASSWORD", "value": "p"}]}],
+        "containers": [{"name": "app", "image": "x", "env": [{"name": "SLACK_BOT_TOKEN", "value": "xoxb"}]}],
+        "ephemeralContainers": [{"name": "debug", "image": "x", "env": [{"name": "AWS_SECRET_ACCESS_KEY", "value": "k"}]}]
+    }));
+    assert_eq!(
+        evaluate(&secrets_policy(), &spec),
+        vec![violation(
+            "forbidSecretLiterals",
+            "secret literal in env",
+            "container \"init\" sets DB_PASSWORD as literal value, container \"app\" sets SLACK_BOT_TOKEN as literal value, container \"debug\" sets AWS_SECRET_ACCESS_KEY as literal value; use valueFrom.secretKeyRef"
+        )]
+    );
+}
+
+#[test]
+fn an_empty_value_is_allowed() {
+    let spec = with_env(json!([{"name": "GITHUB_TOKEN", "value": ""}]));
+    assert_eq!(evaluate(&secrets_policy(), &spec), Vec::<Violation>::new());
+}
+
+#[test]
+fn a_value_that_only_references_another_variable_is_allowed() {
+    let spec = with_env(json!([
+        {"name": "UPSTREAM_TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+        {"name": "GITHUB_TOKEN", "value": "$(UPSTREAM_TOKEN)"}
+    ]));
+    assert_eq!(evaluate(&secrets_policy(), &spec), Vec::<Violation>::new());
+}
+
+#[test]
+fn a_value_mixing_a_reference_with_literal_text_is_denied() {
+    let spec = with_env(json!([{"name": "GITHUB_TOKEN", "value": "ghp_$(SUFFIX)"}]));
+    assert_eq!(
+        evaluate(&secrets_policy(), &spec),
+        vec![violation(
+            "forbidSecretLiterals",
+            "secret literal in env",
+            "container \"app\" sets GITHUB_TOKEN as literal value; use valueFrom.secretKeyRef"
+        )]
+    );
+    let two_refs = with_env(json!([{"name": "GITHUB_TOKEN", "value": "$(A)$(B)"}]));
+    assert_eq!(evaluate(&secrets_policy(), &two_refs).len(), 1);
+}
+
+#[test]
+fn forbid_secret_literals_false_disables_the_rule() {
+    let policy = policy_with("{}", "{forbidSecretLiterals: false}");
+    let spec = with_env(json!([{"name": "GITHUB_TOKEN", "value": "ghp_abc"}]));
+    assert_eq!(evaluate(&policy, &spec), Vec::<Violation>::new());
+}
+
+#[test]
+fn forbid_secret_literals_is_on_by_default() {
+    let policy = policy_with("{}", "{}");
+    let spec = with_env(json!([{"name": "GITHUB_TOKEN", "value": "ghp_abc"}]));
+    assert_eq!(evaluate(&policy, &spec).len(), 1);
+}
+
+// ---- looks_like_credential -----------------------------------------------------------------
+
+#[test]
+fn credential_names_are_recognised() {
+    for name in [
+        "GITHUB_TOKEN",
+        "token",
+        "github-token",
+        "OPENAI_API_KEY",
+        "ANTHROPIC_APIKEY",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_ACCESS_KEY",
+        "SSH_PRIVATE_KEY",
+        "JWT_SECRET_KEY",
+        "X_AUTH_KEY",
+        "CLIENT_SECRET",
+        "OAUTH_CLIENT_SECRET",
+        "DB_PASSWORD",
+        "MYSQL_PASSWD",
+        "GCP_CREDENTIALS",
+        "GITLAB_PAT",
+        "COOKIE_SIGNING_KEY",
+        "DATA_ENCRYPTION_KEY",
+    ] {
+        assert!(looks_like_credential(name), "{name} should look like a credential");
+    }
+}
+
+#[test]
+fn ordinary_names_are_not_credentials() {
+    for name in [
+        "MAX_TOKENS",
+        "TOKEN_LIMIT",
+        "LOG_LEVEL",
+        "KEY_PREFIX",
+        "API_URL",
+        "PUBLIC_KEY_ID",
+        "KEY",
+        "SECRETS_DIR_MODE",
+        "",
+        "___",
+    ] {
+        assert!(!looks_like_credential(name), "{name} should not look like a credential");
+    }
+}
+
+/// README: "literal env[].values whose name *ends* like a credential"; the doc comment of
+/// `looks_like_credential`: "names whose *last word* marks a credential". The `_FILE`
+/// convention (Docker/official images: `POSTGRES_PASSWORD_FILE=/run/secrets/db`) holds a
+/// path, not a secret, and does not end like a credential.
+#[test]
+fn a_password_file_path_variable_is_not_a_credential() {
+    assert!(!looks_like_credential("POSTGRES_PASSWORD_FILE"));
+    assert!(!looks_like_credential("PASSWORD_MIN_LENGTH"));
+    let spec = with_env(json!([{"name": "POSTGRES_PASSWORD_FILE", "value": "/run/secrets/db"}]));
+    assert_eq!(evaluate(&secrets_policy(), &spec), Vec::<Violation>::new());
+}
+
+/// `PWD` is the shell's working-directory variable (`PWD=/app`), not a password.
+#[test]
+fn the_working_directory_variable_pwd_is_not_a_credential() {
+    assert!(!looks_like_credential("PWD"));
+    let spec = with_env(json!([{"name": "PWD", "value": "/app"}]));
+    assert_eq!(evaluate(&secrets_policy(), &spec), Vec::<Violation>::new());
+}
+
+#[test]
+fn rule_ids_are_the_policy_field_names() {
+    assert_eq!(
+        ALL_RULE_IDS,
+        &[
+            "allowedRegistries",
+            "requireRuntimeClass",
+            "maxResources",
+            "forbidSecretLiterals"
+        ]
+    );
+}
+
+#[test]
+fn violations_of_several_rules_come_in_rule_order() {
+    let policy = policy_with(
+        "{runtimeClassName: gvisor}",
+        "{allowedRegistries: [ghcr.io], requireRuntimeClass: true, maxResources: {cpu: \"1\"}}",
+    );
+    let spec = one_container(json!({
+        "name": "app",
+        "image": "busybox",
+        "resources": {"limits": {"cpu": "2"}},
+        "env": [{"name": "API_TOKEN", "value": "t"}]
+    }));
+    let checks: Vec<String> = evaluate(&policy, &spec).into_iter().map(|v| v.check).collect();
+    assert_eq!(
+        checks,
+        vec![
+            "allowedRegistries",
+            "requireRuntimeClass",
+            "maxResources",
+            "forbidSecretLiterals"
+        ]
+    );
+}

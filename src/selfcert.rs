@@ -1,0 +1,235 @@
+//! Certificate self-management against the API: the leader reads the certificate Secret,
+//! asks `rotation::plan` what comes next, writes it, and keeps both webhook
+//! configurations' `caBundle` and `namespaceSelector` as they must be.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::admission::tls::{self, SwappableCert};
+use crate::policy::PROTECTED_NAMESPACES;
+use crate::rotation::{self, KEY_TLS_CERT, KEY_TLS_KEY, RotationSettings, StoredState};
+
+/// The namespace label kube-apiserver sets and users cannot change.
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+#[derive(Clone)]
+pub struct SelfManagedCerts {
+    pub client: Client,
+    pub namespace: String,
+    pub secret_name: String,
+    pub webhook_configuration: String,
+    pub service: String,
+    pub settings: RotationSettings,
+    pub serving: Arc<SwappableCert>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SelfCertError {
+    #[error("kubernetes API: {0}")]
+    Api(#[from] kube::Error),
+    #[error(transparent)]
+    Rotation(#[from] rotation::RotationError),
+    #[error("stored certificate cannot be served: {0}")]
+    Tls(#[from] tls::TlsError),
+}
+
+/// What one pass did, for logs and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassReport {
+    pub reason: &'static str,
+    pub secret_written: bool,
+    pub configurations_patched: usize,
+}
+
+impl SelfManagedCerts {
+    /// One reconcile pass. Safe to repeat: a pass with nothing to do writes nothing.
+    pub async fn reconcile(&self, now: OffsetDateTime, namespaces: &[String]) -> Result<PassReport, SelfCertError> {
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
+        let mut secret = secrets.get(&self.secret_name).await?;
+        let stored = stored_state(&secret);
+        let names = crate::certs::service_names(&self.service, &self.namespace);
+        let plan = rotation::plan(&stored, &names, now, self.settings)?;
+        let serving = plan.secret.as_ref().unwrap_or(&stored);
+        let secret_written = plan.secret.is_some();
+        if let Some(next) = &plan.secret {
+            write_state(&mut secret, next);
+            // `replace` carries the resourceVersion just read: a concurrent writer makes this
+            // fail with a conflict, and the next pass starts again from what is stored.
+            secrets.replace(&self.secret_name, &PostParams::default(), &secret).await?;
+        }
+        self.serve_stored(serving)?;
+        let ca_bundle = base64::engine::general_purpose::STANDARD.encode(plan.ca_bundle.as_bytes());
+        let selector = namespace_selector(namespaces);
+        let mutating: Api<MutatingWebhookConfiguration> = Api::all(self.client.clone());
+        let validating: Api<ValidatingWebhookConfiguration> = Api::all(self.client.clone());
+        let name = &self.webhook_configuration;
+        let mut configurations_patched = 0;
+        let entries = |webhooks: Vec<WebhookEntry>| configuration_patch(&webhooks, &ca_bundle, &selector);
+        let current = mutating.get(name).await?;
+        let entries_now = current.webhooks.iter().flatten().map(|w| WebhookEntry::new(&w.name, w.client_config.ca_bundle.as_ref(), w.namespace_selector.as_ref()));
+        if let Some(patch) = entries(entries_now.collect()) {
+            mutating.patch(name, &PatchParams::default(), &Patch::Json::<()>(patch)).await?;
+            configurations_patched += 1;
+        }
+        let current = validating.get(name).await?;
+        let entries_now = current.webhooks.iter().flatten().map(|w| WebhookEntry::new(&w.name, w.client_config.ca_bundle.as_ref(), w.namespace_selector.as_ref()));
+        if let Some(patch) = entries(entries_now.collect()) {
+            validating.patch(name, &PatchParams::default(), &Patch::Json::<()>(patch)).await?;
+            configurations_patched += 1;
+        }
+        Ok(PassReport {
+            reason: plan.reason,
+            secret_written,
+            configurations_patched,
+        })
+    }
+
+    /// The leader serves what it stored at once instead of waiting for its own volume.
+    fn serve_stored(&self, state: &StoredState) -> Result<(), SelfCertError> {
+        let (Some(cert), Some(key)) = (state.data.get(KEY_TLS_CERT), state.data.get(KEY_TLS_KEY)) else {
+            return Ok(());
+        };
+        let certified = tls::certified_key(cert.as_bytes(), key.as_bytes())?;
+        let unchanged = self
+            .serving
+            .current()
+            .is_some_and(|current| current.cert == certified.cert);
+        if !unchanged {
+            self.serving.swap(certified);
+        }
+        Ok(())
+    }
+}
+
+/// One webhook of a configuration, as far as self-management cares.
+struct WebhookEntry {
+    name: String,
+    ca_bundle: Option<String>,
+    namespace_selector: Option<Value>,
+}
+
+impl WebhookEntry {
+    fn new(name: &str, ca_bundle: Option<&ByteString>, selector: Option<&LabelSelector>) -> Self {
+        WebhookEntry {
+            name: name.to_owned(),
+            ca_bundle: ca_bundle.map(|b| base64::engine::general_purpose::STANDARD.encode(&b.0)),
+            namespace_selector: selector.and_then(|s| serde_json::to_value(s).ok()),
+        }
+    }
+}
+
+/// The selector both configurations must carry: the claimed namespaces, and never a
+/// protected one, even if a claim slipped through.
+pub fn namespace_selector(namespaces: &[String]) -> Value {
+    let mut claimed: Vec<&str> = namespaces
+        .iter()
+        .map(String::as_str)
+        .filter(|ns| !PROTECTED_NAMESPACES.contains(ns))
+        .collect();
+    claimed.sort_unstable();
+    claimed.dedup();
+    json!({
+        "matchExpressions": [
+            {"key": NAMESPACE_NAME_LABEL, "operator": "In", "values": claimed},
+            {"key": NAMESPACE_NAME_LABEL, "operator": "NotIn", "values": PROTECTED_NAMESPACES},
+        ]
+    })
+}
+
+/// A JSON Patch setting `caBundle` and `namespaceSelector` on every webhook whose values
+/// differ; each pair of writes is guarded by a `test` of the webhook's name, so a
+/// concurrent reorder makes the patch fail instead of writing the wrong entry.
+fn configuration_patch(webhooks: &[WebhookEntry], ca_bundle: &str, selector: &Value) -> Option<json_patch::Patch> {
+    let mut operations = Vec::new();
+    for (index, webhook) in webhooks.iter().enumerate() {
+        let bundle_ok = webhook.ca_bundle.as_deref() == Some(ca_bundle);
+        let selector_ok = webhook.namespace_selector.as_ref() == Some(selector);
+        if bundle_ok && selector_ok {
+            continue;
+        }
+        operations.push(json!({"op": "test", "path": format!("/webhooks/{index}/name"), "value": webhook.name}));
+        operations.push(json!({"op": "add", "path": format!("/webhooks/{index}/clientConfig/caBundle"), "value": ca_bundle}));
+        operations.push(json!({"op": "add", "path": format!("/webhooks/{index}/namespaceSelector"), "value": selector}));
+    }
+    if operations.is_empty() {
+        return None;
+    }
+    serde_json::from_value(Value::Array(operations)).ok()
+}
+
+fn stored_state(secret: &Secret) -> StoredState {
+    let data = secret
+        .data
+        .iter()
+        .flatten()
+        .filter_map(|(key, value)| Some((key.clone(), String::from_utf8(value.0.clone()).ok()?)))
+        .collect();
+    let annotations = secret
+        .metadata
+        .annotations
+        .iter()
+        .flatten()
+        .filter(|(key, _)| key.starts_with("mcpguard.dev/rotation-"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    StoredState { data, annotations }
+}
+
+fn write_state(secret: &mut Secret, state: &StoredState) {
+    secret.data = Some(
+        state
+            .data
+            .iter()
+            .map(|(key, value)| (key.clone(), ByteString(value.as_bytes().to_vec())))
+            .collect(),
+    );
+    secret.string_data = None;
+    let annotations = secret.metadata.annotations.get_or_insert_with(Default::default);
+    annotations.retain(|key, _| !key.starts_with("mcpguard.dev/rotation-"));
+    annotations.extend(state.annotations.clone());
+    // `managedFields` must not be sent back on an update.
+    secret.metadata.managed_fields = None;
+}
+
+impl SelfManagedCerts {
+    /// Runs passes every `interval` while this replica leads (and at once on becoming
+    /// leader). Errors are logged and retried on the next pass.
+    pub async fn run(
+        self,
+        mut leader: tokio::sync::watch::Receiver<bool>,
+        namespaces: impl Fn() -> Vec<String>,
+        interval: std::time::Duration,
+    ) {
+        loop {
+            let leading = *leader.borrow_and_update();
+            if leading {
+                match self.reconcile(OffsetDateTime::now_utc(), &namespaces()).await {
+                    Ok(report) if report.secret_written || report.configurations_patched > 0 => {
+                        tracing::info!(reason = report.reason, secret_written = report.secret_written, configurations_patched = report.configurations_patched, "certificates reconciled");
+                    }
+                    Ok(report) => tracing::debug!(reason = report.reason, "certificates current"),
+                    Err(err) => tracing::warn!(error = %err, "certificate reconcile failed; retrying"),
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                changed = leader.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
