@@ -72,12 +72,12 @@ pub struct ServeArgs {
     pub cluster: ClusterMode,
     /// files: --tls-cert/--tls-key must exist at start; external: they may appear later
     /// (cert-manager); self: the leader replica creates, stores and rotates them in
-    /// --cert-secret and keeps the webhook configurations' caBundle current.
+    /// --cert-secret-name and keeps the webhook configurations' caBundle current.
     #[arg(long, env = "MCPGUARD_CERT_MANAGEMENT", value_enum, default_value_t = CertManagement::Files)]
     pub cert_management: CertManagement,
     /// Secret holding the self-managed certificate (in --pod-namespace).
-    #[arg(long, env = "MCPGUARD_CERT_SECRET", default_value = "mcpguard-tls")]
-    pub cert_secret: String,
+    #[arg(long, env = "MCPGUARD_CERT_SECRET_NAME", default_value = "mcpguard-tls")]
+    pub cert_secret_name: String,
     /// Name of both the Mutating- and ValidatingWebhookConfiguration.
     #[arg(long, env = "MCPGUARD_WEBHOOK_CONFIGURATION", default_value = "mcpguard")]
     pub webhook_configuration: String,
@@ -164,6 +164,18 @@ pub enum OutputFormat {
 pub enum CertsCommand {
     /// Write ca.crt, tls.crt and tls.key for the webhook Service.
     Generate(CertsGenerateArgs),
+    /// Print the webhook configurations in MANIFEST(s) with caBundle set to the CA.
+    Inject(CertsInjectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CertsInjectArgs {
+    /// PEM CA certificate(s) that signed the serving certificate.
+    #[arg(long, env = "MCPGUARD_CA")]
+    pub ca: PathBuf,
+    /// Manifest files or directories (e.g. `kubectl kustomize webhook-manifests/` output, or -).
+    #[arg(required = true)]
+    pub manifests: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

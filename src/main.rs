@@ -26,13 +26,8 @@ fn main() -> ExitCode {
         }
         Command::Check(args) => ExitCode::from(cmd::check::check(&args)),
         Command::Mutate(args) => ExitCode::from(cmd::check::mutate(&args)),
-        Command::Certs(CertsCommand::Generate(args)) => match cmd::certs::generate(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("mcpguard certs generate: {err:#}");
-                ExitCode::from(1)
-            }
-        },
+        Command::Certs(CertsCommand::Generate(args)) => report("certs generate", cmd::certs::generate(&args)),
+        Command::Certs(CertsCommand::Inject(args)) => report("certs inject", cmd::certs::inject(&args)),
     }
 }
 
@@ -43,5 +38,15 @@ fn init_tracing(format: LogFormat) {
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn report(command: &str, result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("mcpguard {command}: {err:#}");
+            ExitCode::from(1)
+        }
     }
 }

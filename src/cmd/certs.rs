@@ -1,7 +1,10 @@
 //! `mcpguard certs generate`.
 
 use crate::certs;
-use crate::cli::CertsGenerateArgs;
+use base64::Engine as _;
+use serde_json::Value;
+
+use crate::cli::{CertsGenerateArgs, CertsInjectArgs};
 
 pub fn generate(args: &CertsGenerateArgs) -> anyhow::Result<()> {
     let mut names = certs::service_names(&args.service, &args.namespace);
@@ -17,4 +20,51 @@ pub fn generate(args: &CertsGenerateArgs) -> anyhow::Result<()> {
         names = names.join(", ")
     );
     Ok(())
+}
+
+const WEBHOOK_CONFIGURATION_KINDS: &[&str] = &["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"];
+
+pub fn inject(args: &CertsInjectArgs) -> anyhow::Result<()> {
+    let ca = std::fs::read_to_string(&args.ca).map_err(|e| anyhow::anyhow!("{}: {e}", args.ca.display()))?;
+    if crate::rotation::cert_info(&ca).is_none() {
+        anyhow::bail!("{}: not a PEM certificate", args.ca.display());
+    }
+    let objects = super::check::read_objects(&args.manifests).map_err(anyhow::Error::msg)?;
+    let mut out = String::new();
+    let mut injected = 0;
+    for sourced in objects {
+        let mut object = sourced.object;
+        if !object
+            .get("kind")
+            .and_then(Value::as_str)
+            .is_some_and(|kind| WEBHOOK_CONFIGURATION_KINDS.contains(&kind))
+        {
+            continue;
+        }
+        inject_ca_bundle(&mut object, &ca);
+        injected += 1;
+        out.push_str("---\n");
+        out.push_str(&serde_saphyr::to_string(&object)?);
+    }
+    if injected == 0 {
+        anyhow::bail!("no MutatingWebhookConfiguration or ValidatingWebhookConfiguration in the input");
+    }
+    print!("{out}");
+    Ok(())
+}
+
+/// Sets `caBundle` on every webhook of a webhook configuration object.
+pub fn inject_ca_bundle(configuration: &mut Value, ca_pem: &str) {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(ca_pem.as_bytes());
+    let Some(Value::Array(webhooks)) = configuration.get_mut("webhooks") else {
+        return;
+    };
+    for webhook in webhooks.iter_mut().filter_map(Value::as_object_mut) {
+        let client_config = webhook
+            .entry("clientConfig")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(client_config) = client_config.as_object_mut() {
+            client_config.insert("caBundle".into(), Value::String(encoded.clone()));
+        }
+    }
 }

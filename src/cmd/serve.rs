@@ -202,7 +202,7 @@ async fn start_self_management(
     let manager = SelfManagedCerts {
         client,
         namespace: args.pod_namespace.clone(),
-        secret_name: args.cert_secret.clone(),
+        secret_name: args.cert_secret_name.clone(),
         webhook_configuration: args.webhook_configuration.clone(),
         service: args.service.clone(),
         settings: RotationSettings::default(),
