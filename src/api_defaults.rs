@@ -23,7 +23,10 @@ pub fn apply_pod_defaults(pod: &mut Value) {
 
 /// `Always` for `:latest` or an untagged, undigested image; `IfNotPresent` otherwise.
 fn default_image_pull_policy(container: &mut Map<String, Value>) {
-    if container.get("imagePullPolicy").is_some_and(|v| !v.is_null()) {
+    if container
+        .get("imagePullPolicy")
+        .is_some_and(|v| !v.is_null())
+    {
         return;
     }
     let image = ImageRef::parse(container.get("image").and_then(Value::as_str).unwrap_or(""));
@@ -36,7 +39,10 @@ fn default_image_pull_policy(container: &mut Map<String, Value>) {
 }
 
 fn copy_requests_from_limits(container: &mut Map<String, Value>) {
-    let Some(resources) = container.get_mut("resources").and_then(Value::as_object_mut) else {
+    let Some(resources) = container
+        .get_mut("resources")
+        .and_then(Value::as_object_mut)
+    else {
         return;
     };
     let Some(limits) = resources.get("limits").and_then(Value::as_object).cloned() else {
@@ -66,10 +72,22 @@ mod tests {
 
     #[test]
     fn pull_policy_follows_the_tag() {
-        assert_eq!(defaulted(json!({"image": "nginx"}))["imagePullPolicy"], "Always");
-        assert_eq!(defaulted(json!({"image": "nginx:latest"}))["imagePullPolicy"], "Always");
-        assert_eq!(defaulted(json!({"image": "nginx:1.27"}))["imagePullPolicy"], "IfNotPresent");
-        assert_eq!(defaulted(json!({"image": "nginx@sha256:abc"}))["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(
+            defaulted(json!({"image": "nginx"}))["imagePullPolicy"],
+            "Always"
+        );
+        assert_eq!(
+            defaulted(json!({"image": "nginx:latest"}))["imagePullPolicy"],
+            "Always"
+        );
+        assert_eq!(
+            defaulted(json!({"image": "nginx:1.27"}))["imagePullPolicy"],
+            "IfNotPresent"
+        );
+        assert_eq!(
+            defaulted(json!({"image": "nginx@sha256:abc"}))["imagePullPolicy"],
+            "IfNotPresent"
+        );
         assert_eq!(
             defaulted(json!({"image": "nginx", "imagePullPolicy": "Never"}))["imagePullPolicy"],
             "Never"
@@ -86,6 +104,10 @@ mod tests {
             container["resources"],
             json!({"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "100m", "memory": "1Gi"}})
         );
-        assert!(defaulted(json!({"image": "x:1"})).get("resources").is_none());
+        assert!(
+            defaulted(json!({"image": "x:1"}))
+                .get("resources")
+                .is_none()
+        );
     }
 }

@@ -121,9 +121,16 @@ pub fn issue_serving(
     let ca_key = KeyPair::from_pem(ca_key_pem)?;
     let issuer = Issuer::from_ca_cert_pem(ca_cert_pem, ca_key)?;
     let mut params = CertificateParams::default();
-    params.distinguished_name = distinguished_name(names.first().map_or("mcpguard", String::as_str));
-    params.subject_alt_names = names.iter().map(|name| san(name)).collect::<Result<_, _>>()?;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.distinguished_name =
+        distinguished_name(names.first().map_or("mcpguard", String::as_str));
+    params.subject_alt_names = names
+        .iter()
+        .map(|name| san(name))
+        .collect::<Result<_, _>>()?;
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.not_before = now - Duration::minutes(5);
     params.not_after = now + SERVING_VALIDITY;
@@ -188,7 +195,9 @@ fn write_file(path: &Path, contents: &str, mode: u32) -> Result<(), CertError> {
 /// The dev certificates in `dir`: reused when all three files exist, generated otherwise.
 /// Returns whether new ones were generated.
 pub fn ensure_dev_certs(dir: &Path, now: OffsetDateTime) -> Result<bool, CertError> {
-    let present = [CA_FILE, CERT_FILE, KEY_FILE].iter().all(|f| dir.join(f).is_file());
+    let present = [CA_FILE, CERT_FILE, KEY_FILE]
+        .iter()
+        .all(|f| dir.join(f).is_file());
     if present {
         return Ok(false);
     }

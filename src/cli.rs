@@ -9,7 +9,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::pss::{Level, Version};
 
 #[derive(Debug, Parser)]
-#[command(name = "mcpguard", version, about = "Admission webhook and policy enforcer that hardens MCP servers on Kubernetes")]
+#[command(
+    name = "mcpguard",
+    version,
+    about = "Admission webhook and policy enforcer that hardens MCP servers on Kubernetes"
+)]
 pub struct Cli {
     #[arg(long, global = true, env = "MCPGUARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -76,15 +80,27 @@ pub struct ServeArgs {
     #[arg(long, env = "MCPGUARD_CERT_MANAGEMENT", value_enum, default_value_t = CertManagement::Files)]
     pub cert_management: CertManagement,
     /// Secret holding the self-managed certificate (in --pod-namespace).
-    #[arg(long, env = "MCPGUARD_CERT_SECRET_NAME", default_value = "mcpguard-tls")]
+    #[arg(
+        long,
+        env = "MCPGUARD_CERT_SECRET_NAME",
+        default_value = "mcpguard-tls"
+    )]
     pub cert_secret_name: String,
     /// Name of both the Mutating- and ValidatingWebhookConfiguration.
-    #[arg(long, env = "MCPGUARD_WEBHOOK_CONFIGURATION", default_value = "mcpguard")]
+    #[arg(
+        long,
+        env = "MCPGUARD_WEBHOOK_CONFIGURATION",
+        default_value = "mcpguard"
+    )]
     pub webhook_configuration: String,
     /// The webhook Service, for the certificate's names.
     #[arg(long, env = "MCPGUARD_SERVICE", default_value = "mcpguard")]
     pub service: String,
-    #[arg(long, env = "MCPGUARD_POD_NAMESPACE", default_value = "mcpguard-system")]
+    #[arg(
+        long,
+        env = "MCPGUARD_POD_NAMESPACE",
+        default_value = "mcpguard-system"
+    )]
     pub pod_namespace: String,
     /// This replica's identity in leader election [default: the hostname].
     #[arg(long, env = "MCPGUARD_POD_NAME")]
@@ -182,7 +198,11 @@ pub struct CertsInjectArgs {
 pub struct CertsGenerateArgs {
     #[arg(long, env = "MCPGUARD_SERVICE", default_value = "mcpguard")]
     pub service: String,
-    #[arg(long, env = "MCPGUARD_SERVICE_NAMESPACE", default_value = "mcpguard-system")]
+    #[arg(
+        long,
+        env = "MCPGUARD_SERVICE_NAMESPACE",
+        default_value = "mcpguard-system"
+    )]
     pub namespace: String,
     /// Extra DNS names or IP addresses for the certificate.
     #[arg(long = "san", env = "MCPGUARD_EXTRA_SANS", value_delimiter = ',')]

@@ -46,7 +46,10 @@ pub fn split(text: &str, source_name: &str) -> Result<Vec<SourcedObject>, Docume
 
 fn split_json(text: &str, source_name: &str) -> Result<Vec<Value>, DocumentError> {
     let mut values = Vec::new();
-    for (position, value) in serde_json::Deserializer::from_str(text).into_iter::<Value>().enumerate() {
+    for (position, value) in serde_json::Deserializer::from_str(text)
+        .into_iter::<Value>()
+        .enumerate()
+    {
         let value = value.map_err(|err| DocumentError {
             source_name: source_name.to_owned(),
             index: position + 1,
@@ -159,7 +162,10 @@ mod tests {
         assert!(err.message.contains("line 3"), "{}", err.message);
 
         let err = split("kind: Pod\n---\n- 1\n- 2\n", "d.yaml").unwrap_err();
-        assert_eq!(err.to_string(), "d.yaml: document 2: expected a Kubernetes object (a mapping), got a list");
+        assert_eq!(
+            err.to_string(),
+            "d.yaml: document 2: expected a Kubernetes object (a mapping), got a list"
+        );
 
         let err = split("apiVersion: v1\n", "e.yaml").unwrap_err();
         assert_eq!(err.to_string(), "e.yaml: document 1: object has no kind");
@@ -170,8 +176,16 @@ mod tests {
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         let err = split(&deep, "deep.json").unwrap_err();
         assert!(err.message.contains("recursion limit"), "{}", err.message);
-        let deep_yaml = format!("kind: Pod\nx: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let deep_yaml = format!(
+            "kind: Pod\nx: {}{}\n",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
         let err = split(&deep_yaml, "deep.yaml").unwrap_err();
-        assert!(err.message.contains("recursion limit exceeded"), "{}", err.message);
+        assert!(
+            err.message.contains("recursion limit exceeded"),
+            "{}",
+            err.message
+        );
     }
 }

@@ -121,7 +121,10 @@ enum Scoped {
 
 fn classify(request: &AdmissionRequest, policy: &Policy) -> Scoped {
     let is_pod = request.resource.group.is_empty() && request.resource.resource == "pods";
-    let enforced = request.namespace.as_deref().is_some_and(|ns| policy.enforces_namespace(ns));
+    let enforced = request
+        .namespace
+        .as_deref()
+        .is_some_and(|ns| policy.enforces_namespace(ns));
     if !is_pod || !enforced {
         return Scoped::OutOfScope;
     }
@@ -178,7 +181,9 @@ pub fn mutate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
                 request.display_name(),
                 context.policy.name
             )));
-            decision.audit_annotations.insert(AUDIT_POLICY.into(), context.policy.name.clone());
+            decision
+                .audit_annotations
+                .insert(AUDIT_POLICY.into(), context.policy.name.clone());
             decision
         }
     }
@@ -191,7 +196,9 @@ fn mutation_decision(original: &Value, mutation: Mutation, policy: &Policy) -> D
     } else {
         Outcome::Mutated
     });
-    decision.audit_annotations.insert(AUDIT_POLICY.into(), policy.name.clone());
+    decision
+        .audit_annotations
+        .insert(AUDIT_POLICY.into(), policy.name.clone());
     if !patch.0.is_empty() {
         decision.patch = Some(patch);
         decision
@@ -238,7 +245,9 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
         Err(message) => return Decision::invalid(message),
     };
     let mut decision = Decision::new(Outcome::Allowed);
-    decision.audit_annotations.insert(AUDIT_POLICY.into(), context.policy.name.clone());
+    decision
+        .audit_annotations
+        .insert(AUDIT_POLICY.into(), context.policy.name.clone());
     if violations.is_empty() {
         return decision;
     }
@@ -266,15 +275,18 @@ pub fn violation_ids(violations: &[Violation]) -> String {
 pub fn judge_pod(pod: &Value, policy: &Policy) -> Result<Vec<Violation>, String> {
     let metadata = match pod.get("metadata") {
         None | Some(Value::Null) => ObjectMeta::default(),
-        Some(raw) => ObjectMeta::deserialize(raw).map_err(|e| format!("cannot decode metadata: {e}"))?,
+        Some(raw) => {
+            ObjectMeta::deserialize(raw).map_err(|e| format!("cannot decode metadata: {e}"))?
+        }
     };
     let raw_spec = pod.get("spec").ok_or("object has no spec")?;
     let spec = PodSpec::deserialize(raw_spec).map_err(|e| format!("cannot decode spec: {e}"))?;
     let security = policy.spec.pod_security;
-    let mut violations: Vec<Violation> = pss::evaluate(security.level, security.version, &metadata, &spec)
-        .into_iter()
-        .map(Violation::from)
-        .collect();
+    let mut violations: Vec<Violation> =
+        pss::evaluate(security.level, security.version, &metadata, &spec)
+            .into_iter()
+            .map(Violation::from)
+            .collect();
     violations.extend(rules::evaluate(policy, &spec));
     Ok(violations)
 }
@@ -307,7 +319,10 @@ fn is_significant_update(new: &Value, old: &Value) -> bool {
     for key in ["containers", "initContainers"] {
         let (new_list, old_list) = (list(new, key), list(old, key));
         if new_list.len() != old_list.len()
-            || new_list.iter().zip(&old_list).any(|(n, o)| container_changed(n, o))
+            || new_list
+                .iter()
+                .zip(&old_list)
+                .any(|(n, o)| container_changed(n, o))
         {
             return true;
         }
@@ -321,3 +336,5 @@ fn is_significant_update(new: &Value, old: &Value) -> bool {
         }
     })
 }
+#[cfg(test)]
+mod tests;

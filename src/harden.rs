@@ -113,14 +113,22 @@ pub fn harden_pod(
     let explicit_pod_fields: Vec<String> = spec
         .get("securityContext")
         .and_then(Value::as_object)
-        .map(|sc| sc.iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| k.clone()).collect())
+        .map(|sc| {
+            sc.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
         .unwrap_or_default();
 
     if matches!(scope, Scope::WholePod) {
         harden_pod_level(spec, windows, policy, runtime_classes, &mut report)?;
     }
     let lists: &[(&str, &str)] = match scope {
-        Scope::WholePod => &[("initContainers", "init container"), ("containers", "container")],
+        Scope::WholePod => &[
+            ("initContainers", "init container"),
+            ("containers", "container"),
+        ],
         Scope::NewEphemeralContainers { .. } => &[("ephemeralContainers", "ephemeral container")],
     };
     for (list, label) in lists {
@@ -128,7 +136,11 @@ pub fn harden_pod(
             continue;
         };
         for container in containers.iter_mut().filter_map(Value::as_object_mut) {
-            let name = container.get("name").and_then(Value::as_str).unwrap_or("").to_owned();
+            let name = container
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
             if let Scope::NewEphemeralContainers { existing } = scope
                 && existing.contains(&name)
             {
@@ -167,8 +179,10 @@ impl Report {
         if set.is_empty() {
             return;
         }
-        self.warnings
-            .push(truncate_warning(format!("mcpguard: {subject}: set {}", set.join(", "))));
+        self.warnings.push(truncate_warning(format!(
+            "mcpguard: {subject}: set {}",
+            set.join(", ")
+        )));
     }
 }
 
@@ -198,7 +212,14 @@ fn harden_pod_level(
     if let Some(defaults) = &mutate.pod_security_context {
         let target = object_entry(spec, "securityContext");
         let skip = |key: &str| windows && LINUX_ONLY_POD_FIELDS.contains(&key);
-        fill_missing(target, defaults, &skip, "spec.securityContext", &mut set, &mut report.fields);
+        fill_missing(
+            target,
+            defaults,
+            &skip,
+            "spec.securityContext",
+            &mut set,
+            &mut report.fields,
+        );
     }
     if let Some(class_name) = &mutate.runtime_class_name
         && is_absent(spec.get("runtimeClassName"))
@@ -207,7 +228,7 @@ fn harden_pod_level(
         set.push(format!("runtimeClassName={class_name}"));
         report.fields.push("spec.runtimeClassName".into());
         match runtime_classes.get(class_name) {
-            Some(class) => apply_runtime_class(spec, class_name, &class, &mut set)?,
+            Some(class) => apply_runtime_class(spec, class_name, &class, &mut set, &mut report.fields)?,
             None => report.warnings.push(truncate_warning(format!(
                 "mcpguard: RuntimeClass {class_name:?} is not known to mcpguard: its overhead and scheduling were not copied"
             ))),
@@ -216,12 +237,19 @@ fn harden_pod_level(
     if let Some(automount) = mutate.automount_service_account_token
         && is_absent(spec.get("automountServiceAccountToken"))
     {
-        spec.insert("automountServiceAccountToken".into(), Value::Bool(automount));
+        spec.insert(
+            "automountServiceAccountToken".into(),
+            Value::Bool(automount),
+        );
         set.push(format!("automountServiceAccountToken={automount}"));
-        report.fields.push("spec.automountServiceAccountToken".into());
+        report
+            .fields
+            .push("spec.automountServiceAccountToken".into());
         if !automount {
             for removed in remove_token_volumes(spec) {
                 set.push(format!("removed volume {removed}"));
+                report.fields.push("spec.volumes".into());
+                report.fields.push("containers.volumeMounts".into());
             }
         }
     }
@@ -235,13 +263,22 @@ fn harden_pod_level(
     if let Some(affinity) = &mutate.affinity {
         let target = object_entry(spec, "affinity");
         let mut affinity_set = Vec::new();
-        fill_missing(target, affinity, &|_| false, "spec.affinity", &mut affinity_set, &mut report.fields);
+        fill_missing(
+            target,
+            affinity,
+            &|_| false,
+            "spec.affinity",
+            &mut affinity_set,
+            &mut report.fields,
+        );
         if !affinity_set.is_empty() {
             set.push("affinity".into());
         }
     }
     let created_empty_context = !had_context
-        && spec.get("securityContext").is_some_and(|sc| sc.as_object().is_some_and(Map::is_empty));
+        && spec
+            .get("securityContext")
+            .is_some_and(|sc| sc.as_object().is_some_and(Map::is_empty));
     if created_empty_context {
         // An empty object we created for nothing would be a needless patch.
         spec.remove("securityContext");
@@ -265,9 +302,17 @@ fn harden_container(
         let target = object_entry(container, "securityContext");
         let skip = |key: &str| {
             (windows && LINUX_ONLY_CONTAINER_FIELDS.contains(&key))
-                || (INHERITED_FROM_POD.contains(&key) && explicit_pod_fields.iter().any(|f| f == key))
+                || (INHERITED_FROM_POD.contains(&key)
+                    && explicit_pod_fields.iter().any(|f| f == key))
         };
-        fill_missing(target, defaults, &skip, "containers.securityContext", set, &mut report.fields);
+        fill_missing(
+            target,
+            defaults,
+            &skip,
+            "containers.securityContext",
+            set,
+            &mut report.fields,
+        );
         if !had_context && target.is_empty() {
             container.remove("securityContext");
         }
@@ -300,8 +345,16 @@ fn fill_resources(
     let had_resources = container.contains_key("resources");
     let resources = object_entry(container, "resources");
     if let Some(defaults) = defaults {
-        for (section, values) in [("requests", &defaults.requests), ("limits", &defaults.limits)] {
+        for (section, values) in [
+            ("requests", &defaults.requests),
+            ("limits", &defaults.limits),
+        ] {
             for (resource, quantity) in values {
+                // A default limit below the container's own request would make the API server
+                // refuse the pod over a limit its author never wrote.
+                if section == "limits" && !request_fits_under(resources, resource, quantity) {
+                    continue;
+                }
                 let section_map = object_entry(resources, section);
                 if is_absent(section_map.get(resource)) {
                     section_map.insert(resource.clone(), Value::String(quantity.clone()));
@@ -314,11 +367,7 @@ fn fill_resources(
     // Like a LimitRange default: a missing limit becomes the ceiling, unless the explicit
     // request is already above it (then validation names the real problem).
     for ceiling in &policy.ceilings {
-        let request_fits = resources
-            .get("requests")
-            .and_then(|r| r.get(&ceiling.resource))
-            .and_then(Value::as_str)
-            .is_none_or(|request| quantity::parse(request).is_ok_and(|q| q <= ceiling.value));
+        let request_fits = request_fits_under(resources, &ceiling.resource, &ceiling.raw);
         let limits = object_entry(resources, "limits");
         if request_fits && is_absent(limits.get(&ceiling.resource)) {
             limits.insert(ceiling.resource.clone(), Value::String(ceiling.raw.clone()));
@@ -327,13 +376,28 @@ fn fill_resources(
         }
     }
     for section in ["requests", "limits"] {
-        if resources.get(section).is_some_and(|s| s.as_object().is_some_and(Map::is_empty)) {
+        if resources
+            .get(section)
+            .is_some_and(|s| s.as_object().is_some_and(Map::is_empty))
+        {
             resources.remove(section);
         }
     }
     if !had_resources && resources.is_empty() {
         container.remove("resources");
     }
+}
+
+/// Whether the container's request for `resource` (if any) is at most `limit`.
+fn request_fits_under(resources: &Map<String, Value>, resource: &str, limit: &str) -> bool {
+    let Ok(limit) = quantity::parse(limit) else {
+        return false;
+    };
+    resources
+        .get("requests")
+        .and_then(|r| r.get(resource))
+        .and_then(Value::as_str)
+        .is_none_or(|request| quantity::parse(request).is_ok_and(|q| q <= limit))
 }
 
 /// What the RuntimeClass admission plugin does for a pod that names a class; it ran before
@@ -343,12 +407,14 @@ fn apply_runtime_class(
     class_name: &str,
     class: &RuntimeClassInfo,
     set: &mut Vec<String>,
+    fields: &mut Vec<String>,
 ) -> Result<(), MutationError> {
     if let Some(overhead) = &class.overhead_pod_fixed
         && is_absent(spec.get("overhead"))
     {
         spec.insert("overhead".into(), Value::Object(overhead.clone()));
         set.push("overhead".into());
+        fields.push("spec.overhead".into());
     }
     if !class.node_selector.is_empty() {
         let selector = object_entry(spec, "nodeSelector");
@@ -366,6 +432,7 @@ fn apply_runtime_class(
                 None => {
                     selector.insert(key.clone(), Value::String(class_value.clone()));
                     set.push(format!("nodeSelector {key}={class_value}"));
+                    fields.push("spec.nodeSelector".into());
                 }
             }
         }
@@ -374,6 +441,7 @@ fn apply_runtime_class(
         let added = append_missing(array_entry(spec, "tolerations"), &class.tolerations);
         if added > 0 {
             set.push(format!("{added} RuntimeClass toleration(s)"));
+            fields.push("spec.tolerations".into());
         }
     }
     Ok(())
@@ -386,7 +454,11 @@ fn remove_token_volumes(spec: &mut Map<String, Value>) -> Vec<String> {
         let has_token_source = volume
             .pointer("/projected/sources")
             .and_then(Value::as_array)
-            .is_some_and(|sources| sources.iter().any(|s| s.get("serviceAccountToken").is_some()));
+            .is_some_and(|sources| {
+                sources
+                    .iter()
+                    .any(|s| s.get("serviceAccountToken").is_some())
+            });
         name.starts_with(TOKEN_VOLUME_PREFIX) && has_token_source
     };
     let Some(Value::Array(volumes)) = spec.get_mut("volumes") else {
@@ -442,7 +514,14 @@ fn fill_missing(
         match target.get_mut(key) {
             Some(existing) if !existing.is_null() => {
                 if let (Value::Object(existing), Value::Object(nested)) = (existing, default) {
-                    fill_missing(existing, nested, &|_| false, &format!("{path}.{key}"), set, fields);
+                    fill_missing(
+                        existing,
+                        nested,
+                        &|_| false,
+                        &format!("{path}.{key}"),
+                        set,
+                        fields,
+                    );
                 }
             }
             _ => {

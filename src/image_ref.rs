@@ -37,7 +37,8 @@ impl ImageRef {
     /// matched at a path boundary.
     pub fn is_under(&self, prefix: &str) -> bool {
         self.name == prefix
-            || (self.name.starts_with(prefix) && self.name.as_bytes().get(prefix.len()) == Some(&b'/'))
+            || (self.name.starts_with(prefix)
+                && self.name.as_bytes().get(prefix.len()) == Some(&b'/'))
     }
 }
 
@@ -85,7 +86,10 @@ mod tests {
         assert_eq!(name("nginx"), "docker.io/library/nginx");
         assert_eq!(name("nginx:1.27"), "docker.io/library/nginx");
         assert_eq!(name("mcp/fetch"), "docker.io/mcp/fetch");
-        assert_eq!(name("index.docker.io/mcp/fetch:latest"), "docker.io/mcp/fetch");
+        assert_eq!(
+            name("index.docker.io/mcp/fetch:latest"),
+            "docker.io/mcp/fetch"
+        );
         assert_eq!(name("docker.io/nginx"), "docker.io/library/nginx");
     }
 
@@ -106,6 +110,9 @@ mod tests {
         assert!(image.is_under(&normalise_prefix("docker.io")));
         assert!(!ImageRef::parse("mcpevil/fetch").is_under(&normalise_prefix("docker.io/mcp")));
         assert!(!ImageRef::parse("ghcr.io.evil.com/x").is_under(&normalise_prefix("ghcr.io")));
-        assert!(ImageRef::parse("GHCR.io/github/github-mcp-server").is_under(&normalise_prefix("ghcr.io/")));
+        assert!(
+            ImageRef::parse("GHCR.io/github/github-mcp-server")
+                .is_under(&normalise_prefix("ghcr.io/"))
+        );
     }
 }

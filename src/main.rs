@@ -9,7 +9,10 @@ fn main() -> ExitCode {
     init_tracing(cli.log_format);
     match cli.command {
         Command::Serve(args) => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(runtime) => runtime,
                 Err(err) => {
                     eprintln!("mcpguard: cannot start the async runtime: {err}");
@@ -26,15 +29,21 @@ fn main() -> ExitCode {
         }
         Command::Check(args) => ExitCode::from(cmd::check::check(&args)),
         Command::Mutate(args) => ExitCode::from(cmd::check::mutate(&args)),
-        Command::Certs(CertsCommand::Generate(args)) => report("certs generate", cmd::certs::generate(&args)),
-        Command::Certs(CertsCommand::Inject(args)) => report("certs inject", cmd::certs::inject(&args)),
+        Command::Certs(CertsCommand::Generate(args)) => {
+            report("certs generate", cmd::certs::generate(&args))
+        }
+        Command::Certs(CertsCommand::Inject(args)) => {
+            report("certs inject", cmd::certs::inject(&args))
+        }
     }
 }
 
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MCPGUARD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -19,6 +19,17 @@ pub fn parse(raw: &str) -> Result<ParsedQuantity, String> {
     ParsedQuantity::try_from(raw).map_err(|err| format!("invalid quantity {raw:?}: {err}"))
 }
 
+/// A quantity a resource can have: parsed, and not negative.
+pub fn parse_resource(raw: &str) -> Result<ParsedQuantity, String> {
+    let value = parse(raw)?;
+    if raw.starts_with('-') {
+        return Err(format!(
+            "invalid quantity {raw:?}: resources cannot be negative"
+        ));
+    }
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -158,15 +158,36 @@ pub fn plan(
         // Too late for a seamless rotation: nothing trusts the old CA any more anyway.
         return fresh(names, now, "CA expired");
     }
+    let phase = Phase::parse(stored.annotations.get(ANNOTATION_PHASE).map(String::as_str));
     let since = stored
         .annotations
         .get(ANNOTATION_SINCE)
-        .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
-        .unwrap_or(now);
+        .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok());
+    let since = match (phase, since) {
+        (Phase::Stable, _) => now,
+        (_, Some(since)) => since,
+        (_, None) => {
+            // Without a start time the wait could never end: start it now, and record that.
+            let mut restamped = stored.clone();
+            stamp(&mut restamped, phase, now);
+            let bundle = match phase {
+                Phase::CaPublished => {
+                    join_bundle(&[&ca_cert, &get(KEY_NEXT_CA_CERT).unwrap_or_default()])
+                }
+                _ => join_bundle(&[&get(KEY_PREVIOUS_CA_CERT).unwrap_or_default(), &ca_cert]),
+            };
+            return Ok(Plan {
+                secret: Some(restamped),
+                ca_bundle: bundle,
+                reason: "rotation start time missing: waiting from now",
+            });
+        }
+    };
     let waited = now - since >= settings.propagation_wait;
-    match Phase::parse(stored.annotations.get(ANNOTATION_PHASE).map(String::as_str)) {
+    match phase {
         Phase::CaPublished => {
-            let (Some(next_cert), Some(next_key)) = (get(KEY_NEXT_CA_CERT), get(KEY_NEXT_CA_KEY)) else {
+            let (Some(next_cert), Some(next_key)) = (get(KEY_NEXT_CA_CERT), get(KEY_NEXT_CA_KEY))
+            else {
                 return fresh(names, now, "CA rotation lost its next CA");
             };
             let bundle = join_bundle(&[&ca_cert, &next_cert]);
@@ -212,7 +233,8 @@ pub fn plan(
         Phase::Stable if ca.not_after - now <= settings.ca_renew_before => {
             let next_ca = certs::generate_ca(now)?;
             let mut next = stored.clone();
-            next.data.insert(KEY_NEXT_CA_CERT.into(), next_ca.cert_pem.clone());
+            next.data
+                .insert(KEY_NEXT_CA_CERT.into(), next_ca.cert_pem.clone());
             next.data.insert(KEY_NEXT_CA_KEY.into(), next_ca.key_pem);
             stamp(&mut next, Phase::CaPublished, now);
             Ok(Plan {
@@ -222,7 +244,9 @@ pub fn plan(
             })
         }
         Phase::Stable => {
-            let names_differ = !names.iter().all(|n| serving.dns_names.contains(n) || n.parse::<std::net::IpAddr>().is_ok());
+            let names_differ = !names
+                .iter()
+                .all(|n| serving.dns_names.contains(n) || n.parse::<std::net::IpAddr>().is_ok());
             let expiring = serving.not_after - now <= settings.serving_renew_before;
             let bundle = join_bundle(&[&ca_cert]);
             if !(expiring || names_differ) {
@@ -250,10 +274,15 @@ pub fn plan(
     }
 }
 
-fn fresh(names: &[String], now: OffsetDateTime, reason: &'static str) -> Result<Plan, RotationError> {
+fn fresh(
+    names: &[String],
+    now: OffsetDateTime,
+    reason: &'static str,
+) -> Result<Plan, RotationError> {
     let bundle = certs::generate(names, now)?;
     let mut next = StoredState::default();
-    next.data.insert(KEY_CA_CERT.into(), bundle.ca_cert_pem.clone());
+    next.data
+        .insert(KEY_CA_CERT.into(), bundle.ca_cert_pem.clone());
     next.data.insert(KEY_CA_KEY.into(), bundle.ca_key_pem);
     next.data.insert(KEY_TLS_CERT.into(), bundle.cert_pem);
     next.data.insert(KEY_TLS_KEY.into(), bundle.key_pem);
@@ -269,9 +298,7 @@ fn stamp(state: &mut StoredState, phase: Phase, now: OffsetDateTime) {
     state
         .annotations
         .insert(ANNOTATION_PHASE.into(), phase.as_str().into());
-    let since = now
-        .format(&Rfc3339)
-        .unwrap_or_default();
+    let since = now.format(&Rfc3339).unwrap_or_default();
     state.annotations.insert(ANNOTATION_SINCE.into(), since);
 }
 
@@ -284,3 +311,6 @@ pub fn join_bundle(parts: &[&str]) -> String {
     }
     bundle
 }
+
+#[cfg(test)]
+mod tests;

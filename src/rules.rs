@@ -40,12 +40,16 @@ fn containers(spec: &PodSpec) -> impl Iterator<Item = ContainerView<'_>> {
             env: c.env.as_ref(),
             resources: c.resources.as_ref(),
         });
-    let ephemeral = spec.ephemeral_containers.iter().flatten().map(|c| ContainerView {
-        name: &c.name,
-        image: c.image.as_deref(),
-        env: c.env.as_ref(),
-        resources: c.resources.as_ref(),
-    });
+    let ephemeral = spec
+        .ephemeral_containers
+        .iter()
+        .flatten()
+        .map(|c| ContainerView {
+            name: &c.name,
+            image: c.image.as_deref(),
+            env: c.env.as_ref(),
+            resources: c.resources.as_ref(),
+        });
     regular.chain(ephemeral)
 }
 
@@ -116,7 +120,10 @@ fn check_ceilings(policy: &Policy, spec: &PodSpec) -> Option<Violation> {
     let mut problems = Vec::new();
     let mut judge = |subject: &str, resources: Option<&ResourceRequirements>| {
         let Some(resources) = resources else { return };
-        for (section, values) in [("requests", &resources.requests), ("limits", &resources.limits)] {
+        for (section, values) in [
+            ("requests", &resources.requests),
+            ("limits", &resources.limits),
+        ] {
             let Some(values) = values else { continue };
             for ceiling in &policy.ceilings {
                 let Some(value) = values.get(&ceiling.resource) else {
@@ -134,7 +141,10 @@ fn check_ceilings(policy: &Policy, spec: &PodSpec) -> Option<Violation> {
     };
     judge("pod", spec.resources.as_ref());
     for container in containers(spec) {
-        judge(&format!("container {:?}", container.name), container.resources);
+        judge(
+            &format!("container {:?}", container.name),
+            container.resources,
+        );
     }
     if problems.is_empty() {
         return None;
@@ -179,7 +189,8 @@ fn is_literal_secret(var: &EnvVar) -> bool {
     let Some(value) = var.value.as_deref() else {
         return false;
     };
-    let only_a_reference = value.starts_with("$(") && value.ends_with(')') && value.matches("$(").count() == 1;
+    let only_a_reference =
+        value.starts_with("$(") && value.ends_with(')') && value.matches("$(").count() == 1;
     !value.is_empty() && !only_a_reference && looks_like_credential(&var.name)
 }
 
@@ -187,7 +198,15 @@ fn is_literal_secret(var: &EnvVar) -> bool {
 /// `DB_PASSWORD`), without flagging MCP's everyday `MAX_TOKENS` or `KEY_PREFIX`.
 pub fn looks_like_credential(name: &str) -> bool {
     const LAST_WORDS: &[&str] = &[
-        "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PWD", "APIKEY", "CREDENTIAL", "CREDENTIALS", "PAT",
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "PWD",
+        "APIKEY",
+        "CREDENTIAL",
+        "CREDENTIALS",
+        "PAT",
     ];
     const LAST_PAIRS: &[(&str, &str)] = &[
         ("API", "KEY"),
@@ -207,7 +226,11 @@ pub fn looks_like_credential(name: &str) -> bool {
     let Some(last) = words.last() else {
         return false;
     };
-    if LAST_WORDS.contains(last) || upper.contains("PASSWORD") {
+    // `PWD` alone is the shell's working directory, not a password.
+    if words.len() == 1 && *last == "PWD" {
+        return false;
+    }
+    if LAST_WORDS.contains(last) {
         return true;
     }
     match words.len().checked_sub(2).map(|i| (words[i], *last)) {

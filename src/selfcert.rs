@@ -54,7 +54,11 @@ pub struct PassReport {
 
 impl SelfManagedCerts {
     /// One reconcile pass. Safe to repeat: a pass with nothing to do writes nothing.
-    pub async fn reconcile(&self, now: OffsetDateTime, namespaces: &[String]) -> Result<PassReport, SelfCertError> {
+    pub async fn reconcile(
+        &self,
+        now: OffsetDateTime,
+        namespaces: &[String],
+    ) -> Result<PassReport, SelfCertError> {
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
         let mut secret = secrets.get(&self.secret_name).await?;
         let stored = stored_state(&secret);
@@ -66,7 +70,9 @@ impl SelfManagedCerts {
             write_state(&mut secret, next);
             // `replace` carries the resourceVersion just read: a concurrent writer makes this
             // fail with a conflict, and the next pass starts again from what is stored.
-            secrets.replace(&self.secret_name, &PostParams::default(), &secret).await?;
+            secrets
+                .replace(&self.secret_name, &PostParams::default(), &secret)
+                .await?;
         }
         self.serve_stored(serving)?;
         let ca_bundle = base64::engine::general_purpose::STANDARD.encode(plan.ca_bundle.as_bytes());
@@ -75,17 +81,34 @@ impl SelfManagedCerts {
         let validating: Api<ValidatingWebhookConfiguration> = Api::all(self.client.clone());
         let name = &self.webhook_configuration;
         let mut configurations_patched = 0;
-        let entries = |webhooks: Vec<WebhookEntry>| configuration_patch(&webhooks, &ca_bundle, &selector);
+        let entries =
+            |webhooks: Vec<WebhookEntry>| configuration_patch(&webhooks, &ca_bundle, &selector);
         let current = mutating.get(name).await?;
-        let entries_now = current.webhooks.iter().flatten().map(|w| WebhookEntry::new(&w.name, w.client_config.ca_bundle.as_ref(), w.namespace_selector.as_ref()));
+        let entries_now = current.webhooks.iter().flatten().map(|w| {
+            WebhookEntry::new(
+                &w.name,
+                w.client_config.ca_bundle.as_ref(),
+                w.namespace_selector.as_ref(),
+            )
+        });
         if let Some(patch) = entries(entries_now.collect()) {
-            mutating.patch(name, &PatchParams::default(), &Patch::Json::<()>(patch)).await?;
+            mutating
+                .patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
+                .await?;
             configurations_patched += 1;
         }
         let current = validating.get(name).await?;
-        let entries_now = current.webhooks.iter().flatten().map(|w| WebhookEntry::new(&w.name, w.client_config.ca_bundle.as_ref(), w.namespace_selector.as_ref()));
+        let entries_now = current.webhooks.iter().flatten().map(|w| {
+            WebhookEntry::new(
+                &w.name,
+                w.client_config.ca_bundle.as_ref(),
+                w.namespace_selector.as_ref(),
+            )
+        });
         if let Some(patch) = entries(entries_now.collect()) {
-            validating.patch(name, &PatchParams::default(), &Patch::Json::<()>(patch)).await?;
+            validating
+                .patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
+                .await?;
             configurations_patched += 1;
         }
         Ok(PassReport {
@@ -97,7 +120,8 @@ impl SelfManagedCerts {
 
     /// The leader serves what it stored at once instead of waiting for its own volume.
     fn serve_stored(&self, state: &StoredState) -> Result<(), SelfCertError> {
-        let (Some(cert), Some(key)) = (state.data.get(KEY_TLS_CERT), state.data.get(KEY_TLS_KEY)) else {
+        let (Some(cert), Some(key)) = (state.data.get(KEY_TLS_CERT), state.data.get(KEY_TLS_KEY))
+        else {
             return Ok(());
         };
         let certified = tls::certified_key(cert.as_bytes(), key.as_bytes())?;
@@ -150,7 +174,11 @@ pub fn namespace_selector(namespaces: &[String]) -> Value {
 /// A JSON Patch setting `caBundle` and `namespaceSelector` on every webhook whose values
 /// differ; each pair of writes is guarded by a `test` of the webhook's name, so a
 /// concurrent reorder makes the patch fail instead of writing the wrong entry.
-fn configuration_patch(webhooks: &[WebhookEntry], ca_bundle: &str, selector: &Value) -> Option<json_patch::Patch> {
+fn configuration_patch(
+    webhooks: &[WebhookEntry],
+    ca_bundle: &str,
+    selector: &Value,
+) -> Option<json_patch::Patch> {
     let mut operations = Vec::new();
     for (index, webhook) in webhooks.iter().enumerate() {
         let bundle_ok = webhook.ca_bundle.as_deref() == Some(ca_bundle);
@@ -158,7 +186,9 @@ fn configuration_patch(webhooks: &[WebhookEntry], ca_bundle: &str, selector: &Va
         if bundle_ok && selector_ok {
             continue;
         }
-        operations.push(json!({"op": "test", "path": format!("/webhooks/{index}/name"), "value": webhook.name}));
+        operations.push(
+            json!({"op": "test", "path": format!("/webhooks/{index}/name"), "value": webhook.name}),
+        );
         operations.push(json!({"op": "add", "path": format!("/webhooks/{index}/clientConfig/caBundle"), "value": ca_bundle}));
         operations.push(json!({"op": "add", "path": format!("/webhooks/{index}/namespaceSelector"), "value": selector}));
     }
@@ -195,7 +225,10 @@ fn write_state(secret: &mut Secret, state: &StoredState) {
             .collect(),
     );
     secret.string_data = None;
-    let annotations = secret.metadata.annotations.get_or_insert_with(Default::default);
+    let annotations = secret
+        .metadata
+        .annotations
+        .get_or_insert_with(Default::default);
     annotations.retain(|key, _| !key.starts_with("mcpguard.dev/rotation-"));
     annotations.extend(state.annotations.clone());
     // `managedFields` must not be sent back on an update.
@@ -214,12 +247,22 @@ impl SelfManagedCerts {
         loop {
             let leading = *leader.borrow_and_update();
             if leading {
-                match self.reconcile(OffsetDateTime::now_utc(), &namespaces()).await {
+                match self
+                    .reconcile(OffsetDateTime::now_utc(), &namespaces())
+                    .await
+                {
                     Ok(report) if report.secret_written || report.configurations_patched > 0 => {
-                        tracing::info!(reason = report.reason, secret_written = report.secret_written, configurations_patched = report.configurations_patched, "certificates reconciled");
+                        tracing::info!(
+                            reason = report.reason,
+                            secret_written = report.secret_written,
+                            configurations_patched = report.configurations_patched,
+                            "certificates reconciled"
+                        );
                     }
                     Ok(report) => tracing::debug!(reason = report.reason, "certificates current"),
-                    Err(err) => tracing::warn!(error = %err, "certificate reconcile failed; retrying"),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "certificate reconcile failed; retrying")
+                    }
                 }
             }
             tokio::select! {

@@ -84,6 +84,9 @@ mod tests {
         let raw = json!({"runAsUser": "root"});
         let (path, message) = check_known_fields::<SecurityContext>(&raw, "sc").unwrap_err();
         assert_eq!(path, "sc.runAsUser");
-        assert!(message.contains("invalid type: string \"root\""), "{message}");
+        assert!(
+            message.contains("invalid type: string \"root\""),
+            "{message}"
+        );
     }
 }

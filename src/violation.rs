@@ -35,13 +35,22 @@ impl From<crate::pss::CheckResult> for Violation {
 /// `container "a"` or `containers "a", "b"`.
 pub fn containers_phrase(names: &[&str]) -> String {
     let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
-    let noun = if names.len() == 1 { "container" } else { "containers" };
+    let noun = if names.len() == 1 {
+        "container"
+    } else {
+        "containers"
+    };
     format!("{noun} {}", quoted.join(", "))
 }
 
 /// The denial message, modelled on PSA's:
 /// `pods "x" is forbidden: violates mcpguard policy "p": a (b), c (d)`.
-pub fn denial_message(resource: &str, name: &str, policy: &str, violations: &[Violation]) -> String {
+pub fn denial_message(
+    resource: &str,
+    name: &str,
+    policy: &str,
+    violations: &[Violation],
+) -> String {
     let list: Vec<String> = violations.iter().map(Violation::to_string).collect();
     format!(
         "{resource} {name:?} is forbidden: violates mcpguard policy {policy:?}: {}",
@@ -59,7 +68,8 @@ mod tests {
             Violation {
                 check: "allowPrivilegeEscalation".into(),
                 reason: "allowPrivilegeEscalation != false".into(),
-                detail: "container \"a\" must set securityContext.allowPrivilegeEscalation=false".into(),
+                detail: "container \"a\" must set securityContext.allowPrivilegeEscalation=false"
+                    .into(),
             },
             Violation {
                 check: "requireRuntimeClass".into(),

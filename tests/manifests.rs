@@ -55,7 +55,8 @@ fn find<T: DeserializeOwned>(docs: &[Value], kind: &str, name: &str) -> T {
         .iter()
         .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
         .unwrap_or_else(|| panic!("{kind}/{name} is not rendered"));
-    serde_json::from_value(doc.clone()).unwrap_or_else(|e| panic!("{kind}/{name} does not parse: {e}"))
+    serde_json::from_value(doc.clone())
+        .unwrap_or_else(|e| panic!("{kind}/{name} does not parse: {e}"))
 }
 
 fn find_by_prefix<T: DeserializeOwned>(docs: &[Value], kind: &str, prefix: &str) -> T {
@@ -68,7 +69,8 @@ fn find_by_prefix<T: DeserializeOwned>(docs: &[Value], kind: &str, prefix: &str)
                     .is_some_and(|n| n.starts_with(prefix))
         })
         .unwrap_or_else(|| panic!("{kind}/{prefix}* is not rendered"));
-    serde_json::from_value(doc.clone()).unwrap_or_else(|e| panic!("{kind}/{prefix}* does not parse: {e}"))
+    serde_json::from_value(doc.clone())
+        .unwrap_or_else(|e| panic!("{kind}/{prefix}* does not parse: {e}"))
 }
 
 fn expected_selector() -> Value {
@@ -89,10 +91,18 @@ fn rule(operations: &[&str], resources: &[&str]) -> RuleWithOperations {
 
 #[test]
 fn every_document_parses_into_its_kubernetes_type() {
-    let Some(docs) = render("webhook-manifests") else { return };
+    let Some(docs) = render("webhook-manifests") else {
+        return;
+    };
     let kinds: Vec<String> = docs
         .iter()
-        .map(|d| format!("{}/{}", d["kind"].as_str().unwrap_or(""), d["metadata"]["name"].as_str().unwrap_or("")))
+        .map(|d| {
+            format!(
+                "{}/{}",
+                d["kind"].as_str().unwrap_or(""),
+                d["metadata"]["name"].as_str().unwrap_or("")
+            )
+        })
         .collect();
     let mut sorted = kinds.clone();
     sorted.sort();
@@ -122,28 +132,44 @@ fn every_document_parses_into_its_kubernetes_type() {
     for doc in &docs {
         let namespaced = !matches!(
             doc["kind"].as_str(),
-            Some("Namespace" | "ClusterRole" | "ClusterRoleBinding" | "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration")
+            Some(
+                "Namespace"
+                    | "ClusterRole"
+                    | "ClusterRoleBinding"
+                    | "MutatingWebhookConfiguration"
+                    | "ValidatingWebhookConfiguration"
+            )
         );
         if namespaced {
-            assert_eq!(doc["metadata"]["namespace"], "mcpguard-system", "{}", doc["kind"]);
+            assert_eq!(
+                doc["metadata"]["namespace"], "mcpguard-system",
+                "{}",
+                doc["kind"]
+            );
         }
     }
 }
 
 #[test]
 fn namespaces_carry_the_right_pod_security_labels_and_mcp_is_separate() {
-    let Some(docs) = render("webhook-manifests") else { return };
+    let Some(docs) = render("webhook-manifests") else {
+        return;
+    };
     let system: Namespace = find(&docs, "Namespace", "mcpguard-system");
     let labels = system.metadata.labels.expect("labels");
     assert_eq!(labels["pod-security.kubernetes.io/enforce"], "restricted");
     assert_eq!(labels["pod-security.kubernetes.io/audit"], "restricted");
     assert_eq!(labels["pod-security.kubernetes.io/warn"], "restricted");
     assert!(
-        !docs.iter().any(|d| d["kind"] == "Namespace" && d["metadata"]["name"] == "mcp"),
+        !docs
+            .iter()
+            .any(|d| d["kind"] == "Namespace" && d["metadata"]["name"] == "mcp"),
         "kubectl delete -k webhook-manifests/ must never delete the MCP namespace"
     );
 
-    let Some(mcp_docs) = render("webhook-manifests/mcp-namespace") else { return };
+    let Some(mcp_docs) = render("webhook-manifests/mcp-namespace") else {
+        return;
+    };
     assert_eq!(mcp_docs.len(), 1);
     let mcp: Namespace = find(&mcp_docs, "Namespace", "mcp");
     let labels = mcp.metadata.labels.expect("labels");
@@ -157,11 +183,23 @@ fn namespaces_carry_the_right_pod_security_labels_and_mcp_is_separate() {
 
 #[test]
 fn webhooks_fail_closed_only_in_the_mcp_namespaces() {
-    let Some(docs) = render("webhook-manifests") else { return };
-    let mutating: MutatingWebhookConfiguration = find(&docs, "MutatingWebhookConfiguration", "mcpguard");
-    let validating: ValidatingWebhookConfiguration = find(&docs, "ValidatingWebhookConfiguration", "mcpguard");
-    let [mutate] = mutating.webhooks.expect("webhooks").try_into().expect("one mutating webhook");
-    let [validate] = validating.webhooks.expect("webhooks").try_into().expect("one validating webhook");
+    let Some(docs) = render("webhook-manifests") else {
+        return;
+    };
+    let mutating: MutatingWebhookConfiguration =
+        find(&docs, "MutatingWebhookConfiguration", "mcpguard");
+    let validating: ValidatingWebhookConfiguration =
+        find(&docs, "ValidatingWebhookConfiguration", "mcpguard");
+    let [mutate] = mutating
+        .webhooks
+        .expect("webhooks")
+        .try_into()
+        .expect("one mutating webhook");
+    let [validate] = validating
+        .webhooks
+        .expect("webhooks")
+        .try_into()
+        .expect("one validating webhook");
 
     assert_eq!(mutate.name, "mutate.mcpguard.dev");
     assert_eq!(mutate.failure_policy.as_deref(), Some("Fail"));
@@ -169,15 +207,26 @@ fn webhooks_fail_closed_only_in_the_mcp_namespaces() {
     assert_eq!(mutate.timeout_seconds, Some(5));
     assert_eq!(mutate.admission_review_versions, vec!["v1".to_owned()]);
     assert_eq!(mutate.reinvocation_policy.as_deref(), Some("IfNeeded"));
-    assert_eq!(serde_json::to_value(&mutate.namespace_selector).expect("selector"), expected_selector());
+    assert_eq!(
+        serde_json::to_value(&mutate.namespace_selector).expect("selector"),
+        expected_selector()
+    );
     let service = mutate.client_config.service.expect("service reference");
     assert_eq!(
-        (service.name.as_str(), service.namespace.as_str(), service.path.as_deref(), service.port),
+        (
+            service.name.as_str(),
+            service.namespace.as_str(),
+            service.path.as_deref(),
+            service.port
+        ),
         ("mcpguard", "mcpguard-system", Some("/mutate"), Some(443))
     );
     assert_eq!(
         mutate.rules.expect("rules"),
-        vec![rule(&["CREATE"], &["pods"]), rule(&["UPDATE"], &["pods/ephemeralcontainers"])]
+        vec![
+            rule(&["CREATE"], &["pods"]),
+            rule(&["UPDATE"], &["pods/ephemeralcontainers"])
+        ]
     );
 
     assert_eq!(validate.name, "validate.mcpguard.dev");
@@ -185,29 +234,43 @@ fn webhooks_fail_closed_only_in_the_mcp_namespaces() {
     assert_eq!(validate.side_effects, "NoneOnDryRun");
     assert_eq!(validate.timeout_seconds, Some(5));
     assert_eq!(validate.admission_review_versions, vec!["v1".to_owned()]);
-    assert_eq!(serde_json::to_value(&validate.namespace_selector).expect("selector"), expected_selector());
+    assert_eq!(
+        serde_json::to_value(&validate.namespace_selector).expect("selector"),
+        expected_selector()
+    );
     let service = validate.client_config.service.expect("service reference");
     assert_eq!(service.path.as_deref(), Some("/validate"));
     assert_eq!(
         validate.rules.expect("rules"),
-        vec![rule(&["CREATE", "UPDATE"], &["pods", "pods/ephemeralcontainers", "pods/resize"])]
+        vec![rule(
+            &["CREATE", "UPDATE"],
+            &["pods", "pods/ephemeralcontainers", "pods/resize"]
+        )]
     );
 }
 
 #[test]
 fn deployment_is_highly_available_probed_and_hardened() {
-    let Some(docs) = render("webhook-manifests") else { return };
+    let Some(docs) = render("webhook-manifests") else {
+        return;
+    };
     let deployment: Deployment = find(&docs, "Deployment", "mcpguard");
     let spec = deployment.spec.expect("spec");
     assert_eq!(spec.replicas, Some(2));
     let pod = spec.template.spec.expect("pod spec");
-    assert_eq!(pod.priority_class_name.as_deref(), Some("system-cluster-critical"));
+    assert_eq!(
+        pod.priority_class_name.as_deref(),
+        Some("system-cluster-critical")
+    );
     let anti_affinity = pod
         .affinity
         .and_then(|a| a.pod_anti_affinity)
         .and_then(|a| a.preferred_during_scheduling_ignored_during_execution)
         .expect("pod anti-affinity");
-    assert_eq!(anti_affinity[0].pod_affinity_term.topology_key, "kubernetes.io/hostname");
+    assert_eq!(
+        anti_affinity[0].pod_affinity_term.topology_key,
+        "kubernetes.io/hostname"
+    );
     let pod_security = pod.security_context.expect("pod securityContext");
     assert_eq!(pod_security.run_as_non_root, Some(true));
     assert_eq!(
@@ -215,28 +278,48 @@ fn deployment_is_highly_available_probed_and_hardened() {
         Some("RuntimeDefault".to_owned())
     );
     let [container] = pod.containers.try_into().expect("one container");
-    let security = container.security_context.expect("container securityContext");
+    let security = container
+        .security_context
+        .expect("container securityContext");
     assert_eq!(security.allow_privilege_escalation, Some(false));
     assert_eq!(security.read_only_root_filesystem, Some(true));
     assert_eq!(security.run_as_non_root, Some(true));
-    assert_eq!(security.capabilities.and_then(|c| c.drop), Some(vec!["ALL".to_owned()]));
+    assert_eq!(
+        security.capabilities.and_then(|c| c.drop),
+        Some(vec!["ALL".to_owned()])
+    );
     let resources = container.resources.expect("resources");
-    for section in [resources.requests.expect("requests"), resources.limits.expect("limits")] {
-        assert!(section.contains_key("cpu") && section.contains_key("memory"), "{section:?}");
+    for section in [
+        resources.requests.expect("requests"),
+        resources.limits.expect("limits"),
+    ] {
+        assert!(
+            section.contains_key("cpu") && section.contains_key("memory"),
+            "{section:?}"
+        );
     }
     let probe_target = |probe: Option<k8s_openapi::api::core::v1::Probe>| {
         let get = probe.and_then(|p| p.http_get).expect("httpGet probe");
         (get.path.unwrap_or_default(), get.port)
     };
-    assert_eq!(probe_target(container.readiness_probe), ("/readyz".into(), IntOrString::String("probes".into())));
-    assert_eq!(probe_target(container.liveness_probe), ("/healthz".into(), IntOrString::String("probes".into())));
+    assert_eq!(
+        probe_target(container.readiness_probe),
+        ("/readyz".into(), IntOrString::String("probes".into()))
+    );
+    assert_eq!(
+        probe_target(container.liveness_probe),
+        ("/healthz".into(), IntOrString::String("probes".into()))
+    );
     let ports: Vec<(String, i32)> = container
         .ports
         .expect("ports")
         .into_iter()
         .map(|p| (p.name.unwrap_or_default(), p.container_port))
         .collect();
-    assert_eq!(ports, vec![("https".to_owned(), 8443), ("probes".to_owned(), 8080)]);
+    assert_eq!(
+        ports,
+        vec![("https".to_owned(), 8443), ("probes".to_owned(), 8080)]
+    );
     // preStop keeps serving while endpoints go away; the grace period covers it, the
     // drain (MCPGUARD_DRAIN_SECONDS) and in-flight requests (25 s).
     let pre_stop = container
@@ -250,10 +333,20 @@ fn deployment_is_highly_available_probed_and_hardened() {
         .into_iter()
         .filter_map(|e| Some((e.name, e.value?)))
         .collect();
-    let drain: i64 = env["MCPGUARD_DRAIN_SECONDS"].parse().expect("drain seconds");
-    let grace = pod.termination_grace_period_seconds.expect("termination grace period");
-    assert!(grace > pre_stop.seconds + drain + 25, "grace {grace}s too short");
-    assert_eq!(env["MCPGUARD_POLICY"], "/etc/mcpguard/policy/mcp-restricted.yaml");
+    let drain: i64 = env["MCPGUARD_DRAIN_SECONDS"]
+        .parse()
+        .expect("drain seconds");
+    let grace = pod
+        .termination_grace_period_seconds
+        .expect("termination grace period");
+    assert!(
+        grace > pre_stop.seconds + drain + 25,
+        "grace {grace}s too short"
+    );
+    assert_eq!(
+        env["MCPGUARD_POLICY"],
+        "/etc/mcpguard/policy/mcp-restricted.yaml"
+    );
     assert_eq!(env["MCPGUARD_CERT_MANAGEMENT"], "self");
     assert_eq!(env["MCPGUARD_CERT_SECRET_NAME"], "mcpguard-tls");
 
@@ -273,13 +366,20 @@ fn deployment_is_highly_available_probed_and_hardened() {
         .into_iter()
         .find(|p| p.name.as_deref() == Some("https"))
         .expect("https port");
-    assert_eq!((https.port, https.target_port), (443, Some(IntOrString::String("https".into()))));
+    assert_eq!(
+        (https.port, https.target_port),
+        (443, Some(IntOrString::String("https".into())))
+    );
 }
 
 #[test]
 fn rbac_grants_only_what_the_code_calls() {
-    let Some(docs) = render("webhook-manifests") else { return };
-    let rules = |rules: Option<Vec<PolicyRule>>| -> Value { serde_json::to_value(rules.expect("rules")).expect("json") };
+    let Some(docs) = render("webhook-manifests") else {
+        return;
+    };
+    let rules = |rules: Option<Vec<PolicyRule>>| -> Value {
+        serde_json::to_value(rules.expect("rules")).expect("json")
+    };
     let cluster_role: ClusterRole = find(&docs, "ClusterRole", "mcpguard");
     assert_eq!(
         rules(cluster_role.rules),
@@ -306,7 +406,9 @@ fn rbac_grants_only_what_the_code_calls() {
 
 #[test]
 fn certificate_secret_ships_empty_and_policy_is_the_shipped_default() {
-    let Some(docs) = render("webhook-manifests") else { return };
+    let Some(docs) = render("webhook-manifests") else {
+        return;
+    };
     let secret: Secret = find(&docs, "Secret", "mcpguard-tls");
     assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
     assert!(
@@ -314,21 +416,33 @@ fn certificate_secret_ships_empty_and_policy_is_the_shipped_default() {
         "no pod may wait on a Secret only a running pod fills: it ships empty"
     );
     let configmap: ConfigMap = find_by_prefix(&docs, "ConfigMap", "mcpguard-policy-");
-    let original = std::fs::read_to_string(Path::new(ROOT).join("policies/mcp-restricted.yaml")).expect("policy");
-    assert_eq!(configmap.data.expect("data")["mcp-restricted.yaml"], original);
+    let original = std::fs::read_to_string(Path::new(ROOT).join("policies/mcp-restricted.yaml"))
+        .expect("policy");
+    assert_eq!(
+        configmap.data.expect("data")["mcp-restricted.yaml"],
+        original
+    );
 }
 
 #[test]
 fn the_policy_copy_inside_the_kustomization_matches_the_original() {
-    let original = std::fs::read_to_string(Path::new(ROOT).join("policies/mcp-restricted.yaml")).expect("original");
-    let copy = std::fs::read_to_string(Path::new(ROOT).join("webhook-manifests/base/policy/mcp-restricted.yaml"))
-        .expect("copy");
-    assert_eq!(copy, original, "run: cp policies/mcp-restricted.yaml webhook-manifests/base/policy/");
+    let original = std::fs::read_to_string(Path::new(ROOT).join("policies/mcp-restricted.yaml"))
+        .expect("original");
+    let copy = std::fs::read_to_string(
+        Path::new(ROOT).join("webhook-manifests/base/policy/mcp-restricted.yaml"),
+    )
+    .expect("copy");
+    assert_eq!(
+        copy, original,
+        "run: cp policies/mcp-restricted.yaml webhook-manifests/base/policy/"
+    );
 }
 
 #[test]
 fn cert_manager_overlay_hands_certificates_to_cert_manager() {
-    let Some(docs) = render("webhook-manifests/overlays/cert-manager") else { return };
+    let Some(docs) = render("webhook-manifests/overlays/cert-manager") else {
+        return;
+    };
     assert!(
         !docs.iter().any(|d| d["kind"] == "Secret"),
         "cert-manager creates the Secret"
@@ -340,27 +454,45 @@ fn cert_manager_overlay_hands_certificates_to_cert_manager() {
     assert_eq!(certificate["spec"]["secretName"], "mcpguard-tls");
     assert_eq!(
         certificate["spec"]["dnsNames"],
-        json!(mcpguard::certs::service_names("mcpguard", "mcpguard-system"))
+        json!(mcpguard::certs::service_names(
+            "mcpguard",
+            "mcpguard-system"
+        ))
     );
-    for kind in ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"] {
-        let configuration = docs.iter().find(|d| d["kind"] == kind).expect("configuration");
+    for kind in [
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    ] {
+        let configuration = docs
+            .iter()
+            .find(|d| d["kind"] == kind)
+            .expect("configuration");
         assert_eq!(
             configuration["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
             "mcpguard-system/mcpguard"
         );
     }
     let deployment: Deployment = find(&docs, "Deployment", "mcpguard");
-    let env = deployment.spec.and_then(|s| s.template.spec).expect("pod").containers[0]
+    let env = deployment
+        .spec
+        .and_then(|s| s.template.spec)
+        .expect("pod")
+        .containers[0]
         .env
         .clone()
         .expect("env");
-    let management = env.iter().find(|e| e.name == "MCPGUARD_CERT_MANAGEMENT").expect("env var");
+    let management = env
+        .iter()
+        .find(|e| e.name == "MCPGUARD_CERT_MANAGEMENT")
+        .expect("env var");
     assert_eq!(management.value.as_deref(), Some("external"));
 }
 
 #[test]
 fn the_webhooks_own_pods_pass_mcpguards_restricted_check() {
-    let Some(docs) = render("webhook-manifests") else { return };
+    let Some(docs) = render("webhook-manifests") else {
+        return;
+    };
     let deployment = docs
         .iter()
         .find(|d| d["kind"] == "Deployment")
@@ -375,15 +507,30 @@ fn the_webhooks_own_pods_pass_mcpguards_restricted_check() {
     let path = dir.path().join("pod.json");
     std::fs::write(&path, serde_json::to_vec(&pod).expect("json")).expect("write");
     let output = Command::new(env!("CARGO_BIN_EXE_mcpguard"))
-        .args(["check", "--no-mutate", "--pss-level", "restricted", "--pss-version", "latest"])
+        .args([
+            "check",
+            "--no-mutate",
+            "--pss-level",
+            "restricted",
+            "--pss-version",
+            "latest",
+        ])
         .arg(&path)
         .output()
         .expect("run mcpguard check");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_eq!(
         stdout.trim(),
-        format!("ADMITTED pod/mcpguard-webhook (namespace mcp, {}#1)", path.display())
+        format!(
+            "ADMITTED pod/mcpguard-webhook (namespace mcp, {}#1)",
+            path.display()
+        )
     );
 }
 
@@ -392,7 +539,11 @@ fn every_rendered_document_passes_the_kubernetes_schema() {
     if !tool_available("kubernetes-validate") {
         return;
     }
-    for dir in ["webhook-manifests", "webhook-manifests/mcp-namespace", "webhook-manifests/overlays/cert-manager"] {
+    for dir in [
+        "webhook-manifests",
+        "webhook-manifests/mcp-namespace",
+        "webhook-manifests/overlays/cert-manager",
+    ] {
         let Some(docs) = render(dir) else { return };
         let file = tempfile::NamedTempFile::new().expect("temp file");
         let text: String = docs

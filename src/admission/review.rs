@@ -85,7 +85,10 @@ impl AdmissionRequest {
         }
         let metadata = self.object.as_ref().and_then(|o| o.get("metadata"));
         let field = |key: &str| metadata.and_then(|m| m.get(key)).and_then(Value::as_str);
-        field("name").or(field("generateName")).unwrap_or("").to_owned()
+        field("name")
+            .or(field("generateName"))
+            .unwrap_or("")
+            .to_owned()
     }
 }
 
@@ -143,7 +146,8 @@ impl AdmissionResponse {
                 .decode(encoded)
                 .map_err(|e| format!("patch is not base64: {e}"))
                 .and_then(|bytes| {
-                    serde_json::from_slice(&bytes).map_err(|e| format!("patch is not a JSON Patch: {e}"))
+                    serde_json::from_slice(&bytes)
+                        .map_err(|e| format!("patch is not a JSON Patch: {e}"))
                 }),
         )
     }

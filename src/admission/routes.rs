@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
-use super::review::AdmissionReview;
+use super::review::{API_VERSION, AdmissionReview, KIND};
 use super::tls::SwappableCert;
 use crate::engine::{self, Context, Decision, Outcome};
 use crate::metrics::{BadRequestLabels, EndpointLabels, Metrics, RequestLabels};
@@ -34,7 +34,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(policy: Policy, runtime_classes: Arc<dyn RuntimeClassLookup>, metrics: Arc<Metrics>) -> Arc<Self> {
+    pub fn new(
+        policy: Policy,
+        runtime_classes: Arc<dyn RuntimeClassLookup>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         metrics.set_policy(&policy);
         Arc::new(AppState {
             policy: ArcSwap::from_pointee(policy),
@@ -95,7 +99,9 @@ pub fn webhook_router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/mutate", post(mutate))
         .route("/validate", post(validate))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
         .with_state(state)
 }
 
@@ -117,7 +123,10 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.encode(),
     )
         .into_response()
@@ -190,6 +199,16 @@ async fn decide(
 ) -> Result<Response, Refusal> {
     check_content_type(headers)?;
     let bytes = read_body(headers, body).await?;
+    // serde's derived structs also accept a JSON array whose elements line up with the
+    // fields; an AdmissionReview is an object, so anything else is refused up front.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            "body is not an AdmissionReview: expected a JSON object",
+        ));
+    }
     let review: AdmissionReview = serde_json::from_slice(&bytes).map_err(|err| {
         Refusal::new(
             StatusCode::BAD_REQUEST,
@@ -197,6 +216,16 @@ async fn decide(
             format!("body is not an AdmissionReview: {err}"),
         )
     })?;
+    if review.api_version != API_VERSION || review.kind != KIND {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_version",
+            format!(
+                "expected kind {KIND} of apiVersion {API_VERSION}, got kind {:?} of apiVersion {:?}",
+                review.kind, review.api_version
+            ),
+        ));
+    }
     let request = review.request.ok_or_else(|| {
         Refusal::new(
             StatusCode::BAD_REQUEST,
@@ -246,7 +275,9 @@ fn record(
         return;
     }
     if decision.outcome == Outcome::Denied {
-        state.metrics.record_denials(policy, namespace, &decision.violations);
+        state
+            .metrics
+            .record_denials(policy, namespace, &decision.violations);
     }
     // Names and check IDs only: never the object, which may carry secret literals.
     tracing::info!(
@@ -294,15 +325,21 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes,
     if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|err| {
-        let is_limit = std::error::Error::source(&err)
-            .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
-        if is_limit {
-            too_large()
-        } else {
-            Refusal::new(StatusCode::BAD_REQUEST, "body_read", format!("cannot read body: {err}"))
-        }
-    })
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|err| {
+            let is_limit = std::error::Error::source(&err)
+                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            if is_limit {
+                too_large()
+            } else {
+                Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    "body_read",
+                    format!("cannot read body: {err}"),
+                )
+            }
+        })
 }
 
 /// Errors in the shape of a Kubernetes `Status`, so they read like the API's own.

@@ -27,20 +27,22 @@ pub const IN_FLIGHT_GRACE: Duration = Duration::from_secs(25);
 /// Adds `Connection: close` to every response once shutdown has begun, so that clients
 /// holding kept-alive connections (kube-apiserver always does) reconnect to another replica.
 pub fn close_connections_when_draining(state: Arc<AppState>, router: Router) -> Router {
-    router.layer(axum::middleware::map_response(move |mut response: axum::response::Response| {
-        let draining = state
-            .readiness
-            .shutting_down
-            .load(std::sync::atomic::Ordering::Acquire);
-        async move {
-            if draining {
+    router.layer(axum::middleware::map_response(
+        move |mut response: axum::response::Response| {
+            let draining = state
+                .readiness
+                .shutting_down
+                .load(std::sync::atomic::Ordering::Acquire);
+            async move {
+                if draining {
+                    response
+                        .headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
                 response
-                    .headers_mut()
-                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
-            response
-        }
-    }))
+        },
+    ))
 }
 
 /// Serves `router` over TLS on `listener` until `shutdown` resolves, then stops accepting
@@ -78,17 +80,18 @@ pub async fn serve_tls(
         let watcher = graceful.watcher();
         let http = http.clone();
         tokio::spawn(async move {
-            let tls_stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(err)) => {
-                    tracing::debug!(%peer, error = %err, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
+            let tls_stream =
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(err)) => {
+                        tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
             let connection = http.serve_connection(TokioIo::new(tls_stream), service);
             if let Err(err) = watcher.watch(connection).await {
                 tracing::debug!(%peer, error = %err, "connection ended with an error");
@@ -96,7 +99,10 @@ pub async fn serve_tls(
         });
     }
     drop(listener);
-    if tokio::time::timeout(IN_FLIGHT_GRACE, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(IN_FLIGHT_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("connections still open after the shutdown grace period; closing them");
     }
 }

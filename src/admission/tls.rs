@@ -126,7 +126,10 @@ pub async fn reload_on_change(
     on_reload: impl Fn(Result<(), &TlsError>) + Send + 'static,
 ) {
     let fingerprint = |cert_path: &Path, key_path: &Path| -> Option<(Vec<u8>, Vec<u8>)> {
-        Some((std::fs::read(cert_path).ok()?, std::fs::read(key_path).ok()?))
+        Some((
+            std::fs::read(cert_path).ok()?,
+            std::fs::read(key_path).ok()?,
+        ))
     };
     let mut last = fingerprint(&cert_path, &key_path);
     let mut ticker = tokio::time::interval(interval);

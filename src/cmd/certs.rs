@@ -22,10 +22,14 @@ pub fn generate(args: &CertsGenerateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-const WEBHOOK_CONFIGURATION_KINDS: &[&str] = &["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"];
+const WEBHOOK_CONFIGURATION_KINDS: &[&str] = &[
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+];
 
 pub fn inject(args: &CertsInjectArgs) -> anyhow::Result<()> {
-    let ca = std::fs::read_to_string(&args.ca).map_err(|e| anyhow::anyhow!("{}: {e}", args.ca.display()))?;
+    let ca = std::fs::read_to_string(&args.ca)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.ca.display()))?;
     if crate::rotation::cert_info(&ca).is_none() {
         anyhow::bail!("{}: not a PEM certificate", args.ca.display());
     }
@@ -47,7 +51,9 @@ pub fn inject(args: &CertsInjectArgs) -> anyhow::Result<()> {
         out.push_str(&serde_saphyr::to_string(&object)?);
     }
     if injected == 0 {
-        anyhow::bail!("no MutatingWebhookConfiguration or ValidatingWebhookConfiguration in the input");
+        anyhow::bail!(
+            "no MutatingWebhookConfiguration or ValidatingWebhookConfiguration in the input"
+        );
     }
     print!("{out}");
     Ok(())

@@ -64,7 +64,12 @@ pub fn check(args: &CheckArgs) -> u8 {
             policy.spec.pod_security.version = version;
         }
         let objects = read_objects(&args.paths)?;
-        let reports = review_objects(&objects, &policy, args.namespace.as_deref(), !args.no_mutate);
+        let reports = review_objects(
+            &objects,
+            &policy,
+            args.namespace.as_deref(),
+            !args.no_mutate,
+        );
         match args.output {
             OutputFormat::Text => print!("{}", render_text(&reports)),
             OutputFormat::Json => println!(
@@ -188,9 +193,20 @@ pub fn review_objects(
         .collect()
 }
 
-fn review_object(sourced: &SourcedObject, context: Context<'_>, default_namespace: &str, mutate: bool) -> ObjectReport {
+fn review_object(
+    sourced: &SourcedObject,
+    context: Context<'_>,
+    default_namespace: &str,
+    mutate: bool,
+) -> ObjectReport {
     let object = &sourced.object;
-    let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str).unwrap_or("").to_owned();
+    let text = |pointer: &str| {
+        object
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
     let kind = text("/kind");
     let namespace = Some(text("/metadata/namespace"))
         .filter(|ns| !ns.is_empty())
@@ -216,7 +232,10 @@ fn review_object(sourced: &SourcedObject, context: Context<'_>, default_namespac
         return report;
     }
     if !context.policy.enforces_namespace(&namespace) {
-        report.reason = Some(format!("namespace {namespace:?} is not enforced by policy {:?}", context.policy.name));
+        report.reason = Some(format!(
+            "namespace {namespace:?} is not enforced by policy {:?}",
+            context.policy.name
+        ));
         return report;
     }
     let mut pod = object.clone();
@@ -255,7 +274,11 @@ fn review_object(sourced: &SourcedObject, context: Context<'_>, default_namespac
         }
     }
     let decision = engine::validate(&request(pod), context);
-    report.verdict = if decision.allowed() { Verdict::Admitted } else { Verdict::Denied };
+    report.verdict = if decision.allowed() {
+        Verdict::Admitted
+    } else {
+        Verdict::Denied
+    };
     if !decision.allowed() {
         report.reason = decision.status.map(|s| s.message);
     }

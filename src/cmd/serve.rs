@@ -15,11 +15,11 @@ use crate::admission::routes::{self, AppState};
 use crate::admission::{server, tls};
 use crate::certs;
 use crate::cli::{CertManagement, ClusterMode, ServeArgs};
-use crate::rotation::RotationSettings;
-use crate::selfcert::SelfManagedCerts;
 use crate::kube_cache::WatchedRuntimeClasses;
 use crate::metrics::{Metrics, ResultLabels};
+use crate::rotation::RotationSettings;
 use crate::runtime_class::{RuntimeClassLookup, StaticRuntimeClasses};
+use crate::selfcert::SelfManagedCerts;
 
 const TLS_DIR: &str = "/etc/mcpguard/tls";
 
@@ -34,7 +34,12 @@ struct Settings {
 
 fn resolve(args: &ServeArgs) -> Settings {
     let (listen, probe, tls_dir, drain) = if args.dev {
-        ("127.0.0.1:8443", "127.0.0.1:8080", args.certs_dir.clone(), 0)
+        (
+            "127.0.0.1:8443",
+            "127.0.0.1:8080",
+            args.certs_dir.clone(),
+            0,
+        )
     } else {
         ("0.0.0.0:8443", "0.0.0.0:8080", PathBuf::from(TLS_DIR), 5)
     };
@@ -42,8 +47,14 @@ fn resolve(args: &ServeArgs) -> Settings {
     Settings {
         listen: args.listen.unwrap_or_else(|| parse(listen)),
         probe_listen: args.probe_listen.unwrap_or_else(|| parse(probe)),
-        tls_cert: args.tls_cert.clone().unwrap_or_else(|| tls_dir.join(certs::CERT_FILE)),
-        tls_key: args.tls_key.clone().unwrap_or_else(|| tls_dir.join(certs::KEY_FILE)),
+        tls_cert: args
+            .tls_cert
+            .clone()
+            .unwrap_or_else(|| tls_dir.join(certs::CERT_FILE)),
+        tls_key: args
+            .tls_key
+            .clone()
+            .unwrap_or_else(|| tls_dir.join(certs::KEY_FILE)),
         drain: Duration::from_secs(args.drain_seconds.unwrap_or(drain)),
     }
 }
@@ -91,7 +102,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         start_self_management(&args, client.clone(), cert.clone(), state.clone()).await?;
     }
     if let Some(watched) = watched {
-        state.readiness.caches_synced.store(false, Ordering::Release);
+        state
+            .readiness
+            .caches_synced
+            .store(false, Ordering::Release);
         let state = state.clone();
         tokio::spawn(async move {
             if watched.synced().await {
@@ -106,7 +120,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {} (--listen)", settings.listen))?;
     let probe_listener = TcpListener::bind(settings.probe_listen)
         .await
-        .with_context(|| format!("cannot listen on {} (--probe-listen)", settings.probe_listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (--probe-listen)",
+                settings.probe_listen
+            )
+        })?;
     let webhook_addr = webhook_listener.local_addr()?;
     let probe_addr = probe_listener.local_addr()?;
 
@@ -127,10 +146,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     let (stop_webhook, webhook_stopped) = tokio::sync::oneshot::channel::<()>();
     let (stop_probes, probes_stopped) = tokio::sync::oneshot::channel::<()>();
-    let router = server::close_connections_when_draining(state.clone(), routes::webhook_router(state.clone()));
-    let webhook = tokio::spawn(server::serve_tls(webhook_listener, tls_config, router, async {
-        let _ = webhook_stopped.await;
-    }));
+    let router = server::close_connections_when_draining(
+        state.clone(),
+        routes::webhook_router(state.clone()),
+    );
+    let webhook = tokio::spawn(server::serve_tls(
+        webhook_listener,
+        tls_config,
+        router,
+        async {
+            let _ = webhook_stopped.await;
+        },
+    ));
     let probes = tokio::spawn(
         axum::serve(probe_listener, routes::probe_router(state.clone()))
             .with_graceful_shutdown(async {
@@ -154,7 +181,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
 
     shutdown_signal().await;
-    tracing::info!(drain_seconds = settings.drain.as_secs(), "shutting down: not ready, draining");
+    tracing::info!(
+        drain_seconds = settings.drain.as_secs(),
+        "shutting down: not ready, draining"
+    );
     state.readiness.shutting_down.store(true, Ordering::Release);
     tokio::time::sleep(settings.drain).await;
     let _ = stop_webhook.send(());
@@ -208,6 +238,25 @@ async fn start_self_management(
         settings: RotationSettings::default(),
         serving: cert,
     };
+    let labels_state = state.clone();
+    let labels_client = manager.client.clone();
+    tokio::spawn(run_while_leading(
+        leader.clone(),
+        Duration::from_secs(60),
+        move || {
+            let state = labels_state.clone();
+            let client = labels_client.clone();
+            async move {
+                let policy = state.policy.load_full();
+                match crate::namespace_labels::sync(&client, &policy).await {
+                    Ok(applied) => tracing::debug!(applied, "namespace enforce labels applied"),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cannot apply namespace enforce labels; retrying")
+                    }
+                }
+            }
+        },
+    ));
     tokio::spawn(manager.run(
         leader,
         move || state.policy.load().spec.namespaces.clone(),
@@ -253,5 +302,29 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
+    }
+}
+
+/// Runs `pass` every `interval` while this replica holds the lease, and at once on winning it.
+async fn run_while_leading<F, Fut>(
+    mut leader: tokio::sync::watch::Receiver<bool>,
+    interval: Duration,
+    pass: F,
+) where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    loop {
+        if *leader.borrow_and_update() {
+            pass().await;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            changed = leader.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
     }
 }

@@ -128,9 +128,16 @@ fn image_pull_policy_is_set_even_when_present_with_another_value() {
     let mut pod = bare_pod();
     pod["spec"]["containers"][0]["imagePullPolicy"] = json!("IfNotPresent");
     let mutation = harden(&pod, &default_policy());
-    assert_eq!(mutation.pod["spec"]["containers"][0]["imagePullPolicy"], "Always");
+    assert_eq!(
+        mutation.pod["spec"]["containers"][0]["imagePullPolicy"],
+        "Always"
+    );
     assert_eq!(mutation.warnings, strings(&[POD_WARNING, APP_WARNING]));
-    assert!(mutation.fields_set.contains(&"containers.imagePullPolicy".to_owned()));
+    assert!(
+        mutation
+            .fields_set
+            .contains(&"containers.imagePullPolicy".to_owned())
+    );
 }
 
 #[test]
@@ -138,7 +145,10 @@ fn image_pull_policy_already_equal_is_left_unreported() {
     let mut pod = bare_pod();
     pod["spec"]["containers"][0]["imagePullPolicy"] = json!("Always");
     let mutation = harden(&pod, &default_policy());
-    assert_eq!(mutation.pod["spec"]["containers"][0]["imagePullPolicy"], "Always");
+    assert_eq!(
+        mutation.pod["spec"]["containers"][0]["imagePullPolicy"],
+        "Always"
+    );
     assert_eq!(
         mutation.warnings,
         strings(&[
@@ -146,7 +156,11 @@ fn image_pull_policy_already_equal_is_left_unreported() {
             "mcpguard: container \"app\": set allowPrivilegeEscalation=false, drop ALL, runAsGroup=1000, runAsNonRoot, runAsUser=1000, seccompProfile=RuntimeDefault, requests.memory=400Mi",
         ])
     );
-    assert!(!mutation.fields_set.contains(&"containers.imagePullPolicy".to_owned()));
+    assert!(
+        !mutation
+            .fields_set
+            .contains(&"containers.imagePullPolicy".to_owned())
+    );
 }
 
 #[test]
@@ -182,7 +196,11 @@ fn explicit_container_run_as_user_zero_is_kept() {
         mutation.warnings[1],
         "mcpguard: container \"app\": set allowPrivilegeEscalation=false, drop ALL, runAsGroup=1000, runAsNonRoot, seccompProfile=RuntimeDefault, imagePullPolicy=Always, requests.memory=400Mi"
     );
-    assert!(!mutation.fields_set.contains(&"containers.securityContext.runAsUser".to_owned()));
+    assert!(
+        !mutation
+            .fields_set
+            .contains(&"containers.securityContext.runAsUser".to_owned())
+    );
 }
 
 #[test]
@@ -204,13 +222,18 @@ fn added_capabilities_are_kept_and_drop_all_is_merged_in() {
             .fields_set
             .contains(&"containers.securityContext.capabilities.drop".to_owned())
     );
-    assert!(!mutation.fields_set.contains(&"containers.securityContext.capabilities".to_owned()));
+    assert!(
+        !mutation
+            .fields_set
+            .contains(&"containers.securityContext.capabilities".to_owned())
+    );
 }
 
 #[test]
 fn explicit_drop_list_is_not_extended() {
     let mut pod = bare_pod();
-    pod["spec"]["containers"][0]["securityContext"] = json!({"capabilities": {"drop": ["NET_RAW"]}});
+    pod["spec"]["containers"][0]["securityContext"] =
+        json!({"capabilities": {"drop": ["NET_RAW"]}});
     let mutation = harden(&pod, &default_policy());
     assert_eq!(
         mutation.pod["spec"]["containers"][0]["securityContext"]["capabilities"],
@@ -270,7 +293,10 @@ fn explicit_automount_true_is_kept_and_the_token_volume_stays() {
     let mutation = harden(&pod, &default_policy());
     let spec = &mutation.pod["spec"];
     assert_eq!(spec["automountServiceAccountToken"], true);
-    assert_eq!(spec["volumes"], json!([token_volume("kube-api-access-abcde")]));
+    assert_eq!(
+        spec["volumes"],
+        json!([token_volume("kube-api-access-abcde")])
+    );
     assert_eq!(
         spec["containers"][0]["volumeMounts"],
         json!([token_mount("kube-api-access-abcde")])
@@ -279,7 +305,11 @@ fn explicit_automount_true_is_kept_and_the_token_volume_stays() {
         mutation.warnings[0],
         "mcpguard: pod: set fsGroup=1000, runAsGroup=1000, runAsNonRoot, runAsUser=1000, seccompProfile=RuntimeDefault"
     );
-    assert!(!mutation.fields_set.contains(&"spec.automountServiceAccountToken".to_owned()));
+    assert!(
+        !mutation
+            .fields_set
+            .contains(&"spec.automountServiceAccountToken".to_owned())
+    );
 }
 
 #[test]
@@ -291,7 +321,7 @@ fn explicit_requests_are_kept_and_only_missing_ones_filled() {
     let pod = json!({"spec": {"containers": [{
         "name": "app",
         "image": "x",
-        "resources": {"requests": {"memory": "2Gi"}}
+        "resources": {"requests": {"memory": "512Mi"}}
     }]}});
     let mutation = harden(&pod, &policy);
     assert_eq!(
@@ -299,7 +329,7 @@ fn explicit_requests_are_kept_and_only_missing_ones_filled() {
         json!({"spec": {"containers": [{
             "name": "app",
             "image": "x",
-            "resources": {"requests": {"cpu": "100m", "memory": "2Gi"}, "limits": {"memory": "1Gi"}}
+            "resources": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
         }]}})
     );
     assert_eq!(
@@ -312,6 +342,26 @@ fn explicit_requests_are_kept_and_only_missing_ones_filled() {
             "containers.resources.limits.memory",
             "containers.resources.requests.cpu"
         ])
+    );
+}
+
+/// A filled default limit below the container's own request makes the API server refuse the
+/// pod ("must be less than or equal to memory limit"), for a limit the user never wrote. The
+/// ceiling fill already avoids this ("not when the container's own request is already above
+/// it"); the policy's own default limits must too.
+#[test]
+fn a_default_limit_is_not_filled_below_an_explicit_request() {
+    let policy = policy_with("{resources: {limits: {memory: 1Gi}}}", "{}");
+    let pod = json!({"spec": {"containers": [{
+        "name": "app",
+        "image": "x",
+        "resources": {"requests": {"memory": "2Gi"}}
+    }]}});
+    let mutation = harden(&pod, &policy);
+    assert_eq!(
+        mutation.pod["spec"]["containers"][0]["resources"],
+        json!({"requests": {"memory": "2Gi"}}),
+        "a limit below the request was filled"
     );
 }
 
@@ -535,7 +585,9 @@ fn new_ephemeral_containers_inherit_the_pods_explicit_context() {
     );
     assert_eq!(
         mutation.warnings,
-        strings(&["mcpguard: ephemeral container \"debug\": set allowPrivilegeEscalation=false, drop ALL"])
+        strings(&[
+            "mcpguard: ephemeral container \"debug\": set allowPrivilegeEscalation=false, drop ALL"
+        ])
     );
 }
 
@@ -603,7 +655,33 @@ fn token_volume_and_its_mounts_are_removed_when_automount_is_turned_off() {
             "mcpguard: pod: set automountServiceAccountToken=false, removed volume kube-api-access-abcde"
         ])
     );
-    assert_eq!(mutation.fields_set, strings(&["spec.automountServiceAccountToken"]));
+    assert_eq!(
+        mutation.fields_set,
+        strings(&[
+            "containers.volumeMounts",
+            "spec.automountServiceAccountToken",
+            "spec.volumes"
+        ])
+    );
+}
+
+#[test]
+fn removing_the_only_volume_and_mount_removes_the_empty_lists() {
+    let pod = json!({"spec": {
+        "volumes": [token_volume("kube-api-access-x1y2z")],
+        "containers": [{"name": "app", "image": "x", "volumeMounts": [token_mount("kube-api-access-x1y2z")]}],
+        "ephemeralContainers": [{"name": "debug", "image": "x", "volumeMounts": [token_mount("kube-api-access-x1y2z")]}]
+    }});
+    let policy = policy_with("{automountServiceAccountToken: false}", "{}");
+    let mutation = harden(&pod, &policy);
+    assert_eq!(
+        mutation.pod,
+        json!({"spec": {
+            "automountServiceAccountToken": false,
+            "containers": [{"name": "app", "image": "x"}],
+            "ephemeralContainers": [{"name": "debug", "image": "x"}]
+        }})
+    );
 }
 
 #[test]
@@ -637,7 +715,10 @@ fn a_token_volume_with_another_name_is_kept() {
     }});
     let policy = policy_with("{automountServiceAccountToken: false}", "{}");
     let mutation = harden(&pod, &policy);
-    assert_eq!(mutation.pod["spec"]["volumes"], json!([token_volume("my-token")]));
+    assert_eq!(
+        mutation.pod["spec"]["volumes"],
+        json!([token_volume("my-token")])
+    );
     assert_eq!(
         mutation.pod["spec"]["containers"][0]["volumeMounts"],
         json!([token_mount("my-token")])
@@ -710,15 +791,29 @@ fn runtime_class_is_set_and_the_plugins_work_finished() {
             "mcpguard: pod: set runtimeClassName=gvisor, overhead, nodeSelector sandbox=gvisor, 1 RuntimeClass toleration(s)"
         ])
     );
-    assert_eq!(mutation.fields_set, strings(&["spec.runtimeClassName"]));
+    assert_eq!(
+        mutation.fields_set,
+        strings(&[
+            "spec.nodeSelector",
+            "spec.overhead",
+            "spec.runtimeClassName",
+            "spec.tolerations"
+        ])
+    );
 }
 
 #[test]
 fn runtime_class_fills_a_pod_without_node_selector_or_tolerations() {
     let pod = json!({"spec": {"containers": [{"name": "app", "image": "x", "imagePullPolicy": "Always"}]}});
     let mutation = harden_pod(&pod, Scope::WholePod, &gvisor_policy(), &gvisor_classes()).unwrap();
-    assert_eq!(mutation.pod["spec"]["nodeSelector"], json!({"sandbox": "gvisor"}));
-    assert_eq!(mutation.pod["spec"]["tolerations"], json!([gvisor_toleration()]));
+    assert_eq!(
+        mutation.pod["spec"]["nodeSelector"],
+        json!({"sandbox": "gvisor"})
+    );
+    assert_eq!(
+        mutation.pod["spec"]["tolerations"],
+        json!([gvisor_toleration()])
+    );
 }
 
 #[test]
@@ -726,8 +821,14 @@ fn runtime_class_with_the_same_selector_value_and_toleration_adds_neither() {
     let mut pod = sandbox_pod(json!({"sandbox": "gvisor"}));
     pod["spec"]["tolerations"] = json!([gvisor_toleration()]);
     let mutation = harden_pod(&pod, Scope::WholePod, &gvisor_policy(), &gvisor_classes()).unwrap();
-    assert_eq!(mutation.pod["spec"]["nodeSelector"], json!({"sandbox": "gvisor"}));
-    assert_eq!(mutation.pod["spec"]["tolerations"], json!([gvisor_toleration()]));
+    assert_eq!(
+        mutation.pod["spec"]["nodeSelector"],
+        json!({"sandbox": "gvisor"})
+    );
+    assert_eq!(
+        mutation.pod["spec"]["tolerations"],
+        json!([gvisor_toleration()])
+    );
     assert_eq!(
         mutation.warnings,
         strings(&["mcpguard: pod: set runtimeClassName=gvisor, overhead"])
@@ -804,7 +905,10 @@ fn policy_tolerations_are_appended_only_when_missing() {
             {"key": "spot", "operator": "Exists"}
         ])
     );
-    assert_eq!(mutation.warnings, strings(&["mcpguard: pod: set 1 toleration(s)"]));
+    assert_eq!(
+        mutation.warnings,
+        strings(&["mcpguard: pod: set 1 toleration(s)"])
+    );
     assert_eq!(mutation.fields_set, strings(&["spec.tolerations"]));
 
     let again = harden(&mutation.pod, &policy);
@@ -840,19 +944,28 @@ fn affinity_is_filled_field_by_field() {
         })
     );
     assert_eq!(mutation.warnings, strings(&["mcpguard: pod: set affinity"]));
-    assert_eq!(mutation.fields_set, strings(&["spec.affinity.podAntiAffinity"]));
+    assert_eq!(
+        mutation.fields_set,
+        strings(&["spec.affinity.podAntiAffinity"])
+    );
 }
 
 #[test]
 fn affinity_is_set_whole_when_the_pod_has_none_and_not_reported_when_complete() {
-    let policy = policy_with("{affinity: {podAntiAffinity: {requiredDuringSchedulingIgnoredDuringExecution: [{topologyKey: zone}]}}}", "{}");
+    let policy = policy_with(
+        "{affinity: {podAntiAffinity: {requiredDuringSchedulingIgnoredDuringExecution: [{topologyKey: zone}]}}}",
+        "{}",
+    );
     let pod = json!({"spec": {"containers": [{"name": "app", "image": "x", "imagePullPolicy": "Always"}]}});
     let mutation = harden(&pod, &policy);
     assert_eq!(
         mutation.pod["spec"]["affinity"],
         json!({"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "zone"}]}})
     );
-    assert_eq!(mutation.fields_set, strings(&["spec.affinity.podAntiAffinity"]));
+    assert_eq!(
+        mutation.fields_set,
+        strings(&["spec.affinity.podAntiAffinity"])
+    );
     let again = harden(&mutation.pod, &policy);
     assert_eq!(again.pod, mutation.pod);
     assert!(again.warnings.is_empty());
@@ -874,7 +987,9 @@ fn missing_limits_are_filled_with_the_ceilings() {
     );
     assert_eq!(
         mutation.warnings,
-        strings(&["mcpguard: container \"app\": set requests.memory=400Mi, limits.cpu=2, limits.memory=4Gi"])
+        strings(&[
+            "mcpguard: container \"app\": set requests.memory=400Mi, limits.cpu=2, limits.memory=4Gi"
+        ])
     );
     assert_eq!(
         mutation.fields_set,
@@ -948,7 +1063,10 @@ fn unknown_fields_anywhere_survive_unchanged() {
     assert_eq!(out["spec"]["securityContext"]["futurePodSc"], "x");
     let container = &out["spec"]["containers"][0];
     assert_eq!(container["futureContainerField"], 7);
-    assert_eq!(container["securityContext"]["futureContainerSc"], json!({"deep": [1]}));
+    assert_eq!(
+        container["securityContext"]["futureContainerSc"],
+        json!({"deep": [1]})
+    );
     assert_eq!(
         container["securityContext"]["capabilities"],
         json!({"futureCaps": true, "drop": ["ALL"]})
@@ -982,7 +1100,10 @@ fn truncation_never_splits_a_multibyte_character() {
     let mutation = harden(&pod, &default_policy());
     let warning = &mutation.warnings[1];
     assert_eq!(warning.len(), 254);
-    assert_eq!(*warning, format!("mcpguard: container \"{}...", "é".repeat(115)));
+    assert_eq!(
+        *warning,
+        format!("mcpguard: container \"{}...", "é".repeat(115))
+    );
 }
 
 #[test]

@@ -49,7 +49,10 @@ pub fn parse_str(text: &str, source_name: &str) -> Result<Policy, PolicyError> {
     let raw: Value = serde_saphyr::from_str(text)
         .map_err(|err| fail("", format!("not a valid YAML/JSON document: {err}")))?;
     if !raw.is_object() {
-        return Err(fail("", "expected a mapping with apiVersion, kind, metadata and spec".into()));
+        return Err(fail(
+            "",
+            "expected a mapping with apiVersion, kind, metadata and spec".into(),
+        ));
     }
     let document: PolicyDocument = serde_path_to_error::deserialize(&raw).map_err(|err| {
         let path = err.path().to_string();
@@ -63,9 +66,13 @@ pub fn parse_str(text: &str, source_name: &str) -> Result<Policy, PolicyError> {
         ));
     }
     if document.kind != KIND {
-        return Err(fail("kind", format!("must be {KIND:?}, got {:?}", document.kind)));
+        return Err(fail(
+            "kind",
+            format!("must be {KIND:?}, got {:?}", document.kind),
+        ));
     }
-    check_dns_label("metadata.name", &document.metadata.name, 253).map_err(|m| fail("metadata.name", m))?;
+    check_dns_label("metadata.name", &document.metadata.name, 253)
+        .map_err(|m| fail("metadata.name", m))?;
     check_namespaces(&document.spec.namespaces).map_err(|(path, m)| fail(&path, m))?;
     check_kubernetes_fields(&raw).map_err(|(path, m)| fail(&path, m))?;
     let ceilings = check_resources(&document).map_err(|(path, m)| fail(&path, m))?;
@@ -103,7 +110,10 @@ fn check_namespaces(namespaces: &[String]) -> Result<(), FieldError> {
     for (index, namespace) in namespaces.iter().enumerate() {
         let path = format!("spec.namespaces[{index}]");
         if namespace.contains('.') {
-            return Err((path, format!("namespace {namespace:?} must not contain '.'")));
+            return Err((
+                path,
+                format!("namespace {namespace:?} must not contain '.'"),
+            ));
         }
         check_dns_label("namespace", namespace, 63).map_err(|m| (path.clone(), m))?;
         if PROTECTED_NAMESPACES.contains(&namespace.as_str()) {
@@ -154,7 +164,7 @@ fn check_resources(document: &PolicyDocument) -> Result<Vec<Ceiling>, FieldError
     let mut ceilings = Vec::new();
     for (resource, raw) in &document.spec.validate.max_resources {
         let path = format!("spec.validate.maxResources.{resource}");
-        let value = quantity::parse(raw).map_err(|m| (path, m))?;
+        let value = quantity::parse_resource(raw).map_err(|m| (path, m))?;
         ceilings.push(Ceiling {
             resource: resource.clone(),
             raw: raw.clone(),
@@ -164,10 +174,13 @@ fn check_resources(document: &PolicyDocument) -> Result<Vec<Ceiling>, FieldError
     let Some(defaults) = &document.spec.mutate.resources else {
         return Ok(ceilings);
     };
-    for (section, values) in [("requests", &defaults.requests), ("limits", &defaults.limits)] {
+    for (section, values) in [
+        ("requests", &defaults.requests),
+        ("limits", &defaults.limits),
+    ] {
         for (resource, raw) in values {
             let path = format!("spec.mutate.resources.{section}.{resource}");
-            let value = quantity::parse(raw).map_err(|m| (path.clone(), m))?;
+            let value = quantity::parse_resource(raw).map_err(|m| (path.clone(), m))?;
             if let Some(ceiling) = ceilings.iter().find(|c| &c.resource == resource)
                 && value > ceiling.value
             {

@@ -11,10 +11,13 @@ const BASELINE: &str = include_str!("../../policies/mcp-baseline.yaml");
 
 /// A valid policy with `spec` replaced by the given block (indented two spaces).
 fn with_spec(spec: &str) -> String {
-    format!("apiVersion: mcpguard.dev/v1alpha1\nkind: MCPPolicy\nmetadata: {{name: t}}\nspec:\n{spec}")
+    format!(
+        "apiVersion: mcpguard.dev/v1alpha1\nkind: MCPPolicy\nmetadata: {{name: t}}\nspec:\n{spec}"
+    )
 }
 
-const MINIMAL_SPEC: &str = "  namespaces: [mcp]\n  podSecurity: {level: restricted, version: latest}\n";
+const MINIMAL_SPEC: &str =
+    "  namespaces: [mcp]\n  podSecurity: {level: restricted, version: latest}\n";
 
 /// The error's Display string for a policy that must be refused.
 fn refusal(text: &str) -> String {
@@ -101,7 +104,10 @@ fn require_runtime_class_with_a_runtime_class_name_loads() {
         "{MINIMAL_SPEC}  mutate: {{runtimeClassName: gvisor}}\n  validate: {{requireRuntimeClass: true}}\n"
     ));
     let policy = parse_str(&text, "test.yaml").unwrap();
-    assert_eq!(policy.spec.mutate.runtime_class_name.as_deref(), Some("gvisor"));
+    assert_eq!(
+        policy.spec.mutate.runtime_class_name.as_deref(),
+        Some("gvisor")
+    );
 }
 
 #[test]
@@ -178,7 +184,8 @@ fn an_unknown_level_is_refused() {
 
 #[test]
 fn an_unknown_version_is_refused() {
-    let text = with_spec("  namespaces: [mcp]\n  podSecurity: {level: restricted, version: v1.99}\n");
+    let text =
+        with_spec("  namespaces: [mcp]\n  podSecurity: {level: restricted, version: v1.99}\n");
     assert_eq!(
         refusal(&text),
         "policy test.yaml: spec.podSecurity.version: unknown Pod Security Standards version \"v1.99\": mcpguard knows v1.0 through v1.35 and \"latest\""
@@ -187,7 +194,8 @@ fn an_unknown_version_is_refused() {
 
 #[test]
 fn a_malformed_version_is_refused() {
-    let text = with_spec("  namespaces: [mcp]\n  podSecurity: {level: restricted, version: \"1.25\"}\n");
+    let text =
+        with_spec("  namespaces: [mcp]\n  podSecurity: {level: restricted, version: \"1.25\"}\n");
     assert_eq!(
         refusal(&text),
         "policy test.yaml: spec.podSecurity.version: invalid Pod Security Standards version \"1.25\": must be \"latest\" or \"v1.N\""
@@ -196,7 +204,8 @@ fn a_malformed_version_is_refused() {
 
 #[test]
 fn an_unquoted_numeric_version_is_refused() {
-    let text = with_spec("  namespaces: [mcp]\n  podSecurity: {level: restricted, version: 1.25}\n");
+    let text =
+        with_spec("  namespaces: [mcp]\n  podSecurity: {level: restricted, version: 1.25}\n");
     assert_eq!(
         refusal(&text),
         "policy test.yaml: spec.podSecurity.version: invalid type: floating point `1.25`, expected a string"
@@ -205,16 +214,20 @@ fn an_unquoted_numeric_version_is_refused() {
 
 #[test]
 fn an_invalid_quantity_in_max_resources_is_refused() {
-    let text = with_spec(&format!("{MINIMAL_SPEC}  validate: {{maxResources: {{cpu: 2x}}}}\n"));
+    let text = with_spec(&format!(
+        "{MINIMAL_SPEC}  validate: {{maxResources: {{cpu: 2x}}}}\n"
+    ));
     assert_eq!(
         refusal(&text),
-        "policy test.yaml: spec.validate.maxResources.cpu: invalid quantity \"2x\": Failed to parse quantity: 2x"
+        "policy test.yaml: spec.validate.maxResources.cpu: invalid quantity \"2x\": quantity parsing failed"
     );
 }
 
 #[test]
 fn an_empty_quantity_in_max_resources_is_refused() {
-    let text = with_spec(&format!("{MINIMAL_SPEC}  validate: {{maxResources: {{memory: \"\"}}}}\n"));
+    let text = with_spec(&format!(
+        "{MINIMAL_SPEC}  validate: {{maxResources: {{memory: \"\"}}}}\n"
+    ));
     assert_eq!(
         refusal(&text),
         "policy test.yaml: spec.validate.maxResources.memory: invalid quantity \"\""
@@ -223,7 +236,9 @@ fn an_empty_quantity_in_max_resources_is_refused() {
 
 #[test]
 fn an_invalid_default_request_is_refused() {
-    let text = with_spec(&format!("{MINIMAL_SPEC}  mutate: {{resources: {{requests: {{memory: lots}}}}}}\n"));
+    let text = with_spec(&format!(
+        "{MINIMAL_SPEC}  mutate: {{resources: {{requests: {{memory: lots}}}}}}\n"
+    ));
     assert!(
         refusal(&text).starts_with(
             "policy test.yaml: spec.mutate.resources.requests.memory: invalid quantity \"lots\""
@@ -268,7 +283,9 @@ fn a_default_request_above_the_default_limit_is_refused() {
 
 #[test]
 fn require_runtime_class_without_a_runtime_class_name_is_refused() {
-    let text = with_spec(&format!("{MINIMAL_SPEC}  validate: {{requireRuntimeClass: true}}\n"));
+    let text = with_spec(&format!(
+        "{MINIMAL_SPEC}  validate: {{requireRuntimeClass: true}}\n"
+    ));
     assert_eq!(
         refusal(&text),
         "policy test.yaml: spec.validate.requireRuntimeClass: requires spec.mutate.runtimeClassName to name the RuntimeClass pods must use"
@@ -277,7 +294,9 @@ fn require_runtime_class_without_a_runtime_class_name_is_refused() {
 
 #[test]
 fn a_protected_namespace_is_refused() {
-    let text = with_spec("  namespaces: [mcp, kube-system]\n  podSecurity: {level: restricted, version: latest}\n");
+    let text = with_spec(
+        "  namespaces: [mcp, kube-system]\n  podSecurity: {level: restricted, version: latest}\n",
+    );
     assert_eq!(
         refusal(&text),
         "policy test.yaml: spec.namespaces[1]: namespace \"kube-system\" can never be enforced: a failing webhook there would lock out the control plane or mcpguard itself (protected: kube-system, kube-public, kube-node-lease, mcpguard-system)"
@@ -306,7 +325,9 @@ fn an_empty_namespace_list_is_refused() {
 
 #[test]
 fn a_duplicate_namespace_is_refused() {
-    let text = with_spec("  namespaces: [mcp, tools, mcp]\n  podSecurity: {level: restricted, version: latest}\n");
+    let text = with_spec(
+        "  namespaces: [mcp, tools, mcp]\n  podSecurity: {level: restricted, version: latest}\n",
+    );
     assert_eq!(
         refusal(&text),
         "policy test.yaml: spec.namespaces[2]: namespace \"mcp\" is listed twice"
@@ -315,7 +336,8 @@ fn a_duplicate_namespace_is_refused() {
 
 #[test]
 fn an_invalid_namespace_name_is_refused() {
-    let text = with_spec("  namespaces: [MCP]\n  podSecurity: {level: restricted, version: latest}\n");
+    let text =
+        with_spec("  namespaces: [MCP]\n  podSecurity: {level: restricted, version: latest}\n");
     assert_eq!(
         refusal(&text),
         "policy test.yaml: spec.namespaces[0]: namespace \"MCP\" is not a valid name (lowercase letters, digits, '-' and '.', at most 63 characters, starting and ending alphanumeric)"
@@ -365,7 +387,8 @@ fn invalid_yaml_is_refused() {
         err.message
     );
     assert!(
-        err.to_string().starts_with("policy test.yaml: not a valid YAML/JSON document: "),
+        err.to_string()
+            .starts_with("policy test.yaml: not a valid YAML/JSON document: "),
         "{err}"
     );
 }
@@ -404,8 +427,35 @@ fn load_file_names_a_missing_path() {
 fn load_file_names_the_file_in_validation_errors() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.yaml");
-    std::fs::write(&path, with_spec("  namespaces: [kube-public]\n  podSecurity: {level: restricted, version: latest}\n")).unwrap();
+    std::fs::write(
+        &path,
+        with_spec(
+            "  namespaces: [kube-public]\n  podSecurity: {level: restricted, version: latest}\n",
+        ),
+    )
+    .unwrap();
     let err = load_file(&path).unwrap_err();
     assert_eq!(err.source_name, path.display().to_string());
     assert_eq!(err.path, "spec.namespaces[0]");
+}
+
+/// The API server refuses negative requests and limits ("must be greater than or equal to
+/// 0"), so a negative default makes every defaulted pod unschedulable and a negative ceiling
+/// denies every pod that names the resource: both are invalid quantities for a policy.
+#[test]
+fn a_negative_ceiling_is_refused() {
+    let text = with_spec(&format!(
+        "{MINIMAL_SPEC}  validate: {{maxResources: {{cpu: \"-1\"}}}}\n"
+    ));
+    let err = parse_str(&text, "test.yaml").expect_err("a negative ceiling must be refused");
+    assert_eq!(err.path, "spec.validate.maxResources.cpu");
+}
+
+#[test]
+fn a_negative_default_request_is_refused() {
+    let text = with_spec(&format!(
+        "{MINIMAL_SPEC}  mutate: {{resources: {{requests: {{memory: \"-1Gi\"}}}}}}\n"
+    ));
+    let err = parse_str(&text, "test.yaml").expect_err("a negative default must be refused");
+    assert_eq!(err.path, "spec.mutate.resources.requests.memory");
 }

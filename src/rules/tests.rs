@@ -45,13 +45,19 @@ fn violation(check: &str, reason: &str, detail: &str) -> Violation {
 // ---- allowedRegistries ---------------------------------------------------------------------
 
 fn registries_policy() -> Policy {
-    policy_with("{}", "{allowedRegistries: [docker.io/mcp], forbidSecretLiterals: false}")
+    policy_with(
+        "{}",
+        "{allowedRegistries: [docker.io/mcp], forbidSecretLiterals: false}",
+    )
 }
 
 #[test]
 fn registry_prefix_allows_a_docker_hub_short_name_under_it() {
     let spec = one_container(json!({"name": "a", "image": "mcp/fetch:1.0"}));
-    assert_eq!(evaluate(&registries_policy(), &spec), Vec::<Violation>::new());
+    assert_eq!(
+        evaluate(&registries_policy(), &spec),
+        Vec::<Violation>::new()
+    );
 }
 
 #[test]
@@ -128,8 +134,12 @@ fn runtime_class_policy() -> Policy {
 
 #[test]
 fn required_runtime_class_present_passes() {
-    let spec = spec(json!({"runtimeClassName": "gvisor", "containers": [{"name": "a", "image": "x"}]}));
-    assert_eq!(evaluate(&runtime_class_policy(), &spec), Vec::<Violation>::new());
+    let spec =
+        spec(json!({"runtimeClassName": "gvisor", "containers": [{"name": "a", "image": "x"}]}));
+    assert_eq!(
+        evaluate(&runtime_class_policy(), &spec),
+        Vec::<Violation>::new()
+    );
 }
 
 #[test]
@@ -147,7 +157,8 @@ fn required_runtime_class_missing_is_denied() {
 
 #[test]
 fn required_runtime_class_wrong_is_denied_naming_the_actual_one() {
-    let spec = spec(json!({"runtimeClassName": "runc", "containers": [{"name": "a", "image": "x"}]}));
+    let spec =
+        spec(json!({"runtimeClassName": "runc", "containers": [{"name": "a", "image": "x"}]}));
     assert_eq!(
         evaluate(&runtime_class_policy(), &spec),
         vec![violation(
@@ -161,7 +172,8 @@ fn required_runtime_class_wrong_is_denied_naming_the_actual_one() {
 #[test]
 fn runtime_class_is_not_required_when_the_rule_is_off() {
     let policy = policy_with("{runtimeClassName: gvisor}", "{requireRuntimeClass: false}");
-    let spec = spec(json!({"runtimeClassName": "runc", "containers": [{"name": "a", "image": "x"}]}));
+    let spec =
+        spec(json!({"runtimeClassName": "runc", "containers": [{"name": "a", "image": "x"}]}));
     assert_eq!(evaluate(&policy, &spec), Vec::<Violation>::new());
 }
 
@@ -397,7 +409,10 @@ fn credential_names_are_recognised() {
         "COOKIE_SIGNING_KEY",
         "DATA_ENCRYPTION_KEY",
     ] {
-        assert!(looks_like_credential(name), "{name} should look like a credential");
+        assert!(
+            looks_like_credential(name),
+            "{name} should look like a credential"
+        );
     }
 }
 
@@ -415,7 +430,10 @@ fn ordinary_names_are_not_credentials() {
         "",
         "___",
     ] {
-        assert!(!looks_like_credential(name), "{name} should not look like a credential");
+        assert!(
+            !looks_like_credential(name),
+            "{name} should not look like a credential"
+        );
     }
 }
 
@@ -464,7 +482,10 @@ fn violations_of_several_rules_come_in_rule_order() {
         "resources": {"limits": {"cpu": "2"}},
         "env": [{"name": "API_TOKEN", "value": "t"}]
     }));
-    let checks: Vec<String> = evaluate(&policy, &spec).into_iter().map(|v| v.check).collect();
+    let checks: Vec<String> = evaluate(&policy, &spec)
+        .into_iter()
+        .map(|v| v.check)
+        .collect();
     assert_eq!(
         checks,
         vec![
