@@ -1,1 +1,212 @@
-fn main() {}
+//! One admission review, end to end and in parts, for a typical ~4 KB MCP pod.
+//!
+//! `cargo bench --bench review`. Each benchmark is one review (`Throughput::Elements(1)`), so
+//! criterion's `elem/s` is reviews per second on one core.
+//!
+//! - `review/mutate_full`: bytes -> AdmissionReview -> `engine::mutate` -> response bytes
+//! - `review/validate_full`: the same through `engine::validate`, for the pod as the API
+//!   server sends it after the mutating webhook (admitted)
+//! - `review/validate_denied`: `engine::validate` of the unmutated pod (the denial path)
+//! - `pss/evaluate_restricted`: only the Pod Security Standards checks, on the typed pod
+//! - `parse/admission_review`: only the parse of the request bytes
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use k8s_openapi::api::core::v1::PodSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use mcpguard::admission::review::{AdmissionRequest, AdmissionReview};
+use mcpguard::engine::{self, Context, Decision, Outcome};
+use mcpguard::policy::Policy;
+use mcpguard::pss::{self, Level, Version};
+use mcpguard::runtime_class::StaticRuntimeClasses;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+const EXAMPLE: &str = include_str!("../examples/admission-review.json");
+const MIN_BYTES: usize = 4000;
+const MAX_BYTES: usize = 4300;
+
+/// The example review, padded the way real MCP pods grow: Helm/Argo labels and annotations,
+/// then configuration env vars until the review is 4000-4300 bytes of compact JSON.
+fn typical_review() -> Value {
+    let mut review: Value =
+        serde_json::from_str(EXAMPLE).expect("examples/admission-review.json parses");
+    let pod = &mut review["request"]["object"];
+    let labels = pod["metadata"]["labels"].as_object_mut().expect("labels");
+    for (key, value) in [
+        ("app.kubernetes.io/instance", "github-mcp-prod"),
+        ("app.kubernetes.io/version", "v0.20.0"),
+        ("app.kubernetes.io/managed-by", "Helm"),
+        ("app.kubernetes.io/component", "mcp-server"),
+        ("helm.sh/chart", "github-mcp-1.4.2"),
+        ("team", "developer-platform"),
+    ] {
+        labels.insert(key.into(), json!(value));
+    }
+    let annotations = pod["metadata"]["annotations"]
+        .as_object_mut()
+        .expect("annotations");
+    for (key, value) in [
+        ("prometheus.io/scrape", "true"),
+        ("prometheus.io/port", "9090"),
+        (
+            "argocd.argoproj.io/tracking-id",
+            "mcp-servers:/Pod:mcp/github-mcp",
+        ),
+        (
+            "checksum/config",
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        ),
+    ] {
+        annotations.insert(key.into(), json!(value));
+    }
+    let env = pod["spec"]["containers"][0]["env"]
+        .as_array_mut()
+        .expect("env");
+    env.push(json!({"name": "GITHUB_HOST", "value": "https://github.com"}));
+    env.push(
+        json!({"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
+    );
+    env.push(json!({"name": "OTEL_EXPORTER_OTLP_HEADERS", "valueFrom": {"secretKeyRef": {"name": "otel", "key": "headers"}}}));
+    let settings = [
+        ("MCP_TRANSPORT", "streamable-http"),
+        ("MCP_LOG_FORMAT", "json"),
+        ("MCP_READ_ONLY", "false"),
+        ("MCP_DYNAMIC_TOOLSETS", "true"),
+        ("OTEL_SERVICE_NAME", "github-mcp"),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "http://otel-collector.observability:4317",
+        ),
+        ("HTTP_PROXY", "http://egress-proxy.mcp:3128"),
+        ("NO_PROXY", "localhost,127.0.0.1,.svc,.cluster.local"),
+        ("MCP_REQUEST_TIMEOUT_SECONDS", "30"),
+        ("MCP_MAX_CONCURRENT_REQUESTS", "16"),
+        ("MCP_RATE_LIMIT_PER_MINUTE", "600"),
+        ("MCP_CACHE_DIR", "/cache"),
+        ("MCP_CACHE_TTL_SECONDS", "300"),
+        ("TZ", "UTC"),
+        ("LANG", "C.UTF-8"),
+    ];
+    for (name, value) in settings {
+        if serde_json::to_vec(&review).expect("serialises").len() >= MIN_BYTES {
+            break;
+        }
+        review["request"]["object"]["spec"]["containers"][0]["env"]
+            .as_array_mut()
+            .expect("env")
+            .push(json!({"name": name, "value": value}));
+    }
+    review
+}
+
+/// The same review with the pod as the mutating webhook's patch left it.
+fn mutated_review(review: &Value, context: Context<'_>) -> Value {
+    let parsed: AdmissionReview = serde_json::from_value(review.clone()).expect("review parses");
+    let request = parsed.request.expect("request");
+    let decision = engine::mutate(&request, context);
+    assert_eq!(
+        decision.outcome,
+        Outcome::Mutated,
+        "the example pod needs mutation"
+    );
+    let mut mutated = review.clone();
+    let pod = &mut mutated["request"]["object"];
+    json_patch::patch(pod, &decision.patch.expect("patch")).expect("patch applies");
+    mutated
+}
+
+/// `engine::mutate` or `engine::validate`.
+type Decide = fn(&AdmissionRequest, Context<'_>) -> Decision;
+
+/// What the webhook does for one request body, minus HTTP: parse, decide, serialise.
+fn review_bytes(bytes: &[u8], context: Context<'_>, decide: Decide) -> Vec<u8> {
+    let review: AdmissionReview = serde_json::from_slice(bytes).expect("review parses");
+    let request = review.request.expect("request");
+    let decision = decide(&request, context);
+    serde_json::to_vec(&decision.to_response(&request.uid).into_review())
+        .expect("response serialises")
+}
+
+fn benches(c: &mut Criterion) {
+    let policy = Policy::embedded_default().expect("embedded policy loads");
+    let runtime_classes = StaticRuntimeClasses::default();
+    let context = Context {
+        policy: &policy,
+        runtime_classes: &runtime_classes,
+    };
+
+    let review = typical_review();
+    let raw = serde_json::to_vec(&review).expect("serialises");
+    assert!(
+        (MIN_BYTES..=MAX_BYTES).contains(&raw.len()),
+        "review is {} bytes, want {MIN_BYTES}-{MAX_BYTES}",
+        raw.len()
+    );
+    let mutated = serde_json::to_vec(&mutated_review(&review, context)).expect("serialises");
+    println!(
+        "AdmissionReview: {} bytes as sent to /mutate, {} bytes after mutation (sent to /validate)",
+        raw.len(),
+        mutated.len()
+    );
+
+    // Sanity: each path takes the branch it is named after.
+    let decide = |bytes: &[u8], f: Decide| {
+        let review: AdmissionReview = serde_json::from_slice(bytes).expect("parses");
+        f(&review.request.expect("request"), context)
+    };
+    assert_eq!(decide(&raw, engine::mutate).outcome, Outcome::Mutated);
+    assert_eq!(decide(&mutated, engine::validate).outcome, Outcome::Allowed);
+    assert_eq!(decide(&raw, engine::validate).outcome, Outcome::Denied);
+
+    let pod: Value =
+        serde_json::from_slice::<Value>(&mutated).expect("parses")["request"]["object"].clone();
+    let meta = ObjectMeta::deserialize(&pod["metadata"]).expect("metadata");
+    let spec = PodSpec::deserialize(&pod["spec"]).expect("spec");
+    assert!(pss::evaluate(Level::Restricted, Version::Latest, &meta, &spec).is_empty());
+
+    let mut group = c.benchmark_group("review");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("mutate_full", |b| {
+        b.iter(|| review_bytes(black_box(&raw), context, engine::mutate))
+    });
+    group.bench_function("validate_full", |b| {
+        b.iter(|| review_bytes(black_box(&mutated), context, engine::validate))
+    });
+    group.bench_function("validate_denied", |b| {
+        b.iter(|| review_bytes(black_box(&raw), context, engine::validate))
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("pss");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("evaluate_restricted", |b| {
+        b.iter(|| {
+            pss::evaluate(
+                Level::Restricted,
+                Version::Latest,
+                black_box(&meta),
+                black_box(&spec),
+            )
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("parse");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("admission_review", |b| {
+        b.iter(|| serde_json::from_slice::<AdmissionReview>(black_box(&raw)).expect("parses"))
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = review;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = benches
+}
+criterion_main!(review);

@@ -33,7 +33,7 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Would these manifests be admitted? Exit 0 if all are, 1 if any is denied, 2 on error.
     Check(CheckArgs),
-    /// Print the manifests as the mutating webhook would change them.
+    /// Print the manifests as the mutating webhook would change them (exit 1 if any would still be denied).
     Mutate(MutateArgs),
     /// Certificates for the webhook.
     #[command(subcommand)]

@@ -31,10 +31,13 @@ fn document_prefix(index: usize) -> String {
 
 pub fn split(text: &str, source_name: &str) -> Result<Vec<SourcedObject>, DocumentError> {
     let trimmed = text.trim_start();
-    let values = if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        split_json(text, source_name)?
-    } else {
-        split_yaml(text, source_name)?
+    // JSON is parsed as a JSON stream first (fast, exact numbers); anything that starts
+    // like JSON but is not (a flow-style YAML mapping, `{kind: Pod}`) is YAML, which is a
+    // superset of JSON, as `kubectl apply -f` reads it.
+    let looks_like_json = trimmed.starts_with('{') || trimmed.starts_with('[');
+    let values = match looks_like_json.then(|| split_json(text, source_name)) {
+        Some(Ok(values)) => values,
+        _ => split_yaml(text, source_name)?,
     };
     let mut objects = Vec::new();
     for (position, value) in values.into_iter().enumerate() {
@@ -152,6 +155,17 @@ mod tests {
             vec![("Pod", 1), ("Deployment", 2), ("Pod", 2), ("Service", 3)]
         );
         assert_eq!(objects[0].object, json!({"kind": "Pod"}));
+    }
+
+    #[test]
+    fn a_flow_style_yaml_mapping_is_yaml_not_broken_json() {
+        let objects = split("{kind: Pod, metadata: {name: a}}\n", "flow.yaml").unwrap();
+        assert_eq!(
+            objects[0].object,
+            json!({"kind": "Pod", "metadata": {"name": "a"}})
+        );
+        let err = split("{\"kind\": \"Pod\",", "broken.json").unwrap_err();
+        assert!(err.message.starts_with("invalid YAML"), "{}", err.message);
     }
 
     #[test]

@@ -86,8 +86,9 @@ pub fn check(args: &CheckArgs) -> u8 {
     })
 }
 
+/// Exit codes as for `check`: what would be denied after mutation makes it exit 1.
 pub fn mutate(args: &MutateArgs) -> u8 {
-    let result = (|| -> Result<(), String> {
+    let result = (|| -> Result<bool, String> {
         let policy = load_policy(args.policy.policy.as_deref()).map_err(|e| e.to_string())?;
         let objects = read_objects(&args.paths)?;
         let reports = review_objects(&objects, &policy, args.namespace.as_deref(), true);
@@ -103,13 +104,21 @@ pub fn mutate(args: &MutateArgs) -> u8 {
             }
         }
         print!("{out}");
-        for report in reports.iter().filter(|r| r.verdict == Verdict::Denied) {
-            eprintln!("mcpguard mutate: {}", text_line(report));
+        let denied: Vec<&ObjectReport> = reports
+            .iter()
+            .filter(|r| r.verdict == Verdict::Denied)
+            .collect();
+        for report in &denied {
+            eprint!(
+                "mcpguard mutate: {}",
+                render_text(std::slice::from_ref(*report))
+            );
         }
-        Ok(())
+        Ok(!denied.is_empty())
     })();
     match result {
-        Ok(()) => EXIT_ADMITTED,
+        Ok(true) => EXIT_DENIED,
+        Ok(false) => EXIT_ADMITTED,
         Err(message) => {
             eprintln!("mcpguard mutate: {message}");
             EXIT_ERROR
@@ -149,9 +158,17 @@ fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     while let Some(dir) = pending.pop() {
         let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         for entry in entries {
-            let path = entry.map_err(|e| format!("{}: {e}", dir.display()))?.path();
-            if path.is_dir() {
+            let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
+            let path = entry.path();
+            let file_type = entry
+                .file_type()
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            // Like `kubectl apply -R`: real directories are walked, symlinked ones are not,
+            // so a link back up the tree cannot make the walk loop.
+            if file_type.is_dir() {
                 pending.push(path);
+            } else if path.is_dir() {
+                continue;
             } else if path
                 .extension()
                 .and_then(|e| e.to_str())

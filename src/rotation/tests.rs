@@ -642,43 +642,113 @@ fn every_write_fed_back_at_the_same_now_writes_nothing() {
 
 // --- lost bookkeeping ----------------------------------------------------------------------
 
-/// BUG (liveness): a rotation whose `rotation-since` annotation is missing or unreadable
-/// treats "since" as `now` on every pass and never writes it, so it waits forever: the
-/// phase never advances, the next CA is never switched to, and the CA eventually expires
-/// ("CA expired" → fresh CA, no overlap). Expected: the planner either proceeds or stamps
-/// `since` so that a later pass can proceed.
+/// Regression: a rotation whose `rotation-since` annotation is missing or unreadable used to
+/// take "since" as `now` on every pass without writing it, and so waited forever. Now the
+/// first pass records `now` (phase and data unchanged) and the rotation goes on one wait later.
 #[test]
-fn rotation_with_lost_since_annotation_still_progresses() {
+fn rotation_with_lost_since_annotation_restarts_its_wait_and_progresses() {
     let (_, published, published_at) = published();
     let (_, switched, switched_at) = switched();
-    let mut stuck = Vec::new();
-    for (phase, state, start) in [
-        ("ca-published", published, published_at),
-        ("serving-switched", switched, switched_at),
+    let wait = settings().propagation_wait;
+    let published_bundle = join_bundle(&[
+        value(&published, KEY_CA_CERT),
+        value(&published, KEY_NEXT_CA_CERT),
+    ]);
+    let switched_bundle = join_bundle(&[
+        value(&switched, KEY_PREVIOUS_CA_CERT),
+        value(&switched, KEY_CA_CERT),
+    ]);
+    for (phase, state, start, bundle, next_reason) in [
+        (
+            "ca-published",
+            published,
+            published_at,
+            published_bundle,
+            "switching the serving certificate to the next CA",
+        ),
+        (
+            "serving-switched",
+            switched,
+            switched_at,
+            switched_bundle,
+            "dropping the previous CA",
+        ),
     ] {
         for since in [None, Some("yesterday")] {
-            let mut state = state.clone();
+            let mut lost = state.clone();
             match since {
-                None => state.annotations.remove(ANNOTATION_SINCE),
-                Some(bad) => state
-                    .annotations
-                    .insert(ANNOTATION_SINCE.into(), bad.into()),
+                None => lost.annotations.remove(ANNOTATION_SINCE),
+                Some(bad) => lost.annotations.insert(ANNOTATION_SINCE.into(), bad.into()),
             };
-            let first = run(&state, start + Duration::minutes(1));
-            // Either it moved on already, or it recorded when it started waiting.
-            let state = first.secret.unwrap_or(state);
-            let plan = run(&state, start + Duration::days(1));
-            if plan.secret.is_none() {
-                stuck.push(format!(
-                    "{phase} with since {since:?}: {:?} a day later",
-                    plan.reason
-                ));
+            let now = start + Duration::days(1);
+            let first = run(&lost, now);
+            let mut restamped = state.clone();
+            restamped.annotations = stamped(phase, now);
+            assert_eq!(
+                first,
+                Plan {
+                    secret: Some(restamped.clone()),
+                    ca_bundle: bundle.clone(),
+                    reason: "rotation start time missing: waiting from now",
+                },
+                "{phase}, since {since:?}"
+            );
+            assert_eq!(run(&restamped, now).secret, None, "{phase}: idempotent");
+            let waiting = run(&restamped, now + wait - Duration::seconds(1));
+            assert_eq!(waiting.secret, None, "{phase}: waits again");
+            assert_eq!(waiting.ca_bundle, bundle);
+            let next = run(&restamped, now + wait);
+            assert_eq!(next.reason, next_reason, "{phase}, since {since:?}");
+            assert!(next.secret.is_some());
+        }
+    }
+}
+
+/// BUG (self-healing): the planner checks that the stored certificates parse, but not the
+/// keys. A garbage or mismatched `tls.key` next to a current `tls.crt` is planned as
+/// "certificate is current" (no write), so `SelfManagedCerts` fails in `serve_stored` on
+/// every pass and never reaches the webhook configurations; a garbage `ca.key` makes every
+/// renewal fail with an error until the serving certificate expires. Expected: like a
+/// garbage certificate, a stored key that cannot be used starts fresh.
+#[test]
+fn unusable_stored_key_gets_fresh_certificates() {
+    let stored = fresh_state(t0());
+    let garbage = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".to_owned();
+    let other_key = value(&fresh_state(t0()), KEY_TLS_KEY).to_owned();
+    let renew = t0() + SERVING_VALIDITY - Duration::days(1);
+    let mut failures = Vec::new();
+    for (key, replacement) in [
+        (KEY_TLS_KEY, &garbage),
+        (KEY_TLS_KEY, &other_key),
+        (KEY_CA_KEY, &garbage),
+    ] {
+        for now in [t0() + Duration::hours(1), renew] {
+            let mut state = stored.clone();
+            state.data.insert(key.into(), replacement.clone());
+            let what = if replacement == &garbage {
+                "garbage"
+            } else {
+                "another certificate's key"
+            };
+            let case = format!("{key} = {what}, at {}", rfc3339(now));
+            match plan(&state, &names(), now, settings()) {
+                Ok(plan) => match &plan.secret {
+                    Some(next)
+                        if crate::admission::tls::certified_key(
+                            value(next, KEY_TLS_CERT).as_bytes(),
+                            value(next, KEY_TLS_KEY).as_bytes(),
+                        )
+                        .is_ok() => {}
+                    Some(_) => failures.push(format!("{case}: writes an unservable pair")),
+                    None => failures.push(format!("{case}: no write, {:?}", plan.reason)),
+                },
+                Err(err) => failures.push(format!("{case}: error {err}")),
             }
         }
     }
     assert!(
-        stuck.is_empty(),
-        "rotation never progresses:\n{}",
-        stuck.join("\n")
+        failures.is_empty(),
+        "unusable keys are kept:\n{}",
+        failures.join("\n")
     );
 }

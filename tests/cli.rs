@@ -1,0 +1,883 @@
+//! `mcpguard check` and `mcpguard mutate` as a user runs them: the real binary, from the crate
+//! root, asserting exit codes, exact output lines and exact error messages.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use pretty_assertions::assert_eq;
+use serde_json::{Value, json};
+
+const FIXTURES: &str = "tests/fixtures/cli";
+
+/// Runs `mcpguard ARGS` in the crate root with no `MCPGUARD_*` settings from the caller's
+/// environment, feeding `stdin` if given.
+fn run_with(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mcpguard"));
+    command.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("MCPGUARD_") {
+            command.env_remove(key);
+        }
+    }
+    command.envs(env.iter().copied());
+    command
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("mcpguard starts");
+    if let Some(text) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin is piped");
+        pipe.write_all(text.as_bytes()).expect("stdin is written");
+    }
+    child.wait_with_output().expect("mcpguard finishes")
+}
+
+fn run(args: &[&str]) -> Output {
+    run_with(args, None, &[])
+}
+
+fn fixture(name: &str) -> String {
+    format!("{FIXTURES}/{name}")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
+}
+
+/// Asserts the exit code, the exact stdout lines and an empty stderr.
+#[track_caller]
+fn assert_output(output: &Output, code: i32, lines: &[&str]) {
+    let expected: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    assert_eq!(
+        stdout(output),
+        expected,
+        "stdout; stderr was: {}",
+        stderr(output)
+    );
+    assert_eq!(stderr(output), "", "stderr");
+    assert_eq!(output.status.code(), Some(code), "exit code");
+}
+
+/// Asserts exit code 2, nothing on stdout and exactly `message` on stderr.
+#[track_caller]
+fn assert_error(output: &Output, message: &str) {
+    assert_eq!(stderr(output), message, "stderr");
+    assert_eq!(stdout(output), "", "stdout");
+    assert_eq!(output.status.code(), Some(2), "exit code");
+}
+
+#[track_caller]
+fn json_stdout(output: &Output) -> Vec<Value> {
+    serde_json::from_slice::<Vec<Value>>(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is a JSON array ({e}): {}", stdout(output)))
+}
+
+fn checks(report: &Value) -> Vec<&str> {
+    report["violations"]
+        .as_array()
+        .map(|vs| {
+            vs.iter()
+                .map(|v| v["check"].as_str().unwrap_or("?"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `mutate --patch` output: one JSON patch per line.
+#[track_caller]
+fn patch_lines(output: &Output) -> Vec<Value> {
+    stdout(output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+const EXAMPLE_VIOLATIONS: [&str; 4] = [
+    r#"  - allowPrivilegeEscalation: allowPrivilegeEscalation != false (container "server" must set securityContext.allowPrivilegeEscalation=false)"#,
+    r#"  - capabilities_restricted: unrestricted capabilities (container "server" must set securityContext.capabilities.drop=["ALL"])"#,
+    r#"  - runAsNonRoot: runAsNonRoot != true (pod or container "server" must set securityContext.runAsNonRoot=true)"#,
+    r#"  - seccompProfile_restricted: seccompProfile (pod or container "server" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")"#,
+];
+
+/// What the default policy adds to `examples/pod.yaml` (the file, not yet API-defaulted).
+fn example_patch() -> Value {
+    json!([
+        {"op": "add", "path": "/spec/automountServiceAccountToken", "value": false},
+        {"op": "add", "path": "/spec/containers/0/imagePullPolicy", "value": "Always"},
+        {"op": "add", "path": "/spec/containers/0/resources", "value": {"requests": {"memory": "400Mi"}}},
+        {"op": "add", "path": "/spec/containers/0/securityContext", "value": {
+            "allowPrivilegeEscalation": false,
+            "capabilities": {"drop": ["ALL"]},
+            "runAsGroup": 1000,
+            "runAsNonRoot": true,
+            "runAsUser": 1000,
+            "seccompProfile": {"type": "RuntimeDefault"}
+        }},
+        {"op": "add", "path": "/spec/securityContext", "value": {
+            "fsGroup": 1000,
+            "runAsGroup": 1000,
+            "runAsNonRoot": true,
+            "runAsUser": 1000,
+            "seccompProfile": {"type": "RuntimeDefault"}
+        }}
+    ])
+}
+
+// ---------------------------------------------------------------------------------------
+// check: the README's examples
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn check_example_pod_is_admitted_after_mutation() {
+    assert_output(
+        &run(&["check", "examples/pod.yaml"]),
+        0,
+        &["ADMITTED pod/github-mcp (namespace mcp, examples/pod.yaml#1) after mutation"],
+    );
+}
+
+#[test]
+fn check_no_mutate_example_pod_is_denied_with_every_violation() {
+    let mut lines =
+        vec!["DENIED pod/github-mcp (namespace mcp, examples/pod.yaml#1): 4 violation(s)"];
+    lines.extend(EXAMPLE_VIOLATIONS);
+    assert_output(
+        &run(&["check", "--no-mutate", "examples/pod.yaml"]),
+        1,
+        &lines,
+    );
+}
+
+#[test]
+fn check_compliant_pod_is_admitted_without_mutation() {
+    let path = fixture("compliant-pod.yaml");
+    let line = format!("ADMITTED pod/hardened-mcp (namespace mcp, {path}#1)");
+    assert_output(&run(&["check", &path]), 0, &[&line]);
+    assert_output(&run(&["check", "--no-mutate", &path]), 0, &[&line]);
+    // Nothing to change: an empty patch.
+    let output = run(&["mutate", "--patch", &path]);
+    assert_output(&output, 0, &["[]"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// check: inputs
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn check_multi_document_yaml_skips_services_and_unenforced_namespaces() {
+    let path = fixture("multi.yaml");
+    let skipped = [
+        format!(
+            "SKIPPED service/fetch-mcp (namespace mcp, {path}#2): kind Service is not judged by mcpguard"
+        ),
+        format!(
+            r#"SKIPPED pod/elsewhere (namespace default, {path}#3): namespace "default" is not enforced by policy "mcp-restricted""#
+        ),
+    ];
+    let admitted = format!("ADMITTED pod/fetch-mcp (namespace mcp, {path}#1) after mutation");
+    assert_output(
+        &run(&["check", &path]),
+        0,
+        &[&admitted, &skipped[0], &skipped[1]],
+    );
+
+    // As written, the first pod is denied; the privileged pod in "default" is still skipped.
+    let denied = format!("DENIED pod/fetch-mcp (namespace mcp, {path}#1): 4 violation(s)");
+    let violations = EXAMPLE_VIOLATIONS.map(|line| line.replace(r#""server""#, r#""fetch""#));
+    let mut lines = vec![denied.as_str()];
+    lines.extend(violations.iter().map(String::as_str));
+    lines.extend(skipped.iter().map(String::as_str));
+    assert_output(&run(&["check", "--no-mutate", &path]), 1, &lines);
+}
+
+#[test]
+fn check_directory_is_read_recursively_in_sorted_order() {
+    // dir/README.md is not a manifest and is ignored.
+    assert_output(
+        &run(&["check", &fixture("dir")]),
+        0,
+        &[
+            "ADMITTED pod/floating-mcp (namespace mcp, tests/fixtures/cli/dir/a-floating.yml#1) after mutation",
+            "ADMITTED pod/hardened-mcp (namespace mcp, tests/fixtures/cli/dir/b-compliant.yaml#1)",
+            "ADMITTED pod/json-mcp (namespace mcp, tests/fixtures/cli/dir/nested/c.json#1) after mutation",
+        ],
+    );
+}
+
+#[test]
+fn check_reads_stdin_for_dash() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/pod.yaml"))
+            .expect("example exists");
+    let mut lines = vec!["DENIED pod/github-mcp (namespace mcp, <stdin>#1): 4 violation(s)"];
+    lines.extend(EXAMPLE_VIOLATIONS);
+    assert_output(
+        &run_with(&["check", "--no-mutate", "-"], Some(&text), &[]),
+        1,
+        &lines,
+    );
+    assert_output(
+        &run_with(&["check", "-"], Some(&text), &[]),
+        0,
+        &["ADMITTED pod/github-mcp (namespace mcp, <stdin>#1) after mutation"],
+    );
+}
+
+#[test]
+fn check_stdin_and_files_together_keep_argument_order() {
+    let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: b}\n";
+    let compliant = fixture("compliant-pod.yaml");
+    assert_output(
+        &run_with(&["check", &compliant, "-"], Some(text), &[]),
+        0,
+        &[
+            &format!("ADMITTED pod/hardened-mcp (namespace mcp, {compliant}#1)"),
+            "SKIPPED configmap/settings (namespace mcp, <stdin>#1): kind ConfigMap is not judged by mcpguard",
+        ],
+    );
+}
+
+#[test]
+fn check_json_file() {
+    let path = fixture("pod.json");
+    assert_output(
+        &run(&["check", &path]),
+        0,
+        &[&format!(
+            "ADMITTED pod/json-mcp (namespace mcp, {path}#1) after mutation"
+        )],
+    );
+    let output = run(&["check", "--no-mutate", "-o", "json", &path]);
+    assert_eq!(output.status.code(), Some(1));
+    let reports = json_stdout(&output);
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0]["verdict"], "denied");
+    assert_eq!(reports[0]["source"], path.as_str());
+}
+
+#[test]
+fn check_kind_list_judges_each_item() {
+    let path = fixture("list.yaml");
+    assert_output(
+        &run(&["check", &path]),
+        1,
+        &[
+            &format!("ADMITTED pod/listed-a (namespace mcp, {path}#1) after mutation"),
+            &format!(
+                "SKIPPED configmap/listed-config (namespace mcp, {path}#1): kind ConfigMap is not judged by mcpguard"
+            ),
+            &format!("DENIED pod/listed-b (namespace mcp, {path}#1): 1 violation(s)"),
+            r#"  - privileged: privileged (container "b" must not set securityContext.privileged=true)"#,
+        ],
+    );
+}
+
+#[test]
+fn check_empty_input_admits_nothing_and_exits_zero() {
+    assert_output(
+        &run_with(&["check", "-"], Some("# nothing rendered\n---\n"), &[]),
+        0,
+        &[],
+    );
+    let output = run_with(&["check", "-o", "json", "-"], Some(""), &[]);
+    assert_eq!(json_stdout(&output), Vec::<Value>::new());
+    assert_eq!(output.status.code(), Some(0));
+}
+
+// ---------------------------------------------------------------------------------------
+// check: flags
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn check_namespace_flag_places_objects_without_namespace() {
+    let path = fixture("no-namespace-pod.yaml");
+    assert_output(
+        &run(&["check", "--namespace", "other", &path]),
+        0,
+        &[&format!(
+            r#"SKIPPED pod/floating-mcp (namespace other, {path}#1): namespace "other" is not enforced by policy "mcp-restricted""#
+        )],
+    );
+    // Without the flag: the policy's first namespace.
+    assert_output(
+        &run(&["check", &path]),
+        0,
+        &[&format!(
+            "ADMITTED pod/floating-mcp (namespace mcp, {path}#1) after mutation"
+        )],
+    );
+    // An explicit namespace wins over the flag.
+    assert_output(
+        &run(&["check", "-n", "other", "examples/pod.yaml"]),
+        0,
+        &["ADMITTED pod/github-mcp (namespace mcp, examples/pod.yaml#1) after mutation"],
+    );
+}
+
+#[test]
+fn check_namespace_from_environment() {
+    let path = fixture("no-namespace-pod.yaml");
+    let output = run_with(
+        &["check", "--no-mutate", &path],
+        None,
+        &[("MCPGUARD_NAMESPACE", "other")],
+    );
+    assert_output(
+        &output,
+        0,
+        &[&format!(
+            r#"SKIPPED pod/floating-mcp (namespace other, {path}#1): namespace "other" is not enforced by policy "mcp-restricted""#
+        )],
+    );
+}
+
+#[test]
+fn check_pss_level_baseline_admits_what_restricted_denies() {
+    let path = fixture("baseline-pod.yaml");
+    assert_output(
+        &run(&["check", "--no-mutate", &path]),
+        1,
+        &[
+            &format!("DENIED pod/baseline-mcp (namespace mcp, {path}#1): 3 violation(s)"),
+            EXAMPLE_VIOLATIONS[1],
+            EXAMPLE_VIOLATIONS[2],
+            EXAMPLE_VIOLATIONS[3],
+        ],
+    );
+    let admitted = format!("ADMITTED pod/baseline-mcp (namespace mcp, {path}#1)");
+    assert_output(
+        &run(&["check", "--no-mutate", "--pss-level", "baseline", &path]),
+        0,
+        &[&admitted],
+    );
+    assert_output(
+        &run_with(
+            &["check", "--no-mutate", &path],
+            None,
+            &[("MCPGUARD_PSS_LEVEL", "baseline")],
+        ),
+        0,
+        &[&admitted],
+    );
+}
+
+#[test]
+fn check_pss_version_v1_24_judges_windows_pods_as_linux_pods() {
+    // Restricted checks exempt Windows pods from v1.25 on; v1.24 still demands
+    // allowPrivilegeEscalation, capabilities and seccomp.
+    let path = fixture("windows-pod.yaml");
+    let denied = [
+        format!("DENIED pod/windows-mcp (namespace mcp, {path}#1): 3 violation(s)"),
+        EXAMPLE_VIOLATIONS[0].to_owned(),
+        EXAMPLE_VIOLATIONS[1].to_owned(),
+        EXAMPLE_VIOLATIONS[3].to_owned(),
+    ];
+    let denied: Vec<&str> = denied.iter().map(String::as_str).collect();
+    let admitted = format!("ADMITTED pod/windows-mcp (namespace mcp, {path}#1)");
+    assert_output(
+        &run(&["check", "--no-mutate", "--pss-version", "v1.24", &path]),
+        1,
+        &denied,
+    );
+    assert_output(
+        &run(&["check", "--no-mutate", "--pss-version", "latest", &path]),
+        0,
+        &[&admitted],
+    );
+    assert_output(
+        &run(&["check", "--no-mutate", "--pss-version", "v1.25", &path]),
+        0,
+        &[&admitted],
+    );
+    // Mutation cannot help under v1.24: Windows pods get no Linux-only fields.
+    assert_output(
+        &run(&["check", "--pss-version", "v1.24", &path]),
+        1,
+        &denied,
+    );
+}
+
+#[test]
+fn mutate_windows_pod_gets_only_windows_fields() {
+    // runAsNonRoot is set at pod level already, so the container inherits it.
+    let output = run(&["mutate", "--patch", &fixture("windows-pod.yaml")]);
+    assert_eq!(stderr(&output), "");
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        patch_lines(&output),
+        vec![json!([
+            {"op": "add", "path": "/spec/automountServiceAccountToken", "value": false},
+            {"op": "add", "path": "/spec/containers/0/resources", "value": {"requests": {"memory": "400Mi"}}}
+        ])]
+    );
+
+    // Without any securityContext: runAsNonRoot only, at pod and container level.
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: win, namespace: mcp}\nspec:\n  os: {name: windows}\n  containers: [{name: s, image: \"mcr.microsoft.com/x:1\", imagePullPolicy: Always}]\n";
+    let output = run_with(&["mutate", "--patch", "-"], Some(pod), &[]);
+    assert_eq!(stderr(&output), "");
+    assert_eq!(
+        patch_lines(&output),
+        vec![json!([
+            {"op": "add", "path": "/spec/automountServiceAccountToken", "value": false},
+            {"op": "add", "path": "/spec/containers/0/resources", "value": {"requests": {"memory": "400Mi"}}},
+            {"op": "add", "path": "/spec/containers/0/securityContext", "value": {"runAsNonRoot": true}},
+            {"op": "add", "path": "/spec/securityContext", "value": {"runAsNonRoot": true}}
+        ])]
+    );
+    assert_output(
+        &run_with(&["check", "-"], Some(pod), &[]),
+        0,
+        &["ADMITTED pod/win (namespace mcp, <stdin>#1) after mutation"],
+    );
+}
+
+#[test]
+fn check_json_output_fields() {
+    let output = run(&[
+        "check",
+        "--no-mutate",
+        "-o",
+        "json",
+        "examples/pod.yaml",
+        &fixture("multi.yaml"),
+    ]);
+    assert_eq!(stderr(&output), "");
+    assert_eq!(output.status.code(), Some(1));
+    let reports = json_stdout(&output);
+    assert_eq!(reports.len(), 4);
+
+    let example = &reports[0];
+    assert_eq!(example["verdict"], "denied");
+    assert_eq!(example["kind"], "Pod");
+    assert_eq!(example["name"], "github-mcp");
+    assert_eq!(example["namespace"], "mcp");
+    assert_eq!(example["document"], 1);
+    assert_eq!(example["source"], "examples/pod.yaml");
+    assert_eq!(
+        checks(example),
+        [
+            "allowPrivilegeEscalation",
+            "capabilities_restricted",
+            "runAsNonRoot",
+            "seccompProfile_restricted"
+        ]
+    );
+    assert_eq!(
+        example["violations"][0],
+        json!({
+            "check": "allowPrivilegeEscalation",
+            "reason": "allowPrivilegeEscalation != false",
+            "detail": "container \"server\" must set securityContext.allowPrivilegeEscalation=false"
+        })
+    );
+    let reason = example["reason"].as_str().expect("a denial has a reason");
+    assert!(
+        reason.starts_with(r#"pods "github-mcp" is forbidden: violates mcpguard policy "mcp-restricted": allowPrivilegeEscalation != false"#),
+        "{reason}"
+    );
+
+    let service = &reports[2];
+    assert_eq!(service["verdict"], "skipped");
+    assert_eq!(service["kind"], "Service");
+    assert_eq!(service["document"], 2);
+    assert_eq!(service["source"], "tests/fixtures/cli/multi.yaml");
+    assert_eq!(service["reason"], "kind Service is not judged by mcpguard");
+    assert_eq!(service.get("violations"), None);
+
+    let elsewhere = &reports[3];
+    assert_eq!(elsewhere["verdict"], "skipped");
+    assert_eq!(elsewhere["namespace"], "default");
+    assert_eq!(elsewhere["document"], 3);
+}
+
+#[test]
+fn check_json_output_after_mutation_carries_patch_and_warnings() {
+    let output = run(&["check", "-o", "json", "examples/pod.yaml"]);
+    assert_eq!(stderr(&output), "");
+    assert_eq!(output.status.code(), Some(0));
+    let reports = json_stdout(&output);
+    assert_eq!(reports.len(), 1);
+    let report = &reports[0];
+    assert_eq!(report["verdict"], "admitted");
+    assert_eq!(report.get("violations"), None);
+    assert_eq!(report["patch"], example_patch());
+    assert_eq!(
+        report["warnings"],
+        json!([
+            "mcpguard: pod: set fsGroup=1000, runAsGroup=1000, runAsNonRoot, runAsUser=1000, seccompProfile=RuntimeDefault, automountServiceAccountToken=false",
+            "mcpguard: container \"server\": set allowPrivilegeEscalation=false, drop ALL, runAsGroup=1000, runAsNonRoot, runAsUser=1000, seccompProfile=RuntimeDefault, imagePullPolicy=Always, requests.memory=400Mi"
+        ])
+    );
+}
+
+#[test]
+fn check_privileged_pod_stays_denied_after_mutation() {
+    // Mutation fills what is absent and keeps explicit values: privileged=true stays.
+    let path = fixture("privileged-pod.yaml");
+    assert_output(
+        &run(&["check", &path]),
+        1,
+        &[
+            &format!("DENIED pod/privileged-mcp (namespace mcp, {path}#1): 1 violation(s)"),
+            r#"  - privileged: privileged (container "server" must not set securityContext.privileged=true)"#,
+        ],
+    );
+    let output = run(&["mutate", "--patch", &path]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "mutate exits 1 when a pod stays denied"
+    );
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "mcpguard mutate: DENIED pod/privileged-mcp (namespace mcp, {path}#1): 1 violation(s)\n  - privileged: privileged (container \"server\" must not set securityContext.privileged=true)\n"
+        )
+    );
+    let patch = &patch_lines(&output)[0];
+    let paths: Vec<&str> = patch
+        .as_array()
+        .expect("a patch")
+        .iter()
+        .map(|op| op["path"].as_str().unwrap_or(""))
+        .collect();
+    assert!(
+        paths.contains(&"/spec/containers/0/securityContext/allowPrivilegeEscalation"),
+        "{paths:?}"
+    );
+    assert!(
+        !paths.iter().any(|p| p.contains("privileged")),
+        "privileged is never touched: {paths:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// errors: exit 2, a clear message, nothing on stdout
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn missing_file_is_an_error() {
+    let path = fixture("missing.yaml");
+    let message = format!("mcpguard check: {path}: No such file or directory (os error 2)\n");
+    assert_error(&run(&["check", &path]), &message);
+    // Nothing is reported for the files before it: the run is all or nothing.
+    assert_error(&run(&["check", "examples/pod.yaml", &path]), &message);
+    assert_error(
+        &run(&["mutate", &path]),
+        &format!("mcpguard mutate: {path}: No such file or directory (os error 2)\n"),
+    );
+}
+
+#[test]
+fn invalid_yaml_is_an_error_naming_file_line_and_column() {
+    let path = fixture("invalid.yaml");
+    let output = run(&["check", &path]);
+    assert_eq!(stdout(&output), "");
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert_eq!(
+        message.lines().next(),
+        Some(
+            format!(
+                "mcpguard check: {path}: invalid YAML: error: line 4 column 9: unclosed bracket '['"
+            )
+            .as_str()
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_document_that_is_a_list_of_scalars_is_an_error() {
+    let path = fixture("scalars.yaml");
+    assert_error(
+        &run(&["check", &path]),
+        &format!(
+            "mcpguard check: {path}: document 1: expected a Kubernetes object (a mapping), got a list\n"
+        ),
+    );
+    assert_error(
+        &run_with(
+            &["check", "-"],
+            Some("kind: Pod\nmetadata: {name: x}\n---\n\"just a string\"\n"),
+            &[],
+        ),
+        "mcpguard check: <stdin>: document 2: expected a Kubernetes object (a mapping), got a string\n",
+    );
+    assert_error(
+        &run_with(&["check", "-"], Some("[1, 2]"), &[]),
+        "mcpguard check: <stdin>: document 1: expected a Kubernetes object (a mapping), got a number\n",
+    );
+}
+
+#[test]
+fn unknown_pss_version_is_a_usage_error() {
+    assert_error(
+        &run(&["check", "--pss-version", "v1.99", "examples/pod.yaml"]),
+        "error: invalid value 'v1.99' for '--pss-version <PSS_VERSION>': unknown Pod Security Standards version \"v1.99\": mcpguard knows v1.0 through v1.35 and \"latest\"\n\nFor more information, try '--help'.\n",
+    );
+    assert_error(
+        &run(&["check", "--pss-level", "strict", "examples/pod.yaml"]),
+        "error: invalid value 'strict' for '--pss-level <PSS_LEVEL>': invalid Pod Security Standards level \"strict\": must be one of \"privileged\", \"baseline\", \"restricted\"\n\nFor more information, try '--help'.\n",
+    );
+}
+
+#[test]
+fn broken_policy_names_the_file_and_the_field_path() {
+    let policy = fixture("bad-policy.yaml");
+    assert_error(
+        &run(&["check", "--policy", &policy, "examples/pod.yaml"]),
+        &format!(
+            "mcpguard check: policy {policy}: spec.mutate.containerSecurityContext.capabilities.dorp: unknown field\n"
+        ),
+    );
+    assert_error(
+        &run(&["mutate", "--policy", &policy, "examples/pod.yaml"]),
+        &format!(
+            "mcpguard mutate: policy {policy}: spec.mutate.containerSecurityContext.capabilities.dorp: unknown field\n"
+        ),
+    );
+    assert_error(
+        &run_with(
+            &["check", "examples/pod.yaml"],
+            None,
+            &[("MCPGUARD_POLICY", &policy)],
+        ),
+        &format!(
+            "mcpguard check: policy {policy}: spec.mutate.containerSecurityContext.capabilities.dorp: unknown field\n"
+        ),
+    );
+}
+
+#[test]
+fn no_paths_is_a_usage_error() {
+    assert_error(
+        &run(&["check"]),
+        "error: the following required arguments were not provided:\n  <PATHS>...\n\nUsage: mcpguard check <PATHS>...\n\nFor more information, try '--help'.\n",
+    );
+    assert_error(
+        &run(&["mutate", "--patch"]),
+        "error: the following required arguments were not provided:\n  <PATHS>...\n\nUsage: mcpguard mutate --patch <PATHS>...\n\nFor more information, try '--help'.\n",
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// mutate
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn mutate_patch_prints_one_json_line_per_object() {
+    let output = run(&["mutate", "--patch", "examples/pod.yaml"]);
+    assert_eq!(stderr(&output), "");
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(stdout(&output).lines().count(), 1);
+    assert_eq!(patch_lines(&output), vec![example_patch()]);
+
+    // Skipped objects and compliant pods get an empty patch, in input order.
+    let output = run(&[
+        "mutate",
+        "--patch",
+        "examples/pod.yaml",
+        &fixture("multi.yaml"),
+    ]);
+    // The diff is against the file: the defaulted imagePullPolicy of mcp/fetch:latest
+    // (Always) is in it too.
+    assert_eq!(
+        patch_lines(&output),
+        vec![example_patch(), example_patch(), json!([]), json!([])]
+    );
+}
+
+#[test]
+fn mutate_prints_the_hardened_objects_as_yaml() {
+    let output = run(&["mutate", "examples/pod.yaml"]);
+    assert_eq!(stderr(&output), "");
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    assert!(
+        text.starts_with("---\napiVersion: v1\nkind: Pod\n"),
+        "{text}"
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    for expected in [
+        "  automountServiceAccountToken: false",
+        "    imagePullPolicy: Always",
+        "      allowPrivilegeEscalation: false",
+        "        - ALL",
+        "    - \"8080\"",
+        "        memory: 400Mi",
+        "      type: RuntimeDefault",
+    ] {
+        assert!(
+            lines.contains(&expected),
+            "missing {expected:?} in:\n{text}"
+        );
+    }
+
+    // The YAML reads back, and is what the webhook would admit with nothing left to change.
+    let back = run_with(
+        &["check", "--no-mutate", "-o", "json", "-"],
+        Some(&text),
+        &[],
+    );
+    assert_eq!(stderr(&back), "");
+    assert_eq!(back.status.code(), Some(0), "{}", stdout(&back));
+    let reports = json_stdout(&back);
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0]["verdict"], "admitted");
+    assert_eq!(reports[0]["name"], "github-mcp");
+    let again = run_with(&["mutate", "--patch", "-"], Some(&text), &[]);
+    assert_eq!(patch_lines(&again), vec![json!([])]);
+}
+
+#[test]
+fn mutate_yaml_quotes_strings_that_yaml_1_1_would_retype() {
+    let pod = r##"{"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "quoting", "namespace": "mcp",
+                     "annotations": {"a": "yes", "b": "on", "c": "null", "d": "0755", "e": "1e3",
+                                     "f": "~", "g": "", "h": "true", "i": "12:30", "n": "#x"}},
+        "spec": {"containers": [{"name": "s", "image": "ghcr.io/x/y:1",
+                                 "env": [{"name": "MAX_TOKENS", "value": "4096"}]}]}}"##;
+    let output = run_with(&["mutate", "-"], Some(pod), &[]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    for expected in [
+        r#"    a: "yes""#,
+        r#"    b: "on""#,
+        r#"    c: "null""#,
+        r#"    d: "0755""#,
+        r#"    e: "1e3""#,
+        r#"    f: "~""#,
+        r#"    g: """#,
+        r#"    h: "true""#,
+        r#"    i: "12:30""#,
+        r##"    "n": "#x""##,
+        r#"      value: "4096""#,
+    ] {
+        assert!(
+            text.lines().any(|l| l == expected),
+            "missing {expected:?} in:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn mutate_with_runtime_class_from_input_finishes_the_plugins_work() {
+    let output = run(&[
+        "mutate",
+        "--patch",
+        "--policy",
+        &fixture("gvisor-policy.yaml"),
+        &fixture("gvisor.yaml"),
+    ]);
+    assert_eq!(stderr(&output), "");
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        stdout(&output),
+        concat!(
+            "[]\n",
+            r#"[{"op":"add","path":"/spec/automountServiceAccountToken","value":false},"#,
+            r#"{"op":"add","path":"/spec/containers/0/imagePullPolicy","value":"Always"},"#,
+            r#"{"op":"add","path":"/spec/containers/0/securityContext","value":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]},"runAsGroup":1000,"runAsNonRoot":true,"runAsUser":1000,"seccompProfile":{"type":"RuntimeDefault"}}},"#,
+            r#"{"op":"add","path":"/spec/nodeSelector","value":{"sandbox.gke.io/runtime":"gvisor"}},"#,
+            r#"{"op":"add","path":"/spec/overhead","value":{"cpu":"250m","memory":"120Mi"}},"#,
+            r#"{"op":"add","path":"/spec/runtimeClassName","value":"gvisor"},"#,
+            r#"{"op":"add","path":"/spec/securityContext","value":{"fsGroup":1000,"runAsGroup":1000,"runAsNonRoot":true,"runAsUser":1000,"seccompProfile":{"type":"RuntimeDefault"}}}]"#,
+            "\n"
+        )
+    );
+    // check agrees: the RuntimeClass is skipped, the pod admitted with requireRuntimeClass on.
+    let path = fixture("gvisor.yaml");
+    assert_output(
+        &run(&["check", "--policy", &fixture("gvisor-policy.yaml"), &path]),
+        0,
+        &[
+            &format!(
+                "SKIPPED runtimeclass/gvisor (namespace mcp, {path}#1): kind RuntimeClass is not judged by mcpguard"
+            ),
+            &format!("ADMITTED pod/sandboxed-mcp (namespace mcp, {path}#2) after mutation"),
+        ],
+    );
+}
+
+#[test]
+fn runtime_class_node_selector_conflict_denies_the_pod() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let classes = std::fs::read_to_string(fixture_path("gvisor.yaml")).expect("fixture");
+    let class = classes.split("---\n").next().expect("the RuntimeClass");
+    let path = dir.path().join("conflict.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "{class}---\napiVersion: v1\nkind: Pod\nmetadata: {{name: conflict, namespace: mcp}}\nspec:\n  nodeSelector: {{sandbox.gke.io/runtime: runc}}\n  containers: [{{name: s, image: \"ghcr.io/x/y:1\"}}]\n"
+        ),
+    )
+    .expect("written");
+    let path = path.display().to_string();
+    assert_output(
+        &run(&["check", "--policy", &fixture("gvisor-policy.yaml"), &path]),
+        1,
+        &[
+            &format!(
+                "SKIPPED runtimeclass/gvisor (namespace mcp, {path}#1): kind RuntimeClass is not judged by mcpguard"
+            ),
+            &format!(
+                r#"DENIED pod/conflict (namespace mcp, {path}#2): pods "conflict" is forbidden: mcpguard policy "mcp-gvisor": RuntimeClass "gvisor" requires nodeSelector sandbox.gke.io/runtime="gvisor" but the pod sets sandbox.gke.io/runtime="runc""#
+            ),
+        ],
+    );
+}
+
+fn fixture_path(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(FIXTURES)
+        .join(name)
+}
+
+// ---------------------------------------------------------------------------------------
+// Regressions: bugs found by these tests, fixed since.
+// ---------------------------------------------------------------------------------------
+
+/// Input starting with `{` was parsed as JSON only, so a valid YAML flow mapping (which
+/// `kubectl apply -f` accepts) was refused with "invalid JSON: key must be a string".
+#[test]
+fn a_flow_style_yaml_file_is_read_as_yaml_not_refused_as_json() {
+    let path = fixture("flow-style.yaml");
+    assert_output(
+        &run(&["check", &path]),
+        0,
+        &[&format!(
+            "ADMITTED pod/flow-mcp (namespace mcp, {path}#1) after mutation"
+        )],
+    );
+}
+
+/// Directories were walked through symlinks without cycle detection: a symlink to a parent
+/// directory made the same manifest be reported 41 times (until ELOOP). Like `kubectl -R`,
+/// symlinked directories are not followed.
+#[test]
+fn a_directory_symlink_cycle_is_not_followed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).expect("mkdir");
+    std::fs::copy(fixture_path("compliant-pod.yaml"), sub.join("pod.yaml")).expect("copy");
+    std::os::unix::fs::symlink("..", sub.join("up")).expect("symlink");
+    let root = dir.path().display().to_string();
+    let output = run(&["check", &root]);
+    let lines = stdout(&output).lines().count();
+    assert_eq!(
+        (output.status.code(), lines),
+        (Some(0), 1),
+        "the first line: {}",
+        stdout(&output).lines().next().unwrap_or("")
+    );
+}
