@@ -300,10 +300,12 @@ fn harden_container(
     if let Some(defaults) = &mutate.container_security_context {
         let had_context = container.contains_key("securityContext");
         let target = object_entry(container, "securityContext");
+        let escalation_forced = requires_privilege_escalation(target);
         let skip = |key: &str| {
             (windows && LINUX_ONLY_CONTAINER_FIELDS.contains(&key))
                 || (INHERITED_FROM_POD.contains(&key)
                     && explicit_pod_fields.iter().any(|f| f == key))
+                || (key == "allowPrivilegeEscalation" && escalation_forced)
         };
         fill_missing(
             target,
@@ -386,6 +388,23 @@ fn fill_resources(
     if !had_resources && resources.is_empty() {
         container.remove("resources");
     }
+}
+
+/// The API server refuses `allowPrivilegeEscalation: false` next to `privileged: true` or an
+/// added `CAP_SYS_ADMIN`. Filling it there would turn mcpguard's clear denial of the
+/// privilege into an opaque "Pod is invalid" from the API server, so it is left alone.
+fn requires_privilege_escalation(security_context: &Map<String, Value>) -> bool {
+    let privileged = security_context.get("privileged") == Some(&Value::Bool(true));
+    let adds_sys_admin = security_context
+        .get("capabilities")
+        .and_then(|c| c.get("add"))
+        .and_then(Value::as_array)
+        .is_some_and(|added| {
+            added
+                .iter()
+                .any(|c| matches!(c.as_str(), Some("SYS_ADMIN" | "CAP_SYS_ADMIN")))
+        });
+    privileged || adds_sys_admin
 }
 
 /// Whether the container's request for `resource` (if any) is at most `limit`.

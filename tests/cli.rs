@@ -275,8 +275,9 @@ fn check_kind_list_judges_each_item() {
             &format!(
                 "SKIPPED configmap/listed-config (namespace mcp, {path}#1): kind ConfigMap is not judged by mcpguard"
             ),
-            &format!("DENIED pod/listed-b (namespace mcp, {path}#1): 1 violation(s)"),
+            &format!("DENIED pod/listed-b (namespace mcp, {path}#1): 2 violation(s)"),
             r#"  - privileged: privileged (container "b" must not set securityContext.privileged=true)"#,
+            r#"  - allowPrivilegeEscalation: allowPrivilegeEscalation != false (container "b" must set securityContext.allowPrivilegeEscalation=false)"#,
         ],
     );
 }
@@ -527,8 +528,9 @@ fn check_privileged_pod_stays_denied_after_mutation() {
         &run(&["check", &path]),
         1,
         &[
-            &format!("DENIED pod/privileged-mcp (namespace mcp, {path}#1): 1 violation(s)"),
+            &format!("DENIED pod/privileged-mcp (namespace mcp, {path}#1): 2 violation(s)"),
             r#"  - privileged: privileged (container "server" must not set securityContext.privileged=true)"#,
+            r#"  - allowPrivilegeEscalation: allowPrivilegeEscalation != false (container "server" must set securityContext.allowPrivilegeEscalation=false)"#,
         ],
     );
     let output = run(&["mutate", "--patch", &path]);
@@ -540,7 +542,7 @@ fn check_privileged_pod_stays_denied_after_mutation() {
     assert_eq!(
         stderr(&output),
         format!(
-            "mcpguard mutate: DENIED pod/privileged-mcp (namespace mcp, {path}#1): 1 violation(s)\n  - privileged: privileged (container \"server\" must not set securityContext.privileged=true)\n"
+            "mcpguard mutate: DENIED pod/privileged-mcp (namespace mcp, {path}#1): 2 violation(s)\n  - privileged: privileged (container \"server\" must not set securityContext.privileged=true)\n  - allowPrivilegeEscalation: allowPrivilegeEscalation != false (container \"server\" must set securityContext.allowPrivilegeEscalation=false)\n"
         )
     );
     let patch = &patch_lines(&output)[0];
@@ -550,8 +552,14 @@ fn check_privileged_pod_stays_denied_after_mutation() {
         .iter()
         .map(|op| op["path"].as_str().unwrap_or(""))
         .collect();
+    // allowPrivilegeEscalation=false next to privileged=true is refused by the API server
+    // itself, so it is not filled: the user sees mcpguard's denial instead.
     assert!(
-        paths.contains(&"/spec/containers/0/securityContext/allowPrivilegeEscalation"),
+        paths.contains(&"/spec/containers/0/securityContext/runAsNonRoot"),
+        "{paths:?}"
+    );
+    assert!(
+        !paths.iter().any(|p| p.contains("allowPrivilegeEscalation")),
         "{paths:?}"
     );
     assert!(

@@ -1181,3 +1181,45 @@ fn a_non_object_spec_is_not_a_pod() {
     let err = harden_pod(&pod, Scope::WholePod, &default_policy(), &no_classes()).unwrap_err();
     assert_eq!(err, MutationError::NotAPod("object has no spec".into()));
 }
+
+#[test]
+fn no_privilege_escalation_is_not_filled_where_the_api_server_would_refuse_it() {
+    let policy = Policy::embedded_default().expect("default policy");
+    for security_context in [
+        json!({"privileged": true}),
+        json!({"capabilities": {"add": ["SYS_ADMIN"]}}),
+        json!({"capabilities": {"add": ["CAP_SYS_ADMIN"]}}),
+    ] {
+        let pod = json!({"spec": {"containers": [
+            {"name": "a", "image": "x:1", "securityContext": security_context}
+        ]}});
+        let mutation = harden_pod(
+            &pod,
+            Scope::WholePod,
+            &policy,
+            &StaticRuntimeClasses::default(),
+        )
+        .expect("mutation");
+        let filled = &mutation.pod["spec"]["containers"][0]["securityContext"];
+        assert_eq!(
+            filled.get("allowPrivilegeEscalation"),
+            None,
+            "{security_context}"
+        );
+        assert_eq!(filled["runAsNonRoot"], json!(true), "{security_context}");
+    }
+    let pod = json!({"spec": {"containers": [
+        {"name": "a", "image": "x:1", "securityContext": {"capabilities": {"add": ["NET_BIND_SERVICE"]}}}
+    ]}});
+    let mutation = harden_pod(
+        &pod,
+        Scope::WholePod,
+        &policy,
+        &StaticRuntimeClasses::default(),
+    )
+    .expect("mutation");
+    assert_eq!(
+        mutation.pod["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"],
+        json!(false)
+    );
+}

@@ -706,44 +706,45 @@ fn rotation_with_lost_since_annotation_restarts_its_wait_and_progresses() {
 
 /// BUG (self-healing): the planner checks that the stored certificates parse, but not the
 /// keys. A garbage or mismatched `tls.key` next to a current `tls.crt` is planned as
-/// "certificate is current" (no write), so `SelfManagedCerts` fails in `serve_stored` on
-/// every pass and never reaches the webhook configurations; a garbage `ca.key` makes every
-/// renewal fail with an error until the serving certificate expires. Expected: like a
-/// garbage certificate, a stored key that cannot be used starts fresh.
+/// "certificate is current" (no write), so `SelfManagedCerts::reconcile` fails in
+/// `serve_stored` on every pass and never reaches the webhook configurations; a garbage
+/// `ca.key` makes every renewal of the serving certificate fail with "certificate generation
+/// failed: Could not parse key pair" until it expires. Expected: like a garbage certificate,
+/// a stored key that cannot be used is replaced (a write whose tls.crt/tls.key can be served).
 #[test]
 fn unusable_stored_key_gets_fresh_certificates() {
     let stored = fresh_state(t0());
     let garbage = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".to_owned();
     let other_key = value(&fresh_state(t0()), KEY_TLS_KEY).to_owned();
+    let current = t0() + Duration::hours(1);
     let renew = t0() + SERVING_VALIDITY - Duration::days(1);
     let mut failures = Vec::new();
-    for (key, replacement) in [
-        (KEY_TLS_KEY, &garbage),
-        (KEY_TLS_KEY, &other_key),
-        (KEY_CA_KEY, &garbage),
+    for (key, what, replacement, now) in [
+        (KEY_TLS_KEY, "garbage", &garbage, current),
+        (
+            KEY_TLS_KEY,
+            "another certificate's key",
+            &other_key,
+            current,
+        ),
+        (KEY_TLS_KEY, "garbage", &garbage, renew),
+        (KEY_CA_KEY, "garbage", &garbage, renew),
     ] {
-        for now in [t0() + Duration::hours(1), renew] {
-            let mut state = stored.clone();
-            state.data.insert(key.into(), replacement.clone());
-            let what = if replacement == &garbage {
-                "garbage"
-            } else {
-                "another certificate's key"
-            };
-            let case = format!("{key} = {what}, at {}", rfc3339(now));
-            match plan(&state, &names(), now, settings()) {
-                Ok(plan) => match &plan.secret {
-                    Some(next)
-                        if crate::admission::tls::certified_key(
-                            value(next, KEY_TLS_CERT).as_bytes(),
-                            value(next, KEY_TLS_KEY).as_bytes(),
-                        )
-                        .is_ok() => {}
-                    Some(_) => failures.push(format!("{case}: writes an unservable pair")),
-                    None => failures.push(format!("{case}: no write, {:?}", plan.reason)),
-                },
-                Err(err) => failures.push(format!("{case}: error {err}")),
-            }
+        let mut state = stored.clone();
+        state.data.insert(key.into(), replacement.clone());
+        let case = format!("{key} = {what}, at {}", rfc3339(now));
+        match plan(&state, &names(), now, settings()) {
+            Ok(plan) => match &plan.secret {
+                Some(next)
+                    if crate::admission::tls::certified_key(
+                        value(next, KEY_TLS_CERT).as_bytes(),
+                        value(next, KEY_TLS_KEY).as_bytes(),
+                    )
+                    .is_ok() => {}
+                Some(_) => failures.push(format!("{case}: writes an unservable pair")),
+                None => failures.push(format!("{case}: no write, {:?}", plan.reason)),
+            },
+            Err(err) => failures.push(format!("{case}: error {err}")),
         }
     }
     assert!(
