@@ -143,7 +143,7 @@ pub fn plan(
     settings: RotationSettings,
 ) -> Result<Plan, RotationError> {
     let get = |key: &str| stored.data.get(key).filter(|v| !v.is_empty()).cloned();
-    let (Some(ca_cert), Some(ca_key), Some(tls_cert), Some(_tls_key)) = (
+    let (Some(ca_cert), Some(ca_key), Some(tls_cert), Some(tls_key)) = (
         get(KEY_CA_CERT),
         get(KEY_CA_KEY),
         get(KEY_TLS_CERT),
@@ -154,6 +154,11 @@ pub fn plan(
     let (Some(ca), Some(serving)) = (cert_info(&ca_cert), cert_info(&tls_cert)) else {
         return fresh(names, now, "stored certificate does not parse");
     };
+    if !ca_key_matches(&ca_cert, &ca_key) {
+        return fresh(names, now, "stored CA key is unusable");
+    }
+    let serving_usable =
+        crate::admission::tls::certified_key(tls_cert.as_bytes(), tls_key.as_bytes()).is_ok();
     if ca.not_after <= now {
         // Too late for a seamless rotation: nothing trusts the old CA any more anyway.
         return fresh(names, now, "CA expired");
@@ -249,7 +254,7 @@ pub fn plan(
                 .all(|n| serving.dns_names.contains(n) || n.parse::<std::net::IpAddr>().is_ok());
             let expiring = serving.not_after - now <= settings.serving_renew_before;
             let bundle = join_bundle(&[&ca_cert]);
-            if !(expiring || names_differ) {
+            if !(expiring || names_differ || !serving_usable) {
                 return Ok(Plan {
                     secret: None,
                     ca_bundle: bundle,
@@ -264,7 +269,9 @@ pub fn plan(
             Ok(Plan {
                 secret: Some(next),
                 ca_bundle: bundle,
-                reason: if expiring {
+                reason: if !serving_usable {
+                    "stored serving key is unusable: reissued by the same CA"
+                } else if expiring {
                     "serving certificate nears expiry: reissued by the same CA"
                 } else {
                     "service names changed: serving certificate reissued"
@@ -272,6 +279,19 @@ pub fn plan(
             })
         }
     }
+}
+
+/// Whether `key_pem` is a key rcgen can sign with and the public half of `cert_pem`.
+fn ca_key_matches(cert_pem: &str, key_pem: &str) -> bool {
+    use rcgen::PublicKeyData as _;
+    let Ok(key) = rcgen::KeyPair::from_pem(key_pem) else {
+        return false;
+    };
+    let Ok((_, pem)) = parse_x509_pem(cert_pem.as_bytes()) else {
+        return false;
+    };
+    pem.parse_x509()
+        .is_ok_and(|cert| cert.public_key().subject_public_key.data.as_ref() == key.der_bytes())
 }
 
 fn fresh(
