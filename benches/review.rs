@@ -136,6 +136,7 @@ fn benches(c: &mut Criterion) {
     let context = Context {
         policy: &policy,
         runtime_classes: &runtime_classes,
+        now: time::OffsetDateTime::UNIX_EPOCH,
     };
 
     let review = typical_review();

@@ -11,17 +11,24 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 use serde_json::Value;
 
+use time::OffsetDateTime;
+
 use crate::admission::review::{AdmissionRequest, AdmissionResponse, Operation, ResponseStatus};
+use crate::api_defaults;
+use crate::exceptions;
 use crate::harden::{self, Mutation, Scope};
-use crate::policy::Policy;
+use crate::policy::{Mode, Policy};
 use crate::pss;
 use crate::rules;
 use crate::runtime_class::RuntimeClassLookup;
-use crate::violation::{Violation, denial_message};
+use crate::violation::{Violation, violation_summary};
+use crate::workloads::{self, WorkloadKind};
 
 pub const AUDIT_POLICY: &str = "policy";
 pub const AUDIT_VIOLATIONS: &str = "violations";
 pub const AUDIT_MUTATED: &str = "mutated";
+pub const AUDIT_EXCEPTIONS: &str = "exceptions";
+pub const AUDIT_MODE: &str = "mode";
 
 const SECCOMP_POD_ANNOTATION: &str = "seccomp.security.alpha.kubernetes.io/pod";
 const SECCOMP_CONTAINER_ANNOTATION_PREFIX: &str = "container.seccomp.security.alpha.kubernetes.io/";
@@ -30,6 +37,8 @@ const SECCOMP_CONTAINER_ANNOTATION_PREFIX: &str = "container.seccomp.security.al
 pub struct Context<'a> {
     pub policy: &'a Policy,
     pub runtime_classes: &'a dyn RuntimeClassLookup,
+    /// The time exceptions' expiry is judged against; the caller reads the clock.
+    pub now: OffsetDateTime,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +47,10 @@ pub enum Outcome {
     Skipped,
     Allowed,
     Mutated,
+    /// Violations admitted with warnings (`warn` mode).
+    Warned,
+    /// Violations admitted and only recorded (`audit` mode).
+    Audited,
     Denied,
     /// The request itself is malformed.
     Invalid,
@@ -49,6 +62,8 @@ impl Outcome {
             Outcome::Skipped => "skipped",
             Outcome::Allowed => "allowed",
             Outcome::Mutated => "mutated",
+            Outcome::Warned => "warned",
+            Outcome::Audited => "audited",
             Outcome::Denied => "denied",
             Outcome::Invalid => "invalid",
         }
@@ -221,48 +236,215 @@ fn ephemeral_names(pod: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// What the validating webhook judges, once a request is in scope.
+enum Judged {
+    Pod(PodRequest),
+    Workload(&'static WorkloadKind),
+}
+
 /// The validating webhook: every PSS check of the policy's level and version, then the
-/// MCP rules. Plain pod updates are judged only when they change what policy judges.
+/// MCP rules, on pods and on the pod templates of workloads (mutated in memory first, as
+/// their pods will be). Plain pod updates, and workload updates that leave the template
+/// unchanged, are not judged. Exceptions waive named checks; the mode decides whether what
+/// remains denies, warns or is only recorded.
 pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
-    let kind = match classify(request, context.policy) {
-        Scoped::InScope(kind) => kind,
-        Scoped::OutOfScope => return Decision::new(Outcome::Skipped),
+    let judged = match classify(request, context.policy) {
+        Scoped::InScope(kind) => Judged::Pod(kind),
         Scoped::UnknownOperation => return unknown_operation(request),
+        Scoped::OutOfScope => match workload_in_scope(request, context.policy) {
+            Some(workload) => Judged::Workload(workload),
+            None => return Decision::new(Outcome::Skipped),
+        },
     };
     let Some(object) = &request.object else {
         return Decision::invalid("request.object is missing".into());
     };
-    if kind == PodRequest::PlainUpdate {
-        let Some(old) = &request.old_object else {
-            return Decision::invalid("request.oldObject is missing on UPDATE".into());
-        };
-        if !is_significant_update(object, old) {
-            return Decision::new(Outcome::Skipped);
+    let mut warnings = Vec::new();
+    let (pod, resource, subject_prefix) = match judged {
+        Judged::Pod(kind) => {
+            if kind == PodRequest::PlainUpdate {
+                let Some(old) = &request.old_object else {
+                    return Decision::invalid("request.oldObject is missing on UPDATE".into());
+                };
+                if !is_significant_update(object, old) {
+                    return Decision::new(Outcome::Skipped);
+                }
+            }
+            (
+                object.clone(),
+                request.resource.resource.clone(),
+                String::new(),
+            )
         }
-    }
-    let violations = match judge_pod(object, context.policy) {
+        Judged::Workload(workload) => {
+            let Some(template) = workload.template(object) else {
+                return Decision::invalid(format!(
+                    "{} has no pod template at {}",
+                    workload.kind, workload.template
+                ));
+            };
+            let old_template = request
+                .old_object
+                .as_ref()
+                .and_then(|old| workload.template(old));
+            if old_template == Some(template) {
+                // Scaling, or a Helm upgrade of other fields: never denied because the policy
+                // changed since. Its new pods are still judged when they are created.
+                return Decision::new(Outcome::Skipped);
+            }
+            let mut pod = workloads::pod_of_template(template);
+            api_defaults::apply_pod_defaults(&mut pod);
+            let display = format!("{} {:?}", workload.kind, request.display_name());
+            match harden::harden_pod(
+                &pod,
+                Scope::WholePod,
+                context.policy,
+                context.runtime_classes,
+            ) {
+                Ok(mutation) => {
+                    warnings.extend(mutation.warnings.iter().map(|w| {
+                        let detail = w.strip_prefix("mcpguard: ").unwrap_or(w);
+                        harden::truncate_warning(format!(
+                            "mcpguard: pods of {display} will get: {detail}"
+                        ))
+                    }));
+                    pod = mutation.pod;
+                    api_defaults::apply_pod_defaults(&mut pod);
+                }
+                Err(harden::MutationError::NotAPod(message)) => return Decision::invalid(message),
+                Err(conflict) => {
+                    let mut decision = Decision::new(Outcome::Denied);
+                    decision.status = Some(ResponseStatus::forbidden(format!(
+                        "{} {:?} is forbidden: the pods it would create would be rejected: mcpguard policy {:?}: {conflict}",
+                        workload.qualified_resource(),
+                        request.display_name(),
+                        context.policy.name
+                    )));
+                    return decision;
+                }
+            }
+            (
+                pod,
+                workload.qualified_resource(),
+                "the pods it would create would be rejected: ".to_owned(),
+            )
+        }
+    };
+    let violations = match judge_pod(&pod, context.policy) {
         Ok(violations) => violations,
+        Err(message) => return Decision::invalid(message),
+    };
+    let namespace = request.namespace.as_deref().unwrap_or("");
+    let name = request.display_name();
+    let service_account = pod
+        .pointer("/spec/serviceAccountName")
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    let groups = request.user_info.groups.clone().unwrap_or_default();
+    let subject = exceptions::Subject {
+        namespace,
+        name: &name,
+        service_account,
+        username: request.user_info.username.as_deref().unwrap_or(""),
+        groups: &groups,
+    };
+    let judge = |pod: &Value| judge_pod(pod, context.policy);
+    let outcome = match exceptions::apply(
+        context.policy,
+        &pod,
+        subject,
+        violations,
+        context.now,
+        &judge,
+    ) {
+        Ok(outcome) => outcome,
         Err(message) => return Decision::invalid(message),
     };
     let mut decision = Decision::new(Outcome::Allowed);
     decision
         .audit_annotations
         .insert(AUDIT_POLICY.into(), context.policy.name.clone());
-    if violations.is_empty() {
-        return decision;
+    for waiver in &outcome.waivers {
+        let scope = if waiver.containers.is_empty() {
+            "the pod".to_owned()
+        } else {
+            crate::violation::containers_phrase(
+                &waiver
+                    .containers
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        warnings.push(harden::truncate_warning(format!(
+            "mcpguard: exception {:?} waives {} for {scope}",
+            waiver.exception,
+            waiver.checks.join(", ")
+        )));
     }
-    decision.outcome = Outcome::Denied;
-    decision.status = Some(ResponseStatus::forbidden(denial_message(
-        &request.resource.resource,
-        &request.display_name(),
-        &context.policy.name,
-        &violations,
-    )));
+    for (exception, expires) in &outcome.expired {
+        warnings.push(harden::truncate_warning(format!(
+            "mcpguard: exception {exception:?} expired ({expires}) and no longer applies"
+        )));
+    }
+    if !outcome.waivers.is_empty() {
+        let names: Vec<&str> = outcome
+            .waivers
+            .iter()
+            .map(|w| w.exception.as_str())
+            .collect();
+        decision
+            .audit_annotations
+            .insert(AUDIT_EXCEPTIONS.into(), names.join(","));
+    }
+    let violations = outcome.violations;
+    if !violations.is_empty() {
+        let mode = context.policy.mode_for(namespace);
+        decision
+            .audit_annotations
+            .insert(AUDIT_VIOLATIONS.into(), violation_ids(&violations));
+        if mode != Mode::Enforce {
+            // A denial speaks for itself; an admitted violation says why it was admitted.
+            decision
+                .audit_annotations
+                .insert(AUDIT_MODE.into(), mode.as_str().into());
+        }
+        match mode {
+            Mode::Enforce => {
+                decision.outcome = Outcome::Denied;
+                decision.status = Some(ResponseStatus::forbidden(format!(
+                    "{resource} {name:?} is forbidden: {subject_prefix}{}",
+                    violation_summary(&context.policy.name, &violations)
+                )));
+            }
+            Mode::Warn => {
+                decision.outcome = Outcome::Warned;
+                warnings.extend(violations.iter().map(|v| {
+                    harden::truncate_warning(format!(
+                        "mcpguard: {subject_prefix}would violate policy {:?}: {v}",
+                        context.policy.name
+                    ))
+                }));
+            }
+            Mode::Audit => decision.outcome = Outcome::Audited,
+        }
+        decision.violations = violations;
+    }
+    decision.warnings = warnings;
     decision
-        .audit_annotations
-        .insert(AUDIT_VIOLATIONS.into(), violation_ids(&violations));
-    decision.violations = violations;
-    decision
+}
+
+fn workload_in_scope(request: &AdmissionRequest, policy: &Policy) -> Option<&'static WorkloadKind> {
+    let enforced = request
+        .namespace
+        .as_deref()
+        .is_some_and(|ns| policy.enforces_namespace(ns));
+    let operation = request.operation();
+    let create_or_update = matches!(operation, Some(Operation::Create | Operation::Update));
+    if !enforced || !create_or_update || !request.sub_resource().is_empty() {
+        return None;
+    }
+    workloads::by_resource(&request.resource.group, &request.resource.resource)
 }
 
 pub fn violation_ids(violations: &[Violation]) -> String {

@@ -186,7 +186,7 @@ impl Report {
     }
 }
 
-fn truncate_warning(mut warning: String) -> String {
+pub fn truncate_warning(mut warning: String) -> String {
     if warning.len() <= MAX_WARNING_LEN {
         return warning;
     }

@@ -51,11 +51,16 @@ pub fn denial_message(
     policy: &str,
     violations: &[Violation],
 ) -> String {
-    let list: Vec<String> = violations.iter().map(Violation::to_string).collect();
     format!(
-        "{resource} {name:?} is forbidden: violates mcpguard policy {policy:?}: {}",
-        list.join(", ")
+        "{resource} {name:?} is forbidden: {}",
+        violation_summary(policy, violations)
     )
+}
+
+/// `violates mcpguard policy "p": a (b), c (d)`.
+pub fn violation_summary(policy: &str, violations: &[Violation]) -> String {
+    let list: Vec<String> = violations.iter().map(Violation::to_string).collect();
+    format!("violates mcpguard policy {policy:?}: {}", list.join(", "))
 }
 
 #[cfg(test)]

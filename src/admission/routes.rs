@@ -237,6 +237,7 @@ async fn decide(
     let context = Context {
         policy: &policy,
         runtime_classes: state.runtime_classes.as_ref(),
+        now: time::OffsetDateTime::now_utc(),
     };
     let decision = match endpoint {
         Endpoint::Mutate => engine::mutate(&request, context),

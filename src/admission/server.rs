@@ -21,6 +21,8 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client that has not sent complete request headers in this long is dropped
 /// (slowloris); kube-apiserver's own webhook timeout is at most 30 s.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// After the listener closes, how long requests already on their way are still read.
+pub const LAST_REQUEST_GRACE: Duration = Duration::from_secs(1);
 /// Upper bound on waiting for in-flight requests once shutdown starts.
 pub const IN_FLIGHT_GRACE: Duration = Duration::from_secs(25);
 
@@ -99,6 +101,10 @@ pub async fn serve_tls(
         });
     }
     drop(listener);
+    // A client may have connected just before the listener closed, its request still on
+    // the wire; closing "idle" connections at once would cut it. Serve what arrives for a
+    // moment (every response now says `Connection: close`), then close what is left.
+    tokio::time::sleep(LAST_REQUEST_GRACE).await;
     if tokio::time::timeout(IN_FLIGHT_GRACE, graceful.shutdown())
         .await
         .is_err()

@@ -50,7 +50,14 @@ pub fn certified_key(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey, Tl
         return Err(TlsError::Certificate("no PEM certificate found".into()));
     }
     let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| TlsError::Key(e.to_string()))?;
-    let certified = CertifiedKey::from_der(chain, key, &provider())
+    // Loading the key on its own first tells an unreadable key from a mismatched one.
+    let signing_key = provider()
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| TlsError::Key(e.to_string()))?;
+    let certified = CertifiedKey::new(chain, signing_key);
+    certified
+        .keys_match()
         .map_err(|e| TlsError::Mismatch(e.to_string()))?;
     Ok(certified)
 }

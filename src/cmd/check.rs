@@ -18,6 +18,7 @@ use crate::engine::{self, Context, Outcome};
 use crate::policy::Policy;
 use crate::runtime_class::StaticRuntimeClasses;
 use crate::violation::Violation;
+use crate::workloads::{self, WorkloadKind};
 
 /// Exit codes: the contract for CI pipelines.
 pub const EXIT_ADMITTED: u8 = 0;
@@ -199,6 +200,7 @@ pub fn review_objects(
     let context = Context {
         policy,
         runtime_classes: &runtime_classes,
+        now: time::OffsetDateTime::now_utc(),
     };
     let default_namespace = namespace
         .map(str::to_owned)
@@ -243,8 +245,10 @@ fn review_object(
         patch: None,
         mutated: object.clone(),
     };
-    let is_pod = kind == "Pod" && matches!(text("/apiVersion").as_str(), "v1" | "");
-    if !is_pod {
+    let api_version = text("/apiVersion");
+    let is_pod = kind == "Pod" && matches!(api_version.as_str(), "v1" | "");
+    let workload = workloads::by_kind(&api_version, &kind);
+    if !is_pod && workload.is_none() {
         report.reason = Some(format!("kind {kind} is not judged by mcpguard"));
         return report;
     }
@@ -255,21 +259,13 @@ fn review_object(
         ));
         return report;
     }
+    if let Some(workload) = workload {
+        return review_workload(report, workload, context, mutate);
+    }
     let mut pod = object.clone();
     apply_pod_defaults(&mut pod);
-    let request = |pod: Value| AdmissionRequest {
-        uid: String::new(),
-        kind: kube::core::GroupVersionKind::gvk("", "v1", "Pod"),
-        resource: kube::core::GroupVersionResource::gvr("", "v1", "pods"),
-        sub_resource: None,
-        name: report.name.clone(),
-        namespace: Some(namespace.clone()),
-        operation: "CREATE".into(),
-        user_info: Default::default(),
-        object: Some(pod),
-        old_object: None,
-        dry_run: None,
-    };
+    let identity = report.clone();
+    let request = |pod: Value| admission_request("", "pods", &identity, pod);
     if mutate {
         let decision = engine::mutate(&request(pod.clone()), context);
         if decision.outcome == Outcome::Denied || decision.outcome == Outcome::Invalid {
@@ -291,6 +287,11 @@ fn review_object(
         }
     }
     let decision = engine::validate(&request(pod), context);
+    record_validation(&mut report, decision);
+    report
+}
+
+fn record_validation(report: &mut ObjectReport, decision: engine::Decision) {
     report.verdict = if decision.allowed() {
         Verdict::Admitted
     } else {
@@ -299,8 +300,57 @@ fn review_object(
     if !decision.allowed() {
         report.reason = decision.status.map(|s| s.message);
     }
+    report.warnings.extend(decision.warnings);
     report.violations = decision.violations;
+}
+
+/// A workload is judged as the validating webhook judges it: its template mutated in
+/// memory (the workload itself is never changed), then validated. With `--no-mutate` the
+/// template is judged as written, as a pod would be.
+fn review_workload(
+    mut report: ObjectReport,
+    workload: &'static WorkloadKind,
+    context: Context<'_>,
+    mutate: bool,
+) -> ObjectReport {
+    let object = report.mutated.clone();
+    let request = if mutate {
+        admission_request(workload.group, workload.resource, &report, object)
+    } else {
+        let Some(template) = workload.template(&object) else {
+            report.verdict = Verdict::Denied;
+            report.reason = Some(format!(
+                "{} has no pod template at {}",
+                workload.kind, workload.template
+            ));
+            return report;
+        };
+        admission_request("", "pods", &report, workloads::pod_of_template(template))
+    };
+    let decision = engine::validate(&request, context);
+    record_validation(&mut report, decision);
     report
+}
+
+fn admission_request(
+    group: &str,
+    resource: &str,
+    report: &ObjectReport,
+    object: Value,
+) -> AdmissionRequest {
+    AdmissionRequest {
+        uid: String::new(),
+        kind: kube::core::GroupVersionKind::gvk(group, "v1", &report.kind),
+        resource: kube::core::GroupVersionResource::gvr(group, "v1", resource),
+        sub_resource: None,
+        name: report.name.clone(),
+        namespace: Some(report.namespace.clone()),
+        operation: "CREATE".into(),
+        user_info: Default::default(),
+        object: Some(object),
+        old_object: None,
+        dry_run: None,
+    }
 }
 
 fn text_line(report: &ObjectReport) -> String {

@@ -14,12 +14,18 @@ fn default_policy() -> Policy {
     Policy::embedded_default().expect("embedded policy loads")
 }
 
+/// A fixed clock: decisions never read the real one.
+fn test_now() -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(1_795_000_000).expect("valid timestamp")
+}
+
 /// Runs `f` with a context of `policy` and no RuntimeClasses.
 fn with_context<T>(policy: &Policy, f: impl FnOnce(Context<'_>) -> T) -> T {
     let classes = StaticRuntimeClasses::default();
     f(Context {
         policy,
         runtime_classes: &classes,
+        now: test_now(),
     })
 }
 
@@ -331,12 +337,19 @@ fn a_request_without_namespace_is_skipped() {
 
 #[test]
 fn a_non_pod_resource_is_skipped() {
+    let configmap = json!({"metadata": {"name": "c"}, "data": {"a": "b"}});
+    let request = Req::create(configmap).resource("", "configmaps").build();
+    assert_eq!(mutate_default(&request), skipped());
+    assert_eq!(validate_default(&request), skipped());
+}
+
+#[test]
+fn workloads_are_never_mutated() {
     let deployment = json!({"metadata": {"name": "d"}, "spec": {"template": bare_pod()}});
     let request = Req::create(deployment)
         .resource("apps", "deployments")
         .build();
     assert_eq!(mutate_default(&request), skipped());
-    assert_eq!(validate_default(&request), skipped());
 }
 
 #[test]
@@ -710,6 +723,7 @@ spec:
     let context = Context {
         policy: &policy,
         runtime_classes: &classes,
+        now: test_now(),
     };
     let mut pod = hardened_pod();
     pod["spec"]["nodeSelector"] = json!({"sandbox": "other"});

@@ -77,10 +77,13 @@ pub fn parse_str(text: &str, source_name: &str) -> Result<Policy, PolicyError> {
     check_kubernetes_fields(&raw).map_err(|(path, m)| fail(&path, m))?;
     let ceilings = check_resources(&document).map_err(|(path, m)| fail(&path, m))?;
     check_runtime_class(&document).map_err(|(path, m)| fail(&path, m))?;
+    check_namespace_modes(&document).map_err(|(path, m)| fail(&path, m))?;
+    let exception_expiry = check_exceptions(&document).map_err(|(path, m)| fail(&path, m))?;
     Ok(Policy {
         name: document.metadata.name,
         spec: document.spec,
         ceilings,
+        exception_expiry,
     })
 }
 
@@ -220,4 +223,93 @@ fn check_runtime_class(document: &PolicyDocument) -> Result<(), FieldError> {
         ));
     }
     Ok(())
+}
+
+fn check_namespace_modes(document: &PolicyDocument) -> Result<(), FieldError> {
+    for namespace in document.spec.namespace_modes.keys() {
+        if !document.spec.namespaces.contains(namespace) {
+            return Err((
+                format!("spec.namespaceModes.{namespace}"),
+                format!("namespace {namespace:?} is not in spec.namespaces"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_exceptions(
+    document: &PolicyDocument,
+) -> Result<Vec<Option<time::OffsetDateTime>>, FieldError> {
+    let known_checks: Vec<&str> = crate::pss::all_check_ids()
+        .iter()
+        .chain(crate::rules::ALL_RULE_IDS)
+        .copied()
+        .collect();
+    let mut expiry = Vec::new();
+    for (index, exception) in document.spec.exceptions.iter().enumerate() {
+        let path = |field: &str| format!("spec.exceptions[{index}].{field}");
+        check_dns_label("exception name", &exception.name, 63).map_err(|m| (path("name"), m))?;
+        if document.spec.exceptions[..index]
+            .iter()
+            .any(|e| e.name == exception.name)
+        {
+            return Err((
+                path("name"),
+                format!("exception {:?} is defined twice", exception.name),
+            ));
+        }
+        if exception.reason.trim().is_empty() {
+            return Err((
+                path("reason"),
+                "must say why the exception was granted".into(),
+            ));
+        }
+        if exception.checks.is_empty() {
+            return Err((
+                path("checks"),
+                "must name at least one check to waive".into(),
+            ));
+        }
+        for (check_index, check) in exception.checks.iter().enumerate() {
+            if !known_checks.contains(&check.as_str()) {
+                return Err((
+                    format!("spec.exceptions[{index}].checks[{check_index}]"),
+                    format!(
+                        "unknown check {check:?} (known: {})",
+                        known_checks.join(", ")
+                    ),
+                ));
+            }
+        }
+        for (ns_index, namespace) in exception.match_.namespaces.iter().enumerate() {
+            if !document.spec.namespaces.contains(namespace) {
+                return Err((
+                    format!("spec.exceptions[{index}].match.namespaces[{ns_index}]"),
+                    format!("namespace {namespace:?} is not in spec.namespaces"),
+                ));
+            }
+        }
+        let expires = match &exception.expires {
+            None => None,
+            Some(raw) => Some(parse_expiry(raw).ok_or_else(|| {
+                (
+                    path("expires"),
+                    format!("{raw:?} is not a date (YYYY-MM-DD) or an RFC 3339 time"),
+                )
+            })?),
+        };
+        expiry.push(expires);
+    }
+    Ok(expiry)
+}
+
+/// A date is valid through the end of that day (UTC); a time is exact.
+fn parse_expiry(raw: &str) -> Option<time::OffsetDateTime> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(at) = time::OffsetDateTime::parse(raw, &Rfc3339) {
+        return Some(at);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(raw, &format).ok()?;
+    Some(date.next_day()?.midnight().assume_utc())
 }

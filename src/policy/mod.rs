@@ -40,6 +40,8 @@ pub struct Policy {
     pub spec: PolicySpec,
     /// `validate.maxResources`, parsed once at load.
     pub ceilings: Vec<Ceiling>,
+    /// `spec.exceptions[i].expires`, parsed once at load (same order as the spec).
+    pub exception_expiry: Vec<Option<time::OffsetDateTime>>,
 }
 
 impl Policy {
@@ -49,6 +51,15 @@ impl Policy {
 
     pub fn enforces_namespace(&self, namespace: &str) -> bool {
         self.spec.namespaces.iter().any(|ns| ns == namespace)
+    }
+
+    /// The mode in force in `namespace`.
+    pub fn mode_for(&self, namespace: &str) -> Mode {
+        self.spec
+            .namespace_modes
+            .get(namespace)
+            .copied()
+            .unwrap_or(self.spec.mode)
     }
 }
 
@@ -81,6 +92,74 @@ pub struct PolicySpec {
     pub mutate: MutateSpec,
     #[serde(default)]
     pub validate: ValidateSpec,
+    /// What a violation does: deny (`enforce`), admit with warnings (`warn`), or admit and
+    /// only record it (`audit`). Mutation applies in every mode.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Per-namespace overrides of `mode`, to migrate one namespace at a time.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub namespace_modes: BTreeMap<String, Mode>,
+    /// Reviewed waivers of named checks for matching pods and containers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exceptions: Vec<Exception>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Enforce,
+    Warn,
+    Audit,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Warn => "warn",
+            Mode::Audit => "audit",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Exception {
+    pub name: String,
+    /// Why it was granted (a ticket, a review); required so every waiver is explained.
+    pub reason: String,
+    #[serde(rename = "match", default)]
+    pub match_: ExceptionMatch,
+    /// Check IDs waived (PSS IDs such as `capabilities_baseline`, or MCP rule IDs).
+    pub checks: Vec<String>,
+    /// `YYYY-MM-DD` (valid through that day, UTC) or an RFC 3339 time; absent = no expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+}
+
+/// All criteria given must match (AND); an empty list matches anything. Labels and
+/// annotations are never criteria: the pod's author controls them.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExceptionMatch {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
+    /// Object names, with `*` and `?` wildcards (`playwright-*`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+    /// Image prefixes matched per container at path boundaries on the normalised reference,
+    /// or exact references with a digest (`repo@sha256:...`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_accounts: Vec<String>,
+    /// `request.userInfo.username`: the strongest criterion, since the requester cannot
+    /// choose it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
