@@ -63,6 +63,9 @@ pub struct ServeArgs {
     pub certs_dir: PathBuf,
     #[command(flatten)]
     pub policy: PolicyArgs,
+    /// Seconds between checks of the --policy file for a new policy (hot reload).
+    #[arg(long, env = "MCPGUARD_POLICY_RELOAD_SECONDS", default_value_t = 10)]
+    pub policy_reload_seconds: u64,
     /// Seconds between checks of the certificate files for a new certificate.
     #[arg(long, env = "MCPGUARD_CERT_RELOAD_SECONDS", default_value_t = 10)]
     pub cert_reload_seconds: u64,

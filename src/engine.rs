@@ -520,3 +520,5 @@ fn is_significant_update(new: &Value, old: &Value) -> bool {
 }
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod workload_tests;

@@ -16,6 +16,7 @@ pub mod kube_cache;
 pub mod metrics;
 pub mod namespace_labels;
 pub mod policy;
+pub mod policy_reload;
 pub mod pss;
 pub mod quantity;
 pub mod rotation;

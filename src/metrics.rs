@@ -55,6 +55,7 @@ pub struct Metrics {
     pub bad_requests: Family<BadRequestLabels, Counter>,
     pub policy_info: Family<PolicyLabels, Gauge>,
     pub certificate_reloads: Family<ResultLabels, Counter>,
+    pub policy_reloads: Family<ResultLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -105,8 +106,15 @@ impl Metrics {
             "Serving certificate reloads, by result",
             certificate_reloads.clone(),
         );
+        let policy_reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "mcpguard_policy_reloads",
+            "Policy file reloads, by result (a refused policy keeps the previous one serving)",
+            policy_reloads.clone(),
+        );
         Metrics {
             registry,
+            policy_reloads,
             requests,
             duration,
             denials,

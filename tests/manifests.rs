@@ -59,20 +59,6 @@ fn find<T: DeserializeOwned>(docs: &[Value], kind: &str, name: &str) -> T {
         .unwrap_or_else(|e| panic!("{kind}/{name} does not parse: {e}"))
 }
 
-fn find_by_prefix<T: DeserializeOwned>(docs: &[Value], kind: &str, prefix: &str) -> T {
-    let doc = docs
-        .iter()
-        .find(|d| {
-            d["kind"] == kind
-                && d["metadata"]["name"]
-                    .as_str()
-                    .is_some_and(|n| n.starts_with(prefix))
-        })
-        .unwrap_or_else(|| panic!("{kind}/{prefix}* is not rendered"));
-    serde_json::from_value(doc.clone())
-        .unwrap_or_else(|e| panic!("{kind}/{prefix}* does not parse: {e}"))
-}
-
 fn expected_selector() -> Value {
     json!({"matchExpressions": [
         {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["mcp"]},
@@ -106,17 +92,12 @@ fn every_document_parses_into_its_kubernetes_type() {
         .collect();
     let mut sorted = kinds.clone();
     sorted.sort();
-    let policy_configmap = sorted
-        .iter()
-        .find(|k| k.starts_with("ConfigMap/mcpguard-policy-"))
-        .cloned()
-        .expect("policy ConfigMap with a content hash suffix");
     assert_eq!(
         sorted,
         vec![
             "ClusterRole/mcpguard".to_owned(),
             "ClusterRoleBinding/mcpguard".into(),
-            policy_configmap,
+            "ConfigMap/mcpguard-policy".into(),
             "Deployment/mcpguard".into(),
             "MutatingWebhookConfiguration/mcpguard".into(),
             "Namespace/mcpguard-system".into(),
@@ -388,6 +369,7 @@ fn rbac_grants_only_what_the_code_calls() {
              "resources": ["mutatingwebhookconfigurations", "validatingwebhookconfigurations"],
              "resourceNames": ["mcpguard"], "verbs": ["get", "patch"]},
             {"apiGroups": ["node.k8s.io"], "resources": ["runtimeclasses"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": [""], "resources": ["namespaces"], "resourceNames": ["mcp"], "verbs": ["get", "patch"]},
             {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
         ])
     );
@@ -415,7 +397,8 @@ fn certificate_secret_ships_empty_and_policy_is_the_shipped_default() {
         secret.data.iter().flatten().all(|(_, v)| v.0.is_empty()),
         "no pod may wait on a Secret only a running pod fills: it ships empty"
     );
-    let configmap: ConfigMap = find_by_prefix(&docs, "ConfigMap", "mcpguard-policy-");
+    // A stable name (no content hash), so edits are hot-reloaded rather than rolled out.
+    let configmap: ConfigMap = find(&docs, "ConfigMap", "mcpguard-policy");
     let original = std::fs::read_to_string(Path::new(ROOT).join("policies/mcp-restricted.yaml"))
         .expect("policy");
     assert_eq!(

@@ -129,6 +129,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let webhook_addr = webhook_listener.local_addr()?;
     let probe_addr = probe_listener.local_addr()?;
 
+    if let Some(path) = args.policy.policy.clone() {
+        let initial = std::fs::read_to_string(&path).ok();
+        tokio::spawn(crate::policy_reload::watch(
+            state.clone(),
+            path,
+            Duration::from_secs(args.policy_reload_seconds.max(1)),
+            initial,
+        ));
+    }
     let reload_metrics = metrics.clone();
     tokio::spawn(tls::reload_on_change(
         cert,
