@@ -221,13 +221,57 @@ fn webhooks_fail_closed_only_in_the_mcp_namespaces() {
     );
     let service = validate.client_config.service.expect("service reference");
     assert_eq!(service.path.as_deref(), Some("/validate"));
+    let workload_rule = |group: &str, resources: &[&str]| -> RuleWithOperations {
+        serde_json::from_value(json!({
+            "apiGroups": [group], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
+            "resources": resources, "scope": "Namespaced",
+        }))
+        .expect("rule")
+    };
     assert_eq!(
         validate.rules.expect("rules"),
-        vec![rule(
-            &["CREATE", "UPDATE"],
-            &["pods", "pods/ephemeralcontainers", "pods/resize"]
-        )]
+        vec![
+            rule(
+                &["CREATE", "UPDATE"],
+                &["pods", "pods/ephemeralcontainers", "pods/resize"]
+            ),
+            workload_rule("", &["replicationcontrollers", "podtemplates"]),
+            workload_rule(
+                "apps",
+                &["deployments", "statefulsets", "daemonsets", "replicasets"]
+            ),
+            workload_rule("batch", &["jobs", "cronjobs"]),
+        ]
     );
+}
+
+#[test]
+fn every_workload_the_engine_judges_is_routed_to_the_validating_webhook() {
+    let Some(docs) = render("webhook-manifests") else {
+        return;
+    };
+    let validating: ValidatingWebhookConfiguration =
+        find(&docs, "ValidatingWebhookConfiguration", "mcpguard");
+    let mut routed: Vec<(String, String)> = Vec::new();
+    for rule in validating.webhooks.expect("webhooks")[0]
+        .rules
+        .clone()
+        .expect("rules")
+    {
+        for group in rule.api_groups.unwrap_or_default() {
+            for resource in rule.resources.clone().unwrap_or_default() {
+                routed.push((group.clone(), resource));
+            }
+        }
+    }
+    for workload in mcpguard::workloads::WORKLOADS {
+        assert!(
+            routed.contains(&(workload.group.to_owned(), workload.resource.to_owned())),
+            "{}/{} is judged by the engine but never sent to it",
+            workload.group,
+            workload.resource
+        );
+    }
 }
 
 #[test]
