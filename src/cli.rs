@@ -63,6 +63,12 @@ pub struct ServeArgs {
     pub certs_dir: PathBuf,
     #[command(flatten)]
     pub policy: PolicyArgs,
+    /// Open connections at once; more are refused at accept.
+    #[arg(long, env = "MCPGUARD_MAX_CONNECTIONS", default_value_t = crate::admission::server::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Reviews in progress at once (each holds a body of up to 7 MiB); more get a quick 503.
+    #[arg(long, env = "MCPGUARD_MAX_CONCURRENT_REVIEWS", default_value_t = crate::admission::routes::DEFAULT_MAX_CONCURRENT_REVIEWS)]
+    pub max_concurrent_reviews: usize,
     /// Seconds between checks of the --policy file for a new policy (hot reload).
     #[arg(long, env = "MCPGUARD_POLICY_RELOAD_SECONDS", default_value_t = 10)]
     pub policy_reload_seconds: u64,

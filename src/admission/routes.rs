@@ -31,7 +31,17 @@ pub struct AppState {
     pub runtime_classes: Arc<dyn RuntimeClassLookup>,
     pub metrics: Arc<Metrics>,
     pub readiness: Readiness,
+    /// Reviews in progress (body read to response). Bounds memory (each body is up to
+    /// 7 MiB) and CPU; a review beyond it is shed with a quick 503 rather than queued
+    /// behind the others until kube-apiserver's timeout.
+    pub review_slots: tokio::sync::Semaphore,
 }
+
+/// Reviews in progress at once unless `--max-concurrent-reviews` says otherwise.
+pub const DEFAULT_MAX_CONCURRENT_REVIEWS: usize = 64;
+/// A body that has not arrived in this long is refused (408): a slow body must not hold a
+/// review slot for ever.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl AppState {
     pub fn new(
@@ -39,12 +49,27 @@ impl AppState {
         runtime_classes: Arc<dyn RuntimeClassLookup>,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
+        Self::with_review_limit(
+            policy,
+            runtime_classes,
+            metrics,
+            DEFAULT_MAX_CONCURRENT_REVIEWS,
+        )
+    }
+
+    pub fn with_review_limit(
+        policy: Policy,
+        runtime_classes: Arc<dyn RuntimeClassLookup>,
+        metrics: Arc<Metrics>,
+        max_concurrent_reviews: usize,
+    ) -> Arc<Self> {
         metrics.set_policy(&policy);
         Arc::new(AppState {
             policy: ArcSwap::from_pointee(policy),
             runtime_classes,
             metrics,
             readiness: Readiness::default(),
+            review_slots: tokio::sync::Semaphore::new(max_concurrent_reviews.max(1)),
         })
     }
 }
@@ -186,6 +211,8 @@ impl Refusal {
         match self.status {
             StatusCode::PAYLOAD_TOO_LARGE => "RequestEntityTooLarge",
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "UnsupportedMediaType",
+            StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailable",
+            StatusCode::REQUEST_TIMEOUT => "Timeout",
             _ => "BadRequest",
         }
     }
@@ -198,7 +225,22 @@ async fn decide(
     body: Body,
 ) -> Result<Response, Refusal> {
     check_content_type(headers)?;
-    let bytes = read_body(headers, body).await?;
+    let Ok(_slot) = state.review_slots.try_acquire() else {
+        return Err(Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "too many reviews in progress; retry",
+        ));
+    };
+    let bytes = tokio::time::timeout(BODY_READ_TIMEOUT, read_body(headers, body))
+        .await
+        .map_err(|_| {
+            Refusal::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!("body not received within {} s", BODY_READ_TIMEOUT.as_secs()),
+            )
+        })??;
     // serde's derived structs also accept a JSON array whose elements line up with the
     // fields; an AdmissionReview is an object, so anything else is refused up front.
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());

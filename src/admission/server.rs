@@ -21,6 +21,8 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client that has not sent complete request headers in this long is dropped
 /// (slowloris); kube-apiserver's own webhook timeout is at most 30 s.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Open connections served at once unless `--max-connections` says otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// After the listener closes, how long requests already on their way are still read.
 pub const LAST_REQUEST_GRACE: Duration = Duration::from_secs(1);
 /// Upper bound on waiting for in-flight requests once shutdown starts.
@@ -55,6 +57,19 @@ pub async fn serve_tls(
     router: Router,
     shutdown: impl Future<Output = ()>,
 ) {
+    serve_tls_with_limits(listener, tls, router, shutdown, DEFAULT_MAX_CONNECTIONS).await;
+}
+
+/// [`serve_tls`] with at most `max_connections` open at once: a connection beyond it is
+/// accepted and closed at once, a clean refusal that costs no handshake and no memory.
+pub async fn serve_tls_with_limits(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    router: Router,
+    shutdown: impl Future<Output = ()>,
+    max_connections: usize,
+) {
+    let connection_slots = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
     let acceptor = TlsAcceptor::from(tls);
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -76,12 +91,18 @@ pub async fn serve_tls(
                 }
             },
         };
+        let Ok(slot) = connection_slots.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, max_connections, "connection limit reached; refusing");
+            drop(tcp);
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let service = TowerToHyperService::new(router.clone());
         let watcher = graceful.watcher();
         let http = http.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let tls_stream =
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(stream)) => stream,

@@ -96,7 +96,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => (Arc::new(StaticRuntimeClasses::default()), None),
     };
-    let state = AppState::new(policy, runtime_classes, metrics.clone());
+    let state = AppState::with_review_limit(
+        policy,
+        runtime_classes,
+        metrics.clone(),
+        args.max_concurrent_reviews,
+    );
     let _ = state.readiness.certificate.set(cert.clone());
     if let (CertManagement::SelfManaged, Some(client)) = (args.cert_management, &client) {
         start_self_management(&args, client.clone(), cert.clone(), state.clone()).await?;
@@ -159,13 +164,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         state.clone(),
         routes::webhook_router(state.clone()),
     );
-    let webhook = tokio::spawn(server::serve_tls(
+    let webhook = tokio::spawn(server::serve_tls_with_limits(
         webhook_listener,
         tls_config,
         router,
         async {
             let _ = webhook_stopped.await;
         },
+        args.max_connections,
     ));
     let probes = tokio::spawn(
         axum::serve(probe_listener, routes::probe_router(state.clone()))
