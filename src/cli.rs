@@ -69,6 +69,9 @@ pub struct ServeArgs {
     /// Reviews in progress at once (each holds a body of up to 7 MiB); more get a quick 503.
     #[arg(long, env = "MCPGUARD_MAX_CONCURRENT_REVIEWS", default_value_t = crate::admission::routes::DEFAULT_MAX_CONCURRENT_REVIEWS)]
     pub max_concurrent_reviews: usize,
+    /// Also record an Event (reason PolicyMutated) for every mutated pod.
+    #[arg(long, env = "MCPGUARD_RECORD_MUTATIONS")]
+    pub record_mutations: bool,
     /// Seconds between checks of the --policy file for a new policy (hot reload).
     #[arg(long, env = "MCPGUARD_POLICY_RELOAD_SECONDS", default_value_t = 10)]
     pub policy_reload_seconds: u64,

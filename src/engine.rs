@@ -292,24 +292,16 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
                 // changed since. Its new pods are still judged when they are created.
                 return Decision::new(Outcome::Skipped);
             }
-            let mut pod = workloads::pod_of_template(template);
-            api_defaults::apply_pod_defaults(&mut pod);
             let display = format!("{} {:?}", workload.kind, request.display_name());
-            match harden::harden_pod(
-                &pod,
-                Scope::WholePod,
-                context.policy,
-                context.runtime_classes,
-            ) {
-                Ok(mutation) => {
-                    warnings.extend(mutation.warnings.iter().map(|w| {
+            let pod = match pod_of_workload(template, context) {
+                Ok((pod, mutation_warnings)) => {
+                    warnings.extend(mutation_warnings.iter().map(|w| {
                         let detail = w.strip_prefix("mcpguard: ").unwrap_or(w);
                         harden::truncate_warning(format!(
                             "mcpguard: pods of {display} will get: {detail}"
                         ))
                     }));
-                    pod = mutation.pod;
-                    api_defaults::apply_pod_defaults(&mut pod);
+                    pod
                 }
                 Err(harden::MutationError::NotAPod(message)) => return Decision::invalid(message),
                 Err(conflict) => {
@@ -322,7 +314,7 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
                     )));
                     return decision;
                 }
-            }
+            };
             (
                 pod,
                 workload.qualified_resource(),
@@ -330,33 +322,11 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
             )
         }
     };
-    let violations = match judge_pod(&pod, context.policy) {
-        Ok(violations) => violations,
-        Err(message) => return Decision::invalid(message),
-    };
     let namespace = request.namespace.as_deref().unwrap_or("");
     let name = request.display_name();
-    let service_account = pod
-        .pointer("/spec/serviceAccountName")
-        .and_then(Value::as_str)
-        .unwrap_or("default");
     let groups = request.user_info.groups.clone().unwrap_or_default();
-    let subject = exceptions::Subject {
-        namespace,
-        name: &name,
-        service_account,
-        username: request.user_info.username.as_deref().unwrap_or(""),
-        groups: &groups,
-    };
-    let judge = |pod: &Value| judge_pod(pod, context.policy);
-    let outcome = match exceptions::apply(
-        context.policy,
-        &pod,
-        subject,
-        violations,
-        context.now,
-        &judge,
-    ) {
+    let username = request.user_info.username.as_deref().unwrap_or("");
+    let outcome = match judge_with_exceptions(&pod, namespace, &name, username, &groups, context) {
         Ok(outcome) => outcome,
         Err(message) => return Decision::invalid(message),
     };
@@ -432,6 +402,59 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
     }
     decision.warnings = warnings;
     decision
+}
+
+/// What a workload's pods will look like when created: the template with the API
+/// server's defaults, the webhook's mutation, and the defaults again. Returns the pod and the
+/// mutation's warnings.
+pub fn pod_of_workload(
+    template: &Value,
+    context: Context<'_>,
+) -> Result<(Value, Vec<String>), harden::MutationError> {
+    let mut pod = workloads::pod_of_template(template);
+    api_defaults::apply_pod_defaults(&mut pod);
+    let mutation = harden::harden_pod(
+        &pod,
+        Scope::WholePod,
+        context.policy,
+        context.runtime_classes,
+    )?;
+    let mut pod = mutation.pod;
+    api_defaults::apply_pod_defaults(&mut pod);
+    Ok((pod, mutation.warnings))
+}
+
+/// Every check, then the policy's exceptions, for a pod (or a workload's effective pod)
+/// named `name` in `namespace`, requested by `username` in `groups`.
+pub fn judge_with_exceptions(
+    pod: &Value,
+    namespace: &str,
+    name: &str,
+    username: &str,
+    groups: &[String],
+    context: Context<'_>,
+) -> Result<exceptions::Outcome, String> {
+    let violations = judge_pod(pod, context.policy)?;
+    let service_account = pod
+        .pointer("/spec/serviceAccountName")
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    let subject = exceptions::Subject {
+        namespace,
+        name,
+        service_account,
+        username,
+        groups,
+    };
+    let judge = |pod: &Value| judge_pod(pod, context.policy);
+    exceptions::apply(
+        context.policy,
+        pod,
+        subject,
+        violations,
+        context.now,
+        &judge,
+    )
 }
 
 fn workload_in_scope(request: &AdmissionRequest, policy: &Policy) -> Option<&'static WorkloadKind> {

@@ -186,17 +186,22 @@ impl Report {
     }
 }
 
-pub fn truncate_warning(mut warning: String) -> String {
-    if warning.len() <= MAX_WARNING_LEN {
-        return warning;
+pub fn truncate_warning(warning: String) -> String {
+    truncate_at(warning, MAX_WARNING_LEN)
+}
+
+/// `text` cut to at most `max` bytes on a character boundary, marked with `...` when cut.
+pub fn truncate_at(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
     }
-    let mut cut = MAX_WARNING_LEN - 3;
-    while !warning.is_char_boundary(cut) {
+    let mut cut = max.saturating_sub(3);
+    while !text.is_char_boundary(cut) {
         cut -= 1;
     }
-    warning.truncate(cut);
-    warning.push_str("...");
-    warning
+    text.truncate(cut);
+    text.push_str("...");
+    text
 }
 
 fn harden_pod_level(

@@ -4,6 +4,7 @@
 
 pub mod admission;
 pub mod api_defaults;
+pub mod audit;
 pub mod certs;
 pub mod cli;
 pub mod cmd;

@@ -56,6 +56,13 @@ pub struct Metrics {
     pub policy_info: Family<PolicyLabels, Gauge>,
     pub certificate_reloads: Family<ResultLabels, Counter>,
     pub policy_reloads: Family<ResultLabels, Counter>,
+    pub events_dropped: Counter,
+    pub audit_violations: Family<NamespaceLabels, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NamespaceLabels {
+    pub namespace: String,
 }
 
 impl Default for Metrics {
@@ -112,9 +119,23 @@ impl Metrics {
             "Policy file reloads, by result (a refused policy keeps the previous one serving)",
             policy_reloads.clone(),
         );
+        let events_dropped = Counter::default();
+        registry.register(
+            "mcpguard_events_dropped",
+            "Events not recorded because the queue was full (admissions are never delayed for them)",
+            events_dropped.clone(),
+        );
+        let audit_violations = Family::<NamespaceLabels, Gauge>::default();
+        registry.register(
+            "mcpguard_audit_violations",
+            "Failing checks found by the last background audit, by namespace",
+            audit_violations.clone(),
+        );
         Metrics {
             registry,
             policy_reloads,
+            events_dropped,
+            audit_violations,
             requests,
             duration,
             denials,

@@ -35,6 +35,8 @@ pub struct AppState {
     /// 7 MiB) and CPU; a review beyond it is shed with a quick 503 rather than queued
     /// behind the others until kube-apiserver's timeout.
     pub review_slots: tokio::sync::Semaphore,
+    /// Where Events go when a cluster is configured; unset, nothing is recorded.
+    pub events: std::sync::OnceLock<crate::audit::events::EventSink>,
 }
 
 /// Reviews in progress at once unless `--max-concurrent-reviews` says otherwise.
@@ -70,6 +72,7 @@ impl AppState {
             metrics,
             readiness: Readiness::default(),
             review_slots: tokio::sync::Semaphore::new(max_concurrent_reviews.max(1)),
+            events: std::sync::OnceLock::new(),
         })
     }
 }
@@ -316,6 +319,13 @@ fn record(
     let namespace = request.namespace.as_deref().unwrap_or("");
     if decision.outcome == Outcome::Skipped {
         return;
+    }
+    if let Some(sink) = state.events.get()
+        && let Some(event) =
+            crate::audit::events::event_for(request, decision, policy, sink.record_mutations)
+        && sink.try_record(event).is_err()
+    {
+        state.metrics.events_dropped.inc();
     }
     if decision.outcome == Outcome::Denied {
         state

@@ -103,6 +103,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         args.max_concurrent_reviews,
     );
     let _ = state.readiness.certificate.set(cert.clone());
+    if let Some(client) = &client {
+        let (sink, queue) = crate::audit::events::channel(
+            crate::audit::events::QUEUE_CAPACITY,
+            args.record_mutations,
+        );
+        let recorder = crate::audit::events::recorder(client.clone(), pod_identity(&args));
+        tokio::spawn(crate::audit::events::publish_all(queue, recorder));
+        let _ = state.events.set(sink);
+    }
     if let (CertManagement::SelfManaged, Some(client)) = (args.cert_management, &client) {
         start_self_management(&args, client.clone(), cert.clone(), state.clone()).await?;
     }
@@ -232,9 +241,7 @@ async fn start_self_management(
     cert: Arc<tls::SwappableCert>,
     state: Arc<AppState>,
 ) -> anyhow::Result<()> {
-    let identity = args.pod_name.clone().unwrap_or_else(|| {
-        std::env::var("HOSTNAME").unwrap_or_else(|_| format!("mcpguard-{}", std::process::id()))
-    });
+    let identity = pod_identity(args);
     let lease = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &args.leader_lease)
         .with_namespace(&args.pod_namespace)
         .with_identity(&identity)
@@ -342,4 +349,11 @@ async fn run_while_leading<F, Fut>(
             }
         }
     }
+}
+
+/// This replica's name: the pod name in a cluster, else the hostname.
+fn pod_identity(args: &ServeArgs) -> String {
+    args.pod_name.clone().unwrap_or_else(|| {
+        std::env::var("HOSTNAME").unwrap_or_else(|_| format!("mcpguard-{}", std::process::id()))
+    })
 }
