@@ -29,6 +29,8 @@ pub const AUDIT_VIOLATIONS: &str = "violations";
 pub const AUDIT_MUTATED: &str = "mutated";
 pub const AUDIT_EXCEPTIONS: &str = "exceptions";
 pub const AUDIT_MODE: &str = "mode";
+/// How a workload's denial says that the trouble is in the pods it would create.
+pub const WORKLOAD_DENIAL: &str = "the pods it would create would be rejected: ";
 
 const SECCOMP_POD_ANNOTATION: &str = "seccomp.security.alpha.kubernetes.io/pod";
 const SECCOMP_CONTAINER_ANNOTATION_PREFIX: &str = "container.seccomp.security.alpha.kubernetes.io/";
@@ -237,6 +239,7 @@ fn ephemeral_names(pod: Option<&Value>) -> Vec<String> {
 }
 
 /// What the validating webhook judges, once a request is in scope.
+#[derive(Clone, Copy)]
 enum Judged {
     Pod(PodRequest),
     Workload(&'static WorkloadKind),
@@ -260,6 +263,10 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
         return Decision::invalid("request.object is missing".into());
     };
     let mut warnings = Vec::new();
+    let judged_workload = match judged {
+        Judged::Workload(workload) => Some(workload),
+        Judged::Pod(_) => None,
+    };
     let (pod, resource, subject_prefix) = match judged {
         Judged::Pod(kind) => {
             if kind == PodRequest::PlainUpdate {
@@ -307,18 +314,21 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
                 Err(conflict) => {
                     let mut decision = Decision::new(Outcome::Denied);
                     decision.status = Some(ResponseStatus::forbidden(format!(
-                        "{} {:?} is forbidden: the pods it would create would be rejected: mcpguard policy {:?}: {conflict}",
+                        "{} {:?} is forbidden: {WORKLOAD_DENIAL}mcpguard policy {:?}: {conflict}",
                         workload.qualified_resource(),
                         request.display_name(),
                         context.policy.name
                     )));
+                    decision
+                        .audit_annotations
+                        .insert(AUDIT_POLICY.into(), context.policy.name.clone());
                     return decision;
                 }
             };
             (
                 pod,
                 workload.qualified_resource(),
-                "the pods it would create would be rejected: ".to_owned(),
+                WORKLOAD_DENIAL.to_owned(),
             )
         }
     };
@@ -389,9 +399,13 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
             }
             Mode::Warn => {
                 decision.outcome = Outcome::Warned;
+                let subject = match judged_workload {
+                    Some(workload) => format!("pods of {} {name:?} ", workload.kind),
+                    None => String::new(),
+                };
                 warnings.extend(violations.iter().map(|v| {
                     harden::truncate_warning(format!(
-                        "mcpguard: {subject_prefix}would violate policy {:?}: {v}",
+                        "mcpguard: {subject}would violate policy {:?}: {v}",
                         context.policy.name
                     ))
                 }));

@@ -61,7 +61,13 @@ pub fn apply(
         if !matches_subject(exception, subject) {
             continue;
         }
+        // An expired exception is worth a word only where it would have waived something.
+        let relevant = violations
+            .iter()
+            .any(|v| exception.checks.contains(&v.check))
+            && !matching_containers(exception, pod).is_empty();
         match expiry {
+            Some(expires) if *expires <= now && !relevant => {}
             Some(expires) if *expires <= now => outcome.expired.push((
                 exception.name.clone(),
                 exception.expires.clone().unwrap_or_default(),
@@ -97,10 +103,20 @@ pub fn apply(
         let remaining = judge(&without_containers(pod, &names))?
             .into_iter()
             .find(|v| v.check == violation.check);
+        // Only containers the violation named, and the judgement without them no longer
+        // names, were waived: an exception matching a compliant container, or a pod-level
+        // problem, waives nothing and must not claim to.
+        let waived = |container: &str| {
+            let quoted = format!("{container:?}");
+            violation.detail.contains(&quoted)
+                && remaining
+                    .as_ref()
+                    .is_none_or(|r| !r.detail.contains(&quoted))
+        };
         for exception in &covering {
             let containers: Vec<&str> = covered
                 .iter()
-                .filter(|(e, _)| *e == exception.name)
+                .filter(|(e, c)| *e == exception.name && waived(c))
                 .map(|(_, c)| c.as_str())
                 .collect();
             if !containers.is_empty() {

@@ -100,6 +100,7 @@ mod tests {
             "{}{extra}",
             include_str!("../policies/mcp-restricted.yaml")
                 .replace("namespaces: [mcp]", "namespaces: [mcp, legacy]")
+                .replace("  exceptions: []\n", "")
         );
         crate::policy::parse_str(&text, "test.yaml").expect("policy")
     }

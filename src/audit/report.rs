@@ -1,1 +1,172 @@
+//! PolicyReports (`wgpolicyk8s.io/v1alpha2`), one per scanned resource as Kyverno lays them
+//! out today (one report per namespace outgrows etcd's object size at a few hundred pods).
+//! Built as a pure function of the object, the policy and `now`; the scanner only lists
+//! objects and writes what changed.
 
+use serde_json::{Value, json};
+
+use crate::engine::{self, Context};
+use crate::exceptions;
+use crate::rules;
+use crate::workloads::{self, WorkloadKind};
+
+pub const API_VERSION: &str = "wgpolicyk8s.io/v1alpha2";
+pub const KIND: &str = "PolicyReport";
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY: &str = "mcpguard";
+pub const POLICY_LABEL: &str = "mcpguard.dev/policy";
+pub const SOURCE: &str = "mcpguard";
+
+/// What is being reported on.
+#[derive(Clone, Copy, Debug)]
+pub enum Scanned {
+    /// A running pod: judged as it is (what drifted under an older policy shows here).
+    Pod,
+    /// A pod controller: judged as the webhook judges it (template mutated in memory).
+    Workload(&'static WorkloadKind),
+}
+
+/// The report for `object` (a pod or workload as the API returns it), or `None` for an
+/// object that cannot be reported on (no name or uid, no pod template).
+pub fn report_for(object: &Value, scanned: Scanned, context: Context<'_>) -> Option<Value> {
+    let metadata = object.get("metadata")?;
+    let text = |key: &str| metadata.get(key).and_then(Value::as_str);
+    let (name, namespace, uid) = (text("name")?, text("namespace")?, text("uid")?);
+    let (kind, api_version) = match scanned {
+        Scanned::Pod => ("Pod".to_owned(), "v1".to_owned()),
+        Scanned::Workload(workload) => (
+            workload.kind.to_owned(),
+            if workload.group.is_empty() {
+                "v1".to_owned()
+            } else {
+                format!("{}/v1", workload.group)
+            },
+        ),
+    };
+    let pod = match scanned {
+        Scanned::Pod => object.clone(),
+        Scanned::Workload(workload) => {
+            match engine::pod_of_workload(workload.template(object)?, context) {
+                Ok((pod, _)) => pod,
+                Err(_) => workloads::pod_of_template(workload.template(object)?),
+            }
+        }
+    };
+    let results = match engine::judge_with_exceptions(&pod, namespace, name, "", &[], context) {
+        Ok(outcome) => results(&outcome, context),
+        Err(message) => vec![result(context, "decode", "error", &message, None)],
+    };
+    let count = |status: &str| results.iter().filter(|r| r["result"] == status).count();
+    let summary = json!({
+        "pass": count("pass"), "fail": count("fail"), "warn": count("warn"),
+        "error": count("error"), "skip": count("skip"),
+    });
+    Some(json!({
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {
+            "name": report_name(uid),
+            "namespace": namespace,
+            "labels": {MANAGED_BY_LABEL: MANAGED_BY, POLICY_LABEL: context.policy.name},
+            "ownerReferences": [{
+                "apiVersion": api_version, "kind": kind, "name": name, "uid": uid,
+            }],
+        },
+        "scope": {"apiVersion": api_version, "kind": kind, "name": name, "namespace": namespace, "uid": uid},
+        "summary": summary,
+        "results": results,
+    }))
+}
+
+/// Prefixed, so mcpguard's reports never collide with Kyverno's (named by the bare uid).
+pub fn report_name(uid: &str) -> String {
+    format!("mcpguard-{uid}")
+}
+
+/// The checks the policy runs: its PSS checks, then its enabled MCP rules.
+pub fn checks_run(context: Context<'_>) -> Vec<&'static str> {
+    let policy = context.policy;
+    let security = policy.spec.pod_security;
+    let mut checks = crate::pss::check_ids_for(security.level, security.version);
+    let validate = &policy.spec.validate;
+    let enabled = [
+        (
+            rules::ALLOWED_REGISTRIES,
+            !validate.allowed_registries.is_empty(),
+        ),
+        (rules::REQUIRE_RUNTIME_CLASS, validate.require_runtime_class),
+        (rules::MAX_RESOURCES, !policy.ceilings.is_empty()),
+        (
+            rules::FORBID_SECRET_LITERALS,
+            validate.forbid_secret_literals,
+        ),
+    ];
+    checks.extend(enabled.iter().filter(|(_, on)| *on).map(|(id, _)| *id));
+    checks
+}
+
+fn results(outcome: &exceptions::Outcome, context: Context<'_>) -> Vec<Value> {
+    checks_run(context)
+        .into_iter()
+        .map(|check| {
+            if let Some(violation) = outcome.violations.iter().find(|v| v.check == check) {
+                return result(context, check, "fail", &violation.to_string(), None);
+            }
+            match outcome
+                .waivers
+                .iter()
+                .find(|w| w.checks.iter().any(|c| c == check))
+            {
+                Some(waiver) => result(
+                    context,
+                    check,
+                    "skip",
+                    &format!("waived by exception {:?}", waiver.exception),
+                    Some(&waiver.exception),
+                ),
+                None => result(context, check, "pass", "", None),
+            }
+        })
+        .collect()
+}
+
+fn result(
+    context: Context<'_>,
+    check: &str,
+    status: &str,
+    message: &str,
+    exception: Option<&str>,
+) -> Value {
+    let security = context.policy.spec.pod_security;
+    let category = if rules::ALL_RULE_IDS.contains(&check) {
+        "MCP".to_owned()
+    } else {
+        format!(
+            "Pod Security Standards ({}:{})",
+            security.level, security.version
+        )
+    };
+    let mut entry = json!({
+        "policy": context.policy.name,
+        "rule": check,
+        "result": status,
+        "source": SOURCE,
+        "category": category,
+        "scored": true,
+    });
+    if !message.is_empty() {
+        entry["message"] = Value::String(message.to_owned());
+    }
+    if let Some(exception) = exception {
+        entry["properties"] = json!({"exception": exception});
+    }
+    entry
+}
+
+/// Whether a stored report already says what `desired` says (so it needs no write).
+pub fn is_current(stored: &Value, desired: &Value) -> bool {
+    stored.get("results") == desired.get("results")
+        && stored.get("summary") == desired.get("summary")
+        && stored.get("scope") == desired.get("scope")
+        && stored.pointer("/metadata/labels") == desired.pointer("/metadata/labels")
+}

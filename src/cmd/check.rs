@@ -53,6 +53,9 @@ pub struct ObjectReport {
     pub patch: Option<json_patch::Patch>,
     #[serde(skip)]
     pub mutated: Value,
+    /// Whether the webhook would change the pod (or the pods of the workload).
+    #[serde(skip)]
+    pub changed_by_mutation: bool,
 }
 
 pub fn check(args: &CheckArgs) -> u8 {
@@ -244,6 +247,7 @@ fn review_object(
         warnings: Vec::new(),
         patch: None,
         mutated: object.clone(),
+        changed_by_mutation: false,
     };
     let api_version = text("/apiVersion");
     let is_pod = kind == "Pod" && matches!(api_version.as_str(), "v1" | "");
@@ -282,7 +286,9 @@ fn review_object(
             }
             // The API server decodes and defaults the patched pod again.
             apply_pod_defaults(&mut pod);
-            report.patch = Some(json_patch::diff(object, &pod));
+            let patch = json_patch::diff(object, &pod);
+            report.changed_by_mutation = !patch.0.is_empty();
+            report.patch = Some(patch);
             report.mutated = pod.clone();
         }
     }
@@ -314,20 +320,44 @@ fn review_workload(
     mutate: bool,
 ) -> ObjectReport {
     let object = report.mutated.clone();
-    let request = if mutate {
-        admission_request(workload.group, workload.resource, &report, object)
-    } else {
-        let Some(template) = workload.template(&object) else {
-            report.verdict = Verdict::Denied;
-            report.reason = Some(format!(
-                "{} has no pod template at {}",
-                workload.kind, workload.template
-            ));
-            return report;
-        };
-        admission_request("", "pods", &report, workloads::pod_of_template(template))
+    let Some(template) = workload.template(&object) else {
+        report.verdict = Verdict::Denied;
+        report.reason = Some(format!(
+            "{} has no pod template at {}",
+            workload.kind, workload.template
+        ));
+        return report;
     };
-    let decision = engine::validate(&request, context);
+    if mutate {
+        report.changed_by_mutation = engine::pod_of_workload(template, context)
+            .is_ok_and(|(_, warnings)| !warnings.is_empty());
+        let request = admission_request(workload.group, workload.resource, &report, object.clone());
+        let decision = engine::validate(&request, context);
+        record_validation(&mut report, decision);
+        return report;
+    }
+    // As written: the template judged as its pods would be without the webhook's mutation,
+    // reported in the words the webhook uses for the workload.
+    let request = admission_request("", "pods", &report, workloads::pod_of_template(template));
+    let mut decision = engine::validate(&request, context);
+    let pods_of = format!("mcpguard: pods of {} {:?} ", workload.kind, report.name);
+    for warning in &mut decision.warnings {
+        if let Some(rest) = warning.strip_prefix("mcpguard: ") {
+            *warning = crate::harden::truncate_warning(format!("{pods_of}{rest}"));
+        }
+    }
+    if !decision.allowed() && !decision.violations.is_empty() {
+        let message = format!(
+            "{} {:?} is forbidden: {}{}",
+            workload.qualified_resource(),
+            report.name,
+            engine::WORKLOAD_DENIAL,
+            crate::violation::violation_summary(&context.policy.name, &decision.violations)
+        );
+        if let Some(status) = decision.status.as_mut() {
+            status.message = message;
+        }
+    }
     record_validation(&mut report, decision);
     report
 }
@@ -379,7 +409,7 @@ fn text_line(report: &ObjectReport) -> String {
             }
         }
         Verdict::Denied => line.push_str(&format!(": {} violation(s)", report.violations.len())),
-        Verdict::Admitted if !report.warnings.is_empty() => line.push_str(" after mutation"),
+        Verdict::Admitted if report.changed_by_mutation => line.push_str(" after mutation"),
         Verdict::Admitted => {}
     }
     line

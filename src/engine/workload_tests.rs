@@ -1038,7 +1038,7 @@ fn a_compliant_pod_is_allowed_without_a_mode_annotation_in_every_mode() {
 }
 
 #[test]
-fn warn_mode_admits_a_workload_with_would_be_rejected_warnings() {
+fn warn_mode_admits_a_workload_with_would_violate_warnings() {
     let policy = policy_with("  mode: warn\n");
     let request = Req::workload(
         &DEPLOYMENT,
@@ -1048,8 +1048,8 @@ fn warn_mode_admits_a_workload_with_would_be_rejected_warnings() {
     .build();
     let mut warnings = will_get(&DEPLOYMENT, true);
     warnings.extend(strings(&[
-        "mcpguard: the pods it would create would be rejected: would violate policy \"p\": privileged (container \"app\" must not set securityContext.privileged=true)",
-        "mcpguard: the pods it would create would be rejected: would violate policy \"p\": allowPrivilegeEscalation != false (container \"app\" must set securityContext.allowPrivilegeEscalation=false)",
+        "mcpguard: pods of Deployment \"web\" would violate policy \"p\": privileged (container \"app\" must not set securityContext.privileged=true)",
+        "mcpguard: pods of Deployment \"web\" would violate policy \"p\": allowPrivilegeEscalation != false (container \"app\" must set securityContext.allowPrivilegeEscalation=false)",
     ]));
     assert_eq!(
         validate_with(&policy, &request),
@@ -1171,26 +1171,34 @@ fn mutation_is_the_same_in_every_mode() {
     let mut bare = hardened_pod("web");
     bare["spec"] = json!({"hostNetwork": true,
                           "containers": [{"name": "app", "image": "ghcr.io/x/app:1", "imagePullPolicy": "Always"}]});
-    let request = Req::pod(bare).build();
     let decisions: Vec<Decision> = ["enforce", "warn", "audit"]
         .iter()
-        .map(|mode| mutate_with(&policy_with(&format!("  mode: {mode}\n")), &request))
+        .map(|mode| {
+            let policy = policy_with(&format!("  mode: {mode}\n"));
+            mutate_with(&policy, &Req::pod(bare.clone()).build())
+        })
         .collect();
     assert_eq!(decisions[0].outcome, Outcome::Mutated);
     assert!(decisions[0].patch.as_ref().is_some_and(|p| !p.0.is_empty()));
     assert_eq!(decisions[0], decisions[1], "warn mutates as enforce does");
     assert_eq!(decisions[0], decisions[2], "audit mutates as enforce does");
-    // And it is the mutation of the enforce policy with namespaceModes too.
-    let legacy = Req::pod(bare_in(&request)).namespace("mcp-legacy").build();
+    // A namespace whose mode is overridden gets the same patch.
+    let legacy = Req::pod(bare.clone()).namespace("mcp-legacy").build();
     let per_namespace = mutate_with(
         &policy_with("  namespaceModes: {mcp-legacy: audit}\n"),
         &legacy,
     );
     assert_eq!(per_namespace.patch, decisions[0].patch);
-}
-
-fn bare_in(request: &AdmissionRequest) -> Value {
-    request.object.clone().expect("an object")
+    // The mutated pod's remaining violation is then only warned about.
+    let mut mutated = bare;
+    json_patch::patch(&mut mutated, decisions[1].patch.as_ref().expect("a patch"))
+        .expect("the patch applies");
+    let warned = validate_with(&policy_with("  mode: warn\n"), &Req::pod(mutated).build());
+    assert_eq!(
+        warned.warnings,
+        strings(&["mcpguard: would violate policy \"p\": host namespaces (hostNetwork)"])
+    );
+    assert_eq!(warned.outcome, Outcome::Warned);
 }
 
 // ---- exceptions ------------------------------------------------------------------------------
@@ -1875,7 +1883,7 @@ fn a_duplicate_exception_name_is_refused() {
         "policy t.yaml: spec.exceptions[1].name: exception \"x\" is defined twice"
     );
     loads(&format!(
-        "{ONE_EXCEPTION}    - name: y\n      reason: SEC-2\n      checks: [privileged]\n"
+        "{ONE_EXCEPTION}    - name: second\n      reason: SEC-2\n      checks: [privileged]\n"
     ));
 }
 

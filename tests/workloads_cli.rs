@@ -1,0 +1,540 @@
+//! `mcpguard check` on workloads, enforcement modes and exceptions, as a user runs it: the
+//! real binary from the crate root, asserting exit codes and exact output.
+
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
+
+use pretty_assertions::assert_eq;
+use serde_json::{Value, json};
+
+const FIXTURES: &str = "tests/fixtures/workloads";
+
+/// Runs `mcpguard ARGS` in the crate root with no `MCPGUARD_*` settings from the caller's
+/// environment, feeding `stdin` if given.
+fn run_with(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mcpguard"));
+    command.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("MCPGUARD_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("mcpguard starts");
+    if let Some(text) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin is piped");
+        pipe.write_all(text.as_bytes()).expect("stdin is written");
+    }
+    child.wait_with_output().expect("mcpguard finishes")
+}
+
+fn run(args: &[&str]) -> Output {
+    run_with(args, None)
+}
+
+fn fixture(name: &str) -> String {
+    format!("{FIXTURES}/{name}")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
+}
+
+/// Asserts the exit code, the exact stdout lines and an empty stderr.
+#[track_caller]
+fn assert_output(output: &Output, code: i32, lines: &[&str]) {
+    let expected: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    assert_eq!(
+        stdout(output),
+        expected,
+        "stdout; stderr was: {}",
+        stderr(output)
+    );
+    assert_eq!(stderr(output), "", "stderr");
+    assert_eq!(output.status.code(), Some(code), "exit code");
+}
+
+#[track_caller]
+fn json_stdout(output: &Output) -> Value {
+    assert_eq!(stderr(output), "", "stderr");
+    serde_json::from_slice::<Value>(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is JSON ({e}): {}", stdout(output)))
+}
+
+const POD_WILL_GET: &str = "pod: set fsGroup=1000, runAsGroup=1000, runAsNonRoot, runAsUser=1000, seccompProfile=RuntimeDefault, automountServiceAccountToken=false";
+
+fn will_get(kind: &str, name: &str, detail: &str) -> String {
+    format!("mcpguard: pods of {kind} {name:?} will get: {detail}")
+}
+
+const BROWSER_VIOLATIONS: [&str; 2] = [
+    r#"  - privileged: privileged (container "browser" must not set securityContext.privileged=true)"#,
+    r#"  - allowPrivilegeEscalation: allowPrivilegeEscalation != false (container "browser" must set securityContext.allowPrivilegeEscalation=false)"#,
+];
+
+fn browser_violations_json() -> Value {
+    json!([
+        {"check": "privileged", "reason": "privileged",
+         "detail": "container \"browser\" must not set securityContext.privileged=true"},
+        {"check": "allowPrivilegeEscalation", "reason": "allowPrivilegeEscalation != false",
+         "detail": "container \"browser\" must set securityContext.allowPrivilegeEscalation=false"}
+    ])
+}
+
+fn browser_will_get() -> Vec<String> {
+    vec![
+        will_get("Deployment", "browser", POD_WILL_GET),
+        will_get(
+            "Deployment",
+            "browser",
+            "container \"browser\": set drop ALL, runAsGroup=1000, runAsNonRoot, runAsUser=1000, seccompProfile=RuntimeDefault, imagePullPolicy=Always, requests.memory=400Mi",
+        ),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------
+// a Helm-like render
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_chart_render_is_judged_workload_by_workload_and_the_statefulset_denies() {
+    let path = fixture("chart-render.yaml");
+    assert_output(
+        &run(&["check", &path]),
+        1,
+        &[
+            &format!(
+                "SKIPPED service/web (namespace mcp, {path}#1): kind Service is not judged by mcpguard"
+            ),
+            &format!("ADMITTED deployment/web (namespace mcp, {path}#2) after mutation"),
+            &format!("DENIED statefulset/db (namespace mcp, {path}#3): 3 violation(s)"),
+            "  - hostNamespaces: host namespaces (hostNetwork)",
+            r#"  - privileged: privileged (container "db" must not set securityContext.privileged=true)"#,
+            r#"  - allowPrivilegeEscalation: allowPrivilegeEscalation != false (container "db" must set securityContext.allowPrivilegeEscalation=false)"#,
+            &format!("ADMITTED cronjob/cleanup (namespace mcp, {path}#4) after mutation"),
+        ],
+    );
+}
+
+#[test]
+fn a_compliant_chart_render_exits_0() {
+    let path = fixture("compliant-render.yaml");
+    assert_output(
+        &run(&["check", &path]),
+        0,
+        &[
+            &format!(
+                "SKIPPED service/web (namespace mcp, {path}#1): kind Service is not judged by mcpguard"
+            ),
+            &format!("ADMITTED deployment/web (namespace mcp, {path}#2) after mutation"),
+            &format!("ADMITTED cronjob/cleanup (namespace mcp, {path}#3) after mutation"),
+        ],
+    );
+}
+
+#[test]
+fn workloads_outside_the_enforced_namespaces_are_skipped() {
+    let path = fixture("compliant-render.yaml");
+    // `-n` is the namespace of documents that name none; the Deployment names `mcp`.
+    assert_output(
+        &run(&["check", "-n", "tools", &path]),
+        0,
+        &[
+            &format!(
+                "SKIPPED service/web (namespace tools, {path}#1): kind Service is not judged by mcpguard"
+            ),
+            &format!("ADMITTED deployment/web (namespace mcp, {path}#2) after mutation"),
+            &format!(
+                "SKIPPED cronjob/cleanup (namespace tools, {path}#3): namespace \"tools\" is not enforced by policy \"mcp-restricted\""
+            ),
+        ],
+    );
+    let denied = fixture("chart-render.yaml");
+    let output = run(&["check", "-n", "tools", &denied]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(stdout(&output).contains(&format!(
+        "SKIPPED statefulset/db (namespace tools, {denied}#3): namespace \"tools\" is not enforced by policy \"mcp-restricted\"\n"
+    )));
+}
+
+#[test]
+fn the_chart_render_as_json_carries_will_get_warnings_and_violations() {
+    let path = fixture("chart-render.yaml");
+    let output = run(&["check", "-o", "json", &path]);
+    assert_eq!(output.status.code(), Some(1));
+    let reports = json_stdout(&output);
+    assert_eq!(
+        reports[1],
+        json!({
+            "source": path, "document": 2, "kind": "Deployment", "name": "web",
+            "namespace": "mcp", "verdict": "admitted",
+            "warnings": [
+                will_get("Deployment", "web", POD_WILL_GET),
+                will_get("Deployment", "web", "container \"server\": set allowPrivilegeEscalation=false, drop ALL, runAsGroup=1000, runAsNonRoot, runAsUser=1000, seccompProfile=RuntimeDefault, imagePullPolicy=Always, requests.memory=400Mi"),
+            ]
+        })
+    );
+    assert_eq!(reports[2]["verdict"], "denied");
+    assert_eq!(
+        reports[2]["reason"],
+        "statefulsets.apps \"db\" is forbidden: the pods it would create would be rejected: violates mcpguard policy \"mcp-restricted\": host namespaces (hostNetwork), privileged (container \"db\" must not set securityContext.privileged=true), allowPrivilegeEscalation != false (container \"db\" must set securityContext.allowPrivilegeEscalation=false)"
+    );
+    assert_eq!(
+        reports[3]["warnings"][0],
+        will_get("CronJob", "cleanup", POD_WILL_GET)
+    );
+    // A workload is never patched: the cluster mutates its pods, not the workload.
+    for report in reports.as_array().expect("an array") {
+        assert_eq!(report.get("patch"), None, "{report}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// --no-mutate
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn no_mutate_denies_a_template_without_security_context() {
+    let path = fixture("deployment-no-security-context.yaml");
+    assert_output(
+        &run(&["check", "--no-mutate", &path]),
+        1,
+        &[
+            &format!("DENIED deployment/fetch (namespace mcp, {path}#1): 4 violation(s)"),
+            r#"  - allowPrivilegeEscalation: allowPrivilegeEscalation != false (container "server" must set securityContext.allowPrivilegeEscalation=false)"#,
+            r#"  - capabilities_restricted: unrestricted capabilities (container "server" must set securityContext.capabilities.drop=["ALL"])"#,
+            r#"  - runAsNonRoot: runAsNonRoot != true (pod or container "server" must set securityContext.runAsNonRoot=true)"#,
+            r#"  - seccompProfile_restricted: seccompProfile (pod or container "server" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")"#,
+        ],
+    );
+}
+
+#[test]
+fn no_mutate_denial_of_a_workload_names_the_workload_not_a_pod() {
+    // The webhook's denial of this Deployment names `deployments.apps "fetch"`; the offline
+    // answer for the same object must name it the same way.
+    let path = fixture("deployment-no-security-context.yaml");
+    let output = run(&["check", "--no-mutate", "-o", "json", &path]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        json_stdout(&output)[0]["reason"],
+        "deployments.apps \"fetch\" is forbidden: the pods it would create would be rejected: violates mcpguard policy \"mcp-restricted\": allowPrivilegeEscalation != false (container \"server\" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container \"server\" must set securityContext.capabilities.drop=[\"ALL\"]), runAsNonRoot != true (pod or container \"server\" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container \"server\" must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\")"
+    );
+}
+
+#[test]
+fn with_mutation_the_same_template_is_admitted() {
+    let path = fixture("deployment-no-security-context.yaml");
+    assert_output(
+        &run(&["check", &path]),
+        0,
+        &[&format!(
+            "ADMITTED deployment/fetch (namespace mcp, {path}#1) after mutation"
+        )],
+    );
+}
+
+#[test]
+fn json_of_a_workload_lists_what_its_pods_will_get() {
+    let path = fixture("deployment-no-security-context.yaml");
+    let output = run(&["check", "-o", "json", &path]);
+    assert_eq!(output.status.code(), Some(0));
+    // `:latest` is already pulled Always by the API server's defaulting.
+    assert_eq!(
+        json_stdout(&output),
+        json!([{
+            "source": path, "document": 1, "kind": "Deployment", "name": "fetch",
+            "namespace": "mcp", "verdict": "admitted",
+            "warnings": [
+                will_get("Deployment", "fetch", POD_WILL_GET),
+                will_get("Deployment", "fetch", "container \"server\": set allowPrivilegeEscalation=false, drop ALL, runAsGroup=1000, runAsNonRoot, runAsUser=1000, seccompProfile=RuntimeDefault, requests.memory=400Mi"),
+            ]
+        }])
+    );
+}
+
+#[test]
+fn a_workload_without_a_template_is_denied_with_the_reason() {
+    let text = "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: broken}\nspec:\n  schedule: \"@daily\"\n  jobTemplate: {spec: {}}\n";
+    for args in [vec!["check", "-"], vec!["check", "--no-mutate", "-"]] {
+        assert_output(
+            &run_with(&args, Some(text)),
+            1,
+            &[
+                "DENIED cronjob/broken (namespace mcp, <stdin>#1): CronJob has no pod template at /spec/jobTemplate/spec/template",
+            ],
+        );
+    }
+}
+
+#[test]
+fn no_mutate_never_reports_an_admission_after_mutation() {
+    // Under `warn`, a violating workload is admitted; with `--no-mutate` nothing was mutated,
+    // so the line must not say "after mutation".
+    let path = fixture("privileged-deployment.yaml");
+    let policy = fixture("warn-policy.yaml");
+    let output = run(&["check", "--policy", &policy, "--no-mutate", &path]);
+    assert_eq!(output.status.code(), Some(0));
+    let first = stdout(&output).lines().next().unwrap_or("").to_owned();
+    assert_eq!(
+        first,
+        format!("ADMITTED deployment/browser (namespace mcp, {path}#1)")
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// modes
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn enforce_mode_denies_the_privileged_deployment() {
+    let path = fixture("privileged-deployment.yaml");
+    let mut lines = vec![format!(
+        "DENIED deployment/browser (namespace mcp, {path}#1): 2 violation(s)"
+    )];
+    lines.extend(BROWSER_VIOLATIONS.iter().map(|l| (*l).to_owned()));
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    assert_output(&run(&["check", &path]), 1, &lines);
+}
+
+#[test]
+fn warn_mode_admits_the_workload_and_lists_its_violations() {
+    let path = fixture("privileged-deployment.yaml");
+    let policy = fixture("warn-policy.yaml");
+    let mut lines = vec![format!(
+        "ADMITTED deployment/browser (namespace mcp, {path}#1) after mutation"
+    )];
+    // The violations are listed under the admitted line; the warnings themselves
+    // ("would violate policy ...") are only in `-o json`.
+    lines.extend(BROWSER_VIOLATIONS.iter().map(|l| (*l).to_owned()));
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    assert_output(&run(&["check", "--policy", &policy, &path]), 0, &lines);
+}
+
+#[test]
+fn warn_mode_json_carries_one_would_violate_warning_per_violation() {
+    let path = fixture("privileged-deployment.yaml");
+    let pod = fixture("host-network-pod.yaml");
+    let policy = fixture("warn-policy.yaml");
+    let output = run(&["check", "--policy", &policy, "-o", "json", &path, &pod]);
+    assert_eq!(output.status.code(), Some(0));
+    let mut warnings = browser_will_get();
+    warnings.extend([
+        "mcpguard: pods of Deployment \"browser\" would violate policy \"mcp-warn\": privileged (container \"browser\" must not set securityContext.privileged=true)".to_owned(),
+        "mcpguard: pods of Deployment \"browser\" would violate policy \"mcp-warn\": allowPrivilegeEscalation != false (container \"browser\" must set securityContext.allowPrivilegeEscalation=false)".to_owned(),
+    ]);
+    assert_eq!(
+        json_stdout(&output),
+        json!([
+            {
+                "source": path, "document": 1, "kind": "Deployment", "name": "browser",
+                "namespace": "mcp", "verdict": "admitted",
+                "violations": browser_violations_json(),
+                "warnings": warnings
+            },
+            {
+                "source": pod, "document": 1, "kind": "Pod", "name": "legacy",
+                "namespace": "mcp", "verdict": "admitted",
+                "violations": [{"check": "hostNamespaces", "reason": "host namespaces", "detail": "hostNetwork"}],
+                "warnings": ["mcpguard: would violate policy \"mcp-warn\": host namespaces (hostNetwork)"]
+            }
+        ])
+    );
+}
+
+#[test]
+fn warn_mode_does_not_claim_a_mutation_for_a_pod_that_needed_none() {
+    // host-network-pod.yaml is already hardened: the mutation has nothing to set. Its only
+    // warning is "would violate", which is not a mutation.
+    let pod = fixture("host-network-pod.yaml");
+    let policy = fixture("warn-policy.yaml");
+    let output = run(&["check", "--policy", &policy, "-o", "json", &pod]);
+    assert_eq!(
+        json_stdout(&output)[0].get("patch"),
+        None,
+        "nothing mutated"
+    );
+    assert_output(
+        &run(&["check", "--policy", &policy, &pod]),
+        0,
+        &[
+            &format!("ADMITTED pod/legacy (namespace mcp, {pod}#1)"),
+            "  - hostNamespaces: host namespaces (hostNetwork)",
+        ],
+    );
+}
+
+#[test]
+fn audit_mode_admits_and_lists_the_violations_without_warnings() {
+    let path = fixture("privileged-deployment.yaml");
+    let pod = fixture("host-network-pod.yaml");
+    let policy = fixture("audit-policy.yaml");
+    let mut lines = vec![format!(
+        "ADMITTED deployment/browser (namespace mcp, {path}#1) after mutation"
+    )];
+    lines.extend(BROWSER_VIOLATIONS.iter().map(|l| (*l).to_owned()));
+    lines.push(format!("ADMITTED pod/legacy (namespace mcp, {pod}#1)"));
+    lines.push("  - hostNamespaces: host namespaces (hostNetwork)".to_owned());
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    assert_output(
+        &run(&["check", "--policy", &policy, &path, &pod]),
+        0,
+        &lines,
+    );
+    let output = run(&["check", "--policy", &policy, "-o", "json", &path, &pod]);
+    let reports = json_stdout(&output);
+    assert_eq!(
+        reports[0]["warnings"],
+        json!(browser_will_get()),
+        "only what the pods will get"
+    );
+    assert_eq!(reports[1].get("warnings"), None, "no warnings at all");
+    assert_eq!(reports[1]["verdict"], "admitted");
+}
+
+#[test]
+fn namespace_modes_warn_in_the_legacy_namespace_and_deny_in_the_enforced_one() {
+    let path = fixture("privileged-deployment.yaml");
+    let policy = fixture("legacy-namespace-policy.yaml");
+    let mut legacy = vec![format!(
+        "ADMITTED deployment/browser (namespace mcp-legacy, {path}#1) after mutation"
+    )];
+    legacy.extend(BROWSER_VIOLATIONS.iter().map(|l| (*l).to_owned()));
+    let legacy: Vec<&str> = legacy.iter().map(String::as_str).collect();
+    assert_output(
+        &run(&["check", "--policy", &policy, "-n", "mcp-legacy", &path]),
+        0,
+        &legacy,
+    );
+    let mut enforced = vec![format!(
+        "DENIED deployment/browser (namespace mcp, {path}#1): 2 violation(s)"
+    )];
+    enforced.extend(BROWSER_VIOLATIONS.iter().map(|l| (*l).to_owned()));
+    let enforced: Vec<&str> = enforced.iter().map(String::as_str).collect();
+    assert_output(&run(&["check", "--policy", &policy, &path]), 1, &enforced);
+}
+
+#[test]
+fn a_policy_with_an_unknown_mode_is_an_error() {
+    let text = std::fs::read_to_string(fixture("warn-policy.yaml"))
+        .expect("fixture")
+        .replace("mode: warn", "mode: lenient");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, text).expect("write policy");
+    let policy = policy.display().to_string();
+    let output = run(&[
+        "check",
+        "--policy",
+        &policy,
+        &fixture("privileged-deployment.yaml"),
+    ]);
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "mcpguard check: policy {policy}: spec.mode: unknown variant `lenient`, expected one of `enforce`, `warn`, `audit`\n"
+        )
+    );
+    assert_eq!(stdout(&output), "");
+    assert_eq!(output.status.code(), Some(2));
+}
+
+// ---------------------------------------------------------------------------------------
+// exceptions
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn an_exception_admits_the_matching_workload_and_says_so_in_json() {
+    let path = fixture("privileged-deployment.yaml");
+    let policy = fixture("exceptions-policy.yaml");
+    assert_output(
+        &run(&["check", "--policy", &policy, &path]),
+        0,
+        &[&format!(
+            "ADMITTED deployment/browser (namespace mcp, {path}#1) after mutation"
+        )],
+    );
+    let mut warnings = browser_will_get();
+    warnings.push("mcpguard: exception \"legacy-browser-server\" waives privileged, allowPrivilegeEscalation for container \"browser\"".to_owned());
+    assert_eq!(
+        json_stdout(&run(&["check", "--policy", &policy, "-o", "json", &path])),
+        json!([{
+            "source": path, "document": 1, "kind": "Deployment", "name": "browser",
+            "namespace": "mcp", "verdict": "admitted", "warnings": warnings
+        }])
+    );
+}
+
+#[test]
+fn an_exception_does_not_admit_another_image_under_the_matching_name() {
+    let policy = fixture("exceptions-policy.yaml");
+    let text = std::fs::read_to_string(fixture("privileged-deployment.yaml"))
+        .expect("fixture")
+        .replace(
+            "mcr.microsoft.com/playwright:v1.49.0-noble",
+            "ghcr.io/x/browser:1",
+        );
+    let mut lines =
+        vec!["DENIED deployment/browser (namespace mcp, <stdin>#1): 2 violation(s)".to_owned()];
+    lines.extend(BROWSER_VIOLATIONS.iter().map(|l| (*l).to_owned()));
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    assert_output(
+        &run_with(&["check", "--policy", &policy, "-"], Some(&text)),
+        1,
+        &lines,
+    );
+}
+
+#[test]
+fn a_label_does_not_exempt_a_workload() {
+    let policy = fixture("exceptions-policy.yaml");
+    let text = std::fs::read_to_string(fixture("privileged-deployment.yaml"))
+        .expect("fixture")
+        .replacen(
+            "metadata:\n  name: browser\n",
+            "metadata:\n  name: web\n  labels: {mcpguard.dev/exception: legacy-browser-server, exempt: \"true\"}\n  annotations: {mcpguard.dev/exempt: \"true\"}\n",
+            1,
+        );
+    let output = run_with(&["check", "--policy", &policy, "-"], Some(&text));
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert_eq!(
+        stdout(&output).lines().next(),
+        Some("DENIED deployment/web (namespace mcp, <stdin>#1): 2 violation(s)")
+    );
+}
+
+#[test]
+fn an_expired_exception_denies_and_says_it_expired() {
+    let policy = fixture("exceptions-policy.yaml");
+    let text = std::fs::read_to_string(fixture("privileged-deployment.yaml"))
+        .expect("fixture")
+        .replacen(
+            "metadata:\n  name: browser\n",
+            "metadata:\n  name: fetch\n",
+            1,
+        );
+    let output = run_with(
+        &["check", "--policy", &policy, "-o", "json", "-"],
+        Some(&text),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let report = &json_stdout(&output)[0];
+    assert_eq!(report["verdict"], "denied");
+    assert_eq!(
+        report["warnings"].as_array().and_then(|w| w.last()),
+        Some(&json!(
+            "mcpguard: exception \"old-waiver\" expired (2020-01-01) and no longer applies"
+        ))
+    );
+}
