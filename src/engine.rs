@@ -111,7 +111,7 @@ impl Decision {
             allowed: self.allowed(),
             status: self.status.clone(),
             audit_annotations: self.audit_annotations.clone(),
-            warnings: self.warnings.clone(),
+            warnings: capped_warnings(&self.warnings),
             ..AdmissionResponse::default()
         };
         match &self.patch {
@@ -119,6 +119,23 @@ impl Decision {
             None => response,
         }
     }
+}
+
+/// kube-apiserver truncates long warning lists, and a pod with thousands of containers
+/// would otherwise carry megabytes of them.
+pub const MAX_WARNINGS: usize = 100;
+
+fn capped_warnings(warnings: &[String]) -> Vec<String> {
+    if warnings.len() <= MAX_WARNINGS {
+        return warnings.to_vec();
+    }
+    let shown = MAX_WARNINGS - 1;
+    let mut capped = warnings[..shown].to_vec();
+    capped.push(format!(
+        "mcpguard: {} more warnings not shown",
+        warnings.len() - shown
+    ));
+    capped
 }
 
 /// What kind of pod request this is, once it is known to be in scope.

@@ -510,3 +510,107 @@ pub fn metric_value(text: &str, name_and_labels: &str) -> Option<f64> {
         value.split_whitespace().next()?.parse().ok()
     })
 }
+
+/// What [`TestServer::start_custom`] varies: the policy, the RuntimeClass lookup, the
+/// review slots (`AppState::with_review_limit`) and the connection limit
+/// (`server::serve_tls_with_limits`).
+pub struct ServerOptions {
+    pub policy: Policy,
+    pub runtime_classes: Arc<dyn mcpguard::runtime_class::RuntimeClassLookup>,
+    pub max_concurrent_reviews: usize,
+    pub max_connections: usize,
+}
+
+impl ServerOptions {
+    /// The embedded default policy, no RuntimeClasses, and the server's default limits.
+    pub fn new() -> ServerOptions {
+        ServerOptions {
+            policy: Policy::embedded_default().expect("the embedded default policy loads"),
+            runtime_classes: Arc::new(StaticRuntimeClasses::default()),
+            max_concurrent_reviews: routes::DEFAULT_MAX_CONCURRENT_REVIEWS,
+            max_connections: server::DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions::new()
+    }
+}
+
+impl TestServer {
+    /// Like [`TestServer::start`], composed the same way, but with `options`' lookup, review
+    /// slots and connection limit.
+    pub async fn start_custom(options: ServerOptions) -> TestServer {
+        tls::provider();
+        let bundle = generate_bundle();
+        let certified = tls::certified_key(bundle.cert_pem.as_bytes(), bundle.key_pem.as_bytes())
+            .expect("the generated certificate and key form a valid pair");
+        let cert = tls::SwappableCert::new(certified);
+        let tls_config = tls::server_config(cert.clone()).expect("server TLS config builds");
+
+        let metrics = Arc::new(Metrics::new());
+        let state = AppState::with_review_limit(
+            options.policy,
+            options.runtime_classes,
+            metrics.clone(),
+            options.max_concurrent_reviews,
+        );
+
+        let webhook_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind webhook port on loopback");
+        let probe_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind probe port on loopback");
+        let addr = webhook_listener
+            .local_addr()
+            .expect("webhook listener has an address");
+        let probe_addr = probe_listener
+            .local_addr()
+            .expect("probe listener has an address");
+
+        let (shutdown, webhook_stopped) = oneshot::channel::<()>();
+        let (probe_shutdown, probes_stopped) = oneshot::channel::<()>();
+        let router = server::close_connections_when_draining(
+            state.clone(),
+            routes::webhook_router(state.clone()),
+        );
+        let webhook_task = tokio::spawn(server::serve_tls_with_limits(
+            webhook_listener,
+            tls_config,
+            router,
+            async {
+                let _ = webhook_stopped.await;
+            },
+            options.max_connections,
+        ));
+        let probe_task = tokio::spawn(
+            axum::serve(probe_listener, routes::probe_router(state.clone()))
+                .with_graceful_shutdown(async {
+                    let _ = probes_stopped.await;
+                })
+                .into_future(),
+        );
+        state.readiness.tls_listening.store(true, Ordering::Release);
+
+        let client = client_trusting(&bundle.ca_cert_pem);
+        TestServer {
+            base_url: format!("https://{addr}"),
+            probe_url: format!("http://{probe_addr}"),
+            addr,
+            probe_addr,
+            client,
+            ca_pem: bundle.ca_cert_pem.clone(),
+            bundle,
+            cert,
+            state,
+            metrics,
+            shutdown: Some(shutdown),
+            probe_shutdown: Some(probe_shutdown),
+            webhook_task: Some(webhook_task),
+            probe_task: Some(probe_task),
+        }
+    }
+}
