@@ -69,6 +69,9 @@ pub struct ServeArgs {
     /// Reviews in progress at once (each holds a body of up to 7 MiB); more get a quick 503.
     #[arg(long, env = "MCPGUARD_MAX_CONCURRENT_REVIEWS", default_value_t = crate::admission::routes::DEFAULT_MAX_CONCURRENT_REVIEWS)]
     pub max_concurrent_reviews: usize,
+    /// Seconds between background audits (PolicyReports) on the leader; 0 turns them off.
+    #[arg(long, env = "MCPGUARD_AUDIT_INTERVAL_SECONDS", default_value_t = 3600)]
+    pub audit_interval_seconds: u64,
     /// Also record an Event (reason PolicyMutated) for every mutated pod.
     #[arg(long, env = "MCPGUARD_RECORD_MUTATIONS")]
     pub record_mutations: bool,
@@ -117,6 +120,10 @@ pub struct ServeArgs {
     /// This replica's identity in leader election [default: the hostname].
     #[arg(long, env = "MCPGUARD_POD_NAME")]
     pub pod_name: Option<String>,
+    /// Elect a leader (a coordination Lease) to own the namespaces' PSA enforce label and the
+    /// background audit; always on with --cert-management=self.
+    #[arg(long, env = "MCPGUARD_LEADER_ELECTION")]
+    pub leader_election: bool,
     /// Coordination Lease for leader election (in --pod-namespace).
     #[arg(long, env = "MCPGUARD_LEADER_LEASE", default_value = "mcpguard-leader")]
     pub leader_lease: String,

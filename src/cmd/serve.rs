@@ -112,8 +112,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tokio::spawn(crate::audit::events::publish_all(queue, recorder));
         let _ = state.events.set(sink);
     }
-    if let (CertManagement::SelfManaged, Some(client)) = (args.cert_management, &client) {
-        start_self_management(&args, client.clone(), cert.clone(), state.clone()).await?;
+    let leads = args.leader_election || args.cert_management == CertManagement::SelfManaged;
+    if let (true, Some(client)) = (leads, &client) {
+        start_leader_duties(&args, client.clone(), cert.clone(), state.clone()).await?;
     }
     if let Some(watched) = watched {
         state
@@ -234,8 +235,9 @@ async fn cluster_client(mode: ClusterMode) -> anyhow::Result<Option<kube::Client
     }
 }
 
-/// Leader election, and on the leader the certificate passes. Every replica keeps serving.
-async fn start_self_management(
+/// Leader election, and on the leader: the certificate passes (when self-managed), the
+/// namespaces' PSA enforce labels and the background audit. Every replica keeps serving.
+async fn start_leader_duties(
     args: &ServeArgs,
     client: kube::Client,
     cert: Arc<tls::SwappableCert>,
@@ -251,17 +253,16 @@ async fn start_self_management(
         .await
         .context("cannot set up leader election")?;
     let (leader, _lease_task) = lease.watch().await;
-    let manager = SelfManagedCerts {
-        client,
-        namespace: args.pod_namespace.clone(),
-        secret_name: args.cert_secret_name.clone(),
-        webhook_configuration: args.webhook_configuration.clone(),
-        service: args.service.clone(),
-        settings: RotationSettings::default(),
-        serving: cert,
-    };
+    if args.audit_interval_seconds > 0 {
+        tokio::spawn(crate::audit::scan::run(
+            client.clone(),
+            state.clone(),
+            leader.clone(),
+            Duration::from_secs(args.audit_interval_seconds),
+        ));
+    }
     let labels_state = state.clone();
-    let labels_client = manager.client.clone();
+    let labels_client = client.clone();
     tokio::spawn(run_while_leading(
         leader.clone(),
         Duration::from_secs(60),
@@ -279,11 +280,22 @@ async fn start_self_management(
             }
         },
     ));
-    tokio::spawn(manager.run(
-        leader,
-        move || state.policy.load().spec.namespaces.clone(),
-        Duration::from_secs(60),
-    ));
+    if args.cert_management == CertManagement::SelfManaged {
+        let manager = SelfManagedCerts {
+            client,
+            namespace: args.pod_namespace.clone(),
+            secret_name: args.cert_secret_name.clone(),
+            webhook_configuration: args.webhook_configuration.clone(),
+            service: args.service.clone(),
+            settings: RotationSettings::default(),
+            serving: cert,
+        };
+        tokio::spawn(manager.run(
+            leader,
+            move || state.policy.load().spec.namespaces.clone(),
+            Duration::from_secs(60),
+        ));
+    }
     Ok(())
 }
 
