@@ -10,6 +10,10 @@
 //! - `pss/evaluate_restricted`: only the Pod Security Standards checks, on the typed pod
 //! - `parse/admission_review`: only the parse of the request bytes
 
+/// The same allocator as the `mcpguard` binary, so the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 use std::time::Duration;
 

@@ -38,6 +38,9 @@ pub enum Command {
     /// Certificates for the webhook.
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// Recent denials (Events) and current violations (PolicyReports) in the cluster of the
+    /// current kubeconfig context. Exit 0 if nothing fails today's policy, 1 if something does, 2 on error.
+    Audit(AuditArgs),
 }
 
 #[derive(Debug, Args)]
@@ -187,6 +190,26 @@ pub struct MutateArgs {
     /// Files, directories or - for stdin.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Namespace to audit; repeat (or comma-separate) for several [default: all namespaces]
+    #[arg(long, short = 'n', env = "MCPGUARD_NAMESPACE", value_delimiter = ',')]
+    pub namespace: Vec<String>,
+    /// Show denials this recent: a number and a unit (s, m, h, d, w), e.g. 30m, 24h, 7d, 1h30m.
+    #[arg(long, env = "MCPGUARD_SINCE", default_value = "24h", value_parser = crate::cmd::audit::parse_since)]
+    pub since: time::Duration,
+    /// Report format.
+    #[arg(long, short = 'o', env = "MCPGUARD_OUTPUT", value_enum, default_value_t = crate::cmd::audit::AuditOutput::Table)]
+    pub output: crate::cmd::audit::AuditOutput,
+    /// Restart (as `kubectl rollout restart`) the Deployments whose running pods fail today's
+    /// policy, after showing the plan and asking for confirmation.
+    #[arg(long, env = "MCPGUARD_APPLY_POLICY")]
+    pub apply_policy: bool,
+    /// With --apply-policy: do not ask for confirmation.
+    #[arg(long, short = 'y', env = "MCPGUARD_YES")]
+    pub yes: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -4,6 +4,7 @@
 //! Pure: a decision depends only on the request, the policy and the RuntimeClass snapshot
 //! passed in. No I/O, no clock, no global state.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::PodSpec;
@@ -16,7 +17,7 @@ use time::OffsetDateTime;
 use crate::admission::review::{AdmissionRequest, AdmissionResponse, Operation, ResponseStatus};
 use crate::api_defaults;
 use crate::exceptions;
-use crate::harden::{self, Mutation, Scope};
+use crate::harden::{self, Scope};
 use crate::policy::{Mode, Policy};
 use crate::pss;
 use crate::rules;
@@ -29,6 +30,8 @@ pub const AUDIT_VIOLATIONS: &str = "violations";
 pub const AUDIT_MUTATED: &str = "mutated";
 pub const AUDIT_EXCEPTIONS: &str = "exceptions";
 pub const AUDIT_MODE: &str = "mode";
+/// The check ID of a RuntimeClass whose scheduling contradicts the pod's nodeSelector.
+pub const RUNTIME_CLASS_SCHEDULING: &str = "runtimeClassScheduling";
 /// How a workload's denial says that the trouble is in the pods it would create.
 pub const WORKLOAD_DENIAL: &str = "the pods it would create would be rejected: ";
 
@@ -204,8 +207,11 @@ pub fn mutate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
         },
         _ => Scope::WholePod,
     };
-    match harden::harden_pod(object, scope, context.policy, context.runtime_classes) {
-        Ok(mutation) => mutation_decision(object, mutation, context.policy),
+    let Some(spec) = object.get("spec").filter(|spec| spec.is_object()) else {
+        return Decision::invalid("object has no spec".into());
+    };
+    match harden::harden_spec(spec, scope, context.policy, context.runtime_classes) {
+        Ok(mutation) => mutation_decision(spec, mutation, context.policy),
         Err(harden::MutationError::NotAPod(message)) => Decision::invalid(message),
         Err(conflict) => {
             let mut decision = Decision::new(Outcome::Denied);
@@ -218,13 +224,31 @@ pub fn mutate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
             decision
                 .audit_annotations
                 .insert(AUDIT_POLICY.into(), context.policy.name.clone());
+            record_conflict(&mut decision, &conflict);
             decision
         }
     }
 }
 
-fn mutation_decision(original: &Value, mutation: Mutation, policy: &Policy) -> Decision {
-    let patch = json_patch::diff(original, &mutation.pod);
+/// A RuntimeClass scheduling conflict is a denial like any check's: it is named in the
+/// audit annotations, counted, and recorded as an Event.
+fn record_conflict(decision: &mut Decision, conflict: &harden::MutationError) {
+    decision.violations = vec![Violation {
+        check: RUNTIME_CLASS_SCHEDULING.into(),
+        reason: "RuntimeClass scheduling conflict".into(),
+        detail: conflict.to_string(),
+    }];
+    decision
+        .audit_annotations
+        .insert(AUDIT_VIOLATIONS.into(), RUNTIME_CLASS_SCHEDULING.into());
+}
+
+fn mutation_decision(
+    original_spec: &Value,
+    mutation: harden::SpecMutation,
+    policy: &Policy,
+) -> Decision {
+    let patch = under_spec(json_patch::diff(original_spec, &mutation.spec));
     let mut decision = Decision::new(if patch.0.is_empty() {
         Outcome::Allowed
     } else {
@@ -241,6 +265,51 @@ fn mutation_decision(original: &Value, mutation: Mutation, policy: &Policy) -> D
     }
     decision.warnings = mutation.warnings;
     decision
+}
+
+/// A patch computed on the spec alone, addressed to the whole pod.
+fn under_spec(patch: json_patch::Patch) -> json_patch::Patch {
+    use json_patch::PatchOperation;
+    use json_patch::jsonptr::PointerBuf;
+    let prefix = |path: &PointerBuf| {
+        let mut prefixed = PointerBuf::from_tokens(["spec"]);
+        prefixed.append(path);
+        prefixed
+    };
+    json_patch::Patch(
+        patch
+            .0
+            .into_iter()
+            .map(|operation| match operation {
+                PatchOperation::Add(mut op) => {
+                    op.path = prefix(&op.path);
+                    PatchOperation::Add(op)
+                }
+                PatchOperation::Remove(mut op) => {
+                    op.path = prefix(&op.path);
+                    PatchOperation::Remove(op)
+                }
+                PatchOperation::Replace(mut op) => {
+                    op.path = prefix(&op.path);
+                    PatchOperation::Replace(op)
+                }
+                PatchOperation::Move(mut op) => {
+                    op.from = prefix(&op.from);
+                    op.path = prefix(&op.path);
+                    PatchOperation::Move(op)
+                }
+                PatchOperation::Copy(mut op) => {
+                    op.from = prefix(&op.from);
+                    op.path = prefix(&op.path);
+                    PatchOperation::Copy(op)
+                }
+                PatchOperation::Test(mut op) => {
+                    op.path = prefix(&op.path);
+                    PatchOperation::Test(op)
+                }
+            })
+            .collect(),
+    )
 }
 
 fn ephemeral_names(pod: Option<&Value>) -> Vec<String> {
@@ -295,7 +364,7 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
                 }
             }
             (
-                object.clone(),
+                Cow::Borrowed(object),
                 request.resource.resource.clone(),
                 String::new(),
             )
@@ -339,11 +408,12 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
                     decision
                         .audit_annotations
                         .insert(AUDIT_POLICY.into(), context.policy.name.clone());
+                    record_conflict(&mut decision, &conflict);
                     return decision;
                 }
             };
             (
-                pod,
+                Cow::Owned(pod),
                 workload.qualified_resource(),
                 WORKLOAD_DENIAL.to_owned(),
             )
@@ -509,11 +579,18 @@ pub fn violation_ids(violations: &[Violation]) -> String {
 /// Every PSS check of the policy's level and version, then the MCP rules, for a pod or a
 /// pod template (`{metadata, spec}`).
 pub fn judge_pod(pod: &Value, policy: &Policy) -> Result<Vec<Violation>, String> {
-    let metadata = match pod.get("metadata") {
-        None | Some(Value::Null) => ObjectMeta::default(),
-        Some(raw) => {
-            ObjectMeta::deserialize(raw).map_err(|e| format!("cannot decode metadata: {e}"))?
-        }
+    // The checks read only annotations (seccomp, AppArmor); decoding the rest of the
+    // metadata (managedFields above all) would be most of a review's work.
+    let annotations = match pod.pointer("/metadata/annotations") {
+        None | Some(Value::Null) => None,
+        Some(raw) => Some(
+            std::collections::BTreeMap::<String, String>::deserialize(raw)
+                .map_err(|e| format!("cannot decode metadata.annotations: {e}"))?,
+        ),
+    };
+    let metadata = ObjectMeta {
+        annotations,
+        ..ObjectMeta::default()
     };
     let raw_spec = pod.get("spec").ok_or("object has no spec")?;
     let spec = PodSpec::deserialize(raw_spec).map_err(|e| format!("cannot decode spec: {e}"))?;

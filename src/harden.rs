@@ -102,10 +102,39 @@ pub fn harden_pod(
     policy: &Policy,
     runtime_classes: &dyn RuntimeClassLookup,
 ) -> Result<Mutation, MutationError> {
+    let spec = pod
+        .get("spec")
+        .filter(|spec| spec.is_object())
+        .ok_or_else(|| MutationError::NotAPod("object has no spec".into()))?;
+    let hardened_spec = harden_spec(spec, scope, policy, runtime_classes)?;
+    // Only the spec changes: the metadata (often most of the object, with managedFields
+    // and annotations) is copied, never walked.
     let mut hardened = pod.clone();
+    hardened["spec"] = hardened_spec.spec;
+    Ok(Mutation {
+        pod: hardened,
+        warnings: hardened_spec.warnings,
+        fields_set: hardened_spec.fields_set,
+    })
+}
+
+/// [`harden_pod`] on the spec alone, for callers that patch only the spec (the webhook).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SpecMutation {
+    pub spec: Value,
+    pub warnings: Vec<String>,
+    pub fields_set: Vec<String>,
+}
+
+pub fn harden_spec(
+    spec: &Value,
+    scope: Scope<'_>,
+    policy: &Policy,
+    runtime_classes: &dyn RuntimeClassLookup,
+) -> Result<SpecMutation, MutationError> {
+    let mut hardened = spec.clone();
     let spec = hardened
-        .get_mut("spec")
-        .and_then(Value::as_object_mut)
+        .as_object_mut()
         .ok_or_else(|| MutationError::NotAPod("object has no spec".into()))?;
     let windows = spec.pointer_str(&["os", "name"]) == Some("windows");
     let mut report = Report::default();
@@ -161,8 +190,8 @@ pub fn harden_pod(
     }
     report.fields.sort();
     report.fields.dedup();
-    Ok(Mutation {
-        pod: hardened,
+    Ok(SpecMutation {
+        spec: hardened,
         warnings: report.warnings,
         fields_set: report.fields,
     })

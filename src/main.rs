@@ -1,5 +1,10 @@
 use std::process::ExitCode;
 
+/// Reviews build and drop many small JSON nodes; under glibc's allocator malloc and free
+/// were about a third of a review's time (perf, benches/review.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 use mcpguard::cli::{CertsCommand, Cli, Command, LogFormat};
 use mcpguard::cmd;
@@ -29,6 +34,7 @@ fn main() -> ExitCode {
         }
         Command::Check(args) => ExitCode::from(cmd::check::check(&args)),
         Command::Mutate(args) => ExitCode::from(cmd::check::mutate(&args)),
+        Command::Audit(args) => ExitCode::from(cmd::audit::main(&args)),
         Command::Certs(CertsCommand::Generate(args)) => {
             report("certs generate", cmd::certs::generate(&args))
         }

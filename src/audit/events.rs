@@ -43,9 +43,7 @@ pub fn event_for(
         return None;
     }
     let (event_type, reason, action) = match decision.outcome {
-        Outcome::Denied if !decision.violations.is_empty() => {
-            (EventType::Warning, REASON_VIOLATION, "Denied")
-        }
+        Outcome::Denied => (EventType::Warning, REASON_VIOLATION, "Denied"),
         Outcome::Warned | Outcome::Audited => (EventType::Warning, REASON_VIOLATION, "Admitted"),
         Outcome::Mutated if record_mutations => (EventType::Normal, REASON_MUTATED, "Mutated"),
         _ => return None,
@@ -194,3 +192,5 @@ pub fn recorder(client: kube::Client, instance: String) -> Recorder {
         },
     )
 }
+#[cfg(test)]
+mod tests;

@@ -43,19 +43,37 @@ pub fn report_for(object: &Value, scanned: Scanned, context: Context<'_>) -> Opt
             },
         ),
     };
+    let mut conflict = None;
     let pod = match scanned {
         Scanned::Pod => object.clone(),
         Scanned::Workload(workload) => {
-            match engine::pod_of_workload(workload.template(object)?, context) {
+            let template = workload.template(object)?;
+            match engine::pod_of_workload(template, context) {
                 Ok((pod, _)) => pod,
-                Err(_) => workloads::pod_of_template(workload.template(object)?),
+                // The webhook denies this workload; say so, then judge the template as written.
+                Err(err) => {
+                    conflict = Some(err.to_string());
+                    workloads::pod_of_template(template)
+                }
             }
         }
     };
-    let results = match engine::judge_with_exceptions(&pod, namespace, name, "", &[], context) {
+    let mut results = match engine::judge_with_exceptions(&pod, namespace, name, "", &[], context) {
         Ok(outcome) => results(&outcome, context),
         Err(message) => vec![result(context, "decode", "error", &message, None)],
     };
+    if let Some(conflict) = conflict {
+        results.insert(
+            0,
+            result(
+                context,
+                engine::RUNTIME_CLASS_SCHEDULING,
+                "fail",
+                &conflict,
+                None,
+            ),
+        );
+    }
     let count = |status: &str| results.iter().filter(|r| r["result"] == status).count();
     let summary = json!({
         "pass": count("pass"), "fail": count("fail"), "warn": count("warn"),
@@ -170,3 +188,5 @@ pub fn is_current(stored: &Value, desired: &Value) -> bool {
         && stored.get("scope") == desired.get("scope")
         && stored.pointer("/metadata/labels") == desired.pointer("/metadata/labels")
 }
+#[cfg(test)]
+mod tests;

@@ -47,6 +47,8 @@ pub async fn scan(
 ) -> Result<ScanSummary, kube::Error> {
     let mut summary = ScanSummary::default();
     let reports_resource = policy_report_resource();
+    // Namespaces the policy no longer covers must not keep their last count for ever.
+    metrics.audit_violations.clear();
     for namespace in &context.policy.spec.namespaces {
         let mut desired: BTreeMap<String, Value> = BTreeMap::new();
         let mut targets: Vec<(ApiResource, Scanned)> =

@@ -1,5 +1,6 @@
 //! One module per subcommand: each wires I/O around the library's pure parts.
 
+pub mod audit;
 pub mod certs;
 pub mod check;
 pub mod serve;

@@ -734,11 +734,18 @@ spec:
             outcome: Outcome::Denied,
             patch: None,
             warnings: Vec::new(),
-            violations: Vec::new(),
+            violations: vec![Violation {
+                check: "runtimeClassScheduling".into(),
+                reason: "RuntimeClass scheduling conflict".into(),
+                detail: "RuntimeClass \"gvisor\" requires nodeSelector sandbox=\"gvisor\" but the pod sets sandbox=\"other\"".into(),
+            }],
             status: Some(ResponseStatus::forbidden(
                 "pods \"p\" is forbidden: mcpguard policy \"sandboxed\": RuntimeClass \"gvisor\" requires nodeSelector sandbox=\"gvisor\" but the pod sets sandbox=\"other\"".into()
             )),
-            audit_annotations: annotations(&[("policy", "sandboxed")]),
+            audit_annotations: annotations(&[
+                ("policy", "sandboxed"),
+                ("violations", "runtimeClassScheduling")
+            ]),
         }
     );
     assert!(!decision.allowed());

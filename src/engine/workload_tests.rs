@@ -913,12 +913,16 @@ fn a_runtime_class_conflict_in_a_template_is_denied_and_recorded() {
             outcome: Outcome::Denied,
             patch: None,
             warnings: Vec::new(),
-            violations: Vec::new(),
+            violations: vec![Violation {
+                check: "runtimeClassScheduling".into(),
+                reason: "RuntimeClass scheduling conflict".into(),
+                detail: "RuntimeClass \"gvisor\" requires nodeSelector sandbox=\"gvisor\" but the pod sets sandbox=\"other\"".into(),
+            }],
             status: Some(ResponseStatus::forbidden(
                 "deployments.apps \"web\" is forbidden: the pods it would create would be rejected: mcpguard policy \"p\": RuntimeClass \"gvisor\" requires nodeSelector sandbox=\"gvisor\" but the pod sets sandbox=\"other\"".into()
             )),
-            // As for a pod's conflict (engine::tests): the policy that denied is recorded.
-            audit_annotations: annotations(&[("policy", "p")]),
+            // As for a pod's conflict (engine::tests): the policy and the check are recorded.
+            audit_annotations: annotations(&[("policy", "p"), ("violations", "runtimeClassScheduling")]),
         }
     );
 }

@@ -1,0 +1,1157 @@
+//! The webhook under load, over real TLS on loopback, next to an echo baseline.
+//!
+//! `cargo bench --bench load` (or `benches/load.sh`). One run starts two servers:
+//!
+//! - **mcpguard**: the release binary (`target/release/mcpguard serve`), with certificates
+//!   generated into a temporary directory;
+//! - **echo**: this bench binary re-executed with `--echo-server`: the same rustls config
+//!   (`admission::tls::server_config`) and accept loop (`admission::server::serve_tls`), and
+//!   a handler that only parses the body as an `AdmissionReview` and allows it.
+//!
+//! A closed-loop client (hyper HTTP/1.1 over rustls, trusting only the generated CA) keeps
+//! N persistent connections, each sending the next request as soon as the previous answer
+//! arrived, for a warm-up and then a measured window, for every payload × N × server.
+//! Every request carries its own uid; a response counts as an error unless it is a 200
+//! that echoes that uid and allows/denies exactly as the engine decides in-process.
+//! It prints one markdown table (requests/s, latency percentiles, server CPU and peak RSS,
+//! mcpguard's throughput as a ratio of echo's) and the issue's targets; a missed target is
+//! reported, never a failure.
+//!
+//! Knobs (environment): `LOAD_CONNECTIONS` (default `1,16,64`), `LOAD_WARMUP_SECONDS`
+//! (default 1), `LOAD_SECONDS` (default 5), `MCPGUARD_BIN` (default: the binary cargo
+//! built with this bench). Run without `--bench` (`cargo test --benches`), it is a short
+//! smoke run with one connection.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use http_body_util::{BodyExt as _, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use mcpguard::admission::review::{API_VERSION, AdmissionReview, KIND};
+use mcpguard::admission::routes::MAX_BODY_BYTES;
+use mcpguard::admission::{server, tls};
+use mcpguard::certs;
+use mcpguard::engine::{self, Context, Decision, Outcome};
+use mcpguard::policy::Policy;
+use mcpguard::runtime_class::StaticRuntimeClasses;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, ServerName};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+const EXAMPLE: &str = include_str!("../examples/admission-review.json");
+const ECHO_FLAG: &str = "--echo-server";
+/// Every request's uid is this template with the connection and sequence number written in.
+const UID_TEMPLATE: &str = "00000000-0000-4000-8000-000000000000";
+/// kube-apiserver's default webhook timeout: a request slower than this is an error.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+// Targets from the issue "Prove it under load".
+const TARGET_RATIO: f64 = 0.7;
+const TARGET_RPS_AT_64: f64 = 15_000.0;
+const TARGET_P99_FLOOR_MS: f64 = 5.0;
+const TARGET_P99_ECHO_FACTOR: f64 = 1.5;
+const TARGET_RSS_MIB: f64 = 64.0;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = if args.first().map(String::as_str) == Some(ECHO_FLAG) {
+        echo_server(&args[1..])
+    } else {
+        run(args.iter().any(|a| a == "--bench"))
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("load: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The echo baseline (a separate process: this binary with `--echo-server CERT KEY`).
+
+fn echo_server(args: &[String]) -> anyhow::Result<ExitCode> {
+    let [cert, key] = args else {
+        bail!("usage: load {ECHO_FLAG} <tls.crt> <tls.key>");
+    };
+    let certified = tls::certified_key_from_files(Path::new(cert), Path::new(key))?;
+    let config = tls::server_config(tls::SwappableCert::new(certified))?;
+    // The same runtime mcpguard's `serve` builds: multi-thread, one worker per core.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the echo server's runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("echo server cannot listen on 127.0.0.1:0")?;
+        let addr = listener.local_addr().context("echo listener address")?;
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .context("echo server cannot listen for SIGTERM")?;
+        eprintln!("echo is serving on {addr}");
+        let router = Router::new()
+            .route("/mutate", post(echo))
+            .route("/validate", post(echo));
+        server::serve_tls(listener, config, router, async move {
+            terminate.recv().await;
+        })
+        .await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Parses the review exactly as mcpguard does, decides nothing, allows it.
+async fn echo(body: Body) -> Response {
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let uid = match serde_json::from_slice::<AdmissionReview>(&bytes) {
+        Ok(AdmissionReview {
+            request: Some(request),
+            ..
+        }) => request.uid,
+        _ => return StatusCode::BAD_REQUEST.into_response(),
+    };
+    axum::Json(json!({
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "response": {"uid": uid, "allowed": true},
+    }))
+    .into_response()
+}
+
+// ---------------------------------------------------------------------------------------
+// Settings.
+
+struct Settings {
+    connections: Vec<usize>,
+    warmup: Duration,
+    measure: Duration,
+    smoke: bool,
+}
+
+impl Settings {
+    fn from_env(bench: bool) -> anyhow::Result<Self> {
+        let seconds = |name: &str, default: f64| -> anyhow::Result<Duration> {
+            match std::env::var(name) {
+                Ok(v) => v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .map(Duration::from_secs_f64)
+                    .ok_or_else(|| anyhow!("{name}={v:?}: expected seconds")),
+                Err(_) => Ok(Duration::from_secs_f64(default)),
+            }
+        };
+        let (default_conns, warmup, measure) = if bench {
+            ("1,16,64", 1.0, 5.0)
+        } else {
+            ("1", 0.2, 0.5)
+        };
+        let list = std::env::var("LOAD_CONNECTIONS").unwrap_or_else(|_| default_conns.into());
+        let connections = list
+            .split(',')
+            .map(|n| {
+                n.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| anyhow!("LOAD_CONNECTIONS={list:?}: expected e.g. 1,16,64"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Settings {
+            connections,
+            warmup: seconds("LOAD_WARMUP_SECONDS", warmup)?,
+            measure: seconds("LOAD_SECONDS", measure)?.max(Duration::from_millis(100)),
+            smoke: !bench,
+        })
+    }
+}
+
+/// The mcpguard binary cargo built alongside this bench (release for `cargo bench`).
+fn mcpguard_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("MCPGUARD_BIN") {
+        return PathBuf::from(path);
+    }
+    match option_env!("CARGO_BIN_EXE_mcpguard") {
+        Some(path) => PathBuf::from(path),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/mcpguard"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Payloads.
+
+struct Payload {
+    name: &'static str,
+    path: &'static str,
+    body: Vec<u8>,
+    /// Where the request uid (`UID_TEMPLATE`, 36 bytes) sits in `body`.
+    uid_at: usize,
+    /// What mcpguard must answer (echo always allows).
+    allowed: bool,
+    outcome: Outcome,
+}
+
+/// The example review padded to a typical ~4 KB MCP pod, as `benches/review.rs` builds it.
+fn typical_review() -> anyhow::Result<Value> {
+    let mut review: Value =
+        serde_json::from_str(EXAMPLE).context("examples/admission-review.json parses")?;
+    let pod = &mut review["request"]["object"];
+    let labels = pod["metadata"]["labels"]
+        .as_object_mut()
+        .context("example pod has labels")?;
+    for (key, value) in [
+        ("app.kubernetes.io/instance", "github-mcp-prod"),
+        ("app.kubernetes.io/version", "v0.20.0"),
+        ("app.kubernetes.io/managed-by", "Helm"),
+        ("app.kubernetes.io/component", "mcp-server"),
+        ("helm.sh/chart", "github-mcp-1.4.2"),
+        ("team", "developer-platform"),
+    ] {
+        labels.insert(key.into(), json!(value));
+    }
+    let annotations = pod["metadata"]["annotations"]
+        .as_object_mut()
+        .context("example pod has annotations")?;
+    for (key, value) in [
+        ("prometheus.io/scrape", "true"),
+        ("prometheus.io/port", "9090"),
+        (
+            "argocd.argoproj.io/tracking-id",
+            "mcp-servers:/Pod:mcp/github-mcp",
+        ),
+        (
+            "checksum/config",
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        ),
+    ] {
+        annotations.insert(key.into(), json!(value));
+    }
+    let env = pod["spec"]["containers"][0]["env"]
+        .as_array_mut()
+        .context("example container has env")?;
+    env.push(json!({"name": "GITHUB_HOST", "value": "https://github.com"}));
+    env.push(
+        json!({"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
+    );
+    env.push(json!({"name": "OTEL_EXPORTER_OTLP_HEADERS", "valueFrom": {"secretKeyRef": {"name": "otel", "key": "headers"}}}));
+    let settings = [
+        ("MCP_TRANSPORT", "streamable-http"),
+        ("MCP_LOG_FORMAT", "json"),
+        ("MCP_READ_ONLY", "false"),
+        ("MCP_DYNAMIC_TOOLSETS", "true"),
+        ("OTEL_SERVICE_NAME", "github-mcp"),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "http://otel-collector.observability:4317",
+        ),
+        ("HTTP_PROXY", "http://egress-proxy.mcp:3128"),
+        ("NO_PROXY", "localhost,127.0.0.1,.svc,.cluster.local"),
+        ("MCP_REQUEST_TIMEOUT_SECONDS", "30"),
+        ("MCP_MAX_CONCURRENT_REQUESTS", "16"),
+        ("MCP_RATE_LIMIT_PER_MINUTE", "600"),
+        ("MCP_CACHE_DIR", "/cache"),
+        ("MCP_CACHE_TTL_SECONDS", "300"),
+        ("TZ", "UTC"),
+        ("LANG", "C.UTF-8"),
+    ];
+    for (name, value) in settings {
+        if serde_json::to_vec(&review)?.len() >= 4000 {
+            break;
+        }
+        review["request"]["object"]["spec"]["containers"][0]["env"]
+            .as_array_mut()
+            .context("env")?
+            .push(json!({"name": name, "value": value}));
+    }
+    review["request"]["uid"] = json!(UID_TEMPLATE);
+    Ok(review)
+}
+
+fn decide(review: &Value, context: Context<'_>, mutate: bool) -> anyhow::Result<Decision> {
+    let parsed: AdmissionReview = serde_json::from_value(review.clone())?;
+    let request = parsed.request.context("review has a request")?;
+    Ok(if mutate {
+        engine::mutate(&request, context)
+    } else {
+        engine::validate(&request, context)
+    })
+}
+
+fn payloads() -> anyhow::Result<Vec<Payload>> {
+    let policy = Policy::embedded_default().context("embedded policy loads")?;
+    let runtime_classes = StaticRuntimeClasses::default();
+    let context = Context {
+        policy: &policy,
+        runtime_classes: &runtime_classes,
+        now: time::OffsetDateTime::now_utc(),
+    };
+    let typical = typical_review()?;
+
+    // (b) the pod as the mutating webhook left it.
+    let mut mutated = typical.clone();
+    let patch = decide(&typical, context, true)?
+        .patch
+        .context("the typical pod needs mutation")?;
+    json_patch::patch(&mut mutated["request"]["object"], &patch).context("patch applies")?;
+
+    // (c) the mutated pod with four more containers (copies of the first, no ports).
+    let mut five = mutated.clone();
+    let containers = five["request"]["object"]["spec"]["containers"]
+        .as_array_mut()
+        .context("containers")?;
+    let first = containers.first().cloned().context("a first container")?;
+    for i in 1..=4 {
+        let mut sidecar = first.clone();
+        sidecar["name"] = json!(format!("sidecar-{i}"));
+        if let Some(fields) = sidecar.as_object_mut() {
+            fields.remove("ports");
+        }
+        containers.push(sidecar);
+    }
+
+    // (d) a Deployment whose pod template has the typical pod's spec.
+    let mut deployment = typical.clone();
+    let pod = typical["request"]["object"].clone();
+    let labels = pod["metadata"]["labels"].clone();
+    let request = &mut deployment["request"];
+    let apps = |field: &str, value: &str| json!({"group": "apps", "version": "v1", field: value});
+    request["kind"] = apps("kind", "Deployment");
+    request["requestKind"] = apps("kind", "Deployment");
+    request["resource"] = apps("resource", "deployments");
+    request["requestResource"] = apps("resource", "deployments");
+    request["object"] = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "github-mcp", "namespace": "mcp", "labels": labels.clone()},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": "github-mcp"}},
+            "template": {
+                "metadata": {"labels": labels, "annotations": pod["metadata"]["annotations"]},
+                "spec": pod["spec"],
+            },
+        },
+    });
+
+    [
+        ("mutate-pod", "/mutate", typical, true),
+        ("validate-pod", "/validate", mutated, false),
+        ("validate-pod-5c", "/validate", five, false),
+        ("validate-deploy", "/validate", deployment, false),
+    ]
+    .into_iter()
+    .map(|(name, path, review, mutate)| {
+        let decision = decide(&review, context, mutate)?;
+        let body = serde_json::to_vec(&review)?;
+        let uid_at = find(&body, UID_TEMPLATE.as_bytes()).context("uid in the body")?;
+        Ok(Payload {
+            name,
+            path,
+            body,
+            uid_at,
+            allowed: decision.allowed(),
+            outcome: decision.outcome,
+        })
+    })
+    .collect()
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+// ---------------------------------------------------------------------------------------
+// Server processes.
+
+#[derive(Default)]
+struct LogStats {
+    lines: AtomicU64,
+    warnings: AtomicU64,
+    errors: AtomicU64,
+    /// The first few WARN/ERROR lines, and the last lines before an early exit.
+    notable: Mutex<Vec<String>>,
+    tail: Mutex<std::collections::VecDeque<String>>,
+}
+
+impl LogStats {
+    fn note(&self, line: &str) {
+        self.lines.fetch_add(1, Ordering::Relaxed);
+        let counter = if line.contains("\"level\":\"WARN\"") {
+            Some(&self.warnings)
+        } else if line.contains("\"level\":\"ERROR\"") {
+            Some(&self.errors)
+        } else {
+            None
+        };
+        if let Some(counter) = counter {
+            counter.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut notable) = self.notable.lock()
+                && notable.len() < 5
+            {
+                notable.push(line.chars().take(300).collect());
+            }
+        }
+        if let Ok(mut tail) = self.tail.lock() {
+            if tail.len() == 20 {
+                tail.pop_front();
+            }
+            tail.push_back(line.chars().take(300).collect());
+        }
+    }
+}
+
+/// The listen address in a server's startup line: mcpguard's JSON "mcpguard is serving"
+/// or the echo server's "echo is serving on ADDR".
+fn listen_address(line: &str) -> Option<SocketAddr> {
+    if let Some(addr) = line.strip_prefix("echo is serving on ") {
+        return addr.trim().parse().ok();
+    }
+    let value: Value = serde_json::from_str(line).ok()?;
+    let fields = value.get("fields")?;
+    if fields.get("message")?.as_str()? != "mcpguard is serving" {
+        return None;
+    }
+    fields.get("listen")?.as_str()?.parse().ok()
+}
+
+/// A server child process; stopped (SIGTERM, then SIGKILL) when dropped.
+struct ServerProcess {
+    name: &'static str,
+    child: Child,
+    addr: SocketAddr,
+    logs: Arc<LogStats>,
+}
+
+impl ServerProcess {
+    fn start(name: &'static str, mut command: Command) -> anyhow::Result<Self> {
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let child = command
+            .spawn()
+            .with_context(|| format!("cannot start the {name} server: {command:?}"))?;
+        // From here on, dropping `process` stops the child, whatever goes wrong.
+        let mut process = ServerProcess {
+            name,
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            logs: Arc::new(LogStats::default()),
+        };
+        let stderr = process
+            .child
+            .stderr
+            .take()
+            .with_context(|| format!("{name}: no stderr pipe"))?;
+        let (found, address) = mpsc::channel();
+        // Drain stderr for the whole run: mcpguard logs every review, and a full pipe
+        // would stall it.
+        let logs = process.logs.clone();
+        std::thread::spawn(move || {
+            let mut found = Some(found);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                logs.note(&line);
+                if let Some(addr) = found.as_ref().and_then(|_| listen_address(&line))
+                    && let Some(sender) = found.take()
+                {
+                    let _ = sender.send(addr);
+                }
+            }
+        });
+        match address.recv_timeout(STARTUP_TIMEOUT) {
+            Ok(addr) => {
+                process.addr = addr;
+                Ok(process)
+            }
+            Err(err) => {
+                process.stop();
+                // The reader thread sees EOF once the child is gone; give it a moment.
+                std::thread::sleep(Duration::from_millis(50));
+                let tail = process
+                    .logs
+                    .tail
+                    .lock()
+                    .map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n"))
+                    .unwrap_or_default();
+                bail!("{name} did not report its listen address ({err}); its stderr:\n{tail}")
+            }
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM (the way Kubernetes stops a pod), then SIGKILL if it is still running.
+    fn stop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!(
+            "load: {} did not stop within {:?} of SIGTERM; killing it",
+            self.name, STOP_TIMEOUT
+        );
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+// /proc sampling.
+
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|t| *t > 0.0)
+        .unwrap_or(100.0)
+}
+
+/// utime + stime of `pid` ("self" for this process), in clock ticks.
+fn cpu_ticks(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after "(comm)": state is the first; utime and stime are the 12th and 13th.
+    let mut fields = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// A `/proc/PID/status` memory field (VmHWM, VmRSS) in MiB.
+fn status_mib(pid: u32, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+// ---------------------------------------------------------------------------------------
+// The load client.
+
+struct Cell {
+    server: &'static str,
+    payload: &'static str,
+    connections: usize,
+    requests: usize,
+    rps: f64,
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    max: f64,
+    errors: u64,
+    first_error: Option<String>,
+    server_cpu: f64,
+    client_cpu: f64,
+    rss_peak: f64,
+}
+
+struct Shared {
+    addr: SocketAddr,
+    connector: TlsConnector,
+    payload: Arc<Payload>,
+    /// Whether responses must carry mcpguard's decision (echo always allows).
+    check_decision: bool,
+    measure_from: Instant,
+    until: Instant,
+}
+
+#[derive(Default)]
+struct WorkerResult {
+    latencies_ns: Vec<u64>,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+impl WorkerResult {
+    fn error(&mut self, message: String) {
+        self.errors += 1;
+        self.first_error.get_or_insert(message);
+    }
+}
+
+async fn connect(shared: &Shared) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    let tcp = TcpStream::connect(shared.addr)
+        .await
+        .context("TCP connect")?;
+    tcp.set_nodelay(true).context("TCP_NODELAY")?;
+    let name = ServerName::IpAddress(shared.addr.ip().into());
+    let stream = shared
+        .connector
+        .connect(name, tcp)
+        .await
+        .context("TLS handshake")?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .context("HTTP/1.1 handshake")?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+enum Failure {
+    /// The connection is unusable: reconnect.
+    Connection(String),
+    /// A wrong answer on a healthy connection.
+    Response(String),
+}
+
+async fn exchange(
+    sender: &mut SendRequest<Full<Bytes>>,
+    shared: &Shared,
+    body: Bytes,
+    uid: &str,
+) -> Result<(), Failure> {
+    let request = Request::post(shared.payload.path)
+        .header(header::HOST, HeaderValue::from_static("127.0.0.1"))
+        .header(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )
+        .body(Full::new(body))
+        .map_err(|e| Failure::Response(format!("building the request: {e}")))?;
+    sender
+        .ready()
+        .await
+        .map_err(|e| Failure::Connection(format!("connection not ready: {e}")))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| Failure::Connection(format!("request failed: {e}")))?;
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| Failure::Connection(format!("reading the response body: {e}")))?
+        .to_bytes();
+    let text = String::from_utf8_lossy(&bytes);
+    if status != StatusCode::OK {
+        return Err(Failure::Response(format!(
+            "HTTP {status}: {}",
+            text.chars().take(200).collect::<String>()
+        )));
+    }
+    if !text.contains(&format!("\"uid\":\"{uid}\"")) {
+        return Err(Failure::Response(format!(
+            "response does not echo uid {uid}: {}",
+            text.chars().take(200).collect::<String>()
+        )));
+    }
+    let allowed = !shared.check_decision || shared.payload.allowed;
+    if !text.contains(&format!("\"allowed\":{allowed}")) {
+        return Err(Failure::Response(format!(
+            "expected allowed={allowed}: {}",
+            text.chars().take(200).collect::<String>()
+        )));
+    }
+    Ok(())
+}
+
+/// One persistent connection sending requests back to back until `until`.
+async fn worker(id: usize, shared: Arc<Shared>) -> WorkerResult {
+    let mut result = WorkerResult::default();
+    let mut body = shared.payload.body.clone();
+    let uid_at = shared.payload.uid_at;
+    let mut sender = None;
+    let mut sequence: u64 = 0;
+    while Instant::now() < shared.until {
+        let connection = match sender.as_mut() {
+            Some(connection) => connection,
+            None => match tokio::time::timeout(REQUEST_TIMEOUT, connect(&shared)).await {
+                Ok(Ok(connection)) => sender.insert(connection),
+                Ok(Err(err)) => {
+                    result.error(format!("connect: {err:#}"));
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+                Err(_) => {
+                    result.error("connect: timed out".into());
+                    continue;
+                }
+            },
+        };
+        sequence += 1;
+        let uid = format!("{id:08x}-0000-4000-8000-{sequence:012x}");
+        body[uid_at..uid_at + uid.len()].copy_from_slice(uid.as_bytes());
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(
+            REQUEST_TIMEOUT,
+            exchange(connection, &shared, Bytes::from(body.clone()), &uid),
+        )
+        .await;
+        let finished = Instant::now();
+        match outcome {
+            Ok(Ok(())) => {
+                if started >= shared.measure_from && finished <= shared.until {
+                    result
+                        .latencies_ns
+                        .push(u64::try_from((finished - started).as_nanos()).unwrap_or(u64::MAX));
+                }
+            }
+            Ok(Err(Failure::Response(message))) => result.error(message),
+            Ok(Err(Failure::Connection(message))) => {
+                result.error(message);
+                sender = None;
+            }
+            Err(_) => {
+                result.error(format!("no response within {REQUEST_TIMEOUT:?}"));
+                sender = None;
+            }
+        }
+    }
+    result
+}
+
+fn percentile_ms(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1] as f64 / 1e6
+}
+
+async fn run_cell(
+    server: &ServerProcess,
+    connector: &TlsConnector,
+    payload: &Arc<Payload>,
+    connections: usize,
+    settings: &Settings,
+    ticks: f64,
+) -> Cell {
+    let start = Instant::now();
+    let shared = Arc::new(Shared {
+        addr: server.addr,
+        connector: connector.clone(),
+        payload: payload.clone(),
+        check_decision: server.name == "mcpguard",
+        measure_from: start + settings.warmup,
+        until: start + settings.warmup + settings.measure,
+    });
+    let workers: Vec<_> = (0..connections)
+        .map(|id| tokio::spawn(worker(id, shared.clone())))
+        .collect();
+    let pid = server.pid().to_string();
+    tokio::time::sleep_until(shared.measure_from.into()).await;
+    let (server0, client0) = (cpu_ticks(&pid), cpu_ticks("self"));
+    tokio::time::sleep_until(shared.until.into()).await;
+    let (server1, client1) = (cpu_ticks(&pid), cpu_ticks("self"));
+    let mut latencies = Vec::new();
+    let (mut errors, mut first_error) = (0, None);
+    for handle in workers {
+        match handle.await {
+            Ok(result) => {
+                latencies.extend(result.latencies_ns);
+                errors += result.errors;
+                first_error = first_error.or(result.first_error);
+            }
+            Err(err) => {
+                errors += 1;
+                first_error.get_or_insert(format!("client task failed: {err}"));
+            }
+        }
+    }
+    latencies.sort_unstable();
+    let window = settings.measure.as_secs_f64();
+    let cores = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(a), Some(b)) => b.saturating_sub(a) as f64 / ticks / window,
+        _ => f64::NAN,
+    };
+    Cell {
+        server: server.name,
+        payload: payload.name,
+        connections,
+        requests: latencies.len(),
+        rps: latencies.len() as f64 / window,
+        p50: percentile_ms(&latencies, 0.50),
+        p99: percentile_ms(&latencies, 0.99),
+        p999: percentile_ms(&latencies, 0.999),
+        max: latencies.last().map_or(f64::NAN, |ns| *ns as f64 / 1e6),
+        errors,
+        first_error,
+        server_cpu: cores(server0, server1),
+        client_cpu: cores(client0, client1),
+        rss_peak: status_mib(server.pid(), "VmHWM:").unwrap_or(f64::NAN),
+    }
+}
+
+fn client_tls(ca_pem: &[u8]) -> anyhow::Result<TlsConnector> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
+        roots
+            .add(cert.context("generated CA certificate parses")?)
+            .context("generated CA certificate is a valid root")?;
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(tls::provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+// ---------------------------------------------------------------------------------------
+// The run.
+
+fn run(bench: bool) -> anyhow::Result<ExitCode> {
+    let settings = Settings::from_env(bench)?;
+    let binary = mcpguard_binary();
+    if !binary.is_file() {
+        eprintln!(
+            "load: the mcpguard binary is missing at {}.\n\
+             Build it first: `cargo build --release` (or run `benches/load.sh`), \
+             or point MCPGUARD_BIN at one.",
+            binary.display()
+        );
+        return Ok(ExitCode::from(2));
+    }
+    tls::provider();
+    let payloads: Vec<Arc<Payload>> = payloads()?.into_iter().map(Arc::new).collect();
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let bundle = certs::generate(&certs::dev_names(), time::OffsetDateTime::now_utc())
+        .context("generating certificates")?;
+    certs::write_dir(dir.path(), &bundle).context("writing certificates")?;
+    let cert = dir.path().join(certs::CERT_FILE);
+    let key = dir.path().join(certs::KEY_FILE);
+    let connector = client_tls(bundle.ca_cert_pem.as_bytes())?;
+
+    let mut mcpguard = Command::new(&binary);
+    mcpguard
+        .args(["--log-format", "json", "serve", "--tls-cert"])
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--probe-listen",
+            "127.0.0.1:0",
+            "--cluster",
+            "off",
+            "--drain-seconds",
+            "0",
+            "--max-concurrent-reviews",
+            "256",
+        ]);
+    let mut echo = Command::new(std::env::current_exe().context("locating this bench binary")?);
+    echo.arg(ECHO_FLAG).arg(&cert).arg(&key);
+    // Flags decide the configuration, not whatever MCPGUARD_* the shell exports
+    // (MCPGUARD_LOG, the log filter, is kept).
+    for (name, _) in std::env::vars_os() {
+        let keep = name == "MCPGUARD_LOG" || name == "MCPGUARD_BIN";
+        if name.to_string_lossy().starts_with("MCPGUARD_") && !keep {
+            mcpguard.env_remove(&name);
+            echo.env_remove(&name);
+        }
+    }
+    let servers = [
+        ServerProcess::start("echo", echo)?,
+        ServerProcess::start("mcpguard", mcpguard)?,
+    ];
+    let idle_rss: Vec<f64> = servers
+        .iter()
+        .map(|s| status_mib(s.pid(), "VmRSS:").unwrap_or(f64::NAN))
+        .collect();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the client runtime")?;
+    let ticks = clock_ticks_per_second();
+    let total = payloads.len() * settings.connections.len() * servers.len();
+    let per_cell = settings.warmup + settings.measure;
+    eprintln!(
+        "load: {} cells of {:?} (+{:?} warm-up); about {:.0} s. mcpguard {} (pid {}), echo {} (pid {})",
+        total,
+        settings.measure,
+        settings.warmup,
+        (per_cell.as_secs_f64() + 0.2) * total as f64,
+        servers[1].addr,
+        servers[1].pid(),
+        servers[0].addr,
+        servers[0].pid()
+    );
+    let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut cells = Vec::with_capacity(total);
+    // Interleaved (echo, then mcpguard, for each payload × connections) so that noise from
+    // the rest of the machine lands on both alike.
+    for payload in &payloads {
+        for &connections in &settings.connections {
+            for server in &servers {
+                let cell = runtime.block_on(run_cell(
+                    server,
+                    &connector,
+                    payload,
+                    connections,
+                    &settings,
+                    ticks,
+                ));
+                eprintln!(
+                    "load: {:<8} {:<16} c={:<3} {:>9.0} req/s ({} measured)  p99 {:>7.2} ms  errors {}",
+                    cell.server,
+                    cell.payload,
+                    cell.connections,
+                    cell.rps,
+                    cell.requests,
+                    cell.p99,
+                    cell.errors
+                );
+                cells.push(cell);
+                // Let the closed connections settle before the next cell.
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+    let load_after = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    drop(runtime);
+
+    let peak_rss: Vec<f64> = servers
+        .iter()
+        .map(|s| status_mib(s.pid(), "VmHWM:").unwrap_or(f64::NAN))
+        .collect();
+    let logs: Vec<(u64, u64, u64, Vec<String>)> = servers
+        .iter()
+        .map(|s| {
+            (
+                s.logs.lines.load(Ordering::Relaxed),
+                s.logs.warnings.load(Ordering::Relaxed),
+                s.logs.errors.load(Ordering::Relaxed),
+                s.logs.notable.lock().map(|n| n.clone()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let [mut echo_server, mut mcpguard_server] = servers;
+    echo_server.stop();
+    mcpguard_server.stop();
+
+    report(&Report {
+        settings: &settings,
+        binary: &binary,
+        payloads: &payloads,
+        cells: &cells,
+        idle_rss: &idle_rss,
+        peak_rss: &peak_rss,
+        logs: &logs,
+        load: (load_before.trim(), load_after.trim()),
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------------------------------
+// The report.
+
+struct Report<'a> {
+    settings: &'a Settings,
+    binary: &'a Path,
+    payloads: &'a [Arc<Payload>],
+    cells: &'a [Cell],
+    idle_rss: &'a [f64],
+    peak_rss: &'a [f64],
+    logs: &'a [(u64, u64, u64, Vec<String>)],
+    load: (&'a str, &'a str),
+}
+
+fn mark(ok: bool) -> &'static str {
+    if ok { "ok" } else { "MISS" }
+}
+
+fn report(r: &Report<'_>) {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!();
+    println!(
+        "## mcpguard under load{}",
+        if r.settings.smoke {
+            " (smoke run: not a measurement)"
+        } else {
+            ""
+        }
+    );
+    println!();
+    println!(
+        "{} core(s) shared by client and servers; loadavg before: {}, after: {}. \
+         Each cell: {:?} warm-up, {:?} measured, closed loop over N persistent HTTP/1.1+TLS \
+         connections. Binary: {}",
+        cores,
+        r.load.0,
+        r.load.1,
+        r.settings.warmup,
+        r.settings.measure,
+        r.binary.display()
+    );
+    println!(
+        "Server CPU µs/req (CPU time over requests served) does not depend on how much of \
+         the machine the servers got; when server CPU (cores) is well under the core count, \
+         something else (the client, other processes) held the CPU and req/s understates \
+         the server."
+    );
+    println!();
+    for p in r.payloads {
+        println!(
+            "- `{}`: POST {} with {} bytes; mcpguard answers {:?} (allowed={})",
+            p.name,
+            p.path,
+            p.body.len(),
+            p.outcome,
+            p.allowed
+        );
+    }
+    println!();
+    println!(
+        "| server | payload | conns | req/s | × echo | p50 ms | p99 ms | p99.9 ms | max ms | errors | server CPU (cores) | server CPU µs/req | client CPU (cores) | peak RSS MiB | targets |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    let echo_of = |cell: &Cell| {
+        r.cells.iter().find(|e| {
+            e.server == "echo" && e.payload == cell.payload && e.connections == cell.connections
+        })
+    };
+    for cell in r.cells {
+        let echo = echo_of(cell).filter(|_| cell.server != "echo");
+        let ratio = echo.map(|e| cell.rps / e.rps);
+        let mut targets = Vec::new();
+        if let (Some(echo), Some(ratio)) = (echo, ratio) {
+            targets.push(format!("≥{TARGET_RATIO}× {}", mark(ratio >= TARGET_RATIO)));
+            if cell.connections == 64 {
+                targets.push(format!("≥15k/s {}", mark(cell.rps >= TARGET_RPS_AT_64)));
+            }
+            if cell.connections == 16 {
+                let limit = TARGET_P99_FLOOR_MS.max(TARGET_P99_ECHO_FACTOR * echo.p99);
+                targets.push(format!("p99≤{limit:.1}ms {}", mark(cell.p99 <= limit)));
+            }
+            targets.push(format!("RSS<64 {}", mark(cell.rss_peak < TARGET_RSS_MIB)));
+        }
+        println!(
+            "| {} | {} | {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.2} | {:.0} | {:.2} | {:.1} | {} |",
+            cell.server,
+            cell.payload,
+            cell.connections,
+            cell.rps,
+            ratio.map_or("—".into(), |r| format!("{r:.2}")),
+            cell.p50,
+            cell.p99,
+            cell.p999,
+            cell.max,
+            cell.errors,
+            cell.server_cpu,
+            cell.server_cpu * 1e6 / cell.rps,
+            cell.client_cpu,
+            cell.rss_peak,
+            targets.join(", ")
+        );
+    }
+
+    println!();
+    println!("### Targets (issue \"Prove it under load\")");
+    println!();
+    println!("| target | measured | result |");
+    println!("|---|---|---|");
+    let ours: Vec<&Cell> = r.cells.iter().filter(|c| c.server == "mcpguard").collect();
+    let ratios: Vec<(f64, &Cell)> = ours
+        .iter()
+        .filter_map(|c| echo_of(c).map(|e| (c.rps / e.rps, *c)))
+        .collect();
+    if let Some((worst, cell)) = ratios.iter().min_by(|a, b| a.0.total_cmp(&b.0)) {
+        println!(
+            "| throughput ≥ {TARGET_RATIO}× echo (every payload × conns) | worst {worst:.2}× ({} c={}) | {} |",
+            cell.payload,
+            cell.connections,
+            mark(*worst >= TARGET_RATIO)
+        );
+    }
+    let at_64: Vec<&&Cell> = ours.iter().filter(|c| c.connections == 64).collect();
+    if !at_64.is_empty() {
+        let list = at_64
+            .iter()
+            .map(|c| format!("{} {:.0}", c.payload, c.rps))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let ok = at_64.iter().all(|c| c.rps >= TARGET_RPS_AT_64);
+        println!("| ≥ 15,000 reviews/s at 64 conns | {list} | {} |", mark(ok));
+    }
+    let at_16: Vec<(&&Cell, f64)> = ours
+        .iter()
+        .filter(|c| c.connections == 16)
+        .filter_map(|c| {
+            echo_of(c).map(|e| (c, TARGET_P99_FLOOR_MS.max(TARGET_P99_ECHO_FACTOR * e.p99)))
+        })
+        .collect();
+    if !at_16.is_empty() {
+        let list = at_16
+            .iter()
+            .map(|(c, limit)| format!("{} {:.2}/{:.1} ms", c.payload, c.p99, limit))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let ok = at_16.iter().all(|(c, limit)| c.p99 <= *limit);
+        println!(
+            "| p99 at 16 conns ≤ max(5 ms, 1.5× echo p99) | {list} | {} |",
+            mark(ok)
+        );
+    }
+    println!(
+        "| mcpguard RSS < 64 MiB | peak {:.1} MiB (idle {:.1}; echo peak {:.1}, idle {:.1}) | {} |",
+        r.peak_rss[1],
+        r.idle_rss[1],
+        r.peak_rss[0],
+        r.idle_rss[0],
+        mark(r.peak_rss[1] < TARGET_RSS_MIB)
+    );
+    let errors: u64 = r.cells.iter().map(|c| c.errors).sum();
+    println!("| no errors | {errors} | {} |", mark(errors == 0));
+
+    println!();
+    for (name, (lines, warnings, errors, notable)) in ["echo", "mcpguard"].iter().zip(r.logs) {
+        println!("{name} logged {lines} lines on stderr, {warnings} WARN, {errors} ERROR");
+        for line in notable {
+            println!("    {line}");
+        }
+    }
+    for cell in r.cells.iter().filter(|c| c.errors > 0) {
+        println!(
+            "first error of {} {} c={}: {}",
+            cell.server,
+            cell.payload,
+            cell.connections,
+            cell.first_error.as_deref().unwrap_or("?")
+        );
+    }
+}

@@ -1,0 +1,723 @@
+//! Denial Events end to end.
+//!
+//! * Publishing: `events::publish_all` with `events::recorder` against a mocked API server
+//!   (`tower_test::mock::pair`); a scripted verifier asserts every request kube's `Recorder`
+//!   makes (method, path, query, content type, body): one `POST` per new Event, a merge
+//!   `PATCH` of its series for each repeat, nothing for a dry run.
+//! * The hot path: the real webhook over TLS with a queue that is full (or whose worker is
+//!   gone) answers every review exactly and at once, and counts what it dropped.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::http::{Method, Request, Response, StatusCode};
+use common::{TestServer, example_review, metric_value};
+use kube::client::Body;
+use mcpguard::admission::review::AdmissionRequest;
+use mcpguard::audit::events::{self, EventRecord};
+use mcpguard::engine::{self, Context};
+use mcpguard::policy::Policy;
+use mcpguard::runtime_class::StaticRuntimeClasses;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+type ApiHandle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+type Responder = tower_test::mock::SendResponse<Response<Body>>;
+
+const INSTANCE: &str = "mcpguard-6d5f7b9c8-x2x9z";
+const EVENTS_PATH: &str = "/apis/events.k8s.io/v1/namespaces/mcp/events";
+const POD_UID: &str = "5d3e1c52-5b6a-4f7e-9a43-0c5d1c3b8f10";
+const CHECKS: &str =
+    "allowPrivilegeEscalation, capabilities_restricted, runAsNonRoot, seccompProfile_restricted";
+const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Long enough for any request the worker is about to send; short enough to prove absence.
+const NO_MORE_REQUESTS: Duration = Duration::from_millis(500);
+
+// ---- requests and decisions ----------------------------------------------------------------
+
+/// The example review's request (pod `github-mcp` in `mcp`, by jane@example.com), renamed.
+fn example_request(name: &str, uid: &str) -> Value {
+    let mut request = example_review()["request"].clone();
+    request["name"] = json!(name);
+    request["object"]["metadata"]["name"] = json!(name);
+    request["object"]["metadata"]["uid"] = json!(uid);
+    request
+}
+
+fn record_for(request: &Value, record_mutations: bool) -> Option<EventRecord> {
+    let request: AdmissionRequest =
+        serde_json::from_value(request.clone()).expect("valid AdmissionRequest");
+    let policy = Policy::embedded_default().expect("embedded policy loads");
+    let classes = StaticRuntimeClasses::default();
+    let decision = engine::validate(
+        &request,
+        Context {
+            policy: &policy,
+            runtime_classes: &classes,
+            now: OffsetDateTime::now_utc(),
+        },
+    );
+    events::event_for(&request, &decision, &policy.name, record_mutations)
+}
+
+fn denial_note(name: &str) -> String {
+    format!(
+        "policy \"mcp-restricted\" denied CREATE of pods \"{name}\" by jane@example.com: {CHECKS}"
+    )
+}
+
+fn pod_regarding(name: &str, uid: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod", "name": name, "namespace": "mcp", "uid": uid})
+}
+
+// ---- the mocked API server -----------------------------------------------------------------
+
+struct Received {
+    body: Value,
+    respond: Responder,
+}
+
+struct ApiServer {
+    handle: ApiHandle,
+    seen: Vec<String>,
+}
+
+impl ApiServer {
+    /// Takes the next request and asserts its method, path, empty query and content type.
+    async fn expect(&mut self, method: Method, path: &str, content_type: &str) -> Received {
+        let step = format!("{method} {path}");
+        let (request, respond) = tokio::time::timeout(STEP_TIMEOUT, self.handle.next_request())
+            .await
+            .unwrap_or_else(|_| panic!("expected {step}, but no request came"))
+            .unwrap_or_else(|| panic!("expected {step}, but the client is gone"));
+        let (parts, body) = request.into_parts();
+        self.seen
+            .push(format!("{} {}", parts.method, parts.uri.path()));
+        assert_eq!(
+            (parts.method.clone(), parts.uri.path()),
+            (method, path),
+            "after {:?}",
+            self.seen
+        );
+        assert_eq!(parts.uri.query().unwrap_or(""), "", "{step}: no query");
+        assert_eq!(
+            parts
+                .headers
+                .get("content-type")
+                .map(|v| v.to_str().expect("ASCII header")),
+            Some(content_type),
+            "{step}: content type"
+        );
+        let bytes = body.collect_bytes().await.expect("request body");
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{step}: body is not JSON ({e})"));
+        Received { body, respond }
+    }
+
+    async fn expect_post(&mut self) -> Received {
+        self.expect(Method::POST, EVENTS_PATH, "application/json")
+            .await
+    }
+
+    async fn expect_patch(&mut self, name: &str) -> Received {
+        self.expect(
+            Method::PATCH,
+            &format!("{EVENTS_PATH}/{name}"),
+            "application/merge-patch+json",
+        )
+        .await
+    }
+
+    /// Asserts that nothing more is sent within [`NO_MORE_REQUESTS`] (or the client is gone).
+    async fn expect_no_more_requests(&mut self) {
+        match tokio::time::timeout(NO_MORE_REQUESTS, self.handle.next_request()).await {
+            Err(_) | Ok(None) => {}
+            Ok(Some((request, _))) => panic!(
+                "unexpected request {} {} after {:?}",
+                request.method(),
+                request.uri(),
+                self.seen
+            ),
+        }
+    }
+}
+
+fn reply(respond: Responder, status: StatusCode, body: &Value) {
+    let response = Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(body).expect("serializes")))
+        .expect("response");
+    respond.send_response(response);
+}
+
+/// What the API server stores for a created Event: the body plus server fields.
+fn stored(body: &Value) -> Value {
+    let mut stored = body.clone();
+    stored["metadata"]["uid"] = json!("e0e0e0e0-0000-4000-8000-000000000001");
+    stored["metadata"]["resourceVersion"] = json!("777");
+    stored["metadata"]["creationTimestamp"] = json!("2026-11-19T10:00:00Z");
+    stored
+}
+
+/// A worker publishing through a recorder on the mocked API; the test holds the queue.
+struct Worker {
+    sink: events::EventSink,
+    task: JoinHandle<()>,
+    api: ApiServer,
+}
+
+fn start_worker() -> Worker {
+    mcpguard::admission::tls::provider();
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = kube::Client::new(service, "default");
+    let recorder = events::recorder(client, INSTANCE.to_owned());
+    let (sink, receiver) = events::channel(16, false);
+    let task = tokio::spawn(events::publish_all(receiver, recorder));
+    Worker {
+        sink,
+        task,
+        api: ApiServer {
+            handle,
+            seen: Vec::new(),
+        },
+    }
+}
+
+impl Worker {
+    fn send(&self, record: EventRecord) {
+        self.sink.try_record(record).expect("the queue has room");
+    }
+
+    /// Closes the queue: the worker finishes what it has and returns.
+    async fn finish(self) -> ApiServer {
+        let Worker {
+            sink,
+            task,
+            mut api,
+        } = self;
+        drop(sink);
+        api.expect_no_more_requests().await;
+        tokio::time::timeout(STEP_TIMEOUT, task)
+            .await
+            .expect("publish_all returns once the queue closes")
+            .expect("publish_all does not panic");
+        api
+    }
+}
+
+fn parse_time(value: &Value) -> OffsetDateTime {
+    let text = value.as_str().expect("a timestamp string");
+    OffsetDateTime::parse(text, &Rfc3339).unwrap_or_else(|e| panic!("{text:?} is RFC 3339: {e}"))
+}
+
+fn micros(at: OffsetDateTime) -> i128 {
+    at.unix_timestamp_nanos() / 1000
+}
+
+/// Asserts the POST body of a new Event for `regarding` with `note`, created between
+/// `before` and `after`; returns its name.
+fn assert_new_event(
+    body: &Value,
+    name_prefix: &str,
+    regarding: Value,
+    (event_type, reason, action): (&str, &str, &str),
+    note: &str,
+    (before, after): (OffsetDateTime, OffsetDateTime),
+) -> String {
+    // The name is `<regarding name>.<creation time in ns, hex>`, and eventTime is that
+    // time in microseconds.
+    let name = body["metadata"]["name"]
+        .as_str()
+        .expect("metadata.name")
+        .to_owned();
+    let hex = name
+        .strip_prefix(&format!("{name_prefix}."))
+        .unwrap_or_else(|| panic!("{name:?} starts with {name_prefix:?}."));
+    let nanos = i128::from_str_radix(hex, 16).unwrap_or_else(|e| panic!("{hex:?} is hex: {e}"));
+    assert!(
+        before.unix_timestamp_nanos() <= nanos && nanos <= after.unix_timestamp_nanos(),
+        "{name}: created during the test"
+    );
+    let event_time = parse_time(&body["eventTime"]);
+    assert_eq!(
+        micros(event_time),
+        nanos / 1000,
+        "eventTime is the creation time"
+    );
+
+    let mut rest = body.clone();
+    rest["metadata"]
+        .as_object_mut()
+        .expect("metadata")
+        .remove("name");
+    rest.as_object_mut().expect("event").remove("eventTime");
+    assert_eq!(
+        rest,
+        json!({
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {"namespace": "mcp"},
+            "type": event_type,
+            "reason": reason,
+            "action": action,
+            "note": note,
+            "regarding": regarding,
+            "reportingController": "mcpguard.dev/webhook",
+            "reportingInstance": INSTANCE,
+        })
+    );
+    name
+}
+
+/// Asserts a series PATCH: the created Event as sent, plus `series` of `count`, observed
+/// between `before` and `after`.
+fn assert_series_patch(
+    body: &Value,
+    created: &Value,
+    count: i64,
+    (before, after): (OffsetDateTime, OffsetDateTime),
+) {
+    let observed = parse_time(&body["series"]["lastObservedTime"]);
+    assert!(
+        micros(before) <= micros(observed) && micros(observed) <= micros(after),
+        "lastObservedTime {observed} is during the repeat"
+    );
+    let mut expected = created.clone();
+    expected["series"] = json!({
+        "count": count,
+        "lastObservedTime": body["series"]["lastObservedTime"].clone(),
+    });
+    assert_eq!(body, &expected);
+}
+
+// ---- publishing ----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn one_denial_creates_exactly_one_event() {
+    let mut worker = start_worker();
+    let record = record_for(&example_request("github-mcp", POD_UID), false).expect("an Event");
+    let before = OffsetDateTime::now_utc();
+    worker.send(record);
+    let post = worker.api.expect_post().await;
+    let after = OffsetDateTime::now_utc();
+    let name = assert_new_event(
+        &post.body,
+        "github-mcp",
+        pod_regarding("github-mcp", POD_UID),
+        ("Warning", "PolicyViolation", "Denied"),
+        &denial_note("github-mcp"),
+        (before, after),
+    );
+    assert!(name.starts_with("github-mcp."));
+    reply(post.respond, StatusCode::CREATED, &stored(&post.body));
+    let api = worker.finish().await;
+    assert_eq!(api.seen, [format!("POST {EVENTS_PATH}")]);
+}
+
+#[tokio::test]
+async fn repeated_denials_of_one_object_patch_the_series() {
+    let mut worker = start_worker();
+    let request = example_request("github-mcp", POD_UID);
+    let record = record_for(&request, false).expect("an Event");
+
+    let t0 = OffsetDateTime::now_utc();
+    worker.send(record.clone());
+    let post = worker.api.expect_post().await;
+    let t1 = OffsetDateTime::now_utc();
+    let name = assert_new_event(
+        &post.body,
+        "github-mcp",
+        pod_regarding("github-mcp", POD_UID),
+        ("Warning", "PolicyViolation", "Denied"),
+        &denial_note("github-mcp"),
+        (t0, t1),
+    );
+    let created = post.body.clone();
+    reply(post.respond, StatusCode::CREATED, &stored(&post.body));
+
+    // The same denial again: the Event's series, not a new Event.
+    let t2 = OffsetDateTime::now_utc();
+    worker.send(record_for(&request, false).expect("an Event"));
+    let second = worker.api.expect_patch(&name).await;
+    let t3 = OffsetDateTime::now_utc();
+    assert_series_patch(&second.body, &created, 2, (t2, t3));
+    reply(second.respond, StatusCode::OK, &stored(&second.body));
+
+    let t4 = OffsetDateTime::now_utc();
+    worker.send(record_for(&request, false).expect("an Event"));
+    let third = worker.api.expect_patch(&name).await;
+    let t5 = OffsetDateTime::now_utc();
+    assert_series_patch(&third.body, &created, 3, (t4, t5));
+    assert!(
+        parse_time(&third.body["series"]["lastObservedTime"])
+            >= parse_time(&second.body["series"]["lastObservedTime"])
+    );
+    reply(third.respond, StatusCode::OK, &stored(&third.body));
+
+    let api = worker.finish().await;
+    assert_eq!(
+        api.seen,
+        [
+            format!("POST {EVENTS_PATH}"),
+            format!("PATCH {EVENTS_PATH}/{name}"),
+            format!("PATCH {EVENTS_PATH}/{name}"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn denials_of_different_objects_or_actions_are_separate_events() {
+    let mut worker = start_worker();
+    let first = record_for(
+        &example_request("a", "aaaaaaaa-0000-4000-8000-000000000001"),
+        false,
+    )
+    .expect("an Event");
+    let second = record_for(
+        &example_request("b", "bbbbbbbb-0000-4000-8000-000000000002"),
+        false,
+    )
+    .expect("an Event");
+    // The same pod, admitted (warn mode) instead of denied: another action, another Event.
+    let mut admitted = first.clone();
+    admitted.action = "Admitted";
+    let window = (
+        OffsetDateTime::now_utc(),
+        OffsetDateTime::now_utc() + time::Duration::seconds(30),
+    );
+    worker.send(first);
+    worker.send(second);
+    worker.send(admitted);
+    for (name, uid, action) in [
+        ("a", "aaaaaaaa-0000-4000-8000-000000000001", "Denied"),
+        ("b", "bbbbbbbb-0000-4000-8000-000000000002", "Denied"),
+        ("a", "aaaaaaaa-0000-4000-8000-000000000001", "Admitted"),
+    ] {
+        let post = worker.api.expect_post().await;
+        assert_new_event(
+            &post.body,
+            name,
+            pod_regarding(name, uid),
+            ("Warning", "PolicyViolation", action),
+            &denial_note(name),
+            window,
+        );
+        reply(post.respond, StatusCode::CREATED, &stored(&post.body));
+    }
+    let api = worker.finish().await;
+    assert_eq!(api.seen.len(), 3);
+}
+
+/// kube's Recorder keys a series on type, reason, action, reporter and object, not on the
+/// note: a second denial of the same pod for other checks bumps the first Event's series and
+/// keeps its note. This pins what is sent.
+#[tokio::test]
+async fn a_repeat_with_other_checks_bumps_the_series_and_keeps_the_first_note() {
+    let mut worker = start_worker();
+    let record = record_for(&example_request("github-mcp", POD_UID), false).expect("an Event");
+    let mut other_checks = record.clone();
+    other_checks.note = "policy \"mcp-restricted\" denied CREATE of pods \"github-mcp\" by jane@example.com: privileged".into();
+
+    let window = (
+        OffsetDateTime::now_utc(),
+        OffsetDateTime::now_utc() + time::Duration::seconds(30),
+    );
+    worker.send(record);
+    let post = worker.api.expect_post().await;
+    let name = assert_new_event(
+        &post.body,
+        "github-mcp",
+        pod_regarding("github-mcp", POD_UID),
+        ("Warning", "PolicyViolation", "Denied"),
+        &denial_note("github-mcp"),
+        window,
+    );
+    let created = post.body.clone();
+    reply(post.respond, StatusCode::CREATED, &stored(&post.body));
+
+    worker.send(other_checks);
+    let patch = worker.api.expect_patch(&name).await;
+    assert_series_patch(&patch.body, &created, 2, window);
+    assert_eq!(patch.body["note"], json!(denial_note("github-mcp")));
+    reply(patch.respond, StatusCode::OK, &stored(&patch.body));
+    worker.finish().await;
+}
+
+#[tokio::test]
+async fn a_refused_event_is_not_retried_and_the_worker_goes_on() {
+    let mut worker = start_worker();
+    let record = record_for(&example_request("github-mcp", POD_UID), false).expect("an Event");
+    let window = (
+        OffsetDateTime::now_utc(),
+        OffsetDateTime::now_utc() + time::Duration::seconds(30),
+    );
+    worker.send(record.clone());
+    let post = worker.api.expect_post().await;
+    reply(
+        post.respond,
+        StatusCode::FORBIDDEN,
+        &json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "events.events.k8s.io is forbidden", "reason": "Forbidden", "code": 403
+        }),
+    );
+    // Not retried.
+    worker.api.expect_no_more_requests().await;
+    // The worker still runs; the refused Event was never created, so the same record is
+    // created anew rather than patched.
+    worker.send(record);
+    let post = worker.api.expect_post().await;
+    assert_new_event(
+        &post.body,
+        "github-mcp",
+        pod_regarding("github-mcp", POD_UID),
+        ("Warning", "PolicyViolation", "Denied"),
+        &denial_note("github-mcp"),
+        window,
+    );
+    reply(post.respond, StatusCode::CREATED, &stored(&post.body));
+    let api = worker.finish().await;
+    assert_eq!(
+        api.seen,
+        [format!("POST {EVENTS_PATH}"), format!("POST {EVENTS_PATH}")]
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_denial_sends_nothing() {
+    let mut dry_run = example_request("github-mcp", POD_UID);
+    dry_run["dryRun"] = json!(true);
+    let record = record_for(&dry_run, true);
+    assert_eq!(record, None, "event_for has no Event for a dry run");
+
+    let mut worker = start_worker();
+    if let Some(record) = record {
+        worker.send(record);
+    }
+    worker.api.expect_no_more_requests().await;
+    // The same request without dryRun does get its Event, through the same worker.
+    let window = (
+        OffsetDateTime::now_utc(),
+        OffsetDateTime::now_utc() + time::Duration::seconds(30),
+    );
+    worker.send(record_for(&example_request("github-mcp", POD_UID), false).expect("an Event"));
+    let post = worker.api.expect_post().await;
+    assert_new_event(
+        &post.body,
+        "github-mcp",
+        pod_regarding("github-mcp", POD_UID),
+        ("Warning", "PolicyViolation", "Denied"),
+        &denial_note("github-mcp"),
+        window,
+    );
+    reply(post.respond, StatusCode::CREATED, &stored(&post.body));
+    let api = worker.finish().await;
+    assert_eq!(api.seen, [format!("POST {EVENTS_PATH}")]);
+}
+
+#[tokio::test]
+async fn an_empty_queue_sends_nothing_and_the_worker_ends_when_it_closes() {
+    let worker = start_worker();
+    let api = worker.finish().await;
+    assert!(api.seen.is_empty());
+}
+
+// ---- the hot path: a full queue never delays or fails an admission --------------------------
+
+const REVIEW_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn denied_review(i: usize) -> (Value, String) {
+    let name = format!("github-mcp-{i}");
+    let mut review = example_review();
+    review["request"] = example_request(&name, &format!("5d3e1c52-0000-4000-8000-{i:012}"));
+    review["request"]["uid"] = json!(format!("705ab4f5-0000-4000-8000-{i:012}"));
+    (review, name)
+}
+
+/// The exact answer to a denial of the example pod named `name`.
+fn denial_answer(uid: &str, name: &str) -> Value {
+    json!({
+        "uid": uid,
+        "allowed": false,
+        "status": {
+            "code": 403,
+            "message": format!("pods \"{name}\" is forbidden: violates mcpguard policy \"mcp-restricted\": allowPrivilegeEscalation != false (container \"server\" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container \"server\" must set securityContext.capabilities.drop=[\"ALL\"]), runAsNonRoot != true (pod or container \"server\" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container \"server\" must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\")"),
+            "reason": "Forbidden",
+            "status": "Failure",
+        },
+        "auditAnnotations": {
+            "policy": "mcp-restricted",
+            "violations": "allowPrivilegeEscalation,capabilities_restricted,runAsNonRoot,seccompProfile_restricted",
+        },
+    })
+}
+
+/// Sends denial `i` and asserts its exact answer, within [`REVIEW_TIMEOUT`].
+async fn deny(server: &TestServer, i: usize) {
+    let (review, name) = denied_review(i);
+    let uid = review["request"]["uid"].as_str().expect("uid").to_owned();
+    let answer = tokio::time::timeout(REVIEW_TIMEOUT, server.review("/validate", &review))
+        .await
+        .unwrap_or_else(|_| panic!("review {i} was delayed"));
+    assert_eq!(answer, denial_answer(&uid, &name), "review {i}");
+}
+
+async fn dropped(server: &TestServer) -> Option<f64> {
+    metric_value(
+        &server.metrics_text().await,
+        "mcpguard_events_dropped_total",
+    )
+}
+
+fn denied_metric(server: &TestServer) -> Option<f64> {
+    metric_value(
+        &server.metrics.encode(),
+        "mcpguard_admission_requests_total{endpoint=\"validate\",operation=\"CREATE\",decision=\"denied\"}",
+    )
+}
+
+fn expected_record(i: usize) -> EventRecord {
+    let name = format!("github-mcp-{i}");
+    EventRecord {
+        event_type: kube::runtime::events::EventType::Warning,
+        reason: "PolicyViolation",
+        action: "Denied",
+        note: denial_note(&name),
+        regarding: serde_json::from_value(pod_regarding(
+            &name,
+            &format!("5d3e1c52-0000-4000-8000-{i:012}"),
+        ))
+        .expect("an ObjectReference"),
+    }
+}
+
+fn set_sink(server: &TestServer, sink: events::EventSink) {
+    assert!(
+        server.state.events.set(sink).is_ok(),
+        "no sink was set before"
+    );
+}
+
+#[tokio::test]
+async fn a_full_queue_drops_and_counts_without_delaying_any_admission() {
+    let server = TestServer::start_default().await;
+    let (sink, mut receiver) = events::channel(1, false);
+    set_sink(&server, sink);
+    assert_eq!(dropped(&server).await, Some(0.0));
+
+    for i in 0..20 {
+        deny(&server, i).await;
+    }
+    assert_eq!(dropped(&server).await, Some(19.0), "all but the first");
+    assert_eq!(denied_metric(&server), Some(20.0));
+
+    // The one queued record is the first denial's.
+    assert_eq!(receiver.try_recv(), Ok(expected_record(0)));
+    assert_eq!(receiver.try_recv(), Err(mpsc::error::TryRecvError::Empty));
+
+    // Once the worker took it, the next denial is queued again and nothing more is dropped.
+    deny(&server, 20).await;
+    assert_eq!(receiver.try_recv(), Ok(expected_record(20)));
+    assert_eq!(dropped(&server).await, Some(19.0));
+}
+
+#[tokio::test]
+async fn concurrent_denials_into_a_full_queue_are_all_answered() {
+    let server = std::sync::Arc::new(TestServer::start_default().await);
+    let (sink, mut receiver) = events::channel(1, false);
+    set_sink(&server, sink);
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let server = server.clone();
+            tokio::spawn(async move { deny(&server, i).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("every review is answered exactly");
+    }
+    assert_eq!(dropped(&server).await, Some(19.0));
+    let queued = receiver.try_recv().expect("one record queued");
+    assert!(
+        (0..20).any(|i| queued == expected_record(i)),
+        "the queued record is one of the denials: {queued:?}"
+    );
+    assert_eq!(receiver.try_recv(), Err(mpsc::error::TryRecvError::Empty));
+}
+
+#[tokio::test]
+async fn a_gone_worker_never_fails_an_admission() {
+    let server = TestServer::start_default().await;
+    let (sink, receiver) = events::channel(1, false);
+    drop(receiver);
+    set_sink(&server, sink);
+    for i in 0..5 {
+        deny(&server, i).await;
+    }
+    assert_eq!(dropped(&server).await, Some(5.0));
+    assert_eq!(denied_metric(&server), Some(5.0));
+}
+
+#[tokio::test]
+async fn dry_runs_allowed_and_skipped_reviews_queue_nothing() {
+    let server = TestServer::start_default().await;
+    let (sink, mut receiver) = events::channel(4, true);
+    set_sink(&server, sink);
+
+    // A dry-run denial: denied all the same, but no Event.
+    let (mut review, name) = denied_review(0);
+    review["request"]["dryRun"] = json!(true);
+    let answer = server.review("/validate", &review).await;
+    assert_eq!(
+        answer,
+        denial_answer("705ab4f5-0000-4000-8000-000000000000", &name)
+    );
+    // Out of scope: another namespace.
+    let (mut review, _) = denied_review(1);
+    review["request"]["namespace"] = json!("default");
+    review["request"]["object"]["metadata"]["namespace"] = json!("default");
+    let answer = server.review("/validate", &review).await;
+    assert_eq!(
+        answer,
+        json!({"uid": "705ab4f5-0000-4000-8000-000000000001", "allowed": true})
+    );
+    assert_eq!(receiver.try_recv(), Err(mpsc::error::TryRecvError::Empty));
+    assert_eq!(dropped(&server).await, Some(0.0));
+}
+
+#[tokio::test]
+async fn mutations_are_queued_only_when_recorded() {
+    for record_mutations in [true, false] {
+        let server = TestServer::start_default().await;
+        let (sink, mut receiver) = events::channel(4, record_mutations);
+        set_sink(&server, sink);
+        let (review, name) = denied_review(7);
+        let answer = server.review("/mutate", &review).await;
+        assert_eq!(answer["allowed"], json!(true));
+        assert_eq!(answer["patchType"], json!("JSONPatch"));
+        let queued = receiver.try_recv().ok();
+        if record_mutations {
+            let queued = queued.expect("a mutation record");
+            assert_eq!(queued.event_type, kube::runtime::events::EventType::Normal);
+            assert_eq!((queued.reason, queued.action), ("PolicyMutated", "Mutated"));
+            assert_eq!(
+                queued.note,
+                format!(
+                    "policy \"mcp-restricted\" mutated pods \"{name}\" for jane@example.com: set {}",
+                    answer["auditAnnotations"]["mutated"]
+                        .as_str()
+                        .expect("the mutated fields")
+                )
+            );
+            assert_eq!(queued.regarding, expected_record(7).regarding);
+        } else {
+            assert_eq!(queued, None);
+        }
+        assert_eq!(receiver.try_recv().ok(), None);
+        assert_eq!(dropped(&server).await, Some(0.0));
+    }
+}

@@ -1,0 +1,757 @@
+//! The background audit against a mocked API server: `audit::scan::scan` talks to a
+//! `tower_test` mock service, and a scripted verifier asserts every request it makes (method,
+//! path, query, content type, body) and answers as kube-apiserver would. A request the script
+//! does not expect fails the test; so does one it expects but never gets.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::http::{Method, Request, Response, StatusCode};
+use kube::client::Body;
+use mcpguard::audit::scan::{ScanSummary, scan};
+use mcpguard::engine::Context;
+use mcpguard::metrics::Metrics;
+use mcpguard::policy::{DEFAULT_POLICY_YAML, Policy, parse_str};
+use mcpguard::runtime_class::StaticRuntimeClasses;
+use mcpguard::workloads::WORKLOADS;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+type ApiHandle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+type Responder = tower_test::mock::SendResponse<Response<Body>>;
+
+const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+const NO_MORE_REQUESTS: Duration = Duration::from_millis(500);
+
+const REPORTS: &str = "/apis/wgpolicyk8s.io/v1alpha2/namespaces/mcp/policyreports";
+const MANAGED_SELECTOR: &str = "labelSelector=app.kubernetes.io%2Fmanaged-by%3Dmcpguard";
+const APPLY: &str = "application/apply-patch+yaml";
+
+const COMPLIANT_UID: &str = "11111111-1111-4111-8111-111111111111";
+const DRIFTED_UID: &str = "22222222-2222-4222-8222-222222222222";
+const DEPLOYMENT_UID: &str = "33333333-3333-4333-8333-333333333333";
+const DELETED_UID: &str = "99999999-9999-4999-8999-999999999999";
+
+const PSS: &str = "Pod Security Standards (restricted:latest)";
+/// What the default policy runs, in order: restricted/latest after overrides, then its one
+/// enabled MCP rule.
+const CHECKS: [&str; 16] = [
+    "appArmorProfile",
+    "hostNamespaces",
+    "hostPorts",
+    "hostProbesAndHostLifecycle",
+    "privileged",
+    "seLinuxOptions",
+    "sysctls",
+    "windowsHostProcess",
+    "allowPrivilegeEscalation",
+    "capabilities_restricted",
+    "procMount_restricted",
+    "restrictedVolumes",
+    "runAsNonRoot",
+    "runAsUser",
+    "seccompProfile_restricted",
+    "forbidSecretLiterals",
+];
+
+fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(1_795_000_000).expect("valid timestamp")
+}
+
+// ---- the mocked API server -----------------------------------------------------------------
+
+struct Received {
+    body: Value,
+    respond: Responder,
+}
+
+struct ApiServer {
+    handle: ApiHandle,
+    /// "METHOD path?query" of every request seen, in order.
+    seen: Vec<String>,
+}
+
+/// `a=1&b=2` as sorted pairs (a query's meaning does not depend on the order).
+fn pairs(query: &str) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (k.to_owned(), v.to_owned())
+        })
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+impl ApiServer {
+    /// Takes the next request and asserts method, path, query and content type; returns
+    /// its JSON body (`Null` when empty).
+    async fn expect(
+        &mut self,
+        method: Method,
+        path: &str,
+        query: &str,
+        content_type: Option<&str>,
+    ) -> Received {
+        let step = format!("{method} {path}?{query}");
+        let (request, respond) = tokio::time::timeout(STEP_TIMEOUT, self.handle.next_request())
+            .await
+            .unwrap_or_else(|_| panic!("expected {step}, but no request came"))
+            .unwrap_or_else(|| panic!("expected {step}, but the client is gone"));
+        let (parts, body) = request.into_parts();
+        let actual_query = parts.uri.query().unwrap_or("").to_owned();
+        self.seen.push(format!(
+            "{} {}?{}",
+            parts.method,
+            parts.uri.path(),
+            actual_query
+        ));
+        assert_eq!(
+            (parts.method.clone(), parts.uri.path()),
+            (method, path),
+            "after {:?}",
+            self.seen
+        );
+        assert_eq!(pairs(&actual_query), pairs(query), "{step}: query");
+        assert_eq!(
+            parts
+                .headers
+                .get("content-type")
+                .map(|v| v.to_str().expect("ASCII header")),
+            content_type,
+            "{step}: content type"
+        );
+        let bytes = body.collect_bytes().await.expect("request body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("{step}: body is not JSON ({e})"))
+        };
+        if parts.method == Method::GET {
+            assert_eq!(body, Value::Null, "{step}: a GET has no body");
+        }
+        Received { body, respond }
+    }
+
+    /// Expects `GET path` (no query) and answers with a list of `items`.
+    async fn list(&mut self, path: &str, list_kind: &str, api_version: &str, items: Vec<Value>) {
+        let received = self.expect(Method::GET, path, "", None).await;
+        reply(
+            received.respond,
+            StatusCode::OK,
+            &json!({"apiVersion": api_version, "kind": list_kind,
+                    "metadata": {"resourceVersion": "5000"}, "items": items}),
+        );
+    }
+
+    /// The scanner's list calls for namespace `mcp`: pods, then every workload resource in
+    /// `WORKLOADS` order, answered with `pods` and, for Deployments, `deployments`.
+    async fn lists(&mut self, namespace: &str, pods: Vec<Value>, deployments: Vec<Value>) {
+        self.list(
+            &format!("/api/v1/namespaces/{namespace}/pods"),
+            "PodList",
+            "v1",
+            pods,
+        )
+        .await;
+        let mut deployments = Some(deployments);
+        for workload in WORKLOADS {
+            let (prefix, api_version) = if workload.group.is_empty() {
+                ("/api/v1".to_owned(), "v1".to_owned())
+            } else {
+                (
+                    format!("/apis/{}/v1", workload.group),
+                    format!("{}/v1", workload.group),
+                )
+            };
+            let items = if workload.kind == "Deployment" {
+                deployments.take().expect("one Deployment list")
+            } else {
+                Vec::new()
+            };
+            self.list(
+                &format!("{prefix}/namespaces/{namespace}/{}", workload.resource),
+                &format!("{}List", workload.kind),
+                &api_version,
+                items,
+            )
+            .await;
+        }
+    }
+
+    /// Expects the list of mcpguard's reports in `namespace` and answers with `reports`.
+    async fn reports(&mut self, namespace: &str, reports: Vec<Value>) {
+        let received = self
+            .expect(
+                Method::GET,
+                &format!("/apis/wgpolicyk8s.io/v1alpha2/namespaces/{namespace}/policyreports"),
+                MANAGED_SELECTOR,
+                None,
+            )
+            .await;
+        reply(
+            received.respond,
+            StatusCode::OK,
+            &json!({"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReportList",
+                    "metadata": {"resourceVersion": "5001"}, "items": reports}),
+        );
+    }
+
+    /// Expects one server-side apply of report `name`; answers with it stored; returns the body.
+    async fn apply(&mut self, name: &str) -> Value {
+        let received = self
+            .expect(
+                Method::PATCH,
+                &format!("{REPORTS}/{name}"),
+                "fieldManager=mcpguard&force=true",
+                Some(APPLY),
+            )
+            .await;
+        reply(received.respond, StatusCode::OK, &stored(&received.body));
+        received.body
+    }
+
+    /// Expects the deletion of report `name`.
+    async fn delete(&mut self, name: &str) {
+        let received = self
+            .expect(
+                Method::DELETE,
+                &format!("{REPORTS}/{name}"),
+                "",
+                Some("application/json"),
+            )
+            .await;
+        assert_eq!(received.body, json!({}), "DELETE {name}: default options");
+        reply(
+            received.respond,
+            StatusCode::OK,
+            &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                    "details": {"name": name, "group": "wgpolicyk8s.io", "kind": "policyreports"}}),
+        );
+    }
+
+    async fn expect_no_more_requests(&mut self) {
+        match tokio::time::timeout(NO_MORE_REQUESTS, self.handle.next_request()).await {
+            Err(_) | Ok(None) => {}
+            Ok(Some((request, _))) => panic!(
+                "unexpected request {} {} after {:?}",
+                request.method(),
+                request.uri(),
+                self.seen
+            ),
+        }
+    }
+}
+
+fn reply(respond: Responder, status: StatusCode, body: &Value) {
+    let response = Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(body).expect("serializes")))
+        .expect("response");
+    respond.send_response(response);
+}
+
+/// A report as the API server stores and lists it: the applied content plus server fields
+/// (list items carry no apiVersion or kind).
+fn stored(report: &Value) -> Value {
+    let mut stored = report.clone();
+    let object = stored.as_object_mut().expect("report");
+    object.remove("apiVersion");
+    object.remove("kind");
+    let metadata = stored["metadata"].as_object_mut().expect("metadata");
+    metadata.insert("uid".into(), json!("abababab-0000-4000-8000-000000000000"));
+    metadata.insert("resourceVersion".into(), json!("4242"));
+    metadata.insert("generation".into(), json!(1));
+    metadata.insert("creationTimestamp".into(), json!("2026-11-18T10:00:00Z"));
+    metadata.insert(
+        "managedFields".into(),
+        json!([{"manager": "mcpguard", "operation": "Apply", "apiVersion": "wgpolicyk8s.io/v1alpha2",
+                "time": "2026-11-18T10:00:00Z", "fieldsType": "FieldsV1", "fieldsV1": {}}]),
+    );
+    stored
+}
+
+/// Runs one `scan` against `script`; returns what `scan` returned and what the script did.
+async fn run_scan<T, F, Fut>(
+    policy: &Policy,
+    metrics: &Metrics,
+    script: F,
+) -> (Result<ScanSummary, kube::Error>, T)
+where
+    F: FnOnce(ApiServer) -> Fut,
+    Fut: Future<Output = (ApiServer, T)> + Send + 'static,
+    T: Send + 'static,
+{
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = kube::Client::new(service, "default");
+    let script = script(ApiServer {
+        handle,
+        seen: Vec::new(),
+    });
+    let verifier: JoinHandle<T> = tokio::spawn(async move {
+        let (mut server, out) = script.await;
+        server.expect_no_more_requests().await;
+        out
+    });
+    let classes = StaticRuntimeClasses::default();
+    let context = Context {
+        policy,
+        runtime_classes: &classes,
+        now: now(),
+    };
+    let result = tokio::time::timeout(STEP_TIMEOUT * 3, scan(&client, context, metrics)).await;
+    drop(client);
+    let out = match verifier.await {
+        Ok(out) => out,
+        Err(err) => {
+            eprintln!("scan returned {result:?}");
+            std::panic::resume_unwind(err.into_panic())
+        }
+    };
+    (result.expect("scan finishes"), out)
+}
+
+// ---- objects as the API lists them ---------------------------------------------------------
+
+fn hardened_spec(image: &str) -> Value {
+    json!({
+        "automountServiceAccountToken": false,
+        "securityContext": {"fsGroup": 1000, "runAsGroup": 1000, "runAsNonRoot": true,
+                            "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{
+            "name": "app", "image": image, "imagePullPolicy": "Always",
+            "resources": {"requests": {"memory": "400Mi"}},
+            "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}
+        }],
+        "restartPolicy": "Always",
+        "dnsPolicy": "ClusterFirst",
+    })
+}
+
+fn listed_pod(name: &str, uid: &str, spec: Value) -> Value {
+    json!({
+        "metadata": {"name": name, "namespace": "mcp", "uid": uid, "resourceVersion": "3001",
+                     "creationTimestamp": "2025-01-10T08:00:00Z", "labels": {"app": name}},
+        "spec": spec,
+        "status": {"phase": "Running", "podIP": "10.0.0.12"},
+    })
+}
+
+fn compliant_pod() -> Value {
+    listed_pod(
+        "github-mcp",
+        COMPLIANT_UID,
+        hardened_spec("ghcr.io/github/github-mcp-server:v0.20.0"),
+    )
+}
+
+/// Admitted long ago, under an older policy: its container sets no securityContext.
+fn drifted_pod() -> Value {
+    let mut spec = hardened_spec("ghcr.io/x/legacy:1");
+    spec["containers"][0]
+        .as_object_mut()
+        .expect("container")
+        .remove("securityContext");
+    listed_pod("legacy-mcp", DRIFTED_UID, spec)
+}
+
+/// Its template stays noncompliant after mutation: host network.
+fn deployment() -> Value {
+    json!({
+        "metadata": {"name": "web", "namespace": "mcp", "uid": DEPLOYMENT_UID, "generation": 2,
+                     "resourceVersion": "3002"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"hostNetwork": true, "containers": [{"name": "app", "image": "ghcr.io/x/web:2"}]}
+            }
+        },
+        "status": {"replicas": 0},
+    })
+}
+
+// ---- expected reports ----------------------------------------------------------------------
+
+/// The report mcpguard applies for the object (`kind`, `api_version`, `name`, `uid`), every
+/// check passing except `failures` (rule, message).
+fn expected_report(
+    (api_version, kind, name, uid): (&str, &str, &str, &str),
+    failures: &[(&str, &str)],
+) -> Value {
+    let results: Vec<Value> = CHECKS
+        .iter()
+        .map(|rule| {
+            let category = if *rule == "forbidSecretLiterals" {
+                "MCP"
+            } else {
+                PSS
+            };
+            let mut result = json!({
+                "policy": "mcp-restricted", "rule": rule, "result": "pass", "source": "mcpguard",
+                "category": category, "scored": true,
+            });
+            if let Some((_, message)) = failures.iter().find(|(r, _)| r == rule) {
+                result["result"] = json!("fail");
+                result["message"] = json!(message);
+            }
+            result
+        })
+        .collect();
+    json!({
+        "apiVersion": "wgpolicyk8s.io/v1alpha2",
+        "kind": "PolicyReport",
+        "metadata": {
+            "name": format!("mcpguard-{uid}"),
+            "namespace": "mcp",
+            "labels": {"app.kubernetes.io/managed-by": "mcpguard", "mcpguard.dev/policy": "mcp-restricted"},
+            "ownerReferences": [{"apiVersion": api_version, "kind": kind, "name": name, "uid": uid}],
+        },
+        "scope": {"apiVersion": api_version, "kind": kind, "name": name, "namespace": "mcp", "uid": uid},
+        "summary": {"pass": 16 - failures.len(), "fail": failures.len(), "warn": 0, "error": 0, "skip": 0},
+        "results": results,
+    })
+}
+
+fn compliant_report() -> Value {
+    expected_report(("v1", "Pod", "github-mcp", COMPLIANT_UID), &[])
+}
+
+fn drifted_report() -> Value {
+    expected_report(
+        ("v1", "Pod", "legacy-mcp", DRIFTED_UID),
+        &[
+            (
+                "allowPrivilegeEscalation",
+                "allowPrivilegeEscalation != false (container \"app\" must set securityContext.allowPrivilegeEscalation=false)",
+            ),
+            (
+                "capabilities_restricted",
+                "unrestricted capabilities (container \"app\" must set securityContext.capabilities.drop=[\"ALL\"])",
+            ),
+        ],
+    )
+}
+
+fn deployment_report() -> Value {
+    expected_report(
+        ("apps/v1", "Deployment", "web", DEPLOYMENT_UID),
+        &[("hostNamespaces", "host namespaces (hostNetwork)")],
+    )
+}
+
+/// A report for a pod that no longer exists.
+fn stale_report() -> Value {
+    stored(&expected_report(
+        ("v1", "Pod", "gone-mcp", DELETED_UID),
+        &[],
+    ))
+}
+
+fn report_name(uid: &str) -> String {
+    format!("mcpguard-{uid}")
+}
+
+fn audit_violations(metrics: &Metrics, namespace: &str) -> Option<f64> {
+    let text = metrics.encode();
+    let sample = format!("mcpguard_audit_violations{{namespace=\"{namespace}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&sample))
+        .map(|value| value.trim().parse().expect("a number"))
+}
+
+fn summary(
+    (scanned, written, unchanged, deleted): (usize, usize, usize, usize),
+    violations: &[(&str, usize)],
+) -> ScanSummary {
+    ScanSummary {
+        scanned,
+        written,
+        unchanged,
+        deleted,
+        violations: violations
+            .iter()
+            .map(|(ns, n)| ((*ns).to_owned(), *n))
+            .collect::<BTreeMap<_, _>>(),
+    }
+}
+
+// ---- scans ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn scan_writes_changed_reports_skips_current_ones_and_deletes_stale_ones() {
+    let policy = Policy::embedded_default().expect("embedded policy loads");
+    let metrics = Metrics::new();
+    let (result, applied) = run_scan(&policy, &metrics, |mut api| async move {
+        api.lists(
+            "mcp",
+            vec![compliant_pod(), drifted_pod()],
+            vec![deployment()],
+        )
+        .await;
+        api.reports("mcp", vec![stored(&compliant_report()), stale_report()])
+            .await;
+        // Reports are written in name order; the current one is not written at all.
+        let drifted = api.apply(&report_name(DRIFTED_UID)).await;
+        let deployment = api.apply(&report_name(DEPLOYMENT_UID)).await;
+        api.delete(&report_name(DELETED_UID)).await;
+        (api, (drifted, deployment))
+    })
+    .await;
+    let (drifted, deployment) = applied;
+    assert_eq!(drifted, drifted_report());
+    assert_eq!(deployment, deployment_report());
+    assert_eq!(
+        result.expect("scan succeeds"),
+        summary((3, 2, 1, 1), &[("mcp", 3)])
+    );
+    assert_eq!(audit_violations(&metrics, "mcp"), Some(3.0));
+    assert!(
+        metrics
+            .encode()
+            .contains("mcpguard_audit_violations{namespace=\"mcp\"} 3\n")
+    );
+}
+
+#[tokio::test]
+async fn a_first_scan_writes_every_report_and_a_second_writes_nothing() {
+    let policy = Policy::embedded_default().expect("embedded policy loads");
+    let metrics = Metrics::new();
+    let (result, written) = run_scan(&policy, &metrics, |mut api| async move {
+        api.lists(
+            "mcp",
+            vec![compliant_pod(), drifted_pod()],
+            vec![deployment()],
+        )
+        .await;
+        api.reports("mcp", Vec::new()).await;
+        let mut written = Vec::new();
+        for uid in [COMPLIANT_UID, DRIFTED_UID, DEPLOYMENT_UID] {
+            written.push(api.apply(&report_name(uid)).await);
+        }
+        (api, written)
+    })
+    .await;
+    assert_eq!(
+        written,
+        vec![compliant_report(), drifted_report(), deployment_report()]
+    );
+    assert_eq!(
+        result.expect("scan succeeds"),
+        summary((3, 3, 0, 0), &[("mcp", 3)])
+    );
+
+    // The API now lists what was applied: nothing to write, nothing to delete.
+    let stored_reports: Vec<Value> = written.iter().map(stored).collect();
+    let (result, ()) = run_scan(&policy, &metrics, |mut api| async move {
+        api.lists(
+            "mcp",
+            vec![compliant_pod(), drifted_pod()],
+            vec![deployment()],
+        )
+        .await;
+        api.reports("mcp", stored_reports).await;
+        (api, ())
+    })
+    .await;
+    assert_eq!(
+        result.expect("scan succeeds"),
+        summary((3, 0, 3, 0), &[("mcp", 3)])
+    );
+    assert_eq!(audit_violations(&metrics, "mcp"), Some(3.0));
+}
+
+#[tokio::test]
+async fn a_pod_that_drifted_since_its_last_report_is_rewritten() {
+    let policy = Policy::embedded_default().expect("embedded policy loads");
+    let metrics = Metrics::new();
+    // Last round the pod passed; now (same uid) it fails.
+    let previous = stored(&expected_report(
+        ("v1", "Pod", "legacy-mcp", DRIFTED_UID),
+        &[],
+    ));
+    let (result, body) = run_scan(&policy, &metrics, |mut api| async move {
+        api.lists("mcp", vec![drifted_pod()], Vec::new()).await;
+        api.reports("mcp", vec![previous]).await;
+        let body = api.apply(&report_name(DRIFTED_UID)).await;
+        (api, body)
+    })
+    .await;
+    assert_eq!(body, drifted_report());
+    assert_eq!(
+        result.expect("scan succeeds"),
+        summary((1, 1, 0, 0), &[("mcp", 2)])
+    );
+}
+
+#[tokio::test]
+async fn an_empty_namespace_deletes_every_report_and_clears_the_gauge() {
+    let policy = Policy::embedded_default().expect("embedded policy loads");
+    let metrics = Metrics::new();
+    metrics
+        .audit_violations
+        .get_or_create(&mcpguard::metrics::NamespaceLabels {
+            namespace: "mcp".into(),
+        })
+        .set(7);
+    let second_stale = stored(&expected_report(
+        ("v1", "Pod", "gone-too", COMPLIANT_UID),
+        &[],
+    ));
+    let (result, ()) = run_scan(&policy, &metrics, |mut api| async move {
+        api.lists("mcp", Vec::new(), Vec::new()).await;
+        api.reports("mcp", vec![stale_report(), second_stale]).await;
+        api.delete(&report_name(COMPLIANT_UID)).await;
+        api.delete(&report_name(DELETED_UID)).await;
+        (api, ())
+    })
+    .await;
+    assert_eq!(
+        result.expect("scan succeeds"),
+        summary((0, 0, 0, 2), &[("mcp", 0)])
+    );
+    assert_eq!(audit_violations(&metrics, "mcp"), Some(0.0));
+}
+
+#[tokio::test]
+async fn objects_that_cannot_be_reported_are_counted_but_get_no_report() {
+    let policy = Policy::embedded_default().expect("embedded policy loads");
+    let metrics = Metrics::new();
+    let mut no_template = deployment();
+    no_template["spec"]
+        .as_object_mut()
+        .expect("spec")
+        .remove("template");
+    let (result, ()) = run_scan(&policy, &metrics, |mut api| async move {
+        api.lists("mcp", Vec::new(), vec![no_template]).await;
+        api.reports("mcp", Vec::new()).await;
+        (api, ())
+    })
+    .await;
+    assert_eq!(
+        result.expect("scan succeeds"),
+        summary((1, 0, 0, 0), &[("mcp", 0)])
+    );
+}
+
+#[tokio::test]
+async fn every_enforced_namespace_is_scanned_in_turn() {
+    let text = DEFAULT_POLICY_YAML.replace("namespaces: [mcp]", "namespaces: [mcp, tools]");
+    let policy = parse_str(&text, "test.yaml").expect("policy loads");
+    let metrics = Metrics::new();
+    let (result, ()) = run_scan(&policy, &metrics, |mut api| async move {
+        api.lists("mcp", vec![drifted_pod()], Vec::new()).await;
+        api.reports("mcp", vec![stored(&drifted_report())]).await;
+        api.lists("tools", Vec::new(), Vec::new()).await;
+        api.reports("tools", Vec::new()).await;
+        (api, ())
+    })
+    .await;
+    assert_eq!(
+        result.expect("scan succeeds"),
+        summary((1, 0, 1, 0), &[("mcp", 2), ("tools", 0)])
+    );
+    assert_eq!(audit_violations(&metrics, "mcp"), Some(2.0));
+    assert_eq!(audit_violations(&metrics, "tools"), Some(0.0));
+}
+
+#[tokio::test]
+async fn a_failed_list_stops_the_scan_before_any_write() {
+    let policy = Policy::embedded_default().expect("embedded policy loads");
+    let metrics = Metrics::new();
+    let (result, ()) = run_scan(&policy, &metrics, |mut api| async move {
+        let received = api
+            .expect(Method::GET, "/api/v1/namespaces/mcp/pods", "", None)
+            .await;
+        reply(
+            received.respond,
+            StatusCode::FORBIDDEN,
+            &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                    "message": "pods is forbidden", "reason": "Forbidden", "code": 403}),
+        );
+        (api, ())
+    })
+    .await;
+    match result {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 403),
+        other => panic!("expected the API's 403, got {other:?}"),
+    }
+    assert_eq!(
+        audit_violations(&metrics, "mcp"),
+        None,
+        "no gauge from a failed scan"
+    );
+}
+
+/// `mcpguard_audit_violations` is "failing checks found by the last background audit, by
+/// namespace". After a policy reload stops enforcing `tools`, the last audit found nothing
+/// there, but the gauge keeps the count of an audit long gone.
+#[tokio::test]
+async fn bug_gauge_of_a_namespace_no_longer_enforced_is_cleared() {
+    let text = DEFAULT_POLICY_YAML.replace("namespaces: [mcp]", "namespaces: [mcp, tools]");
+    let both = parse_str(&text, "test.yaml").expect("policy loads");
+    let metrics = Metrics::new();
+    let mut in_tools = drifted_pod();
+    in_tools["metadata"]["namespace"] = json!("tools");
+    let (result, ()) = run_scan(&both, &metrics, |mut api| async move {
+        api.lists("mcp", Vec::new(), Vec::new()).await;
+        api.reports("mcp", Vec::new()).await;
+        api.lists("tools", vec![in_tools], Vec::new()).await;
+        let received = api
+            .expect(
+                Method::GET,
+                "/apis/wgpolicyk8s.io/v1alpha2/namespaces/tools/policyreports",
+                MANAGED_SELECTOR,
+                None,
+            )
+            .await;
+        reply(
+            received.respond,
+            StatusCode::OK,
+            &json!({"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReportList",
+                    "metadata": {}, "items": []}),
+        );
+        let received = api
+            .expect(
+                Method::PATCH,
+                &format!(
+                    "/apis/wgpolicyk8s.io/v1alpha2/namespaces/tools/policyreports/{}",
+                    report_name(DRIFTED_UID)
+                ),
+                "fieldManager=mcpguard&force=true",
+                Some(APPLY),
+            )
+            .await;
+        reply(received.respond, StatusCode::OK, &stored(&received.body));
+        (api, ())
+    })
+    .await;
+    assert_eq!(
+        result.expect("scan succeeds"),
+        summary((1, 1, 0, 0), &[("mcp", 0), ("tools", 2)])
+    );
+    assert_eq!(audit_violations(&metrics, "tools"), Some(2.0));
+
+    // The policy now enforces `mcp` only.
+    let policy = Policy::embedded_default().expect("embedded policy loads");
+    let (result, ()) = run_scan(&policy, &metrics, |mut api| async move {
+        api.lists("mcp", Vec::new(), Vec::new()).await;
+        api.reports("mcp", Vec::new()).await;
+        (api, ())
+    })
+    .await;
+    assert_eq!(
+        result.expect("scan succeeds"),
+        summary((0, 0, 0, 0), &[("mcp", 0)])
+    );
+    assert_eq!(
+        audit_violations(&metrics, "tools"),
+        None,
+        "the last audit did not scan `tools`, yet its gauge still says 2"
+    );
+}
