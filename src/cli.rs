@@ -41,6 +41,23 @@ pub enum Command {
     /// Recent denials (Events) and current violations (PolicyReports) in the cluster of the
     /// current kubeconfig context. Exit 0 if nothing fails today's policy, 1 if something does, 2 on error.
     Audit(AuditArgs),
+    /// Print the CustomResourceDefinitions mcpguard serves (MCPServer), as YAML.
+    Crd,
+    /// Print every object the reconciler would write for the MCPServer(s) in FILE, as YAML
+    /// (what `helm template` is to a chart). Exit 1 if a server would fail, 2 on error.
+    Render(RenderArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Namespace for MCPServers that name none [default: the policy's first namespace]
+    #[arg(long, short = 'n', env = "MCPGUARD_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Files, directories or - for stdin.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

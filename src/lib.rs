@@ -20,6 +20,7 @@ pub mod policy;
 pub mod policy_reload;
 pub mod pss;
 pub mod quantity;
+pub mod reconcile;
 pub mod rotation;
 pub mod rules;
 pub mod runtime_class;

@@ -35,6 +35,17 @@ fn main() -> ExitCode {
         Command::Check(args) => ExitCode::from(cmd::check::check(&args)),
         Command::Mutate(args) => ExitCode::from(cmd::check::mutate(&args)),
         Command::Audit(args) => ExitCode::from(cmd::audit::main(&args)),
+        Command::Crd => match mcpguard::reconcile::crd::crd_yaml() {
+            Ok(yaml) => {
+                print!("{yaml}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("mcpguard crd: {err}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Render(args) => ExitCode::from(cmd::render::render(&args)),
         Command::Certs(CertsCommand::Generate(args)) => {
             report("certs generate", cmd::certs::generate(&args))
         }

@@ -98,6 +98,7 @@ fn every_document_parses_into_its_kubernetes_type() {
             "ClusterRole/mcpguard".to_owned(),
             "ClusterRoleBinding/mcpguard".into(),
             "ConfigMap/mcpguard-policy".into(),
+            "CustomResourceDefinition/mcpservers.mcpguard.dev".into(),
             "Deployment/mcpguard".into(),
             "MutatingWebhookConfiguration/mcpguard".into(),
             "Namespace/mcpguard-system".into(),
@@ -115,6 +116,7 @@ fn every_document_parses_into_its_kubernetes_type() {
             doc["kind"].as_str(),
             Some(
                 "Namespace"
+                    | "CustomResourceDefinition"
                     | "ClusterRole"
                     | "ClusterRoleBinding"
                     | "MutatingWebhookConfiguration"
@@ -600,4 +602,21 @@ fn every_rendered_document_passes_the_kubernetes_schema() {
             assert!(line.contains("cert-manager.io/v1"), "{dir}: {line}");
         }
     }
+}
+
+#[test]
+fn the_shipped_mcpserver_crd_is_exactly_what_mcpguard_crd_prints() {
+    let output = Command::new(env!("CARGO_BIN_EXE_mcpguard"))
+        .arg("crd")
+        .output()
+        .expect("run mcpguard crd");
+    assert_eq!(output.status.code(), Some(0));
+    let shipped =
+        std::fs::read_to_string(Path::new(ROOT).join("webhook-manifests/base/mcpserver-crd.yaml"))
+            .expect("shipped CRD");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        shipped,
+        "regenerate with: cargo run -- crd > webhook-manifests/base/mcpserver-crd.yaml"
+    );
 }

@@ -75,6 +75,7 @@ pub fn parse_str(text: &str, source_name: &str) -> Result<Policy, PolicyError> {
         .map_err(|m| fail("metadata.name", m))?;
     check_namespaces(&document.spec.namespaces).map_err(|(path, m)| fail(&path, m))?;
     check_kubernetes_fields(&raw).map_err(|(path, m)| fail(&path, m))?;
+    check_network(&raw).map_err(|(path, m)| fail(&path, m))?;
     let ceilings = check_resources(&document).map_err(|(path, m)| fail(&path, m))?;
     check_runtime_class(&document).map_err(|(path, m)| fail(&path, m))?;
     check_namespace_modes(&document).map_err(|(path, m)| fail(&path, m))?;
@@ -312,4 +313,30 @@ fn parse_expiry(raw: &str) -> Option<time::OffsetDateTime> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let date = time::Date::parse(raw, &format).ok()?;
     Some(date.next_day()?.midnight().assume_utc())
+}
+
+/// Network peers are Kubernetes `NetworkPolicyPeer`s, held as raw JSON to be rendered.
+fn check_network(raw: &Value) -> Result<(), FieldError> {
+    use k8s_openapi::api::networking::v1::NetworkPolicyPeer;
+    let Some(network) = raw.pointer("/spec/network") else {
+        return Ok(());
+    };
+    for field in ["dnsPeers", "gatewayPeers", "allowedExtraPeers"] {
+        if let Some(Value::Array(peers)) = network.get(field) {
+            for (index, peer) in peers.iter().enumerate() {
+                strict::check_known_fields::<NetworkPolicyPeer>(
+                    peer,
+                    &format!("spec.network.{field}[{index}]"),
+                )?;
+            }
+        }
+    }
+    if let Some(Value::Array(namespaces)) = network.get("clientNamespaces") {
+        for (index, namespace) in namespaces.iter().enumerate() {
+            let name = namespace.as_str().unwrap_or("");
+            check_dns_label("namespace", name, 63)
+                .map_err(|m| (format!("spec.network.clientNamespaces[{index}]"), m))?;
+        }
+    }
+    Ok(())
 }

@@ -102,6 +102,47 @@ pub struct PolicySpec {
     /// Reviewed waivers of named checks for matching pods and containers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exceptions: Vec<Exception>,
+    /// How MCPServers are isolated on the network.
+    #[serde(default)]
+    pub network: NetworkSpec,
+}
+
+/// NetworkPolicies rendered for MCPServers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// Render a NetworkPolicy per MCPServer.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Namespaces whose pods may call MCP servers (matched on kubernetes.io/metadata.name).
+    #[serde(default = "default_client_namespaces")]
+    pub client_namespaces: Vec<String>,
+    /// Where DNS is answered; default: kube-system's kube-dns pods. E.g. NodeLocal DNSCache:
+    /// `[{ipBlock: {cidr: 169.254.20.10/32}}]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_peers: Vec<Value>,
+    /// In-cluster peers every MCP server may reach (an egress gateway or proxy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateway_peers: Vec<Value>,
+    /// The only peers an MCPServer's `network.ingressFrom` / `egressTo` may name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_extra_peers: Vec<Value>,
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        NetworkSpec {
+            enabled: true,
+            client_namespaces: default_client_namespaces(),
+            dns_peers: Vec::new(),
+            gateway_peers: Vec::new(),
+            allowed_extra_peers: Vec::new(),
+        }
+    }
+}
+
+fn default_client_namespaces() -> Vec<String> {
+    vec!["mcp-clients".to_owned()]
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,6 +231,35 @@ pub struct MutateSpec {
     pub image_pull_policy: Option<ImagePullPolicy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub automount_service_account_token: Option<bool>,
+    /// Images that run `package` MCPServers, with the stdio→HTTP bridge on them.
+    #[serde(default)]
+    pub package_runtime_images: PackageRuntimeImages,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PackageRuntimeImages {
+    #[serde(default = "default_npx_image")]
+    pub npx: String,
+    #[serde(default = "default_uvx_image")]
+    pub uvx: String,
+}
+
+impl Default for PackageRuntimeImages {
+    fn default() -> Self {
+        PackageRuntimeImages {
+            npx: default_npx_image(),
+            uvx: default_uvx_image(),
+        }
+    }
+}
+
+fn default_npx_image() -> String {
+    "docker.io/library/node:22-bookworm-slim".to_owned()
+}
+
+fn default_uvx_image() -> String {
+    "ghcr.io/astral-sh/uv:python3.12-bookworm-slim".to_owned()
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

@@ -125,7 +125,7 @@ fn an_unknown_top_level_spec_field_is_refused() {
     let text = with_spec(&format!("{MINIMAL_SPEC}  mutat: {{}}\n"));
     assert_eq!(
         refusal(&text),
-        "policy test.yaml: spec.mutat: unknown field `mutat`, expected one of `namespaces`, `podSecurity`, `mutate`, `validate`, `mode`, `namespaceModes`, `exceptions`"
+        "policy test.yaml: spec.mutat: unknown field `mutat`, expected one of `namespaces`, `podSecurity`, `mutate`, `validate`, `mode`, `namespaceModes`, `exceptions`, `network`"
     );
 }
 
