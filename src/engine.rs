@@ -97,6 +97,16 @@ impl Decision {
         }
     }
 
+    /// Not ours to judge: admitted untouched.
+    pub fn skipped() -> Decision {
+        Decision::new(Outcome::Skipped)
+    }
+
+    /// The request itself is malformed (400 in the AdmissionResponse).
+    pub fn invalid_request(message: String) -> Decision {
+        Decision::invalid(message)
+    }
+
     fn invalid(message: String) -> Decision {
         Decision {
             status: Some(ResponseStatus::bad_request(message)),
@@ -342,6 +352,9 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
         Scoped::UnknownOperation => return unknown_operation(request),
         Scoped::OutOfScope => match workload_in_scope(request, context.policy) {
             Some(workload) => Judged::Workload(workload),
+            None if crate::admission_objects::handles(request, context) => {
+                return crate::admission_objects::validate(request, context);
+            }
             None => return Decision::new(Outcome::Skipped),
         },
     };

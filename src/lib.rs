@@ -3,6 +3,7 @@
 //! the reconciler only carry requests to it and answers away from it.
 
 pub mod admission;
+pub mod admission_objects;
 pub mod api_defaults;
 pub mod audit;
 pub mod certs;

@@ -243,6 +243,12 @@ fn webhooks_fail_closed_only_in_the_mcp_namespaces() {
                 &["deployments", "statefulsets", "daemonsets", "replicasets"]
             ),
             workload_rule("batch", &["jobs", "cronjobs"]),
+            serde_json::from_value(json!({
+                "apiGroups": ["mcpguard.dev"], "apiVersions": ["v1alpha1"], "operations": ["CREATE", "UPDATE"],
+                "resources": ["mcpservers"], "scope": "Namespaced",
+            }))
+            .expect("rule"),
+            workload_rule("networking.k8s.io", &["networkpolicies"]),
         ]
     );
 }

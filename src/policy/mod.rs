@@ -124,9 +124,17 @@ pub struct NetworkSpec {
     /// In-cluster peers every MCP server may reach (an egress gateway or proxy).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gateway_peers: Vec<Value>,
-    /// The only peers an MCPServer's `network.ingressFrom` / `egressTo` may name.
+    /// The only peers an MCPServer's `network.ingressFrom` / `egressTo`, or a NetworkPolicy
+    /// someone else writes in an enforced namespace, may name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_extra_peers: Vec<Value>,
+    /// Users whose NetworkPolicies are admitted as they are: mcpguard's own controller.
+    #[serde(default = "default_controller_users")]
+    pub controller_users: Vec<String>,
+}
+
+fn default_controller_users() -> Vec<String> {
+    vec!["system:serviceaccount:mcpguard-system:mcpguard".to_owned()]
 }
 
 impl Default for NetworkSpec {
@@ -137,6 +145,7 @@ impl Default for NetworkSpec {
             dns_peers: Vec::new(),
             gateway_peers: Vec::new(),
             allowed_extra_peers: Vec::new(),
+            controller_users: default_controller_users(),
         }
     }
 }
