@@ -223,26 +223,29 @@ pub fn mutate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
     match harden::harden_spec(spec, scope, context.policy, context.runtime_classes) {
         Ok(mutation) => mutation_decision(spec, mutation, context.policy),
         Err(harden::MutationError::NotAPod(message)) => Decision::invalid(message),
-        Err(conflict) => {
-            let mut decision = Decision::new(Outcome::Denied);
-            decision.status = Some(ResponseStatus::forbidden(format!(
-                "{} {:?} is forbidden: mcpguard policy {:?}: {conflict}",
+        Err(conflict) => conflict_denial(
+            &format!(
+                "{} {:?} is forbidden: ",
                 request.resource.resource,
-                request.display_name(),
-                context.policy.name
-            )));
-            decision
-                .audit_annotations
-                .insert(AUDIT_POLICY.into(), context.policy.name.clone());
-            record_conflict(&mut decision, &conflict);
-            decision
-        }
+                request.display_name()
+            ),
+            &context.policy.name,
+            &conflict,
+        ),
     }
 }
 
 /// A RuntimeClass scheduling conflict is a denial like any check's: it is named in the
-/// audit annotations, counted, and recorded as an Event.
-fn record_conflict(decision: &mut Decision, conflict: &harden::MutationError) {
+/// audit annotations, counted, and recorded as an Event. `subject` is the message's
+/// opening (`pods "x" is forbidden: `).
+fn conflict_denial(subject: &str, policy: &str, conflict: &harden::MutationError) -> Decision {
+    let mut decision = Decision::new(Outcome::Denied);
+    decision.status = Some(ResponseStatus::forbidden(format!(
+        "{subject}mcpguard policy {policy:?}: {conflict}"
+    )));
+    decision
+        .audit_annotations
+        .insert(AUDIT_POLICY.into(), policy.to_owned());
     decision.violations = vec![Violation {
         check: RUNTIME_CLASS_SCHEDULING.into(),
         reason: "RuntimeClass scheduling conflict".into(),
@@ -251,6 +254,7 @@ fn record_conflict(decision: &mut Decision, conflict: &harden::MutationError) {
     decision
         .audit_annotations
         .insert(AUDIT_VIOLATIONS.into(), RUNTIME_CLASS_SCHEDULING.into());
+    decision
 }
 
 fn mutation_decision(
@@ -411,18 +415,12 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
                 }
                 Err(harden::MutationError::NotAPod(message)) => return Decision::invalid(message),
                 Err(conflict) => {
-                    let mut decision = Decision::new(Outcome::Denied);
-                    decision.status = Some(ResponseStatus::forbidden(format!(
-                        "{} {:?} is forbidden: {WORKLOAD_DENIAL}mcpguard policy {:?}: {conflict}",
+                    let subject = format!(
+                        "{} {:?} is forbidden: {WORKLOAD_DENIAL}",
                         workload.qualified_resource(),
-                        request.display_name(),
-                        context.policy.name
-                    )));
-                    decision
-                        .audit_annotations
-                        .insert(AUDIT_POLICY.into(), context.policy.name.clone());
-                    record_conflict(&mut decision, &conflict);
-                    return decision;
+                        request.display_name()
+                    );
+                    return conflict_denial(&subject, &context.policy.name, &conflict);
                 }
             };
             (

@@ -77,35 +77,35 @@ impl SelfManagedCerts {
         self.serve_stored(serving)?;
         let ca_bundle = base64::engine::general_purpose::STANDARD.encode(plan.ca_bundle.as_bytes());
         let selector = namespace_selector(namespaces);
-        let mutating: Api<MutatingWebhookConfiguration> = Api::all(self.client.clone());
-        let validating: Api<ValidatingWebhookConfiguration> = Api::all(self.client.clone());
         let name = &self.webhook_configuration;
         let mut configurations_patched = 0;
-        let entries =
-            |webhooks: Vec<WebhookEntry>| configuration_patch(&webhooks, &ca_bundle, &selector);
-        let current = mutating.get(name).await?;
-        let entries_now = current.webhooks.iter().flatten().map(|w| {
-            WebhookEntry::new(
-                &w.name,
-                w.client_config.ca_bundle.as_ref(),
-                w.namespace_selector.as_ref(),
-            )
-        });
-        if let Some(patch) = entries(entries_now.collect()) {
+        let mutating: Api<MutatingWebhookConfiguration> = Api::all(self.client.clone());
+        let entries = webhook_entries(mutating.get(name).await?.webhooks.iter().flatten().map(
+            |w| {
+                (
+                    &w.name,
+                    w.client_config.ca_bundle.as_ref(),
+                    w.namespace_selector.as_ref(),
+                )
+            },
+        ));
+        if let Some(patch) = configuration_patch(&entries, &ca_bundle, &selector) {
             mutating
                 .patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
                 .await?;
             configurations_patched += 1;
         }
-        let current = validating.get(name).await?;
-        let entries_now = current.webhooks.iter().flatten().map(|w| {
-            WebhookEntry::new(
-                &w.name,
-                w.client_config.ca_bundle.as_ref(),
-                w.namespace_selector.as_ref(),
-            )
-        });
-        if let Some(patch) = entries(entries_now.collect()) {
+        let validating: Api<ValidatingWebhookConfiguration> = Api::all(self.client.clone());
+        let entries = webhook_entries(validating.get(name).await?.webhooks.iter().flatten().map(
+            |w| {
+                (
+                    &w.name,
+                    w.client_config.ca_bundle.as_ref(),
+                    w.namespace_selector.as_ref(),
+                )
+            },
+        ));
+        if let Some(patch) = configuration_patch(&entries, &ca_bundle, &selector) {
             validating
                 .patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
                 .await?;
@@ -134,6 +134,20 @@ impl SelfManagedCerts {
         }
         Ok(())
     }
+}
+
+fn webhook_entries<'a>(
+    webhooks: impl Iterator<
+        Item = (
+            &'a String,
+            Option<&'a ByteString>,
+            Option<&'a LabelSelector>,
+        ),
+    >,
+) -> Vec<WebhookEntry> {
+    webhooks
+        .map(|(name, bundle, selector)| WebhookEntry::new(name, bundle, selector))
+        .collect()
 }
 
 /// One webhook of a configuration, as far as self-management cares.
