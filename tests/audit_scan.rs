@@ -692,7 +692,7 @@ async fn a_failed_list_stops_the_scan_before_any_write() {
 /// namespace". After a policy reload stops enforcing `tools`, the last audit found nothing
 /// there, but the gauge keeps the count of an audit long gone.
 #[tokio::test]
-async fn bug_gauge_of_a_namespace_no_longer_enforced_is_cleared() {
+async fn the_gauge_of_a_namespace_no_longer_enforced_is_cleared() {
     let text = DEFAULT_POLICY_YAML.replace("namespaces: [mcp]", "namespaces: [mcp, tools]");
     let both = parse_str(&text, "test.yaml").expect("policy loads");
     let metrics = Metrics::new();

@@ -140,20 +140,25 @@ fn selector(server: &MCPServer) -> Value {
     json!({NAME_LABEL: server.name_any(), MANAGED_BY_LABEL: MANAGED_BY})
 }
 
+/// Owned objects' metadata. Offline (`mcpguard render`) the server has no uid yet, and an
+/// owner reference without one is refused by the API server, so none is written then.
 fn metadata(server: &MCPServer) -> Value {
-    json!({
+    let mut metadata = json!({
         "name": server.name_any(),
         "namespace": server.namespace().unwrap_or_default(),
         "labels": selector(server),
-        "ownerReferences": [{
+    });
+    if let Some(uid) = server.uid().filter(|uid| !uid.is_empty()) {
+        metadata["ownerReferences"] = json!([{
             "apiVersion": "mcpguard.dev/v1alpha1",
             "kind": "MCPServer",
             "name": server.name_any(),
-            "uid": server.uid().unwrap_or_default(),
+            "uid": uid,
             "controller": true,
             "blockOwnerDeletion": true,
-        }],
-    })
+        }]);
+    }
+    metadata
 }
 
 /// Renders every object the server owns.
@@ -282,6 +287,8 @@ fn container_command(
                         "--host=0.0.0.0".into(),
                         format!("--port={port}"),
                         "--pass-environment".into(),
+                        // Everything after `--` is the server's command line, not mcp-proxy's.
+                        "--".into(),
                         "uvx".into(),
                         reference,
                     ];
@@ -332,8 +339,14 @@ fn pod_template(
         volumes.push(json!({"name": "tmp", "emptyDir": {}}));
         mounts.push(json!({"name": "tmp", "mountPath": "/tmp"}));
     }
-    for (index, files) in spec.files.iter().enumerate() {
-        let volume = format!("files-{index}");
+    let mut mounted: Vec<&str> = Vec::new();
+    for files in &spec.files {
+        // One mount per Secret: the API server refuses two mounts at one path.
+        if mounted.contains(&files.secret_ref.name.as_str()) {
+            continue;
+        }
+        let volume = format!("files-{}", mounted.len());
+        mounted.push(&files.secret_ref.name);
         volumes.push(json!({"name": volume, "secret": {"secretName": files.secret_ref.name}}));
         mounts.push(json!({
             "name": volume,
@@ -464,3 +477,6 @@ fn network_policy(server: &MCPServer, context: Context<'_>) -> Result<Value, Ren
         },
     }))
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,712 @@
+//! `mcpguard render` and `mcpguard crd` as a user runs them: the real binary, from the crate
+//! root, with no `MCPGUARD_*` settings from the caller. The rendered objects are parsed into
+//! their k8s-openapi types, validated against the Kubernetes schema (`kubernetes-validate`,
+//! installed by `.ci/run`; skipped with a message outside CI when missing, a failure in CI)
+//! and their pod templates checked by `mcpguard check` at the restricted level.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps,
+};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use mcpguard::reconcile::render::{SecretVersion, secrets_hash};
+use pretty_assertions::assert_eq;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const FIXTURES: &str = "tests/fixtures/render";
+const EXAMPLE: &str = "examples/mcpserver.yaml";
+
+fn run(args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mcpguard"));
+    command.args(args).current_dir(ROOT);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("MCPGUARD_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .stdin(Stdio::null())
+        .output()
+        .expect("mcpguard runs")
+}
+
+fn fixture(name: &str) -> String {
+    format!("{FIXTURES}/{name}")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
+}
+
+#[track_caller]
+fn assert_code(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(output),
+        stderr(output)
+    );
+}
+
+fn documents(output: &Output) -> Vec<Value> {
+    serde_saphyr::from_multiple::<Value>(&stdout(output)).expect("rendered YAML parses")
+}
+
+fn kind_and_name(doc: &Value) -> String {
+    format!(
+        "{}/{}",
+        doc["kind"].as_str().unwrap_or("?"),
+        doc["metadata"]["name"].as_str().unwrap_or("?")
+    )
+}
+
+fn kinds_and_names(docs: &[Value]) -> Vec<String> {
+    docs.iter().map(kind_and_name).collect()
+}
+
+/// Parses into the k8s-openapi type, and checks that nothing was lost on the way: a field the
+/// type does not know (a typo, a wrong nesting) would be dropped and the round trip differ.
+fn typed<T: DeserializeOwned + serde::Serialize>(doc: &Value) -> T {
+    let parsed: T = serde_json::from_value(doc.clone())
+        .unwrap_or_else(|e| panic!("{} does not parse: {e}", kind_and_name(doc)));
+    assert_eq!(
+        &serde_json::to_value(&parsed).expect("serialises"),
+        doc,
+        "{} has fields its type does not know",
+        kind_and_name(doc)
+    );
+    parsed
+}
+
+fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("{kind}/{name} is not rendered: {:?}", kinds_and_names(docs)))
+}
+
+/// Same rule as tests/manifests.rs: a missing tool skips outside CI and fails in CI.
+fn tool_available(tool: &str) -> bool {
+    let found = Command::new(tool).arg("--help").output().is_ok();
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is required in CI (.ci/run installs it)"
+        );
+        eprintln!("skipping: {tool} is not installed (.ci/run installs it)");
+    }
+    found
+}
+
+/// What each input renders to, with the policy that renders it.
+fn rendered_inputs() -> Vec<(String, Vec<Value>)> {
+    let inputs: [&[&str]; 3] = [
+        &[EXAMPLE],
+        &[&fixture("features.yaml")],
+        &[
+            "--policy",
+            &fixture("ceiling-policy.yaml"),
+            &fixture("denied.yaml"),
+        ],
+    ];
+    inputs
+        .iter()
+        .map(|args| {
+            let mut full = vec!["render"];
+            full.extend_from_slice(args);
+            let output = run(&full);
+            let docs = documents(&output);
+            assert!(!docs.is_empty(), "{args:?} renders nothing");
+            (args.join(" "), docs)
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// mcpguard render
+
+#[test]
+fn the_example_renders_six_documents_that_parse_into_their_kubernetes_types() {
+    let output = run(&["render", EXAMPLE]);
+    assert_code(&output, 0);
+    assert_eq!(stderr(&output), "");
+    let docs = documents(&output);
+    assert_eq!(
+        kinds_and_names(&docs),
+        [
+            "Deployment/github",
+            "Service/github",
+            "NetworkPolicy/github",
+            "Deployment/everything",
+            "Service/everything",
+            "NetworkPolicy/everything",
+        ]
+    );
+    for doc in &docs {
+        assert_eq!(
+            doc["metadata"]["namespace"],
+            "mcp",
+            "{}",
+            kind_and_name(doc)
+        );
+        match doc["kind"].as_str() {
+            Some("Deployment") => drop(typed::<Deployment>(doc)),
+            Some("Service") => drop(typed::<Service>(doc)),
+            Some("NetworkPolicy") => drop(typed::<NetworkPolicy>(doc)),
+            other => panic!("unexpected kind {other:?}"),
+        }
+    }
+
+    let github: Deployment = typed(find(&docs, "Deployment", "github"));
+    let spec = github.spec.expect("spec");
+    assert_eq!(spec.replicas, Some(1));
+    let pod = spec.template.spec.expect("pod spec");
+    assert_eq!(pod.automount_service_account_token, Some(false));
+    let [container] = pod.containers.try_into().expect("one container");
+    assert_eq!(
+        container.image.as_deref(),
+        Some("ghcr.io/github/github-mcp-server:v0.20.0")
+    );
+    assert_eq!(
+        container.args,
+        Some(vec!["http".into(), "--port".into(), "8080".into()])
+    );
+    let secret_env = container
+        .env
+        .expect("env")
+        .into_iter()
+        .find(|e| e.name == "GITHUB_PERSONAL_ACCESS_TOKEN")
+        .and_then(|e| e.value_from)
+        .and_then(|v| v.secret_key_ref)
+        .expect("a secretKeyRef");
+    assert_eq!(
+        (secret_env.name.as_str(), secret_env.key.as_str()),
+        ("github", "token")
+    );
+    // Offline, Secrets are taken to exist with unknown versions: the hash is of the name alone.
+    let annotations = spec
+        .template
+        .metadata
+        .and_then(|m| m.annotations)
+        .expect("annotations");
+    assert_eq!(
+        annotations["mcpguard.dev/secrets-hash"],
+        secrets_hash(&[SecretVersion {
+            name: "github".into(),
+            uid: String::new(),
+            resource_version: String::new(),
+            keys: vec!["token".into()],
+        }])
+    );
+
+    let everything: Deployment = typed(find(&docs, "Deployment", "everything"));
+    let [container] = everything
+        .spec
+        .and_then(|s| s.template.spec)
+        .expect("pod spec")
+        .containers
+        .try_into()
+        .expect("one container");
+    assert_eq!(
+        container.image.as_deref(),
+        Some("docker.io/library/node:22-bookworm-slim")
+    );
+    assert_eq!(container.command, Some(vec!["npx".into()]));
+    assert_eq!(
+        container.args,
+        Some(
+            [
+                "-y",
+                "supergateway",
+                "--stdio",
+                "npx -y @modelcontextprotocol/server-everything@2025.9.25",
+                "--outputTransport",
+                "streamableHttp",
+                "--port",
+                "8080",
+            ]
+            .map(String::from)
+            .to_vec()
+        )
+    );
+
+    let service: Service = typed(find(&docs, "Service", "everything"));
+    let [port] = service
+        .spec
+        .and_then(|s| s.ports)
+        .expect("ports")
+        .try_into()
+        .expect("one port");
+    assert_eq!(
+        (port.port, port.target_port),
+        (80, Some(IntOrString::String("http".into())))
+    );
+    let policy: NetworkPolicy = typed(find(&docs, "NetworkPolicy", "everything"));
+    assert_eq!(
+        policy.spec.and_then(|s| s.policy_types),
+        Some(vec!["Ingress".into(), "Egress".into()])
+    );
+}
+
+#[test]
+fn every_rendered_object_passes_the_kubernetes_schema() {
+    if !tool_available("kubernetes-validate") {
+        return;
+    }
+    for (input, docs) in rendered_inputs() {
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        let text: String = docs
+            .iter()
+            .map(|d| format!("---\n{}\n", serde_json::to_string(d).expect("json")))
+            .collect();
+        std::fs::write(file.path(), text).expect("write");
+        let output = Command::new("kubernetes-validate")
+            .args(["--strict", "--kubernetes-version", "1.33.0"])
+            .arg(file.path())
+            .output()
+            .expect("run kubernetes-validate");
+        let report = format!("{}{}", stdout(&output), stderr(&output));
+        assert!(output.status.success(), "{input}: {report}");
+        assert!(!report.contains("ERROR"), "{input}: {report}");
+        assert!(!report.contains("WARN"), "{input}: {report}");
+        assert_eq!(
+            report.lines().filter(|l| l.contains(" passed ")).count(),
+            docs.len(),
+            "{input}: {report}"
+        );
+    }
+}
+
+#[test]
+fn every_rendered_pod_template_passes_mcpguards_restricted_check() {
+    for (input, docs) in rendered_inputs() {
+        let pods: Vec<Value> = docs
+            .iter()
+            .filter(|d| d["kind"] == "Deployment")
+            .map(|d| {
+                let template = &d["spec"]["template"];
+                json!({
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {
+                        "name": d["metadata"]["name"],
+                        "namespace": "mcp",
+                        "labels": template["metadata"]["labels"],
+                        "annotations": template["metadata"]["annotations"],
+                    },
+                    "spec": template["spec"],
+                })
+            })
+            .collect();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("pods.yaml");
+        let text: String = pods
+            .iter()
+            .map(|p| format!("---\n{}\n", serde_json::to_string(p).expect("json")))
+            .collect();
+        std::fs::write(&path, text).expect("write");
+        let output = run(&[
+            "check",
+            "--no-mutate",
+            "--pss-level",
+            "restricted",
+            "--pss-version",
+            "latest",
+            path.to_str().expect("utf-8 path"),
+        ]);
+        assert_code(&output, 0);
+        let expected: String = pods
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                format!(
+                    "ADMITTED pod/{} (namespace mcp, {}#{})\n",
+                    p["metadata"]["name"].as_str().expect("name"),
+                    path.display(),
+                    i + 1
+                )
+            })
+            .collect();
+        assert_eq!(stdout(&output), expected, "{input}");
+    }
+}
+
+#[test]
+fn the_features_fixture_renders_every_server_and_defaults_the_namespace() {
+    let output = run(&["render", &fixture("features.yaml")]);
+    assert_code(&output, 0);
+    assert_eq!(stderr(&output), "");
+    let docs = documents(&output);
+    assert_eq!(
+        kinds_and_names(&docs),
+        [
+            "Deployment/fetch",
+            "Service/fetch",
+            "NetworkPolicy/fetch",
+            "Deployment/filesystem",
+            "Service/filesystem",
+            "NetworkPolicy/filesystem",
+            "Deployment/idle",
+            "Service/idle",
+            "NetworkPolicy/idle",
+        ]
+    );
+    for doc in &docs {
+        assert_eq!(
+            doc["metadata"]["namespace"],
+            "mcp",
+            "{}",
+            kind_and_name(doc)
+        );
+    }
+    assert_eq!(find(&docs, "Deployment", "idle")["spec"]["replicas"], 0);
+    let fetch = &find(&docs, "Deployment", "fetch")["spec"]["template"]["spec"];
+    assert_eq!(
+        fetch["volumes"],
+        json!([
+            {"name": "tmp", "emptyDir": {}},
+            {"name": "files-0", "secret": {"secretName": "fetch-ca"}},
+        ])
+    );
+    assert_eq!(
+        fetch["containers"][0]["resources"],
+        json!({"requests": {"cpu": "100m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}})
+    );
+
+    // -n names the namespace of servers that name none, and only theirs.
+    let output = run(&["render", "-n", "tools", &fixture("features.yaml")]);
+    assert_code(&output, 0);
+    let namespaces: Vec<String> = documents(&output)
+        .iter()
+        .map(|d| {
+            format!(
+                "{} {}",
+                kind_and_name(d),
+                d["metadata"]["namespace"].as_str().unwrap_or("?")
+            )
+        })
+        .filter(|line| line.contains("/idle "))
+        .collect();
+    assert_eq!(
+        namespaces,
+        [
+            "Deployment/idle tools",
+            "Service/idle tools",
+            "NetworkPolicy/idle tools"
+        ]
+    );
+}
+
+#[test]
+fn a_server_whose_pods_would_be_denied_renders_nothing_and_exits_1() {
+    let output = run(&[
+        "render",
+        "--policy",
+        &fixture("ceiling-policy.yaml"),
+        &fixture("denied.yaml"),
+    ]);
+    assert_code(&output, 1);
+    assert_eq!(
+        kinds_and_names(&documents(&output)),
+        ["Deployment/ok", "Service/ok", "NetworkPolicy/ok"]
+    );
+    assert_eq!(
+        stderr(&output),
+        "mcpguard render: MCPServer \"x\": denied by policy: the pods of MCPServer \"x\" would be rejected: violates mcpguard policy \"ceiling\": resources above policy ceiling (container \"mcp\" requests memory=4Gi above the ceiling 1Gi, container \"mcp\" limits memory=4Gi above the ceiling 1Gi)\n"
+    );
+    // The same servers under the default policy, which sets no ceiling: both render.
+    let output = run(&["render", &fixture("denied.yaml")]);
+    assert_code(&output, 0);
+    assert_eq!(stderr(&output), "");
+    assert_eq!(
+        kinds_and_names(&documents(&output)),
+        [
+            "Deployment/ok",
+            "Service/ok",
+            "NetworkPolicy/ok",
+            "Deployment/x",
+            "Service/x",
+            "NetworkPolicy/x"
+        ]
+    );
+}
+
+#[test]
+fn an_invalid_spec_renders_nothing_for_it_and_exits_1() {
+    let output = run(&["render", &fixture("invalid.yaml")]);
+    assert_code(&output, 1);
+    assert_eq!(
+        kinds_and_names(&documents(&output)),
+        ["Deployment/ok", "Service/ok", "NetworkPolicy/ok"]
+    );
+    assert_eq!(
+        stderr(&output),
+        "mcpguard render: MCPServer \"x\": invalid spec: an image with transport stdio cannot be reached over the network: use package (which runs behind an HTTP bridge) or an HTTP transport\n"
+    );
+}
+
+#[test]
+fn a_network_peer_the_policy_does_not_allow_exits_1() {
+    let output = run(&["render", &fixture("peer.yaml")]);
+    assert_code(&output, 1);
+    assert_eq!(stdout(&output), "");
+    assert_eq!(
+        stderr(&output),
+        "mcpguard render: MCPServer \"x\": network peer not allowed: network.egressTo peer {\"ipBlock\":{\"cidr\":\"169.254.169.254/32\"}} is not among the policy's spec.network.allowedExtraPeers\n"
+    );
+}
+
+#[test]
+fn a_broken_file_exits_2_and_prints_nothing() {
+    let output = run(&["render", &fixture("not-an-mcpserver.yaml")]);
+    assert_code(&output, 2);
+    assert_eq!(stdout(&output), "");
+    assert_eq!(
+        stderr(&output),
+        "mcpguard render: tests/fixtures/render/not-an-mcpserver.yaml: document 1: not a valid MCPServer: invalid type: string \"eighty\", expected i32\n"
+    );
+
+    let output = run(&["render", &fixture("broken-yaml.yaml")]);
+    assert_code(&output, 2);
+    assert_eq!(stdout(&output), "");
+    let err = stderr(&output);
+    assert!(
+        err.starts_with("mcpguard render: tests/fixtures/render/broken-yaml.yaml: invalid YAML: "),
+        "{err}"
+    );
+
+    let output = run(&["render", &fixture("absent.yaml")]);
+    assert_code(&output, 2);
+    assert_eq!(stdout(&output), "");
+    assert_eq!(
+        stderr(&output),
+        "mcpguard render: tests/fixtures/render/absent.yaml: No such file or directory (os error 2)\n"
+    );
+
+    // A good file next to a broken one: still exit 2, nothing half-printed.
+    let output = run(&["render", EXAMPLE, &fixture("not-an-mcpserver.yaml")]);
+    assert_code(&output, 2);
+    assert_eq!(stdout(&output), "");
+}
+
+/// kube-apiserver refuses an ownerReference with an empty uid ("uid must not be empty"), so
+/// `mcpguard render ... | kubectl apply -f -` (even `--dry-run=server`) fails on every object.
+/// Offline the owner's uid is unknown: print no ownerReference rather than an invalid one.
+#[test]
+fn offline_render_prints_no_owner_reference_the_api_server_would_reject() {
+    let output = run(&["render", EXAMPLE]);
+    assert_code(&output, 0);
+    for doc in documents(&output) {
+        for owner in doc["metadata"]["ownerReferences"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            assert_ne!(
+                owner["uid"].as_str().unwrap_or(""),
+                "",
+                "{}: ownerReference {owner} has an empty uid",
+                kind_and_name(&doc)
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// mcpguard crd
+
+fn crd() -> CustomResourceDefinition {
+    let output = run(&["crd"]);
+    assert_code(&output, 0);
+    assert_eq!(stderr(&output), "");
+    let value: Value = serde_saphyr::from_str(&stdout(&output)).expect("CRD YAML parses");
+    typed(&value)
+}
+
+#[test]
+fn the_crd_names_the_mcpserver_kind_its_columns_and_status() {
+    let crd = crd();
+    assert_eq!(
+        crd.metadata.name.as_deref(),
+        Some("mcpservers.mcpguard.dev")
+    );
+    let spec = crd.spec;
+    assert_eq!(spec.group, "mcpguard.dev");
+    assert_eq!(spec.scope, "Namespaced");
+    assert_eq!(spec.names.kind, "MCPServer");
+    assert_eq!(spec.names.plural, "mcpservers");
+    assert_eq!(spec.names.short_names, Some(vec!["mcps".to_owned()]));
+    assert_eq!(spec.names.categories, Some(vec!["mcpguard".to_owned()]));
+    let [version] = spec.versions.try_into().expect("one version");
+    assert_eq!(version.name, "v1alpha1");
+    assert!(version.served && version.storage);
+    let columns: Vec<(String, String, String)> = version
+        .additional_printer_columns
+        .expect("printer columns")
+        .into_iter()
+        .map(|c| (c.name, c.type_, c.json_path))
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            ("Phase", "string", ".status.phase"),
+            ("Ready", "integer", ".status.readyReplicas"),
+            ("URL", "string", ".status.url"),
+            ("Age", "date", ".metadata.creationTimestamp"),
+        ]
+        .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()))
+    );
+    let subresources = version.subresources.expect("subresources");
+    assert!(subresources.status.is_some(), "status subresource");
+    assert!(subresources.scale.is_none());
+}
+
+/// A small structural validator: every field must be declared (unless the schema preserves
+/// unknown fields or allows additional properties), required fields present, types and enums
+/// respected. Enough to catch an example that drifted from the types.
+fn validate(value: &Value, schema: &JSONSchemaProps, path: &str, problems: &mut Vec<String>) {
+    let int_or_string = schema.x_kubernetes_int_or_string == Some(true);
+    if let Some(type_) = schema.type_.as_deref() {
+        let ok = match type_ {
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "string" => value.is_string() || (int_or_string && value.is_i64()),
+            "integer" => value.is_i64() || (int_or_string && value.is_string()),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            _ => true,
+        };
+        if !ok {
+            problems.push(format!("{path}: {value} is not of type {type_}"));
+            return;
+        }
+    }
+    if let Some(allowed) = &schema.enum_
+        && !allowed.iter().any(|a| a.0 == *value)
+    {
+        problems.push(format!("{path}: {value} is not one of {allowed:?}"));
+    }
+    match value {
+        Value::Object(map) => {
+            for required in schema.required.iter().flatten() {
+                if !map.contains_key(required) {
+                    problems.push(format!("{path}.{required}: required"));
+                }
+            }
+            let open = schema.x_kubernetes_preserve_unknown_fields == Some(true)
+                || schema.additional_properties.is_some();
+            for (key, field) in map {
+                match schema.properties.as_ref().and_then(|p| p.get(key)) {
+                    Some(field_schema) => {
+                        validate(field, field_schema, &format!("{path}.{key}"), problems)
+                    }
+                    None if open => {}
+                    None => problems.push(format!("{path}.{key}: not in the CRD schema")),
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(
+                k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaPropsOrArray::Schema(
+                    item_schema,
+                ),
+            ) = &schema.items
+            {
+                for (index, item) in items.iter().enumerate() {
+                    validate(item, item_schema, &format!("{path}[{index}]"), problems);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn the_example_mcpservers_validate_against_the_crd_schema() {
+    let crd = crd();
+    let schema = crd.spec.versions[0]
+        .schema
+        .as_ref()
+        .and_then(|s| s.open_api_v3_schema.as_ref())
+        .expect("openAPIV3Schema")
+        .clone();
+    let spec_schema = schema
+        .properties
+        .as_ref()
+        .and_then(|p| p.get("spec"))
+        .expect("spec schema")
+        .clone();
+    let declared: Vec<&String> = spec_schema
+        .properties
+        .as_ref()
+        .expect("spec properties")
+        .keys()
+        .collect();
+    let text = std::fs::read_to_string(Path::new(ROOT).join(EXAMPLE)).expect("example");
+    let servers: Vec<Value> = serde_saphyr::from_multiple(&text).expect("example parses");
+    assert_eq!(servers.len(), 2);
+    let mut used = Vec::new();
+    for server in &servers {
+        assert_eq!(server["apiVersion"], "mcpguard.dev/v1alpha1");
+        assert_eq!(server["kind"], "MCPServer");
+        for field in server["spec"].as_object().expect("spec").keys() {
+            assert!(
+                declared.contains(&field),
+                "spec.{field} is not in the CRD (declared: {declared:?})"
+            );
+            used.push(field.clone());
+        }
+        let mut problems = Vec::new();
+        validate(&server["spec"], &spec_schema, "spec", &mut problems);
+        assert_eq!(
+            problems,
+            Vec::<String>::new(),
+            "{}",
+            server["metadata"]["name"]
+        );
+    }
+    used.sort();
+    used.dedup();
+    assert_eq!(
+        used,
+        [
+            "args",
+            "env",
+            "image",
+            "package",
+            "port",
+            "replicas",
+            "secretEnv",
+            "transport"
+        ]
+    );
+
+    // And the validator does refuse what the CRD does not declare.
+    let mut problems = Vec::new();
+    validate(
+        &json!({"image": "x", "transport": "websocket", "port": "80", "sidecar": true}),
+        &spec_schema,
+        "spec",
+        &mut problems,
+    );
+    problems.sort();
+    assert_eq!(
+        problems,
+        [
+            "spec.port: \"80\" is not of type integer",
+            "spec.sidecar: not in the CRD schema",
+            "spec.transport: \"websocket\" is not one of [JSON(String(\"streamable-http\")), JSON(String(\"sse\")), JSON(String(\"stdio\"))]",
+        ]
+    );
+}
