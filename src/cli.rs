@@ -147,6 +147,10 @@ pub struct ServeArgs {
     /// Coordination Lease for leader election (in --pod-namespace).
     #[arg(long, env = "MCPGUARD_LEADER_LEASE", default_value = "mcpguard-leader")]
     pub leader_lease: String,
+    /// Run the MCPServer controller on the leader: each MCPServer in an enforced namespace
+    /// becomes its Deployment, Service and NetworkPolicy. Implies leader election.
+    #[arg(long, env = "MCPGUARD_CONTROLLER")]
+    pub controller: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

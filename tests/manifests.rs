@@ -14,7 +14,7 @@ use k8s_openapi::api::admissionregistration::v1::{
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, Role};
+use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -153,7 +153,25 @@ fn namespaces_carry_the_right_pod_security_labels_and_mcp_is_separate() {
     let Some(mcp_docs) = render("webhook-manifests/mcp-namespace") else {
         return;
     };
-    assert_eq!(mcp_docs.len(), 1);
+    let mut mcp_kinds: Vec<String> = mcp_docs
+        .iter()
+        .map(|d| {
+            format!(
+                "{}/{}",
+                d["kind"].as_str().unwrap_or(""),
+                d["metadata"]["name"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    mcp_kinds.sort();
+    assert_eq!(
+        mcp_kinds,
+        vec![
+            "Namespace/mcp".to_owned(),
+            "Role/mcpguard-controller".into(),
+            "RoleBinding/mcpguard-controller".into(),
+        ]
+    );
     let mcp: Namespace = find(&mcp_docs, "Namespace", "mcp");
     let labels = mcp.metadata.labels.expect("labels");
     assert_eq!(labels["pod-security.kubernetes.io/audit"], "restricted");
@@ -382,6 +400,7 @@ fn deployment_is_highly_available_probed_and_hardened() {
     );
     assert_eq!(env["MCPGUARD_CERT_MANAGEMENT"], "self");
     assert_eq!(env["MCPGUARD_CERT_SECRET_NAME"], "mcpguard-tls");
+    assert_eq!(env["MCPGUARD_CONTROLLER"], "true");
 
     let pdb: PodDisruptionBudget = find(&docs, "PodDisruptionBudget", "mcpguard");
     let pdb_spec = pdb.spec.expect("pdb spec");
@@ -427,6 +446,8 @@ fn rbac_grants_only_what_the_code_calls() {
             {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": ["list"]},
             {"apiGroups": ["wgpolicyk8s.io"], "resources": ["policyreports"], "verbs": ["list", "create", "patch", "delete"]},
             {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+            {"apiGroups": ["mcpguard.dev"], "resources": ["mcpservers"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["mcpguard.dev"], "resources": ["mcpservers/status"], "verbs": ["patch"]},
         ])
     );
     let role: Role = find(&docs, "Role", "mcpguard");
@@ -439,6 +460,36 @@ fn rbac_grants_only_what_the_code_calls() {
             {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
              "resourceNames": ["mcpguard-leader"], "verbs": ["get", "update", "patch"]},
         ])
+    );
+
+    // The MCPServer controller's writes and Secret reads: in the MCP namespace only.
+    let Some(mcp_docs) = render("webhook-manifests/mcp-namespace") else {
+        return;
+    };
+    let controller_role: Role = find(&mcp_docs, "Role", "mcpguard-controller");
+    assert_eq!(controller_role.metadata.namespace.as_deref(), Some("mcp"));
+    assert_eq!(
+        rules(controller_role.rules),
+        json!([
+            {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["list", "watch", "create", "patch"]},
+            {"apiGroups": [""], "resources": ["services"], "verbs": ["list", "watch", "create", "patch"]},
+            {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"],
+             "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]},
+        ])
+    );
+    let binding: RoleBinding = find(&mcp_docs, "RoleBinding", "mcpguard-controller");
+    assert_eq!(binding.metadata.namespace.as_deref(), Some("mcp"));
+    assert_eq!(
+        (
+            binding.role_ref.kind.as_str(),
+            binding.role_ref.name.as_str()
+        ),
+        ("Role", "mcpguard-controller")
+    );
+    assert_eq!(
+        serde_json::to_value(binding.subjects).expect("json"),
+        json!([{"kind": "ServiceAccount", "name": "mcpguard", "namespace": "mcpguard-system"}])
     );
 }
 

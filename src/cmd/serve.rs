@@ -112,7 +112,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tokio::spawn(crate::audit::events::publish_all(queue, recorder));
         let _ = state.events.set(sink);
     }
-    let leads = args.leader_election || args.cert_management == CertManagement::SelfManaged;
+    let leads = args.leader_election
+        || args.controller
+        || args.cert_management == CertManagement::SelfManaged;
     if let (true, Some(client)) = (leads, &client) {
         start_leader_duties(&args, client.clone(), cert.clone(), state.clone()).await?;
     }
@@ -236,7 +238,8 @@ async fn cluster_client(mode: ClusterMode) -> anyhow::Result<Option<kube::Client
 }
 
 /// Leader election, and on the leader: the certificate passes (when self-managed), the
-/// namespaces' PSA enforce labels and the background audit. Every replica keeps serving.
+/// namespaces' PSA enforce labels, the background audit and (with --controller) the
+/// MCPServer controller. Every replica keeps serving.
 async fn start_leader_duties(
     args: &ServeArgs,
     client: kube::Client,
@@ -259,6 +262,13 @@ async fn start_leader_duties(
             state.clone(),
             leader.clone(),
             Duration::from_secs(args.audit_interval_seconds),
+        ));
+    }
+    if args.controller {
+        tokio::spawn(crate::reconcile::controller::run(
+            client.clone(),
+            state.clone(),
+            leader.clone(),
         ));
     }
     let labels_state = state.clone();
