@@ -19,7 +19,8 @@
 //!
 //! Knobs (environment): `LOAD_CONNECTIONS` (default `1,16,64`), `LOAD_WARMUP_SECONDS`
 //! (default 1), `LOAD_SECONDS` (default 5), `MCPGUARD_BIN` (default: the binary cargo
-//! built with this bench). Run without `--bench` (`cargo test --benches`), it is a short
+//! built with this bench), `MCPGUARD_LOG` (mcpguard's log filter, default `info`, which
+//! writes one line per review). Run without `--bench` (`cargo test --benches`), it is a short
 //! smoke run with one connection.
 
 use std::io::{BufRead as _, BufReader};
@@ -434,6 +435,43 @@ fn listen_address(line: &str) -> Option<SocketAddr> {
     fields.get("listen")?.as_str()?.parse().ok()
 }
 
+/// Server processes still running, for [`stop_children_on_signal`].
+static RUNNING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// On Ctrl-C or SIGTERM (when no destructor runs), SIGTERM the servers before exiting.
+fn stop_children_on_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    std::thread::spawn(|| {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        let code = runtime.block_on(async {
+            let (Ok(mut interrupt), Ok(mut terminate)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
+                eprintln!("load: cannot listen for signals; an interrupted run may leave servers");
+                return std::future::pending().await;
+            };
+            tokio::select! {
+                _ = interrupt.recv() => 130,
+                _ = terminate.recv() => 143,
+            }
+        });
+        let running = RUNNING.lock().map(|r| r.clone()).unwrap_or_default();
+        for pid in running {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        eprintln!("load: interrupted; sent SIGTERM to the servers");
+        std::process::exit(code);
+    });
+}
+
 /// A server child process; stopped (SIGTERM, then SIGKILL) when dropped.
 struct ServerProcess {
     name: &'static str,
@@ -451,6 +489,9 @@ impl ServerProcess {
         let child = command
             .spawn()
             .with_context(|| format!("cannot start the {name} server: {command:?}"))?;
+        if let Ok(mut running) = RUNNING.lock() {
+            running.push(child.id());
+        }
         // From here on, dropping `process` stops the child, whatever goes wrong.
         let mut process = ServerProcess {
             name,
@@ -504,17 +545,30 @@ impl ServerProcess {
     }
 
     /// SIGTERM (the way Kubernetes stops a pod), then SIGKILL if it is still running.
-    fn stop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(Some(_))) {
-            return;
+    /// Stops the server; says how it went.
+    fn stop(&mut self) -> String {
+        let how = self.terminate();
+        let pid = self.child.id();
+        if let Ok(mut running) = RUNNING.lock() {
+            running.retain(|p| *p != pid);
         }
+        how
+    }
+
+    fn terminate(&mut self) -> String {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return format!("had already exited ({status})");
+        }
+        let sent = Instant::now();
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        while Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
+        while sent.elapsed() < STOP_TIMEOUT {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return format!(
+                    "exited ({status}) {:.2} s after SIGTERM",
+                    sent.elapsed().as_secs_f64()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -524,12 +578,13 @@ impl ServerProcess {
         );
         let _ = self.child.kill();
         let _ = self.child.wait();
+        format!("did not stop within {STOP_TIMEOUT:?} of SIGTERM; killed")
     }
 }
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
-        self.stop();
+        let _ = self.stop();
     }
 }
 
@@ -846,6 +901,7 @@ fn run(bench: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     tls::provider();
+    stop_children_on_signal();
     let payloads: Vec<Arc<Payload>> = payloads()?.into_iter().map(Arc::new).collect();
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let bundle = certs::generate(&certs::dev_names(), time::OffsetDateTime::now_utc())
@@ -875,14 +931,20 @@ fn run(bench: bool) -> anyhow::Result<ExitCode> {
         ]);
     let mut echo = Command::new(std::env::current_exe().context("locating this bench binary")?);
     echo.arg(ECHO_FLAG).arg(&cert).arg(&key);
-    // Flags decide the configuration, not whatever MCPGUARD_* the shell exports
-    // (MCPGUARD_LOG, the log filter, is kept).
+    // Flags decide the configuration, not whatever MCPGUARD_* the shell exports. The log
+    // filter MCPGUARD_LOG is kept (e.g. `warn` to measure without the per-review line),
+    // with the startup line that carries the listen address always let through.
     for (name, _) in std::env::vars_os() {
-        let keep = name == "MCPGUARD_LOG" || name == "MCPGUARD_BIN";
-        if name.to_string_lossy().starts_with("MCPGUARD_") && !keep {
+        if name.to_string_lossy().starts_with("MCPGUARD_") {
             mcpguard.env_remove(&name);
             echo.env_remove(&name);
         }
+    }
+    if let Ok(filter) = std::env::var("MCPGUARD_LOG") {
+        mcpguard.env(
+            "MCPGUARD_LOG",
+            format!("{filter},mcpguard::cmd::serve=info"),
+        );
     }
     let servers = [
         ServerProcess::start("echo", echo)?,
@@ -961,8 +1023,7 @@ fn run(bench: bool) -> anyhow::Result<ExitCode> {
         })
         .collect();
     let [mut echo_server, mut mcpguard_server] = servers;
-    echo_server.stop();
-    mcpguard_server.stop();
+    let stopped = [echo_server.stop(), mcpguard_server.stop()];
 
     report(&Report {
         settings: &settings,
@@ -972,6 +1033,7 @@ fn run(bench: bool) -> anyhow::Result<ExitCode> {
         idle_rss: &idle_rss,
         peak_rss: &peak_rss,
         logs: &logs,
+        stopped: &stopped,
         load: (load_before.trim(), load_after.trim()),
     });
     Ok(ExitCode::SUCCESS)
@@ -988,6 +1050,7 @@ struct Report<'a> {
     idle_rss: &'a [f64],
     peak_rss: &'a [f64],
     logs: &'a [(u64, u64, u64, Vec<String>)],
+    stopped: &'a [String; 2],
     load: (&'a str, &'a str),
 }
 
@@ -1139,8 +1202,12 @@ fn report(r: &Report<'_>) {
     println!("| no errors | {errors} | {} |", mark(errors == 0));
 
     println!();
-    for (name, (lines, warnings, errors, notable)) in ["echo", "mcpguard"].iter().zip(r.logs) {
-        println!("{name} logged {lines} lines on stderr, {warnings} WARN, {errors} ERROR");
+    for ((name, (lines, warnings, errors, notable)), stopped) in
+        ["echo", "mcpguard"].iter().zip(r.logs).zip(r.stopped)
+    {
+        println!(
+            "{name} logged {lines} lines on stderr, {warnings} WARN, {errors} ERROR; {stopped}"
+        );
         for line in notable {
             println!("    {line}");
         }

@@ -11,7 +11,8 @@ use mcpguard::cmd;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    // Dropping the guard flushes what is still queued, so it lives until main returns.
+    let _log_guard = init_tracing(cli.log_format);
     match cli.command {
         Command::Serve(args) => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -55,16 +56,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(format: LogFormat) {
+fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MCPGUARD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    guard
 }
 
 fn report(command: &str, result: anyhow::Result<()>) -> ExitCode {

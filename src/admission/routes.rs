@@ -332,18 +332,27 @@ fn record(
             .metrics
             .record_denials(policy, namespace, &decision.violations);
     }
-    // Names and check IDs only: never the object, which may carry secret literals.
-    tracing::info!(
-        uid = %request.uid,
-        endpoint = endpoint.as_str(),
-        operation,
-        namespace,
-        name = %request.display_name(),
-        decision = decision.outcome.as_str(),
-        violations = %engine::violation_ids(&decision.violations),
-        dry_run = request.is_dry_run(),
-        "admission review"
-    );
+    // Names and check IDs only: never the object, which may carry secret literals. Plain
+    // admissions are debug: at info they were one log line per review on the hot path.
+    macro_rules! log_review {
+        ($level:ident) => {
+            tracing::$level!(
+                uid = %request.uid,
+                endpoint = endpoint.as_str(),
+                operation,
+                namespace,
+                name = %request.display_name(),
+                decision = decision.outcome.as_str(),
+                violations = %engine::violation_ids(&decision.violations),
+                dry_run = request.is_dry_run(),
+                "admission review"
+            )
+        };
+    }
+    match decision.outcome {
+        Outcome::Allowed | Outcome::Skipped => log_review!(debug),
+        _ => log_review!(info),
+    }
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
