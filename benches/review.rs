@@ -8,6 +8,10 @@
 //!   server sends it after the mutating webhook (admitted)
 //! - `review/validate_denied`: `engine::validate` of the unmutated pod (the denial path)
 //! - `pss/evaluate_restricted`: only the Pod Security Standards checks, on the typed pod
+//! - `cel/typical_rule`: one custom CEL rule (`spec.validate.rules`, the README's `:latest`
+//!   tag rule) on the mutated pod: input conversion, cost estimate and evaluation
+//! - `cel/pairwise_60_containers`: a nested comprehension over a 60-container pod, to relate
+//!   the cost model's units (printed) to time
 //! - `parse/admission_review`: only the parse of the request bytes
 
 /// The same allocator as the `mcpguard` binary, so the figures are the server's.
@@ -21,8 +25,9 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use k8s_openapi::api::core::v1::PodSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use mcpguard::admission::review::{AdmissionRequest, AdmissionReview};
+use mcpguard::cel_rules::RuleInput;
 use mcpguard::engine::{self, Context, Decision, Outcome};
-use mcpguard::policy::Policy;
+use mcpguard::policy::{self, Policy};
 use mcpguard::pss::{self, Level, Version};
 use mcpguard::runtime_class::StaticRuntimeClasses;
 use serde::Deserialize;
@@ -195,6 +200,52 @@ fn benches(c: &mut Criterion) {
                 black_box(&meta),
                 black_box(&spec),
             )
+        })
+    });
+    group.finish();
+
+    let text = policy::DEFAULT_POLICY_YAML.replace(
+        "    forbidSecretLiterals: true\n",
+        "    forbidSecretLiterals: true\n    rules:\n      - name: no-latest-tag\n        expression: \"object.spec.containers.all(c, !c.image.endsWith(':latest') && c.image.contains(':'))\"\n        message: images must be pinned to a tag other than :latest\n",
+    );
+    let with_rule = policy::parse_str(&text, "bench").expect("policy with a rule loads");
+    let groups = ["system:authenticated".to_owned()];
+    let input = RuleInput::create("mcp", "github-mcp", "jane@example.com", &groups);
+    assert_eq!(with_rule.rules.names().count(), 1);
+    assert!(with_rule.rules.evaluate(&pod, &input).is_empty());
+    let mut group = c.benchmark_group("cel");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("typical_rule", |b| {
+        b.iter(|| with_rule.rules.evaluate(black_box(&pod), black_box(&input)))
+    });
+    let pairwise = |cost_limit: u64| {
+        let text = policy::DEFAULT_POLICY_YAML.replace(
+            "    forbidSecretLiterals: true\n",
+            &format!("    forbidSecretLiterals: true\n    costLimit: {cost_limit}\n    rules:\n      - name: unique-images\n        expression: \"object.spec.containers.all(a, object.spec.containers.exists_one(b, b.image == a.image))\"\n"),
+        );
+        policy::parse_str(&text, "bench").expect("policy with a rule loads")
+    };
+    let mut wide = pod.clone();
+    let template = wide["spec"]["containers"][0].clone();
+    wide["spec"]["containers"] = Value::Array(
+        (0..60)
+            .map(|i| {
+                let mut container = template.clone();
+                container["name"] = json!(format!("server-{i}"));
+                container["image"] = json!(format!("ghcr.io/acme/server-{i}:1.0"));
+                container
+            })
+            .collect(),
+    );
+    let refused = pairwise(1).rules.evaluate(&wide, &input);
+    println!("cel/pairwise_60_containers: {}", refused[0].detail);
+    let unlimited = pairwise(u64::MAX);
+    assert!(unlimited.rules.evaluate(&wide, &input).is_empty());
+    group.bench_function("pairwise_60_containers", |b| {
+        b.iter(|| {
+            unlimited
+                .rules
+                .evaluate(black_box(&wide), black_box(&input))
         })
     });
     group.finish();

@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 
 use crate::admission::review::{AdmissionRequest, AdmissionResponse, Operation, ResponseStatus};
 use crate::api_defaults;
+pub use crate::cel_rules::RuleInput;
 use crate::exceptions;
 use crate::harden::{self, Scope};
 use crate::policy::{Mode, Policy};
@@ -434,7 +435,26 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
     let name = request.display_name();
     let groups = request.user_info.groups.clone().unwrap_or_default();
     let username = request.user_info.username.as_deref().unwrap_or("");
-    let outcome = match judge_with_exceptions(&pod, namespace, &name, username, &groups, context) {
+    // `oldObject` for CEL rules, in the same form as the object judged; built only when a
+    // rule reads it (for a workload it costs a second mutation).
+    let old_pod = match (judged, &request.old_object) {
+        _ if !context.policy.rules.uses_old_object() => None,
+        (_, None) => None,
+        (Judged::Pod(_), Some(old)) => Some(Cow::Borrowed(old)),
+        (Judged::Workload(workload), Some(old)) => workload
+            .template(old)
+            .and_then(|template| pod_of_workload(template, context).ok())
+            .map(|(pod, _)| Cow::Owned(pod)),
+    };
+    let rule_input = RuleInput {
+        operation: &request.operation,
+        old_object: old_pod.as_deref(),
+        namespace,
+        name: &name,
+        username,
+        groups: &groups,
+    };
+    let outcome = match judge_request(&pod, &rule_input, context) {
         Ok(outcome) => outcome,
         Err(message) => return Decision::invalid(message),
     };
@@ -537,7 +557,8 @@ pub fn pod_of_workload(
 }
 
 /// Every check, then the policy's exceptions, for a pod (or a workload's effective pod)
-/// named `name` in `namespace`, requested by `username` in `groups`.
+/// named `name` in `namespace`, requested by `username` in `groups`: a CREATE, as the CLI,
+/// the background audit and the reconciler judge objects.
 pub fn judge_with_exceptions(
     pod: &Value,
     namespace: &str,
@@ -546,19 +567,30 @@ pub fn judge_with_exceptions(
     groups: &[String],
     context: Context<'_>,
 ) -> Result<exceptions::Outcome, String> {
-    let violations = judge_pod(pod, context.policy)?;
+    let request = RuleInput::create(namespace, name, username, groups);
+    judge_request(pod, &request, context)
+}
+
+/// Every check, then the policy's exceptions, for a pod (or a workload's effective pod) in
+/// the request `request` describes.
+pub fn judge_request(
+    pod: &Value,
+    request: &RuleInput<'_>,
+    context: Context<'_>,
+) -> Result<exceptions::Outcome, String> {
+    let violations = judge_pod(pod, context.policy, request)?;
     let service_account = pod
         .pointer("/spec/serviceAccountName")
         .and_then(Value::as_str)
         .unwrap_or("default");
     let subject = exceptions::Subject {
-        namespace,
-        name,
+        namespace: request.namespace,
+        name: request.name,
         service_account,
-        username,
-        groups,
+        username: request.username,
+        groups: request.groups,
     };
-    let judge = |pod: &Value| judge_pod(pod, context.policy);
+    let judge = |pod: &Value| judge_pod(pod, context.policy, request);
     exceptions::apply(
         context.policy,
         pod,
@@ -587,9 +619,14 @@ pub fn violation_ids(violations: &[Violation]) -> String {
     ids.join(",")
 }
 
-/// Every PSS check of the policy's level and version, then the MCP rules, for a pod or a
-/// pod template (`{metadata, spec}`).
-pub fn judge_pod(pod: &Value, policy: &Policy) -> Result<Vec<Violation>, String> {
+/// Every PSS check of the policy's level and version, then the MCP rules, then the policy's
+/// CEL rules, for a pod or a pod template (`{metadata, spec}`). `request` is what the CEL
+/// rules see as `request` and `oldObject`.
+pub fn judge_pod(
+    pod: &Value,
+    policy: &Policy,
+    request: &RuleInput<'_>,
+) -> Result<Vec<Violation>, String> {
     // The checks read only annotations (seccomp, AppArmor); decoding the rest of the
     // metadata (managedFields above all) would be most of a review's work.
     let annotations = match pod.pointer("/metadata/annotations") {
@@ -612,6 +649,7 @@ pub fn judge_pod(pod: &Value, policy: &Policy) -> Result<Vec<Violation>, String>
             .map(Violation::from)
             .collect();
     violations.extend(rules::evaluate(policy, &spec));
+    violations.extend(policy.rules.evaluate(pod, request));
     Ok(violations)
 }
 

@@ -105,9 +105,16 @@ pub fn apply(
             .find(|v| v.check == violation.check);
         // Only containers the violation named, and the judgement without them no longer
         // names, were waived: an exception matching a compliant container, or a pod-level
-        // problem, waives nothing and must not claim to.
+        // problem, waives nothing and must not claim to. A finding that names no container
+        // (a CEL rule's) and is gone without the covered ones was waived by all of them.
+        let names_none = covered
+            .iter()
+            .all(|(_, c)| !violation.detail.contains(&format!("{c:?}")));
         let waived = |container: &str| {
             let quoted = format!("{container:?}");
+            if names_none {
+                return remaining.is_none();
+            }
             violation.detail.contains(&quoted)
                 && remaining
                     .as_ref()

@@ -6,6 +6,7 @@ pub mod admission;
 pub mod admission_objects;
 pub mod api_defaults;
 pub mod audit;
+pub mod cel_rules;
 pub mod certs;
 pub mod cli;
 pub mod cmd;

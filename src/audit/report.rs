@@ -101,8 +101,8 @@ pub fn report_name(uid: &str) -> String {
     format!("mcpguard-{uid}")
 }
 
-/// The checks the policy runs: its PSS checks, then its enabled MCP rules.
-pub fn checks_run(context: Context<'_>) -> Vec<&'static str> {
+/// The checks the policy runs: its PSS checks, then its enabled MCP rules, then its CEL rules.
+pub fn checks_run<'a>(context: Context<'a>) -> Vec<&'a str> {
     let policy = context.policy;
     let security = policy.spec.pod_security;
     let mut checks = crate::pss::check_ids_for(security.level, security.version);
@@ -120,6 +120,7 @@ pub fn checks_run(context: Context<'_>) -> Vec<&'static str> {
         ),
     ];
     checks.extend(enabled.iter().filter(|(_, on)| *on).map(|(id, _)| *id));
+    checks.extend(policy.rules.names());
     checks
 }
 
@@ -158,6 +159,8 @@ fn result(
     let security = context.policy.spec.pod_security;
     let category = if rules::ALL_RULE_IDS.contains(&check) {
         "MCP".to_owned()
+    } else if context.policy.rules.contains(check) {
+        "MCP custom rule (CEL)".to_owned()
     } else {
         format!(
             "Pod Security Standards ({}:{})",

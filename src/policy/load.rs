@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{API_VERSION, KIND, PROTECTED_NAMESPACES, Policy, PolicyDocument};
+use crate::cel_rules::CompiledRules;
 use crate::quantity::{self, Ceiling};
 use crate::strict;
 
@@ -79,12 +80,14 @@ pub fn parse_str(text: &str, source_name: &str) -> Result<Policy, PolicyError> {
     let ceilings = check_resources(&document).map_err(|(path, m)| fail(&path, m))?;
     check_runtime_class(&document).map_err(|(path, m)| fail(&path, m))?;
     check_namespace_modes(&document).map_err(|(path, m)| fail(&path, m))?;
+    let rules = check_rules(&document).map_err(|(path, m)| fail(&path, m))?;
     let exception_expiry = check_exceptions(&document).map_err(|(path, m)| fail(&path, m))?;
     Ok(Policy {
         name: document.metadata.name,
         spec: document.spec,
         ceilings,
         exception_expiry,
+        rules,
     })
 }
 
@@ -241,10 +244,9 @@ fn check_namespace_modes(document: &PolicyDocument) -> Result<(), FieldError> {
 fn check_exceptions(
     document: &PolicyDocument,
 ) -> Result<Vec<Option<time::OffsetDateTime>>, FieldError> {
-    let known_checks: Vec<&str> = crate::pss::all_check_ids()
-        .iter()
-        .chain(crate::rules::ALL_RULE_IDS)
-        .copied()
+    let known_checks: Vec<&str> = builtin_check_ids()
+        .into_iter()
+        .chain(document.spec.validate.rules.iter().map(|r| r.name.as_str()))
         .collect();
     let mut expiry = Vec::new();
     for (index, exception) in document.spec.exceptions.iter().enumerate() {
@@ -302,6 +304,59 @@ fn check_exceptions(
         expiry.push(expires);
     }
     Ok(expiry)
+}
+
+/// The check IDs mcpguard defines itself; custom rules may not take them.
+fn builtin_check_ids() -> Vec<&'static str> {
+    crate::pss::all_check_ids()
+        .iter()
+        .chain(crate::rules::ALL_RULE_IDS)
+        .copied()
+        .collect()
+}
+
+/// `spec.validate.rules`: names that are unique DNS labels and not built-in check IDs, then
+/// every expression compiled.
+fn check_rules(document: &PolicyDocument) -> Result<CompiledRules, FieldError> {
+    let validate = &document.spec.validate;
+    let builtin = builtin_check_ids();
+    for (index, rule) in validate.rules.iter().enumerate() {
+        let path = |field: &str| format!("spec.validate.rules[{index}].{field}");
+        if rule.name.contains('.') {
+            return Err((
+                path("name"),
+                format!("rule name {:?} must not contain '.'", rule.name),
+            ));
+        }
+        check_dns_label("rule name", &rule.name, 63).map_err(|m| (path("name"), m))?;
+        if builtin.contains(&rule.name.as_str()) {
+            return Err((
+                path("name"),
+                format!(
+                    "rule name {:?} is a built-in check ID; choose another name",
+                    rule.name
+                ),
+            ));
+        }
+        if validate.rules[..index].iter().any(|r| r.name == rule.name) {
+            return Err((
+                path("name"),
+                format!("rule {:?} is defined twice", rule.name),
+            ));
+        }
+        if let Some(message) = &rule.message
+            && (message.trim().is_empty() || message.contains('\n'))
+        {
+            return Err((path("message"), "must be a non-empty single line".into()));
+        }
+    }
+    if validate.cost_limit == 0 {
+        return Err((
+            "spec.validate.costLimit".into(),
+            "must be at least 1".into(),
+        ));
+    }
+    CompiledRules::compile(validate)
 }
 
 /// A date is valid through the end of that day (UTC); a time is exact.

@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use crate::cel_rules::CelRule;
+use crate::cel_rules::{CompiledRules, DEFAULT_COST_LIMIT};
 use crate::pss::{Level, Version};
 use crate::quantity::Ceiling;
 
@@ -42,6 +44,8 @@ pub struct Policy {
     pub ceilings: Vec<Ceiling>,
     /// `spec.exceptions[i].expires`, parsed once at load (same order as the spec).
     pub exception_expiry: Vec<Option<time::OffsetDateTime>>,
+    /// `validate.rules`, compiled once at load.
+    pub rules: CompiledRules,
 }
 
 impl Policy {
@@ -309,6 +313,16 @@ pub struct ValidateSpec {
     pub max_resources: BTreeMap<String, String>,
     #[serde(default = "default_true")]
     pub forbid_secret_literals: bool,
+    /// Custom rules in CEL; each rule's name is its check ID.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<CelRule>,
+    /// Values the rules read as `params` (`{}` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<Value>,
+    /// The most work one rule may take on one object, in the units of the cost model
+    /// (`cel_rules::Estimator`); a rule over it is not evaluated and is a violation.
+    #[serde(default = "default_cost_limit")]
+    pub cost_limit: u64,
 }
 
 impl Default for ValidateSpec {
@@ -318,8 +332,15 @@ impl Default for ValidateSpec {
             require_runtime_class: false,
             max_resources: BTreeMap::new(),
             forbid_secret_literals: true,
+            rules: Vec::new(),
+            params: None,
+            cost_limit: DEFAULT_COST_LIMIT,
         }
     }
+}
+
+fn default_cost_limit() -> u64 {
+    DEFAULT_COST_LIMIT
 }
 
 fn default_true() -> bool {
