@@ -1,0 +1,71 @@
+//! A policy file, as `mcpguard serve --policy` and the policy reloader read it: parsing must
+//! answer Ok or Err, never panic; an accepted policy must then judge a small pod.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use mcpguard::admission::review::AdmissionRequest;
+use mcpguard::engine::{self, Context, Decision};
+use mcpguard::policy::{self, Policy};
+use mcpguard::runtime_class::StaticRuntimeClasses;
+use serde_json::json;
+
+/// A CREATE of a small, noncompliant pod in the policy's first namespace, so it is in scope.
+fn small_pod_request(policy: &Policy) -> AdmissionRequest {
+    let namespace = policy.spec.namespaces.first().cloned().unwrap_or_default();
+    serde_json::from_value(json!({
+        "uid": "fuzz",
+        "kind": {"group": "", "version": "v1", "kind": "Pod"},
+        "resource": {"group": "", "version": "v1", "resource": "pods"},
+        "name": "browser-1",
+        "namespace": namespace,
+        "operation": "CREATE",
+        "userInfo": {"username": "jane@example.com", "groups": ["platform"]},
+        "object": {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "browser-1", "namespace": namespace},
+            "spec": {
+                "containers": [{
+                    "name": "server",
+                    "image": "mcr.microsoft.com/playwright:v1.50.0",
+                    "env": [{"name": "API_TOKEN", "value": "hunter2"}],
+                    "resources": {"limits": {"cpu": "3", "memory": "5Gi"}},
+                    "securityContext": {"privileged": true}
+                }],
+                "initContainers": [{"name": "init", "image": "busybox"}]
+            }
+        }
+    }))
+    .expect("the small pod request decodes")
+}
+
+fn check_decision(request: &AdmissionRequest, decision: &Decision) {
+    let out = decision.to_response(&request.uid).into_review();
+    serde_json::to_vec(&out).expect("response serialises");
+    if let Some(patch) = &decision.patch {
+        let mut object = request.object.clone().expect("the request has an object");
+        if let Err(err) = json_patch::patch(&mut object, patch) {
+            panic!("patch does not apply to its own input: {err}");
+        }
+    }
+}
+
+fn policy(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(policy) = policy::parse_str(text, "fuzz") else {
+        return;
+    };
+    let request = small_pod_request(&policy);
+    let runtime_classes = StaticRuntimeClasses::default();
+    let context = Context {
+        policy: &policy,
+        runtime_classes: &runtime_classes,
+        now: time::macros::datetime!(2030-01-01 00:00 UTC),
+    };
+    check_decision(&request, &engine::mutate(&request, context));
+    check_decision(&request, &engine::validate(&request, context));
+}
+
+fuzz_target!(|data: &[u8]| policy(data));
