@@ -88,72 +88,11 @@ impl TestServer {
 
     /// Starts the server with `policy`, serving `bundle.cert_pem`/`bundle.key_pem`.
     pub async fn start_with_bundle(policy: Policy, bundle: CertBundle) -> TestServer {
-        tls::provider();
-        let certified = tls::certified_key(bundle.cert_pem.as_bytes(), bundle.key_pem.as_bytes())
-            .expect("the generated certificate and key form a valid pair");
-        let cert = tls::SwappableCert::new(certified);
-        let tls_config = tls::server_config(cert.clone()).expect("server TLS config builds");
-
-        let metrics = Arc::new(Metrics::new());
-        let state = AppState::new(
+        let options = ServerOptions {
             policy,
-            Arc::new(StaticRuntimeClasses::default()),
-            metrics.clone(),
-        );
-
-        let webhook_listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind webhook port on loopback");
-        let probe_listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind probe port on loopback");
-        let addr = webhook_listener
-            .local_addr()
-            .expect("webhook listener has an address");
-        let probe_addr = probe_listener
-            .local_addr()
-            .expect("probe listener has an address");
-
-        let (shutdown, webhook_stopped) = oneshot::channel::<()>();
-        let (probe_shutdown, probes_stopped) = oneshot::channel::<()>();
-        let router = server::close_connections_when_draining(
-            state.clone(),
-            routes::webhook_router(state.clone()),
-        );
-        let webhook_task = tokio::spawn(server::serve_tls(
-            webhook_listener,
-            tls_config,
-            router,
-            async {
-                let _ = webhook_stopped.await;
-            },
-        ));
-        let probe_task = tokio::spawn(
-            axum::serve(probe_listener, routes::probe_router(state.clone()))
-                .with_graceful_shutdown(async {
-                    let _ = probes_stopped.await;
-                })
-                .into_future(),
-        );
-        state.readiness.tls_listening.store(true, Ordering::Release);
-
-        let client = client_trusting(&bundle.ca_cert_pem);
-        TestServer {
-            base_url: format!("https://{addr}"),
-            probe_url: format!("http://{probe_addr}"),
-            addr,
-            probe_addr,
-            client,
-            ca_pem: bundle.ca_cert_pem.clone(),
-            bundle,
-            cert,
-            state,
-            metrics,
-            shutdown: Some(shutdown),
-            probe_shutdown: Some(probe_shutdown),
-            webhook_task: Some(webhook_task),
-            probe_task: Some(probe_task),
-        }
+            ..ServerOptions::new()
+        };
+        TestServer::start_composed(options, bundle).await
     }
 
     /// `https://127.0.0.1:PORT{path}`
@@ -543,8 +482,12 @@ impl TestServer {
     /// Like [`TestServer::start`], composed the same way, but with `options`' lookup, review
     /// slots and connection limit.
     pub async fn start_custom(options: ServerOptions) -> TestServer {
+        TestServer::start_composed(options, generate_bundle()).await
+    }
+
+    /// The one place a test server is put together, as `cmd/serve.rs` does it.
+    async fn start_composed(options: ServerOptions, bundle: CertBundle) -> TestServer {
         tls::provider();
-        let bundle = generate_bundle();
         let certified = tls::certified_key(bundle.cert_pem.as_bytes(), bundle.key_pem.as_bytes())
             .expect("the generated certificate and key form a valid pair");
         let cert = tls::SwappableCert::new(certified);
