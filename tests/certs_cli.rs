@@ -4,6 +4,9 @@
 
 mod common;
 
+mod cli_support;
+
+use cli_support::{stderr, stdout};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -37,14 +40,6 @@ fn run(args: &[&str]) -> Output {
         .stderr(Stdio::piped())
         .output()
         .expect("mcpguard runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
 }
 
 #[track_caller]

@@ -1,6 +1,9 @@
 //! `mcpguard check` and `mcpguard mutate` as a user runs them: the real binary, from the crate
 //! root, asserting exit codes, exact output lines and exact error messages.
 
+mod cli_support;
+
+use cli_support::{assert_output, stderr, stdout};
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -43,28 +46,6 @@ fn run(args: &[&str]) -> Output {
 
 fn fixture(name: &str) -> String {
     format!("{FIXTURES}/{name}")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
-}
-
-/// Asserts the exit code, the exact stdout lines and an empty stderr.
-#[track_caller]
-fn assert_output(output: &Output, code: i32, lines: &[&str]) {
-    let expected: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    assert_eq!(
-        stdout(output),
-        expected,
-        "stdout; stderr was: {}",
-        stderr(output)
-    );
-    assert_eq!(stderr(output), "", "stderr");
-    assert_eq!(output.status.code(), Some(code), "exit code");
 }
 
 /// Asserts exit code 2, nothing on stdout and exactly `message` on stderr.

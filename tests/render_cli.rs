@@ -4,6 +4,9 @@
 //! installed by `.ci/run`; skipped with a message outside CI when missing, a failure in CI)
 //! and their pod templates checked by `mcpguard check` at the restricted level.
 
+mod cli_support;
+
+use cli_support::{stderr, stdout};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -39,14 +42,6 @@ fn run(args: &[&str]) -> Output {
 
 fn fixture(name: &str) -> String {
     format!("{FIXTURES}/{name}")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
 }
 
 #[track_caller]
