@@ -46,7 +46,9 @@ const MAX_COMPREHENSION_DEPTH: usize = 8;
 const MAX_EXPRESSION_DEPTH: usize = 128;
 
 /// One rule's source, as the policy wrote it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CelRule {
     /// The check ID of its violations: a DNS label, unique, not a built-in check ID.

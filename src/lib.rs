@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod namespace_labels;
 pub mod policy;
 pub mod policy_reload;
+pub mod policy_set;
 pub mod pss;
 pub mod quantity;
 pub mod reconcile;

@@ -662,18 +662,17 @@ fn every_rendered_document_passes_the_kubernetes_schema() {
 }
 
 #[test]
-fn the_shipped_mcpserver_crd_is_exactly_what_mcpguard_crd_prints() {
+fn the_shipped_crds_are_exactly_what_mcpguard_crd_prints() {
     let output = Command::new(env!("CARGO_BIN_EXE_mcpguard"))
         .arg("crd")
         .output()
         .expect("run mcpguard crd");
     assert_eq!(output.status.code(), Some(0));
-    let shipped =
-        std::fs::read_to_string(Path::new(ROOT).join("webhook-manifests/base/mcpserver-crd.yaml"))
-            .expect("shipped CRD");
+    let shipped = std::fs::read_to_string(Path::new(ROOT).join("webhook-manifests/base/crds.yaml"))
+        .expect("shipped CRD");
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
         shipped,
-        "regenerate with: cargo run -- crd > webhook-manifests/base/mcpserver-crd.yaml"
+        "regenerate with: cargo run -- crd > webhook-manifests/base/crds.yaml"
     );
 }

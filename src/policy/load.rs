@@ -42,13 +42,22 @@ pub fn load_file(path: &Path) -> Result<Policy, PolicyError> {
 
 /// Parses and validates one policy document (YAML or JSON).
 pub fn parse_str(text: &str, source_name: &str) -> Result<Policy, PolicyError> {
+    let raw: Value = serde_saphyr::from_str(text).map_err(|err| PolicyError {
+        source_name: source_name.to_owned(),
+        path: String::new(),
+        message: format!("not a valid YAML/JSON document: {err}"),
+    })?;
+    parse_value(raw, source_name)
+}
+
+/// Validates one policy document already parsed into JSON (a file's, or an object's that
+/// the API server holds).
+pub fn parse_value(raw: Value, source_name: &str) -> Result<Policy, PolicyError> {
     let fail = |path: &str, message: String| PolicyError {
         source_name: source_name.to_owned(),
         path: path.to_owned(),
         message,
     };
-    let raw: Value = serde_saphyr::from_str(text)
-        .map_err(|err| fail("", format!("not a valid YAML/JSON document: {err}")))?;
     if !raw.is_object() {
         return Err(fail(
             "",

@@ -4,12 +4,16 @@
 //! unknown fields so that a typo in a policy file is an error at load, never a silently
 //! ignored setting.
 
+mod crd;
 mod load;
 
-pub use load::{PolicyError, load_file, parse_str};
+pub use crd::{MCPPolicyStatus, crd as policy_crd, from_object, object_source};
+pub use load::{PolicyError, load_file, parse_str, parse_value};
 
 use std::collections::BTreeMap;
 
+use kube::CustomResource;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -86,7 +90,22 @@ pub struct PolicyMetadata {
     pub annotations: BTreeMap<String, String>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// The spec of a policy file and of an `MCPPolicy` object alike: the CRD is generated from
+/// these types (`mcpguard crd`), so `kubectl apply -f policies/...` takes the files as they are.
+#[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "mcpguard.dev",
+    version = "v1alpha1",
+    kind = "MCPPolicy",
+    plural = "mcppolicies",
+    status = "MCPPolicyStatus",
+    shortname = "mcpp",
+    category = "mcpguard",
+    doc = "A cluster-wide mcpguard policy: the namespaces it covers and what pods there must be.",
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Namespaces","type":"string","jsonPath":".status.namespaces"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PolicySpec {
     /// Enforced namespaces; objects anywhere else are admitted untouched.
@@ -112,7 +131,7 @@ pub struct PolicySpec {
 }
 
 /// NetworkPolicies rendered for MCPServers.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NetworkSpec {
     /// Render a NetworkPolicy per MCPServer.
@@ -124,13 +143,16 @@ pub struct NetworkSpec {
     /// Where DNS is answered; default: kube-system's kube-dns pods. E.g. NodeLocal DNSCache:
     /// `[{ipBlock: {cidr: 169.254.20.10/32}}]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "crd::peers")]
     pub dns_peers: Vec<Value>,
     /// In-cluster peers every MCP server may reach (an egress gateway or proxy).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "crd::peers")]
     pub gateway_peers: Vec<Value>,
     /// The only peers an MCPServer's `network.ingressFrom` / `egressTo`, or a NetworkPolicy
     /// someone else writes in an enforced namespace, may name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "crd::peers")]
     pub allowed_extra_peers: Vec<Value>,
     /// Users whose NetworkPolicies are admitted as they are: mcpguard's own controller.
     #[serde(default = "default_controller_users")]
@@ -158,7 +180,7 @@ fn default_client_namespaces() -> Vec<String> {
     vec!["mcp-clients".to_owned()]
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     #[default]
@@ -177,7 +199,7 @@ impl Mode {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Exception {
     pub name: String,
@@ -194,7 +216,7 @@ pub struct Exception {
 
 /// All criteria given must match (AND); an empty list matches anything. Labels and
 /// annotations are never criteria: the pod's author controls them.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExceptionMatch {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -216,7 +238,7 @@ pub struct ExceptionMatch {
     pub groups: Vec<String>,
 }
 
-#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PodSecurity {
     pub level: Level,
@@ -225,20 +247,24 @@ pub struct PodSecurity {
 
 /// Defaults filled into pods. The Kubernetes-typed parts are kept as raw JSON because the
 /// mutation merges raw JSON; load checks them against their k8s-openapi types.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MutateSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crd::pod_security_context")]
     pub pod_security_context: Option<Map<String, Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crd::container_security_context")]
     pub container_security_context: Option<Map<String, Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime_class_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceDefaults>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "crd::tolerations")]
     pub tolerations: Vec<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crd::affinity")]
     pub affinity: Option<Map<String, Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_pull_policy: Option<ImagePullPolicy>,
@@ -249,7 +275,7 @@ pub struct MutateSpec {
     pub package_runtime_images: PackageRuntimeImages,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PackageRuntimeImages {
     #[serde(default = "default_npx_image")]
@@ -275,7 +301,7 @@ fn default_uvx_image() -> String {
     "ghcr.io/astral-sh/uv:python3.12-bookworm-slim".to_owned()
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResourceDefaults {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -284,7 +310,7 @@ pub struct ResourceDefaults {
     pub limits: BTreeMap<String, String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ImagePullPolicy {
     Always,
     IfNotPresent,
@@ -301,7 +327,7 @@ impl ImagePullPolicy {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ValidateSpec {
     /// Registry/repository prefixes, matched at path boundaries on the normalised reference.
@@ -318,6 +344,7 @@ pub struct ValidateSpec {
     pub rules: Vec<CelRule>,
     /// Values the rules read as `params` (`{}` when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crd::params")]
     pub params: Option<Value>,
     /// The most work one rule may take on one object, in the units of the cost model
     /// (`cel_rules::Estimator`); a rule over it is not evaluated and is a violation.

@@ -559,26 +559,22 @@ fn status_of(
     now: OffsetDateTime,
 ) -> MCPServerStatus {
     let generation = server.meta().generation;
-    let now = rfc3339(now);
     let conditions = conditions
         .into_iter()
-        .map(|wanted| {
-            let last_transition_time = current
-                .conditions
-                .iter()
-                .find(|c| c.type_ == wanted.type_ && c.status == wanted.status)
-                .and_then(|c| c.last_transition_time.clone())
-                .unwrap_or_else(|| now.clone());
-            Condition {
-                type_: wanted.type_.to_owned(),
-                status: wanted.status.to_owned(),
-                reason: wanted.reason.to_owned(),
-                message: wanted.message,
-                last_transition_time: Some(last_transition_time),
-                observed_generation: generation,
-            }
+        .map(|wanted| Condition {
+            type_: wanted.type_.to_owned(),
+            status: wanted.status.to_owned(),
+            reason: wanted.reason.to_owned(),
+            message: wanted.message,
+            last_transition_time: None,
+            observed_generation: generation,
         })
         .collect();
+    let conditions = crate::reconcile::crd::with_transition_times(
+        conditions,
+        &current.conditions,
+        &rfc3339(now),
+    );
     MCPServerStatus {
         phase: Some(phase),
         url,
@@ -588,7 +584,7 @@ fn status_of(
     }
 }
 
-fn rfc3339(at: OffsetDateTime) -> String {
+pub fn rfc3339(at: OffsetDateTime) -> String {
     let at = at.replace_nanosecond(0).unwrap_or(at);
     at.format(&Rfc3339).unwrap_or_default()
 }

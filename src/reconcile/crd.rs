@@ -178,8 +178,33 @@ pub struct Condition {
     pub observed_generation: Option<i64>,
 }
 
-/// The CRD as `kubectl apply` takes it.
+/// Stamps `now` (RFC 3339) on each wanted condition whose status differs from the current
+/// one of its type, and keeps the current `lastTransitionTime` on the others, as Kubernetes
+/// conditions do.
+pub fn with_transition_times(
+    wanted: Vec<Condition>,
+    current: &[Condition],
+    now: &str,
+) -> Vec<Condition> {
+    wanted
+        .into_iter()
+        .map(|mut condition| {
+            condition.last_transition_time = current
+                .iter()
+                .find(|c| c.type_ == condition.type_ && c.status == condition.status)
+                .and_then(|c| c.last_transition_time.clone())
+                .or_else(|| Some(now.to_owned()));
+            condition
+        })
+        .collect()
+}
+
+/// mcpguard's CRDs (MCPServer, then MCPPolicy) as one multi-document YAML stream, as
+/// `kubectl apply` takes it.
 pub fn crd_yaml() -> Result<String, String> {
     use kube::CustomResourceExt;
-    serde_saphyr::to_string(&MCPServer::crd()).map_err(|e| e.to_string())
+    let server = serde_saphyr::to_string(&MCPServer::crd()).map_err(|e| e.to_string())?;
+    let policy =
+        serde_saphyr::to_string(&crate::policy::policy_crd()).map_err(|e| e.to_string())?;
+    Ok(format!("{server}---\n{policy}"))
 }
