@@ -21,6 +21,7 @@ pub mod namespace_labels;
 pub mod policy;
 pub mod policy_reload;
 pub mod policy_set;
+pub mod policy_store;
 pub mod pss;
 pub mod quantity;
 pub mod reconcile;

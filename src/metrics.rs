@@ -145,16 +145,19 @@ impl Metrics {
         }
     }
 
-    pub fn set_policy(&self, policy: &Policy) {
+    /// One `mcpguard_policy_info` series per policy in force (the file's and each object's).
+    pub fn set_policies(&self, policies: &[std::sync::Arc<Policy>]) {
         self.policy_info.clear();
-        let security = policy.spec.pod_security;
-        self.policy_info
-            .get_or_create(&PolicyLabels {
-                policy: policy.name.clone(),
-                level: security.level.to_string(),
-                version: security.version.to_string(),
-            })
-            .set(1);
+        for policy in policies {
+            let security = policy.spec.pod_security;
+            self.policy_info
+                .get_or_create(&PolicyLabels {
+                    policy: policy.name.clone(),
+                    level: security.level.to_string(),
+                    version: security.version.to_string(),
+                })
+                .set(1);
+        }
     }
 
     pub fn record_denials(&self, policy: &str, namespace: &str, violations: &[Violation]) {

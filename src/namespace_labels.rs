@@ -11,6 +11,7 @@ use kube::{Api, Client};
 use serde_json::json;
 
 use crate::policy::{Mode, Policy};
+use crate::policy_set::PolicySet;
 
 pub const FIELD_MANAGER: &str = "mcpguard";
 pub const ENFORCE_LABEL: &str = "pod-security.kubernetes.io/enforce";
@@ -54,13 +55,14 @@ pub fn apply_body(namespace: &str, labels: &BTreeMap<String, String>) -> serde_j
     })
 }
 
-/// Applies the labels to every enforced namespace. A namespace that does not exist yet is
-/// skipped (SSA would create it, and creating namespaces is not mcpguard's job).
-pub async fn sync(client: &Client, policy: &Policy) -> Result<usize, kube::Error> {
+/// Applies the labels to every covered namespace, from the policy that governs it. A
+/// namespace that does not exist yet is skipped (SSA would create it, and creating
+/// namespaces is not mcpguard's job).
+pub async fn sync(client: &Client, policies: &PolicySet) -> Result<usize, kube::Error> {
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let mut applied = 0;
-    for name in &policy.spec.namespaces {
+    for (name, policy) in policies.covered() {
         if namespaces.get_opt(name).await?.is_none() {
             continue;
         }

@@ -34,8 +34,7 @@ pub fn reload_once(
     }
     let result = match policy::parse_str(&text, &path.display().to_string()) {
         Ok(new_policy) => {
-            state.metrics.set_policy(&new_policy);
-            state.policy.store(Arc::new(new_policy));
+            state.policies.set_fallback(new_policy);
             ReloadResult::Reloaded
         }
         Err(err) => ReloadResult::Refused(err.to_string()),
@@ -60,7 +59,8 @@ pub async fn watch(
         let label = match &result {
             ReloadResult::Unchanged => continue,
             ReloadResult::Reloaded => {
-                let policy = state.policy.load();
+                let policies = state.policies.load();
+                let policy = policies.fallback();
                 tracing::info!(policy = %policy.name, file = %path.display(), "policy reloaded");
                 "success"
             }

@@ -194,6 +194,18 @@ impl PolicySet {
         serving
     }
 
+    /// Whether both sets enforce the same compiled policies in the same namespaces (a status
+    /// change rebuilds the set without changing what is enforced).
+    pub fn same_enforcement(&self, other: &PolicySet) -> bool {
+        Arc::ptr_eq(&self.fallback, &other.fallback)
+            && self.by_namespace.len() == other.by_namespace.len()
+            && self
+                .by_namespace
+                .iter()
+                .zip(&other.by_namespace)
+                .all(|((a, p), (b, q))| a == b && Arc::ptr_eq(p, q))
+    }
+
     /// The status each `MCPPolicy` object should carry, by name.
     pub fn statuses(&self) -> &[StatusReport] {
         &self.statuses

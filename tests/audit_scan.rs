@@ -9,9 +9,9 @@ use std::time::Duration;
 use axum::http::{Method, Request, Response, StatusCode};
 use kube::client::Body;
 use mcpguard::audit::scan::{ScanSummary, scan};
-use mcpguard::engine::Context;
 use mcpguard::metrics::Metrics;
 use mcpguard::policy::{DEFAULT_POLICY_YAML, Policy, parse_str};
+use mcpguard::policy_set::PolicySet;
 use mcpguard::runtime_class::StaticRuntimeClasses;
 use mcpguard::workloads::WORKLOADS;
 use serde_json::{Value, json};
@@ -298,12 +298,12 @@ where
         out
     });
     let classes = StaticRuntimeClasses::default();
-    let context = Context {
-        policy,
-        runtime_classes: &classes,
-        now: now(),
-    };
-    let result = tokio::time::timeout(STEP_TIMEOUT * 3, scan(&client, context, metrics)).await;
+    let policies = PolicySet::single(std::sync::Arc::new(policy.clone()));
+    let result = tokio::time::timeout(
+        STEP_TIMEOUT * 3,
+        scan(&client, &policies, &classes, now(), metrics),
+    )
+    .await;
     drop(client);
     let out = match verifier.await {
         Ok(out) => out,

@@ -174,7 +174,14 @@ fn reload_once_reports_each_outcome() {
             policy_reload::ReloadResult::Reloaded
         );
         assert_eq!(
-            server.state.policy.load().spec.validate.allowed_registries,
+            server
+                .state
+                .policies
+                .load()
+                .fallback()
+                .spec
+                .validate
+                .allowed_registries,
             vec!["ghcr.io".to_owned()]
         );
         assert_eq!(
@@ -194,7 +201,14 @@ fn reload_once_reports_each_outcome() {
             ))
         );
         assert_eq!(
-            server.state.policy.load().spec.validate.allowed_registries,
+            server
+                .state
+                .policies
+                .load()
+                .fallback()
+                .spec
+                .validate
+                .allowed_registries,
             vec!["ghcr.io".to_owned()],
             "the refused policy did not replace the good one"
         );

@@ -201,7 +201,7 @@ impl Harness {
         let policy = Arc::new(policy);
         let ctx = Context {
             client: kube::Client::new(service, "default"),
-            policy: Arc::new(move || policy.clone()),
+            policy: Arc::new(move |_| policy.clone()),
             runtime_classes: Arc::new(StaticRuntimeClasses::default()),
             now: Arc::new(move || *clock.lock().expect("clock")),
             backoff: Backoff::default(),

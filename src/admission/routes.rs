@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use arc_swap::ArcSwap;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
@@ -19,6 +18,7 @@ use super::tls::SwappableCert;
 use crate::engine::{self, Context, Decision, Outcome};
 use crate::metrics::{BadRequestLabels, EndpointLabels, Metrics, RequestLabels};
 use crate::policy::Policy;
+use crate::policy_store::PolicyStore;
 use crate::runtime_class::RuntimeClassLookup;
 
 /// kube-apiserver refuses objects over 3 MiB; an UPDATE review carries two of them plus
@@ -27,7 +27,7 @@ pub const MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
 
 /// What every request handler shares.
 pub struct AppState {
-    pub policy: ArcSwap<Policy>,
+    pub policies: PolicyStore,
     pub runtime_classes: Arc<dyn RuntimeClassLookup>,
     pub metrics: Arc<Metrics>,
     pub readiness: Readiness,
@@ -65,9 +65,8 @@ impl AppState {
         metrics: Arc<Metrics>,
         max_concurrent_reviews: usize,
     ) -> Arc<Self> {
-        metrics.set_policy(&policy);
         Arc::new(AppState {
-            policy: ArcSwap::from_pointee(policy),
+            policies: PolicyStore::new(policy, metrics.clone()),
             runtime_classes,
             metrics,
             readiness: Readiness::default(),
@@ -278,9 +277,10 @@ async fn decide(
             "AdmissionReview has no request",
         )
     })?;
-    let policy = state.policy.load();
+    let policies = state.policies.load();
+    let policy = policies.for_namespace(request.namespace.as_deref());
     let context = Context {
-        policy: &policy,
+        policy,
         runtime_classes: state.runtime_classes.as_ref(),
         now: time::OffsetDateTime::now_utc(),
     };

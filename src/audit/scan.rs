@@ -13,6 +13,8 @@ use serde_json::Value;
 use super::report::{self, MANAGED_BY, MANAGED_BY_LABEL, Scanned};
 use crate::engine::Context;
 use crate::metrics::{Metrics, NamespaceLabels};
+use crate::policy_set::PolicySet;
+use crate::runtime_class::RuntimeClassLookup;
 use crate::workloads::WORKLOADS;
 
 pub const FIELD_MANAGER: &str = "mcpguard";
@@ -39,17 +41,24 @@ fn resource(group: &str, kind: &str, plural: &str) -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, "v1", kind), plural)
 }
 
-/// Scans every enforced namespace once.
+/// Scans every covered namespace once, each against the policy that governs it.
 pub async fn scan(
     client: &Client,
-    context: Context<'_>,
+    policies: &PolicySet,
+    runtime_classes: &dyn RuntimeClassLookup,
+    now: time::OffsetDateTime,
     metrics: &Metrics,
 ) -> Result<ScanSummary, kube::Error> {
     let mut summary = ScanSummary::default();
     let reports_resource = policy_report_resource();
-    // Namespaces the policy no longer covers must not keep their last count for ever.
+    // Namespaces the policies no longer cover must not keep their last count for ever.
     metrics.audit_violations.clear();
-    for namespace in &context.policy.spec.namespaces {
+    for (namespace, policy) in policies.covered() {
+        let context = Context {
+            policy,
+            runtime_classes,
+            now,
+        };
         let mut desired: BTreeMap<String, Value> = BTreeMap::new();
         let mut targets: Vec<(ApiResource, Scanned)> =
             vec![(resource("", "Pod", "pods"), Scanned::Pod)];
@@ -110,10 +119,10 @@ pub async fn scan(
         metrics
             .audit_violations
             .get_or_create(&NamespaceLabels {
-                namespace: namespace.clone(),
+                namespace: namespace.to_owned(),
             })
             .set(failing as i64);
-        summary.violations.insert(namespace.clone(), failing);
+        summary.violations.insert(namespace.to_owned(), failing);
     }
     Ok(summary)
 }
@@ -126,22 +135,19 @@ pub async fn run(
     mut leader: tokio::sync::watch::Receiver<bool>,
     interval: std::time::Duration,
 ) {
-    let mut last_policy: Option<Arc<crate::policy::Policy>> = None;
+    let mut last_policies: Option<Arc<PolicySet>> = None;
     let mut last_scan: Option<tokio::time::Instant> = None;
     loop {
         let leading = *leader.borrow_and_update();
-        let policy = state.policy.load_full();
-        let policy_changed = last_policy
+        let policies = state.policies.load_full();
+        let policy_changed = last_policies
             .as_ref()
-            .is_none_or(|p| !Arc::ptr_eq(p, &policy));
+            .is_none_or(|last| !last.same_enforcement(&policies));
         let due = last_scan.is_none_or(|at| at.elapsed() >= interval);
         if leading && (policy_changed || due) {
-            let context = Context {
-                policy: &policy,
-                runtime_classes: state.runtime_classes.as_ref(),
-                now: time::OffsetDateTime::now_utc(),
-            };
-            match scan(&client, context, &state.metrics).await {
+            let now = time::OffsetDateTime::now_utc();
+            let classes = state.runtime_classes.as_ref();
+            match scan(&client, &policies, classes, now, &state.metrics).await {
                 Ok(summary) => tracing::info!(
                     scanned = summary.scanned,
                     written = summary.written,
@@ -153,7 +159,7 @@ pub async fn run(
                     tracing::warn!(error = %err, "background audit failed; retrying next round")
                 }
             }
-            last_policy = Some(policy);
+            last_policies = Some(policies);
             last_scan = Some(tokio::time::Instant::now());
         }
         tokio::select! {

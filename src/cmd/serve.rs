@@ -194,12 +194,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     state.readiness.tls_listening.store(true, Ordering::Release);
     {
-        let policy = state.policy.load();
+        let policies = state.policies.load();
+        let policy = policies.fallback();
         tracing::info!(
             listen = %webhook_addr,
             probes = %probe_addr,
             policy = %policy.name,
-            namespaces = %policy.spec.namespaces.join(","),
+            namespaces = %policies.covered_namespaces().join(","),
             "mcpguard is serving"
         );
         if args.dev {
@@ -280,8 +281,8 @@ async fn start_leader_duties(
             let state = labels_state.clone();
             let client = labels_client.clone();
             async move {
-                let policy = state.policy.load_full();
-                match crate::namespace_labels::sync(&client, &policy).await {
+                let policies = state.policies.load_full();
+                match crate::namespace_labels::sync(&client, &policies).await {
                     Ok(applied) => tracing::debug!(applied, "namespace enforce labels applied"),
                     Err(err) => {
                         tracing::warn!(error = %err, "cannot apply namespace enforce labels; retrying")
@@ -302,7 +303,7 @@ async fn start_leader_duties(
         };
         tokio::spawn(manager.run(
             leader,
-            move || state.policy.load().spec.namespaces.clone(),
+            move || state.policies.load().covered_namespaces(),
             Duration::from_secs(60),
         ));
     }

@@ -55,7 +55,8 @@ const POLICY_POLL: Duration = Duration::from_secs(10);
 /// Pause before restarting a controller whose streams ended on their own.
 const RESTART_PAUSE: Duration = Duration::from_secs(5);
 
-pub type PolicySource = Arc<dyn Fn() -> Arc<Policy> + Send + Sync>;
+/// The policy governing a namespace now.
+pub type PolicySource = Arc<dyn Fn(&str) -> Arc<Policy> + Send + Sync>;
 pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
 
 /// What `reconcile` and `error_policy` share.
@@ -75,7 +76,9 @@ impl Context {
         let runtime_classes = state.runtime_classes.clone();
         Context {
             client,
-            policy: Arc::new(move || state.policy.load_full()),
+            policy: Arc::new(move |namespace| {
+                state.policies.load().for_namespace(Some(namespace)).clone()
+            }),
             runtime_classes,
             now: Arc::new(OffsetDateTime::now_utc),
             backoff: Backoff::default(),
@@ -198,7 +201,7 @@ async fn reconcile_server(server: &MCPServer, ctx: &Context) -> Result<Action, E
     if server.meta().deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let policy = (ctx.policy)();
+    let policy = (ctx.policy)(&namespace);
     let now = (ctx.now)();
     let current = server.status.clone().unwrap_or_default();
 
@@ -688,14 +691,14 @@ pub fn controller(
         })
 }
 
-/// A tick each time the webhook's policy is replaced (hot reload).
+/// A tick each time what the webhook enforces changes (hot reload, MCPPolicy objects).
 fn policy_changes(state: Arc<AppState>) -> impl Stream<Item = ()> + Send + 'static {
-    let initial = state.policy.load_full();
+    let initial = state.policies.load_full();
     futures::stream::unfold((state, initial), |(state, last)| async move {
         loop {
             tokio::time::sleep(POLICY_POLL).await;
-            let current = state.policy.load_full();
-            if !Arc::ptr_eq(&current, &last) {
+            let current = state.policies.load_full();
+            if !current.same_enforcement(&last) {
                 return Some(((), (state, current)));
             }
         }
@@ -719,7 +722,7 @@ pub async fn run(
         if !until_leading(&mut leader, true).await {
             return;
         }
-        let namespaces = state.policy.load().spec.namespaces.clone();
+        let namespaces = state.policies.load().covered_namespaces();
         tracing::info!(
             namespaces = %namespaces.join(","),
             "leading: MCPServer controller started"
@@ -734,7 +737,7 @@ pub async fn run(
         let namespaces_changed = async {
             loop {
                 tokio::time::sleep(POLICY_POLL).await;
-                if state.policy.load().spec.namespaces != namespaces {
+                if state.policies.load().covered_namespaces() != namespaces {
                     return;
                 }
             }
