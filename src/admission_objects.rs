@@ -18,6 +18,54 @@ pub const MCPSERVER_SPEC: &str = "mcpServerSpec";
 pub const MCPSERVER_PODS: &str = "mcpServerPods";
 pub const MCPSERVER_NETWORK: &str = "mcpServerNetwork";
 pub const NETWORK_POLICY_PEERS: &str = "networkPolicyPeers";
+pub const MCPPOLICY_SPEC: &str = "mcpPolicySpec";
+
+/// Whether this is an `MCPPolicy` being written. Such objects are cluster-scoped and judged
+/// by the policy loader, whatever the policies say.
+pub fn is_policy_write(request: &AdmissionRequest) -> bool {
+    request.resource.group == "mcpguard.dev"
+        && request.resource.resource == "mcppolicies"
+        && request.sub_resource().is_empty()
+        && matches!(
+            request.operation(),
+            Some(Operation::Create | Operation::Update)
+        )
+}
+
+/// A broken policy is refused at `kubectl apply` with the loader's error, the one
+/// `mcpguard check --policy` gives for the same document as a file.
+pub fn validate_policy(request: &AdmissionRequest) -> Decision {
+    let Some(object) = &request.object else {
+        return invalid("request.object is missing".into());
+    };
+    let unchanged_spec = request
+        .old_object
+        .as_ref()
+        .is_some_and(|old| old.get("spec") == object.get("spec"));
+    if unchanged_spec {
+        return skipped();
+    }
+    match crate::policy::from_object(object) {
+        Ok(_) => Decision {
+            outcome: Outcome::Allowed,
+            ..skipped()
+        },
+        Err(err) => {
+            let mut decision = skipped();
+            decision.outcome = Outcome::Denied;
+            decision.status = Some(ResponseStatus::invalid(err.to_string()));
+            decision
+                .audit_annotations
+                .insert(AUDIT_VIOLATIONS.into(), MCPPOLICY_SPEC.into());
+            decision.violations = vec![Violation {
+                check: MCPPOLICY_SPEC.into(),
+                reason: "invalid MCPPolicy".into(),
+                detail: err.to_string(),
+            }];
+            decision
+        }
+    }
+}
 
 /// The kinds judged here, by (group, resource).
 pub fn handles(request: &AdmissionRequest, context: Context<'_>) -> bool {

@@ -147,6 +147,11 @@ pub struct ServeArgs {
     /// Coordination Lease for leader election (in --pod-namespace).
     #[arg(long, env = "MCPGUARD_LEADER_LEASE", default_value = "mcpguard-leader")]
     pub leader_lease: String,
+    /// Watch MCPPolicy objects (every replica) and enforce each in its namespaces, the policy
+    /// file covering the rest; /readyz stays false until they are listed. Needs the MCPPolicy
+    /// CRD (webhook-manifests/base/crds.yaml).
+    #[arg(long, env = "MCPGUARD_WATCH_POLICIES", default_value_t = true, action = clap::ArgAction::Set)]
+    pub watch_policies: bool,
     /// Run the MCPServer controller on the leader: each MCPServer in an enforced namespace
     /// becomes its Deployment, Service and NetworkPolicy. Implies leader election.
     #[arg(long, env = "MCPGUARD_CONTROLLER")]

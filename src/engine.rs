@@ -352,6 +352,9 @@ enum Judged {
 /// unchanged, are not judged. Exceptions waive named checks; the mode decides whether what
 /// remains denies, warns or is only recorded.
 pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
+    if crate::admission_objects::is_policy_write(request) {
+        return crate::admission_objects::validate_policy(request);
+    }
     let judged = match classify(request, context.policy) {
         Scoped::InScope(kind) => Judged::Pod(kind),
         Scoped::UnknownOperation => return unknown_operation(request),

@@ -22,6 +22,7 @@ pub mod policy;
 pub mod policy_reload;
 pub mod policy_set;
 pub mod policy_store;
+pub mod policy_watch;
 pub mod pss;
 pub mod quantity;
 pub mod reconcile;

@@ -63,14 +63,27 @@ pub async fn sync(client: &Client, policies: &PolicySet) -> Result<usize, kube::
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let mut applied = 0;
     for (name, policy) in policies.covered() {
-        if namespaces.get_opt(name).await?.is_none() {
-            continue;
+        let labelled = async {
+            if namespaces.get_opt(name).await?.is_none() {
+                return Ok(false);
+            }
+            let labels = enforce_labels(policy, name);
+            namespaces
+                .patch(name, &params, &Patch::Apply(apply_body(name, &labels)))
+                .await?;
+            Ok(true)
+        };
+        match labelled.await {
+            Ok(true) => applied += 1,
+            Ok(false) => {}
+            // RBAC grants namespaces by name: one a new MCPPolicy claims is not granted
+            // until the admin adds it, and must not stop the others from being labelled.
+            Err(kube::Error::Api(status)) if status.code == 403 => tracing::warn!(
+                namespace = name,
+                "cannot set the PSA enforce label: add the namespace to the mcpguard ClusterRole's namespaces rule"
+            ),
+            Err(err) => return Err(err),
         }
-        let labels = enforce_labels(policy, name);
-        namespaces
-            .patch(name, &params, &Patch::Apply(apply_body(name, &labels)))
-            .await?;
-        applied += 1;
     }
     Ok(applied)
 }

@@ -77,40 +77,13 @@ impl SelfManagedCerts {
         self.serve_stored(serving)?;
         let ca_bundle = base64::engine::general_purpose::STANDARD.encode(plan.ca_bundle.as_bytes());
         let selector = namespace_selector(namespaces);
-        let name = &self.webhook_configuration;
-        let mut configurations_patched = 0;
-        let mutating: Api<MutatingWebhookConfiguration> = Api::all(self.client.clone());
-        let entries = webhook_entries(mutating.get(name).await?.webhooks.iter().flatten().map(
-            |w| {
-                (
-                    &w.name,
-                    w.client_config.ca_bundle.as_ref(),
-                    w.namespace_selector.as_ref(),
-                )
-            },
-        ));
-        if let Some(patch) = configuration_patch(&entries, &ca_bundle, &selector) {
-            mutating
-                .patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
-                .await?;
-            configurations_patched += 1;
-        }
-        let validating: Api<ValidatingWebhookConfiguration> = Api::all(self.client.clone());
-        let entries = webhook_entries(validating.get(name).await?.webhooks.iter().flatten().map(
-            |w| {
-                (
-                    &w.name,
-                    w.client_config.ca_bundle.as_ref(),
-                    w.namespace_selector.as_ref(),
-                )
-            },
-        ));
-        if let Some(patch) = configuration_patch(&entries, &ca_bundle, &selector) {
-            validating
-                .patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
-                .await?;
-            configurations_patched += 1;
-        }
+        let configurations_patched = patch_configurations(
+            &self.client,
+            &self.webhook_configuration,
+            Some(&ca_bundle),
+            &selector,
+        )
+        .await?;
         Ok(PassReport {
             reason: plan.reason,
             secret_written,
@@ -134,6 +107,59 @@ impl SelfManagedCerts {
         }
         Ok(())
     }
+}
+
+/// Keeps both webhook configurations' `namespaceSelector` equal to the covered namespaces,
+/// leaving `caBundle` to whoever manages it (cert-manager's CA injector, or the certificate
+/// passes). Returns how many configurations were patched.
+pub async fn sync_selectors(
+    client: &Client,
+    configuration: &str,
+    namespaces: &[String],
+) -> Result<usize, kube::Error> {
+    patch_configurations(client, configuration, None, &namespace_selector(namespaces)).await
+}
+
+/// Patches each configuration whose webhooks differ from the wanted selector (and bundle,
+/// when given).
+async fn patch_configurations(
+    client: &Client,
+    name: &str,
+    ca_bundle: Option<&str>,
+    selector: &Value,
+) -> Result<usize, kube::Error> {
+    let mut configurations_patched = 0;
+    let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let entries = webhook_entries(mutating.get(name).await?.webhooks.iter().flatten().map(|w| {
+        (
+            &w.name,
+            w.client_config.ca_bundle.as_ref(),
+            w.namespace_selector.as_ref(),
+        )
+    }));
+    if let Some(patch) = configuration_patch(&entries, ca_bundle, selector) {
+        mutating
+            .patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
+            .await?;
+        configurations_patched += 1;
+    }
+    let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    let entries = webhook_entries(validating.get(name).await?.webhooks.iter().flatten().map(
+        |w| {
+            (
+                &w.name,
+                w.client_config.ca_bundle.as_ref(),
+                w.namespace_selector.as_ref(),
+            )
+        },
+    ));
+    if let Some(patch) = configuration_patch(&entries, ca_bundle, selector) {
+        validating
+            .patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
+            .await?;
+        configurations_patched += 1;
+    }
+    Ok(configurations_patched)
 }
 
 fn webhook_entries<'a>(
@@ -185,17 +211,17 @@ pub fn namespace_selector(namespaces: &[String]) -> Value {
     })
 }
 
-/// A JSON Patch setting `caBundle` and `namespaceSelector` on every webhook whose values
-/// differ; each pair of writes is guarded by a `test` of the webhook's name, so a
+/// A JSON Patch setting `caBundle` (when given) and `namespaceSelector` on every webhook
+/// whose values differ; each webhook's writes are guarded by a `test` of its name, so a
 /// concurrent reorder makes the patch fail instead of writing the wrong entry.
 fn configuration_patch(
     webhooks: &[WebhookEntry],
-    ca_bundle: &str,
+    ca_bundle: Option<&str>,
     selector: &Value,
 ) -> Option<json_patch::Patch> {
     let mut operations = Vec::new();
     for (index, webhook) in webhooks.iter().enumerate() {
-        let bundle_ok = webhook.ca_bundle.as_deref() == Some(ca_bundle);
+        let bundle_ok = ca_bundle.is_none_or(|bundle| webhook.ca_bundle.as_deref() == Some(bundle));
         let selector_ok = webhook.namespace_selector.as_ref() == Some(selector);
         if bundle_ok && selector_ok {
             continue;
@@ -203,7 +229,9 @@ fn configuration_patch(
         operations.push(
             json!({"op": "test", "path": format!("/webhooks/{index}/name"), "value": webhook.name}),
         );
-        operations.push(json!({"op": "add", "path": format!("/webhooks/{index}/clientConfig/caBundle"), "value": ca_bundle}));
+        if let Some(bundle) = ca_bundle {
+            operations.push(json!({"op": "add", "path": format!("/webhooks/{index}/clientConfig/caBundle"), "value": bundle}));
+        }
         operations.push(json!({"op": "add", "path": format!("/webhooks/{index}/namespaceSelector"), "value": selector}));
     }
     if operations.is_empty() {

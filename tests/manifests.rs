@@ -98,6 +98,7 @@ fn every_document_parses_into_its_kubernetes_type() {
             "ClusterRole/mcpguard".to_owned(),
             "ClusterRoleBinding/mcpguard".into(),
             "ConfigMap/mcpguard-policy".into(),
+            "CustomResourceDefinition/mcppolicies.mcpguard.dev".into(),
             "CustomResourceDefinition/mcpservers.mcpguard.dev".into(),
             "Deployment/mcpguard".into(),
             "MutatingWebhookConfiguration/mcpguard".into(),
@@ -267,6 +268,11 @@ fn webhooks_fail_closed_only_in_the_mcp_namespaces() {
             }))
             .expect("rule"),
             workload_rule("networking.k8s.io", &["networkpolicies"]),
+            serde_json::from_value(json!({
+                "apiGroups": ["mcpguard.dev"], "apiVersions": ["v1alpha1"], "operations": ["CREATE", "UPDATE"],
+                "resources": ["mcppolicies"], "scope": "Cluster",
+            }))
+            .expect("rule"),
         ]
     );
 }
@@ -448,6 +454,8 @@ fn rbac_grants_only_what_the_code_calls() {
             {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
             {"apiGroups": ["mcpguard.dev"], "resources": ["mcpservers"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": ["mcpguard.dev"], "resources": ["mcpservers/status"], "verbs": ["patch"]},
+            {"apiGroups": ["mcpguard.dev"], "resources": ["mcppolicies"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["mcpguard.dev"], "resources": ["mcppolicies/status"], "verbs": ["patch"]},
         ])
     );
     let role: Role = find(&docs, "Role", "mcpguard");

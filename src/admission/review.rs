@@ -171,6 +171,16 @@ impl ResponseStatus {
         }
     }
 
+    /// The object itself is invalid, as the API server answers a failed validation.
+    pub fn invalid(message: String) -> Self {
+        ResponseStatus {
+            code: 422,
+            message,
+            reason: "Invalid".into(),
+            status: "Failure".into(),
+        }
+    }
+
     pub fn bad_request(message: String) -> Self {
         ResponseStatus {
             code: 400,

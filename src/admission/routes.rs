@@ -81,6 +81,8 @@ impl AppState {
 pub struct Readiness {
     pub tls_listening: AtomicBool,
     pub caches_synced: AtomicBool,
+    /// The MCPPolicy objects have been listed (true when they are not watched).
+    pub policies_synced: AtomicBool,
     pub shutting_down: AtomicBool,
     /// The serving certificate, when it may be absent at first (self-managed installs).
     pub certificate: std::sync::OnceLock<Arc<SwappableCert>>,
@@ -91,6 +93,7 @@ impl Default for Readiness {
         Readiness {
             tls_listening: AtomicBool::new(false),
             caches_synced: AtomicBool::new(true),
+            policies_synced: AtomicBool::new(true),
             shutting_down: AtomicBool::new(false),
             certificate: std::sync::OnceLock::new(),
         }
@@ -98,10 +101,12 @@ impl Default for Readiness {
 }
 
 impl Readiness {
-    /// The policy is loaded before `AppState` exists, so it is not a condition here.
+    /// The policy file is loaded before `AppState` exists, so it is not a condition here;
+    /// the MCPPolicy objects are.
     pub fn is_ready(&self) -> bool {
         self.tls_listening.load(Ordering::Acquire)
             && self.caches_synced.load(Ordering::Acquire)
+            && self.policies_synced.load(Ordering::Acquire)
             && !self.shutting_down.load(Ordering::Acquire)
             && self.certificate.get().is_none_or(|cert| cert.is_loaded())
     }
@@ -320,7 +325,11 @@ fn record(
     if decision.outcome == Outcome::Skipped {
         return;
     }
-    if let Some(sink) = state.events.get()
+    // A refused MCPPolicy is answered at `kubectl apply`; no namespace or object holds an
+    // Event about it, and no policy judged it.
+    let policy_write = crate::admission_objects::is_policy_write(request);
+    if !policy_write
+        && let Some(sink) = state.events.get()
         && let Some(event) =
             crate::audit::events::event_for(request, decision, policy, sink.record_mutations)
         && sink.try_record(event).is_err()
@@ -328,6 +337,11 @@ fn record(
         state.metrics.events_dropped.inc();
     }
     if decision.outcome == Outcome::Denied {
+        let policy = if policy_write {
+            crate::policy::KIND
+        } else {
+            policy
+        };
         state
             .metrics
             .record_denials(policy, namespace, &decision.violations);

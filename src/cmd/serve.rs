@@ -112,6 +112,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tokio::spawn(crate::audit::events::publish_all(queue, recorder));
         let _ = state.events.set(sink);
     }
+    if let (true, Some(client)) = (args.watch_policies, &client) {
+        state
+            .readiness
+            .policies_synced
+            .store(false, Ordering::Release);
+        tokio::spawn(crate::policy_watch::watch(client.clone(), state.clone()));
+    }
     let leads = args.leader_election
         || args.controller
         || args.cert_management == CertManagement::SelfManaged;
@@ -272,6 +279,12 @@ async fn start_leader_duties(
             leader.clone(),
         ));
     }
+    tokio::spawn(crate::policy_watch::run_leader(
+        client.clone(),
+        state.clone(),
+        leader.clone(),
+        Some(args.webhook_configuration.clone()),
+    ));
     let labels_state = state.clone();
     let labels_client = client.clone();
     tokio::spawn(run_while_leading(
