@@ -7,10 +7,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::StreamExt;
+use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::ApiResource;
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::Client;
 use serde_json::{Value, json};
 
 use crate::admission::routes::AppState;
@@ -63,13 +63,17 @@ pub async fn watch(client: Client, state: Arc<AppState>) {
             }
             Ok(watcher::Event::Apply(object)) => {
                 if let Some(value) = to_value(object) {
-                    state.policies.update_cluster(|cluster| cluster.apply(&value));
+                    state
+                        .policies
+                        .update_cluster(|cluster| cluster.apply(&value));
                     log_policy(&state.policies.load(), &value);
                 }
             }
             Ok(watcher::Event::Delete(object)) => {
                 if let Some(value) = to_value(object) {
-                    state.policies.update_cluster(|cluster| cluster.remove(&value));
+                    state
+                        .policies
+                        .update_cluster(|cluster| cluster.remove(&value));
                     let name = value.pointer("/metadata/name").and_then(Value::as_str);
                     tracing::info!(policy = name.unwrap_or_default(), "MCPPolicy deleted");
                 }
@@ -146,12 +150,9 @@ pub async fn leader_pass(
         pass.statuses_written += 1;
     }
     if let Some(configuration) = webhook_configuration {
-        pass.configurations_patched = crate::selfcert::sync_selectors(
-            client,
-            configuration,
-            &policies.covered_namespaces(),
-        )
-        .await?;
+        pass.configurations_patched =
+            crate::selfcert::sync_selectors(client, configuration, &policies.covered_namespaces())
+                .await?;
     }
     Ok(pass)
 }

@@ -130,13 +130,21 @@ async fn patch_configurations(
 ) -> Result<usize, kube::Error> {
     let mut configurations_patched = 0;
     let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-    let entries = webhook_entries(mutating.get(name).await?.webhooks.iter().flatten().map(|w| {
-        (
-            &w.name,
-            w.client_config.ca_bundle.as_ref(),
-            w.namespace_selector.as_ref(),
-        )
-    }));
+    let entries = webhook_entries(
+        mutating
+            .get(name)
+            .await?
+            .webhooks
+            .iter()
+            .flatten()
+            .map(|w| {
+                (
+                    &w.name,
+                    w.client_config.ca_bundle.as_ref(),
+                    w.namespace_selector.as_ref(),
+                )
+            }),
+    );
     if let Some(patch) = configuration_patch(&entries, ca_bundle, selector) {
         mutating
             .patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
@@ -144,15 +152,21 @@ async fn patch_configurations(
         configurations_patched += 1;
     }
     let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-    let entries = webhook_entries(validating.get(name).await?.webhooks.iter().flatten().map(
-        |w| {
-            (
-                &w.name,
-                w.client_config.ca_bundle.as_ref(),
-                w.namespace_selector.as_ref(),
-            )
-        },
-    ));
+    let entries = webhook_entries(
+        validating
+            .get(name)
+            .await?
+            .webhooks
+            .iter()
+            .flatten()
+            .map(|w| {
+                (
+                    &w.name,
+                    w.client_config.ca_bundle.as_ref(),
+                    w.namespace_selector.as_ref(),
+                )
+            }),
+    );
     if let Some(patch) = configuration_patch(&entries, ca_bundle, selector) {
         validating
             .patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))

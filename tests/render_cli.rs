@@ -5,6 +5,8 @@
 //! and their pod templates checked by `mcpguard check` at the restricted level.
 
 mod cli_support;
+#[path = "common/crd_schema.rs"]
+mod crd_schema;
 
 use cli_support::{stderr, stdout};
 use std::path::Path;
@@ -13,9 +15,7 @@ use std::process::{Command, Output, Stdio};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
-    CustomResourceDefinition, JSONSchemaProps,
-};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use mcpguard::reconcile::render::{SecretVersion, secrets_hash};
 use pretty_assertions::assert_eq;
@@ -521,12 +521,62 @@ fn offline_render_prints_no_owner_reference_the_api_server_would_reject() {
 // ---------------------------------------------------------------------------------------
 // mcpguard crd
 
-fn crd() -> CustomResourceDefinition {
+/// The CRDs `mcpguard crd` prints, by name.
+fn crds() -> Vec<CustomResourceDefinition> {
     let output = run(&["crd"]);
     assert_code(&output, 0);
     assert_eq!(stderr(&output), "");
-    let value: Value = serde_saphyr::from_str(&stdout(&output)).expect("CRD YAML parses");
-    typed(&value)
+    let values: Vec<Value> =
+        serde_saphyr::from_multiple(&stdout(&output)).expect("CRD YAML parses");
+    values.iter().map(typed).collect()
+}
+
+fn crd() -> CustomResourceDefinition {
+    let crds = crds();
+    let names: Vec<Option<&str>> = crds.iter().map(|c| c.metadata.name.as_deref()).collect();
+    assert_eq!(
+        names,
+        [
+            Some("mcpservers.mcpguard.dev"),
+            Some("mcppolicies.mcpguard.dev")
+        ]
+    );
+    crds.into_iter().next().expect("the MCPServer CRD")
+}
+
+#[test]
+fn the_crd_names_the_mcppolicy_kind_cluster_scoped_with_its_columns_and_status() {
+    let crd = crds().pop().expect("the MCPPolicy CRD");
+    let spec = crd.spec;
+    assert_eq!(
+        (
+            spec.group.as_str(),
+            spec.scope.as_str(),
+            spec.names.kind.as_str()
+        ),
+        ("mcpguard.dev", "Cluster", "MCPPolicy")
+    );
+    assert_eq!(spec.names.plural, "mcppolicies");
+    assert_eq!(spec.names.short_names, Some(vec!["mcpp".to_owned()]));
+    let [version] = spec.versions.try_into().expect("one version");
+    assert_eq!(version.name, "v1alpha1");
+    let columns: Vec<(String, String)> = version
+        .additional_printer_columns
+        .expect("printer columns")
+        .into_iter()
+        .map(|c| (c.name, c.json_path))
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            ("Ready", r#".status.conditions[?(@.type=="Ready")].status"#),
+            ("Namespaces", ".status.namespaces"),
+            ("Age", ".metadata.creationTimestamp"),
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+    let subresources = version.subresources.expect("subresources");
+    assert!(subresources.status.is_some(), "status subresource");
 }
 
 #[test]
@@ -567,110 +617,16 @@ fn the_crd_names_the_mcpserver_kind_its_columns_and_status() {
     assert!(subresources.scale.is_none());
 }
 
-/// A small structural validator: every field must be declared (unless the schema preserves
-/// unknown fields or allows additional properties), required fields present, types and enums
-/// respected. Enough to catch an example that drifted from the types.
-fn validate(value: &Value, schema: &JSONSchemaProps, path: &str, problems: &mut Vec<String>) {
-    let int_or_string = schema.x_kubernetes_int_or_string == Some(true);
-    if let Some(type_) = schema.type_.as_deref() {
-        let ok = match type_ {
-            "object" => value.is_object(),
-            "array" => value.is_array(),
-            "string" => value.is_string() || (int_or_string && value.is_i64()),
-            "integer" => value.is_i64() || (int_or_string && value.is_string()),
-            "number" => value.is_number(),
-            "boolean" => value.is_boolean(),
-            _ => true,
-        };
-        if !ok {
-            problems.push(format!("{path}: {value} is not of type {type_}"));
-            return;
-        }
-    }
-    if let Some(allowed) = &schema.enum_
-        && !allowed.iter().any(|a| a.0 == *value)
-    {
-        problems.push(format!("{path}: {value} is not one of {allowed:?}"));
-    }
-    match value {
-        Value::Object(map) => {
-            for required in schema.required.iter().flatten() {
-                if !map.contains_key(required) {
-                    problems.push(format!("{path}.{required}: required"));
-                }
-            }
-            let open = schema.x_kubernetes_preserve_unknown_fields == Some(true)
-                || schema.additional_properties.is_some();
-            for (key, field) in map {
-                match schema.properties.as_ref().and_then(|p| p.get(key)) {
-                    Some(field_schema) => {
-                        validate(field, field_schema, &format!("{path}.{key}"), problems)
-                    }
-                    None if open => {}
-                    None => problems.push(format!("{path}.{key}: not in the CRD schema")),
-                }
-            }
-        }
-        Value::Array(items) => {
-            if let Some(
-                k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaPropsOrArray::Schema(
-                    item_schema,
-                ),
-            ) = &schema.items
-            {
-                for (index, item) in items.iter().enumerate() {
-                    validate(item, item_schema, &format!("{path}[{index}]"), problems);
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
 #[test]
 fn the_example_mcpservers_validate_against_the_crd_schema() {
     let crd = crd();
-    let schema = crd.spec.versions[0]
-        .schema
-        .as_ref()
-        .and_then(|s| s.open_api_v3_schema.as_ref())
-        .expect("openAPIV3Schema")
-        .clone();
-    let spec_schema = schema
-        .properties
-        .as_ref()
-        .and_then(|p| p.get("spec"))
-        .expect("spec schema")
-        .clone();
-    let declared: Vec<&String> = spec_schema
-        .properties
-        .as_ref()
-        .expect("spec properties")
-        .keys()
-        .collect();
     let text = std::fs::read_to_string(Path::new(ROOT).join(EXAMPLE)).expect("example");
     let servers: Vec<Value> = serde_saphyr::from_multiple(&text).expect("example parses");
     assert_eq!(servers.len(), 2);
-    let mut used = Vec::new();
-    for server in &servers {
-        assert_eq!(server["apiVersion"], "mcpguard.dev/v1alpha1");
-        assert_eq!(server["kind"], "MCPServer");
-        for field in server["spec"].as_object().expect("spec").keys() {
-            assert!(
-                declared.contains(&field),
-                "spec.{field} is not in the CRD (declared: {declared:?})"
-            );
-            used.push(field.clone());
-        }
-        let mut problems = Vec::new();
-        validate(&server["spec"], &spec_schema, "spec", &mut problems);
-        assert_eq!(
-            problems,
-            Vec::<String>::new(),
-            "{}",
-            server["metadata"]["name"]
-        );
-    }
+    let mut used: Vec<String> = servers
+        .iter()
+        .flat_map(|server| server["spec"].as_object().expect("spec").keys().cloned())
+        .collect();
     used.sort();
     used.dedup();
     assert_eq!(
@@ -686,22 +642,25 @@ fn the_example_mcpservers_validate_against_the_crd_schema() {
             "transport"
         ]
     );
-
-    // And the validator does refuse what the CRD does not declare.
-    let mut problems = Vec::new();
-    validate(
-        &json!({"image": "x", "transport": "websocket", "port": "80", "sidecar": true}),
-        &spec_schema,
-        "spec",
-        &mut problems,
-    );
-    problems.sort();
+    // And the schema does refuse what the CRD does not declare.
+    let mut wrong = servers[0].clone();
+    wrong["spec"] = json!({"image": "x", "transport": "websocket", "port": "80", "sidecar": true});
+    let mut documents = servers.clone();
+    documents.push(wrong);
+    let Some(errors) = crd_schema::crd_schema_errors(&crd, &documents) else {
+        return;
+    };
     assert_eq!(
-        problems,
+        errors,
         [
-            "spec.port: \"80\" is not of type integer",
-            "spec.sidecar: not in the CRD schema",
-            "spec.transport: \"websocket\" is not one of [JSON(String(\"streamable-http\")), JSON(String(\"sse\")), JSON(String(\"stdio\"))]",
+            vec![],
+            vec![],
+            vec![
+                "spec.port: '80' is not of type 'integer'".to_owned(),
+                "spec.transport: 'websocket' is not one of ['streamable-http', 'sse', 'stdio']"
+                    .into(),
+                "spec: Additional properties are not allowed ('sidecar' was unexpected)".into(),
+            ],
         ]
     );
 }

@@ -13,6 +13,8 @@
 //! Not every test file uses every helper.
 #![allow(dead_code)]
 
+pub mod crd_schema;
+
 use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;

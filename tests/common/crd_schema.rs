@@ -1,0 +1,51 @@
+//! Validation of documents against a generated CRD's schema, as the API server applies it
+//! under kubectl's strict field validation, by Python's `jsonschema` (an implementation
+//! independent of ours; it comes with `kubernetes-validate`, which `.ci/run` installs).
+
+use std::process::Command;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use serde_json::{Value, json};
+
+/// Per document, its sorted errors (`<dotted path>: <message>`); `None` when python3 with
+/// jsonschema is missing outside CI.
+pub fn crd_schema_errors(
+    crd: &CustomResourceDefinition,
+    documents: &[Value],
+) -> Option<Vec<Vec<String>>> {
+    let available = Command::new("python3")
+        .args(["-c", "import jsonschema"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !available {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "python3 with jsonschema is required in CI (.ci/run installs kubernetes-validate)"
+        );
+        eprintln!("skipping: python3 jsonschema is not installed");
+        return None;
+    }
+    let schema = crd.spec.versions[0]
+        .schema
+        .as_ref()
+        .and_then(|s| s.open_api_v3_schema.as_ref())
+        .expect("the CRD has an openAPIV3Schema");
+    let input = json!({"schema": schema, "documents": documents});
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("input.json");
+    std::fs::write(&path, input.to_string()).expect("write the validator's input");
+    let output = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/common/crd_schema.py"
+        ))
+        .arg(&path)
+        .output()
+        .expect("run python3");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(serde_json::from_slice(&output.stdout).expect("a JSON list of error lists"))
+}
