@@ -128,67 +128,63 @@ async fn patch_configurations(
     ca_bundle: Option<&str>,
     selector: &Value,
 ) -> Result<usize, kube::Error> {
-    let mut configurations_patched = 0;
-    let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-    let entries = webhook_entries(
-        mutating
-            .get(name)
-            .await?
-            .webhooks
-            .iter()
-            .flatten()
-            .map(|w| {
-                (
-                    &w.name,
-                    w.client_config.ca_bundle.as_ref(),
-                    w.namespace_selector.as_ref(),
-                )
-            }),
-    );
-    if let Some(patch) = configuration_patch(&entries, ca_bundle, selector) {
-        mutating
-            .patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
+    let mutating =
+        patch_if_needed::<MutatingWebhookConfiguration>(client, name, ca_bundle, selector).await?;
+    let validating =
+        patch_if_needed::<ValidatingWebhookConfiguration>(client, name, ca_bundle, selector)
             .await?;
-        configurations_patched += 1;
-    }
-    let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-    let entries = webhook_entries(
-        validating
-            .get(name)
-            .await?
-            .webhooks
-            .iter()
-            .flatten()
-            .map(|w| {
-                (
-                    &w.name,
-                    w.client_config.ca_bundle.as_ref(),
-                    w.namespace_selector.as_ref(),
-                )
-            }),
-    );
-    if let Some(patch) = configuration_patch(&entries, ca_bundle, selector) {
-        validating
-            .patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
-            .await?;
-        configurations_patched += 1;
-    }
+    let configurations_patched = mutating + validating;
     Ok(configurations_patched)
 }
 
-fn webhook_entries<'a>(
-    webhooks: impl Iterator<
-        Item = (
-            &'a String,
-            Option<&'a ByteString>,
-            Option<&'a LabelSelector>,
-        ),
-    >,
-) -> Vec<WebhookEntry> {
-    webhooks
-        .map(|(name, bundle, selector)| WebhookEntry::new(name, bundle, selector))
-        .collect()
+/// Patches one configuration when its webhooks differ from what they must be; 1 if it did.
+async fn patch_if_needed<K>(
+    client: &Client,
+    name: &str,
+    ca_bundle: Option<&str>,
+    selector: &Value,
+) -> Result<usize, kube::Error>
+where
+    K: kube::Resource<DynamicType = (), Scope = kube::core::ClusterResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + WebhookEntries,
+{
+    let api: Api<K> = Api::all(client.clone());
+    let entries = api.get(name).await?.webhook_entries();
+    let Some(patch) = configuration_patch(&entries, ca_bundle, selector) else {
+        return Ok(0);
+    };
+    api.patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
+        .await?;
+    Ok(1)
 }
+
+/// The webhooks of a mutating or validating configuration, as self-management sees them.
+trait WebhookEntries {
+    fn webhook_entries(&self) -> Vec<WebhookEntry>;
+}
+
+macro_rules! webhook_entries {
+    ($configuration:ty) => {
+        impl WebhookEntries for $configuration {
+            fn webhook_entries(&self) -> Vec<WebhookEntry> {
+                self.webhooks
+                    .iter()
+                    .flatten()
+                    .map(|w| {
+                        let bundle = w.client_config.ca_bundle.as_ref();
+                        WebhookEntry::new(&w.name, bundle, w.namespace_selector.as_ref())
+                    })
+                    .collect()
+            }
+        }
+    };
+}
+
+webhook_entries!(MutatingWebhookConfiguration);
+webhook_entries!(ValidatingWebhookConfiguration);
 
 /// One webhook of a configuration, as far as self-management cares.
 struct WebhookEntry {
