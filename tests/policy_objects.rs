@@ -170,6 +170,24 @@ async fn a_broken_policy_is_refused_with_the_error_check_gives() {
 }
 
 #[tokio::test]
+async fn a_policy_claiming_a_protected_namespace_is_refused() {
+    let server = TestServer::start_default().await;
+    let mut object = yaml(RESTRICTED);
+    object["metadata"]["name"] = json!("grab");
+    object["spec"]["namespaces"] = json!(["team-a", "kube-system"]);
+    let response = server
+        .review("/validate", &policy_review("CREATE", &object, None))
+        .await;
+    let loader = policy::from_object(&object).expect_err("the loader refuses it");
+    assert_eq!(loader.path, "spec.namespaces[1]");
+    assert_eq!(
+        response["status"],
+        json!({"code": 422, "reason": "Invalid", "status": "Failure", "message": loader.to_string()})
+    );
+    assert!(loader.message.contains("kube-system"), "{}", loader.message);
+}
+
+#[tokio::test]
 async fn a_valid_policy_is_admitted_and_a_status_only_update_is_not_judged() {
     let server = TestServer::start_default().await;
     let mut object = yaml(RESTRICTED);
