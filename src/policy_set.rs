@@ -152,6 +152,8 @@ pub struct StatusReport {
 pub struct PolicySet {
     fallback: Arc<Policy>,
     by_namespace: BTreeMap<String, Arc<Policy>>,
+    /// The `MCPPolicy` object holding each claimed namespace: (creationTimestamp, name).
+    holders: BTreeMap<String, (String, String)>,
     statuses: Vec<StatusReport>,
 }
 
@@ -210,12 +212,49 @@ impl PolicySet {
     pub fn statuses(&self) -> &[StatusReport] {
         &self.statuses
     }
+
+    /// What writing an `MCPPolicy` named `name` (created at `created`, `None` when it is
+    /// new) that claims `namespaces` will do to the namespaces' coverage, for the warnings
+    /// `kubectl apply` prints: the status says it later, the admin reads it now.
+    pub fn claim_warnings(
+        &self,
+        name: &str,
+        created: Option<&str>,
+        namespaces: &[String],
+    ) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for namespace in namespaces {
+            match self.holders.get(namespace) {
+                Some((_, holder)) if holder == name => {}
+                Some((held_since, holder)) => {
+                    let newer_than_holder = created
+                        .is_none_or(|created| (created, name) > (held_since.as_str(), holder.as_str()));
+                    warnings.push(if newer_than_holder {
+                        format!(
+                            "namespace {namespace:?} is held by the older MCPPolicy {holder:?}: this policy will not enforce it (see its Conflict condition)"
+                        )
+                    } else {
+                        format!(
+                            "namespace {namespace:?} is held by the newer MCPPolicy {holder:?}: this policy takes it over"
+                        )
+                    });
+                }
+                None if self.fallback.enforces_namespace(namespace) => warnings.push(format!(
+                    "namespace {namespace:?} is covered by the policy file's {:?}: this MCPPolicy takes it over",
+                    self.fallback.name
+                )),
+                None => {}
+            }
+        }
+        warnings
+    }
 }
 
 /// Grants claims oldest first, then gives the fallback what no object claimed.
 pub fn assemble(fallback: Arc<Policy>, cluster: &ClusterPolicies) -> PolicySet {
     let mut by_namespace: BTreeMap<String, Arc<Policy>> = BTreeMap::new();
     let mut holder: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut holders: BTreeMap<String, (String, String)> = BTreeMap::new();
     let entries = cluster.by_age();
     let mut kept: Vec<Vec<String>> = vec![Vec::new(); entries.len()];
     let mut lost: Vec<Vec<String>> = vec![Vec::new(); entries.len()];
@@ -239,6 +278,10 @@ pub fn assemble(fallback: Arc<Policy>, cluster: &ClusterPolicies) -> PolicySet {
                 }
                 None => {
                     holder.insert(namespace, &entry.name);
+                    holders.insert(
+                        namespace.clone(),
+                        (entry.created.clone(), entry.name.clone()),
+                    );
                     by_namespace.insert(namespace.clone(), policy.clone());
                     kept[index].push(namespace.clone());
                 }
@@ -262,6 +305,7 @@ pub fn assemble(fallback: Arc<Policy>, cluster: &ClusterPolicies) -> PolicySet {
     PolicySet {
         fallback,
         by_namespace,
+        holders,
         statuses,
     }
 }

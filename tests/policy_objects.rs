@@ -195,7 +195,13 @@ async fn a_valid_policy_is_admitted_and_a_status_only_update_is_not_judged() {
     let response = server
         .review("/validate", &policy_review("CREATE", &object, None))
         .await;
-    assert_eq!(response, json!({"uid": "policy-review", "allowed": true}));
+    // Admitted, and told that it takes mcp over from the policy file.
+    assert_eq!(
+        response,
+        json!({"uid": "policy-review", "allowed": true, "warnings": [
+            r#"namespace "mcp" is covered by the policy file's "mcp-restricted": this MCPPolicy takes it over"#
+        ]})
+    );
 
     // The stored object may predate the webhook: an update that leaves the spec alone
     // (labels, finalizers) is not refused for it.

@@ -289,13 +289,39 @@ async fn decide(
         runtime_classes: state.runtime_classes.as_ref(),
         now: time::OffsetDateTime::now_utc(),
     };
-    let decision = match endpoint {
+    let mut decision = match endpoint {
         Endpoint::Mutate => engine::mutate(&request, context),
         Endpoint::Validate => engine::validate(&request, context),
     };
+    if decision.outcome == Outcome::Allowed && crate::admission_objects::is_policy_write(&request) {
+        decision.warnings = claim_warnings(&policies, &request);
+    }
     record(state, endpoint, &request, &policy.name, &decision);
     let body = decision.to_response(&request.uid).into_review();
     Ok(axum::Json(body).into_response())
+}
+
+/// For an admitted MCPPolicy: what it will do to the coverage of the namespaces it claims.
+fn claim_warnings(
+    policies: &crate::policy_set::PolicySet,
+    request: &super::review::AdmissionRequest,
+) -> Vec<String> {
+    let Some(object) = &request.object else {
+        return Vec::new();
+    };
+    let text = |pointer: &str| object.pointer(pointer).and_then(serde_json::Value::as_str);
+    let namespaces: Vec<String> = object
+        .pointer("/spec/namespaces")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|ns| ns.as_str().map(str::to_owned))
+        .collect();
+    policies.claim_warnings(
+        text("/metadata/name").unwrap_or_default(),
+        text("/metadata/creationTimestamp"),
+        &namespaces,
+    )
 }
 
 fn record(

@@ -343,3 +343,34 @@ fn a_changed_condition_gets_a_new_transition_time_and_the_others_keep_theirs() {
         vec![Some("2026-11-22T00:00:00Z"), Some("2026-11-23T00:00:00Z")]
     );
 }
+
+#[test]
+fn claim_warnings_say_what_a_write_will_do_to_each_namespace() {
+    let set = assemble(
+        file_policy(&["mcp", "tools"]),
+        &cluster(&[object("held", "2026-03-01T00:00:00Z", 1, json!(["team-a"]))]),
+    );
+    let claims = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    // A new policy: it is the newest, so a held namespace stays with its holder.
+    assert_eq!(
+        set.claim_warnings("new", None, &claims(&["team-a", "mcp", "free"])),
+        vec![
+            r#"namespace "team-a" is held by the older MCPPolicy "held": this policy will not enforce it (see its Conflict condition)"#.to_owned(),
+            r#"namespace "mcp" is covered by the policy file's "file": this MCPPolicy takes it over"#.into(),
+        ]
+    );
+    // An older policy adding the namespace takes it over.
+    assert_eq!(
+        set.claim_warnings("ancient", Some(OLD), &claims(&["team-a"])),
+        vec![r#"namespace "team-a" is held by the newer MCPPolicy "held": this policy takes it over"#.to_owned()]
+    );
+    // The holder itself, and namespaces nobody covers, need no warning.
+    assert!(
+        set.claim_warnings(
+            "held",
+            Some("2026-03-01T00:00:00Z"),
+            &claims(&["team-a", "free"])
+        )
+        .is_empty()
+    );
+}
