@@ -223,7 +223,7 @@ fn the_example_renders_six_documents_that_parse_into_their_kubernetes_types() {
         Some(
             [
                 "-y",
-                "supergateway",
+                "supergateway@4.0.0",
                 "--stdio",
                 "npx -y @modelcontextprotocol/server-everything@2025.9.25",
                 "--outputTransport",

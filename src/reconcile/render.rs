@@ -23,6 +23,11 @@ pub const NAME_LABEL: &str = "app.kubernetes.io/name";
 /// Secret changes the pod template, which rolls the pods.
 pub const SECRETS_HASH_ANNOTATION: &str = "mcpguard.dev/secrets-hash";
 pub const FILES_ROOT: &str = "/files";
+/// The stdio→HTTP bridges, pinned: what runs in front of every package server must not
+/// change under a running cluster because a new version was published (both versions'
+/// flags checked against their published packages).
+pub const SUPERGATEWAY: &str = "supergateway@4.0.0";
+pub const MCP_PROXY: &str = "mcp-proxy@0.13.0";
 const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
 /// Public internet, minus private, loopback, link-local (the metadata endpoint), CGNAT,
@@ -267,7 +272,7 @@ fn container_command(
                         vec!["npx".into()],
                         vec![
                             "-y".into(),
-                            "supergateway".into(),
+                            SUPERGATEWAY.into(),
                             "--stdio".into(),
                             stdio,
                             "--outputTransport".into(),
@@ -283,7 +288,7 @@ fn container_command(
                         None => package.name.clone(),
                     };
                     let mut args = vec![
-                        "mcp-proxy".into(),
+                        MCP_PROXY.into(),
                         "--host=0.0.0.0".into(),
                         format!("--port={port}"),
                         "--pass-environment".into(),

@@ -230,7 +230,7 @@ fn an_npx_package_runs_behind_supergateway_with_streamable_http() {
         c["args"],
         json!([
             "-y",
-            "supergateway",
+            "supergateway@4.0.0",
             "--stdio",
             r"npx -y @scope/pkg@1.2.3 --root '/data dir' 'it'\''s' '$HOME'",
             "--outputTransport",
@@ -253,7 +253,7 @@ fn an_npx_package_with_sse_bridges_to_sse_on_its_port() {
         c["args"],
         json!([
             "-y",
-            "supergateway",
+            "supergateway@4.0.0",
             "--stdio",
             "npx -y @scope/pkg@1.2.3",
             "--outputTransport",
@@ -278,7 +278,7 @@ fn a_stdio_package_is_bridged_to_streamable_http_and_an_unversioned_one_runs_lat
         container(&r)["args"],
         json!([
             "-y",
-            "supergateway",
+            "supergateway@4.0.0",
             "--stdio",
             "npx -y @scope/pkg",
             "--outputTransport",
@@ -321,7 +321,7 @@ fn a_uvx_package_runs_behind_mcp_proxy() {
     assert_eq!(
         args,
         [
-            "mcp-proxy",
+            "mcp-proxy@0.13.0",
             "--host=0.0.0.0",
             "--port=9000",
             "--pass-environment",
@@ -343,7 +343,7 @@ fn uvx_server_args_are_separated_from_mcp_proxys_own_options() {
     assert_eq!(
         container(&r)["args"],
         json!([
-            "mcp-proxy",
+            "mcp-proxy@0.13.0",
             "--host=0.0.0.0",
             "--port=8080",
             "--pass-environment",
