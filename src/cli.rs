@@ -180,10 +180,39 @@ pub struct PolicyArgs {
     pub policy: Option<PathBuf>,
 }
 
+/// Who the objects are judged as created by, as kubectl's impersonation flags name it:
+/// exceptions that match `users` or `groups` apply only to their requester.
+#[derive(Debug, Args, Default)]
+pub struct RequesterArgs {
+    /// The requesting user (`request.userInfo.username`) [default: none]
+    #[arg(long = "as", env = "MCPGUARD_AS", value_name = "USER")]
+    pub as_user: Option<String>,
+    /// A group of the requesting user; repeat or separate with commas
+    #[arg(
+        long = "as-group",
+        env = "MCPGUARD_AS_GROUP",
+        value_name = "GROUP",
+        value_delimiter = ','
+    )]
+    pub as_groups: Vec<String>,
+}
+
+impl RequesterArgs {
+    pub fn user_info(&self) -> k8s_openapi::api::authentication::v1::UserInfo {
+        k8s_openapi::api::authentication::v1::UserInfo {
+            username: self.as_user.clone(),
+            groups: (!self.as_groups.is_empty()).then(|| self.as_groups.clone()),
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     #[command(flatten)]
     pub policy: PolicyArgs,
+    #[command(flatten)]
+    pub requester: RequesterArgs,
     /// Namespace for objects that name none [default: the policy's first namespace]
     #[arg(long, short = 'n', env = "MCPGUARD_NAMESPACE")]
     pub namespace: Option<String>,
@@ -207,6 +236,8 @@ pub struct CheckArgs {
 pub struct MutateArgs {
     #[command(flatten)]
     pub policy: PolicyArgs,
+    #[command(flatten)]
+    pub requester: RequesterArgs,
     /// Namespace for objects that name none [default: the policy's first namespace]
     #[arg(long, short = 'n', env = "MCPGUARD_NAMESPACE")]
     pub namespace: Option<String>,

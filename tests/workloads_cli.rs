@@ -519,3 +519,75 @@ fn an_expired_exception_denies_and_says_it_expired() {
         ))
     );
 }
+
+/// The exceptions policy with the browser waiver matched by requester instead of by name.
+fn requester_policy(dir: &tempfile::TempDir, criterion: &str) -> String {
+    let text = std::fs::read_to_string(fixture("exceptions-policy.yaml"))
+        .expect("fixture")
+        .replace(
+            "        names: [\"browser\"]\n",
+            &format!("        {criterion}\n"),
+        );
+    assert!(text.contains(criterion), "the fixture changed");
+    let path = dir.path().join("policy.yaml");
+    std::fs::write(&path, text).expect("write policy");
+    path.display().to_string()
+}
+
+fn first_line(output: &Output) -> (Option<i32>, String) {
+    let line = stdout(output).lines().next().unwrap_or_default().to_owned();
+    (output.status.code(), line)
+}
+
+#[test]
+fn an_exception_by_user_applies_only_when_checked_as_that_user() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy = requester_policy(
+        &dir,
+        "users: [\"system:serviceaccount:argocd:argocd-application-controller\"]",
+    );
+    let path = fixture("privileged-deployment.yaml");
+    let denied = format!("DENIED deployment/browser (namespace mcp, {path}#1): 2 violation(s)");
+    let admitted = format!("ADMITTED deployment/browser (namespace mcp, {path}#1) after mutation");
+    assert_eq!(
+        first_line(&run(&["check", "--policy", &policy, &path])),
+        (Some(1), denied.clone()),
+        "judged as nobody"
+    );
+    assert_eq!(
+        first_line(&run(&[
+            "check", "--policy", &policy, "--as", "alice", &path
+        ])),
+        (Some(1), denied),
+        "judged as another user"
+    );
+    let as_argocd = "system:serviceaccount:argocd:argocd-application-controller";
+    assert_eq!(
+        first_line(&run(&[
+            "check", "--policy", &policy, "--as", as_argocd, &path
+        ])),
+        (Some(0), admitted)
+    );
+}
+
+#[test]
+fn an_exception_by_group_applies_when_one_of_the_groups_matches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy = requester_policy(&dir, "groups: [\"platform-admins\"]");
+    let path = fixture("privileged-deployment.yaml");
+    let check = |groups: &str| {
+        first_line(&run(&[
+            "check",
+            "--policy",
+            &policy,
+            "--as",
+            "bob",
+            "--as-group",
+            groups,
+            &path,
+        ]))
+        .0
+    };
+    assert_eq!(check("developers"), Some(1));
+    assert_eq!(check("developers,platform-admins"), Some(0));
+}

@@ -5,6 +5,7 @@
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
+use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::api::node::v1::RuntimeClass;
 use serde::Serialize;
 use serde_json::Value;
@@ -71,8 +72,11 @@ pub fn check(args: &CheckArgs) -> u8 {
         let reports = review_objects(
             &objects,
             &policy,
-            args.namespace.as_deref(),
-            !args.no_mutate,
+            &Judging {
+                namespace: args.namespace.as_deref(),
+                mutate: !args.no_mutate,
+                requester: args.requester.user_info(),
+            },
         );
         match args.output {
             OutputFormat::Text => print!("{}", render_text(&reports)),
@@ -95,7 +99,12 @@ pub fn mutate(args: &MutateArgs) -> u8 {
     let result = (|| -> Result<bool, String> {
         let policy = load_policy(args.policy.policy.as_deref()).map_err(|e| e.to_string())?;
         let objects = read_objects(&args.paths)?;
-        let reports = review_objects(&objects, &policy, args.namespace.as_deref(), true);
+        let judging = Judging {
+            namespace: args.namespace.as_deref(),
+            mutate: true,
+            requester: args.requester.user_info(),
+        };
+        let reports = review_objects(&objects, &policy, &judging);
         let mut out = String::new();
         for report in &reports {
             if args.patch {
@@ -186,13 +195,20 @@ fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
+/// How the objects are judged: the namespace of objects that name none, whether the
+/// mutating webhook runs first, and who creates them (for exceptions by user or group).
+pub struct Judging<'a> {
+    pub namespace: Option<&'a str>,
+    pub mutate: bool,
+    pub requester: UserInfo,
+}
+
 /// Judges each object as the cluster would. RuntimeClass objects among the inputs feed the
 /// mutation's RuntimeClass lookup, as the webhook's watch does in a cluster.
 pub fn review_objects(
     objects: &[SourcedObject],
     policy: &Policy,
-    namespace: Option<&str>,
-    mutate: bool,
+    judging: &Judging<'_>,
 ) -> Vec<ObjectReport> {
     let classes: Vec<RuntimeClass> = objects
         .iter()
@@ -205,13 +221,14 @@ pub fn review_objects(
         runtime_classes: &runtime_classes,
         now: time::OffsetDateTime::now_utc(),
     };
-    let default_namespace = namespace
+    let default_namespace = judging
+        .namespace
         .map(str::to_owned)
         .or_else(|| policy.spec.namespaces.first().cloned())
         .unwrap_or_else(|| "default".into());
     objects
         .iter()
-        .map(|sourced| review_object(sourced, context, &default_namespace, mutate))
+        .map(|sourced| review_object(sourced, context, &default_namespace, judging))
         .collect()
 }
 
@@ -219,7 +236,7 @@ fn review_object(
     sourced: &SourcedObject,
     context: Context<'_>,
     default_namespace: &str,
-    mutate: bool,
+    judging: &Judging<'_>,
 ) -> ObjectReport {
     let object = &sourced.object;
     let text = |pointer: &str| {
@@ -264,13 +281,13 @@ fn review_object(
         return report;
     }
     if let Some(workload) = workload {
-        return review_workload(report, workload, context, mutate);
+        return review_workload(report, workload, context, judging);
     }
     let mut pod = object.clone();
     apply_pod_defaults(&mut pod);
     let identity = report.clone();
-    let request = |pod: Value| admission_request("", "pods", &identity, pod);
-    if mutate {
+    let request = |pod: Value| admission_request("", "pods", &identity, pod, judging);
+    if judging.mutate {
         let decision = engine::mutate(&request(pod.clone()), context);
         if decision.outcome == Outcome::Denied || decision.outcome == Outcome::Invalid {
             report.verdict = Verdict::Denied;
@@ -317,7 +334,7 @@ fn review_workload(
     mut report: ObjectReport,
     workload: &'static WorkloadKind,
     context: Context<'_>,
-    mutate: bool,
+    judging: &Judging<'_>,
 ) -> ObjectReport {
     let object = report.mutated.clone();
     let Some(template) = workload.template(&object) else {
@@ -328,17 +345,24 @@ fn review_workload(
         ));
         return report;
     };
-    if mutate {
+    if judging.mutate {
         report.changed_by_mutation = engine::pod_of_workload(template, context)
             .is_ok_and(|(_, warnings)| !warnings.is_empty());
-        let request = admission_request(workload.group, workload.resource, &report, object.clone());
+        let request = admission_request(
+            workload.group,
+            workload.resource,
+            &report,
+            object.clone(),
+            judging,
+        );
         let decision = engine::validate(&request, context);
         record_validation(&mut report, decision);
         return report;
     }
     // As written: the template judged as its pods would be without the webhook's mutation,
     // reported in the words the webhook uses for the workload.
-    let request = admission_request("", "pods", &report, workloads::pod_of_template(template));
+    let pod = workloads::pod_of_template(template);
+    let request = admission_request("", "pods", &report, pod, judging);
     let mut decision = engine::validate(&request, context);
     let pods_of = format!("mcpguard: pods of {} {:?} ", workload.kind, report.name);
     for warning in &mut decision.warnings {
@@ -367,6 +391,7 @@ fn admission_request(
     resource: &str,
     report: &ObjectReport,
     object: Value,
+    judging: &Judging<'_>,
 ) -> AdmissionRequest {
     AdmissionRequest {
         uid: String::new(),
@@ -376,7 +401,7 @@ fn admission_request(
         name: report.name.clone(),
         namespace: Some(report.namespace.clone()),
         operation: "CREATE".into(),
-        user_info: Default::default(),
+        user_info: judging.requester.clone(),
         object: Some(object),
         old_object: None,
         dry_run: None,
