@@ -11,7 +11,7 @@ use kube::client::Body;
 use mcpguard::audit::scan::{ScanSummary, scan};
 use mcpguard::metrics::Metrics;
 use mcpguard::policy::{DEFAULT_POLICY_YAML, Policy, parse_str};
-use mcpguard::policy_set::PolicySet;
+use mcpguard::policy_set::{ClusterPolicies, PolicySet, assemble};
 use mcpguard::runtime_class::StaticRuntimeClasses;
 use mcpguard::workloads::WORKLOADS;
 use serde_json::{Value, json};
@@ -286,6 +286,21 @@ where
     Fut: Future<Output = (ApiServer, T)> + Send + 'static,
     T: Send + 'static,
 {
+    let policies = PolicySet::single(std::sync::Arc::new(policy.clone()));
+    run_scan_of(&policies, metrics, script).await
+}
+
+/// A scan of every namespace `policies` cover, each under its own policy.
+async fn run_scan_of<T, F, Fut>(
+    policies: &PolicySet,
+    metrics: &Metrics,
+    script: F,
+) -> (Result<ScanSummary, kube::Error>, T)
+where
+    F: FnOnce(ApiServer) -> Fut,
+    Fut: Future<Output = (ApiServer, T)> + Send + 'static,
+    T: Send + 'static,
+{
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "default");
     let script = script(ApiServer {
@@ -298,10 +313,9 @@ where
         out
     });
     let classes = StaticRuntimeClasses::default();
-    let policies = PolicySet::single(std::sync::Arc::new(policy.clone()));
     let result = tokio::time::timeout(
         STEP_TIMEOUT * 3,
-        scan(&client, &policies, &classes, now(), metrics),
+        scan(&client, policies, &classes, now(), metrics),
     )
     .await;
     drop(client);
@@ -754,4 +768,68 @@ async fn the_gauge_of_a_namespace_no_longer_enforced_is_cleared() {
         None,
         "the last audit did not scan `tools`, yet its gauge still says 2"
     );
+}
+
+/// Each namespace is audited by the policy that governs it: an MCPPolicy object at baseline
+/// for `tools`, the file's restricted policy for `mcp`. The same drifted pod fails in `mcp`
+/// and passes in `tools`, whose report names the object's policy.
+#[tokio::test]
+async fn each_namespace_is_audited_by_the_policy_that_governs_it() {
+    let tools_policy = json!({
+        "apiVersion": "mcpguard.dev/v1alpha1", "kind": "MCPPolicy",
+        "metadata": {"name": "tools-baseline", "uid": "uid-tools", "generation": 1,
+                     "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"namespaces": ["tools"], "podSecurity": {"level": "baseline", "version": "latest"}},
+    });
+    let mut cluster = ClusterPolicies::default();
+    cluster.replace_all(&[tools_policy]);
+    let file = std::sync::Arc::new(Policy::embedded_default().expect("embedded policy loads"));
+    let policies = assemble(file, &cluster);
+    let metrics = Metrics::new();
+    let mut in_tools = drifted_pod();
+    in_tools["metadata"]["namespace"] = json!("tools");
+    let (result, tools_report) = run_scan_of(&policies, &metrics, |mut api| async move {
+        api.lists("mcp", vec![drifted_pod()], Vec::new()).await;
+        api.reports("mcp", Vec::new()).await;
+        api.apply(&report_name(DRIFTED_UID)).await;
+        api.lists("tools", vec![in_tools], Vec::new()).await;
+        let received = api
+            .expect(
+                Method::GET,
+                "/apis/wgpolicyk8s.io/v1alpha2/namespaces/tools/policyreports",
+                MANAGED_SELECTOR,
+                None,
+            )
+            .await;
+        reply(
+            received.respond,
+            StatusCode::OK,
+            &json!({"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReportList",
+                    "metadata": {}, "items": []}),
+        );
+        let received = api
+            .expect(
+                Method::PATCH,
+                &format!(
+                    "/apis/wgpolicyk8s.io/v1alpha2/namespaces/tools/policyreports/{}",
+                    report_name(DRIFTED_UID)
+                ),
+                "fieldManager=mcpguard&force=true",
+                Some(APPLY),
+            )
+            .await;
+        let body = received.body.clone();
+        reply(received.respond, StatusCode::OK, &stored(&received.body));
+        (api, body)
+    })
+    .await;
+    assert_eq!(
+        result.expect("scan succeeds"),
+        summary((2, 2, 0, 0), &[("mcp", 2), ("tools", 0)])
+    );
+    assert_eq!(
+        tools_report["metadata"]["labels"]["mcpguard.dev/policy"],
+        json!("tools-baseline")
+    );
+    assert_eq!(tools_report["summary"]["fail"], json!(0));
 }
