@@ -202,10 +202,17 @@ impl ApiServer {
 
     /// Expects one server-side apply of report `name`; answers with it stored; returns the body.
     async fn apply(&mut self, name: &str) -> Value {
+        self.apply_in("mcp", name).await
+    }
+
+    /// `apply` in another namespace.
+    async fn apply_in(&mut self, namespace: &str, name: &str) -> Value {
         let received = self
             .expect(
                 Method::PATCH,
-                &format!("{REPORTS}/{name}"),
+                &format!(
+                    "/apis/wgpolicyk8s.io/v1alpha2/namespaces/{namespace}/policyreports/{name}"
+                ),
                 "fieldManager=mcpguard&force=true",
                 Some(APPLY),
             )
@@ -716,32 +723,8 @@ async fn the_gauge_of_a_namespace_no_longer_enforced_is_cleared() {
         api.lists("mcp", Vec::new(), Vec::new()).await;
         api.reports("mcp", Vec::new()).await;
         api.lists("tools", vec![in_tools], Vec::new()).await;
-        let received = api
-            .expect(
-                Method::GET,
-                "/apis/wgpolicyk8s.io/v1alpha2/namespaces/tools/policyreports",
-                MANAGED_SELECTOR,
-                None,
-            )
-            .await;
-        reply(
-            received.respond,
-            StatusCode::OK,
-            &json!({"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReportList",
-                    "metadata": {}, "items": []}),
-        );
-        let received = api
-            .expect(
-                Method::PATCH,
-                &format!(
-                    "/apis/wgpolicyk8s.io/v1alpha2/namespaces/tools/policyreports/{}",
-                    report_name(DRIFTED_UID)
-                ),
-                "fieldManager=mcpguard&force=true",
-                Some(APPLY),
-            )
-            .await;
-        reply(received.respond, StatusCode::OK, &stored(&received.body));
+        api.reports("tools", Vec::new()).await;
+        api.apply_in("tools", &report_name(DRIFTED_UID)).await;
         (api, ())
     })
     .await;
@@ -793,33 +776,8 @@ async fn each_namespace_is_audited_by_the_policy_that_governs_it() {
         api.reports("mcp", Vec::new()).await;
         api.apply(&report_name(DRIFTED_UID)).await;
         api.lists("tools", vec![in_tools], Vec::new()).await;
-        let received = api
-            .expect(
-                Method::GET,
-                "/apis/wgpolicyk8s.io/v1alpha2/namespaces/tools/policyreports",
-                MANAGED_SELECTOR,
-                None,
-            )
-            .await;
-        reply(
-            received.respond,
-            StatusCode::OK,
-            &json!({"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReportList",
-                    "metadata": {}, "items": []}),
-        );
-        let received = api
-            .expect(
-                Method::PATCH,
-                &format!(
-                    "/apis/wgpolicyk8s.io/v1alpha2/namespaces/tools/policyreports/{}",
-                    report_name(DRIFTED_UID)
-                ),
-                "fieldManager=mcpguard&force=true",
-                Some(APPLY),
-            )
-            .await;
-        let body = received.body.clone();
-        reply(received.respond, StatusCode::OK, &stored(&received.body));
+        api.reports("tools", Vec::new()).await;
+        let body = api.apply_in("tools", &report_name(DRIFTED_UID)).await;
         (api, body)
     })
     .await;
