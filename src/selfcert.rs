@@ -1,6 +1,6 @@
 //! Certificate self-management against the API: the leader reads the certificate Secret,
-//! asks `rotation::plan` what comes next, writes it, and keeps both webhook
-//! configurations' `caBundle` and `namespaceSelector` as they must be.
+//! asks `rotation::plan` what comes next, sets both webhook configurations' `caBundle` and
+//! `namespaceSelector` as they must be, and only then writes the Secret.
 
 use std::sync::Arc;
 
@@ -64,6 +64,23 @@ impl SelfManagedCerts {
         let stored = stored_state(&secret);
         let names = crate::certs::service_names(&self.service, &self.namespace);
         let plan = rotation::plan(&stored, &names, now, self.settings)?;
+        // The API servers get the bundle before the Secret records the step: the stored
+        // phase and its timestamp start the propagation wait, so a pass whose patches failed
+        // must not store them, or a later pass would switch the serving certificate to a CA
+        // no API server was ever given. Should the write below then fail (a conflict), the
+        // bundle may hold a CA whose key was never stored: harmless, as nobody can sign with
+        // it and a rotation step's bundle still holds every CA the stored state relies on
+        // (only a fresh start's drops them, as it does when its write succeeds); the next
+        // pass plans again from what is stored.
+        let ca_bundle = base64::engine::general_purpose::STANDARD.encode(plan.ca_bundle.as_bytes());
+        let selector = namespace_selector(namespaces);
+        let configurations_patched = patch_configurations(
+            &self.client,
+            &self.webhook_configuration,
+            Some(&ca_bundle),
+            &selector,
+        )
+        .await?;
         let serving = plan.secret.as_ref().unwrap_or(&stored);
         let secret_written = plan.secret.is_some();
         if let Some(next) = &plan.secret {
@@ -75,15 +92,6 @@ impl SelfManagedCerts {
                 .await?;
         }
         self.serve_stored(serving)?;
-        let ca_bundle = base64::engine::general_purpose::STANDARD.encode(plan.ca_bundle.as_bytes());
-        let selector = namespace_selector(namespaces);
-        let configurations_patched = patch_configurations(
-            &self.client,
-            &self.webhook_configuration,
-            Some(&ca_bundle),
-            &selector,
-        )
-        .await?;
         Ok(PassReport {
             reason: plan.reason,
             secret_written,

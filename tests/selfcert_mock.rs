@@ -402,6 +402,91 @@ fn current_state(issued: OffsetDateTime) -> StoredState {
     .expect("fresh state")
 }
 
+/// kube-apiserver's answer to a write it could not carry out.
+fn internal_error(message: &str) -> Value {
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": format!("Internal error occurred: {message}"),
+        "reason": "InternalError",
+        "details": {"causes": [{"message": message}]},
+        "code": 500,
+    })
+}
+
+fn assert_api_error(result: Result<PassReport, SelfCertError>, code: u16, reason: &str) {
+    match result {
+        Err(SelfCertError::Api(kube::Error::Api(status))) => {
+            assert_eq!(status.code, code);
+            assert_eq!(status.reason, reason);
+        }
+        other => panic!("expected the {code} {reason} as an error, got {other:?}"),
+    }
+}
+
+/// The CAs of a base64 caBundle, in order.
+fn bundle_cas(bundle_b64: &str) -> Vec<String> {
+    let pem = String::from_utf8(BASE64.decode(bundle_b64).expect("base64")).expect("PEM");
+    pem.split_inclusive("-----END CERTIFICATE-----")
+        .map(str::trim)
+        .filter(|cert| !cert.is_empty())
+        .map(|cert| format!("{cert}\n"))
+        .collect()
+}
+
+/// Answers the GET of a configuration with `served` and expects the PATCH that sets one new
+/// caBundle and the `In [mcp]` selector on each of its webhooks; returns that caBundle
+/// (base64) and the PATCH, still to be answered.
+async fn expect_bundle_patch(
+    api: &mut ApiServer,
+    path: &str,
+    served: &Value,
+) -> (String, Received) {
+    let get = api.expect(Method::GET, path, None).await;
+    reply(get.respond, StatusCode::OK, served);
+    let patch = api
+        .expect(Method::PATCH, path, Some("application/json-patch+json"))
+        .await;
+    let bundle = patch.body[1]["value"]
+        .as_str()
+        .expect("the caBundle operation")
+        .to_owned();
+    let expected: Vec<Value> = served["webhooks"]
+        .as_array()
+        .expect("webhooks")
+        .iter()
+        .enumerate()
+        .flat_map(|(index, webhook)| {
+            let name = webhook["name"].as_str().expect("webhook name");
+            expected_patch(index, name, &bundle, &["mcp"])
+        })
+        .collect();
+    assert_eq!(patch.body, Value::Array(expected), "{path}");
+    (bundle, patch)
+}
+
+/// Answers a configuration PATCH as the API server would; returns the stored object.
+fn accept_patch(patch: Received, served: &Value, resource_version: &str) -> Value {
+    let patched = apply_patch(served, &patch.body, resource_version);
+    reply(patch.respond, StatusCode::OK, &patched);
+    patched
+}
+
+/// Expects the first pass's patches of the configurations as shipped (no caBundle): both
+/// get the same new bundle. Returns it (base64) and the patched configurations.
+async fn patch_shipped_configurations(api: &mut ApiServer) -> (String, Value, Value) {
+    let served = mutating(None, &["mcp"]);
+    let (bundle, patch) = expect_bundle_patch(api, MUTATING_PATH, &served).await;
+    let mutating = accept_patch(patch, &served, "2002");
+    let served = validating(None, &["mcp"]);
+    let (validating_bundle, patch) = expect_bundle_patch(api, VALIDATING_PATH, &served).await;
+    assert_eq!(validating_bundle, bundle, "one bundle for both");
+    let validating = accept_patch(patch, &served, "2003");
+    (bundle, mutating, validating)
+}
+
 // --- scenarios -----------------------------------------------------------------------------
 
 /// What the first pass on a fresh install left in the (mocked) cluster.
@@ -421,6 +506,8 @@ async fn first_run(
     pass(now, &["mcp"], move |mut api| async move {
         let get = api.expect(Method::GET, SECRET_PATH, None).await;
         reply(get.respond, StatusCode::OK, &shipped_secret());
+        // The bundle goes out before the Secret that relies on it is written.
+        let (bundle, mutating, validating) = patch_shipped_configurations(&mut api).await;
 
         let put = api
             .expect(Method::PUT, SECRET_PATH, Some("application/json"))
@@ -450,52 +537,12 @@ async fn first_run(
         let info = rotation::cert_info(&data["tls.crt"]).expect("parses");
         assert_eq!(info.dns_names, names());
         assert_eq!(info.not_after, now + certs::SERVING_VALIDITY);
+        // caBundle: base64 of the CA PEM then written.
+        assert_eq!(bundle, BASE64.encode(&data["ca.crt"]));
         let mut secret = body.clone();
         secret["metadata"]["resourceVersion"] = json!("1002");
         secret["metadata"]["managedFields"] = shipped_secret()["metadata"]["managedFields"].clone();
         reply(put.respond, StatusCode::OK, &secret);
-
-        // caBundle: base64 of the CA PEM just written.
-        let bundle = BASE64.encode(&data["ca.crt"]);
-
-        let get = api.expect(Method::GET, MUTATING_PATH, None).await;
-        let served = mutating(None, &["mcp"]);
-        reply(get.respond, StatusCode::OK, &served);
-        let patch = api
-            .expect(
-                Method::PATCH,
-                MUTATING_PATH,
-                Some("application/json-patch+json"),
-            )
-            .await;
-        assert_eq!(
-            patch.body,
-            Value::Array(expected_patch(0, "mutate.mcpguard.dev", &bundle, &["mcp"]))
-        );
-        let mutating = apply_patch(&served, &patch.body, "2002");
-        reply(patch.respond, StatusCode::OK, &mutating);
-
-        let get = api.expect(Method::GET, VALIDATING_PATH, None).await;
-        let served = validating(None, &["mcp"]);
-        reply(get.respond, StatusCode::OK, &served);
-        let patch = api
-            .expect(
-                Method::PATCH,
-                VALIDATING_PATH,
-                Some("application/json-patch+json"),
-            )
-            .await;
-        assert_eq!(
-            patch.body,
-            Value::Array(expected_patch(
-                0,
-                "validate.mcpguard.dev",
-                &bundle,
-                &["mcp"]
-            ))
-        );
-        let validating = apply_patch(&served, &patch.body, "2003");
-        reply(patch.respond, StatusCode::OK, &validating);
         (
             api,
             FirstRun {
@@ -569,15 +616,24 @@ async fn second_pass_with_everything_current_writes_nothing() {
     assert_serves(&manager, &tls_crt);
 }
 
+/// The configurations are patched first; then the Secret write conflicts. The bundle
+/// published holds a CA whose key was never stored, which nobody can sign with; the next
+/// pass plans again from what is stored.
 #[tokio::test]
-async fn conflicting_secret_write_fails_the_pass_and_patches_nothing() {
+async fn conflicting_secret_write_after_the_patches_fails_the_pass_and_serves_nothing() {
     let (result, manager, ()) = pass(t0(), &["mcp"], |mut api| async move {
         let get = api.expect(Method::GET, SECRET_PATH, None).await;
         reply(get.respond, StatusCode::OK, &shipped_secret());
+        let (bundle, _, _) = patch_shipped_configurations(&mut api).await;
         let put = api
             .expect(Method::PUT, SECRET_PATH, Some("application/json"))
             .await;
         assert_eq!(put.body["metadata"]["resourceVersion"], "1001");
+        assert_eq!(
+            bundle,
+            BASE64.encode(&decoded_data(&put.body)["ca.crt"]),
+            "the bundle published is the CA the write would have stored"
+        );
         let status = json!({
             "kind": "Status",
             "apiVersion": "v1",
@@ -592,13 +648,7 @@ async fn conflicting_secret_write_fails_the_pass_and_patches_nothing() {
         (api, ())
     })
     .await;
-    match result {
-        Err(SelfCertError::Api(kube::Error::Api(status))) => {
-            assert_eq!(status.code, 409);
-            assert_eq!(status.reason, "Conflict");
-        }
-        other => panic!("expected the 409 Conflict as an error, got {other:?}"),
-    }
+    assert_api_error(result, 409, "Conflict");
     // What was not stored is not served either.
     assert!(!manager.serving.is_loaded());
 }
@@ -667,9 +717,9 @@ async fn changed_namespaces_patch_only_the_selectors() {
     assert_serves(&manager, &tls_crt);
 }
 
-#[tokio::test]
-async fn ca_rotation_publishes_both_cas_and_patches_only_stale_webhooks() {
-    // The CA enters its renew window; the serving certificate was renewed ten days before.
+/// The moment the CA enters its renew window, and the Secret then: stable, its serving
+/// certificate renewed ten days before.
+fn ca_renewal_due() -> (OffsetDateTime, StoredState) {
     let settings = RotationSettings::default();
     let now = t0() + CA_VALIDITY - settings.ca_renew_before;
     let mut state = current_state(t0());
@@ -680,20 +730,60 @@ async fn ca_rotation_publishes_both_cas_and_patches_only_stale_webhooks() {
         now - Duration::days(10),
     )
     .expect("issue");
-    state
-        .data
-        .insert("tls.crt".into(), renewed.cert_pem.clone());
+    state.data.insert("tls.crt".into(), renewed.cert_pem);
     state.data.insert("tls.key".into(), renewed.key_pem);
     state
         .annotations
         .insert(SINCE.into(), rfc3339(now - Duration::days(10)));
+    (now, state)
+}
+
+/// A mutating configuration with two webhooks carrying these caBundles.
+fn two_mutating_webhooks(first: &str, second: &str) -> Value {
+    configuration(
+        "MutatingWebhookConfiguration",
+        vec![
+            webhook("mutate.mcpguard.dev", "/mutate", Some(first), &["mcp"]),
+            webhook(
+                "mutate-late.mcpguard.dev",
+                "/mutate",
+                Some(second),
+                &["mcp"],
+            ),
+        ],
+    )
+}
+
+/// What the publish pass left in the (mocked) cluster.
+struct Published {
+    secret: Value,
+    validating: Value,
+    bundle: String,
+    next_ca: String,
+}
+
+#[tokio::test]
+async fn ca_rotation_publishes_both_cas_and_patches_only_stale_webhooks() {
+    let (now, state) = ca_renewal_due();
     let old_ca = state.data["ca.crt"].clone();
     let old_bundle = BASE64.encode(&old_ca);
-    let tls_crt = renewed.cert_pem;
+    let tls_crt = state.data["tls.crt"].clone();
     let stored = state.clone();
-    let (result, manager, new_ca) = pass(now, &["mcp"], move |mut api| async move {
+    let stale = old_bundle.clone();
+    let (result, manager, published) = pass(now, &["mcp"], move |mut api| async move {
         let get = api.expect(Method::GET, SECRET_PATH, None).await;
         reply(get.respond, StatusCode::OK, &stored_secret(&stored, "5000"));
+
+        // The next CA reaches every webhook before the Secret records it.
+        let served = two_mutating_webhooks(&old_bundle, &old_bundle);
+        let (bundle, patch) = expect_bundle_patch(&mut api, MUTATING_PATH, &served).await;
+        accept_patch(patch, &served, "6001");
+        let served = validating(Some(&old_bundle), &["mcp"]);
+        let (validating_bundle, patch) =
+            expect_bundle_patch(&mut api, VALIDATING_PATH, &served).await;
+        assert_eq!(validating_bundle, bundle, "one bundle for both");
+        let validating = accept_patch(patch, &served, "6002");
+
         let put = api
             .expect(Method::PUT, SECRET_PATH, Some("application/json"))
             .await;
@@ -719,26 +809,41 @@ async fn ca_rotation_publishes_both_cas_and_patches_only_stale_webhooks() {
         }
         let next_ca = data["next-ca.crt"].clone();
         assert_ne!(next_ca, old_ca);
+        // What was published: the stored CA, then the next one being stored.
+        assert_eq!(bundle, BASE64.encode(format!("{old_ca}{next_ca}")));
         let mut secret = put.body.clone();
         secret["metadata"]["resourceVersion"] = json!("5001");
         reply(put.respond, StatusCode::OK, &secret);
-        let bundle = BASE64.encode(format!("{old_ca}{next_ca}"));
+        let published = Published {
+            secret,
+            validating,
+            bundle,
+            next_ca,
+        };
+        (api, published)
+    })
+    .await;
+    assert_eq!(
+        result.expect("pass succeeds"),
+        PassReport {
+            reason: "CA nears expiry: publishing the next CA",
+            secret_written: true,
+            configurations_patched: 2,
+        }
+    );
+    assert!(published.next_ca.starts_with("-----BEGIN CERTIFICATE-----"));
+    // Still the old serving certificate until the next CA has propagated.
+    assert_serves(&manager, &tls_crt);
 
-        // The mutating configuration has two webhooks; the first one already carries the
-        // new bundle (say a previous pass got that far), only the second one is patched.
+    // While the next CA propagates, a webhook that lost the bundle (say the second one was
+    // restored from a backup) gets it again; the others are left alone, nothing is stored.
+    let later = now + Duration::minutes(1);
+    let (result, manager, ()) = pass(later, &["mcp"], move |mut api| async move {
+        let get = api.expect(Method::GET, SECRET_PATH, None).await;
+        reply(get.respond, StatusCode::OK, &published.secret);
+        let bundle = published.bundle;
         let get = api.expect(Method::GET, MUTATING_PATH, None).await;
-        let served = configuration(
-            "MutatingWebhookConfiguration",
-            vec![
-                webhook("mutate.mcpguard.dev", "/mutate", Some(&bundle), &["mcp"]),
-                webhook(
-                    "mutate-late.mcpguard.dev",
-                    "/mutate",
-                    Some(&old_bundle),
-                    &["mcp"],
-                ),
-            ],
-        );
+        let served = two_mutating_webhooks(&bundle, &stale);
         reply(get.respond, StatusCode::OK, &served);
         let patch = api
             .expect(
@@ -756,43 +861,20 @@ async fn ca_rotation_publishes_both_cas_and_patches_only_stale_webhooks() {
                 &["mcp"]
             ))
         );
-        let patched = apply_patch(&served, &patch.body, "6001");
-        reply(patch.respond, StatusCode::OK, &patched);
-
+        accept_patch(patch, &served, "6003");
         let get = api.expect(Method::GET, VALIDATING_PATH, None).await;
-        let served = validating(Some(&old_bundle), &["mcp"]);
-        reply(get.respond, StatusCode::OK, &served);
-        let patch = api
-            .expect(
-                Method::PATCH,
-                VALIDATING_PATH,
-                Some("application/json-patch+json"),
-            )
-            .await;
-        assert_eq!(
-            patch.body,
-            Value::Array(expected_patch(
-                0,
-                "validate.mcpguard.dev",
-                &bundle,
-                &["mcp"]
-            ))
-        );
-        let patched = apply_patch(&served, &patch.body, "6002");
-        reply(patch.respond, StatusCode::OK, &patched);
-        (api, next_ca)
+        reply(get.respond, StatusCode::OK, &published.validating);
+        (api, ())
     })
     .await;
     assert_eq!(
         result.expect("pass succeeds"),
         PassReport {
-            reason: "CA nears expiry: publishing the next CA",
-            secret_written: true,
-            configurations_patched: 2,
+            reason: "waiting for the next CA to propagate",
+            secret_written: false,
+            configurations_patched: 1,
         }
     );
-    assert!(new_ca.starts_with("-----BEGIN CERTIFICATE-----"));
-    // Still the old serving certificate until the next CA has propagated.
     assert_serves(&manager, &tls_crt);
 }
 
@@ -801,30 +883,19 @@ async fn ca_rotation_publishes_both_cas_and_patches_only_stale_webhooks() {
 /// planned as "certificate is current"; `reconcile` then fails in `serve_stored` with
 /// "stored certificate cannot be served: certificate and private key do not match" after
 /// the GET, on every pass, and never reaches the webhook configurations. Expected: the pass
-/// replaces the unusable pair (a PUT whose tls.crt/tls.key can be served and chain to the
-/// ca.crt written), serves it, and goes on to the configurations.
+/// keeps the configurations (they already carry the CA), replaces the unusable pair (a PUT
+/// whose tls.crt/tls.key can be served and chain to the ca.crt written) and serves it.
 #[tokio::test]
 async fn stored_key_that_cannot_be_served_is_replaced() {
     let mut state = current_state(t0());
     let other_key = current_state(t0()).data["tls.key"].clone();
     state.data.insert("tls.key".into(), other_key);
+    let bundle = BASE64.encode(&state.data["ca.crt"]);
     let now = t0() + Duration::hours(1);
     let (result, manager, tls_crt) = pass(now, &["mcp"], move |mut api| async move {
         let get = api.expect(Method::GET, SECRET_PATH, None).await;
         reply(get.respond, StatusCode::OK, &stored_secret(&state, "1002"));
-        let put = api
-            .expect(Method::PUT, SECRET_PATH, Some("application/json"))
-            .await;
-        assert_eq!(put.body["metadata"]["resourceVersion"], "1002");
-        let data = decoded_data(&put.body);
-        tls::certified_key(data["tls.crt"].as_bytes(), data["tls.key"].as_bytes())
-            .expect("the written pair can be served");
-        assert_chains(&data["tls.crt"], &data["ca.crt"], now);
-        let mut secret = put.body.clone();
-        secret["metadata"]["resourceVersion"] = json!("1003");
-        reply(put.respond, StatusCode::OK, &secret);
-        // Configurations that already carry the CA just written need no patch.
-        let bundle = BASE64.encode(&data["ca.crt"]);
+        // Configurations that already carry the stored CA need no patch.
         let get = api.expect(Method::GET, MUTATING_PATH, None).await;
         reply(
             get.respond,
@@ -837,6 +908,22 @@ async fn stored_key_that_cannot_be_served_is_replaced() {
             StatusCode::OK,
             &validating(Some(&bundle), &["mcp"]),
         );
+        let put = api
+            .expect(Method::PUT, SECRET_PATH, Some("application/json"))
+            .await;
+        assert_eq!(put.body["metadata"]["resourceVersion"], "1002");
+        let data = decoded_data(&put.body);
+        tls::certified_key(data["tls.crt"].as_bytes(), data["tls.key"].as_bytes())
+            .expect("the written pair can be served");
+        assert_chains(&data["tls.crt"], &data["ca.crt"], now);
+        assert_eq!(
+            BASE64.encode(&data["ca.crt"]),
+            bundle,
+            "reissued by the CA the configurations carry"
+        );
+        let mut secret = put.body.clone();
+        secret["metadata"]["resourceVersion"] = json!("1003");
+        reply(put.respond, StatusCode::OK, &secret);
         (api, data["tls.crt"].clone())
     })
     .await;
@@ -845,4 +932,51 @@ async fn stored_key_that_cannot_be_served_is_replaced() {
     assert_eq!(report.configurations_patched, 0);
     assert_ne!(report.reason, "certificate is current");
     assert_serves(&manager, &tls_crt);
+}
+
+/// The gap the patch-first order closes: a publish pass whose configuration patch fails
+/// must store nothing. Had it stored the `ca-published` phase and its timestamp, a pass
+/// after the propagation wait would switch the serving certificate to the next CA although
+/// no API server was ever given it, and every admission would fail TLS.
+#[tokio::test]
+async fn failed_configuration_patch_during_ca_publish_writes_no_secret() {
+    let (now, state) = ca_renewal_due();
+    let old_ca = state.data["ca.crt"].clone();
+    let wait = RotationSettings::default().propagation_wait;
+    // The patches keep failing for longer than the wait: first the mutating one; after the
+    // wait the mutating one gets through and the validating one fails.
+    for (at, failing_path) in [(now, MUTATING_PATH), (now + wait * 2, VALIDATING_PATH)] {
+        let stored = state.clone();
+        let old_ca = old_ca.clone();
+        let (result, manager, ()) = pass(at, &["mcp"], move |mut api| async move {
+            let get = api.expect(Method::GET, SECRET_PATH, None).await;
+            reply(get.respond, StatusCode::OK, &stored_secret(&stored, "5000"));
+            let old_bundle = BASE64.encode(&old_ca);
+            for (path, served) in [
+                (MUTATING_PATH, mutating(Some(&old_bundle), &["mcp"])),
+                (VALIDATING_PATH, validating(Some(&old_bundle), &["mcp"])),
+            ] {
+                let (bundle, patch) = expect_bundle_patch(&mut api, path, &served).await;
+                // A publish: the stored CA, then a next one.
+                let cas = bundle_cas(&bundle);
+                assert_eq!(cas.len(), 2, "{cas:?}");
+                assert_eq!(cas[0], old_ca);
+                assert_ne!(cas[1], old_ca);
+                if path == failing_path {
+                    let status = internal_error("etcdserver: request timed out");
+                    reply(patch.respond, StatusCode::INTERNAL_SERVER_ERROR, &status);
+                    break;
+                }
+                accept_patch(patch, &served, "6001");
+            }
+            // Above all no PUT of the Secret: `pass` fails on any further request.
+            (api, ())
+        })
+        .await;
+        assert_api_error(result, 500, "InternalError");
+        assert!(
+            !manager.serving.is_loaded(),
+            "nothing stored, nothing served"
+        );
+    }
 }
