@@ -209,7 +209,7 @@ pub fn mutate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
         return Decision::invalid("request.object is missing".into());
     };
     let existing_ephemeral = match kind {
-        PodRequest::EphemeralContainers => ephemeral_names(request.old_object.as_ref()),
+        PodRequest::EphemeralContainers => ephemeral_names(request.old_object.as_deref()),
         _ => Vec::new(),
     };
     let scope = match kind {
@@ -331,6 +331,9 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
         return Decision::invalid("request.object is missing".into());
     };
     let mut warnings = Vec::new();
+    // What the CEL rules see of a pod is the object as sent; only they may read the
+    // managedFields the parse kept aside.
+    let reads_managed_fields = context.policy.rules.reads_managed_fields();
     let judged_workload = match judged {
         Judged::Workload(workload) => Some(workload),
         Judged::Pod(_) => None,
@@ -346,7 +349,7 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
                 }
             }
             (
-                Cow::Borrowed(object),
+                object.with_managed_fields_if(reads_managed_fields),
                 request.resource.resource.clone(),
                 String::new(),
             )
@@ -404,7 +407,7 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
     let old_pod = match (judged, &request.old_object) {
         _ if !context.policy.rules.uses_old_object() => None,
         (_, None) => None,
-        (Judged::Pod(_), Some(old)) => Some(Cow::Borrowed(old)),
+        (Judged::Pod(_), Some(old)) => Some(old.with_managed_fields_if(reads_managed_fields)),
         (Judged::Workload(workload), Some(old)) => workload
             .template(old)
             .and_then(|template| pod_of_workload(template, context).ok())

@@ -194,9 +194,11 @@ fn check_review_decision(request: &AdmissionRequest, decision: &Decision, what: 
         .expect("patch on the wire")
         .expect("patch decodes");
     assert_eq!(&wire, patch, "{what}: patch changed on the wire");
+    // The object as sent, managedFields included: what the API server patches.
     let mut object = request
         .object
-        .clone()
+        .as_ref()
+        .map(|object| object.full().into_owned())
         .unwrap_or_else(|| panic!("{what}: a patch for a request without an object"));
     if let Err(err) = json_patch::patch(&mut object, patch) {
         panic!(
@@ -256,7 +258,7 @@ fn mutation_target(data: &[u8]) -> bool {
     else {
         return false;
     };
-    let Some(object) = &request.object else {
+    let Some(object) = request.object.as_ref().map(|object| object.full()) else {
         return false;
     };
     let existing: Vec<String> = request
@@ -284,17 +286,20 @@ fn mutation_target(data: &[u8]) -> bool {
         {
             continue;
         }
-        let Ok(expected) =
-            harden::harden_pod(object, scope.clone(), &setup.policy, &setup.runtime_classes)
-        else {
+        let Ok(expected) = harden::harden_pod(
+            &object,
+            scope.clone(),
+            &setup.policy,
+            &setup.runtime_classes,
+        ) else {
             panic!("mutate admitted a pod that harden_pod refuses");
         };
         let patch = decision.patch.unwrap_or_default();
-        let mut patched = object.clone();
+        let mut patched = object.clone().into_owned();
         json_patch::patch(&mut patched, &patch).expect("the patch applies");
         let shown = serde_json::to_string(&patch).unwrap_or_default();
         assert_eq!(patched, expected.pod, "patch: {shown}");
-        let diff = json_patch::diff(object, &expected.pod);
+        let diff = json_patch::diff(&object, &expected.pod);
         assert!(patch.len() <= diff.len(), "patch: {shown}");
         MUTATIONS_CHECKED.fetch_add(1, Ordering::Relaxed);
     }
@@ -347,7 +352,11 @@ fn check_policy_decision(request: &AdmissionRequest, decision: &Decision) {
     let out = decision.to_response(&request.uid).into_review();
     serde_json::to_vec(&out).expect("response serialises");
     if let Some(patch) = &decision.patch {
-        let mut object = request.object.clone().expect("the request has an object");
+        let mut object = request
+            .object
+            .as_ref()
+            .map(|object| object.full().into_owned())
+            .expect("the request has an object");
         if let Err(err) = json_patch::patch(&mut object, patch) {
             panic!("patch does not apply to its own input: {err}");
         }
