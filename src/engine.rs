@@ -221,8 +221,8 @@ pub fn mutate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
     let Some(spec) = object.get("spec").filter(|spec| spec.is_object()) else {
         return Decision::invalid("object has no spec".into());
     };
-    // Hardening writes its patch down as it goes; the hardened copy itself is not needed.
-    let mut hardened = spec.clone();
+    // Hardening writes its patch down as it goes, so it needs only a copy of what it reads.
+    let mut hardened = harden::working_copy(spec);
     let mut changes = harden::Changes::recorded();
     let hardening = harden::harden_spec(
         &mut hardened,

@@ -712,7 +712,7 @@ fn fill_missing(
                         &child(at, key),
                         nested,
                         &|_| false,
-                        &format!("{path}.{key}"),
+                        &[path, ".", key].concat(),
                         sink,
                     );
                 }
@@ -723,7 +723,7 @@ fn fill_missing(
                     key,
                     default.clone(),
                     describe(key, default),
-                    format!("{path}.{key}"),
+                    [path, ".", key].concat(),
                 );
             }
         }
@@ -731,18 +731,19 @@ fn fill_missing(
 }
 
 /// Human form of a set field, as in `set runAsNonRoot, allowPrivilegeEscalation=false, drop ALL`.
+/// (`concat` rather than `format!`: this runs for every field a review fills.)
 fn describe(key: &str, value: &Value) -> String {
     match value {
         Value::Bool(true) => key.to_owned(),
-        Value::Bool(false) => format!("{key}=false"),
-        Value::String(s) => format!("{key}={s}"),
+        Value::Bool(false) => [key, "=false"].concat(),
+        Value::String(s) => [key, "=", s].concat(),
         Value::Number(n) => format!("{key}={n}"),
         Value::Array(items) => {
             let items: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
-            format!("{key} {}", items.join(","))
+            [key, " ", &items.join(",")].concat()
         }
         Value::Object(map) => match (key, map.get("type").and_then(Value::as_str)) {
-            (_, Some(kind)) => format!("{key}={kind}"),
+            (_, Some(kind)) => [key, "=", kind].concat(),
             ("capabilities", None) => map
                 .iter()
                 .map(|(k, v)| describe(k, v))
@@ -812,6 +813,8 @@ mod changes;
 mod patch_tests;
 #[cfg(test)]
 mod tests;
+mod working_copy;
 
 pub use changes::Changes;
 use changes::{Appends, At, IfEmpty, Slot, child};
+pub use working_copy::working_copy;

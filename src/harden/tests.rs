@@ -39,16 +39,26 @@ pub(super) fn no_classes() -> StaticRuntimeClasses {
 
 /// [`super::harden_pod`], checking the patch it wrote down on the way (every test here goes
 /// through this): `json_patch::patch` applied to the input gives exactly the hardened pod,
-/// with no more operations than `json_patch::diff` needs for the same change.
+/// with no more operations than `json_patch::diff` needs for the same change; and hardening
+/// the webhook's [`working_copy`] of the spec writes down the same patch.
 pub(super) fn harden_pod(
     pod: &Value,
     scope: Scope<'_>,
     policy: &Policy,
     runtime_classes: &dyn crate::runtime_class::RuntimeClassLookup,
 ) -> Result<Mutation, MutationError> {
-    let result = super::harden_pod(pod, scope, policy, runtime_classes);
+    let result = super::harden_pod(pod, scope.clone(), policy, runtime_classes);
     if let Ok(mutation) = &result {
         assert_patch_reproduces(pod, mutation);
+        let mut copy = working_copy(&pod["spec"]);
+        let mut changes = Changes::recorded();
+        harden_spec(&mut copy, scope, policy, runtime_classes, &mut changes)
+            .expect("the working copy hardens like the pod");
+        assert_eq!(
+            changes.into_patch(),
+            mutation.patch,
+            "the working copy's patch"
+        );
     }
     result
 }
