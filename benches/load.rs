@@ -53,7 +53,9 @@ use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-const EXAMPLE: &str = include_str!("../examples/admission-review.json");
+#[path = "support/reviews.rs"]
+mod reviews;
+
 const ECHO_FLAG: &str = "--echo-server";
 /// Every request's uid is this template with the connection and sequence number written in.
 const UID_TEMPLATE: &str = "00000000-0000-4000-8000-000000000000";
@@ -212,80 +214,11 @@ struct Payload {
     outcome: Outcome,
 }
 
-/// The example review padded to a typical ~4 KB MCP pod, as `benches/review.rs` builds it.
-fn typical_review() -> anyhow::Result<Value> {
-    let mut review: Value =
-        serde_json::from_str(EXAMPLE).context("examples/admission-review.json parses")?;
-    let pod = &mut review["request"]["object"];
-    let labels = pod["metadata"]["labels"]
-        .as_object_mut()
-        .context("example pod has labels")?;
-    for (key, value) in [
-        ("app.kubernetes.io/instance", "github-mcp-prod"),
-        ("app.kubernetes.io/version", "v0.20.0"),
-        ("app.kubernetes.io/managed-by", "Helm"),
-        ("app.kubernetes.io/component", "mcp-server"),
-        ("helm.sh/chart", "github-mcp-1.4.2"),
-        ("team", "developer-platform"),
-    ] {
-        labels.insert(key.into(), json!(value));
-    }
-    let annotations = pod["metadata"]["annotations"]
-        .as_object_mut()
-        .context("example pod has annotations")?;
-    for (key, value) in [
-        ("prometheus.io/scrape", "true"),
-        ("prometheus.io/port", "9090"),
-        (
-            "argocd.argoproj.io/tracking-id",
-            "mcp-servers:/Pod:mcp/github-mcp",
-        ),
-        (
-            "checksum/config",
-            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-        ),
-    ] {
-        annotations.insert(key.into(), json!(value));
-    }
-    let env = pod["spec"]["containers"][0]["env"]
-        .as_array_mut()
-        .context("example container has env")?;
-    env.push(json!({"name": "GITHUB_HOST", "value": "https://github.com"}));
-    env.push(
-        json!({"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
-    );
-    env.push(json!({"name": "OTEL_EXPORTER_OTLP_HEADERS", "valueFrom": {"secretKeyRef": {"name": "otel", "key": "headers"}}}));
-    let settings = [
-        ("MCP_TRANSPORT", "streamable-http"),
-        ("MCP_LOG_FORMAT", "json"),
-        ("MCP_READ_ONLY", "false"),
-        ("MCP_DYNAMIC_TOOLSETS", "true"),
-        ("OTEL_SERVICE_NAME", "github-mcp"),
-        (
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            "http://otel-collector.observability:4317",
-        ),
-        ("HTTP_PROXY", "http://egress-proxy.mcp:3128"),
-        ("NO_PROXY", "localhost,127.0.0.1,.svc,.cluster.local"),
-        ("MCP_REQUEST_TIMEOUT_SECONDS", "30"),
-        ("MCP_MAX_CONCURRENT_REQUESTS", "16"),
-        ("MCP_RATE_LIMIT_PER_MINUTE", "600"),
-        ("MCP_CACHE_DIR", "/cache"),
-        ("MCP_CACHE_TTL_SECONDS", "300"),
-        ("TZ", "UTC"),
-        ("LANG", "C.UTF-8"),
-    ];
-    for (name, value) in settings {
-        if serde_json::to_vec(&review)?.len() >= 4000 {
-            break;
-        }
-        review["request"]["object"]["spec"]["containers"][0]["env"]
-            .as_array_mut()
-            .context("env")?
-            .push(json!({"name": name, "value": value}));
-    }
+/// The typical review (`benches/support/reviews.rs`) with a uid this bench rewrites.
+fn typical_review() -> Value {
+    let mut review = reviews::typical_review();
     review["request"]["uid"] = json!(UID_TEMPLATE);
-    Ok(review)
+    review
 }
 
 fn decide(review: &Value, context: Context<'_>, mutate: bool) -> anyhow::Result<Decision> {
@@ -306,7 +239,7 @@ fn payloads() -> anyhow::Result<Vec<Payload>> {
         runtime_classes: &runtime_classes,
         now: time::OffsetDateTime::now_utc(),
     };
-    let typical = typical_review()?;
+    let typical = typical_review();
 
     // (b) the pod as the mutating webhook left it.
     let mut mutated = typical.clone();
@@ -331,28 +264,7 @@ fn payloads() -> anyhow::Result<Vec<Payload>> {
     }
 
     // (d) a Deployment whose pod template has the typical pod's spec.
-    let mut deployment = typical.clone();
-    let pod = typical["request"]["object"].clone();
-    let labels = pod["metadata"]["labels"].clone();
-    let request = &mut deployment["request"];
-    let apps = |field: &str, value: &str| json!({"group": "apps", "version": "v1", field: value});
-    request["kind"] = apps("kind", "Deployment");
-    request["requestKind"] = apps("kind", "Deployment");
-    request["resource"] = apps("resource", "deployments");
-    request["requestResource"] = apps("resource", "deployments");
-    request["object"] = json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "github-mcp", "namespace": "mcp", "labels": labels.clone()},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app.kubernetes.io/name": "github-mcp"}},
-            "template": {
-                "metadata": {"labels": labels, "annotations": pod["metadata"]["annotations"]},
-                "spec": pod["spec"],
-            },
-        },
-    });
+    let deployment = reviews::deployment_review(&typical);
 
     [
         ("mutate-pod", "/mutate", typical, true),

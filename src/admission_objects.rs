@@ -410,7 +410,7 @@ mod tests {
         update.operation = "UPDATE".into();
         let mut old = stdio;
         old["metadata"]["labels"] = json!({"team": "a"});
-        update.old_object = Some(old);
+        update.old_object = Some(old.into());
         assert_eq!(judge(&policy(""), &update).outcome, Outcome::Skipped);
     }
 

@@ -196,6 +196,15 @@ impl CompiledRules {
             .is_some_and(|c| !matches!(c.reads.old_object, Access::Nothing))
     }
 
+    /// Whether any expression may read `metadata.managedFields` of `object` or `oldObject`
+    /// (so the webhook, which parses them aside, puts them back only when needed).
+    pub fn reads_managed_fields(&self) -> bool {
+        const PATH: [&str; 2] = ["metadata", "managedFields"];
+        self.0
+            .as_ref()
+            .is_some_and(|c| c.reads.object.reaches(&PATH) || c.reads.old_object.reaches(&PATH))
+    }
+
     /// Every rule against `object`: one violation per rule that is false, fails, or is over
     /// the cost limit. Pure and deterministic.
     pub fn evaluate(&self, object: &Json, input: &RuleInput<'_>) -> Vec<Violation> {
@@ -374,6 +383,19 @@ enum Access {
 }
 
 impl Access {
+    /// Whether anything at `path` (or below it) is read.
+    fn reaches(&self, path: &[&str]) -> bool {
+        match (self, path) {
+            (Access::Nothing, _) => false,
+            (Access::Whole, _) | (_, []) => true,
+            (Access::Fields(fields), [first, rest @ ..]) => fields
+                .get(*first)
+                .is_some_and(|access| access.reaches(rest)),
+            // Ranging over a map reads its values too.
+            (Access::Each(_), _) => true,
+        }
+    }
+
     /// Records a read at `steps`: all of the value there, or (`whole` false) only its presence.
     fn record(&mut self, steps: &[Step<'_>], whole: bool) {
         match (&mut *self, steps) {

@@ -209,7 +209,7 @@ pub fn mutate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
         return Decision::invalid("request.object is missing".into());
     };
     let existing_ephemeral = match kind {
-        PodRequest::EphemeralContainers => ephemeral_names(request.old_object.as_ref()),
+        PodRequest::EphemeralContainers => ephemeral_names(request.old_object.as_deref()),
         _ => Vec::new(),
     };
     let scope = match kind {
@@ -221,8 +221,18 @@ pub fn mutate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
     let Some(spec) = object.get("spec").filter(|spec| spec.is_object()) else {
         return Decision::invalid("object has no spec".into());
     };
-    match harden::harden_spec(spec, scope, context.policy, context.runtime_classes) {
-        Ok(mutation) => mutation_decision(spec, mutation, context.policy),
+    // Hardening writes its patch down as it goes, so it needs only a copy of what it reads.
+    let mut hardened = harden::working_copy(spec);
+    let mut changes = harden::Changes::recorded();
+    let hardening = harden::harden_spec(
+        &mut hardened,
+        scope,
+        context.policy,
+        context.runtime_classes,
+        &mut changes,
+    );
+    match hardening {
+        Ok(hardening) => mutation_decision(changes.into_patch(), hardening, context.policy),
         Err(harden::MutationError::NotAPod(message)) => Decision::invalid(message),
         Err(conflict) => conflict_denial(
             &format!(
@@ -259,11 +269,10 @@ fn conflict_denial(subject: &str, policy: &str, conflict: &harden::MutationError
 }
 
 fn mutation_decision(
-    original_spec: &Value,
-    mutation: harden::SpecMutation,
+    patch: json_patch::Patch,
+    hardening: harden::Hardening,
     policy: &Policy,
 ) -> Decision {
-    let patch = under_spec(json_patch::diff(original_spec, &mutation.spec));
     let mut decision = Decision::new(if patch.0.is_empty() {
         Outcome::Allowed
     } else {
@@ -276,55 +285,10 @@ fn mutation_decision(
         decision.patch = Some(patch);
         decision
             .audit_annotations
-            .insert(AUDIT_MUTATED.into(), mutation.fields_set.join(","));
+            .insert(AUDIT_MUTATED.into(), hardening.fields_set.join(","));
     }
-    decision.warnings = mutation.warnings;
+    decision.warnings = hardening.warnings;
     decision
-}
-
-/// A patch computed on the spec alone, addressed to the whole pod.
-fn under_spec(patch: json_patch::Patch) -> json_patch::Patch {
-    use json_patch::PatchOperation;
-    use json_patch::jsonptr::PointerBuf;
-    let prefix = |path: &PointerBuf| {
-        let mut prefixed = PointerBuf::from_tokens(["spec"]);
-        prefixed.append(path);
-        prefixed
-    };
-    json_patch::Patch(
-        patch
-            .0
-            .into_iter()
-            .map(|operation| match operation {
-                PatchOperation::Add(mut op) => {
-                    op.path = prefix(&op.path);
-                    PatchOperation::Add(op)
-                }
-                PatchOperation::Remove(mut op) => {
-                    op.path = prefix(&op.path);
-                    PatchOperation::Remove(op)
-                }
-                PatchOperation::Replace(mut op) => {
-                    op.path = prefix(&op.path);
-                    PatchOperation::Replace(op)
-                }
-                PatchOperation::Move(mut op) => {
-                    op.from = prefix(&op.from);
-                    op.path = prefix(&op.path);
-                    PatchOperation::Move(op)
-                }
-                PatchOperation::Copy(mut op) => {
-                    op.from = prefix(&op.from);
-                    op.path = prefix(&op.path);
-                    PatchOperation::Copy(op)
-                }
-                PatchOperation::Test(mut op) => {
-                    op.path = prefix(&op.path);
-                    PatchOperation::Test(op)
-                }
-            })
-            .collect(),
-    )
 }
 
 fn ephemeral_names(pod: Option<&Value>) -> Vec<String> {
@@ -370,6 +334,9 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
         return Decision::invalid("request.object is missing".into());
     };
     let mut warnings = Vec::new();
+    // What the CEL rules see of a pod is the object as sent; only they may read the
+    // managedFields the parse kept aside.
+    let reads_managed_fields = context.policy.rules.reads_managed_fields();
     let judged_workload = match judged {
         Judged::Workload(workload) => Some(workload),
         Judged::Pod(_) => None,
@@ -385,7 +352,7 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
                 }
             }
             (
-                Cow::Borrowed(object),
+                object.with_managed_fields_if(reads_managed_fields),
                 request.resource.resource.clone(),
                 String::new(),
             )
@@ -443,7 +410,7 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
     let old_pod = match (judged, &request.old_object) {
         _ if !context.policy.rules.uses_old_object() => None,
         (_, None) => None,
-        (Judged::Pod(_), Some(old)) => Some(Cow::Borrowed(old)),
+        (Judged::Pod(_), Some(old)) => Some(old.with_managed_fields_if(reads_managed_fields)),
         (Judged::Workload(workload), Some(old)) => workload
             .template(old)
             .and_then(|template| pod_of_workload(template, context).ok())
@@ -548,15 +515,19 @@ pub fn pod_of_workload(
 ) -> Result<(Value, Vec<String>), harden::MutationError> {
     let mut pod = workloads::pod_of_template(template);
     api_defaults::apply_pod_defaults(&mut pod);
-    let mutation = harden::harden_pod(
-        &pod,
+    let Some(spec) = pod.get_mut("spec") else {
+        return Err(harden::MutationError::NotAPod("object has no spec".into()));
+    };
+    // The pod is ours: hardened in place, with no patch to write down.
+    let hardening = harden::harden_spec(
+        spec,
         Scope::WholePod,
         context.policy,
         context.runtime_classes,
+        &mut harden::Changes::unrecorded(),
     )?;
-    let mut pod = mutation.pod;
     api_defaults::apply_pod_defaults(&mut pod);
-    Ok((pod, mutation.warnings))
+    Ok((pod, hardening.warnings))
 }
 
 /// Every check, then the policy's exceptions, for a pod (or a workload's effective pod)

@@ -1,13 +1,16 @@
 //! Mutation: the policy's defaults filled into a pod's raw JSON.
 //!
 //! The pod is never decoded into a typed struct here: a field that k8s-openapi does not know
-//! (a newer Kubernetes, an alpha gate) must survive, and the patch is the difference between
-//! the raw input and the raw output, so only what this module means to touch is touched.
+//! (a newer Kubernetes, an alpha gate) must survive. The raw spec is changed in place and
+//! each change writes down its JSON Patch operation as it is made (`changes.rs`), so the
+//! patch holds only what this module means to touch.
 //!
 //! Rules: a value the pod sets explicitly is kept (validation judges it); a value it leaves
 //! absent is filled; `imagePullPolicy` is set, because API defaulting filled it before any
 //! webhook saw the pod; turning on `runtimeClassName` or turning off the service-account
 //! token finishes the work of the admission plugins that already ran.
+
+use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
@@ -73,9 +76,18 @@ pub enum Scope<'a> {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Mutation {
     pub pod: Value,
+    /// The JSON Patch that turns the input pod into `pod` (paths under `/spec`).
+    pub patch: json_patch::Patch,
     /// At most one per container (plus one for the pod), each at most [`MAX_WARNING_LEN`].
     pub warnings: Vec<String>,
     /// Sorted, de-duplicated names of the fields set (for audit annotations).
+    pub fields_set: Vec<String>,
+}
+
+/// What a hardening in place reports besides the changed pod.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Hardening {
+    pub warnings: Vec<String>,
     pub fields_set: Vec<String>,
 }
 
@@ -95,45 +107,38 @@ pub enum MutationError {
     NotAPod(String),
 }
 
-/// Fills the policy's defaults into a pod (`{metadata, spec}`) or pod template.
+/// Fills the policy's defaults into a copy of a pod (`{metadata, spec}`) or pod template, and
+/// says how as a patch. Only the spec changes: the metadata is copied, never walked.
 pub fn harden_pod(
     pod: &Value,
     scope: Scope<'_>,
     policy: &Policy,
     runtime_classes: &dyn RuntimeClassLookup,
 ) -> Result<Mutation, MutationError> {
-    let spec = pod
-        .get("spec")
-        .filter(|spec| spec.is_object())
-        .ok_or_else(|| MutationError::NotAPod("object has no spec".into()))?;
-    let hardened_spec = harden_spec(spec, scope, policy, runtime_classes)?;
-    // Only the spec changes: the metadata (often most of the object, with managedFields
-    // and annotations) is copied, never walked.
     let mut hardened = pod.clone();
-    hardened["spec"] = hardened_spec.spec;
+    let mut changes = Changes::recorded();
+    let spec = hardened
+        .get_mut("spec")
+        .ok_or_else(|| MutationError::NotAPod("object has no spec".into()))?;
+    let report = harden_spec(spec, scope, policy, runtime_classes, &mut changes)?;
     Ok(Mutation {
         pod: hardened,
-        warnings: hardened_spec.warnings,
-        fields_set: hardened_spec.fields_set,
+        patch: changes.into_patch(),
+        warnings: report.warnings,
+        fields_set: report.fields_set,
     })
 }
 
-/// [`harden_pod`] on the spec alone, for callers that patch only the spec (the webhook).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct SpecMutation {
-    pub spec: Value,
-    pub warnings: Vec<String>,
-    pub fields_set: Vec<String>,
-}
-
+/// Hardens a pod's `spec` in place; `changes` gets the operations, with paths under `/spec`.
 pub fn harden_spec(
-    spec: &Value,
+    spec: &mut Value,
     scope: Scope<'_>,
     policy: &Policy,
     runtime_classes: &dyn RuntimeClassLookup,
-) -> Result<SpecMutation, MutationError> {
-    let mut hardened = spec.clone();
-    let spec = hardened
+    changes: &mut Changes,
+) -> Result<Hardening, MutationError> {
+    let at = changes.root("spec");
+    let spec = spec
         .as_object_mut()
         .ok_or_else(|| MutationError::NotAPod("object has no spec".into()))?;
     let windows = spec.pointer_str(&["os", "name"]) == Some("windows");
@@ -151,7 +156,15 @@ pub fn harden_spec(
         .unwrap_or_default();
 
     if matches!(scope, Scope::WholePod) {
-        harden_pod_level(spec, windows, policy, runtime_classes, &mut report)?;
+        harden_pod_level(
+            spec,
+            &at,
+            windows,
+            policy,
+            runtime_classes,
+            &mut report,
+            changes,
+        )?;
     }
     let lists: &[(&str, &str)] = match scope {
         Scope::WholePod => &[
@@ -161,10 +174,14 @@ pub fn harden_spec(
         Scope::NewEphemeralContainers { .. } => &[("ephemeralContainers", "ephemeral container")],
     };
     for (list, label) in lists {
+        let list_at = child(&at, *list);
         let Some(Value::Array(containers)) = spec.get_mut(*list) else {
             continue;
         };
-        for container in containers.iter_mut().filter_map(Value::as_object_mut) {
+        for (index, container) in containers.iter_mut().enumerate() {
+            let Some(container) = container.as_object_mut() else {
+                continue;
+            };
             let name = container
                 .get("name")
                 .and_then(Value::as_str)
@@ -176,22 +193,27 @@ pub fn harden_spec(
                 continue;
             }
             let mut set = Vec::new();
+            let mut sink = Sink {
+                set: &mut set,
+                fields: &mut report.fields,
+                changes: &mut *changes,
+            };
+            let container_at = child(&list_at, index);
             harden_container(
                 container,
+                &container_at,
                 *list != "ephemeralContainers",
                 windows,
                 &explicit_pod_fields,
                 policy,
-                &mut set,
-                &mut report,
+                &mut sink,
             );
             report.warn(&format!("{label} {name:?}"), &set);
         }
     }
     report.fields.sort();
     report.fields.dedup();
-    Ok(SpecMutation {
-        spec: hardened,
+    Ok(Hardening {
         warnings: report.warnings,
         fields_set: report.fields,
     })
@@ -201,6 +223,30 @@ pub fn harden_spec(
 struct Report {
     warnings: Vec<String>,
     fields: Vec<String>,
+}
+
+/// Where each change is told: the subject's list of what was set (its warning), the audit
+/// field names, and the patch.
+struct Sink<'a> {
+    set: &'a mut Vec<String>,
+    fields: &'a mut Vec<String>,
+    changes: &'a mut Changes,
+}
+
+impl Sink<'_> {
+    /// `map[key] = value`, told as `said` in the warning and `field` in the audit annotation.
+    fn set(
+        &mut self,
+        (map, at): (&mut Map<String, Value>, &At),
+        key: &str,
+        value: Value,
+        said: String,
+        field: String,
+    ) {
+        self.changes.set(map, at, key, value);
+        self.set.push(said);
+        self.fields.push(field);
+    }
 }
 
 impl Report {
@@ -235,87 +281,102 @@ pub fn truncate_at(mut text: String, max: usize) -> String {
 
 fn harden_pod_level(
     spec: &mut Map<String, Value>,
+    at: &At,
     windows: bool,
     policy: &Policy,
     runtime_classes: &dyn RuntimeClassLookup,
     report: &mut Report,
+    changes: &mut Changes,
 ) -> Result<(), MutationError> {
     let mutate = &policy.spec.mutate;
     let mut set = Vec::new();
-    let had_context = spec.contains_key("securityContext");
+    let mut sink = Sink {
+        set: &mut set,
+        fields: &mut report.fields,
+        changes,
+    };
     if let Some(defaults) = &mutate.pod_security_context {
-        let target = object_entry(spec, "securityContext");
+        let slot = Slot::open(spec, at, "securityContext");
         let skip = |key: &str| windows && LINUX_ONLY_POD_FIELDS.contains(&key);
         fill_missing(
-            target,
+            slot.object(spec),
+            &slot.members(),
             defaults,
             &skip,
             "spec.securityContext",
-            &mut set,
-            &mut report.fields,
+            &mut sink,
         );
+        slot.close(spec, IfEmpty::DropIfNew, sink.changes);
     }
+    // Tolerations may come from the RuntimeClass and from the policy: written down once.
+    let tolerations = Appends::note(spec, "tolerations");
+    let mut unknown_class = None;
     if let Some(class_name) = &mutate.runtime_class_name
         && is_absent(spec.get("runtimeClassName"))
     {
-        spec.insert("runtimeClassName".into(), Value::String(class_name.clone()));
-        set.push(format!("runtimeClassName={class_name}"));
-        report.fields.push("spec.runtimeClassName".into());
+        sink.set(
+            (spec, at),
+            "runtimeClassName",
+            Value::String(class_name.clone()),
+            format!("runtimeClassName={class_name}"),
+            "spec.runtimeClassName".into(),
+        );
         match runtime_classes.get(class_name) {
-            Some(class) => apply_runtime_class(spec, class_name, &class, &mut set, &mut report.fields)?,
-            None => report.warnings.push(truncate_warning(format!(
-                "mcpguard: RuntimeClass {class_name:?} is not known to mcpguard: its overhead and scheduling were not copied"
-            ))),
+            Some(class) => apply_runtime_class(spec, at, class_name, &class, &mut sink)?,
+            None => unknown_class = Some(class_name),
         }
     }
     if let Some(automount) = mutate.automount_service_account_token
         && is_absent(spec.get("automountServiceAccountToken"))
     {
-        spec.insert(
-            "automountServiceAccountToken".into(),
+        sink.set(
+            (spec, at),
+            "automountServiceAccountToken",
             Value::Bool(automount),
+            format!("automountServiceAccountToken={automount}"),
+            "spec.automountServiceAccountToken".into(),
         );
-        set.push(format!("automountServiceAccountToken={automount}"));
-        report
-            .fields
-            .push("spec.automountServiceAccountToken".into());
         if !automount {
-            for removed in remove_token_volumes(spec) {
-                set.push(format!("removed volume {removed}"));
-                report.fields.push("spec.volumes".into());
-                report.fields.push("containers.volumeMounts".into());
+            for removed in remove_token_volumes(spec, at, sink.changes) {
+                sink.set.push(format!("removed volume {removed}"));
+                sink.fields.push("spec.volumes".into());
+                sink.fields.push("containers.volumeMounts".into());
             }
         }
     }
     if !mutate.tolerations.is_empty() {
         let added = append_missing(array_entry(spec, "tolerations"), &mutate.tolerations);
         if added > 0 {
-            set.push(format!("{added} toleration(s)"));
-            report.fields.push("spec.tolerations".into());
+            sink.set.push(format!("{added} toleration(s)"));
+            sink.fields.push("spec.tolerations".into());
         }
     }
+    tolerations.record(spec, at, sink.changes);
     if let Some(affinity) = &mutate.affinity {
-        let target = object_entry(spec, "affinity");
+        let slot = Slot::open(spec, at, "affinity");
         let mut affinity_set = Vec::new();
+        let mut affinity_sink = Sink {
+            set: &mut affinity_set,
+            fields: &mut *sink.fields,
+            changes: &mut *sink.changes,
+        };
         fill_missing(
-            target,
+            slot.object(spec),
+            &slot.members(),
             affinity,
             &|_| false,
             "spec.affinity",
-            &mut affinity_set,
-            &mut report.fields,
+            &mut affinity_sink,
         );
+        slot.close(spec, IfEmpty::Keep, affinity_sink.changes);
         if !affinity_set.is_empty() {
             set.push("affinity".into());
         }
     }
-    let created_empty_context = !had_context
-        && spec
-            .get("securityContext")
-            .is_some_and(|sc| sc.as_object().is_some_and(Map::is_empty));
-    if created_empty_context {
-        // An empty object we created for nothing would be a needless patch.
-        spec.remove("securityContext");
+    if let Some(class_name) = unknown_class {
+        report.warnings.push(truncate_warning(format!(
+            "mcpguard: RuntimeClass {class_name:?} is not known to mcpguard: its overhead and scheduling were not copied"
+        )));
     }
     report.warn("pod", &set);
     Ok(())
@@ -323,17 +384,17 @@ fn harden_pod_level(
 
 fn harden_container(
     container: &mut Map<String, Value>,
+    at: &At,
     takes_resources: bool,
     windows: bool,
     explicit_pod_fields: &[String],
     policy: &Policy,
-    set: &mut Vec<String>,
-    report: &mut Report,
+    sink: &mut Sink<'_>,
 ) {
     let mutate = &policy.spec.mutate;
     if let Some(defaults) = &mutate.container_security_context {
-        let had_context = container.contains_key("securityContext");
-        let target = object_entry(container, "securityContext");
+        let slot = Slot::open(container, at, "securityContext");
+        let target = slot.object(container);
         let escalation_forced = requires_privilege_escalation(target);
         let skip = |key: &str| {
             (windows && LINUX_ONLY_CONTAINER_FIELDS.contains(&key))
@@ -343,34 +404,36 @@ fn harden_container(
         };
         fill_missing(
             target,
+            &slot.members(),
             defaults,
             &skip,
             "containers.securityContext",
-            set,
-            &mut report.fields,
+            sink,
         );
-        if !had_context && target.is_empty() {
-            container.remove("securityContext");
-        }
+        slot.close(container, IfEmpty::DropIfNew, sink.changes);
     }
     if let Some(policy_value) = mutate.image_pull_policy {
         let wanted = policy_value.as_str();
         if container.get("imagePullPolicy").and_then(Value::as_str) != Some(wanted) {
-            container.insert("imagePullPolicy".into(), Value::String(wanted.into()));
-            set.push(format!("imagePullPolicy={wanted}"));
-            report.fields.push("containers.imagePullPolicy".into());
+            sink.set(
+                (container, at),
+                "imagePullPolicy",
+                Value::String(wanted.into()),
+                format!("imagePullPolicy={wanted}"),
+                "containers.imagePullPolicy".into(),
+            );
         }
     }
     if takes_resources {
-        fill_resources(container, policy, set, &mut report.fields);
+        fill_resources(container, at, policy, sink);
     }
 }
 
 fn fill_resources(
     container: &mut Map<String, Value>,
+    at: &At,
     policy: &Policy,
-    set: &mut Vec<String>,
-    fields: &mut Vec<String>,
+    sink: &mut Sink<'_>,
 ) {
     let defaults = policy.spec.mutate.resources.as_ref();
     let nothing_to_fill = defaults.is_none_or(|d| d.requests.is_empty() && d.limits.is_empty())
@@ -378,50 +441,84 @@ fn fill_resources(
     if nothing_to_fill {
         return;
     }
-    let had_resources = container.contains_key("resources");
-    let resources = object_entry(container, "resources");
-    if let Some(defaults) = defaults {
-        for (section, values) in [
-            ("requests", &defaults.requests),
-            ("limits", &defaults.limits),
-        ] {
-            for (resource, quantity) in values {
-                // A default limit below the container's own request would make the API server
-                // refuse the pod over a limit its author never wrote.
-                if section == "limits" && !request_fits_under(resources, resource, quantity) {
-                    continue;
-                }
-                let section_map = object_entry(resources, section);
-                if is_absent(section_map.get(resource)) {
-                    section_map.insert(resource.clone(), Value::String(quantity.clone()));
-                    set.push(format!("{section}.{resource}={quantity}"));
-                    fields.push(format!("containers.resources.{section}.{resource}"));
+    let resources_slot = Slot::open(container, at, "resources");
+    let resources = resources_slot.object(container);
+    let resources_at = resources_slot.members();
+    let no_values = BTreeMap::new();
+    let (default_requests, default_limits) =
+        defaults.map_or((&no_values, &no_values), |d| (&d.requests, &d.limits));
+    let mut requests = None;
+    if !default_requests.is_empty() {
+        let slot = Slot::open(resources, &resources_at, "requests");
+        let section = slot.object(resources);
+        for (resource, quantity) in default_requests {
+            if is_absent(section.get(resource)) {
+                fill(
+                    section,
+                    &slot.members(),
+                    "requests",
+                    resource,
+                    quantity,
+                    sink,
+                );
+            }
+        }
+        requests = Some(slot);
+    }
+    // A default limit below the container's own request would make the API server refuse
+    // the pod over a limit its author never wrote. Like a LimitRange default, a missing
+    // limit becomes the ceiling, unless the explicit request is already above it (then
+    // validation names the real problem).
+    let limits: Vec<(&String, &String)> = default_limits
+        .iter()
+        .chain(policy.ceilings.iter().map(|c| (&c.resource, &c.raw)))
+        .filter(|(resource, limit)| request_fits_under(resources, resource, limit))
+        .collect();
+    let mut limits_slot = None;
+    if !limits.is_empty() || !policy.ceilings.is_empty() {
+        let slot = Slot::open(resources, &resources_at, "limits");
+        let section = slot.object(resources);
+        for (resource, quantity) in limits {
+            if is_absent(section.get(resource.as_str())) {
+                fill(section, &slot.members(), "limits", resource, quantity, sink);
+            }
+        }
+        limits_slot = Some(slot);
+    }
+    // Empty sections say nothing: dropped, whether filled here or not.
+    for (section, slot) in [("requests", requests), ("limits", limits_slot)] {
+        match slot {
+            Some(slot) => slot.close(resources, IfEmpty::Drop, sink.changes),
+            None => {
+                if resources
+                    .get(section)
+                    .is_some_and(|s| s.as_object().is_some_and(Map::is_empty))
+                {
+                    resources.remove(section);
+                    sink.changes.removed(&child(&resources_at, section));
                 }
             }
         }
     }
-    // Like a LimitRange default: a missing limit becomes the ceiling, unless the explicit
-    // request is already above it (then validation names the real problem).
-    for ceiling in &policy.ceilings {
-        let request_fits = request_fits_under(resources, &ceiling.resource, &ceiling.raw);
-        let limits = object_entry(resources, "limits");
-        if request_fits && is_absent(limits.get(&ceiling.resource)) {
-            limits.insert(ceiling.resource.clone(), Value::String(ceiling.raw.clone()));
-            set.push(format!("limits.{}={}", ceiling.resource, ceiling.raw));
-            fields.push(format!("containers.resources.limits.{}", ceiling.resource));
-        }
-    }
-    for section in ["requests", "limits"] {
-        if resources
-            .get(section)
-            .is_some_and(|s| s.as_object().is_some_and(Map::is_empty))
-        {
-            resources.remove(section);
-        }
-    }
-    if !had_resources && resources.is_empty() {
-        container.remove("resources");
-    }
+    resources_slot.close(container, IfEmpty::DropIfNew, sink.changes);
+}
+
+/// `section[resource] = quantity` in a container's `resources`, told to `sink`.
+fn fill(
+    section: &mut Map<String, Value>,
+    at: &At,
+    name: &str,
+    resource: &str,
+    quantity: &str,
+    sink: &mut Sink<'_>,
+) {
+    sink.set(
+        (section, at),
+        resource,
+        Value::String(quantity.to_owned()),
+        format!("{name}.{resource}={quantity}"),
+        format!("containers.resources.{name}.{resource}"),
+    );
 }
 
 /// The API server refuses `allowPrivilegeEscalation: false` next to `privileged: true` or an
@@ -457,20 +554,25 @@ fn request_fits_under(resources: &Map<String, Value>, resource: &str, limit: &st
 /// the webhook set the name, so without this the API server rejects the pod's overhead.
 fn apply_runtime_class(
     spec: &mut Map<String, Value>,
+    at: &At,
     class_name: &str,
     class: &RuntimeClassInfo,
-    set: &mut Vec<String>,
-    fields: &mut Vec<String>,
+    sink: &mut Sink<'_>,
 ) -> Result<(), MutationError> {
     if let Some(overhead) = &class.overhead_pod_fixed
         && is_absent(spec.get("overhead"))
     {
-        spec.insert("overhead".into(), Value::Object(overhead.clone()));
-        set.push("overhead".into());
-        fields.push("spec.overhead".into());
+        sink.set(
+            (spec, at),
+            "overhead",
+            Value::Object(overhead.clone()),
+            "overhead".into(),
+            "spec.overhead".into(),
+        );
     }
     if !class.node_selector.is_empty() {
-        let selector = object_entry(spec, "nodeSelector");
+        let slot = Slot::open(spec, at, "nodeSelector");
+        let selector = slot.object(spec);
         for (key, class_value) in &class.node_selector {
             match selector.get(key).and_then(Value::as_str) {
                 Some(pod_value) if pod_value != class_value => {
@@ -483,25 +585,34 @@ fn apply_runtime_class(
                 }
                 Some(_) => {}
                 None => {
-                    selector.insert(key.clone(), Value::String(class_value.clone()));
-                    set.push(format!("nodeSelector {key}={class_value}"));
-                    fields.push("spec.nodeSelector".into());
+                    sink.set(
+                        (selector, &slot.members()),
+                        key,
+                        Value::String(class_value.clone()),
+                        format!("nodeSelector {key}={class_value}"),
+                        "spec.nodeSelector".into(),
+                    );
                 }
             }
         }
+        slot.close(spec, IfEmpty::Keep, sink.changes);
     }
     if !class.tolerations.is_empty() {
         let added = append_missing(array_entry(spec, "tolerations"), &class.tolerations);
         if added > 0 {
-            set.push(format!("{added} RuntimeClass toleration(s)"));
-            fields.push("spec.tolerations".into());
+            sink.set.push(format!("{added} RuntimeClass toleration(s)"));
+            sink.fields.push("spec.tolerations".into());
         }
     }
     Ok(())
 }
 
 /// Removes the projected token volumes the ServiceAccount plugin added, and their mounts.
-fn remove_token_volumes(spec: &mut Map<String, Value>) -> Vec<String> {
+fn remove_token_volumes(
+    spec: &mut Map<String, Value>,
+    at: &At,
+    changes: &mut Changes,
+) -> Vec<String> {
     let is_token_volume = |volume: &Value| {
         let name = volume.get("name").and_then(Value::as_str).unwrap_or("");
         let has_token_source = volume
@@ -514,7 +625,7 @@ fn remove_token_volumes(spec: &mut Map<String, Value>) -> Vec<String> {
             });
         name.starts_with(TOKEN_VOLUME_PREFIX) && has_token_source
     };
-    let Some(Value::Array(volumes)) = spec.get_mut("volumes") else {
+    let Some(Value::Array(volumes)) = spec.get("volumes") else {
         return Vec::new();
     };
     let removed: Vec<String> = volumes
@@ -525,40 +636,69 @@ fn remove_token_volumes(spec: &mut Map<String, Value>) -> Vec<String> {
     if removed.is_empty() {
         return removed;
     }
-    volumes.retain(|v| !is_token_volume(v));
-    if volumes.is_empty() {
-        spec.remove("volumes");
-    }
+    remove_items(spec, at, "volumes", |v| is_token_volume(v), changes);
+    let is_token_mount = |mount: &Value| {
+        mount
+            .get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| removed.iter().any(|r| r == n))
+    };
     for list in ["initContainers", "containers", "ephemeralContainers"] {
+        let list_at = child(at, list);
         let Some(Value::Array(containers)) = spec.get_mut(list) else {
             continue;
         };
-        for container in containers.iter_mut().filter_map(Value::as_object_mut) {
-            let Some(Value::Array(mounts)) = container.get_mut("volumeMounts") else {
-                continue;
-            };
-            mounts.retain(|m| {
-                !m.get("name")
-                    .and_then(Value::as_str)
-                    .is_some_and(|n| removed.iter().any(|r| r == n))
-            });
-            if mounts.is_empty() {
-                container.remove("volumeMounts");
+        for (index, container) in containers.iter_mut().enumerate() {
+            if let Some(container) = container.as_object_mut() {
+                let container_at = child(&list_at, index);
+                remove_items(
+                    container,
+                    &container_at,
+                    "volumeMounts",
+                    is_token_mount,
+                    changes,
+                );
             }
         }
     }
     removed
 }
 
+/// Removes the items of the list `map[key]` that match, and the list if that leaves it empty
+/// (an empty list it already had included). Each removal is written down, last index first,
+/// so that every path names the item it removes.
+fn remove_items(
+    map: &mut Map<String, Value>,
+    at: &At,
+    key: &str,
+    matches: impl Fn(&Value) -> bool,
+    changes: &mut Changes,
+) {
+    let Some(Value::Array(items)) = map.get_mut(key) else {
+        return;
+    };
+    let list_at = child(at, key);
+    let doomed: Vec<usize> = (0..items.len()).filter(|i| matches(&items[*i])).collect();
+    if doomed.len() == items.len() {
+        map.remove(key);
+        changes.removed(&list_at);
+        return;
+    }
+    for index in doomed.into_iter().rev() {
+        items.remove(index);
+        changes.removed(&child(&list_at, index));
+    }
+}
+
 /// Recursively fills keys of `defaults` that `target` lacks. Objects merge key by key;
 /// anything else the target already has is its explicit choice and is kept.
 fn fill_missing(
     target: &mut Map<String, Value>,
+    at: &At,
     defaults: &Map<String, Value>,
     skip: &dyn Fn(&str) -> bool,
     path: &str,
-    set: &mut Vec<String>,
-    fields: &mut Vec<String>,
+    sink: &mut Sink<'_>,
 ) {
     for (key, default) in defaults {
         if default.is_null() || skip(key) {
@@ -569,36 +709,41 @@ fn fill_missing(
                 if let (Value::Object(existing), Value::Object(nested)) = (existing, default) {
                     fill_missing(
                         existing,
+                        &child(at, key),
                         nested,
                         &|_| false,
-                        &format!("{path}.{key}"),
-                        set,
-                        fields,
+                        &[path, ".", key].concat(),
+                        sink,
                     );
                 }
             }
             _ => {
-                target.insert(key.clone(), default.clone());
-                set.push(describe(key, default));
-                fields.push(format!("{path}.{key}"));
+                sink.set(
+                    (target, at),
+                    key,
+                    default.clone(),
+                    describe(key, default),
+                    [path, ".", key].concat(),
+                );
             }
         }
     }
 }
 
 /// Human form of a set field, as in `set runAsNonRoot, allowPrivilegeEscalation=false, drop ALL`.
+/// (`concat` rather than `format!`: this runs for every field a review fills.)
 fn describe(key: &str, value: &Value) -> String {
     match value {
         Value::Bool(true) => key.to_owned(),
-        Value::Bool(false) => format!("{key}=false"),
-        Value::String(s) => format!("{key}={s}"),
+        Value::Bool(false) => [key, "=false"].concat(),
+        Value::String(s) => [key, "=", s].concat(),
         Value::Number(n) => format!("{key}={n}"),
         Value::Array(items) => {
             let items: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
-            format!("{key} {}", items.join(","))
+            [key, " ", &items.join(",")].concat()
         }
         Value::Object(map) => match (key, map.get("type").and_then(Value::as_str)) {
-            (_, Some(kind)) => format!("{key}={kind}"),
+            (_, Some(kind)) => [key, "=", kind].concat(),
             ("capabilities", None) => map
                 .iter()
                 .map(|(k, v)| describe(k, v))
@@ -663,5 +808,13 @@ impl PointerStr for Map<String, Value> {
         value.as_str()
     }
 }
+mod changes;
+#[cfg(test)]
+mod patch_tests;
 #[cfg(test)]
 mod tests;
+mod working_copy;
+
+pub use changes::Changes;
+use changes::{Appends, At, IfEmpty, Slot, child};
+pub use working_copy::working_copy;

@@ -2,7 +2,7 @@
 //! at `kubectl apply` / `helm install`, instead of leaving a controller that silently
 //! cannot create pods.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value};
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct WorkloadKind {
@@ -94,15 +94,22 @@ impl WorkloadKind {
 }
 
 /// The template as a pod (`{metadata, spec}`), which is what hardening and the checks take.
+/// One copy of each part: `json!` would serialise the copies into a second one.
 pub fn pod_of_template(template: &Value) -> Value {
-    json!({
-        "metadata": template.get("metadata").cloned().unwrap_or_else(|| json!({})),
-        "spec": template.get("spec").cloned().unwrap_or(Value::Null),
-    })
+    let part = |key: &str, absent: Value| template.get(key).cloned().unwrap_or(absent);
+    let mut pod = Map::new();
+    pod.insert(
+        "metadata".into(),
+        part("metadata", Value::Object(Map::new())),
+    );
+    pod.insert("spec".into(), part("spec", Value::Null));
+    Value::Object(pod)
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -126,6 +133,20 @@ mod tests {
         assert_eq!(by_kind("extensions/v1beta1", "Deployment"), None);
         assert_eq!(by_resource("apps", "controllerrevisions"), None);
         assert_eq!(by_resource("", "pods"), None);
+    }
+
+    #[test]
+    fn a_template_becomes_a_pod_of_its_metadata_and_spec() {
+        let template = json!({"metadata": {"labels": {"a": "b"}}, "spec": {"containers": []}});
+        assert_eq!(pod_of_template(&template), template);
+        assert_eq!(
+            pod_of_template(&json!({"spec": {"containers": []}, "other": 1})),
+            json!({"metadata": {}, "spec": {"containers": []}})
+        );
+        assert_eq!(
+            pod_of_template(&json!({})),
+            json!({"metadata": {}, "spec": null})
+        );
     }
 
     #[test]

@@ -128,6 +128,30 @@ fn the_three_readme_rules_name_themselves_in_the_denial() {
     );
 }
 
+/// The webhook parses `metadata.managedFields` aside; a rule that reads them still sees the
+/// object as sent (the example pod has one entry), in `object` and in `oldObject`.
+#[test]
+fn a_rule_on_managed_fields_sees_them_as_sent() {
+    let text = "apiVersion: mcpguard.dev/v1alpha1\nkind: MCPPolicy\nmetadata: {name: mf}\nspec:\n  namespaces: [mcp]\n  podSecurity: {level: baseline, version: latest}\n  validate:\n    rules:\n      - name: managed-by-one\n        expression: \"object.metadata.managedFields.size() == 1 && object.metadata.managedFields[0].manager == 'kubectl-client-side-apply' && (oldObject == null || has(oldObject.metadata.managedFields))\"\n";
+    let policy = parse_str(text, "mf.yaml").unwrap_or_else(|e| panic!("policy loads: {e}"));
+    let request = pod_request();
+    assert_eq!(validate(&policy, &request).outcome, Outcome::Allowed);
+    let mut update = request.clone();
+    update["operation"] = json!("UPDATE");
+    update["oldObject"] = request["object"].clone();
+    update["object"]["spec"]["containers"][0]["image"] =
+        json!("ghcr.io/github/github-mcp-server:v0.21.0");
+    assert_eq!(validate(&policy, &update).outcome, Outcome::Allowed);
+    update["oldObject"]["metadata"]
+        .as_object_mut()
+        .expect("metadata")
+        .remove("managedFields");
+    assert_eq!(validate(&policy, &update).outcome, Outcome::Denied);
+    let mut without = request;
+    without["object"]["metadata"]["managedFields"] = json!([]);
+    assert_eq!(validate(&policy, &without).outcome, Outcome::Denied);
+}
+
 #[test]
 fn an_exception_waives_a_rule_by_name() {
     let policy = policy(

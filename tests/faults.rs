@@ -890,10 +890,9 @@ async fn pod_with_100000_containers_is_mutated_with_a_patch_for_every_container(
     );
     // Three operations per container, six for the pod.
     assert_eq!(operations.len(), 3 * MANY + 6);
+    // In the order the hardening makes the changes.
     let container_ops = |i: usize| -> Vec<Value> {
         vec![
-            json!({"op": "add", "path": format!("/spec/containers/{i}/imagePullPolicy"), "value": "Always"}),
-            json!({"op": "add", "path": format!("/spec/containers/{i}/resources"), "value": {"requests": {"memory": "400Mi"}}}),
             json!({"op": "add", "path": format!("/spec/containers/{i}/securityContext"), "value": {
                 "allowPrivilegeEscalation": false,
                 "capabilities": {"drop": ["ALL"]},
@@ -902,6 +901,8 @@ async fn pod_with_100000_containers_is_mutated_with_a_patch_for_every_container(
                 "runAsUser": 1000,
                 "seccompProfile": {"type": "RuntimeDefault"}
             }}),
+            json!({"op": "add", "path": format!("/spec/containers/{i}/imagePullPolicy"), "value": "Always"}),
+            json!({"op": "add", "path": format!("/spec/containers/{i}/resources"), "value": {"requests": {"memory": "400Mi"}}}),
         ]
     };
     let ops_under = |prefix: &str| -> Vec<Value> {
@@ -929,12 +930,12 @@ async fn pod_with_100000_containers_is_mutated_with_a_patch_for_every_container(
     assert_eq!(
         pod_level,
         [
-            json!({"op": "add", "path": "/spec/automountServiceAccountToken", "value": false}),
             json!({"op": "add", "path": "/spec/securityContext/fsGroup", "value": 1000}),
             json!({"op": "add", "path": "/spec/securityContext/runAsGroup", "value": 1000}),
             json!({"op": "add", "path": "/spec/securityContext/runAsNonRoot", "value": true}),
             json!({"op": "add", "path": "/spec/securityContext/runAsUser", "value": 1000}),
             json!({"op": "add", "path": "/spec/securityContext/seccompProfile", "value": {"type": "RuntimeDefault"}}),
+            json!({"op": "add", "path": "/spec/automountServiceAccountToken", "value": false}),
         ]
     );
     // One warning for the pod and one per container, capped at 100: the last one counts the

@@ -15,7 +15,8 @@ use mcpguard::admission::review::{
     API_VERSION, AdmissionRequest, AdmissionReview, AdmissionReviewOut, KIND,
 };
 use mcpguard::documents;
-use mcpguard::engine::{self, Context, Decision};
+use mcpguard::engine::{self, Context, Decision, Outcome};
+use mcpguard::harden::{self, Scope};
 use mcpguard::policy::{self, Policy};
 use mcpguard::runtime_class::{RuntimeClassInfo, StaticRuntimeClasses};
 use serde_json::json;
@@ -142,6 +143,16 @@ struct Setup {
     runtime_classes: StaticRuntimeClasses,
 }
 
+impl Setup {
+    fn context(&self) -> Context<'_> {
+        Context {
+            policy: &self.policy,
+            runtime_classes: &self.runtime_classes,
+            now: now(),
+        }
+    }
+}
+
 static SETUPS: LazyLock<Vec<Setup>> = LazyLock::new(|| {
     let gvisor = RuntimeClassInfo {
         overhead_pod_fixed: json!({"cpu": "250m", "memory": "120Mi"})
@@ -183,9 +194,11 @@ fn check_review_decision(request: &AdmissionRequest, decision: &Decision, what: 
         .expect("patch on the wire")
         .expect("patch decodes");
     assert_eq!(&wire, patch, "{what}: patch changed on the wire");
+    // The object as sent, managedFields included: what the API server patches.
     let mut object = request
         .object
-        .clone()
+        .as_ref()
+        .map(|object| object.full().into_owned())
         .unwrap_or_else(|| panic!("{what}: a patch for a request without an object"));
     if let Err(err) = json_patch::patch(&mut object, patch) {
         panic!(
@@ -231,6 +244,79 @@ fn review_corpus_replays_without_panics_and_patches_apply() {
     assert!(patches > 0, "the review corpus should produce some patches");
 }
 
+/// Mutations checked against the hardening they stand for, so the test shows it checked some.
+static MUTATIONS_CHECKED: AtomicUsize = AtomicUsize::new(0);
+
+/// Not a copy of a fuzz target: for every review in the corpus that `engine::mutate` hardens,
+/// its patch applied by `json_patch::patch` to the request's object must give exactly the pod
+/// `harden::harden_pod` returns, with no more operations than `json_patch::diff` needs.
+fn mutation_target(data: &[u8]) -> bool {
+    let Ok(AdmissionReview {
+        request: Some(request),
+        ..
+    }) = serde_json::from_slice::<AdmissionReview>(data)
+    else {
+        return false;
+    };
+    let Some(object) = request.object.as_ref().map(|object| object.full()) else {
+        return false;
+    };
+    let existing: Vec<String> = request
+        .old_object
+        .as_ref()
+        .and_then(|old| old.pointer("/spec/ephemeralContainers"))
+        .and_then(|list| list.as_array())
+        .map(|list| {
+            list.iter()
+                .filter_map(|c| c.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let scope = match request.sub_resource() {
+        "" => Scope::WholePod,
+        "ephemeralcontainers" => Scope::NewEphemeralContainers {
+            existing: &existing,
+        },
+        _ => return false,
+    };
+    for setup in SETUPS.iter() {
+        let decision = engine::mutate(&request, setup.context());
+        if !matches!(decision.outcome, Outcome::Mutated | Outcome::Allowed)
+            || decision.audit_annotations.is_empty()
+        {
+            continue;
+        }
+        let Ok(expected) = harden::harden_pod(
+            &object,
+            scope.clone(),
+            &setup.policy,
+            &setup.runtime_classes,
+        ) else {
+            panic!("mutate admitted a pod that harden_pod refuses");
+        };
+        let patch = decision.patch.unwrap_or_default();
+        let mut patched = object.clone().into_owned();
+        json_patch::patch(&mut patched, &patch).expect("the patch applies");
+        let shown = serde_json::to_string(&patch).unwrap_or_default();
+        assert_eq!(patched, expected.pod, "patch: {shown}");
+        let diff = json_patch::diff(&object, &expected.pod);
+        assert!(patch.len() <= diff.len(), "patch: {shown}");
+        MUTATIONS_CHECKED.fetch_add(1, Ordering::Relaxed);
+    }
+    true
+}
+
+#[test]
+fn review_corpus_patches_reproduce_the_hardened_pod() {
+    replay("review", mutation_target);
+    let checked = MUTATIONS_CHECKED.load(Ordering::Relaxed);
+    println!("fuzz target review: {checked} mutations checked against harden_pod");
+    assert!(
+        checked > 0,
+        "the review corpus should produce some mutations"
+    );
+}
+
 // ---- policy (fuzz/fuzz_targets/policy.rs) -----------------------------------------------
 
 fn small_pod_request(policy: &Policy) -> AdmissionRequest {
@@ -266,7 +352,11 @@ fn check_policy_decision(request: &AdmissionRequest, decision: &Decision) {
     let out = decision.to_response(&request.uid).into_review();
     serde_json::to_vec(&out).expect("response serialises");
     if let Some(patch) = &decision.patch {
-        let mut object = request.object.clone().expect("the request has an object");
+        let mut object = request
+            .object
+            .as_ref()
+            .map(|object| object.full().into_owned())
+            .expect("the request has an object");
         if let Err(err) = json_patch::patch(&mut object, patch) {
             panic!("patch does not apply to its own input: {err}");
         }

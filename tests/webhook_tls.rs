@@ -38,19 +38,20 @@ fn full_container_security_context() -> Value {
     })
 }
 
-/// The JSON Patch /mutate must return for the example pod under the default policy.
+/// The JSON Patch /mutate must return for the example pod under the default policy, in the
+/// order the hardening makes the changes: the pod, then each container.
 fn expected_example_patch() -> Value {
     json!([
-        {"op": "add", "path": "/spec/automountServiceAccountToken", "value": false},
-        {"op": "replace", "path": "/spec/containers/0/imagePullPolicy", "value": "Always"},
-        {"op": "add", "path": "/spec/containers/0/securityContext", "value": full_container_security_context()},
-        {"op": "remove", "path": "/spec/containers/0/volumeMounts/1"},
         {"op": "add", "path": "/spec/securityContext/fsGroup", "value": 1000},
         {"op": "add", "path": "/spec/securityContext/runAsGroup", "value": 1000},
         {"op": "add", "path": "/spec/securityContext/runAsNonRoot", "value": true},
         {"op": "add", "path": "/spec/securityContext/runAsUser", "value": 1000},
         {"op": "add", "path": "/spec/securityContext/seccompProfile", "value": {"type": "RuntimeDefault"}},
-        {"op": "remove", "path": "/spec/volumes/1"}
+        {"op": "add", "path": "/spec/automountServiceAccountToken", "value": false},
+        {"op": "remove", "path": "/spec/volumes/1"},
+        {"op": "remove", "path": "/spec/containers/0/volumeMounts/1"},
+        {"op": "add", "path": "/spec/containers/0/securityContext", "value": full_container_security_context()},
+        {"op": "replace", "path": "/spec/containers/0/imagePullPolicy", "value": "Always"}
     ])
 }
 
@@ -578,9 +579,9 @@ async fn ephemeral_container_update_mutates_only_the_new_container_and_is_judged
     assert_eq!(
         decode_patch(&response),
         json!([
-            {"op": "replace", "path": "/spec/ephemeralContainers/1/imagePullPolicy", "value": "Always"},
             {"op": "add", "path": "/spec/ephemeralContainers/1/securityContext",
-             "value": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}}
+             "value": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}},
+            {"op": "replace", "path": "/spec/ephemeralContainers/1/imagePullPolicy", "value": "Always"}
         ])
     );
     let patched = apply_patch(&new, &response);

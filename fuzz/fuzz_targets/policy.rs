@@ -43,7 +43,11 @@ fn check_decision(request: &AdmissionRequest, decision: &Decision) {
     let out = decision.to_response(&request.uid).into_review();
     serde_json::to_vec(&out).expect("response serialises");
     if let Some(patch) = &decision.patch {
-        let mut object = request.object.clone().expect("the request has an object");
+        let mut object = request
+            .object
+            .as_ref()
+            .map(|object| object.full().into_owned())
+            .expect("the request has an object");
         if let Err(err) = json_patch::patch(&mut object, patch) {
             panic!("patch does not apply to its own input: {err}");
         }

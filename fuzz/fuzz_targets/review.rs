@@ -126,9 +126,11 @@ fn check_decision(request: &AdmissionRequest, decision: &Decision, what: &str) {
         .expect("patch on the wire")
         .expect("patch decodes");
     assert_eq!(&wire, patch, "{what}: patch changed on the wire");
+    // The object as sent, managedFields included: what the API server patches.
     let mut object = request
         .object
-        .clone()
+        .as_ref()
+        .map(|object| object.full().into_owned())
         .unwrap_or_else(|| panic!("{what}: a patch for a request without an object"));
     if let Err(err) = json_patch::patch(&mut object, patch) {
         panic!(

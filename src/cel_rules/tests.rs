@@ -139,6 +139,22 @@ fn old_object_is_null_on_create_and_the_old_pod_on_update() {
 }
 
 #[test]
+fn rules_that_may_read_managed_fields_are_told_apart() {
+    let reads = |expression: &str| rules(vec![rule("r", expression)]).reads_managed_fields();
+    assert!(!reads("object.spec.containers.all(c, c.image != '')"));
+    assert!(!reads(
+        "has(object.metadata.labels) && object.metadata.name != ''"
+    ));
+    assert!(reads("!has(object.metadata.managedFields)"));
+    assert!(reads(
+        "oldObject == null || oldObject.metadata.managedFields.size() > 0"
+    ));
+    assert!(reads("object.metadata.size() > 0"));
+    assert!(reads("object == oldObject"));
+    assert!(!CompiledRules::default().reads_managed_fields());
+}
+
+#[test]
 fn request_carries_the_user_and_the_operation() {
     let compiled = rules(vec![
         with_message(

@@ -402,7 +402,7 @@ fn admission_request(
         namespace: Some(report.namespace.clone()),
         operation: "CREATE".into(),
         user_info: judging.requester.clone(),
-        object: Some(object),
+        object: Some(object.into()),
         old_object: None,
         dry_run: None,
     }

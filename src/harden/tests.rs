@@ -9,7 +9,7 @@ use super::*;
 use crate::policy::{Policy, parse_str};
 use crate::runtime_class::{RuntimeClassInfo, StaticRuntimeClasses};
 
-fn default_policy() -> Policy {
+pub(super) fn default_policy() -> Policy {
     Policy::embedded_default().expect("embedded policy loads")
 }
 
@@ -19,7 +19,7 @@ fn policy(yaml: &str) -> Policy {
 
 /// A minimal policy whose `mutate` section is `mutate` and `validate` is `validate`
 /// (both YAML flow mappings).
-fn policy_with(mutate: &str, validate: &str) -> Policy {
+pub(super) fn policy_with(mutate: &str, validate: &str) -> Policy {
     policy(&format!(
         "apiVersion: mcpguard.dev/v1alpha1
 kind: MCPPolicy
@@ -33,11 +33,54 @@ spec:
     ))
 }
 
-fn no_classes() -> StaticRuntimeClasses {
+pub(super) fn no_classes() -> StaticRuntimeClasses {
     StaticRuntimeClasses::default()
 }
 
-fn harden(pod: &Value, policy: &Policy) -> Mutation {
+/// [`super::harden_pod`], checking the patch it wrote down on the way (every test here goes
+/// through this): `json_patch::patch` applied to the input gives exactly the hardened pod,
+/// with no more operations than `json_patch::diff` needs for the same change; and hardening
+/// the webhook's [`working_copy`] of the spec writes down the same patch.
+pub(super) fn harden_pod(
+    pod: &Value,
+    scope: Scope<'_>,
+    policy: &Policy,
+    runtime_classes: &dyn crate::runtime_class::RuntimeClassLookup,
+) -> Result<Mutation, MutationError> {
+    let result = super::harden_pod(pod, scope.clone(), policy, runtime_classes);
+    if let Ok(mutation) = &result {
+        assert_patch_reproduces(pod, mutation);
+        let mut copy = working_copy(&pod["spec"]);
+        let mut changes = Changes::recorded();
+        harden_spec(&mut copy, scope, policy, runtime_classes, &mut changes)
+            .expect("the working copy hardens like the pod");
+        assert_eq!(
+            changes.into_patch(),
+            mutation.patch,
+            "the working copy's patch"
+        );
+    }
+    result
+}
+
+fn assert_patch_reproduces(input: &Value, mutation: &Mutation) {
+    let shown = serde_json::to_string(&mutation.patch).unwrap_or_default();
+    let mut patched = input.clone();
+    if let Err(err) = json_patch::patch(&mut patched, &mutation.patch) {
+        panic!("the patch does not apply to its input: {err}\npatch: {shown}");
+    }
+    assert_eq!(patched, mutation.pod, "patch: {shown}");
+    let diff = json_patch::diff(input, &mutation.pod);
+    assert!(
+        mutation.patch.len() <= diff.len(),
+        "{} operations where json_patch::diff needs {}\npatch: {shown}\ndiff: {}",
+        mutation.patch.len(),
+        diff.len(),
+        serde_json::to_string(&diff).unwrap_or_default()
+    );
+}
+
+pub(super) fn harden(pod: &Value, policy: &Policy) -> Mutation {
     harden_pod(pod, Scope::WholePod, policy, &no_classes()).expect("pod hardens")
 }
 
@@ -45,7 +88,7 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
 
-fn bare_pod() -> Value {
+pub(super) fn bare_pod() -> Value {
     json!({
         "apiVersion": "v1",
         "kind": "Pod",
@@ -64,7 +107,7 @@ fn hardened_pod_sc() -> Value {
     })
 }
 
-fn hardened_container_sc() -> Value {
+pub(super) fn hardened_container_sc() -> Value {
     json!({
         "allowPrivilegeEscalation": false,
         "capabilities": {"drop": ["ALL"]},
@@ -263,7 +306,7 @@ fn localhost_seccomp_profile_is_kept_whole() {
     );
 }
 
-fn token_volume(name: &str) -> Value {
+pub(super) fn token_volume(name: &str) -> Value {
     json!({
         "name": name,
         "projected": {
@@ -276,7 +319,7 @@ fn token_volume(name: &str) -> Value {
     })
 }
 
-fn token_mount(name: &str) -> Value {
+pub(super) fn token_mount(name: &str) -> Value {
     json!({"name": name, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": true})
 }
 
@@ -745,11 +788,11 @@ fn automount_true_in_the_policy_removes_nothing() {
 
 // ---- RuntimeClass --------------------------------------------------------------------------
 
-fn gvisor_toleration() -> Value {
+pub(super) fn gvisor_toleration() -> Value {
     json!({"key": "sandbox", "operator": "Equal", "value": "gvisor", "effect": "NoSchedule"})
 }
 
-fn gvisor_classes() -> StaticRuntimeClasses {
+pub(super) fn gvisor_classes() -> StaticRuntimeClasses {
     let overhead = json!({"cpu": "250m", "memory": "120Mi"});
     let info = RuntimeClassInfo {
         overhead_pod_fixed: overhead.as_object().cloned(),
@@ -1142,6 +1185,7 @@ fn an_already_hardened_pod_is_returned_identical_without_warnings() {
         mutation,
         Mutation {
             pod,
+            patch: json_patch::Patch(Vec::new()),
             warnings: Vec::new(),
             fields_set: Vec::new(),
         }
