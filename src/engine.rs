@@ -19,6 +19,7 @@ use crate::api_defaults;
 pub use crate::cel_rules::RuleInput;
 use crate::exceptions;
 use crate::harden::{self, Scope};
+use crate::json_path;
 use crate::policy::{Mode, Policy};
 use crate::pss;
 use crate::rules;
@@ -120,12 +121,18 @@ impl Decision {
     }
 
     pub fn to_response(&self, uid: &str) -> AdmissionResponse {
+        self.clone().into_response(uid)
+    }
+
+    /// [`Decision::to_response`] without copying what the decision already holds.
+    pub fn into_response(self, uid: &str) -> AdmissionResponse {
+        let allowed = self.allowed();
         let response = AdmissionResponse {
             uid: uid.to_owned(),
-            allowed: self.allowed(),
-            status: self.status.clone(),
-            audit_annotations: self.audit_annotations.clone(),
-            warnings: capped_warnings(&self.warnings),
+            allowed,
+            status: self.status,
+            audit_annotations: self.audit_annotations,
+            warnings: capped_warnings(self.warnings),
             ..AdmissionResponse::default()
         };
         match &self.patch {
@@ -139,17 +146,15 @@ impl Decision {
 /// would otherwise carry megabytes of them.
 pub const MAX_WARNINGS: usize = 100;
 
-fn capped_warnings(warnings: &[String]) -> Vec<String> {
+fn capped_warnings(mut warnings: Vec<String>) -> Vec<String> {
     if warnings.len() <= MAX_WARNINGS {
-        return warnings.to_vec();
+        return warnings;
     }
     let shown = MAX_WARNINGS - 1;
-    let mut capped = warnings[..shown].to_vec();
-    capped.push(format!(
-        "mcpguard: {} more warnings not shown",
-        warnings.len() - shown
-    ));
-    capped
+    let hidden = warnings.len() - shown;
+    warnings.truncate(shown);
+    warnings.push(format!("mcpguard: {hidden} more warnings not shown"));
+    warnings
 }
 
 /// What kind of pod request this is, once it is known to be in scope.
@@ -292,7 +297,7 @@ fn mutation_decision(
 }
 
 fn ephemeral_names(pod: Option<&Value>) -> Vec<String> {
-    pod.and_then(|p| p.pointer("/spec/ephemeralContainers"))
+    pod.and_then(|p| json_path::at(p, "/spec/ephemeralContainers"))
         .and_then(Value::as_array)
         .map(|containers| {
             containers
@@ -550,8 +555,7 @@ pub fn judge_request(
     context: Context<'_>,
 ) -> Result<exceptions::Outcome, String> {
     let violations = judge_pod(pod, context.policy, request)?;
-    let service_account = pod
-        .pointer("/spec/serviceAccountName")
+    let service_account = json_path::at(pod, "/spec/serviceAccountName")
         .and_then(Value::as_str)
         .unwrap_or("default");
     let subject = exceptions::Subject {
@@ -600,7 +604,7 @@ pub fn judge_pod(
 ) -> Result<Vec<Violation>, String> {
     // The checks read only annotations (seccomp, AppArmor); decoding the rest of the
     // metadata (managedFields above all) would be most of a review's work.
-    let annotations = match pod.pointer("/metadata/annotations") {
+    let annotations = match json_path::at(pod, "/metadata/annotations") {
         None | Some(Value::Null) => None,
         Some(raw) => Some(
             std::collections::BTreeMap::<String, String>::deserialize(raw)
@@ -629,7 +633,7 @@ pub fn judge_pod(
 /// must pass, or pods admitted under an older policy could never be cleaned up.
 fn is_significant_update(new: &Value, old: &Value) -> bool {
     let annotation = |pod: &Value, key: &str| {
-        pod.pointer("/metadata/annotations")
+        json_path::at(pod, "/metadata/annotations")
             .and_then(|a| a.get(key))
             .and_then(Value::as_str)
             .map(str::to_owned)
@@ -637,12 +641,12 @@ fn is_significant_update(new: &Value, old: &Value) -> bool {
     if annotation(new, SECCOMP_POD_ANNOTATION) != annotation(old, SECCOMP_POD_ANNOTATION) {
         return true;
     }
-    let list = |pod: &'_ Value, key: &str| -> Vec<Value> {
-        pod.pointer(&format!("/spec/{key}"))
+    fn list<'v>(pod: &'v Value, key: &str) -> &'v [Value] {
+        pod.get("spec")
+            .and_then(|spec| spec.get(key))
             .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
+            .map_or(&[], Vec::as_slice)
+    }
     let container_changed = |container: &Value, old_container: &Value| {
         let name = container.get("name").and_then(Value::as_str).unwrap_or("");
         let seccomp_key = format!("{SECCOMP_CONTAINER_ANNOTATION_PREFIX}{name}");
@@ -654,7 +658,7 @@ fn is_significant_update(new: &Value, old: &Value) -> bool {
         if new_list.len() != old_list.len()
             || new_list
                 .iter()
-                .zip(&old_list)
+                .zip(old_list)
                 .any(|(n, o)| container_changed(n, o))
         {
             return true;

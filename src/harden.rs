@@ -144,16 +144,13 @@ pub fn harden_spec(
     let windows = spec.pointer_str(&["os", "name"]) == Some("windows");
     let mut report = Report::default();
 
-    let explicit_pod_fields: Vec<String> = spec
-        .get("securityContext")
-        .and_then(Value::as_object)
-        .map(|sc| {
-            sc.iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, _)| k.clone())
-                .collect()
-        })
-        .unwrap_or_default();
+    // The inherited fields the pod sets itself, before the pod's defaults are filled in.
+    let pod_context = spec.get("securityContext").and_then(Value::as_object);
+    let explicit_pod_fields: Vec<&'static str> = INHERITED_FROM_POD
+        .iter()
+        .copied()
+        .filter(|key| pod_context.is_some_and(|sc| !is_absent(sc.get(*key))))
+        .collect();
 
     if matches!(scope, Scope::WholePod) {
         harden_pod_level(
@@ -182,13 +179,9 @@ pub fn harden_spec(
             let Some(container) = container.as_object_mut() else {
                 continue;
             };
-            let name = container
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned();
+            let name = || container.get("name").and_then(Value::as_str).unwrap_or("");
             if let Scope::NewEphemeralContainers { existing } = scope
-                && existing.contains(&name)
+                && existing.iter().any(|e| e == name())
             {
                 continue;
             }
@@ -208,7 +201,10 @@ pub fn harden_spec(
                 policy,
                 &mut sink,
             );
-            report.warn(&format!("{label} {name:?}"), &set);
+            if !set.is_empty() {
+                let name = container.get("name").and_then(Value::as_str).unwrap_or("");
+                report.warn(&format!("{label} {name:?}"), &set);
+            }
         }
     }
     report.fields.sort();
@@ -387,7 +383,7 @@ fn harden_container(
     at: &At,
     takes_resources: bool,
     windows: bool,
-    explicit_pod_fields: &[String],
+    explicit_pod_fields: &[&str],
     policy: &Policy,
     sink: &mut Sink<'_>,
 ) {
@@ -398,8 +394,7 @@ fn harden_container(
         let escalation_forced = requires_privilege_escalation(target);
         let skip = |key: &str| {
             (windows && LINUX_ONLY_CONTAINER_FIELDS.contains(&key))
-                || (INHERITED_FROM_POD.contains(&key)
-                    && explicit_pod_fields.iter().any(|f| f == key))
+                || explicit_pod_fields.contains(&key)
                 || (key == "allowPrivilegeEscalation" && escalation_forced)
         };
         fill_missing(
@@ -616,7 +611,8 @@ fn remove_token_volumes(
     let is_token_volume = |volume: &Value| {
         let name = volume.get("name").and_then(Value::as_str).unwrap_or("");
         let has_token_source = volume
-            .pointer("/projected/sources")
+            .get("projected")
+            .and_then(|projected| projected.get("sources"))
             .and_then(Value::as_array)
             .is_some_and(|sources| {
                 sources

@@ -289,7 +289,7 @@ async fn decide(
         Endpoint::Validate => engine::validate(&request, context),
     };
     record(state, endpoint, &request, &policy.name, &decision);
-    let body = decision.to_response(&request.uid).into_review();
+    let body = decision.into_response(&request.uid).into_review();
     Ok(axum::Json(body).into_response())
 }
 
