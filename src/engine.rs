@@ -354,7 +354,7 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
                 }
             }
             (
-                object.with_managed_fields_if(reads_managed_fields),
+                JudgedPod::Json(object.with_managed_fields_if(reads_managed_fields)),
                 request.resource.resource.clone(),
                 String::new(),
             )
@@ -376,7 +376,7 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
                 return Decision::new(Outcome::Skipped);
             }
             let display = format!("{} {:?}", workload.kind, request.display_name());
-            let pod = match pod_of_workload(template, context) {
+            let pod = match JudgedPod::of_template(template, context) {
                 Ok((pod, mutation_warnings)) => {
                     warnings.extend(mutation_warnings.iter().map(|w| {
                         let detail = w.strip_prefix("mcpguard: ").unwrap_or(w);
@@ -397,7 +397,7 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
                 }
             };
             (
-                Cow::Owned(pod),
+                pod,
                 workload.qualified_resource(),
                 WORKLOAD_DENIAL.to_owned(),
             )
@@ -426,7 +426,7 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
         username,
         groups: &groups,
     };
-    let outcome = match judge_request(&pod, &rule_input, context) {
+    let outcome = match pod.judge(&rule_input, context) {
         Ok(outcome) => outcome,
         Err(message) => return Decision::invalid(message),
     };
@@ -602,30 +602,48 @@ pub fn judge_pod(
     policy: &Policy,
     request: &RuleInput<'_>,
 ) -> Result<Vec<Violation>, String> {
-    // The checks read only annotations (seccomp, AppArmor); decoding the rest of the
-    // metadata (managedFields above all) would be most of a review's work.
-    let annotations = match json_path::at(pod, "/metadata/annotations") {
+    let metadata = decode_annotations(json_path::at(pod, "/metadata/annotations"))?;
+    let raw_spec = pod.get("spec").ok_or("object has no spec")?;
+    let spec = PodSpec::deserialize(raw_spec).map_err(|e| format!("cannot decode spec: {e}"))?;
+    let mut violations = judge_typed(&metadata, &spec, policy);
+    violations.extend(policy.rules.evaluate(pod, request));
+    Ok(violations)
+}
+
+/// [`judge_pod`] without the CEL rules, for a spec already decoded.
+fn judge_decoded(
+    annotations: Option<&Value>,
+    spec: &PodSpec,
+    policy: &Policy,
+) -> Result<Vec<Violation>, String> {
+    Ok(judge_typed(&decode_annotations(annotations)?, spec, policy))
+}
+
+/// The checks read only annotations (seccomp, AppArmor); decoding the rest of the metadata
+/// (managedFields above all) would be most of a review's work.
+fn decode_annotations(annotations: Option<&Value>) -> Result<ObjectMeta, String> {
+    let annotations = match annotations {
         None | Some(Value::Null) => None,
         Some(raw) => Some(
             std::collections::BTreeMap::<String, String>::deserialize(raw)
                 .map_err(|e| format!("cannot decode metadata.annotations: {e}"))?,
         ),
     };
-    let metadata = ObjectMeta {
+    Ok(ObjectMeta {
         annotations,
         ..ObjectMeta::default()
-    };
-    let raw_spec = pod.get("spec").ok_or("object has no spec")?;
-    let spec = PodSpec::deserialize(raw_spec).map_err(|e| format!("cannot decode spec: {e}"))?;
+    })
+}
+
+fn judge_typed(metadata: &ObjectMeta, spec: &PodSpec, policy: &Policy) -> Vec<Violation> {
     let security = policy.spec.pod_security;
     let mut violations: Vec<Violation> =
-        pss::evaluate(security.level, security.version, &metadata, &spec)
+        pss::evaluate(security.level, security.version, metadata, spec)
             .into_iter()
             .map(Violation::from)
             .collect();
-    violations.extend(rules::evaluate(policy, &spec));
-    violations.extend(policy.rules.evaluate(pod, request));
-    Ok(violations)
+    violations.extend(rules::evaluate(policy, spec));
+    violations
 }
 
 /// PSA's rule: an update matters when it changes images, the set of containers, ephemeral
@@ -673,7 +691,10 @@ fn is_significant_update(new: &Value, old: &Value) -> bool {
         }
     })
 }
+mod judged_pod;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod workload_tests;
+
+use judged_pod::JudgedPod;
