@@ -23,6 +23,11 @@
 //! writes one line per review). Run without `--bench` (`cargo test --benches`), it is a short
 //! smoke run with one connection.
 
+/// The same allocator as the `mcpguard` binary: the echo baseline ran on glibc malloc
+/// while mcpguard ran on mimalloc, which flattered mcpguard's ratio to echo.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

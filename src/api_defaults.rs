@@ -7,7 +7,14 @@ use serde_json::{Map, Value};
 use crate::image_ref::ImageRef;
 
 pub fn apply_pod_defaults(pod: &mut Value) {
-    let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
+    if let Some(spec) = pod.get_mut("spec") {
+        apply_spec_defaults(spec);
+    }
+}
+
+/// [`apply_pod_defaults`] on the spec alone.
+pub fn apply_spec_defaults(spec: &mut Value) {
+    let Some(spec) = spec.as_object_mut() else {
         return;
     };
     for list in ["initContainers", "containers", "ephemeralContainers"] {

@@ -19,6 +19,7 @@ use crate::api_defaults;
 pub use crate::cel_rules::RuleInput;
 use crate::exceptions;
 use crate::harden::{self, Scope};
+use crate::json_path;
 use crate::policy::{Mode, Policy};
 use crate::pss;
 use crate::rules;
@@ -120,12 +121,18 @@ impl Decision {
     }
 
     pub fn to_response(&self, uid: &str) -> AdmissionResponse {
+        self.clone().into_response(uid)
+    }
+
+    /// [`Decision::to_response`] without copying what the decision already holds.
+    pub fn into_response(self, uid: &str) -> AdmissionResponse {
+        let allowed = self.allowed();
         let response = AdmissionResponse {
             uid: uid.to_owned(),
-            allowed: self.allowed(),
-            status: self.status.clone(),
-            audit_annotations: self.audit_annotations.clone(),
-            warnings: capped_warnings(&self.warnings),
+            allowed,
+            status: self.status,
+            audit_annotations: self.audit_annotations,
+            warnings: capped_warnings(self.warnings),
             ..AdmissionResponse::default()
         };
         match &self.patch {
@@ -139,17 +146,15 @@ impl Decision {
 /// would otherwise carry megabytes of them.
 pub const MAX_WARNINGS: usize = 100;
 
-fn capped_warnings(warnings: &[String]) -> Vec<String> {
+fn capped_warnings(mut warnings: Vec<String>) -> Vec<String> {
     if warnings.len() <= MAX_WARNINGS {
-        return warnings.to_vec();
+        return warnings;
     }
     let shown = MAX_WARNINGS - 1;
-    let mut capped = warnings[..shown].to_vec();
-    capped.push(format!(
-        "mcpguard: {} more warnings not shown",
-        warnings.len() - shown
-    ));
-    capped
+    let hidden = warnings.len() - shown;
+    warnings.truncate(shown);
+    warnings.push(format!("mcpguard: {hidden} more warnings not shown"));
+    warnings
 }
 
 /// What kind of pod request this is, once it is known to be in scope.
@@ -292,7 +297,7 @@ fn mutation_decision(
 }
 
 fn ephemeral_names(pod: Option<&Value>) -> Vec<String> {
-    pod.and_then(|p| p.pointer("/spec/ephemeralContainers"))
+    pod.and_then(|p| json_path::at(p, "/spec/ephemeralContainers"))
         .and_then(Value::as_array)
         .map(|containers| {
             containers
@@ -352,7 +357,7 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
                 }
             }
             (
-                object.with_managed_fields_if(reads_managed_fields),
+                JudgedPod::Json(object.with_managed_fields_if(reads_managed_fields)),
                 request.resource.resource.clone(),
                 String::new(),
             )
@@ -374,7 +379,7 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
                 return Decision::new(Outcome::Skipped);
             }
             let display = format!("{} {:?}", workload.kind, request.display_name());
-            let pod = match pod_of_workload(template, context) {
+            let pod = match JudgedPod::of_template(template, context) {
                 Ok((pod, mutation_warnings)) => {
                     warnings.extend(mutation_warnings.iter().map(|w| {
                         let detail = w.strip_prefix("mcpguard: ").unwrap_or(w);
@@ -395,7 +400,7 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
                 }
             };
             (
-                Cow::Owned(pod),
+                pod,
                 workload.qualified_resource(),
                 WORKLOAD_DENIAL.to_owned(),
             )
@@ -424,7 +429,7 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
         username,
         groups: &groups,
     };
-    let outcome = match judge_request(&pod, &rule_input, context) {
+    let outcome = match pod.judge(&rule_input, context) {
         Ok(outcome) => outcome,
         Err(message) => return Decision::invalid(message),
     };
@@ -553,8 +558,7 @@ pub fn judge_request(
     context: Context<'_>,
 ) -> Result<exceptions::Outcome, String> {
     let violations = judge_pod(pod, context.policy, request)?;
-    let service_account = pod
-        .pointer("/spec/serviceAccountName")
+    let service_account = json_path::at(pod, "/spec/serviceAccountName")
         .and_then(Value::as_str)
         .unwrap_or("default");
     let subject = exceptions::Subject {
@@ -601,30 +605,48 @@ pub fn judge_pod(
     policy: &Policy,
     request: &RuleInput<'_>,
 ) -> Result<Vec<Violation>, String> {
-    // The checks read only annotations (seccomp, AppArmor); decoding the rest of the
-    // metadata (managedFields above all) would be most of a review's work.
-    let annotations = match pod.pointer("/metadata/annotations") {
+    let metadata = decode_annotations(json_path::at(pod, "/metadata/annotations"))?;
+    let raw_spec = pod.get("spec").ok_or("object has no spec")?;
+    let spec = PodSpec::deserialize(raw_spec).map_err(|e| format!("cannot decode spec: {e}"))?;
+    let mut violations = judge_typed(&metadata, &spec, policy);
+    violations.extend(policy.rules.evaluate(pod, request));
+    Ok(violations)
+}
+
+/// [`judge_pod`] without the CEL rules, for a spec already decoded.
+fn judge_decoded(
+    annotations: Option<&Value>,
+    spec: &PodSpec,
+    policy: &Policy,
+) -> Result<Vec<Violation>, String> {
+    Ok(judge_typed(&decode_annotations(annotations)?, spec, policy))
+}
+
+/// The checks read only annotations (seccomp, AppArmor); decoding the rest of the metadata
+/// (managedFields above all) would be most of a review's work.
+fn decode_annotations(annotations: Option<&Value>) -> Result<ObjectMeta, String> {
+    let annotations = match annotations {
         None | Some(Value::Null) => None,
         Some(raw) => Some(
             std::collections::BTreeMap::<String, String>::deserialize(raw)
                 .map_err(|e| format!("cannot decode metadata.annotations: {e}"))?,
         ),
     };
-    let metadata = ObjectMeta {
+    Ok(ObjectMeta {
         annotations,
         ..ObjectMeta::default()
-    };
-    let raw_spec = pod.get("spec").ok_or("object has no spec")?;
-    let spec = PodSpec::deserialize(raw_spec).map_err(|e| format!("cannot decode spec: {e}"))?;
+    })
+}
+
+fn judge_typed(metadata: &ObjectMeta, spec: &PodSpec, policy: &Policy) -> Vec<Violation> {
     let security = policy.spec.pod_security;
     let mut violations: Vec<Violation> =
-        pss::evaluate(security.level, security.version, &metadata, &spec)
+        pss::evaluate(security.level, security.version, metadata, spec)
             .into_iter()
             .map(Violation::from)
             .collect();
-    violations.extend(rules::evaluate(policy, &spec));
-    violations.extend(policy.rules.evaluate(pod, request));
-    Ok(violations)
+    violations.extend(rules::evaluate(policy, spec));
+    violations
 }
 
 /// PSA's rule: an update matters when it changes images, the set of containers, ephemeral
@@ -632,7 +654,7 @@ pub fn judge_pod(
 /// must pass, or pods admitted under an older policy could never be cleaned up.
 fn is_significant_update(new: &Value, old: &Value) -> bool {
     let annotation = |pod: &Value, key: &str| {
-        pod.pointer("/metadata/annotations")
+        json_path::at(pod, "/metadata/annotations")
             .and_then(|a| a.get(key))
             .and_then(Value::as_str)
             .map(str::to_owned)
@@ -640,12 +662,12 @@ fn is_significant_update(new: &Value, old: &Value) -> bool {
     if annotation(new, SECCOMP_POD_ANNOTATION) != annotation(old, SECCOMP_POD_ANNOTATION) {
         return true;
     }
-    let list = |pod: &'_ Value, key: &str| -> Vec<Value> {
-        pod.pointer(&format!("/spec/{key}"))
+    fn list<'v>(pod: &'v Value, key: &str) -> &'v [Value] {
+        pod.get("spec")
+            .and_then(|spec| spec.get(key))
             .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
+            .map_or(&[], Vec::as_slice)
+    }
     let container_changed = |container: &Value, old_container: &Value| {
         let name = container.get("name").and_then(Value::as_str).unwrap_or("");
         let seccomp_key = format!("{SECCOMP_CONTAINER_ANNOTATION_PREFIX}{name}");
@@ -657,7 +679,7 @@ fn is_significant_update(new: &Value, old: &Value) -> bool {
         if new_list.len() != old_list.len()
             || new_list
                 .iter()
-                .zip(&old_list)
+                .zip(old_list)
                 .any(|(n, o)| container_changed(n, o))
         {
             return true;
@@ -672,7 +694,10 @@ fn is_significant_update(new: &Value, old: &Value) -> bool {
         }
     })
 }
+mod judged_pod;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod workload_tests;
+
+use judged_pod::JudgedPod;

@@ -189,7 +189,8 @@ fn matching_containers(exception: &Exception, pod: &Value) -> Vec<String> {
     let mut names = Vec::new();
     for list in CONTAINER_LISTS {
         let Some(containers) = pod
-            .pointer(&format!("/spec/{list}"))
+            .get("spec")
+            .and_then(|spec| spec.get(list))
             .and_then(Value::as_array)
         else {
             continue;

@@ -88,6 +88,7 @@ pub struct Mutation {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Hardening {
     pub warnings: Vec<String>,
+    /// As [`Mutation::fields_set`]; empty when the changes are not recorded.
     pub fields_set: Vec<String>,
 }
 
@@ -144,16 +145,13 @@ pub fn harden_spec(
     let windows = spec.pointer_str(&["os", "name"]) == Some("windows");
     let mut report = Report::default();
 
-    let explicit_pod_fields: Vec<String> = spec
-        .get("securityContext")
-        .and_then(Value::as_object)
-        .map(|sc| {
-            sc.iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, _)| k.clone())
-                .collect()
-        })
-        .unwrap_or_default();
+    // The inherited fields the pod sets itself, before the pod's defaults are filled in.
+    let pod_context = spec.get("securityContext").and_then(Value::as_object);
+    let explicit_pod_fields: Vec<&'static str> = INHERITED_FROM_POD
+        .iter()
+        .copied()
+        .filter(|key| pod_context.is_some_and(|sc| !is_absent(sc.get(*key))))
+        .collect();
 
     if matches!(scope, Scope::WholePod) {
         harden_pod_level(
@@ -182,13 +180,9 @@ pub fn harden_spec(
             let Some(container) = container.as_object_mut() else {
                 continue;
             };
-            let name = container
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned();
+            let name = || container.get("name").and_then(Value::as_str).unwrap_or("");
             if let Scope::NewEphemeralContainers { existing } = scope
-                && existing.contains(&name)
+                && existing.iter().any(|e| e == name())
             {
                 continue;
             }
@@ -208,7 +202,10 @@ pub fn harden_spec(
                 policy,
                 &mut sink,
             );
-            report.warn(&format!("{label} {name:?}"), &set);
+            if !set.is_empty() {
+                let name = container.get("name").and_then(Value::as_str).unwrap_or("");
+                report.warn(&format!("{label} {name:?}"), &set);
+            }
         }
     }
     report.fields.sort();
@@ -241,11 +238,19 @@ impl Sink<'_> {
         key: &str,
         value: Value,
         said: String,
-        field: String,
+        field: impl FnOnce() -> String,
     ) {
         self.changes.set(map, at, key, value);
         self.set.push(said);
-        self.fields.push(field);
+        self.field(field);
+    }
+
+    /// An audit field name, kept only where changes are recorded: the webhook's mutation
+    /// reports them, a workload's pods (built for the checks) never do.
+    fn field(&mut self, name: impl FnOnce() -> String) {
+        if self.changes.is_recording() {
+            self.fields.push(name());
+        }
     }
 }
 
@@ -319,7 +324,7 @@ fn harden_pod_level(
             "runtimeClassName",
             Value::String(class_name.clone()),
             format!("runtimeClassName={class_name}"),
-            "spec.runtimeClassName".into(),
+            || "spec.runtimeClassName".into(),
         );
         match runtime_classes.get(class_name) {
             Some(class) => apply_runtime_class(spec, at, class_name, &class, &mut sink)?,
@@ -334,13 +339,13 @@ fn harden_pod_level(
             "automountServiceAccountToken",
             Value::Bool(automount),
             format!("automountServiceAccountToken={automount}"),
-            "spec.automountServiceAccountToken".into(),
+            || "spec.automountServiceAccountToken".into(),
         );
         if !automount {
             for removed in remove_token_volumes(spec, at, sink.changes) {
                 sink.set.push(format!("removed volume {removed}"));
-                sink.fields.push("spec.volumes".into());
-                sink.fields.push("containers.volumeMounts".into());
+                sink.field(|| "spec.volumes".into());
+                sink.field(|| "containers.volumeMounts".into());
             }
         }
     }
@@ -348,7 +353,7 @@ fn harden_pod_level(
         let added = append_missing(array_entry(spec, "tolerations"), &mutate.tolerations);
         if added > 0 {
             sink.set.push(format!("{added} toleration(s)"));
-            sink.fields.push("spec.tolerations".into());
+            sink.field(|| "spec.tolerations".into());
         }
     }
     tolerations.record(spec, at, sink.changes);
@@ -387,7 +392,7 @@ fn harden_container(
     at: &At,
     takes_resources: bool,
     windows: bool,
-    explicit_pod_fields: &[String],
+    explicit_pod_fields: &[&str],
     policy: &Policy,
     sink: &mut Sink<'_>,
 ) {
@@ -398,8 +403,7 @@ fn harden_container(
         let escalation_forced = requires_privilege_escalation(target);
         let skip = |key: &str| {
             (windows && LINUX_ONLY_CONTAINER_FIELDS.contains(&key))
-                || (INHERITED_FROM_POD.contains(&key)
-                    && explicit_pod_fields.iter().any(|f| f == key))
+                || explicit_pod_fields.contains(&key)
                 || (key == "allowPrivilegeEscalation" && escalation_forced)
         };
         fill_missing(
@@ -420,7 +424,7 @@ fn harden_container(
                 "imagePullPolicy",
                 Value::String(wanted.into()),
                 format!("imagePullPolicy={wanted}"),
-                "containers.imagePullPolicy".into(),
+                || "containers.imagePullPolicy".into(),
             );
         }
     }
@@ -517,7 +521,7 @@ fn fill(
         resource,
         Value::String(quantity.to_owned()),
         format!("{name}.{resource}={quantity}"),
-        format!("containers.resources.{name}.{resource}"),
+        || format!("containers.resources.{name}.{resource}"),
     );
 }
 
@@ -526,16 +530,18 @@ fn fill(
 /// privilege into an opaque "Pod is invalid" from the API server, so it is left alone.
 fn requires_privilege_escalation(security_context: &Map<String, Value>) -> bool {
     let privileged = security_context.get("privileged") == Some(&Value::Bool(true));
-    let adds_sys_admin = security_context
-        .get("capabilities")
-        .and_then(|c| c.get("add"))
-        .and_then(Value::as_array)
-        .is_some_and(|added| {
-            added
-                .iter()
-                .any(|c| matches!(c.as_str(), Some("SYS_ADMIN" | "CAP_SYS_ADMIN")))
-        });
+    let adds_sys_admin = any_listed(security_context.get("capabilities"), "add", |c| {
+        matches!(c.as_str(), Some("SYS_ADMIN" | "CAP_SYS_ADMIN"))
+    });
     privileged || adds_sys_admin
+}
+
+/// Whether an item of the list `parent[key]` passes `test`.
+fn any_listed(parent: Option<&Value>, key: &str, test: impl Fn(&Value) -> bool) -> bool {
+    parent
+        .and_then(|parent| parent.get(key))
+        .and_then(Value::as_array)
+        .is_some_and(|items| items.iter().any(test))
 }
 
 /// Whether the container's request for `resource` (if any) is at most `limit`.
@@ -567,7 +573,7 @@ fn apply_runtime_class(
             "overhead",
             Value::Object(overhead.clone()),
             "overhead".into(),
-            "spec.overhead".into(),
+            || "spec.overhead".into(),
         );
     }
     if !class.node_selector.is_empty() {
@@ -590,7 +596,7 @@ fn apply_runtime_class(
                         key,
                         Value::String(class_value.clone()),
                         format!("nodeSelector {key}={class_value}"),
-                        "spec.nodeSelector".into(),
+                        || "spec.nodeSelector".into(),
                     );
                 }
             }
@@ -601,7 +607,7 @@ fn apply_runtime_class(
         let added = append_missing(array_entry(spec, "tolerations"), &class.tolerations);
         if added > 0 {
             sink.set.push(format!("{added} RuntimeClass toleration(s)"));
-            sink.fields.push("spec.tolerations".into());
+            sink.field(|| "spec.tolerations".into());
         }
     }
     Ok(())
@@ -613,18 +619,6 @@ fn remove_token_volumes(
     at: &At,
     changes: &mut Changes,
 ) -> Vec<String> {
-    let is_token_volume = |volume: &Value| {
-        let name = volume.get("name").and_then(Value::as_str).unwrap_or("");
-        let has_token_source = volume
-            .pointer("/projected/sources")
-            .and_then(Value::as_array)
-            .is_some_and(|sources| {
-                sources
-                    .iter()
-                    .any(|s| s.get("serviceAccountToken").is_some())
-            });
-        name.starts_with(TOKEN_VOLUME_PREFIX) && has_token_source
-    };
     let Some(Value::Array(volumes)) = spec.get("volumes") else {
         return Vec::new();
     };
@@ -636,7 +630,7 @@ fn remove_token_volumes(
     if removed.is_empty() {
         return removed;
     }
-    remove_items(spec, at, "volumes", |v| is_token_volume(v), changes);
+    remove_items(spec, at, "volumes", is_token_volume, changes);
     let is_token_mount = |mount: &Value| {
         mount
             .get("name")
@@ -662,6 +656,16 @@ fn remove_token_volumes(
         }
     }
     removed
+}
+
+/// A projected ServiceAccount token volume as the ServiceAccount admission plugin adds it:
+/// what hardening removes when it turns the token off.
+pub fn is_token_volume(volume: &Value) -> bool {
+    let name = volume.get("name").and_then(Value::as_str).unwrap_or("");
+    let has_token_source = any_listed(volume.get("projected"), "sources", |source| {
+        source.get("serviceAccountToken").is_some()
+    });
+    name.starts_with(TOKEN_VOLUME_PREFIX) && has_token_source
 }
 
 /// Removes the items of the list `map[key]` that match, and the list if that leaves it empty
@@ -723,7 +727,7 @@ fn fill_missing(
                     key,
                     default.clone(),
                     describe(key, default),
-                    [path, ".", key].concat(),
+                    || [path, ".", key].concat(),
                 );
             }
         }
@@ -817,4 +821,7 @@ mod working_copy;
 
 pub use changes::Changes;
 use changes::{Appends, At, IfEmpty, Slot, child};
-pub use working_copy::working_copy;
+pub use working_copy::{
+    CONTAINER_MEMBERS as WORKING_COPY_CONTAINER_MEMBERS, SPEC_MEMBERS as WORKING_COPY_SPEC_MEMBERS,
+    working_copy,
+};

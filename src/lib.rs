@@ -15,6 +15,7 @@ pub mod engine;
 pub mod exceptions;
 pub mod harden;
 pub mod image_ref;
+pub mod json_path;
 pub mod kube_cache;
 pub mod metrics;
 pub mod namespace_labels;

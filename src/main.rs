@@ -59,7 +59,11 @@ fn main() -> ExitCode {
 fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MCPGUARD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    // Buffered: the background writer flushes whenever it has drained its queue, so a burst
+    // of review lines is one write, not one syscall per line (the writer thread's syscalls
+    // and wake-ups were a tenth of the server's CPU under load, one line per mutation).
+    let stderr = std::io::BufWriter::new(std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking(stderr);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);

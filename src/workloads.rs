@@ -89,7 +89,7 @@ impl WorkloadKind {
     }
 
     pub fn template<'a>(&self, object: &'a Value) -> Option<&'a Value> {
-        object.pointer(self.template).filter(|t| t.is_object())
+        crate::json_path::at(object, self.template).filter(|t| t.is_object())
     }
 }
 

@@ -297,7 +297,7 @@ async fn decide(
         decision.warnings = claim_warnings(&policies, &request);
     }
     record(state, endpoint, &request, &policy.name, &decision);
-    let body = decision.to_response(&request.uid).into_review();
+    let body = decision.into_response(&request.uid).into_review();
     Ok(axum::Json(body).into_response())
 }
 

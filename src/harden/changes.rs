@@ -38,6 +38,10 @@ impl Changes {
         Changes::default()
     }
 
+    pub fn is_recording(&self) -> bool {
+        self.recording
+    }
+
     pub fn into_patch(self) -> Patch {
         Patch(self.ops)
     }

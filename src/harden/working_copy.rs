@@ -9,12 +9,13 @@
 //! tolerations), never a trimmed container or volume. `harden/tests.rs` checks the two
 //! patches are equal for every hardening it runs, and the fuzz replay checks the webhook's
 //! patch against the hardening of the whole pod. A member that hardening starts to read must
-//! be added here.
+//! be added here (and to the typed merge of `engine/judged_pod.rs`, which otherwise takes
+//! the long way for workloads).
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 /// The members of a pod spec that hardening reads or changes, copied whole.
-const SPEC_MEMBERS: &[&str] = &[
+pub const SPEC_MEMBERS: &[&str] = &[
     "os",
     "securityContext",
     "runtimeClassName",
@@ -28,16 +29,15 @@ const SPEC_MEMBERS: &[&str] = &[
 /// The container lists, copied item by item with [`CONTAINER_MEMBERS`].
 const CONTAINER_LISTS: &[&str] = &["initContainers", "containers", "ephemeralContainers"];
 
-const CONTAINER_MEMBERS: &[&str] = &[
+/// (`image`: the API defaults read it, when a workload's pod is built from the copy.)
+pub const CONTAINER_MEMBERS: &[&str] = &[
     "name",
+    "image",
     "securityContext",
     "imagePullPolicy",
     "resources",
     "volumeMounts",
 ];
-
-/// What tells a ServiceAccount token volume (removed when the token is turned off).
-const VOLUME_MEMBERS: &[&str] = &["name", "projected"];
 
 /// The parts of `spec` that hardening reads or changes (a non-object spec as it is).
 pub fn working_copy(spec: &Value) -> Value {
@@ -56,9 +56,28 @@ pub fn working_copy(spec: &Value) -> Value {
         }
     }
     if let Some(list) = spec.get("volumes") {
-        copy.insert("volumes".to_owned(), items(list, VOLUME_MEMBERS));
+        copy.insert("volumes".to_owned(), volumes(list));
     }
     Value::Object(copy)
+}
+
+/// Of a volume, hardening reads only whether it is a ServiceAccount token volume (to remove
+/// it): its name, and for a token volume the token source, stand for it.
+fn volumes(list: &Value) -> Value {
+    let Value::Array(volumes) = list else {
+        return list.clone();
+    };
+    let standing_in = volumes.iter().map(|volume| {
+        let name = volume.get("name").cloned();
+        match (name, super::is_token_volume(volume)) {
+            (Some(name), true) => {
+                json!({"name": name, "projected": {"sources": [{"serviceAccountToken": {}}]}})
+            }
+            (Some(name), false) => json!({"name": name}),
+            (None, _) => Value::Null,
+        }
+    });
+    Value::Array(standing_in.collect())
 }
 
 /// Each object item of `list` with only `members`; anything else as null (hardening skips
