@@ -14,7 +14,9 @@ use serde_json::Value;
 
 use time::OffsetDateTime;
 
-use crate::admission::review::{AdmissionRequest, AdmissionResponse, Operation, ResponseStatus};
+use crate::admission::review::{
+    self, AdmissionRequest, AdmissionResponse, Operation, ResponseStatus,
+};
 use crate::api_defaults;
 pub use crate::cel_rules::RuleInput;
 use crate::exceptions;
@@ -122,6 +124,27 @@ impl Decision {
 
     pub fn to_response(&self, uid: &str) -> AdmissionResponse {
         self.clone().into_response(uid)
+    }
+
+    /// The AdmissionReview answer on the wire: what `serde_json::to_vec` writes of
+    /// `self.to_response(uid).into_review()`, without building it (see
+    /// [`review::review_json`]).
+    pub fn review_json(&self, uid: &str) -> Vec<u8> {
+        let capped;
+        let warnings = if self.warnings.len() > MAX_WARNINGS {
+            capped = capped_warnings(self.warnings.clone());
+            &capped
+        } else {
+            &self.warnings
+        };
+        review::review_json(review::ResponseParts {
+            uid,
+            allowed: self.allowed(),
+            status: self.status.as_ref(),
+            patch: self.patch.as_ref(),
+            audit_annotations: &self.audit_annotations,
+            warnings,
+        })
     }
 
     /// [`Decision::to_response`] without copying what the decision already holds.

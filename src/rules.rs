@@ -218,25 +218,29 @@ pub fn looks_like_credential(name: &str) -> bool {
         ("SIGNING", "KEY"),
         ("ENCRYPTION", "KEY"),
     ];
-    let upper = name.to_ascii_uppercase();
-    let words: Vec<&str> = upper
+    // The last two words, compared ignoring ASCII case: no copy of the name (this runs for
+    // every env var of every container).
+    let mut words = name
         .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| !w.is_empty())
-        .collect();
-    let Some(last) = words.last() else {
+        .rev();
+    let Some(last) = words.next() else {
         return false;
     };
+    let before = words.next();
+    let is = |word: &str, wanted: &str| word.eq_ignore_ascii_case(wanted);
     // `PWD` alone is the shell's working directory, not a password.
-    if words.len() == 1 && *last == "PWD" {
+    if before.is_none() && is(last, "PWD") {
         return false;
     }
-    if LAST_WORDS.contains(last) {
+    if LAST_WORDS.iter().any(|word| is(last, word)) {
         return true;
     }
-    match words.len().checked_sub(2).map(|i| (words[i], *last)) {
-        Some((before, last)) => LAST_PAIRS.contains(&(before, last)),
-        None => false,
-    }
+    before.is_some_and(|before| {
+        LAST_PAIRS
+            .iter()
+            .any(|(first, second)| is(before, first) && is(last, second))
+    })
 }
 #[cfg(test)]
 mod tests;

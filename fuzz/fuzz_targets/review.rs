@@ -112,6 +112,11 @@ fn now() -> time::OffsetDateTime {
 fn check_decision(request: &AdmissionRequest, decision: &Decision, what: &str) {
     let out = decision.to_response(&request.uid).into_review();
     let bytes = serde_json::to_vec(&out).expect("response serialises");
+    assert_eq!(
+        decision.review_json(&request.uid),
+        bytes,
+        "{what}: the answer on the wire is not the response serde writes"
+    );
     let Some(patch) = &decision.patch else {
         assert!(
             out.response.patch.is_none(),

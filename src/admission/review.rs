@@ -164,6 +164,68 @@ impl AdmissionResponse {
     }
 }
 
+/// An AdmissionResponse's parts, borrowed, for [`review_json`].
+#[derive(Clone, Copy, Debug)]
+pub struct ResponseParts<'a> {
+    pub uid: &'a str,
+    pub allowed: bool,
+    pub status: Option<&'a ResponseStatus>,
+    pub patch: Option<&'a json_patch::Patch>,
+    pub audit_annotations: &'a BTreeMap<String, String>,
+    pub warnings: &'a [String],
+}
+
+/// The AdmissionReview answer, byte for byte as serde writes the [`AdmissionResponse`] made
+/// of `parts` (`into_review`, then `serde_json::to_vec`), without making it: the patch is
+/// serialised once, and its base64 (most of a mutation's answer) is encoded straight into
+/// the body, with no copy to escape (base64 needs no JSON escaping).
+pub fn review_json(parts: ResponseParts<'_>) -> Vec<u8> {
+    let patch = parts
+        .patch
+        .map(|patch| serde_json::to_vec(patch).unwrap_or_default());
+    let base64_len = patch
+        .as_ref()
+        .map_or(0, |p| base64::encoded_len(p.len(), true).unwrap_or(0));
+    let mut out = Vec::with_capacity(256 + base64_len);
+    out.extend_from_slice(br#"{"apiVersion":"#);
+    write_json(&mut out, API_VERSION);
+    out.extend_from_slice(br#","kind":"#);
+    write_json(&mut out, KIND);
+    out.extend_from_slice(br#","response":{"uid":"#);
+    write_json(&mut out, parts.uid);
+    out.extend_from_slice(br#","allowed":"#);
+    write_json(&mut out, &parts.allowed);
+    if let Some(status) = parts.status {
+        out.extend_from_slice(br#","status":"#);
+        write_json(&mut out, status);
+    }
+    if let Some(patch) = &patch {
+        out.extend_from_slice(br#","patchType":"JSONPatch","patch":""#);
+        let start = out.len();
+        out.resize(start + base64_len, 0);
+        let written = base64::engine::general_purpose::STANDARD
+            .encode_slice(patch, &mut out[start..])
+            .unwrap_or(0);
+        out.truncate(start + written);
+        out.push(b'"');
+    }
+    if !parts.audit_annotations.is_empty() {
+        out.extend_from_slice(br#","auditAnnotations":"#);
+        write_json(&mut out, parts.audit_annotations);
+    }
+    if !parts.warnings.is_empty() {
+        out.extend_from_slice(br#","warnings":"#);
+        write_json(&mut out, parts.warnings);
+    }
+    out.extend_from_slice(b"}}");
+    out
+}
+
+/// Strings, string maps and a status into a Vec: serialising them cannot fail.
+fn write_json(out: &mut Vec<u8>, value: &(impl Serialize + ?Sized)) {
+    let _ = serde_json::to_writer(out, value);
+}
+
 impl ResponseStatus {
     pub fn forbidden(message: String) -> Self {
         ResponseStatus {

@@ -8,7 +8,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
@@ -297,8 +297,9 @@ async fn decide(
         decision.warnings = claim_warnings(&policies, &request);
     }
     record(state, endpoint, &request, &policy.name, &decision);
-    let body = decision.into_response(&request.uid).into_review();
-    Ok(axum::Json(body).into_response())
+    let body = decision.review_json(&request.uid);
+    let json = HeaderValue::from_static("application/json");
+    Ok(([(header::CONTENT_TYPE, json)], body).into_response())
 }
 
 /// For an admitted MCPPolicy: what it will do to the coverage of the namespaces it claims.
@@ -374,16 +375,18 @@ fn record(
     }
     // Names and check IDs only: never the object, which may carry secret literals. Plain
     // admissions are debug: at info they were one log line per review on the hot path.
+    // Strings as `&str`, not `%`: a Display value is formatted through a Debug adapter into
+    // the JSON line, a str written as it is (the same text either way).
     macro_rules! log_review {
         ($level:ident) => {
             tracing::$level!(
-                uid = %request.uid,
+                uid = request.uid.as_str(),
                 endpoint = endpoint.as_str(),
                 operation,
                 namespace,
-                name = %request.display_name(),
+                name = request.display_name().as_str(),
                 decision = decision.outcome.as_str(),
-                violations = %engine::violation_ids(&decision.violations),
+                violations = engine::violation_ids(&decision.violations).as_str(),
                 dry_run = request.is_dry_run(),
                 "admission review"
             )

@@ -239,6 +239,32 @@ fn the_response_echoes_the_uid_and_carries_the_base64_patch() {
     assert_eq!(response.audit_annotations, decision.audit_annotations);
 }
 
+#[test]
+fn the_answer_on_the_wire_is_byte_for_byte_what_serde_writes_of_the_response() {
+    let pod = bare_pod();
+    let mut decisions = vec![
+        mutate_default(&Req::create(pod.clone()).build()),
+        validate_default(&Req::create(pod).build()),
+        mutate_default(&Req::create(hardened_pod()).build()),
+        Decision::skipped(),
+        Decision::invalid_request("body \"quoted\" \u{1f600}".into()),
+    ];
+    let mut many = decisions[0].clone();
+    many.warnings = (0..150).map(|i| format!("warning {i}")).collect();
+    let mut one = decisions[2].clone();
+    one.warnings = vec!["only \"one\"".into()];
+    decisions.extend([many, one]);
+    assert!(decisions[0].patch.is_some() && decisions[1].status.is_some());
+    for decision in &decisions {
+        let expected = serde_json::to_vec(&decision.to_response("uid-\"1\"").into_review())
+            .expect("serialises");
+        assert_eq!(
+            String::from_utf8_lossy(&decision.review_json("uid-\"1\"")),
+            String::from_utf8_lossy(&expected)
+        );
+    }
+}
+
 // ---- validate: the normal path -------------------------------------------------------------
 
 #[test]

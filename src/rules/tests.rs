@@ -408,6 +408,8 @@ fn credential_names_are_recognised() {
         "GITLAB_PAT",
         "COOKIE_SIGNING_KEY",
         "DATA_ENCRYPTION_KEY",
+        "DB_PWD",
+        "openai.api-key",
     ] {
         assert!(
             looks_like_credential(name),
@@ -429,6 +431,8 @@ fn ordinary_names_are_not_credentials() {
         "SECRETS_DIR_MODE",
         "",
         "___",
+        "PWD",
+        "pwd",
     ] {
         assert!(
             !looks_like_credential(name),
