@@ -35,16 +35,10 @@ pub fn is_policy_write(request: &AdmissionRequest) -> bool {
 /// A broken policy is refused at `kubectl apply` with the loader's error, the one
 /// `mcpguard check --policy` gives for the same document as a file.
 pub fn validate_policy(request: &AdmissionRequest) -> Decision {
-    let Some(object) = &request.object else {
-        return invalid("request.object is missing".into());
+    let object = match changed_object(request) {
+        Ok(object) => object,
+        Err(decision) => return *decision,
     };
-    let unchanged_spec = request
-        .old_object
-        .as_ref()
-        .is_some_and(|old| old.get("spec") == object.get("spec"));
-    if unchanged_spec {
-        return skipped();
-    }
     match crate::policy::from_object(object) {
         Ok(_) => Decision {
             outcome: Outcome::Allowed,
@@ -88,18 +82,28 @@ pub fn handles(request: &AdmissionRequest, context: Context<'_>) -> bool {
     known && enforced && writes && request.sub_resource().is_empty()
 }
 
-pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
+/// The object to judge, or the decision without judging: a missing object is invalid, and
+/// an update that leaves the spec alone (status, labels, finalizers) is nothing policy
+/// judges.
+fn changed_object(request: &AdmissionRequest) -> Result<&Value, Box<Decision>> {
     let Some(object) = &request.object else {
-        return invalid("request.object is missing".into());
+        return Err(Box::new(invalid("request.object is missing".into())));
     };
     let unchanged_spec = request
         .old_object
         .as_ref()
         .is_some_and(|old| old.get("spec") == object.get("spec"));
     if unchanged_spec {
-        // Status, labels, finalizers: nothing policy judges.
-        return skipped();
+        return Err(Box::new(skipped()));
     }
+    Ok(object)
+}
+
+pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
+    let object = match changed_object(request) {
+        Ok(object) => object,
+        Err(decision) => return *decision,
+    };
     let violations = match request.resource.resource.as_str() {
         "mcpservers" => judge_server(object, request, context),
         _ => judge_network_policy(object, request, context),
