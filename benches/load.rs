@@ -20,7 +20,8 @@
 //! Knobs (environment): `LOAD_CONNECTIONS` (default `1,16,64`), `LOAD_WARMUP_SECONDS`
 //! (default 1), `LOAD_SECONDS` (default 5), `MCPGUARD_BIN` (default: the binary cargo
 //! built with this bench), `MCPGUARD_LOG` (mcpguard's log filter, default `info`, which
-//! writes one line per review). Run without `--bench` (`cargo test --benches`), it is a short
+//! writes a line per denial; `debug` adds one per review), `LOAD_PAYLOADS` (comma-separated payload names, default
+//! all: `mutate-pod,validate-pod,validate-pod-5c,validate-deploy`). Run without `--bench` (`cargo test --benches`), it is a short
 //! smoke run with one connection.
 
 /// The same allocator as the `mcpguard` binary: the echo baseline ran on glibc malloc
@@ -294,6 +295,28 @@ fn payloads() -> anyhow::Result<Vec<Payload>> {
     .collect()
 }
 
+/// The payloads `LOAD_PAYLOADS` names, in their usual order; all of them when it is unset.
+fn selected(all: Vec<Payload>) -> anyhow::Result<Vec<Payload>> {
+    let Ok(list) = std::env::var("LOAD_PAYLOADS") else {
+        return Ok(all);
+    };
+    let wanted: Vec<&str> = list.split(',').map(str::trim).collect();
+    if let Some(unknown) = wanted
+        .iter()
+        .find(|name| !all.iter().any(|p| p.name == **name))
+    {
+        let known: Vec<&str> = all.iter().map(|p| p.name).collect();
+        bail!(
+            "LOAD_PAYLOADS={list:?}: no payload {unknown:?}; known: {}",
+            known.join(",")
+        );
+    }
+    Ok(all
+        .into_iter()
+        .filter(|p| wanted.contains(&p.name))
+        .collect())
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
@@ -422,8 +445,8 @@ impl ServerProcess {
             .take()
             .with_context(|| format!("{name}: no stderr pipe"))?;
         let (found, address) = mpsc::channel();
-        // Drain stderr for the whole run: mcpguard logs every review, and a full pipe
-        // would stall it.
+        // Drain stderr for the whole run: mcpguard logs every denial (every review at
+        // MCPGUARD_LOG=debug), and a full pipe would stall it.
         let logs = process.logs.clone();
         std::thread::spawn(move || {
             let mut found = Some(found);
@@ -819,7 +842,7 @@ fn run(bench: bool) -> anyhow::Result<ExitCode> {
     }
     tls::provider();
     stop_children_on_signal();
-    let payloads: Vec<Arc<Payload>> = payloads()?.into_iter().map(Arc::new).collect();
+    let payloads: Vec<Arc<Payload>> = selected(payloads()?)?.into_iter().map(Arc::new).collect();
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let bundle = certs::generate(&certs::dev_names(), time::OffsetDateTime::now_utc())
         .context("generating certificates")?;
@@ -849,7 +872,7 @@ fn run(bench: bool) -> anyhow::Result<ExitCode> {
     let mut echo = Command::new(std::env::current_exe().context("locating this bench binary")?);
     echo.arg(ECHO_FLAG).arg(&cert).arg(&key);
     // Flags decide the configuration, not whatever MCPGUARD_* the shell exports. The log
-    // filter MCPGUARD_LOG is kept (e.g. `warn` to measure without the per-review line),
+    // filter MCPGUARD_LOG is kept (e.g. `debug` to measure with a line per review),
     // with the startup line that carries the listen address always let through.
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("MCPGUARD_") {
