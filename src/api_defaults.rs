@@ -36,13 +36,19 @@ fn default_image_pull_policy(container: &mut Map<String, Value>) {
     {
         return;
     }
-    let image = ImageRef::parse(container.get("image").and_then(Value::as_str).unwrap_or(""));
+    let image = container.get("image").and_then(Value::as_str).unwrap_or("");
+    let policy = default_pull_policy(image);
+    container.insert("imagePullPolicy".into(), Value::String(policy.into()));
+}
+
+/// The `imagePullPolicy` the API server gives a container of `image` that sets none.
+pub fn default_pull_policy(image: &str) -> &'static str {
+    let image = ImageRef::parse(image);
     let always = match (&image.tag, &image.digest) {
         (Some(tag), _) => tag == "latest",
         (None, digest) => digest.is_none(),
     };
-    let policy = if always { "Always" } else { "IfNotPresent" };
-    container.insert("imagePullPolicy".into(), Value::String(policy.into()));
+    if always { "Always" } else { "IfNotPresent" }
 }
 
 fn copy_requests_from_limits(container: &mut Map<String, Value>) {

@@ -255,6 +255,23 @@ impl Sink<'_> {
 }
 
 impl Report {
+    /// The pod's own warning (and one about a RuntimeClass it could not look up), once its
+    /// members are hardened, whether as JSON or decoded ([`typed`]).
+    fn close_pod(
+        &mut self,
+        mut set: Vec<String>,
+        affinity_filled: bool,
+        unknown_class: Option<&str>,
+    ) {
+        if affinity_filled {
+            set.push("affinity".into());
+        }
+        if let Some(class_name) = unknown_class {
+            self.warnings.push(said::unknown_runtime_class(class_name));
+        }
+        self.warn("pod", &set);
+    }
+
     fn warn(&mut self, subject: &str, set: &[String]) {
         if set.is_empty() {
             return;
@@ -323,7 +340,7 @@ fn harden_pod_level(
             (spec, at),
             "runtimeClassName",
             Value::String(class_name.clone()),
-            format!("runtimeClassName={class_name}"),
+            said::runtime_class_name(class_name),
             || "spec.runtimeClassName".into(),
         );
         match runtime_classes.get(class_name) {
@@ -338,12 +355,12 @@ fn harden_pod_level(
             (spec, at),
             "automountServiceAccountToken",
             Value::Bool(automount),
-            format!("automountServiceAccountToken={automount}"),
+            said::automount(automount),
             || "spec.automountServiceAccountToken".into(),
         );
         if !automount {
             for removed in remove_token_volumes(spec, at, sink.changes) {
-                sink.set.push(format!("removed volume {removed}"));
+                sink.set.push(said::removed_volume(&removed));
                 sink.field(|| "spec.volumes".into());
                 sink.field(|| "containers.volumeMounts".into());
             }
@@ -352,11 +369,12 @@ fn harden_pod_level(
     if !mutate.tolerations.is_empty() {
         let added = append_missing(array_entry(spec, "tolerations"), &mutate.tolerations);
         if added > 0 {
-            sink.set.push(format!("{added} toleration(s)"));
+            sink.set.push(said::tolerations(added));
             sink.field(|| "spec.tolerations".into());
         }
     }
     tolerations.record(spec, at, sink.changes);
+    let mut affinity_filled = false;
     if let Some(affinity) = &mutate.affinity {
         let slot = Slot::open(spec, at, "affinity");
         let mut affinity_set = Vec::new();
@@ -374,16 +392,9 @@ fn harden_pod_level(
             &mut affinity_sink,
         );
         slot.close(spec, IfEmpty::Keep, affinity_sink.changes);
-        if !affinity_set.is_empty() {
-            set.push("affinity".into());
-        }
+        affinity_filled = !affinity_set.is_empty();
     }
-    if let Some(class_name) = unknown_class {
-        report.warnings.push(truncate_warning(format!(
-            "mcpguard: RuntimeClass {class_name:?} is not known to mcpguard: its overhead and scheduling were not copied"
-        )));
-    }
-    report.warn("pod", &set);
+    report.close_pod(set, affinity_filled, unknown_class.map(String::as_str));
     Ok(())
 }
 
@@ -423,7 +434,7 @@ fn harden_container(
                 (container, at),
                 "imagePullPolicy",
                 Value::String(wanted.into()),
-                format!("imagePullPolicy={wanted}"),
+                said::image_pull_policy(wanted),
                 || "containers.imagePullPolicy".into(),
             );
         }
@@ -520,7 +531,7 @@ fn fill(
         (section, at),
         resource,
         Value::String(quantity.to_owned()),
-        format!("{name}.{resource}={quantity}"),
+        said::resource(name, resource, quantity),
         || format!("containers.resources.{name}.{resource}"),
     );
 }
@@ -595,7 +606,7 @@ fn apply_runtime_class(
                         (selector, &slot.members()),
                         key,
                         Value::String(class_value.clone()),
-                        format!("nodeSelector {key}={class_value}"),
+                        said::node_selector(key, class_value),
                         || "spec.nodeSelector".into(),
                     );
                 }
@@ -606,7 +617,7 @@ fn apply_runtime_class(
     if !class.tolerations.is_empty() {
         let added = append_missing(array_entry(spec, "tolerations"), &class.tolerations);
         if added > 0 {
-            sink.set.push(format!("{added} RuntimeClass toleration(s)"));
+            sink.set.push(said::class_tolerations(added));
             sink.field(|| "spec.tolerations".into());
         }
     }
@@ -812,12 +823,58 @@ impl PointerStr for Map<String, Value> {
         value.as_str()
     }
 }
+/// What a warning says was set: the same words for the webhook's mutation and for the pods
+/// of a workload ([`typed`]).
+mod said {
+    pub fn runtime_class_name(name: &str) -> String {
+        format!("runtimeClassName={name}")
+    }
+
+    pub fn automount(automount: bool) -> String {
+        format!("automountServiceAccountToken={automount}")
+    }
+
+    pub fn removed_volume(name: &str) -> String {
+        format!("removed volume {name}")
+    }
+
+    pub fn tolerations(added: usize) -> String {
+        format!("{added} toleration(s)")
+    }
+
+    pub fn class_tolerations(added: usize) -> String {
+        format!("{added} RuntimeClass toleration(s)")
+    }
+
+    pub fn node_selector(key: &str, value: &str) -> String {
+        format!("nodeSelector {key}={value}")
+    }
+
+    pub fn image_pull_policy(wanted: &str) -> String {
+        format!("imagePullPolicy={wanted}")
+    }
+
+    /// `section` is `requests` or `limits`.
+    pub fn resource(section: &str, resource: &str, quantity: &str) -> String {
+        format!("{section}.{resource}={quantity}")
+    }
+
+    pub fn unknown_runtime_class(name: &str) -> String {
+        super::truncate_warning(format!(
+            "mcpguard: RuntimeClass {name:?} is not known to mcpguard: its overhead and scheduling were not copied"
+        ))
+    }
+}
+
 mod changes;
 #[cfg(test)]
 mod patch_tests;
 #[cfg(test)]
 mod tests;
+mod typed;
 mod working_copy;
+
+pub use typed::harden_decoded;
 
 pub use changes::Changes;
 use changes::{Appends, At, IfEmpty, Slot, child};

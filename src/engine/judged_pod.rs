@@ -75,12 +75,19 @@ impl<'a> JudgedPod<'a> {
 
 /// The spec of the pod `template` will create, as [`pod_of_workload`] builds it, and the
 /// mutation's warnings; `None` where the members hardening touches do not tell it (a
-/// ServiceAccount token volume removed, a member that does not decode).
+/// ServiceAccount token volume removed, a member that does not decode). Hardened as decoded
+/// where `harden::harden_decoded` can, else on a working copy of the JSON members.
 fn typed_spec(
     template: &Value,
     context: Context<'_>,
 ) -> Result<Option<(PodSpec, Vec<String>)>, MutationError> {
     let original = template.get("spec").unwrap_or(&Value::Null);
+    if let Ok(mut spec) = PodSpec::deserialize(original)
+        && let Some(warnings) =
+            harden::harden_decoded(&mut spec, original, context.policy, context.runtime_classes)?
+    {
+        return Ok(Some((spec, warnings)));
+    }
     let mut copy = harden::working_copy(original);
     api_defaults::apply_spec_defaults(&mut copy);
     let hardening = harden::harden_spec(

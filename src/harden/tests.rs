@@ -47,6 +47,7 @@ pub(super) fn harden_pod(
     policy: &Policy,
     runtime_classes: &dyn crate::runtime_class::RuntimeClassLookup,
 ) -> Result<Mutation, MutationError> {
+    let whole_pod = matches!(scope, Scope::WholePod);
     let result = super::harden_pod(pod, scope.clone(), policy, runtime_classes);
     if let Ok(mutation) = &result {
         assert_patch_reproduces(pod, mutation);
@@ -59,6 +60,9 @@ pub(super) fn harden_pod(
             mutation.patch,
             "the working copy's patch"
         );
+    }
+    if whole_pod {
+        super::typed::tests::assert_decoded_hardening_agrees(&pod["spec"], policy, runtime_classes);
     }
     result
 }
