@@ -272,7 +272,11 @@ fn payloads() -> anyhow::Result<Vec<Payload>> {
     // (d) a Deployment whose pod template has the typical pod's spec.
     let deployment = reviews::deployment_review(&typical);
 
+    let mut skipped = mutated.clone();
+    skipped["request"]["namespace"] = json!("default");
+    skipped["request"]["object"]["metadata"]["namespace"] = json!("default");
     [
+        ("skip-pod", "/validate", skipped, false),
         ("mutate-pod", "/mutate", typical, true),
         ("validate-pod", "/validate", mutated, false),
         ("validate-pod-5c", "/validate", five, false),
