@@ -83,7 +83,8 @@ fn decodes_alike(spec: &PodSpec, original: &Value, policy: &Policy) -> bool {
         .iter()
         .chain(&["volumes"])
         .filter_map(|key| original.get(*key));
-    let container_members = ["initContainers", "containers"]
+    // The API defaults read ephemeral containers too.
+    let container_members = ["initContainers", "containers", "ephemeralContainers"]
         .iter()
         .filter_map(|list| original.get(*list)?.as_array())
         .flatten()

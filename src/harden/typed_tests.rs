@@ -232,6 +232,13 @@ fn what_could_decode_differently_is_left_to_the_json_hardening() {
         json!({"containers": [{"name": "app", "image": "x", "resources": {"requests": null}}]}),
         &policy,
     );
+    // The API defaults copy no limit into a null `requests`, not even an ephemeral
+    // container's.
+    declines(
+        json!({"containers": [{"name": "app", "image": "x"}],
+               "ephemeralContainers": [{"name": "debug", "image": "x", "resources": {"requests": null, "limits": {"cpu": "1"}}}]}),
+        &policy,
+    );
     // Windows pods skip Linux-only defaults.
     declines(
         json!({"os": {"name": "windows"}, "containers": [{"name": "app", "image": "x"}]}),
