@@ -281,6 +281,23 @@ pub fn plan(
     }
 }
 
+/// `stored` with its propagation wait started again at `now`, when it is waiting for one
+/// (`ca-published`, `serving-switched`); `None` in `stable`, which waits for nothing.
+///
+/// For when a waiting pass had to publish the bundle again: a webhook configuration lost
+/// it (restored from a backup), or a second leader's pass overwrote it with a CA that
+/// leader never managed to store. The wait measures how long the API servers have had the
+/// bundle, so it counts from the last time it had to be written.
+pub fn restart_wait(stored: &StoredState, now: OffsetDateTime) -> Option<StoredState> {
+    let phase = Phase::parse(stored.annotations.get(ANNOTATION_PHASE).map(String::as_str));
+    if phase == Phase::Stable {
+        return None;
+    }
+    let mut restarted = stored.clone();
+    stamp(&mut restarted, phase, now);
+    Some(restarted)
+}
+
 /// Whether `key_pem` is a key rcgen can sign with and the public half of `cert_pem`.
 fn ca_key_matches(cert_pem: &str, key_pem: &str) -> bool {
     use rcgen::PublicKeyData as _;

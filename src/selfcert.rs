@@ -73,6 +73,29 @@ impl SelfManagedCerts {
         // (only a fresh start's drops them, as it does when its write succeeds); the next
         // pass plans again from what is stored.
         let ca_bundle = base64::engine::general_purpose::STANDARD.encode(plan.ca_bundle.as_bytes());
+        // A waiting step whose bundle a configuration no longer carries (restored from a
+        // backup, or overwritten by a second leader whose own Secret write then failed):
+        // the wait measures how long the API servers have had the bundle, so it starts
+        // over, stored before the bundle goes out again (a longer wait is safe, a shorter
+        // one is not).
+        let mut reason = plan.reason;
+        let mut stored = stored;
+        let mut wait_restarted = false;
+        if plan.secret.is_none()
+            && let Some(restarted) = rotation::restart_wait(&stored, now)
+            && lacks_bundle(&self.client, &self.webhook_configuration, &ca_bundle).await?
+        {
+            tracing::warn!(
+                "a webhook configuration lost the caBundle of this rotation step; publishing it again, the propagation wait starts over"
+            );
+            write_state(&mut secret, &restarted);
+            secret = secrets
+                .replace(&self.secret_name, &PostParams::default(), &secret)
+                .await?;
+            stored = restarted;
+            wait_restarted = true;
+            reason = "caBundle published again: the propagation wait starts over";
+        }
         let selector = namespace_selector(namespaces);
         let configurations_patched = patch_configurations(
             &self.client,
@@ -82,7 +105,7 @@ impl SelfManagedCerts {
         )
         .await?;
         let serving = plan.secret.as_ref().unwrap_or(&stored);
-        let secret_written = plan.secret.is_some();
+        let secret_written = plan.secret.is_some() || wait_restarted;
         if let Some(next) = &plan.secret {
             write_state(&mut secret, next);
             // `replace` carries the resourceVersion just read: a concurrent writer makes this
@@ -93,7 +116,7 @@ impl SelfManagedCerts {
         }
         self.serve_stored(serving)?;
         Ok(PassReport {
-            reason: plan.reason,
+            reason,
             secret_written,
             configurations_patched,
         })
@@ -143,6 +166,24 @@ async fn patch_configurations(
             .await?;
     let configurations_patched = mutating + validating;
     Ok(configurations_patched)
+}
+
+/// Whether a webhook of either configuration lacks `ca_bundle` (base64).
+async fn lacks_bundle(client: &Client, name: &str, ca_bundle: &str) -> Result<bool, kube::Error> {
+    fn lacks(entries: &[WebhookEntry], ca_bundle: &str) -> bool {
+        entries
+            .iter()
+            .any(|webhook| webhook.ca_bundle.as_deref() != Some(ca_bundle))
+    }
+    let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    if lacks(&mutating.get(name).await?.webhook_entries(), ca_bundle) {
+        return Ok(true);
+    }
+    let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    Ok(lacks(
+        &validating.get(name).await?.webhook_entries(),
+        ca_bundle,
+    ))
 }
 
 /// Patches one configuration when its webhooks differ from what they must be; 1 if it did.

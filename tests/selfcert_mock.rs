@@ -836,14 +836,32 @@ async fn ca_rotation_publishes_both_cas_and_patches_only_stale_webhooks() {
     assert_serves(&manager, &tls_crt);
 
     // While the next CA propagates, a webhook that lost the bundle (say the second one was
-    // restored from a backup) gets it again; the others are left alone, nothing is stored.
+    // restored from a backup) gets it again, and the others are left alone. The wait counts
+    // how long the API servers have had the bundle, so it starts over, and the Secret says
+    // so before the bundle goes out again.
     let later = now + Duration::minutes(1);
     let (result, manager, ()) = pass(later, &["mcp"], move |mut api| async move {
         let get = api.expect(Method::GET, SECRET_PATH, None).await;
         reply(get.respond, StatusCode::OK, &published.secret);
         let bundle = published.bundle;
-        let get = api.expect(Method::GET, MUTATING_PATH, None).await;
         let served = two_mutating_webhooks(&bundle, &stale);
+        // The check: the mutating configuration lacks it, so the validating one is not read.
+        let get = api.expect(Method::GET, MUTATING_PATH, None).await;
+        reply(get.respond, StatusCode::OK, &served);
+        let put = api
+            .expect(Method::PUT, SECRET_PATH, Some("application/json"))
+            .await;
+        assert_eq!(put.body["metadata"]["resourceVersion"], "5001");
+        assert_eq!(
+            put.body["metadata"]["annotations"],
+            expected_annotations("ca-published", later)
+        );
+        assert_eq!(decoded_data(&put.body), decoded_data(&published.secret));
+        let mut secret = put.body.clone();
+        secret["metadata"]["resourceVersion"] = json!("5002");
+        reply(put.respond, StatusCode::OK, &secret);
+
+        let get = api.expect(Method::GET, MUTATING_PATH, None).await;
         reply(get.respond, StatusCode::OK, &served);
         let patch = api
             .expect(
@@ -870,8 +888,8 @@ async fn ca_rotation_publishes_both_cas_and_patches_only_stale_webhooks() {
     assert_eq!(
         result.expect("pass succeeds"),
         PassReport {
-            reason: "waiting for the next CA to propagate",
-            secret_written: false,
+            reason: "caBundle published again: the propagation wait starts over",
+            secret_written: true,
             configurations_patched: 1,
         }
     );

@@ -467,6 +467,42 @@ fn ca_published_waits_for_propagation() {
 }
 
 #[test]
+fn a_restarted_wait_counts_from_the_restart() {
+    let (_, published, at) = published();
+    let restart = at + Duration::minutes(2);
+    let restarted = restart_wait(&published, restart).expect("ca-published waits");
+    assert_eq!(
+        restarted.data, published.data,
+        "only the start time changes"
+    );
+    assert_eq!(restarted.annotations, stamped("ca-published", restart));
+    // One wait after the publish, but not after the restart: still waiting.
+    let first_end = at + settings().propagation_wait;
+    assert_eq!(run(&restarted, first_end).secret, None);
+    assert_eq!(
+        run(&restarted, first_end).reason,
+        "waiting for the next CA to propagate"
+    );
+    // One wait after the restart: the switch.
+    let switch = run(&restarted, restart + settings().propagation_wait);
+    assert_eq!(
+        switch.reason,
+        "switching the serving certificate to the next CA"
+    );
+    assert!(switch.secret.is_some());
+
+    let (_, switched, at) = switched();
+    let restarted = restart_wait(&switched, at).expect("serving-switched waits");
+    assert_eq!(restarted.annotations, stamped("serving-switched", at));
+}
+
+#[test]
+fn a_stable_state_has_no_wait_to_restart() {
+    let state = fresh_state(t0());
+    assert_eq!(restart_wait(&state, t0() + Duration::days(1)), None);
+}
+
+#[test]
 fn ca_published_after_the_wait_switches_serving_to_the_next_ca() {
     let (published, switched, at) = switched();
     let plan = run(&published, at);
