@@ -2,8 +2,8 @@
 //!
 //! Validating a Deployment judges the pods its template will create, as the mutating webhook
 //! will harden them. Hardening the template's JSON (a working copy of the members it
-//! touches, then decoding those members again) was two thirds of a Deployment's
-//! `engine::validate`. This fills the same defaults into the decoded spec directly.
+//! touches, then decoding those members again) was 76k of the 129k instructions of a
+//! Deployment's `engine::validate`. This fills the same defaults into the decoded spec.
 //!
 //! It restates the JSON hardening above for the common case; it is not a second policy.
 //! Wherever the two could disagree it answers `None`, and the JSON hardening runs: an
