@@ -542,7 +542,7 @@ fn fill(
 fn requires_privilege_escalation(security_context: &Map<String, Value>) -> bool {
     let privileged = security_context.get("privileged") == Some(&Value::Bool(true));
     let adds_sys_admin = any_listed(security_context.get("capabilities"), "add", |c| {
-        matches!(c.as_str(), Some("SYS_ADMIN" | "CAP_SYS_ADMIN"))
+        c.as_str().is_some_and(is_sys_admin)
     });
     privileged || adds_sys_admin
 }
@@ -555,16 +555,27 @@ fn any_listed(parent: Option<&Value>, key: &str, test: impl Fn(&Value) -> bool) 
         .is_some_and(|items| items.iter().any(test))
 }
 
+/// A capability that the API server refuses `allowPrivilegeEscalation: false` next to.
+fn is_sys_admin(capability: &str) -> bool {
+    matches!(capability, "SYS_ADMIN" | "CAP_SYS_ADMIN")
+}
+
 /// Whether the container's request for `resource` (if any) is at most `limit`.
 fn request_fits_under(resources: &Map<String, Value>, resource: &str, limit: &str) -> bool {
+    let request = resources
+        .get("requests")
+        .and_then(|r| r.get(resource))
+        .and_then(Value::as_str);
+    fits_under(request, limit)
+}
+
+/// Whether `request` (none: nothing requested) is at most `limit`; never when `limit` does
+/// not parse.
+fn fits_under(request: Option<&str>, limit: &str) -> bool {
     let Ok(limit) = quantity::parse(limit) else {
         return false;
     };
-    resources
-        .get("requests")
-        .and_then(|r| r.get(resource))
-        .and_then(Value::as_str)
-        .is_none_or(|request| quantity::parse(request).is_ok_and(|q| q <= limit))
+    request.is_none_or(|request| quantity::parse(request).is_ok_and(|q| q <= limit))
 }
 
 /// What the RuntimeClass admission plugin does for a pod that names a class; it ran before
@@ -878,7 +889,4 @@ pub use typed::harden_decoded;
 
 pub use changes::Changes;
 use changes::{Appends, At, IfEmpty, Slot, child};
-pub use working_copy::{
-    CONTAINER_MEMBERS as WORKING_COPY_CONTAINER_MEMBERS, SPEC_MEMBERS as WORKING_COPY_SPEC_MEMBERS,
-    working_copy,
-};
+pub use working_copy::working_copy;

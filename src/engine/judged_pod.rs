@@ -4,19 +4,18 @@
 //! Building that pod as JSON ([`pod_of_workload`]) copies the whole template, hardens the
 //! copy, decodes it into a `PodSpec` and drops it: a Deployment cost three times a pod's
 //! judgement. Without CEL rules (which read the pod as JSON), the checks need only the typed
-//! spec: hardening and the API defaults run on a working copy of the members they touch,
-//! and those members, decoded from it, replace the ones decoded from the template. When
-//! exceptions must look at the pod's containers, the pod is built after all.
+//! spec: the template's spec is decoded and hardened as decoded (`harden::harden_decoded`).
+//! Where that declines, and when exceptions must look at the pod's containers, the pod is
+//! built after all.
 
-use k8s_openapi::api::core::v1::{Container, EphemeralContainer, PodSpec};
+use k8s_openapi::api::core::v1::PodSpec;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{Context, RuleInput, judge_decoded, judge_request, pod_of_workload};
 use crate::exceptions;
-use crate::harden::{self, Changes, MutationError, Scope};
-use crate::{api_defaults, json_path};
+use crate::harden::{self, MutationError};
+use crate::json_path;
 
 pub(super) enum JudgedPod<'a> {
     /// The request's pod, or a workload's pod built by [`pod_of_workload`].
@@ -74,143 +73,19 @@ impl<'a> JudgedPod<'a> {
 }
 
 /// The spec of the pod `template` will create, as [`pod_of_workload`] builds it, and the
-/// mutation's warnings; `None` where the members hardening touches do not tell it (a
-/// ServiceAccount token volume removed, a member that does not decode). Hardened as decoded
-/// where `harden::harden_decoded` can, else on a working copy of the JSON members.
+/// mutation's warnings, hardened as decoded; `None` where the spec does not decode or
+/// `harden::harden_decoded` declines.
 fn typed_spec(
     template: &Value,
     context: Context<'_>,
 ) -> Result<Option<(PodSpec, Vec<String>)>, MutationError> {
     let original = template.get("spec").unwrap_or(&Value::Null);
-    if let Ok(mut spec) = PodSpec::deserialize(original)
-        && let Some(warnings) =
-            harden::harden_decoded(&mut spec, original, context.policy, context.runtime_classes)?
-    {
-        return Ok(Some((spec, warnings)));
-    }
-    let mut copy = harden::working_copy(original);
-    api_defaults::apply_spec_defaults(&mut copy);
-    let hardening = harden::harden_spec(
-        &mut copy,
-        Scope::WholePod,
-        context.policy,
-        context.runtime_classes,
-        &mut Changes::unrecorded(),
-    )?;
-    api_defaults::apply_spec_defaults(&mut copy);
-    let (Ok(mut spec), Some(copy)) = (PodSpec::deserialize(original), copy.as_object()) else {
+    let Ok(mut spec) = PodSpec::deserialize(original) else {
         return Ok(None);
     };
-    let merged =
-        remove_token_volumes(&mut spec, original, copy).and_then(|()| merge(&mut spec, copy));
-    Ok(merged.map(|()| (spec, hardening.warnings)))
-}
-
-/// The volumes hardening removed from the copy (ServiceAccount token volumes, when it turns
-/// the token off), removed from `spec` too. The copy's volumes are trimmed, so they are not
-/// decoded: the template's are filtered the same way, and must leave as many as the copy has.
-fn remove_token_volumes(
-    spec: &mut PodSpec,
-    original: &Value,
-    copy: &Map<String, Value>,
-) -> Option<()> {
-    fn listed(volumes: Option<&Value>) -> Option<&[Value]> {
-        volumes.and_then(Value::as_array).map(Vec::as_slice)
-    }
-    let (before, after) = (listed(original.get("volumes")), listed(copy.get("volumes")));
-    if before.map(<[Value]>::len) == after.map(<[Value]>::len) {
-        return Some(());
-    }
-    let keep: Vec<bool> = before?
-        .iter()
-        .map(|v| !harden::is_token_volume(v))
-        .collect();
-    let kept = keep.iter().filter(|k| **k).count();
-    if kept != after.map_or(0, <[Value]>::len) {
-        return None;
-    }
-    let volumes = spec.volumes.take()?;
-    let remaining: Vec<_> = volumes
-        .into_iter()
-        .zip(&keep)
-        .filter_map(|(volume, keep)| keep.then_some(volume))
-        .collect();
-    spec.volumes = (!remaining.is_empty()).then_some(remaining);
-    Some(())
-}
-
-/// Replaces the members of `spec` that the working copy holds by their decoded copies.
-/// `None` for a member this does not know: the working copy grew, and this must too.
-fn merge(spec: &mut PodSpec, copy: &Map<String, Value>) -> Option<()> {
-    for key in harden::WORKING_COPY_SPEC_MEMBERS {
-        match *key {
-            "os" => {} // read, never changed
-            "securityContext" => spec.security_context = member(copy, key)?,
-            "runtimeClassName" => spec.runtime_class_name = member(copy, key)?,
-            "overhead" => spec.overhead = member(copy, key)?,
-            "nodeSelector" => spec.node_selector = member(copy, key)?,
-            "tolerations" => spec.tolerations = member(copy, key)?,
-            "automountServiceAccountToken" => {
-                spec.automount_service_account_token = member(copy, key)?;
-            }
-            "affinity" => spec.affinity = member(copy, key)?,
-            _ => return None,
-        }
-    }
-    let items = |list: &str| copy.get(list).and_then(Value::as_array);
-    for (typed, item) in spec.containers.iter_mut().zip(items("containers")?) {
-        merge_container(typed, item.as_object()?)?;
-    }
-    if let Some(init) = &mut spec.init_containers {
-        for (typed, item) in init.iter_mut().zip(items("initContainers")?) {
-            merge_container(typed, item.as_object()?)?;
-        }
-    }
-    if let Some(ephemeral) = &mut spec.ephemeral_containers {
-        for (typed, item) in ephemeral.iter_mut().zip(items("ephemeralContainers")?) {
-            merge_container(typed, item.as_object()?)?;
-        }
-    }
-    Some(())
-}
-
-/// The members of a container or an ephemeral container that the working copy holds.
-trait ContainerMembers {
-    fn set(&mut self, key: &str, copy: &Map<String, Value>) -> Option<()>;
-}
-
-macro_rules! container_members {
-    ($type:ty) => {
-        impl ContainerMembers for $type {
-            fn set(&mut self, key: &str, copy: &Map<String, Value>) -> Option<()> {
-                match key {
-                    "name" | "image" => {} // read, never changed
-                    "securityContext" => self.security_context = member(copy, key)?,
-                    "imagePullPolicy" => self.image_pull_policy = member(copy, key)?,
-                    "resources" => self.resources = member(copy, key)?,
-                    "volumeMounts" => self.volume_mounts = member(copy, key)?,
-                    _ => return None,
-                }
-                Some(())
-            }
-        }
-    };
-}
-container_members!(Container);
-container_members!(EphemeralContainer);
-
-fn merge_container(typed: &mut impl ContainerMembers, copy: &Map<String, Value>) -> Option<()> {
-    harden::WORKING_COPY_CONTAINER_MEMBERS
-        .iter()
-        .try_for_each(|key| typed.set(key, copy))
-}
-
-/// `copy[key]` decoded (absent or null: `None`); `None` outside when it does not decode.
-fn member<T: DeserializeOwned>(copy: &Map<String, Value>, key: &str) -> Option<Option<T>> {
-    match copy.get(key) {
-        None => Some(None),
-        Some(value) => Option::<T>::deserialize(value).ok(),
-    }
+    let warnings =
+        harden::harden_decoded(&mut spec, original, context.policy, context.runtime_classes)?;
+    Ok(warnings.map(|warnings| (spec, warnings)))
 }
 
 /// Debug builds (every test) check the typed spec against the built pod's.

@@ -24,10 +24,13 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::{INHERITED_FROM_POD, MutationError, Report, TOKEN_VOLUME_PREFIX, describe, said};
+use super::{
+    INHERITED_FROM_POD, MutationError, Report, TOKEN_VOLUME_PREFIX, describe, fits_under,
+    is_sys_admin, said, working_copy,
+};
+use crate::api_defaults;
 use crate::policy::Policy;
 use crate::runtime_class::{RuntimeClassInfo, RuntimeClassLookup};
-use crate::{api_defaults, quantity};
 
 /// Hardens `spec`, decoded from the template's `original` spec, as `harden_spec` hardens the
 /// JSON (with the API defaults before and after, as `engine::pod_of_workload` builds the
@@ -79,7 +82,7 @@ fn decodes_alike(spec: &PodSpec, original: &Value, policy: &Policy) -> bool {
     let Some(original) = original.as_object() else {
         return false;
     };
-    let touched_members = super::WORKING_COPY_SPEC_MEMBERS
+    let touched_members = working_copy::SPEC_MEMBERS
         .iter()
         .chain(&["volumes"])
         .filter_map(|key| original.get(*key));
@@ -90,7 +93,7 @@ fn decodes_alike(spec: &PodSpec, original: &Value, policy: &Policy) -> bool {
         .flatten()
         .filter_map(Value::as_object)
         .flat_map(|container| {
-            super::WORKING_COPY_CONTAINER_MEMBERS
+            working_copy::CONTAINER_MEMBERS
                 .iter()
                 .filter_map(|key| container.get(*key))
         });
@@ -375,10 +378,7 @@ fn requires_privilege_escalation(security_context: &SecurityContext) -> bool {
         .capabilities
         .as_ref()
         .and_then(|c| c.add.as_ref())
-        .is_some_and(|add| {
-            add.iter()
-                .any(|c| matches!(c.as_str(), "SYS_ADMIN" | "CAP_SYS_ADMIN"))
-        });
+        .is_some_and(|add| add.iter().any(|c| is_sys_admin(c)));
     security_context.privileged == Some(true) || adds_sys_admin
 }
 
@@ -434,14 +434,8 @@ fn fill_section<'p>(
 }
 
 fn request_fits_under(resources: &ResourceRequirements, resource: &str, limit: &str) -> bool {
-    let Ok(limit) = quantity::parse(limit) else {
-        return false;
-    };
-    resources
-        .requests
-        .as_ref()
-        .and_then(|r| r.get(resource))
-        .is_none_or(|request| quantity::parse(&request.0).is_ok_and(|q| q <= limit))
+    let request = resources.requests.as_ref().and_then(|r| r.get(resource));
+    fits_under(request.map(|q| q.0.as_str()), limit)
 }
 
 /// Whether the pod's securityContext sets `key` (one of [`INHERITED_FROM_POD`]).

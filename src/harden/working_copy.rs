@@ -9,8 +9,8 @@
 //! tolerations), never a trimmed container or volume. `harden/tests.rs` checks the two
 //! patches are equal for every hardening it runs, and the fuzz replay checks the webhook's
 //! patch against the hardening of the whole pod. A member that hardening starts to read must
-//! be added here (and to the typed merge of `engine/judged_pod.rs`, which otherwise takes
-//! the long way for workloads).
+//! be added here; `typed.rs` also scans these members for nulls before it hardens a decoded
+//! spec.
 
 use serde_json::{Map, Value, json};
 
@@ -29,10 +29,8 @@ pub const SPEC_MEMBERS: &[&str] = &[
 /// The container lists, copied item by item with [`CONTAINER_MEMBERS`].
 const CONTAINER_LISTS: &[&str] = &["initContainers", "containers", "ephemeralContainers"];
 
-/// (`image`: the API defaults read it, when a workload's pod is built from the copy.)
 pub const CONTAINER_MEMBERS: &[&str] = &[
     "name",
-    "image",
     "securityContext",
     "imagePullPolicy",
     "resources",
