@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use kube_cel::KubeCelExt;
 use kube_cel::cel::common::ast::{
-    CallExpr, ComprehensionExpr, EntryExpr, Expr, IdedExpr, LiteralValue,
+    CallExpr, ComprehensionExpr, EntryExpr, Expr, IdedExpr, LiteralValue, MapExpr, StructExpr,
 };
 use kube_cel::cel::{self, Program};
 use serde_json::{Value as Json, json};
@@ -41,9 +41,16 @@ pub const VARIABLES: [&str; 4] = ["object", "oldObject", "request", "params"];
 /// Comprehensions (`all`, `exists`, `map`, ...) nested deeper than this are refused at load:
 /// the estimate walks each level twice.
 const MAX_COMPREHENSION_DEPTH: usize = 8;
-/// Expressions nested deeper than this are refused at load (the evaluator recurses; the
-/// parser itself stops at 96).
+/// Expressions nested deeper than this are refused at load: the checker, the cost model, the
+/// interpreter and dropping a program recurse once per level (see [`nesting_depth`]), on
+/// whatever stack evaluates it, a tokio worker's included. The parser itself also stops
+/// expressions nested more than 96 deep in brackets.
 const MAX_EXPRESSION_DEPTH: usize = 128;
+/// The longest expression accepted, in characters (Unicode code points), checked before the
+/// parser runs: cel-go's and cel-cpp's limit.
+pub const MAX_EXPRESSION_CHARS: usize = 100_000;
+/// The stack of the thread that parses and checks expressions ([`on_compiler_stack`]).
+const COMPILER_STACK_BYTES: usize = 256 * 1024 * 1024;
 
 /// One rule's source, as the policy wrote it.
 #[derive(
@@ -84,7 +91,8 @@ struct CompiledRule {
     expression: String,
     message: Option<String>,
     program: Program,
-    message_program: Option<Program>,
+    /// `messageExpression`, compiled, with its source.
+    message_program: Option<(String, Program)>,
 }
 
 impl fmt::Debug for CompiledRules {
@@ -141,27 +149,7 @@ impl CompiledRules {
         if validate.rules.is_empty() {
             return Ok(CompiledRules(None));
         }
-        let mut rules = Vec::with_capacity(validate.rules.len());
-        let mut reads = Reads::default();
-        for (index, rule) in validate.rules.iter().enumerate() {
-            let path = |field: &str| format!("spec.validate.rules[{index}].{field}");
-            let program = compile_expression(&rule.expression, &mut reads)
-                .map_err(|m| (path("expression"), m))?;
-            let message_program = match &rule.message_expression {
-                None => None,
-                Some(source) => Some(
-                    compile_expression(source, &mut reads)
-                        .map_err(|m| (path("messageExpression"), m))?,
-                ),
-            };
-            rules.push(CompiledRule {
-                name: rule.name.clone(),
-                expression: rule.expression.clone(),
-                message: rule.message.clone(),
-                program,
-                message_program,
-            });
-        }
+        let (rules, reads) = on_compiler_stack(|| compile_rules(&validate.rules))?;
         let params = validate.params.clone().unwrap_or_else(|| json!({}));
         let mut base = cel::Context::default().with_all();
         base.add_variable_from_value("params", to_cel(&params));
@@ -252,7 +240,7 @@ impl CompiledRules {
                 context.add_variable_from_value("request", to_cel(&request));
                 context
             });
-            match execute(&rule.program, context) {
+            match execute(&rule.program, &rule.expression, context) {
                 Ok(cel::Value::Bool(true)) => {}
                 Ok(cel::Value::Bool(false)) => {
                     let (reason, detail) =
@@ -279,6 +267,33 @@ impl CompiledRules {
     }
 }
 
+/// Every rule's expression and `messageExpression`, with what they read of the input.
+fn compile_rules(rules: &[CelRule]) -> Result<(Vec<CompiledRule>, Reads), (String, String)> {
+    let mut compiled = Vec::with_capacity(rules.len());
+    let mut reads = Reads::default();
+    for (index, rule) in rules.iter().enumerate() {
+        let path = |field: &str| format!("spec.validate.rules[{index}].{field}");
+        let program = compile_expression(&rule.expression, &mut reads)
+            .map_err(|m| (path("expression"), m))?;
+        let message_program = match &rule.message_expression {
+            None => None,
+            Some(source) => Some((
+                source.clone(),
+                compile_expression(source, &mut reads)
+                    .map_err(|m| (path("messageExpression"), m))?,
+            )),
+        };
+        compiled.push(CompiledRule {
+            name: rule.name.clone(),
+            expression: rule.expression.clone(),
+            message: rule.message.clone(),
+            program,
+            message_program,
+        });
+    }
+    Ok((compiled, reads))
+}
+
 impl CompiledRule {
     /// The reason for a `false`: `messageExpression`'s string when it yields a usable one
     /// (non-empty, one line), else `message`, else the expression. As in a
@@ -295,7 +310,7 @@ impl CompiledRule {
                 .clone()
                 .unwrap_or_else(|| format!("failed expression: {}", self.expression))
         };
-        let Some(program) = &self.message_program else {
+        let Some((source, program)) = &self.message_program else {
             return (fallback(), String::new());
         };
         let cost = estimator.estimate(program.expression());
@@ -307,7 +322,7 @@ impl CompiledRule {
                 ),
             );
         }
-        match execute(program, context) {
+        match execute(program, source, context) {
             Ok(cel::Value::String(text)) if !text.trim().is_empty() && !text.contains('\n') => {
                 (text.trim().to_owned(), String::new())
             }
@@ -328,36 +343,177 @@ impl CompiledRule {
 }
 
 /// Runs a program; a panic inside the interpreter becomes an error, not a crashed review.
-fn execute(program: &Program, context: &cel::Context<'_>) -> Result<cel::Value, String> {
+/// `source` is the program's expression, which an error may quote from (never the input).
+fn execute(
+    program: &Program,
+    source: &str,
+    context: &cel::Context<'_>,
+) -> Result<cel::Value, String> {
     match catch_unwind(AssertUnwindSafe(|| program.execute(context))) {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(err)) => Err(explain(&err)),
+        Ok(Err(err)) => Err(explain(&err, source)),
         Err(_) => Err("the CEL interpreter failed on this input".into()),
     }
 }
 
-/// Error messages quote the values involved, which can be whole maps: kept to this many
-/// characters, so a denial stays readable.
+/// Error text is kept to this many characters (a map key quoted from a long expression), so a
+/// denial stays readable.
 const MAX_ERROR_CHARS: usize = 200;
 
-fn explain(err: &cel::ExecutionError) -> String {
+/// An evaluation error in words that quote nothing of the input. The cel and kube-cel errors
+/// carry the values involved (`Division by zero of Int(1)`, a whole map, the string that
+/// `duration()`, `matches()` or `quantity()` could not parse), and a value may be a secret
+/// that would then reach a denial, a warning, an Event and a PolicyReport. So only what the
+/// expression itself names (a function, an operator, a field) and the types involved are told.
+fn explain(err: &cel::ExecutionError, source: &str) -> String {
+    use cel::ExecutionError as E;
     let text = match err {
-        cel::ExecutionError::NoSuchKey(key) => {
+        E::NoSuchKey(key) if names_key(source, key) => {
             format!("no such key: {key} (test optional fields with has() first)")
         }
-        other => {
-            let text = other.to_string();
-            let mut chars = text.chars();
-            match chars.next() {
-                Some(first) => first.to_lowercase().chain(chars).collect(),
-                None => text,
-            }
+        E::NoSuchKey(_) => {
+            "no such key (the key is input, not shown; test optional fields with has() first)"
+                .into()
         }
+        E::InvalidArgumentCount { expected, actual } => {
+            format!("wrong number of arguments: expected {expected}, got {actual}")
+        }
+        E::UnsupportedTargetType { target } => {
+            format!("unsupported argument type {}", target.type_of())
+        }
+        E::NotSupportedAsMethod { method, target } => {
+            format!("{method}() is not supported on type {}", target.type_of())
+        }
+        E::UnsupportedKeyType(key) => format!("type {} cannot be a map key", key.type_of()),
+        E::UnexpectedType { want, .. } => {
+            format!(
+                "an argument has the wrong type (want {})",
+                cel_type_name(want)
+            )
+        }
+        E::NoSuchOverload => "no such overload".into(),
+        E::UndeclaredReference(name) => format!("undeclared reference to {name:?}"),
+        E::MissingArgumentOrTarget => "missing argument or target".into(),
+        E::ValuesNotComparable(a, b) => {
+            format!(
+                "type {} cannot be compared to type {}",
+                a.type_of(),
+                b.type_of()
+            )
+        }
+        E::UnsupportedUnaryOperator(op, value) => {
+            format!(
+                "unsupported unary operator '{op}' on type {}",
+                value.type_of()
+            )
+        }
+        E::UnsupportedBinaryOperator(op, a, b) => format!(
+            "unsupported binary operator '{op}' on types {} and {}",
+            a.type_of(),
+            b.type_of()
+        ),
+        E::UnsupportedMapIndex(index) => {
+            format!("a map cannot be indexed by type {}", index.type_of())
+        }
+        E::UnsupportedListIndex(index) => {
+            format!("a list cannot be indexed by type {}", index.type_of())
+        }
+        E::UnsupportedIndex(index, container) => format!(
+            "type {} cannot be indexed by type {}",
+            container.type_of(),
+            index.type_of()
+        ),
+        E::UnsupportedFunctionCallIdentifierType(_) => "unsupported function call".into(),
+        E::UnsupportedFieldsConstruction(_) => "message construction is not supported".into(),
+        E::FunctionError { function, message } => function_failure(function, message),
+        E::DivisionByZero(_) => "division by zero".into(),
+        E::RemainderByZero(_) => "remainder by zero".into(),
+        E::Overflow(op, a, b) => format!(
+            "integer overflow in '{op}' on types {} and {}",
+            a.type_of(),
+            b.type_of()
+        ),
+        E::IndexOutOfBounds(_) => "index out of bounds".into(),
+        _ => "evaluation failed".into(),
     };
     match text.char_indices().nth(MAX_ERROR_CHARS) {
         Some((cut, _)) => format!("{}...", &text[..cut]),
         None => text,
     }
+}
+
+/// Whether the expression spells out `key` as a field (`.key`) or a string literal, so that
+/// quoting it tells nothing the policy does not already say.
+fn names_key(source: &str, key: &str) -> bool {
+    !key.is_empty()
+        && [format!(".{key}"), format!("'{key}'"), format!("\"{key}\"")]
+            .iter()
+            .any(|spelled| source.contains(spelled.as_str()))
+}
+
+/// A Rust type name from an `UnexpectedType` error, as the CEL type it stands for.
+fn cel_type_name(rust: &str) -> &str {
+    match rust.replace(' ', "").as_str() {
+        "Arc<String>" | "String" => "string",
+        "i64" => "int",
+        "u64" => "uint",
+        "f64" => "double",
+        "bool" => "bool",
+        "Arc<Vec<u8>>" => "bytes",
+        "Arc<Vec<Value>>" => "list",
+        "Map" => "map",
+        "Duration" | "chrono::Duration" => "duration",
+        "DateTime<FixedOffset>" | "chrono::DateTime<chrono::FixedOffset>" => "timestamp",
+        _ => rust,
+    }
+}
+
+/// Failures of the cel and kube-cel functions that carry no value: their fixed texts (every
+/// one of them, from the sources of the pinned versions).
+#[rustfmt::skip]
+const VALUE_FREE_FAILURES: &[&str] = &[
+    "at least one argument required", "cannot call max on empty list",
+    "cannot call min on empty list", "cannot compare NaN values",
+    "cannot compare values of different types", "cannot sum values of this type",
+    "depth must be non-negative", "expected CIDR or string", "expected CIDR or string argument",
+    "expected CIDR type", "expected Format type", "expected IP or string",
+    "expected IP or string argument", "expected IP type", "expected Quantity or int",
+    "expected Quantity type", "expected Semver type", "expected URL type", "expected argument",
+    "expected int argument", "expected int argument for depth", "expected int, uint, or double",
+    "expected numeric argument", "expected string argument", "expected string or CIDR argument",
+    "expected string pattern", "expected timestamp or duration", "failed to downcast",
+    "field must be string", "format string ends after precision", "format string ends with '%'",
+    "format() requires a list argument", "integer overflow", "invalid precision in format string",
+    "missing argument", "optional.none() dereference", "quantity is not an integer",
+    "quantity too large for integer", "range argument must be non-negative",
+    "shift amount must be between 0 and 63", "unsigned integer overflow", "unsupported function",
+];
+
+/// A function's failure: its fixed text when it has one, else what kind of argument it could
+/// not use. Other texts quote the argument (`duration()`'s parse error is the whole string), so
+/// they are never passed on.
+fn function_failure(function: &str, message: &str) -> String {
+    if VALUE_FREE_FAILURES.contains(&message) {
+        return format!("{function}() failed: {message}");
+    }
+    let kind = match function {
+        "duration" => "its argument is not a valid duration",
+        "timestamp" => "its argument is not a valid timestamp",
+        "matches" | "find" | "findAll" => "the pattern is not a valid regular expression",
+        "quantity" => "its argument is not a valid quantity",
+        "url" => "its argument is not a valid URL",
+        "ip" | "ip.isCanonical" | "containsIP" => "its argument is not a valid IP address",
+        "cidr" | "containsCIDR" => "its argument is not a valid CIDR",
+        "semver" => "its argument is not a valid semantic version",
+        "base64.decode" => "its argument is not valid base64",
+        "int" | "uint" | "double" if message.starts_with("string parse error") => {
+            "its argument is not a number of that type"
+        }
+        "format" => "the format string does not fit its arguments",
+        "charAt" | "substring" | "slice" => "an index is out of range",
+        _ => "its argument cannot be used (the value is not shown)",
+    };
+    format!("{function}() failed: {kind}")
 }
 
 /// What the expressions read of `object` and `oldObject`.
@@ -481,28 +637,151 @@ fn to_cel(value: &Json) -> cel::Value {
 // Compilation: parse, then refuse what would fail on every input or could not be bounded.
 // ---------------------------------------------------------------------------------------------
 
-/// Parses `source` and checks it: every identifier is a variable or a comprehension's own,
-/// every function exists, no message construction (the interpreter does not support it),
-/// `lists.range` has a boundable argument, nesting is bounded. Adds what it reads of `object`
-/// and `oldObject` to `reads`.
+/// Parses `source` and checks it: not too long, not nested too deep, every identifier is a
+/// variable or a comprehension's own, every function exists, no message construction (the
+/// interpreter does not support it), `lists.range` has a boundable argument. Adds what it
+/// reads of `object` and `oldObject` to `reads`.
+///
+/// Runs only on [`on_compiler_stack`]: the parser recurses once per level of its parse tree,
+/// and so does dropping a tree that is refused here.
 fn compile_expression(source: &str, reads: &mut Reads) -> Result<Program, String> {
     if source.trim().is_empty() {
         return Err("must not be empty".into());
     }
-    let program = Program::compile(source).map_err(|errors| {
-        errors
-            .errors
-            .iter()
-            .map(|e| format!("{}:{}: {}", e.pos.0, e.pos.1, e.msg))
-            .collect::<Vec<_>>()
-            .join("; ")
-    })?;
+    let length = source.chars().count();
+    if length > MAX_EXPRESSION_CHARS {
+        return Err(format!(
+            "expression is {length} characters long, more than the limit of {MAX_EXPRESSION_CHARS}"
+        ));
+    }
+    let program = match catch_unwind(|| Program::compile(source)) {
+        Ok(Ok(program)) => program,
+        Ok(Err(errors)) => return Err(syntax_errors(&errors)),
+        Err(_) => return Err("the CEL parser failed on this expression".into()),
+    };
+    if nesting_depth(program.expression(), MAX_EXPRESSION_DEPTH) > MAX_EXPRESSION_DEPTH {
+        return Err(format!(
+            "expression is nested more than {MAX_EXPRESSION_DEPTH} levels deep, the limit \
+             (each operator, field selection, index and call is a level)"
+        ));
+    }
     let mut checker = Checker {
         scope: Vec::new(),
         reads,
     };
-    checker.check(program.expression(), 0, 0)?;
+    checker.check(program.expression(), 0)?;
     Ok(program)
+}
+
+/// At most this many syntax errors are told (garbage can give one per character).
+const MAX_SYNTAX_ERRORS: usize = 3;
+
+/// How deep the cel parser lets `expr` rules nest (brackets, call arguments, `?:`): its default.
+const PARSER_NESTING_LIMIT: usize = 96;
+
+fn syntax_errors(errors: &cel::ParseErrors) -> String {
+    // The parser's own nesting limit comes back as one debug-printed ANTLR error per bracket
+    // past it: told once, in words.
+    if errors
+        .errors
+        .iter()
+        .any(|e| e.msg.contains("Recursion limit of "))
+    {
+        return format!(
+            "expression nests more than {PARSER_NESTING_LIMIT} levels of brackets, the parser's limit"
+        );
+    }
+    let mut told: Vec<String> = errors
+        .errors
+        .iter()
+        .take(MAX_SYNTAX_ERRORS)
+        .map(|e| {
+            let message = match e.msg.char_indices().nth(MAX_ERROR_CHARS) {
+                Some((cut, _)) => format!("{}...", &e.msg[..cut]),
+                None => e.msg.clone(),
+            };
+            format!("{}:{}: {message}", e.pos.0, e.pos.1)
+        })
+        .collect();
+    if errors.errors.len() > MAX_SYNTAX_ERRORS {
+        told.push(format!(
+            "and {} more",
+            errors.errors.len() - MAX_SYNTAX_ERRORS
+        ));
+    }
+    told.join("; ")
+}
+
+/// The depth of an expression tree, counting every node: what the checker, the cost model,
+/// the interpreter and dropping the tree each recurse through. Walked with a stack of its own,
+/// since the parser returns a tree as deep as the source is long (`1+1+...+1`,
+/// `object.a.a...a`, `x[0][0]...[0]`); stops as soon as it is past `limit`.
+fn nesting_depth<'e>(root: &'e IdedExpr, limit: usize) -> usize {
+    let mut deepest = 0;
+    let mut pending: Vec<(&'e IdedExpr, usize)> = vec![(root, 1)];
+    while let Some((expr, depth)) = pending.pop() {
+        deepest = deepest.max(depth);
+        if deepest > limit {
+            break;
+        }
+        let mut push = |child: &'e IdedExpr| pending.push((child, depth + 1));
+        match &expr.expr {
+            Expr::Literal(_) | Expr::Ident(_) | Expr::Unspecified => {}
+            Expr::Select(select) => push(&select.operand),
+            Expr::Call(call) => {
+                call.target.iter().for_each(|target| push(target));
+                call.args.iter().for_each(&mut push);
+            }
+            Expr::List(list) => list.elements.iter().for_each(&mut push),
+            Expr::Map(MapExpr { entries }) | Expr::Struct(StructExpr { entries, .. }) => {
+                for entry in entries {
+                    match &entry.expr {
+                        EntryExpr::MapEntry(entry) => {
+                            push(&entry.key);
+                            push(&entry.value);
+                        }
+                        EntryExpr::StructField(field) => push(&field.value),
+                    }
+                }
+            }
+            Expr::Comprehension(comprehension) => {
+                for part in [
+                    &comprehension.iter_range,
+                    &comprehension.accu_init,
+                    &comprehension.loop_cond,
+                    &comprehension.loop_step,
+                    &comprehension.result,
+                ] {
+                    push(part);
+                }
+            }
+        }
+    }
+    deepest
+}
+
+/// Runs `compile` on a thread of its own, whose stack holds the deepest parse that
+/// [`MAX_EXPRESSION_CHARS`] allows, and waits for it. The parser (an ANTLR visitor) recurses
+/// once per level of its parse tree, and a source of `1+1+...` or `a.a.a...` is as deep as it is
+/// long, with no brackets to count; dropping the tree recurses as deep again. A tokio worker's
+/// 2 MiB overflowed at about 8,000 levels, which aborted the whole webhook. Here every tree is
+/// built, checked and, when refused, dropped on this stack; an accepted one is at most
+/// [`MAX_EXPRESSION_DEPTH`] deep, which every caller's stack holds. The stack is reserved, not
+/// committed: a normal rule touches a few pages of it.
+fn on_compiler_stack<T: Send>(
+    compile: impl FnOnce() -> Result<T, (String, String)> + Send,
+) -> Result<T, (String, String)> {
+    let failed = |problem: String| ("spec.validate.rules".to_owned(), problem);
+    std::thread::scope(|scope| {
+        let compiler = std::thread::Builder::new()
+            .name("cel-compile".into())
+            .stack_size(COMPILER_STACK_BYTES)
+            .spawn_scoped(scope, compile)
+            .map_err(|err| failed(format!("cannot start the CEL compiler thread: {err}")))?;
+        compiler
+            .join()
+            .unwrap_or_else(|_| Err(failed("the CEL compiler failed on these rules".into())))
+    })
 }
 
 /// A step from a variable to what an expression reads: a field, or every element of a list.
@@ -562,13 +841,8 @@ impl<'p> Checker<'p, '_> {
         access.record(steps, whole);
     }
 
-    fn check(&mut self, expr: &'p IdedExpr, depth: usize, loops: usize) -> Result<(), String> {
-        if depth > MAX_EXPRESSION_DEPTH {
-            return Err(format!(
-                "expression is nested more than {MAX_EXPRESSION_DEPTH} levels deep"
-            ));
-        }
-        let depth = depth + 1;
+    /// Recurses once per level: only on trees [`nesting_depth`] has bounded.
+    fn check(&mut self, expr: &'p IdedExpr, loops: usize) -> Result<(), String> {
         match &expr.expr {
             Expr::Literal(_) => Ok(()),
             Expr::Ident(name) => {
@@ -589,17 +863,14 @@ impl<'p> Checker<'p, '_> {
                         self.read(&place, true);
                         Ok(())
                     }
-                    None => self.check(&select.operand, depth, loops),
+                    None => self.check(&select.operand, loops),
                 }
             }
-            Expr::List(list) => list
-                .elements
-                .iter()
-                .try_for_each(|e| self.check(e, depth, loops)),
+            Expr::List(list) => list.elements.iter().try_for_each(|e| self.check(e, loops)),
             Expr::Map(map) => map.entries.iter().try_for_each(|entry| match &entry.expr {
                 EntryExpr::MapEntry(entry) => {
-                    self.check(&entry.key, depth, loops)?;
-                    self.check(&entry.value, depth, loops)
+                    self.check(&entry.key, loops)?;
+                    self.check(&entry.value, loops)
                 }
                 EntryExpr::StructField(_) => Err("message construction is not supported".into()),
             }),
@@ -625,11 +896,11 @@ impl<'p> Checker<'p, '_> {
                         Some(element)
                     }
                     None => {
-                        self.check(&comprehension.iter_range, depth, loops)?;
+                        self.check(&comprehension.iter_range, loops)?;
                         None
                     }
                 };
-                self.check(&comprehension.accu_init, depth, loops)?;
+                self.check(&comprehension.accu_init, loops)?;
                 let pushed = 2 + usize::from(comprehension.iter_var2.is_some());
                 self.scope.push(Binding {
                     name: &comprehension.iter_var,
@@ -651,7 +922,7 @@ impl<'p> Checker<'p, '_> {
                     &comprehension.result,
                 ]
                 .into_iter()
-                .try_for_each(|e| self.check(e, depth, loops + 1));
+                .try_for_each(|e| self.check(e, loops + 1));
                 self.scope.truncate(self.scope.len() - pushed);
                 result
             }
@@ -670,11 +941,9 @@ impl<'p> Checker<'p, '_> {
                 if let Some(target) = &call.target
                     && !qualified
                 {
-                    self.check(target, depth, loops)?;
+                    self.check(target, loops)?;
                 }
-                call.args
-                    .iter()
-                    .try_for_each(|arg| self.check(arg, depth, loops))
+                call.args.iter().try_for_each(|arg| self.check(arg, loops))
             }
         }
     }

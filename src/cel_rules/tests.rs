@@ -344,14 +344,26 @@ fn a_missing_field_without_has_is_a_violation_that_says_so() {
             "no such key: team (test optional fields with has() first)"
         )]
     );
-    // Errors quoting whole values are cut short.
+    // An error names the operator and the types, not the values.
     let quoting = rules(vec![rule("add", "object.spec + 1 == 2")]);
-    let detail = &quoting.evaluate(&many_containers(40), &create())[0].detail;
-    assert!(
-        detail.starts_with("unsupported binary operator 'add': Map(") && detail.ends_with("..."),
-        "{detail}"
+    assert_eq!(
+        quoting.evaluate(&many_containers(40), &create())[0].detail,
+        "unsupported binary operator 'add' on types map and int"
     );
-    assert_eq!(detail.chars().count(), MAX_ERROR_CHARS + 3);
+    // A key the expression spells out is named, cut short when long.
+    let long_key = "k".repeat(300);
+    let long = rules(vec![rule(
+        "long-key",
+        &format!("object.metadata.labels.{long_key} == 'x'"),
+    )]);
+    let detail = &long.evaluate(&team_pod(), &create())[0].detail;
+    assert_eq!(
+        detail,
+        &format!(
+            "{}...",
+            &format!("no such key: {long_key}")[..MAX_ERROR_CHARS]
+        )
+    );
     let overflow = rules(vec![rule(
         "div",
         "1 / (size(object.spec.containers) - 1) == 1",
@@ -361,7 +373,7 @@ fn a_missing_field_without_has_is_a_violation_that_says_so() {
         vec![violation(
             "div",
             "rule \"div\" could not be evaluated",
-            "division by zero of Int(1)"
+            "division by zero"
         )]
     );
 }
@@ -693,4 +705,335 @@ fn converting_only_what_is_read_changes_no_result() {
         )
     );
     assert_eq!(reads.old_object, Access::Nothing);
+}
+
+// ---- errors quote no input ----------------------------------------------------------------------
+
+/// A value in the pod that no violation may quote; it is not a valid duration, pattern,
+/// quantity, URL, IP, CIDR, version, base64 or number.
+const CANARY: &str = "S3CR3T-canary-(";
+
+fn canary_pod() -> Json {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "web", "namespace": "mcp", "labels": {"team": "platform"}},
+        "spec": {"containers": [{
+            "name": "server",
+            "image": "ghcr.io/acme/web:1.2",
+            "env": [{"name": "API_TOKEN", "value": CANARY}]
+        }]}
+    })
+}
+
+#[test]
+fn errors_name_the_function_and_the_failure_never_the_value() {
+    let value = "object.spec.containers[0].env[0].value";
+    let env = "object.spec.containers[0].env[0]";
+    let cases = [
+        // The three of the issue, then every other error that quoted its input.
+        (
+            format!("duration({value}) > duration('0s')"),
+            "duration() failed: its argument is not a valid duration",
+        ),
+        (
+            format!("'x'.matches({value})"),
+            "matches() failed: the pattern is not a valid regular expression",
+        ),
+        (
+            format!("quantity({value}).isLessThan(quantity('1Gi'))"),
+            "quantity() failed: its argument is not a valid quantity",
+        ),
+        (
+            format!("timestamp({value}) > timestamp('2020-01-01T00:00:00Z')"),
+            "timestamp() failed: its argument is not a valid timestamp",
+        ),
+        (
+            format!("'x'.find({value}) == ''"),
+            "find() failed: the pattern is not a valid regular expression",
+        ),
+        (
+            format!("'x'.findAll({value}).size() == 0"),
+            "findAll() failed: the pattern is not a valid regular expression",
+        ),
+        (
+            format!("url({value}).getHost() == ''"),
+            "url() failed: its argument is not a valid URL",
+        ),
+        (
+            format!("ip({value}).family() == 4"),
+            "ip() failed: its argument is not a valid IP address",
+        ),
+        (
+            format!("cidr({value}).prefixLength() == 8"),
+            "cidr() failed: its argument is not a valid CIDR",
+        ),
+        (
+            format!("cidr('10.0.0.0/8').containsIP({value})"),
+            "containsIP() failed: its argument is not a valid IP address",
+        ),
+        (
+            format!("semver({value}).major() == 1"),
+            "semver() failed: its argument is not a valid semantic version",
+        ),
+        (
+            format!("base64.decode({value}) == b''"),
+            "base64.decode() failed: its argument is not valid base64",
+        ),
+        (
+            format!("int({value}) == 1"),
+            "int() failed: its argument is not a number of that type",
+        ),
+        (
+            format!("double({value}) == 1.0"),
+            "double() failed: its argument is not a number of that type",
+        ),
+        (
+            format!("int({env}) == 1"),
+            "int() failed: its argument cannot be used (the value is not shown)",
+        ),
+        (
+            format!("string({env}) == ''"),
+            "string() failed: its argument cannot be used (the value is not shown)",
+        ),
+        (
+            format!("{value}.charAt(100) == ''"),
+            "charAt() failed: an index is out of range",
+        ),
+        (
+            format!("{value} + 1 == 2"),
+            "unsupported binary operator 'add' on types string and int",
+        ),
+        (format!("-{value} == 1"), "no such overload"),
+        (
+            format!("{value}.getHost() == ''"),
+            "url() failed: expected URL type",
+        ),
+        (
+            format!("object.metadata.labels[{value}] == ''"),
+            "no such key (the key is input, not shown; test optional fields with has() first)",
+        ),
+        (
+            format!("{{{value}: 1}}[{env}] == 1"),
+            "type map cannot be a map key",
+        ),
+        (
+            format!("[1][{value}] == 1"),
+            "an argument has the wrong type (want int|uint)",
+        ),
+        (format!("[1][size({value})] == 1"), "index out of bounds"),
+        (
+            format!("1 / (size({value}) - {}) == 1", CANARY.len()),
+            "division by zero",
+        ),
+        (format!("size({value}) % 0 == 1"), "remainder by zero"),
+        (
+            format!("size({value}) * 9223372036854775807 == 1"),
+            "integer overflow in 'mul' on types int and int",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (expression, expected) in &cases {
+        let compiled = rules(vec![rule("canary", expression)]);
+        let violations = compiled.evaluate(&canary_pod(), &create());
+        let details: Vec<&str> = violations.iter().map(|v| v.detail.as_str()).collect();
+        if details != [*expected] {
+            failures.push(format!(
+                "{expression}\n  got {details:?}\n  want {expected:?}"
+            ));
+        }
+        for violation in &violations {
+            assert!(
+                !violation.to_string().contains("S3CR3T"),
+                "{expression}: {violation}"
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_failing_message_expression_quotes_no_value_either() {
+    let compiled = rules(vec![CelRule {
+        message_expression: Some(
+            "duration(object.spec.containers[0].env[0].value) > duration('0s') ? 'long' : 'short'"
+                .into(),
+        ),
+        ..with_message("timeouts", "false", "timeouts must be durations")
+    }]);
+    assert_eq!(
+        compiled.evaluate(&canary_pod(), &create()),
+        vec![violation(
+            "timeouts",
+            "timeouts must be durations",
+            "messageExpression failed: duration() failed: its argument is not a valid duration"
+        )]
+    );
+}
+
+#[test]
+fn every_fixed_failure_text_is_passed_on_and_any_other_is_replaced() {
+    assert_eq!(
+        function_failure("asInteger", "quantity too large for integer"),
+        "asInteger() failed: quantity too large for integer"
+    );
+    assert_eq!(
+        function_failure("semver", &format!("invalid semver '{CANARY}': bad")),
+        "semver() failed: its argument is not a valid semantic version"
+    );
+    assert_eq!(
+        function_failure("lowerAscii", &format!("{CANARY} is odd")),
+        "lowerAscii() failed: its argument cannot be used (the value is not shown)"
+    );
+    // A key is named only when the expression spells it out.
+    assert!(names_key("object.metadata.labels.team == 'a'", "team"));
+    assert!(names_key("m['team'] == 1", "team"));
+    assert!(names_key(r#"m["team"] == 1"#, "team"));
+    assert!(!names_key("m[object.x] == 1", "team"));
+    assert!(!names_key("object.teams == 1", ""));
+}
+
+// ---- hostile sources: length, nesting, and the stack they need ----------------------------------
+
+fn compile_error(expression: &str) -> String {
+    let validate = ValidateSpec {
+        rules: vec![rule("r", expression)],
+        ..ValidateSpec::default()
+    };
+    match CompiledRules::compile(&validate) {
+        Ok(_) => "compiles".into(),
+        Err((path, problem)) => format!("{path}: {problem}"),
+    }
+}
+
+const TOO_DEEP: &str = "spec.validate.rules[0].expression: expression is nested more than 128 levels deep, the limit (each operator, field selection, index and call is a level)";
+const TOO_MANY_BRACKETS: &str = "spec.validate.rules[0].expression: expression nests more than 96 levels of brackets, the parser's limit";
+
+#[test]
+fn the_length_limit_counts_characters_and_is_checked_before_parsing() {
+    // An unterminated string: the parser would report it; the length comes first.
+    let over = format!("'{}", "é".repeat(MAX_EXPRESSION_CHARS));
+    assert_eq!(
+        compile_error(&over),
+        "spec.validate.rules[0].expression: expression is 100001 characters long, more than the limit of 100000"
+    );
+    let at_limit = format!("'{}' != ''", "é".repeat(MAX_EXPRESSION_CHARS - 8));
+    assert_eq!(at_limit.chars().count(), MAX_EXPRESSION_CHARS);
+    assert_eq!(compile_error(&at_limit), "compiles");
+}
+
+/// Each shape at the deepest nesting accepted and one level more: `(shape, accepted, refused)`.
+fn shapes_at_the_depth_limit() -> Vec<(&'static str, String, String)> {
+    let sum = |terms: usize| format!("1{} > 0", "+1".repeat(terms - 1));
+    let selects = |n: usize| format!("object{} == 1", ".a".repeat(n));
+    let indexes = |n: usize| format!("object{} == 1", "[0]".repeat(n));
+    let calls = |n: usize| format!("'a'{} == 'a'", ".lowerAscii()".repeat(n));
+    // Depth counts the tree: `a + b` is a call over its operands, `x == 1` one level more.
+    vec![
+        ("sum", sum(127), sum(128)),
+        ("selects", selects(126), selects(127)),
+        ("indexes", indexes(126), indexes(127)),
+        ("calls", calls(126), calls(127)),
+    ]
+}
+
+#[test]
+fn nesting_is_bounded_in_every_shape_not_only_in_brackets() {
+    for (shape, accepted, refused) in shapes_at_the_depth_limit() {
+        assert_eq!(compile_error(&accepted), "compiles", "{shape}");
+        assert_eq!(compile_error(&refused), TOO_DEEP, "{shape}");
+    }
+    // `&&` and `||` chains are balanced by the parser: 5,000 terms are 14 levels deep.
+    let ands = format!("{}true", "object.a == 1 && ".repeat(5_000));
+    assert_eq!(compile_error(&ands), "compiles");
+}
+
+/// tokio's default worker stack (`thread_stack_size`): where the webhook evaluates rules.
+const WORKER_STACK: usize = 2 * 1024 * 1024;
+
+#[test]
+fn the_deepest_accepted_rules_evaluate_and_drop_on_a_worker_sized_stack() {
+    let on_small_stack = std::thread::Builder::new()
+        .stack_size(WORKER_STACK / 2)
+        .spawn(|| {
+            for (shape, accepted, _) in shapes_at_the_depth_limit() {
+                let compiled = rules(vec![rule("deep", &accepted)]);
+                let violations = compiled.evaluate(&team_pod(), &create());
+                assert!(violations.len() <= 1, "{shape}: {violations:?}");
+                drop(compiled);
+            }
+        })
+        .expect("thread starts");
+    on_small_stack
+        .join()
+        .expect("evaluation fits half a worker's stack");
+}
+
+/// The hostile sources of the issue, each at the length that crashed and at the longest
+/// length allowed: `(shape, source, what the loader says)`.
+fn hostile_sources() -> Vec<(String, String, &'static str)> {
+    let max = MAX_EXPRESSION_CHARS;
+    let sum = |terms: usize| format!("1{} > 0", "+1".repeat(terms - 1));
+    let selects = |n: usize| format!("object{} == 1", ".a".repeat(n));
+    let indexes = |n: usize| format!("object{} == 1", "[0]".repeat(n));
+    let lists = |n: usize| format!("{}1{} == []", "[".repeat(n), "]".repeat(n));
+    let nots = |n: usize| format!("{}true", "!".repeat(n));
+    let negations = |n: usize| format!("{}1{} == 1", "-(".repeat(n), ")".repeat(n));
+    vec![
+        ("sum 8000".into(), sum(8_000), TOO_DEEP),
+        ("sum max".into(), sum((max - 3) / 2), TOO_DEEP),
+        ("selects 8000".into(), selects(8_000), TOO_DEEP),
+        ("selects max".into(), selects((max - 11) / 2), TOO_DEEP),
+        ("indexes 5000".into(), indexes(5_000), TOO_DEEP),
+        ("indexes max".into(), indexes((max - 11) / 3), TOO_DEEP),
+        ("lists 5000".into(), lists(5_000), TOO_MANY_BRACKETS),
+        ("lists max".into(), lists((max - 7) / 2), TOO_MANY_BRACKETS),
+        ("negations 5000".into(), negations(5_000), TOO_MANY_BRACKETS),
+        (
+            "negations max".into(),
+            negations((max - 6) / 3),
+            TOO_MANY_BRACKETS,
+        ),
+        // `!!...!x` is one operator with many tokens: flat, and accepted.
+        ("nots max".into(), nots(max - 4), "compiles"),
+    ]
+}
+
+#[test]
+fn hostile_sources_are_refused_whatever_stack_the_caller_has() {
+    in_child_process("cel_rules::tests::hostile_sources_compile_from_a_small_stack");
+}
+
+/// Compiles every hostile source from a thread with a 256 KiB stack: the parser must not run
+/// on the caller's stack. Before it had its own, the first of them aborted the process, so
+/// this runs in a child process ([`in_child_process`]).
+#[test]
+#[ignore = "run in a child process by hostile_sources_are_refused_whatever_stack_the_caller_has"]
+fn hostile_sources_compile_from_a_small_stack() {
+    let caller = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(|| {
+            for (shape, source, expected) in hostile_sources() {
+                assert!(source.chars().count() <= MAX_EXPRESSION_CHARS, "{shape}");
+                assert_eq!(compile_error(&source), expected, "{shape}");
+            }
+        })
+        .expect("thread starts");
+    caller.join().expect("every hostile source is answered");
+}
+
+/// Runs the ignored test `name` of this test binary in a child process and fails, with the
+/// child's output, unless it passed: a stack overflow aborts the child, not this run.
+fn in_child_process(name: &str) {
+    let output = std::process::Command::new(std::env::current_exe().expect("test binary path"))
+        .args([name, "--exact", "--ignored", "--test-threads=1"])
+        .output()
+        .expect("the test binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "{name} failed in a child process ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
