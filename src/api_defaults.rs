@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::harden::pod_resources::PodResources;
 use crate::image_ref::ImageRef;
 
 pub fn apply_pod_defaults(pod: &mut Value) {
@@ -17,6 +18,11 @@ pub fn apply_spec_defaults(spec: &mut Value) {
     let Some(spec) = spec.as_object_mut() else {
         return;
     };
+    if let Some(Value::Array(volumes)) = spec.get_mut("volumes") {
+        for volume in volumes.iter_mut().filter_map(Value::as_object_mut) {
+            default_volume_source(volume);
+        }
+    }
     for list in ["initContainers", "containers", "ephemeralContainers"] {
         let Some(Value::Array(containers)) = spec.get_mut(list) else {
             continue;
@@ -25,6 +31,54 @@ pub fn apply_spec_defaults(spec: &mut Value) {
             default_image_pull_policy(container);
             copy_requests_from_limits(container);
         }
+    }
+    // After the containers' requests, which it reads.
+    default_pod_requests(spec);
+}
+
+/// A pod that sets pod-level limits gets pod-level requests for what it leaves out
+/// (`defaultPodRequests`, Kubernetes 1.34+): the containers' aggregate request, or the limit.
+fn default_pod_requests(spec: &mut Map<String, Value>) {
+    let limits = spec
+        .get("resources")
+        .and_then(|r| r.get("limits"))
+        .and_then(Value::as_object);
+    if limits.is_none_or(Map::is_empty) {
+        return;
+    }
+    let defaults = PodResources::of_json(spec).default_pod_request_texts(|resource| {
+        limits.and_then(|l| l.get(resource)).and_then(Value::as_str)
+    });
+    if defaults.is_empty() {
+        return;
+    }
+    let Some(resources) = spec.get_mut("resources").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let requests = resources
+        .entry("requests")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if requests.is_null() {
+        *requests = Value::Object(Map::new());
+    }
+    let Some(requests) = requests.as_object_mut() else {
+        return;
+    };
+    for (resource, text) in defaults {
+        requests.insert(resource, Value::String(text));
+    }
+}
+
+/// A volume that names no source is an `emptyDir` (`SetDefaults_Volume`). Only a volume with
+/// nothing but its name is one here: a member mcpguard does not know may be a source from a
+/// newer Kubernetes, and is left for the checks to judge.
+fn default_volume_source(volume: &mut Map<String, Value>) {
+    let names_no_source = volume
+        .iter()
+        .all(|(key, value)| key == "name" || value.is_null());
+    if names_no_source {
+        volume.retain(|key, _| key == "name");
+        volume.insert("emptyDir".into(), Value::Object(Map::new()));
     }
 }
 
@@ -104,6 +158,32 @@ mod tests {
         assert_eq!(
             defaulted(json!({"image": "nginx", "imagePullPolicy": "Never"}))["imagePullPolicy"],
             "Never"
+        );
+    }
+
+    fn defaulted_volumes(volumes: Value) -> Value {
+        let mut pod = json!({"spec": {"containers": [], "volumes": volumes}});
+        apply_pod_defaults(&mut pod);
+        pod["spec"]["volumes"].clone()
+    }
+
+    #[test]
+    fn a_volume_with_no_source_is_an_empty_dir() {
+        assert_eq!(
+            defaulted_volumes(json!([
+                {"name": "scratch"},
+                {"name": "nulls", "hostPath": null, "emptyDir": null},
+                {"name": "cm", "configMap": {"name": "c"}},
+                {"name": "sized", "emptyDir": {"sizeLimit": "1Gi"}},
+                {"name": "newer", "someFutureSource": {"x": 1}}
+            ])),
+            json!([
+                {"name": "scratch", "emptyDir": {}},
+                {"name": "nulls", "emptyDir": {}},
+                {"name": "cm", "configMap": {"name": "c"}},
+                {"name": "sized", "emptyDir": {"sizeLimit": "1Gi"}},
+                {"name": "newer", "someFutureSource": {"x": 1}}
+            ])
         );
     }
 

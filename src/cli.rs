@@ -222,6 +222,11 @@ pub struct CheckArgs {
     /// Override the policy's Pod Security Standards version (latest or v1.N).
     #[arg(long, env = "MCPGUARD_PSS_VERSION", value_parser = Version::parse)]
     pub pss_version: Option<Version>,
+    /// The Kubernetes version of the cluster to answer for (1.34, v1.34.2): `latest`, and any
+    /// newer pinned version, are judged as that cluster's Pod Security admission judges
+    /// them [default: the newest checks mcpguard knows]
+    #[arg(long, env = "MCPGUARD_KUBERNETES_VERSION", value_parser = crate::pss::parse_kubernetes_minor)]
+    pub kubernetes_version: Option<u32>,
     /// Validate the manifests as written, without the webhook's mutation.
     #[arg(long, env = "MCPGUARD_NO_MUTATE")]
     pub no_mutate: bool,

@@ -39,9 +39,6 @@ pub const RUNTIME_CLASS_SCHEDULING: &str = "runtimeClassScheduling";
 /// How a workload's denial says that the trouble is in the pods it would create.
 pub const WORKLOAD_DENIAL: &str = "the pods it would create would be rejected: ";
 
-const SECCOMP_POD_ANNOTATION: &str = "seccomp.security.alpha.kubernetes.io/pod";
-const SECCOMP_CONTAINER_ANNOTATION_PREFIX: &str = "container.seccomp.security.alpha.kubernetes.io/";
-
 #[derive(Clone, Copy)]
 pub struct Context<'a> {
     pub policy: &'a Policy,
@@ -452,7 +449,15 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
         username,
         groups: &groups,
     };
-    let outcome = match pod.judge(&rule_input, context) {
+    let judged_outcome = match (judged, &pod) {
+        // PSA allows every resize (its significant-update rule sees no image or container
+        // change): only what a resize can break is judged.
+        (Judged::Pod(PodRequest::Resize), JudgedPod::Json(resized)) => {
+            judge_request_by(resized, &rule_input, context, judge_resized_pod)
+        }
+        _ => pod.judge(&rule_input, context),
+    };
+    let outcome = match judged_outcome {
         Ok(outcome) => outcome,
         Err(message) => return Decision::invalid(message),
     };
@@ -580,7 +585,20 @@ pub fn judge_request(
     request: &RuleInput<'_>,
     context: Context<'_>,
 ) -> Result<exceptions::Outcome, String> {
-    let violations = judge_pod(pod, context.policy, request)?;
+    judge_request_by(pod, request, context, judge_pod)
+}
+
+/// The checks a pod is judged by: [`judge_pod`], or [`judge_resized_pod`].
+type PodChecks = fn(&Value, &Policy, &RuleInput<'_>) -> Result<Vec<Violation>, String>;
+
+/// [`judge_request`] with `checks` for the checks (and for re-judging under exceptions).
+fn judge_request_by(
+    pod: &Value,
+    request: &RuleInput<'_>,
+    context: Context<'_>,
+    checks: PodChecks,
+) -> Result<exceptions::Outcome, String> {
+    let violations = checks(pod, context.policy, request)?;
     let service_account = json_path::at(pod, "/spec/serviceAccountName")
         .and_then(Value::as_str)
         .unwrap_or("default");
@@ -591,7 +609,7 @@ pub fn judge_request(
         username: request.username,
         groups: request.groups,
     };
-    let judge = |pod: &Value| judge_pod(pod, context.policy, request);
+    let judge = |pod: &Value| checks(pod, context.policy, request);
     exceptions::apply(
         context.policy,
         pod,
@@ -636,6 +654,24 @@ pub fn judge_pod(
     Ok(violations)
 }
 
+/// What a `pods/resize` can break: the policy's resource ceilings, and its CEL rules (which
+/// see `oldObject` and may judge the change itself). The Pod Security Standards and the other
+/// MCP rules judge what a resize cannot change.
+fn judge_resized_pod(
+    pod: &Value,
+    policy: &Policy,
+    request: &RuleInput<'_>,
+) -> Result<Vec<Violation>, String> {
+    let raw_spec = pod.get("spec").ok_or("object has no spec")?;
+    let spec = PodSpec::deserialize(raw_spec).map_err(|e| format!("cannot decode spec: {e}"))?;
+    let mut violations: Vec<Violation> = rules::evaluate(policy, &spec)
+        .into_iter()
+        .filter(|violation| violation.check == rules::MAX_RESOURCES)
+        .collect();
+    violations.extend(policy.rules.evaluate(pod, request));
+    Ok(violations)
+}
+
 /// [`judge_pod`] without the CEL rules, for a spec already decoded.
 fn judge_decoded(
     annotations: Option<&Value>,
@@ -672,30 +708,20 @@ fn judge_typed(metadata: &ObjectMeta, spec: &PodSpec, policy: &Policy) -> Vec<Vi
     violations
 }
 
-/// PSA's rule: an update matters when it changes images, the set of containers, ephemeral
-/// containers or seccomp annotations. Anything else (labels, finalizers, owner references)
-/// must pass, or pods admitted under an older policy could never be cleaned up.
+/// PSA's rule: an update matters when it changes an image or the set of containers, or adds
+/// an ephemeral container. Anything else (labels, finalizers, owner references, annotations)
+/// must pass, or pods admitted under an older policy could never be cleaned up. PSA stopped
+/// comparing the seccomp annotations in 1.27 (kubernetes#114846), when they stopped doing
+/// anything: removing one from an old pod is not judged either.
 fn is_significant_update(new: &Value, old: &Value) -> bool {
-    let annotation = |pod: &Value, key: &str| {
-        json_path::at(pod, "/metadata/annotations")
-            .and_then(|a| a.get(key))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
-    if annotation(new, SECCOMP_POD_ANNOTATION) != annotation(old, SECCOMP_POD_ANNOTATION) {
-        return true;
-    }
     fn list<'v>(pod: &'v Value, key: &str) -> &'v [Value] {
         pod.get("spec")
             .and_then(|spec| spec.get(key))
             .and_then(Value::as_array)
             .map_or(&[], Vec::as_slice)
     }
-    let container_changed = |container: &Value, old_container: &Value| {
-        let name = container.get("name").and_then(Value::as_str).unwrap_or("");
-        let seccomp_key = format!("{SECCOMP_CONTAINER_ANNOTATION_PREFIX}{name}");
+    let image_changed = |container: &Value, old_container: &Value| {
         container.get("image") != old_container.get("image")
-            || annotation(new, &seccomp_key) != annotation(old, &seccomp_key)
     };
     for key in ["containers", "initContainers"] {
         let (new_list, old_list) = (list(new, key), list(old, key));
@@ -703,7 +729,7 @@ fn is_significant_update(new: &Value, old: &Value) -> bool {
             || new_list
                 .iter()
                 .zip(old_list)
-                .any(|(n, o)| container_changed(n, o))
+                .any(|(n, o)| image_changed(n, o))
         {
             return true;
         }
@@ -713,7 +739,7 @@ fn is_significant_update(new: &Value, old: &Value) -> bool {
         let name = container.get("name");
         match old_ephemeral.iter().find(|o| o.get("name") == name) {
             None => true,
-            Some(old_container) => container_changed(container, old_container),
+            Some(old_container) => image_changed(container, old_container),
         }
     })
 }

@@ -164,6 +164,8 @@ pub fn harden_spec(
             changes,
         )?;
     }
+    // Pod-level resources bound what container defaults may add (see `pod_resources`).
+    let mut budget = resource_budget(spec);
     let lists: &[(&str, &str)] = match scope {
         Scope::WholePod => &[
             ("initContainers", "init container"),
@@ -193,10 +195,11 @@ pub fn harden_spec(
                 changes: &mut *changes,
             };
             let container_at = child(&list_at, index);
+            let container_budget = (*list != "ephemeralContainers").then_some(&mut budget);
             harden_container(
                 container,
                 &container_at,
-                *list != "ephemeralContainers",
+                container_budget,
                 windows,
                 &explicit_pod_fields,
                 policy,
@@ -398,10 +401,29 @@ fn harden_pod_level(
     Ok(())
 }
 
+/// What the pod's own `spec.resources` leave for container defaults; unbounded without them.
+fn resource_budget(spec: &Map<String, Value>) -> Budget {
+    let sets_pod_resources = spec
+        .get("resources")
+        .and_then(Value::as_object)
+        .is_some_and(|resources| {
+            resources
+                .values()
+                .any(|section| section.as_object().is_some_and(|s| !s.is_empty()))
+        });
+    if sets_pod_resources {
+        Budget::of(&PodResources::of_json(spec))
+    } else {
+        Budget::default()
+    }
+}
+
+/// `budget`: what pod-level resources leave for its resource defaults; `None` for a
+/// container that takes none (an ephemeral container).
 fn harden_container(
     container: &mut Map<String, Value>,
     at: &At,
-    takes_resources: bool,
+    budget: Option<&mut Budget>,
     windows: bool,
     explicit_pod_fields: &[&str],
     policy: &Policy,
@@ -439,8 +461,8 @@ fn harden_container(
             );
         }
     }
-    if takes_resources {
-        fill_resources(container, at, policy, sink);
+    if let Some(budget) = budget {
+        fill_resources(container, at, policy, budget, sink);
     }
 }
 
@@ -448,6 +470,7 @@ fn fill_resources(
     container: &mut Map<String, Value>,
     at: &At,
     policy: &Policy,
+    budget: &mut Budget,
     sink: &mut Sink<'_>,
 ) {
     let defaults = policy.spec.mutate.resources.as_ref();
@@ -467,7 +490,7 @@ fn fill_resources(
         let slot = Slot::open(resources, &resources_at, "requests");
         let section = slot.object(resources);
         for (resource, quantity) in default_requests {
-            if is_absent(section.get(resource)) {
+            if is_absent(section.get(resource)) && budget.take_request(resource, quantity) {
                 fill(
                     section,
                     &slot.members(),
@@ -489,12 +512,26 @@ fn fill_resources(
         .chain(policy.ceilings.iter().map(|c| (&c.resource, &c.raw)))
         .filter(|(resource, limit)| request_fits_under(resources, resource, limit))
         .collect();
+    // Whether each limit's resource is requested already: where it is not, the API server
+    // copies the limit into the request, and the pod's request budget must hold it.
+    let requested: Vec<bool> = limits
+        .iter()
+        .map(|(resource, _)| {
+            !is_absent(
+                resources
+                    .get("requests")
+                    .and_then(|r| r.get(resource.as_str())),
+            )
+        })
+        .collect();
     let mut limits_slot = None;
     if !limits.is_empty() || !policy.ceilings.is_empty() {
         let slot = Slot::open(resources, &resources_at, "limits");
         let section = slot.object(resources);
-        for (resource, quantity) in limits {
-            if is_absent(section.get(resource.as_str())) {
+        for ((resource, quantity), requested) in limits.into_iter().zip(requested) {
+            if is_absent(section.get(resource.as_str()))
+                && budget.take_limit(resource, quantity, requested)
+            {
                 fill(section, &slot.members(), "limits", resource, quantity, sink);
             }
         }
@@ -537,8 +574,10 @@ fn fill(
 }
 
 /// The API server refuses `allowPrivilegeEscalation: false` next to `privileged: true` or an
-/// added `CAP_SYS_ADMIN`. Filling it there would turn mcpguard's clear denial of the
-/// privilege into an opaque "Pod is invalid" from the API server, so it is left alone.
+/// added `CAP_SYS_ADMIN`, spelt exactly so (its validation compares the string; `SYS_ADMIN`,
+/// the spelling the runtimes use, passes). Filling it there would turn mcpguard's clear
+/// denial of the privilege into an opaque "Pod is invalid" from the API server, so it is
+/// left alone.
 fn requires_privilege_escalation(security_context: &Map<String, Value>) -> bool {
     let privileged = security_context.get("privileged") == Some(&Value::Bool(true));
     let adds_sys_admin = any_listed(security_context.get("capabilities"), "add", |c| {
@@ -555,9 +594,10 @@ fn any_listed(parent: Option<&Value>, key: &str, test: impl Fn(&Value) -> bool) 
         .is_some_and(|items| items.iter().any(test))
 }
 
-/// A capability that the API server refuses `allowPrivilegeEscalation: false` next to.
+/// A capability that the API server refuses `allowPrivilegeEscalation: false` next to: only
+/// the literal `CAP_SYS_ADMIN` (`ValidateSecurityContext` in Kubernetes' core validation).
 fn is_sys_admin(capability: &str) -> bool {
-    matches!(capability, "SYS_ADMIN" | "CAP_SYS_ADMIN")
+    capability == "CAP_SYS_ADMIN"
 }
 
 /// Whether the container's request for `resource` (if any) is at most `limit`.
@@ -781,15 +821,53 @@ fn describe(key: &str, value: &Value) -> String {
     }
 }
 
+/// Appends each toleration of `additions` that `target` does not already hold, as the API
+/// server would read them ([`same_toleration`]). How many were appended.
 fn append_missing(target: &mut Vec<Value>, additions: &[Value]) -> usize {
     let mut added = 0;
     for addition in additions {
-        if !target.contains(addition) {
+        if !target.iter().any(|held| same_toleration(held, addition)) {
             target.push(addition.clone());
             added += 1;
         }
     }
     added
+}
+
+/// The members of a `Toleration` (k8s.io/api core/v1): every one `omitempty`, so the API
+/// server stores an empty string (or a null) as absent.
+const TOLERATION_FIELDS: [&str; 5] = ["key", "operator", "value", "effect", "tolerationSeconds"];
+
+/// Whether two tolerations are one once the API server has stored them: an empty or null
+/// member is absent (`value: ""` comes back without `value`), and a missing operator is
+/// `Equal`, its documented default. Anything else, unknown members included, must be equal.
+fn same_toleration(held: &Value, addition: &Value) -> bool {
+    let (Some(held), Some(addition)) = (held.as_object(), addition.as_object()) else {
+        return held == addition;
+    };
+    let unknown_alike = |one: &Map<String, Value>, other: &Map<String, Value>| {
+        one.iter()
+            .filter(|(key, _)| !TOLERATION_FIELDS.contains(&key.as_str()))
+            .all(|(key, value)| other.get(key) == Some(value))
+    };
+    TOLERATION_FIELDS.iter().all(|field| {
+        stored_toleration_member(held, field) == stored_toleration_member(addition, field)
+    }) && unknown_alike(held, addition)
+        && unknown_alike(addition, held)
+}
+
+/// A toleration member as the API server keeps it: `None` where it stores nothing, or the
+/// default.
+fn stored_toleration_member<'t>(
+    toleration: &'t Map<String, Value>,
+    field: &str,
+) -> Option<&'t Value> {
+    match toleration.get(field) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) if text.is_empty() => None,
+        Some(Value::String(text)) if field == "operator" && text == "Equal" => None,
+        member => member,
+    }
 }
 
 fn is_absent(value: Option<&Value>) -> bool {
@@ -880,6 +958,7 @@ mod said {
 mod changes;
 #[cfg(test)]
 mod patch_tests;
+pub(crate) mod pod_resources;
 #[cfg(test)]
 mod tests;
 mod typed;
@@ -889,4 +968,5 @@ pub use typed::harden_decoded;
 
 pub use changes::Changes;
 use changes::{Appends, At, IfEmpty, Slot, child};
+use pod_resources::{Budget, PodResources};
 pub use working_copy::working_copy;

@@ -462,7 +462,7 @@ fn drifted_report() -> Value {
 fn deployment_report() -> Value {
     expected_report(
         ("apps/v1", "Deployment", "web", DEPLOYMENT_UID),
-        &[("hostNamespaces", "host namespaces (hostNetwork)")],
+        &[("hostNamespaces", "host namespaces (hostNetwork=true)")],
     )
 }
 

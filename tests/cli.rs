@@ -609,10 +609,73 @@ fn a_document_that_is_a_list_of_scalars_is_an_error() {
 }
 
 #[test]
+fn check_takes_any_pss_version_and_the_clusters_kubernetes_version() {
+    // PSA takes any v1.N and judges one newer than its newest checks by them; a cluster's
+    // PSA knows no check newer than its own release.
+    let path = fixture("sysctl-pod.yaml");
+    let admitted = format!("ADMITTED pod/tuned-mcp (namespace mcp, {path}#1)");
+    let denied = [
+        format!("DENIED pod/tuned-mcp (namespace mcp, {path}#1): 1 violation(s)"),
+        "  - sysctls: forbidden sysctls (net.ipv4.tcp_notsent_lowat)".to_owned(),
+    ];
+    let denied: Vec<&str> = denied.iter().map(String::as_str).collect();
+    for version in ["latest", "v1.37", "v1.99"] {
+        assert_output(
+            &run(&["check", "--pss-version", version, &path]),
+            0,
+            &[&admitted],
+        );
+    }
+    assert_output(
+        &run(&["check", "--pss-version", "v1.36", &path]),
+        1,
+        &denied,
+    );
+    assert_output(
+        &run(&["check", "--kubernetes-version", "1.34", &path]),
+        1,
+        &denied,
+    );
+    assert_output(
+        &run(&["check", "--kubernetes-version", "v1.37.1", &path]),
+        0,
+        &[&admitted],
+    );
+    assert_output(
+        &run_with(
+            &["check", &path],
+            None,
+            &[("MCPGUARD_KUBERNETES_VERSION", "1.36")],
+        ),
+        1,
+        &denied,
+    );
+}
+
+#[test]
+fn check_no_mutate_applies_the_api_defaults_to_psa_s_restrictedvolumes0() {
+    // A volume that names no source is an emptyDir once the API server has defaulted it;
+    // `--no-mutate` leaves out the webhook's mutation, not the API server's defaults.
+    let path = fixture("psa-restrictedvolumes0.yaml");
+    let admitted = format!("ADMITTED pod/restrictedvolumes0 (namespace mcp, {path}#1)");
+    for version in ["v1.0", "v1.8", "v1.11", "v1.18"] {
+        assert_output(
+            &run(&["check", "--no-mutate", "--pss-version", version, &path]),
+            0,
+            &[&admitted],
+        );
+    }
+}
+
+#[test]
 fn unknown_pss_version_is_a_usage_error() {
     assert_error(
-        &run(&["check", "--pss-version", "v1.99", "examples/pod.yaml"]),
-        "error: invalid value 'v1.99' for '--pss-version <PSS_VERSION>': unknown Pod Security Standards version \"v1.99\": mcpguard knows v1.0 through v1.35 and \"latest\"\n\nFor more information, try '--help'.\n",
+        &run(&["check", "--pss-version", "v1.x", "examples/pod.yaml"]),
+        "error: invalid value 'v1.x' for '--pss-version <PSS_VERSION>': invalid Pod Security Standards version \"v1.x\": must be \"latest\" or \"v1.N\"\n\nFor more information, try '--help'.\n",
+    );
+    assert_error(
+        &run(&["check", "--kubernetes-version", "2.1", "examples/pod.yaml"]),
+        "error: invalid value '2.1' for '--kubernetes-version <KUBERNETES_VERSION>': invalid Kubernetes version \"2.1\": expected a minor (\"34\") or \"1.34\" (\"v1.34.2\")\n\nFor more information, try '--help'.\n",
     );
     assert_error(
         &run(&["check", "--pss-level", "strict", "examples/pod.yaml"]),

@@ -100,7 +100,7 @@ fn a_chart_render_is_judged_workload_by_workload_and_the_statefulset_denies() {
             ),
             &format!("ADMITTED deployment/web (namespace mcp, {path}#2) after mutation"),
             &format!("DENIED statefulset/db (namespace mcp, {path}#3): 3 violation(s)"),
-            "  - hostNamespaces: host namespaces (hostNetwork)",
+            "  - hostNamespaces: host namespaces (hostNetwork=true)",
             r#"  - privileged: privileged (container "db" must not set securityContext.privileged=true)"#,
             r#"  - allowPrivilegeEscalation: allowPrivilegeEscalation != false (container "db" must set securityContext.allowPrivilegeEscalation=false)"#,
             &format!("ADMITTED cronjob/cleanup (namespace mcp, {path}#4) after mutation"),
@@ -169,7 +169,7 @@ fn the_chart_render_as_json_carries_will_get_warnings_and_violations() {
     assert_eq!(reports[2]["verdict"], "denied");
     assert_eq!(
         reports[2]["reason"],
-        "statefulsets.apps \"db\" is forbidden: the pods it would create would be rejected: violates mcpguard policy \"mcp-restricted\": host namespaces (hostNetwork), privileged (container \"db\" must not set securityContext.privileged=true), allowPrivilegeEscalation != false (container \"db\" must set securityContext.allowPrivilegeEscalation=false)"
+        "statefulsets.apps \"db\" is forbidden: the pods it would create would be rejected: violates mcpguard policy \"mcp-restricted\": host namespaces (hostNetwork=true), privileged (container \"db\" must not set securityContext.privileged=true), allowPrivilegeEscalation != false (container \"db\" must set securityContext.allowPrivilegeEscalation=false)"
     );
     assert_eq!(
         reports[3]["warnings"][0],
@@ -327,8 +327,8 @@ fn warn_mode_json_carries_one_would_violate_warning_per_violation() {
             {
                 "source": pod, "document": 1, "kind": "Pod", "name": "legacy",
                 "namespace": "mcp", "verdict": "admitted",
-                "violations": [{"check": "hostNamespaces", "reason": "host namespaces", "detail": "hostNetwork"}],
-                "warnings": ["mcpguard: would violate policy \"mcp-warn\": host namespaces (hostNetwork)"]
+                "violations": [{"check": "hostNamespaces", "reason": "host namespaces", "detail": "hostNetwork=true"}],
+                "warnings": ["mcpguard: would violate policy \"mcp-warn\": host namespaces (hostNetwork=true)"]
             }
         ])
     );
@@ -351,7 +351,7 @@ fn warn_mode_does_not_claim_a_mutation_for_a_pod_that_needed_none() {
         0,
         &[
             &format!("ADMITTED pod/legacy (namespace mcp, {pod}#1)"),
-            "  - hostNamespaces: host namespaces (hostNetwork)",
+            "  - hostNamespaces: host namespaces (hostNetwork=true)",
         ],
     );
 }
@@ -366,7 +366,7 @@ fn audit_mode_admits_and_lists_the_violations_without_warnings() {
     )];
     lines.extend(BROWSER_VIOLATIONS.iter().map(|l| (*l).to_owned()));
     lines.push(format!("ADMITTED pod/legacy (namespace mcp, {pod}#1)"));
-    lines.push("  - hostNamespaces: host namespaces (hostNetwork)".to_owned());
+    lines.push("  - hostNamespaces: host namespaces (hostNetwork=true)".to_owned());
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
     assert_output(
         &run(&["check", "--policy", &policy, &path, &pod]),

@@ -68,6 +68,10 @@ pub fn check(args: &CheckArgs) -> u8 {
         if let Some(version) = args.pss_version {
             policy.spec.pod_security.version = version;
         }
+        if let Some(cluster_minor) = args.kubernetes_version {
+            let version = &mut policy.spec.pod_security.version;
+            *version = version.for_cluster(cluster_minor);
+        }
         let objects = read_objects(&args.paths)?;
         let reports = review_objects(
             &objects,
@@ -359,9 +363,11 @@ fn review_workload(
         record_validation(&mut report, decision);
         return report;
     }
-    // As written: the template judged as its pods would be without the webhook's mutation,
-    // reported in the words the webhook uses for the workload.
-    let pod = workloads::pod_of_template(template);
+    // As written: the template judged as its pods would be without the webhook's mutation
+    // (but with the API server's defaults, which are not mutation), reported in the words the
+    // webhook uses for the workload.
+    let mut pod = workloads::pod_of_template(template);
+    apply_pod_defaults(&mut pod);
     let request = admission_request("", "pods", &report, pod, judging);
     let mut decision = engine::validate(&request, context);
     let pods_of = format!("mcpguard: pods of {} {:?} ", workload.kind, report.name);

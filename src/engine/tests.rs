@@ -555,21 +555,30 @@ fn an_init_container_image_change_is_judged() {
 }
 
 #[test]
-fn a_seccomp_pod_annotation_change_is_judged() {
-    let request = update_of_bare_pod(|pod| {
-        pod["metadata"]["annotations"] =
-            json!({"seccomp.security.alpha.kubernetes.io/pod": "unconfined"})
-    });
-    assert_eq!(validate_default(&request).outcome, Outcome::Denied);
+fn a_seccomp_annotation_change_is_skipped_as_psa_skips_it() {
+    // PSA stopped comparing the seccomp annotations in 1.27; kubelets ignore them.
+    for annotation in [
+        "seccomp.security.alpha.kubernetes.io/pod",
+        "container.seccomp.security.alpha.kubernetes.io/app",
+    ] {
+        let request = update_of_bare_pod(|pod| {
+            pod["metadata"]["annotations"] = json!({annotation: "unconfined"})
+        });
+        assert_eq!(validate_default(&request), skipped(), "{annotation}");
+    }
 }
 
 #[test]
-fn a_seccomp_container_annotation_change_is_judged() {
-    let request = update_of_bare_pod(|pod| {
-        pod["metadata"]["annotations"] =
-            json!({"container.seccomp.security.alpha.kubernetes.io/app": "unconfined"})
+fn removing_a_seccomp_annotation_from_an_old_pod_is_skipped() {
+    let mut old = bare_pod();
+    old["metadata"]["annotations"] = json!({
+        "seccomp.security.alpha.kubernetes.io/pod": "runtime/default",
+        "container.seccomp.security.alpha.kubernetes.io/app": "runtime/default",
+        "example.com/owner": "team-a"
     });
-    assert_eq!(validate_default(&request).outcome, Outcome::Denied);
+    let mut new = old.clone();
+    new["metadata"]["annotations"] = json!({"example.com/owner": "team-a"});
+    assert_eq!(validate_default(&Req::update(new, old).build()), skipped());
 }
 
 #[test]
@@ -607,30 +616,75 @@ fn a_metadata_update_of_a_compliant_pod_is_skipped_and_an_image_change_allowed()
 
 // ---- subresources --------------------------------------------------------------------------
 
+/// A policy `name` enforcing `mcp` at restricted/latest with no mutation, whose `validate:`
+/// is followed by `validate` (a flow mapping, or a block starting on the next line).
+fn restricted_policy(name: &str, validate: &str) -> Policy {
+    let text = format!(
+        "apiVersion: mcpguard.dev/v1alpha1
+kind: MCPPolicy
+metadata: {{name: {name}}}
+spec:
+  namespaces: [mcp]
+  podSecurity: {{level: restricted, version: latest}}
+  validate:{validate}
+"
+    );
+    parse_str(&text, "test").unwrap_or_else(|e| panic!("policy loads: {e}"))
+}
+
 #[test]
-fn a_resize_is_judged_but_not_mutated() {
+fn a_resize_of_a_noncompliant_pod_is_allowed_and_not_mutated() {
+    // PSA allows every resize: a pod admitted in warn mode, under an exception or before
+    // the policy tightened can still be resized in place (VPA, kubectl --subresource resize).
     let old = bare_pod();
     let mut new = old.clone();
     new["spec"]["containers"][0]["resources"] = json!({"requests": {"cpu": "1"}});
     let request = Req::update(new, old).sub_resource("resize").build();
-    assert_denied_bare_pod(&validate_default(&request), "p");
+    assert_eq!(
+        validate_default(&request),
+        Decision {
+            audit_annotations: annotations(&[("policy", "mcp-restricted")]),
+            ..Decision::new(Outcome::Allowed)
+        }
+    );
     assert_eq!(mutate_default(&request), skipped());
 }
 
 #[test]
+fn a_resize_is_judged_by_the_cel_rules_with_the_old_object() {
+    let policy = restricted_policy(
+        "cel",
+        "
+    rules:
+      - name: no-cpu-growth
+        expression: >-
+          oldObject == null || !has(object.spec.containers[0].resources.requests) ||
+          object.spec.containers[0].resources.requests.cpu == '100m'
+        message: resizes may not grow cpu",
+    );
+    let old = bare_pod();
+    let resized = |cpu: &str| {
+        let mut new = old.clone();
+        new["spec"]["containers"][0]["resources"] = json!({"requests": {"cpu": cpu}});
+        Req::update(new, old.clone()).sub_resource("resize").build()
+    };
+    let grown = with_context(&policy, |context| validate(&resized("2"), context));
+    assert_eq!(grown.outcome, Outcome::Denied);
+    assert_eq!(
+        grown
+            .violations
+            .iter()
+            .map(|v| v.check.as_str())
+            .collect::<Vec<_>>(),
+        ["no-cpu-growth"]
+    );
+    let kept = with_context(&policy, |context| validate(&resized("100m"), context));
+    assert_eq!(kept.outcome, Outcome::Allowed);
+}
+
+#[test]
 fn a_resize_of_a_compliant_pod_past_the_ceiling_is_denied() {
-    let policy = parse_str(
-        "apiVersion: mcpguard.dev/v1alpha1
-kind: MCPPolicy
-metadata: {name: ceil}
-spec:
-  namespaces: [mcp]
-  podSecurity: {level: restricted, version: latest}
-  validate: {maxResources: {cpu: \"1\"}}
-",
-        "test",
-    )
-    .unwrap();
+    let policy = restricted_policy("ceil", " {maxResources: {cpu: \"1\"}}");
     let old = hardened_pod();
     let mut new = old.clone();
     new["spec"]["containers"][0]["resources"] =

@@ -300,8 +300,8 @@ fn hardened_container(name: &str, image: &str) -> Value {
     })
 }
 
-/// A headless-browser container as mutation leaves it: `SYS_ADMIN` added, so
-/// `allowPrivilegeEscalation` is not filled in (the API server would refuse it).
+/// A headless-browser container that adds `SYS_ADMIN` and sets no
+/// `allowPrivilegeEscalation` (as written, before any mutation).
 fn browser_container() -> Value {
     json!({
         "name": "browser", "image": "mcr.microsoft.com/playwright:v1.49.0-noble",
@@ -354,7 +354,7 @@ fn privileged_violations() -> Vec<Violation> {
 const PRIVILEGED_SUMMARY: &str = "privileged (container \"app\" must not set securityContext.privileged=true), allowPrivilegeEscalation != false (container \"app\" must set securityContext.allowPrivilegeEscalation=false)";
 
 fn host_network_violation() -> Violation {
-    violation("hostNamespaces", "host namespaces", "hostNetwork")
+    violation("hostNamespaces", "host namespaces", "hostNetwork=true")
 }
 
 fn browser_violations() -> Vec<Violation> {
@@ -483,7 +483,7 @@ fn assert_host_network_template_is_denied(kind: &Kind) {
         denied_workload(
             kind,
             "mcp-restricted",
-            "host namespaces (hostNetwork)",
+            "host namespaces (hostNetwork=true)",
             will_get(kind, false),
             vec![host_network_violation()]
         ),
@@ -949,7 +949,7 @@ fn two_violations() -> Vec<Violation> {
     ]
 }
 
-const TWO_SUMMARY: &str = "host namespaces (hostNetwork), unrestricted capabilities (container \"app\" must not include \"NET_ADMIN\" in securityContext.capabilities.add)";
+const TWO_SUMMARY: &str = "host namespaces (hostNetwork=true), unrestricted capabilities (container \"app\" must not include \"NET_ADMIN\" in securityContext.capabilities.add)";
 const TWO_IDS: &str = "hostNamespaces,capabilities_restricted";
 
 fn pod_denied(policy: &str, summary: &str, violations: Vec<Violation>) -> Decision {
@@ -986,7 +986,7 @@ fn warn_mode_admits_the_pod_with_one_warning_per_violation() {
             outcome: Outcome::Warned,
             patch: None,
             warnings: strings(&[
-                "mcpguard: would violate policy \"p\": host namespaces (hostNetwork)",
+                "mcpguard: would violate policy \"p\": host namespaces (hostNetwork=true)",
                 "mcpguard: would violate policy \"p\": unrestricted capabilities (container \"app\" must not include \"NET_ADMIN\" in securityContext.capabilities.add)",
             ]),
             violations: two_violations(),
@@ -1135,7 +1135,7 @@ fn namespace_modes_warn_in_the_legacy_namespace_and_deny_elsewhere() {
     assert_eq!(
         in_legacy.warnings,
         strings(&[
-            "mcpguard: would violate policy \"p\": host namespaces (hostNetwork)",
+            "mcpguard: would violate policy \"p\": host namespaces (hostNetwork=true)",
             "mcpguard: would violate policy \"p\": unrestricted capabilities (container \"app\" must not include \"NET_ADMIN\" in securityContext.capabilities.add)",
         ])
     );
@@ -1200,7 +1200,7 @@ fn mutation_is_the_same_in_every_mode() {
     let warned = validate_with(&policy_with("  mode: warn\n"), &Req::pod(mutated).build());
     assert_eq!(
         warned.warnings,
-        strings(&["mcpguard: would violate policy \"p\": host namespaces (hostNetwork)"])
+        strings(&["mcpguard: would violate policy \"p\": host namespaces (hostNetwork=true)"])
     );
     assert_eq!(warned.outcome, Outcome::Warned);
 }
@@ -1234,6 +1234,68 @@ fn waived_pod(warning: &str) -> Decision {
 
 fn browser_denied() -> Decision {
     pod_denied("p", BROWSER_SUMMARY, browser_violations())
+}
+
+/// The README's exception example, read from the README itself, on the default policy.
+fn readme_exception_policy() -> Policy {
+    const README: &str = include_str!("../../README.md");
+    let block = README
+        .split_once("## Exceptions\n\n```yaml\nspec:\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(block, _)| block)
+        .expect("the README has an exceptions example");
+    let text = crate::policy::DEFAULT_POLICY_YAML.replace("  exceptions: []\n", block);
+    parse_str(&text, "readme.yaml").unwrap_or_else(|e| panic!("policy loads: {e}"))
+}
+
+#[test]
+fn the_readme_exception_example_admits_its_playwright_server_after_mutation() {
+    // `SYS_ADMIN` (not the literal `CAP_SYS_ADMIN` the API server compares) leaves room for
+    // `allowPrivilegeEscalation: false`: mutation fills it, and the exception waives only the
+    // capabilities checks it names.
+    let policy = readme_exception_policy();
+    let argocd = "system:serviceaccount:argocd:argocd-application-controller";
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "playwright-mcp", "namespace": "mcp"},
+        "spec": {"containers": [{
+            "name": "browser", "image": "mcr.microsoft.com/playwright:v1.49.0-noble",
+            "securityContext": {"capabilities": {"add": ["SYS_ADMIN"]}}
+        }]}
+    });
+    let request = |pod: Value| {
+        Req::pod(pod)
+            .name("playwright-mcp")
+            .user(argocd, &["system:serviceaccounts"])
+            .build()
+    };
+    let mutation = mutate_with(&policy, &request(pod.clone()));
+    assert_eq!(mutation.outcome, Outcome::Mutated);
+    let mut mutated = pod;
+    json_patch::patch(&mut mutated, mutation.patch.as_ref().expect("a patch")).expect("applies");
+    assert_eq!(
+        mutated["spec"]["containers"][0]["securityContext"],
+        json!({
+            "allowPrivilegeEscalation": false,
+            "capabilities": {"add": ["SYS_ADMIN"], "drop": ["ALL"]},
+            "runAsGroup": 1000, "runAsNonRoot": true, "runAsUser": 1000,
+            "seccompProfile": {"type": "RuntimeDefault"}
+        })
+    );
+    let decision = validate_with(&policy, &request(mutated));
+    assert_eq!(
+        decision,
+        Decision {
+            warnings: strings(&[
+                "mcpguard: exception \"legacy-browser-server\" waives capabilities_restricted for container \"browser\""
+            ]),
+            audit_annotations: annotations(&[
+                ("policy", "mcp-restricted"),
+                ("exceptions", "legacy-browser-server")
+            ]),
+            ..Decision::new(Outcome::Allowed)
+        }
+    );
 }
 
 #[test]
@@ -1365,7 +1427,7 @@ fn an_image_exception_on_a_pod_level_check_waives_nothing_and_claims_nothing() {
         validate_with(&policy, &Req::pod(pod).build()),
         pod_denied(
             "p",
-            "host namespaces (hostNetwork)",
+            "host namespaces (hostNetwork=true)",
             vec![host_network_violation()]
         )
     );
@@ -1600,14 +1662,19 @@ fn an_exception_waives_a_workload_by_the_workloads_name() {
             "{prefix}pod: set fsGroup=1000, runAsGroup=1000, runAsNonRoot, runAsUser=1000, seccompProfile=RuntimeDefault, automountServiceAccountToken=false"
         ),
         format!(
-            "{prefix}container \"browser\": set drop ALL, runAsGroup=1000, runAsNonRoot, runAsUser=1000, seccompProfile=RuntimeDefault, imagePullPolicy=Always, requests.memory=400Mi"
+            "{prefix}container \"browser\": set allowPrivilegeEscalation=false, drop ALL, runAsGroup=1000, runAsNonRoot, runAsUser=1000, seccompProfile=RuntimeDefault, imagePullPolicy=Always, requests.memory=400Mi"
         ),
     ];
     let request = Req::workload(&DEPLOYMENT, "CREATE", object.clone())
         .name("playwright-mcp")
         .build();
+    // Mutation fills `allowPrivilegeEscalation: false` next to `SYS_ADMIN` (only the
+    // literal `CAP_SYS_ADMIN` forbids it), so only the capabilities are left to waive.
     let mut warnings = mutation_warnings.clone();
-    warnings.push(WAIVES_FOR_POD.to_owned());
+    warnings.push(
+        "mcpguard: exception \"legacy-browser-server\" waives capabilities_restricted for the pod"
+            .to_owned(),
+    );
     assert_eq!(
         validate_with(&policy, &request),
         Decision {
@@ -1629,9 +1696,10 @@ fn an_exception_waives_a_workload_by_the_workloads_name() {
     assert_eq!(decision.outcome, Outcome::Denied);
     assert_eq!(
         decision.status.map(|s| s.message),
-        Some(format!(
-            "deployments.apps \"web\" is forbidden: the pods it would create would be rejected: violates mcpguard policy \"p\": {BROWSER_SUMMARY}"
-        ))
+        Some(
+            "deployments.apps \"web\" is forbidden: the pods it would create would be rejected: violates mcpguard policy \"p\": unrestricted capabilities (container \"browser\" must not include \"SYS_ADMIN\" in securityContext.capabilities.add)"
+                .to_owned()
+        )
     );
 }
 

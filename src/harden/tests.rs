@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::*;
@@ -63,8 +64,31 @@ pub(super) fn harden_pod(
     }
     if whole_pod {
         super::typed::tests::assert_decoded_hardening_agrees(&pod["spec"], policy, runtime_classes);
+        if let Ok(mutation) = &result {
+            assert_resources_stay_consistent(pod, &mutation.pod);
+        }
     }
     result
+}
+
+/// The API server's pod resource rules (`pod_resources::consistency_errors`): a pod that
+/// keeps them before mutation keeps them after it, with the API defaults applied to both.
+fn assert_resources_stay_consistent(input: &Value, mutated: &Value) {
+    let defaulted = |pod: &Value| {
+        let mut pod = pod.clone();
+        crate::api_defaults::apply_pod_defaults(&mut pod);
+        k8s_openapi::api::core::v1::PodSpec::deserialize(&pod["spec"]).ok()
+    };
+    let (Some(before), Some(after)) = (defaulted(input), defaulted(mutated)) else {
+        return;
+    };
+    if pod_resources::consistency_errors(&before).is_empty() {
+        assert_eq!(
+            pod_resources::consistency_errors(&after),
+            Vec::<String>::new(),
+            "mutation of {input}"
+        );
+    }
 }
 
 fn assert_patch_reproduces(input: &Value, mutation: &Mutation) {
@@ -965,6 +989,75 @@ fn policy_tolerations_are_appended_only_when_missing() {
 }
 
 #[test]
+fn a_second_invocation_after_the_api_servers_round_trip_appends_no_duplicate_toleration() {
+    // `reinvocationPolicy: IfNeeded`: the API server stored the first patch, dropping the
+    // empty members (`omitempty` on every Toleration member), and calls the webhook again.
+    let policy = policy_with(
+        "{tolerations: [{key: dedicated, operator: Equal, value: \"\", effect: NoSchedule}, {key: spot, operator: Exists, value: \"\", effect: \"\"}]}",
+        "{}",
+    );
+    let pod = json!({"spec": {"containers": [{"name": "app", "image": "x", "imagePullPolicy": "Always"}]}});
+    let first = harden(&pod, &policy);
+    assert_eq!(
+        first.pod["spec"]["tolerations"],
+        json!([
+            {"key": "dedicated", "operator": "Equal", "value": "", "effect": "NoSchedule"},
+            {"key": "spot", "operator": "Exists", "value": "", "effect": ""}
+        ])
+    );
+    let mut stored = first.pod.clone();
+    for toleration in stored["spec"]["tolerations"]
+        .as_array_mut()
+        .expect("a list")
+    {
+        toleration
+            .as_object_mut()
+            .expect("an object")
+            .retain(|_, member| member != "");
+    }
+    assert_eq!(
+        stored["spec"]["tolerations"],
+        json!([
+            {"key": "dedicated", "operator": "Equal", "effect": "NoSchedule"},
+            {"key": "spot", "operator": "Exists"}
+        ])
+    );
+    let second = harden(&stored, &policy);
+    assert_eq!(second.patch, json_patch::Patch(Vec::new()));
+    assert_eq!(second.pod, stored);
+    assert!(second.warnings.is_empty());
+}
+
+#[test]
+fn a_toleration_without_an_operator_is_the_policys_equal_one() {
+    let policy = policy_with(
+        "{tolerations: [{key: dedicated, operator: Equal, value: mcp}]}",
+        "{}",
+    );
+    let pod = json!({"spec": {
+        "tolerations": [{"key": "dedicated", "value": "mcp"}],
+        "containers": [{"name": "app", "image": "x", "imagePullPolicy": "Always"}]
+    }});
+    assert_eq!(harden(&pod, &policy).patch, json_patch::Patch(Vec::new()));
+    // A different value, effect or tolerationSeconds is another toleration.
+    for other in [
+        json!({"key": "dedicated", "value": "other"}),
+        json!({"key": "dedicated", "value": "mcp", "effect": "NoExecute"}),
+        json!({"key": "dedicated", "value": "mcp", "tolerationSeconds": 0}),
+        json!({"key": "dedicated", "operator": "Exists"}),
+    ] {
+        let mut pod = pod.clone();
+        pod["spec"]["tolerations"] = json!([other]);
+        let mutation = harden(&pod, &policy);
+        assert_eq!(
+            mutation.pod["spec"]["tolerations"],
+            json!([other, {"key": "dedicated", "operator": "Equal", "value": "mcp"}]),
+            "{other}"
+        );
+    }
+}
+
+#[test]
 fn affinity_is_filled_field_by_field() {
     let policy = policy_with(
         "{affinity: {
@@ -1016,6 +1109,122 @@ fn affinity_is_set_whole_when_the_pod_has_none_and_not_reported_when_complete() 
     let again = harden(&mutation.pod, &policy);
     assert_eq!(again.pod, mutation.pod);
     assert!(again.warnings.is_empty());
+}
+
+// ---- pod-level resources --------------------------------------------------------------------
+
+/// A pod with pod-level `resources` and `containers` (names), none with resources.
+fn pod_with_pod_resources(resources: Value, containers: &[&str]) -> Value {
+    let containers: Vec<Value> = containers
+        .iter()
+        .map(|name| json!({"name": name, "image": "x:1", "imagePullPolicy": "Always"}))
+        .collect();
+    let mut pod = json!({"spec": {"containers": containers}});
+    if !resources.is_null() {
+        pod["spec"]["resources"] = resources;
+    }
+    pod
+}
+
+fn container_resources(mutation: &Mutation) -> Vec<Value> {
+    mutation.pod["spec"]["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .map(|c| c.get("resources").cloned().unwrap_or(Value::Null))
+        .collect()
+}
+
+#[test]
+fn default_requests_never_add_up_past_the_pods_requests() {
+    // The issue's pod: 256Mi for the pod, two containers; the default is 400Mi each, which
+    // the API server would refuse (800Mi of container requests in a 256Mi pod).
+    let policy = default_policy();
+    let pod = pod_with_pod_resources(json!({"requests": {"memory": "256Mi"}}), &["a", "b"]);
+    let mutation = harden(&pod, &policy);
+    assert_eq!(container_resources(&mutation), [Value::Null, Value::Null]);
+    assert!(
+        mutation
+            .warnings
+            .iter()
+            .all(|w| !w.contains("requests.memory")),
+        "{:?}",
+        mutation.warnings
+    );
+    // What fits is filled, container by container: two of three in 1Gi.
+    let pod = pod_with_pod_resources(json!({"requests": {"memory": "1Gi"}}), &["a", "b", "c"]);
+    let mutation = harden(&pod, &policy);
+    let filled = json!({"requests": {"memory": "400Mi"}});
+    assert_eq!(
+        container_resources(&mutation),
+        [filled.clone(), filled, Value::Null]
+    );
+}
+
+#[test]
+fn a_pod_limit_alone_bounds_requests_through_the_api_servers_default() {
+    // Pod limits without pod requests: the API server defaults the pod's requests to the
+    // limit (no container requests anything), before the webhook sees the pod.
+    let policy = default_policy();
+    let mut pod = pod_with_pod_resources(json!({"limits": {"memory": "512Mi"}}), &["a", "b"]);
+    crate::api_defaults::apply_pod_defaults(&mut pod);
+    assert_eq!(
+        pod["spec"]["resources"],
+        json!({"limits": {"memory": "512Mi"}, "requests": {"memory": "512Mi"}})
+    );
+    let mutation = harden(&pod, &policy);
+    assert_eq!(
+        container_resources(&mutation),
+        [json!({"requests": {"memory": "400Mi"}}), Value::Null]
+    );
+}
+
+#[test]
+fn ceilings_are_filled_as_limits_only_up_to_the_pods_limit() {
+    let policy = policy_with(
+        "{resources: {requests: {memory: 100Mi}}}",
+        "{maxResources: {cpu: \"2\", memory: 1Gi}}",
+    );
+    let pod = pod_with_pod_resources(
+        json!({"requests": {"memory": "2Gi", "cpu": "4"}, "limits": {"memory": "512Mi", "cpu": "4"}}),
+        &["a"],
+    );
+    // memory: the 1Gi ceiling is above the pod's 512Mi limit, so no container limit; cpu:
+    // the 2 ceiling fits under the pod's 4.
+    let mutation = harden(&pod, &policy);
+    assert_eq!(
+        container_resources(&mutation),
+        [json!({"requests": {"memory": "100Mi"}, "limits": {"cpu": "2"}})]
+    );
+    // Without pod-level resources, both ceilings are filled as before.
+    let plain = pod_with_pod_resources(json!(null), &["a"]);
+    let mutation = harden(&plain, &policy);
+    assert_eq!(
+        container_resources(&mutation),
+        [json!({"requests": {"memory": "100Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}})]
+    );
+}
+
+#[test]
+fn a_limit_on_a_container_without_a_request_must_fit_the_request_budget_too() {
+    // The API server copies a container's limit into its missing request: a 1Gi ceiling on a
+    // container that requests no memory is a 1Gi request, which a 512Mi pod cannot hold.
+    let policy = policy_with("{}", "{maxResources: {memory: 1Gi}}");
+    let pod = pod_with_pod_resources(
+        json!({"requests": {"memory": "512Mi"}, "limits": {"memory": "4Gi"}}),
+        &["a"],
+    );
+    let mutation = harden(&pod, &policy);
+    assert_eq!(container_resources(&mutation), [Value::Null]);
+    let roomy = pod_with_pod_resources(
+        json!({"requests": {"memory": "2Gi"}, "limits": {"memory": "4Gi"}}),
+        &["a"],
+    );
+    let mutation = harden(&roomy, &policy);
+    assert_eq!(
+        container_resources(&mutation),
+        [json!({"limits": {"memory": "1Gi"}})]
+    );
 }
 
 // ---- maxResources ceilings -----------------------------------------------------------------
@@ -1235,7 +1444,6 @@ fn no_privilege_escalation_is_not_filled_where_the_api_server_would_refuse_it() 
     let policy = Policy::embedded_default().expect("default policy");
     for security_context in [
         json!({"privileged": true}),
-        json!({"capabilities": {"add": ["SYS_ADMIN"]}}),
         json!({"capabilities": {"add": ["CAP_SYS_ADMIN"]}}),
     ] {
         let pod = json!({"spec": {"containers": [
@@ -1256,18 +1464,23 @@ fn no_privilege_escalation_is_not_filled_where_the_api_server_would_refuse_it() 
         );
         assert_eq!(filled["runAsNonRoot"], json!(true), "{security_context}");
     }
-    let pod = json!({"spec": {"containers": [
-        {"name": "a", "image": "x:1", "securityContext": {"capabilities": {"add": ["NET_BIND_SERVICE"]}}}
-    ]}});
-    let mutation = harden_pod(
-        &pod,
-        Scope::WholePod,
-        &policy,
-        &StaticRuntimeClasses::default(),
-    )
-    .expect("mutation");
-    assert_eq!(
-        mutation.pod["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"],
-        json!(false)
-    );
+    // `SYS_ADMIN`, the spelling most manifests use, is not what the API server compares:
+    // `allowPrivilegeEscalation: false` is valid next to it, and is filled.
+    for added in ["NET_BIND_SERVICE", "SYS_ADMIN", "cap_sys_admin"] {
+        let pod = json!({"spec": {"containers": [
+            {"name": "a", "image": "x:1", "securityContext": {"capabilities": {"add": [added]}}}
+        ]}});
+        let mutation = harden_pod(
+            &pod,
+            Scope::WholePod,
+            &policy,
+            &StaticRuntimeClasses::default(),
+        )
+        .expect("mutation");
+        assert_eq!(
+            mutation.pod["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"],
+            json!(false),
+            "{added}"
+        );
+    }
 }

@@ -15,15 +15,17 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Affinity, AppArmorProfile, Capabilities, Container, NodeAffinity, NodeSelector, PodAffinity,
-    PodAntiAffinity, PodSecurityContext, PodSpec, ResourceRequirements, SELinuxOptions,
-    SeccompProfile, SecurityContext, Toleration, Volume, WindowsSecurityContextOptions,
+    Affinity, AppArmorProfile, Capabilities, Container, EmptyDirVolumeSource, NodeAffinity,
+    NodeSelector, PodAffinity, PodAntiAffinity, PodSecurityContext, PodSpec, ResourceRequirements,
+    SELinuxOptions, SeccompProfile, SecurityContext, Toleration, Volume,
+    WindowsSecurityContextOptions,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use super::pod_resources::{Budget, PodResources};
 use super::{
     INHERITED_FROM_POD, MutationError, Report, TOKEN_VOLUME_PREFIX, describe, fits_under,
     is_sys_admin, said, working_copy,
@@ -59,6 +61,7 @@ pub fn harden_decoded(
     if harden_pod_level(spec, policy, runtime_classes, &mut report)?.is_none() {
         return Ok(None);
     }
+    let mut budget = resource_budget(spec);
     let lists = [
         (spec.init_containers.as_mut(), "init container"),
         (Some(&mut spec.containers), "container"),
@@ -66,7 +69,14 @@ pub fn harden_decoded(
     for (containers, label) in lists {
         for container in containers.into_iter().flatten() {
             let mut set = Vec::new();
-            if harden_container(container, &explicit_pod_fields, policy, &mut set).is_none() {
+            let hardened = harden_container(
+                container,
+                &explicit_pod_fields,
+                policy,
+                &mut budget,
+                &mut set,
+            );
+            if hardened.is_none() {
                 return Ok(None);
             }
             report.warn(&format!("{label} {:?}", container.name), &set);
@@ -101,6 +111,65 @@ fn decodes_alike(spec: &PodSpec, original: &Value, policy: &Policy) -> bool {
         && !touched_members.chain(container_members).any(holds_null)
         && known_toleration_keys(original.get("tolerations"))
         && policy.spec.mutate.tolerations.iter().all(known_toleration)
+        && volume_sources_known(original.get("volumes"))
+}
+
+/// The API defaults make a volume with nothing but a name an `emptyDir`, and leave alone one
+/// whose only other members `k8s-openapi` does not know (a newer source): decoded, the two
+/// look alike, so such a volume is left to the JSON.
+fn volume_sources_known(volumes: Option<&Value>) -> bool {
+    let known = |volume: &Value| {
+        let Some(members) = volume.as_object() else {
+            return false;
+        };
+        let common = || COMMON_SOURCES.iter().any(|key| members.contains_key(*key));
+        let only_a_name = || members.keys().all(|key| key == "name");
+        common()
+            || only_a_name()
+            || Volume::deserialize(volume).is_ok_and(|decoded| !names_no_source(&decoded))
+    };
+    volumes
+        .and_then(Value::as_array)
+        .is_none_or(|volumes| volumes.iter().all(known))
+}
+
+/// The volume sources most pods use, looked at first so that the usual volume is never
+/// serialised to find out whether it has a source.
+const COMMON_SOURCES: [&str; 10] = [
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "hostPath",
+    "image",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+];
+
+/// Whether a decoded volume has no source: none of the common ones, and nothing but its name
+/// serialises.
+fn names_no_source(volume: &Volume) -> bool {
+    let common = volume.config_map.is_some()
+        || volume.csi.is_some()
+        || volume.downward_api.is_some()
+        || volume.empty_dir.is_some()
+        || volume.ephemeral.is_some()
+        || volume.host_path.is_some()
+        || volume.image.is_some()
+        || volume.persistent_volume_claim.is_some()
+        || volume.projected.is_some()
+        || volume.secret.is_some();
+    !common
+        && serde_json::to_value(volume)
+            .ok()
+            .and_then(|value| {
+                value
+                    .as_object()
+                    .map(|members| members.keys().all(|key| key == "name"))
+            })
+            .unwrap_or(false)
 }
 
 fn holds_null(value: &Value) -> bool {
@@ -130,6 +199,11 @@ fn known_toleration(toleration: &Value) -> bool {
 }
 
 fn apply_api_defaults(spec: &mut PodSpec) {
+    for volume in spec.volumes.iter_mut().flatten() {
+        if names_no_source(volume) {
+            volume.empty_dir = Some(EmptyDirVolumeSource::default());
+        }
+    }
     let containers = spec
         .init_containers
         .iter_mut()
@@ -163,6 +237,29 @@ fn apply_api_defaults(spec: &mut PodSpec) {
                     .or_insert_with(|| limit.clone());
             }
         }
+    }
+    default_pod_requests(spec);
+}
+
+/// The JSON's `api_defaults::default_pod_requests`.
+fn default_pod_requests(spec: &mut PodSpec) {
+    let Some(limits) = spec.resources.as_ref().and_then(|r| r.limits.as_ref()) else {
+        return;
+    };
+    if limits.is_empty() {
+        return;
+    }
+    let defaults = PodResources::of_typed(spec)
+        .default_pod_request_texts(|resource| limits.get(resource).map(|q| q.0.as_str()));
+    if defaults.is_empty() {
+        return;
+    }
+    let Some(resources) = spec.resources.as_mut() else {
+        return;
+    };
+    let requests = resources.requests.get_or_insert_with(BTreeMap::new);
+    for (resource, text) in defaults {
+        requests.insert(resource, Quantity(text));
     }
 }
 
@@ -285,12 +382,28 @@ fn append_missing(target: &mut Option<Vec<Toleration>>, additions: &[Value]) -> 
     let mut added = 0;
     for addition in additions {
         let addition = Toleration::deserialize(addition).ok()?;
-        if !target.contains(&addition) {
+        if !target.iter().any(|held| same_toleration(held, &addition)) {
             target.push(addition);
             added += 1;
         }
     }
     Some(added)
+}
+
+/// The JSON's `same_toleration` on decoded tolerations: `Some("")` is absent, and so is
+/// the default operator `Equal`.
+fn same_toleration(held: &Toleration, addition: &Toleration) -> bool {
+    fn stored(member: &Option<String>) -> Option<&str> {
+        member.as_deref().filter(|text| !text.is_empty())
+    }
+    fn operator(toleration: &Toleration) -> Option<&str> {
+        stored(&toleration.operator).filter(|operator| *operator != "Equal")
+    }
+    stored(&held.key) == stored(&addition.key)
+        && operator(held) == operator(addition)
+        && stored(&held.value) == stored(&addition.value)
+        && stored(&held.effect) == stored(&addition.effect)
+        && held.toleration_seconds == addition.toleration_seconds
 }
 
 /// Removes the ServiceAccount token volumes and their mounts; their names, in order.
@@ -343,11 +456,25 @@ fn is_token_volume(volume: &Volume) -> bool {
     volume.name.starts_with(TOKEN_VOLUME_PREFIX) && has_token_source
 }
 
+/// The JSON's `resource_budget`.
+fn resource_budget(spec: &PodSpec) -> Budget {
+    let sets_pod_resources = spec.resources.as_ref().is_some_and(|resources| {
+        resources.requests.as_ref().is_some_and(|r| !r.is_empty())
+            || resources.limits.as_ref().is_some_and(|l| !l.is_empty())
+    });
+    if sets_pod_resources {
+        Budget::of(&PodResources::of_typed(spec))
+    } else {
+        Budget::default()
+    }
+}
+
 /// `harden_container` (never a Windows pod here); `None` where it cannot be done here.
 fn harden_container(
     container: &mut Container,
     explicit_pod_fields: &[&str],
     policy: &Policy,
+    budget: &mut Budget,
     set: &mut Vec<String>,
 ) -> Option<()> {
     let mutate = &policy.spec.mutate;
@@ -369,7 +496,7 @@ fn harden_container(
             set.push(said::image_pull_policy(wanted));
         }
     }
-    fill_resources(&mut container.resources, policy, set);
+    fill_resources(&mut container.resources, policy, budget, set);
     Some(())
 }
 
@@ -383,7 +510,12 @@ fn requires_privilege_escalation(security_context: &SecurityContext) -> bool {
 }
 
 /// `fill_resources` on the decoded `resources`.
-fn fill_resources(slot: &mut Option<ResourceRequirements>, policy: &Policy, set: &mut Vec<String>) {
+fn fill_resources(
+    slot: &mut Option<ResourceRequirements>,
+    policy: &Policy,
+    budget: &mut Budget,
+    set: &mut Vec<String>,
+) {
     let defaults = policy.spec.mutate.resources.as_ref();
     let nothing_to_fill = defaults.is_none_or(|d| d.requests.is_empty() && d.limits.is_empty())
         && policy.ceilings.is_empty();
@@ -397,7 +529,8 @@ fn fill_resources(slot: &mut Option<ResourceRequirements>, policy: &Policy, set:
         defaults.map_or((&no_values, &no_values), |d| (&d.requests, &d.limits));
     if !default_requests.is_empty() {
         let section = resources.requests.get_or_insert_with(BTreeMap::new);
-        fill_section(section, "requests", default_requests.iter(), set);
+        let fits = |resource: &str, quantity: &str| budget.take_request(resource, quantity);
+        fill_section(section, "requests", default_requests.iter(), fits, set);
     }
     let limits: Vec<(&String, &String)> = default_limits
         .iter()
@@ -405,8 +538,17 @@ fn fill_resources(slot: &mut Option<ResourceRequirements>, policy: &Policy, set:
         .filter(|(resource, limit)| request_fits_under(resources, resource, limit))
         .collect();
     if !limits.is_empty() || !policy.ceilings.is_empty() {
+        let requests = resources.requests.as_ref();
+        let requested: Vec<String> = limits
+            .iter()
+            .filter(|(resource, _)| requests.is_some_and(|r| r.contains_key(resource.as_str())))
+            .map(|(resource, _)| (*resource).clone())
+            .collect();
+        let fits = |resource: &str, quantity: &str| {
+            budget.take_limit(resource, quantity, requested.iter().any(|r| r == resource))
+        };
         let section = resources.limits.get_or_insert_with(BTreeMap::new);
-        fill_section(section, "limits", limits.into_iter(), set);
+        fill_section(section, "limits", limits.into_iter(), fits, set);
     }
     // Empty sections say nothing: dropped, whether filled here or not.
     for section in [&mut resources.requests, &mut resources.limits] {
@@ -419,14 +561,16 @@ fn fill_resources(slot: &mut Option<ResourceRequirements>, policy: &Policy, set:
     }
 }
 
+/// Fills each absent `resource` whose `quantity` `fits` (which takes it from the budget).
 fn fill_section<'p>(
     section: &mut BTreeMap<String, Quantity>,
     name: &str,
     quantities: impl Iterator<Item = (&'p String, &'p String)>,
+    mut fits: impl FnMut(&str, &str) -> bool,
     set: &mut Vec<String>,
 ) {
     for (resource, quantity) in quantities {
-        if !section.contains_key(resource) {
+        if !section.contains_key(resource) && fits(resource, quantity) {
             section.insert(resource.clone(), Quantity(quantity.clone()));
             set.push(said::resource(name, resource, quantity));
         }

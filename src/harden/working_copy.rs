@@ -24,6 +24,8 @@ pub const SPEC_MEMBERS: &[&str] = &[
     "tolerations",
     "automountServiceAccountToken",
     "affinity",
+    // Pod-level resources bound the container defaults.
+    "resources",
 ];
 
 /// The container lists, copied item by item with [`CONTAINER_MEMBERS`].
@@ -35,6 +37,8 @@ pub const CONTAINER_MEMBERS: &[&str] = &[
     "imagePullPolicy",
     "resources",
     "volumeMounts",
+    // A sidecar (`restartPolicy: Always`) counts towards the pod's resources differently.
+    "restartPolicy",
 ];
 
 /// The parts of `spec` that hardening reads or changes (a non-object spec as it is).

@@ -24,11 +24,11 @@ pub(crate) static CHECK: Check = Check {
 };
 
 fn host_namespaces_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
-    // Listed in sorted order, which is how PSA's string set renders them.
+    // PSA lists them as `hostNetwork=true`, in the order network, PID, IPC.
     let used: Vec<&str> = [
-        ("hostIPC", spec.host_ipc),
-        ("hostNetwork", spec.host_network),
-        ("hostPID", spec.host_pid),
+        ("hostNetwork=true", spec.host_network),
+        ("hostPID=true", spec.host_pid),
+        ("hostIPC=true", spec.host_ipc),
     ]
     .into_iter()
     .filter(|(_, on)| *on == Some(true))
@@ -56,16 +56,26 @@ mod tests {
     }
 
     #[test]
-    fn lists_every_host_namespace_sorted() {
+    fn lists_every_host_namespace_in_psa_order() {
         let p = json!({"spec": {"hostNetwork": true, "hostPID": true, "hostIPC": true}});
-        let want = fail(ID, "host namespaces", "hostIPC, hostNetwork, hostPID");
+        let want = fail(
+            ID,
+            "host namespaces",
+            "hostNetwork=true, hostPID=true, hostIPC=true",
+        );
         assert_eq!(run(ID, B, v(0), p.clone()), want);
         assert_eq!(run(ID, R, Version::Latest, p), want);
+        let p = json!({"spec": {"hostIPC": true, "hostNetwork": true}});
+        let want = fail(ID, "host namespaces", "hostNetwork=true, hostIPC=true");
+        assert_eq!(run(ID, B, v(0), p), want);
     }
 
     #[test]
     fn single_host_namespace() {
         let p = json!({"spec": {"hostPID": true}});
-        assert_eq!(run(ID, B, v(22), p), fail(ID, "host namespaces", "hostPID"));
+        assert_eq!(
+            run(ID, B, v(22), p),
+            fail(ID, "host namespaces", "hostPID=true")
+        );
     }
 }

@@ -182,6 +182,125 @@ mod tests {
         );
     }
 
+    /// PSA's fixture pod (`test/fixtures.go`), with `volumes`: what the pods in
+    /// `test/testdata/restricted/v1.N/*/restrictedvolumes*.yaml` hold.
+    fn psa_fixture(volumes: serde_json::Value) -> serde_json::Value {
+        let container = |name: &str| {
+            json!({"name": name, "image": "registry.k8s.io/pause",
+                   "securityContext": {"allowPrivilegeEscalation": false}})
+        };
+        json!({"spec": {
+            "containers": [container("container1")],
+            "initContainers": [container("initcontainer1")],
+            "securityContext": {"runAsNonRoot": true},
+            "volumes": volumes
+        }})
+    }
+
+    /// `run`, after the API server's defaults (which PSA's fixtures go through).
+    fn run_defaulted(version: Version, mut pod: serde_json::Value) -> Vec<crate::pss::CheckResult> {
+        crate::api_defaults::apply_pod_defaults(&mut pod);
+        run(ID, R, version, pod)
+    }
+
+    fn every_version() -> impl Iterator<Item = Version> {
+        (0..=crate::pss::NEWEST_KNOWN_MINOR)
+            .map(Version::Minor)
+            .chain([Version::Latest])
+    }
+
+    #[test]
+    fn psa_pass_fixture_restrictedvolumes0_passes_at_every_version() {
+        // `volume0` names no source: the API server makes it an emptyDir.
+        let pod = psa_fixture(json!([
+            {"name": "volume0"},
+            {"name": "volume1", "emptyDir": {}},
+            {"name": "volume2", "secret": {"secretName": "test"}},
+            {"name": "volume3", "persistentVolumeClaim": {"claimName": "test"}},
+            {"name": "volume4", "downwardAPI": {"items": [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]}},
+            {"name": "volume5", "configMap": {"name": "test"}},
+            {"name": "volume6", "projected": {"sources": []}}
+        ]));
+        for version in every_version() {
+            assert_eq!(run_defaulted(version, pod.clone()), pass(), "{version}");
+        }
+        // Without the defaults, the source-less volume is what PSA would call "unknown".
+        assert_eq!(
+            run(ID, R, Version::Latest, pod),
+            fail(
+                ID,
+                REASON,
+                r#"volume "volume0" uses restricted volume type "unknown""#
+            )
+        );
+    }
+
+    #[test]
+    fn psa_fail_fixtures_restrictedvolumes_fail_at_every_version() {
+        let cases = [
+            ("gcePersistentDisk", json!({"pdName": "testing"})),
+            ("awsElasticBlockStore", json!({"volumeID": "testing"})),
+            (
+                "gitRepo",
+                json!({"repository": "github.com/kubernetes/kubernetes"}),
+            ),
+            ("nfs", json!({"server": "testing", "path": "/testing"})),
+            (
+                "iscsi",
+                json!({"targetPortal": "testing", "iqn": "iqn.2001-04.com.example:storage.kube.sys1.xyz", "lun": 0}),
+            ),
+            (
+                "glusterfs",
+                json!({"path": "testing", "endpoints": "testing"}),
+            ),
+            ("rbd", json!({"monitors": ["testing"], "image": "testing"})),
+            ("flexVolume", json!({"driver": "testing"})),
+            ("cinder", json!({"volumeID": "testing"})),
+            ("cephfs", json!({"monitors": ["testing"]})),
+            ("flocker", json!({"datasetName": "testing"})),
+            ("fc", json!({"wwids": ["testing"]})),
+            (
+                "azureFile",
+                json!({"secretName": "testing", "shareName": "testing"}),
+            ),
+            ("vsphereVolume", json!({"volumePath": "testing"})),
+            (
+                "quobyte",
+                json!({"registry": "localhost:1234", "volume": "testing"}),
+            ),
+            (
+                "azureDisk",
+                json!({"diskName": "testing", "diskURI": "https://test.blob.core.windows.net/test/test.vhd"}),
+            ),
+            (
+                "portworxVolume",
+                json!({"volumeID": "testing", "fsType": "ext4"}),
+            ),
+            (
+                "scaleIO",
+                json!({"volumeName": "testing", "gateway": "localhost", "system": "testing", "secretRef": {"name": "s"}}),
+            ),
+            ("storageos", json!({"volumeName": "test"})),
+            ("hostPath", json!({"path": "/dev/null"})),
+        ];
+        for (source, fields) in cases {
+            let name = format!("volume-{}", source.to_lowercase());
+            let pod = psa_fixture(json!([{"name": name, source: fields}]));
+            let want = fail(
+                ID,
+                REASON,
+                &format!(r#"volume "{name}" uses restricted volume type "{source}""#),
+            );
+            for version in every_version() {
+                assert_eq!(
+                    run_defaulted(version, pod.clone()),
+                    want,
+                    "{source} {version}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn restricted_only() {
         let p = json!({"spec": {"volumes": [{"name": "n", "nfs": {"server": "s", "path": "/"}}]}});

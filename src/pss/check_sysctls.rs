@@ -20,6 +20,8 @@
 //! 'net.ipv4.tcp_keepalive_probes' (v1.29+)
 //! 'net.ipv4.tcp_rmem' (v1.32+)
 //! 'net.ipv4.tcp_wmem' (v1.32+)
+//! 'net.ipv4.tcp_slow_start_after_idle' (v1.37+)
+//! 'net.ipv4.tcp_notsent_lowat' (v1.37+)
 
 use k8s_openapi::api::core::v1::PodSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -51,11 +53,16 @@ pub(crate) static CHECK: Check = Check {
             run: sysctls_1_32,
             overrides: &[],
         },
+        Variant {
+            min_minor: 37,
+            run: sysctls_1_37,
+            overrides: &[],
+        },
     ],
 };
 
 /// Each version's allowed set is a prefix of this list.
-const ALLOWED: [&str; 12] = [
+const ALLOWED: [&str; 14] = [
     "kernel.shm_rmid_forced",
     "net.ipv4.ip_local_port_range",
     "net.ipv4.tcp_syncookies",
@@ -71,6 +78,9 @@ const ALLOWED: [&str; 12] = [
     // v1.32
     "net.ipv4.tcp_rmem",
     "net.ipv4.tcp_wmem",
+    // v1.37
+    "net.ipv4.tcp_slow_start_after_idle",
+    "net.ipv4.tcp_notsent_lowat",
 ];
 
 fn sysctls_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
@@ -86,6 +96,10 @@ fn sysctls_1_29(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
 }
 
 fn sysctls_1_32(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
+    sysctls(spec, &ALLOWED[..12])
+}
+
+fn sysctls_1_37(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
     sysctls(spec, &ALLOWED)
 }
 
@@ -172,5 +186,13 @@ mod tests {
     fn tcp_rmem_wmem_from_v1_32() {
         boundary("net.ipv4.tcp_rmem", 32);
         boundary("net.ipv4.tcp_wmem", 32);
+    }
+
+    #[test]
+    fn slow_start_after_idle_and_notsent_lowat_from_v1_37() {
+        boundary("net.ipv4.tcp_slow_start_after_idle", 37);
+        boundary("net.ipv4.tcp_notsent_lowat", 37);
+        let p = with_sysctls(&["net.ipv4.tcp_notsent_lowat"]);
+        assert_eq!(run(ID, B, crate::pss::Version::Latest, p), pass());
     }
 }

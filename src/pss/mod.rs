@@ -86,11 +86,10 @@ impl fmt::Display for Level {
     }
 }
 
-/// The newest Kubernetes minor whose PSA checks are ported here: v1.35 is the
-/// newest `MinimumVersion` registered by any check (procMount,
-/// procMount_restricted, runAsNonRoot, runAsUser), so PSA resolves `latest`
-/// to it.
-pub const NEWEST_KNOWN_MINOR: u32 = 35;
+/// The newest policy version at which a PSA check changes: v1.37, where `sysctls` allows
+/// two more (PSA's head). PSA judges `latest`, and any version newer than this, by the
+/// checks in force here.
+pub const NEWEST_KNOWN_MINOR: u32 = 37;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Version {
@@ -100,6 +99,8 @@ pub enum Version {
 }
 
 impl Version {
+    /// `latest` or any `v1.N`, as PSA's `ParseVersion` takes them: a minor newer than the
+    /// newest checks is accepted, and judged by them.
     pub fn parse(s: &str) -> Result<Version, String> {
         if s == "latest" {
             return Ok(Version::Latest);
@@ -115,11 +116,21 @@ impl Version {
         if !well_formed {
             return Err(malformed());
         }
-        match digits.parse::<u32>() {
-            Ok(minor) if minor <= NEWEST_KNOWN_MINOR => Ok(Version::Minor(minor)),
-            _ => Err(format!(
-                "unknown Pod Security Standards version {s:?}: mcpguard knows v1.0 through v1.{NEWEST_KNOWN_MINOR} and \"latest\""
-            )),
+        digits
+            .parse::<u32>()
+            .map(Version::Minor)
+            .map_err(|_| malformed())
+    }
+
+    /// The version a cluster whose API server is `v1.{cluster_minor}` judges this one by: its
+    /// PSA knows no check newer than its own release, so `latest` and any newer pin mean
+    /// the cluster's minor (PSA's registry clamps to its newest version, and the API
+    /// server's emulated version lowers that). Without this, a 1.34 cluster's `latest`
+    /// would admit sysctls its kubelets refuse.
+    pub fn for_cluster(self, cluster_minor: u32) -> Version {
+        match self {
+            Version::Minor(minor) => Version::Minor(minor.min(cluster_minor)),
+            Version::Latest => Version::Minor(cluster_minor),
         }
     }
 
@@ -131,6 +142,30 @@ impl Version {
             Version::Latest => NEWEST_KNOWN_MINOR,
         }
     }
+}
+
+/// The minor of a Kubernetes version as the API server's `/version` reports it (`minor`:
+/// `"34"`, or `"34+"` on some managed clusters) or as a user writes it (`1.34`, `v1.34`,
+/// `v1.34.2`, `v1.34.2-gke.100`). Only Kubernetes 1.x exists.
+pub fn parse_kubernetes_minor(text: &str) -> Result<u32, String> {
+    let invalid = || {
+        format!(
+            "invalid Kubernetes version {text:?}: expected a minor (\"34\") or \"1.34\" (\"v1.34.2\")"
+        )
+    };
+    let trimmed = text.trim();
+    let minor = match trimmed
+        .strip_prefix('v')
+        .unwrap_or(trimmed)
+        .strip_prefix("1.")
+    {
+        Some(rest) => rest.split(['.', '-', '+']).next().unwrap_or(""),
+        None => trimmed.strip_suffix('+').unwrap_or(trimmed),
+    };
+    if minor.is_empty() || !minor.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    minor.parse::<u32>().map_err(|_| invalid())
 }
 
 impl fmt::Display for Version {

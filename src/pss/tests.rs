@@ -34,17 +34,29 @@ fn version_parses_good_inputs() {
     assert_eq!(Version::parse("latest"), Ok(Version::Latest));
     assert_eq!(Version::parse("v1.0"), Ok(Version::Minor(0)));
     assert_eq!(Version::parse("v1.25"), Ok(Version::Minor(25)));
-    assert_eq!(
-        Version::parse("v1.35"),
-        Ok(Version::Minor(NEWEST_KNOWN_MINOR))
-    );
+    assert_eq!(Version::parse("v1.35"), Ok(Version::Minor(35)));
+    // Any v1.N, as PSA's ParseVersion takes it: newer than the newest checks included.
+    assert_eq!(Version::parse("v1.36"), Ok(Version::Minor(36)));
+    assert_eq!(Version::parse("v1.99"), Ok(Version::Minor(99)));
 }
 
 #[test]
 fn version_rejects_malformed_inputs() {
     for bad in [
-        "1.25", "v2.0", "v1.x", "v1.25.3", "v1.", "v1.01", "v1.+5", "v1.-1", "V1.25", "Latest", "",
-        " v1.25", "v1.2 5",
+        "1.25",
+        "v2.0",
+        "v1.x",
+        "v1.25.3",
+        "v1.",
+        "v1.01",
+        "v1.+5",
+        "v1.-1",
+        "V1.25",
+        "Latest",
+        "",
+        " v1.25",
+        "v1.2 5",
+        "v1.99999999999999999999",
     ] {
         assert_eq!(
             Version::parse(bad),
@@ -57,13 +69,89 @@ fn version_rejects_malformed_inputs() {
 }
 
 #[test]
-fn version_rejects_minors_newer_than_known() {
+fn a_version_newer_than_the_newest_checks_is_judged_by_them() {
+    let (meta, spec) = pod(json!({"spec": {
+        "hostPID": true,
+        "securityContext": {"sysctls": [{"name": "net.ipv4.tcp_notsent_lowat", "value": "1"}]},
+        "containers": [{"name": "a"}]
+    }}));
+    let newest = evaluate(Level::Baseline, v(NEWEST_KNOWN_MINOR), &meta, &spec);
+    assert_eq!(evaluate(Level::Baseline, v(36), &meta, &spec).len(), 2);
     assert_eq!(
-        Version::parse("v1.99"),
-        Err(r#"unknown Pod Security Standards version "v1.99": mcpguard knows v1.0 through v1.35 and "latest""#.to_string())
+        newest,
+        vec![result("hostNamespaces", "host namespaces", "hostPID=true")]
     );
-    assert!(Version::parse("v1.36").is_err());
-    assert!(Version::parse("v1.99999999999999999999").is_err());
+    for later in [v(38), v(99), v(u32::MAX), Version::Latest] {
+        assert_eq!(
+            evaluate(Level::Baseline, later, &meta, &spec),
+            newest,
+            "{later}"
+        );
+    }
+    assert_eq!(
+        check_ids_for(Level::Restricted, v(99)),
+        check_ids_for(Level::Restricted, Version::Latest)
+    );
+}
+
+#[test]
+fn a_cluster_judges_latest_and_newer_pins_by_its_own_minor() {
+    assert_eq!(Version::Latest.for_cluster(34), v(34));
+    assert_eq!(v(36).for_cluster(34), v(34));
+    assert_eq!(v(30).for_cluster(34), v(30));
+    assert_eq!(Version::Latest.for_cluster(40), v(40));
+    // On a 1.34 cluster, latest does not allow the sysctls only v1.37 allows.
+    let (meta, spec) = pod(json!({"spec": {
+        "securityContext": {"sysctls": [{"name": "net.ipv4.tcp_notsent_lowat", "value": "1"}]},
+        "containers": [{"name": "a"}]
+    }}));
+    assert_eq!(
+        evaluate(
+            Level::Baseline,
+            Version::Latest.for_cluster(34),
+            &meta,
+            &spec
+        ),
+        vec![result(
+            "sysctls",
+            "forbidden sysctls",
+            "net.ipv4.tcp_notsent_lowat"
+        )]
+    );
+    assert_eq!(
+        evaluate(
+            Level::Baseline,
+            Version::Latest.for_cluster(37),
+            &meta,
+            &spec
+        ),
+        vec![]
+    );
+}
+
+#[test]
+fn kubernetes_minors_parse_from_the_version_endpoint_and_from_users() {
+    for (text, minor) in [
+        ("34", 34),
+        ("34+", 34),
+        ("1.34", 34),
+        ("v1.34", 34),
+        ("v1.34.2", 34),
+        ("v1.34.2-gke.100", 34),
+        ("v1.37.0-rc.1", 37),
+        ("v1.0", 0),
+    ] {
+        assert_eq!(parse_kubernetes_minor(text), Ok(minor), "{text}");
+    }
+    for bad in ["", "v2.1", "1.", "x", "v1.x", "-1", "1.34x", "99999999999"] {
+        assert_eq!(
+            parse_kubernetes_minor(bad),
+            Err(format!(
+                r#"invalid Kubernetes version {bad:?}: expected a minor ("34") or "1.34" ("v1.34.2")"#
+            )),
+            "{bad}"
+        );
+    }
 }
 
 #[test]
@@ -74,7 +162,11 @@ fn version_displays_and_round_trips_through_serde() {
         let parsed: Version = serde_json::from_value(json!(s)).unwrap();
         assert_eq!(serde_json::to_value(parsed).unwrap(), json!(s));
     }
-    assert!(serde_json::from_value::<Version>(json!("v1.99")).is_err());
+    assert_eq!(
+        serde_json::from_value::<Version>(json!("v1.99")).unwrap(),
+        Version::Minor(99)
+    );
+    assert!(serde_json::from_value::<Version>(json!("v1.x")).is_err());
     assert!(serde_json::from_value::<Version>(json!(25)).is_err());
 }
 
@@ -294,7 +386,7 @@ fn results_come_in_registry_order() {
     assert_eq!(
         evaluate(Level::Baseline, Version::Latest, &meta, &spec),
         vec![
-            result("hostNamespaces", "host namespaces", "hostPID"),
+            result("hostNamespaces", "host namespaces", "hostPID=true"),
             result("hostPathVolumes", "hostPath volumes", r#"volume "h""#),
             result(
                 "privileged",
@@ -306,7 +398,7 @@ fn results_come_in_registry_order() {
     assert_eq!(
         evaluate(Level::Restricted, v(24), &meta, &spec),
         vec![
-            result("hostNamespaces", "host namespaces", "hostPID"),
+            result("hostNamespaces", "host namespaces", "hostPID=true"),
             result(
                 "privileged",
                 "privileged",

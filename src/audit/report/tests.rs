@@ -448,7 +448,7 @@ fn deployment_with_a_denied_template_fails_and_is_scoped_to_the_deployment() {
             &[(
                 "hostNamespaces",
                 "fail",
-                "host namespaces (hostNetwork)",
+                "host namespaces (hostNetwork=true)",
                 None
             )]
         ))
