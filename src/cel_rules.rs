@@ -50,7 +50,7 @@ const MAX_EXPRESSION_DEPTH: usize = 128;
 /// parser runs: cel-go's and cel-cpp's limit.
 pub const MAX_EXPRESSION_CHARS: usize = 100_000;
 /// The stack of the thread that parses and checks expressions ([`on_compiler_stack`]).
-const COMPILER_STACK_BYTES: usize = 256 * 1024 * 1024;
+const COMPILER_STACK_BYTES: usize = 64 * 1024 * 1024;
 
 /// One rule's source, as the policy wrote it.
 #[derive(
@@ -763,11 +763,14 @@ fn nesting_depth<'e>(root: &'e IdedExpr, limit: usize) -> usize {
 /// Runs `compile` on a thread of its own, whose stack holds the deepest parse that
 /// [`MAX_EXPRESSION_CHARS`] allows, and waits for it. The parser (an ANTLR visitor) recurses
 /// once per level of its parse tree, and a source of `1+1+...` or `a.a.a...` is as deep as it is
-/// long, with no brackets to count; dropping the tree recurses as deep again. A tokio worker's
-/// 2 MiB overflowed at about 8,000 levels, which aborted the whole webhook. Here every tree is
-/// built, checked and, when refused, dropped on this stack; an accepted one is at most
-/// [`MAX_EXPRESSION_DEPTH`] deep, which every caller's stack holds. The stack is reserved, not
-/// committed: a normal rule touches a few pages of it.
+/// long, with no brackets to count; dropping the tree recurses as deep again. An 8,000-term
+/// `1+1+...` needs 3.1 MiB (release build), so it overflowed a tokio worker's 2 MiB and aborted
+/// the whole webhook. The deepest sources [`MAX_EXPRESSION_CHARS`] allows need, in the release
+/// build: `1<1<...` 22 MiB, `object.a.a...` 20 MiB, `[[[...` 19 MiB, `1+1+...` 18 MiB; the
+/// debug build (tests) compiles them all within these 64 MiB. Every tree is built, checked and,
+/// when refused, dropped on this stack; an accepted one is at most [`MAX_EXPRESSION_DEPTH`] deep,
+/// which every caller's stack holds. The stack is reserved, not committed: a normal rule touches
+/// a few pages of it.
 fn on_compiler_stack<T: Send>(
     compile: impl FnOnce() -> Result<T, (String, String)> + Send,
 ) -> Result<T, (String, String)> {

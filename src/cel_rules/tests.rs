@@ -994,6 +994,11 @@ fn hostile_sources() -> Vec<(String, String, &'static str)> {
             negations((max - 6) / 3),
             TOO_MANY_BRACKETS,
         ),
+        (
+            "comparisons max".into(),
+            format!("1{}", "<1".repeat((max - 1) / 2)),
+            TOO_DEEP,
+        ),
         // `!!...!x` is one operator with many tokens: flat, and accepted.
         ("nots max".into(), nots(max - 4), "compiles"),
     ]
