@@ -12,6 +12,7 @@ use crate::harden::truncate_warning;
 use crate::policy::Mode;
 use crate::reconcile::crd::MCPServer;
 use crate::reconcile::render::{self, RenderError, SecretVersion};
+use crate::redact;
 use crate::violation::Violation;
 
 pub const MCPSERVER_SPEC: &str = "mcpServerSpec";
@@ -119,8 +120,8 @@ fn judge_server(
     request: &AdmissionRequest,
     context: Context<'_>,
 ) -> Result<Vec<Violation>, String> {
-    let mut server: MCPServer = serde_json::from_value(object.clone())
-        .map_err(|e| format!("not a valid MCPServer: {e}"))?;
+    let mut server: MCPServer =
+        redact::decode(object, "").map_err(|e| format!("not a valid MCPServer: {e}"))?;
     if server.metadata.namespace.is_none() {
         server.metadata.namespace = request.namespace.clone();
     }
@@ -162,8 +163,8 @@ fn judge_network_policy(
     if network.controller_users.iter().any(|user| user == username) {
         return Ok(Vec::new());
     }
-    let policy: NetworkPolicy = serde_json::from_value(object.clone())
-        .map_err(|e| format!("not a valid NetworkPolicy: {e}"))?;
+    let policy: NetworkPolicy =
+        redact::decode(object, "").map_err(|e| format!("not a valid NetworkPolicy: {e}"))?;
     let allowed: Vec<Value> = network
         .allowed_extra_peers
         .iter()

@@ -56,7 +56,7 @@ fn split_json(text: &str, source_name: &str) -> Result<Vec<Value>, DocumentError
         let value = value.map_err(|err| DocumentError {
             source_name: source_name.to_owned(),
             index: position + 1,
-            message: format!("invalid JSON: {err}"),
+            message: format!("invalid JSON: {}", crate::redact::json_error(&err)),
         })?;
         match value {
             Value::Array(items) => values.extend(items),
@@ -71,7 +71,7 @@ fn split_yaml(text: &str, source_name: &str) -> Result<Vec<Value>, DocumentError
     serde_saphyr::from_multiple::<Value>(text).map_err(|err| DocumentError {
         source_name: source_name.to_owned(),
         index: 0,
-        message: format!("invalid YAML: {err}"),
+        message: format!("invalid YAML: {}", crate::redact::yaml_error(&err)),
     })
 }
 

@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::PodSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde::Deserialize;
 use serde_json::Value;
 
 use time::OffsetDateTime;
@@ -24,6 +23,7 @@ use crate::harden::{self, Scope};
 use crate::json_path;
 use crate::policy::{Mode, Policy};
 use crate::pss;
+use crate::redact;
 use crate::rules;
 use crate::runtime_class::RuntimeClassLookup;
 use crate::violation::{Violation, violation_summary};
@@ -648,7 +648,8 @@ pub fn judge_pod(
 ) -> Result<Vec<Violation>, String> {
     let metadata = decode_annotations(json_path::at(pod, "/metadata/annotations"))?;
     let raw_spec = pod.get("spec").ok_or("object has no spec")?;
-    let spec = PodSpec::deserialize(raw_spec).map_err(|e| format!("cannot decode spec: {e}"))?;
+    let spec: PodSpec =
+        redact::decode(raw_spec, "spec").map_err(|e| format!("cannot decode {e}"))?;
     let mut violations = judge_typed(&metadata, &spec, policy);
     violations.extend(policy.rules.evaluate(pod, request));
     Ok(violations)
@@ -687,8 +688,8 @@ fn decode_annotations(annotations: Option<&Value>) -> Result<ObjectMeta, String>
     let annotations = match annotations {
         None | Some(Value::Null) => None,
         Some(raw) => Some(
-            std::collections::BTreeMap::<String, String>::deserialize(raw)
-                .map_err(|e| format!("cannot decode metadata.annotations: {e}"))?,
+            redact::decode::<BTreeMap<String, String>>(raw, "metadata.annotations")
+                .map_err(|e| format!("cannot decode {e}"))?,
         ),
     };
     Ok(ObjectMeta {

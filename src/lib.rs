@@ -27,6 +27,7 @@ pub mod policy_watch;
 pub mod pss;
 pub mod quantity;
 pub mod reconcile;
+pub mod redact;
 pub mod rotation;
 pub mod rules;
 pub mod runtime_class;

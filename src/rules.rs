@@ -159,12 +159,13 @@ fn check_ceilings(policy: &Policy, spec: &PodSpec) -> Option<Violation> {
 fn check_secret_literals(spec: &PodSpec) -> Option<Violation> {
     let mut findings = Vec::new();
     for container in containers(spec) {
-        let literal_secrets: Vec<&str> = container
+        let literal_secrets: Vec<String> = container
             .env
             .iter()
             .flat_map(|env| env.iter())
-            .filter(|var| is_literal_secret(var))
-            .map(|var| var.name.as_str())
+            .filter_map(|var| {
+                literal_secret_reason(var).map(|reason| format!("{} ({reason})", var.name))
+            })
             .collect();
         if !literal_secrets.is_empty() {
             findings.push(format!(
@@ -185,50 +186,172 @@ fn check_secret_literals(spec: &PodSpec) -> Option<Violation> {
     })
 }
 
-fn is_literal_secret(var: &EnvVar) -> bool {
-    let Some(value) = var.value.as_deref() else {
-        return false;
-    };
-    let only_a_reference =
-        value.starts_with("$(") && value.ends_with(')') && value.matches("$(").count() == 1;
-    !value.is_empty() && !only_a_reference && looks_like_credential(&var.name)
+/// Why the literal value of `var` is taken for a secret, in words that never quote the
+/// value: by its shape (a known token format, a URL with a password) first, as the more
+/// telling reason, else by the variable's name.
+fn literal_secret_reason(var: &EnvVar) -> Option<&'static str> {
+    let value = var.value.as_deref()?;
+    if value.trim().is_empty() || is_only_a_reference(value) {
+        return None;
+    }
+    if let Some(shape) = secret_shape(value) {
+        return Some(shape);
+    }
+    looks_like_credential(&var.name).then_some("the name marks a credential")
 }
 
-/// Names whose last word marks a credential (`GITHUB_TOKEN`, `OPENAI_API_KEY`,
-/// `DB_PASSWORD`), without flagging MCP's everyday `MAX_TOKENS` or `KEY_PREFIX`.
+/// `$(OTHER_VAR)`: Kubernetes expands it from another variable, which may come from a Secret.
+fn is_only_a_reference(value: &str) -> bool {
+    value
+        .strip_prefix("$(")
+        .and_then(|rest| rest.strip_suffix(')'))
+        .is_some_and(|inner| !inner.contains(['$', '(', ')']))
+}
+
+/// Token formats whose prefix and length say "credential" whatever the variable is called.
+/// Each reason names the format, never a part of the value. The `regex` crate matches in
+/// time linear in the value, so a hostile value cannot stall a review.
+const SECRET_SHAPES: &[(&str, &str)] = &[
+    (
+        r"(?-u:\b)gh[pousr]_[A-Za-z0-9]{30,}",
+        "the value looks like a GitHub token",
+    ),
+    (
+        r"(?-u:\b)github_pat_[A-Za-z0-9_]{22,}",
+        "the value looks like a GitHub fine-grained personal access token",
+    ),
+    (
+        r"(?-u:\b)glpat-[A-Za-z0-9_-]{20,}",
+        "the value looks like a GitLab personal access token",
+    ),
+    (
+        r"(?-u:\b)(?:xox[abposr]|xapp)-[A-Za-z0-9-]{10,}",
+        "the value looks like a Slack token",
+    ),
+    (
+        r"(?-u:\b)sk-[A-Za-z0-9_-]{20,}",
+        "the value looks like an OpenAI-style secret API key",
+    ),
+    (
+        r"(?-u:\b)(?:AKIA|ASIA)[A-Z0-9]{16}(?-u:\b)",
+        "the value looks like an AWS access key ID",
+    ),
+    // The whole value is the header: a scheme word and one token68 credential.
+    (
+        r"(?i-u)^\s*bearer\s+[A-Za-z0-9._~+/-]{8,}=*\s*$",
+        "the value is an HTTP Bearer credential",
+    ),
+    (
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----",
+        "the value contains a PEM private key",
+    ),
+];
+
+fn secret_shape(value: &str) -> Option<&'static str> {
+    static SHAPES: std::sync::LazyLock<regex::RegexSet> = std::sync::LazyLock::new(|| {
+        regex::RegexSet::new(SECRET_SHAPES.iter().map(|(pattern, _)| pattern))
+            .expect("the secret shapes are valid patterns")
+    });
+    if let Some(index) = SHAPES.matches(value).iter().next() {
+        return Some(SECRET_SHAPES[index].1);
+    }
+    has_url_password(value).then_some("the value is a URL with a password")
+}
+
+/// `scheme://user:password@host`, anywhere in the value, with a password that is not just a
+/// `$(VAR)` reference. Each authority ends at the next `/`, so the scan is linear (hand-written:
+/// a regex would need a look-ahead to exempt the reference).
+fn has_url_password(value: &str) -> bool {
+    let mut rest = value;
+    while let Some(at) = rest.find("://") {
+        let after = &rest[at + 3..];
+        let end = after
+            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace())
+            .unwrap_or(after.len());
+        let authority = &after[..end];
+        if let Some((userinfo, _host)) = authority.rsplit_once('@')
+            && let Some((_user, password)) = userinfo.split_once(':')
+            && !password.is_empty()
+            && !is_only_a_reference(password)
+        {
+            return true;
+        }
+        rest = &after[end..];
+    }
+    false
+}
+
+/// Names whose last word marks a credential, in any case style: `GITHUB_TOKEN`,
+/// `githubToken`, `db-pass`, `OPENAI_KEY`, `SLACK_BOT_TOKEN2`, `API_TOKEN_VALUE`. Not flagged:
+/// MCP's everyday counts (`MAX_TOKENS`, `maxToken`), names of paths and files
+/// (`PASSWORD_FILE`, `SSH_KEY_PATH`), identifiers and public halves (`AWS_ACCESS_KEY_ID`,
+/// `PUBLIC_KEY`) and keys that are not secrets (`PARTITION_KEY`, `CACHE_KEY`).
 pub fn looks_like_credential(name: &str) -> bool {
     const LAST_WORDS: &[&str] = &[
         "TOKEN",
         "SECRET",
         "PASSWORD",
         "PASSWD",
+        "PASS",
         "PWD",
+        "PASSPHRASE",
         "APIKEY",
+        "AUTHTOKEN",
+        "ACCESSTOKEN",
+        "SECRETKEY",
+        "PRIVATEKEY",
         "CREDENTIAL",
         "CREDENTIALS",
+        "CREDS",
         "PAT",
+        "BEARER",
     ];
-    const LAST_PAIRS: &[(&str, &str)] = &[
-        ("API", "KEY"),
-        ("ACCESS", "KEY"),
-        ("PRIVATE", "KEY"),
-        ("SECRET", "KEY"),
-        ("AUTH", "KEY"),
-        ("CLIENT", "SECRET"),
-        ("SIGNING", "KEY"),
-        ("ENCRYPTION", "KEY"),
+    // `*_KEY` is a credential unless the word before it says what kind of non-secret key.
+    const NON_SECRET_KEYS: &[&str] = &[
+        "PUBLIC",
+        "PUB",
+        "PARTITION",
+        "SORT",
+        "PRIMARY",
+        "FOREIGN",
+        "ROUTING",
+        "CACHE",
+        "LOOKUP",
+        "HASH",
+        "RANGE",
+        "SHARD",
+        "IDEMPOTENCY",
+        "DEDUP",
+        "GROUP",
+        "LABEL",
+        "ANNOTATION",
+        "OBJECT",
+        "MAP",
     ];
-    // The last two words, compared ignoring ASCII case: no copy of the name (this runs for
-    // every env var of every container).
-    let mut words = name
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .rev();
-    let Some(last) = words.next() else {
-        return false;
-    };
-    let before = words.next();
+    const AUTH_PAIRS: &[&str] = &["BASIC", "PROXY"];
+    // Words that make a name a count or a limit (`MAX_TOKEN`), not a credential.
+    const QUANTITIES: &[&str] = &["MAX", "MIN", "NUM"];
     let is = |word: &str, wanted: &str| word.eq_ignore_ascii_case(wanted);
+    let mut words = name_words(name);
+    // `SLACK_BOT_TOKEN2`, `API_TOKEN_VALUE`: a number or "value" at the end names which
+    // or what of the credential, so the word before decides.
+    while words
+        .last()
+        .is_some_and(|w| w.bytes().all(|b| b.is_ascii_digit()) || is(w, "VALUE"))
+    {
+        words.pop();
+    }
+    if words
+        .iter()
+        .any(|word| QUANTITIES.iter().any(|q| is(word, q)))
+    {
+        return false;
+    }
+    let (last, before) = match words.as_slice() {
+        [] => return false,
+        [last] => (*last, None),
+        [.., before, last] => (*last, Some(*before)),
+    };
     // `PWD` alone is the shell's working directory, not a password.
     if before.is_none() && is(last, "PWD") {
         return false;
@@ -236,11 +359,38 @@ pub fn looks_like_credential(name: &str) -> bool {
     if LAST_WORDS.iter().any(|word| is(last, word)) {
         return true;
     }
-    before.is_some_and(|before| {
-        LAST_PAIRS
-            .iter()
-            .any(|(first, second)| is(before, first) && is(last, second))
-    })
+    let Some(before) = before else {
+        return false;
+    };
+    (is(last, "KEY") && !NON_SECRET_KEYS.iter().any(|word| is(before, word)))
+        || (is(last, "AUTH") && AUTH_PAIRS.iter().any(|word| is(before, word)))
+}
+
+/// The words of a variable name across case styles: split at every character that is not a
+/// letter or digit, between a lower-case letter and an upper-case one (`githubToken`),
+/// before the last capital of an acronym that starts a word (`HTTPServer`), and between
+/// letters and digits (`TOKEN2`).
+fn name_words(name: &str) -> Vec<&str> {
+    let mut words = Vec::new();
+    for part in name.split(|c: char| !c.is_ascii_alphanumeric()) {
+        let bytes = part.as_bytes();
+        let mut start = 0;
+        for index in 1..bytes.len() {
+            let (previous, current) = (bytes[index - 1], bytes[index]);
+            let next_is_lower = bytes.get(index + 1).is_some_and(u8::is_ascii_lowercase);
+            let boundary = (previous.is_ascii_lowercase() && current.is_ascii_uppercase())
+                || (previous.is_ascii_uppercase() && current.is_ascii_uppercase() && next_is_lower)
+                || (previous.is_ascii_digit() != current.is_ascii_digit());
+            if boundary {
+                words.push(&part[start..index]);
+                start = index;
+            }
+        }
+        if start < part.len() {
+            words.push(&part[start..]);
+        }
+    }
+    words
 }
 #[cfg(test)]
 mod tests;

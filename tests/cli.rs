@@ -577,7 +577,7 @@ fn invalid_yaml_is_an_error_naming_file_line_and_column() {
         message.lines().next(),
         Some(
             format!(
-                "mcpguard check: {path}: invalid YAML: error: line 4 column 9: unclosed bracket '['"
+                "mcpguard check: {path}: invalid YAML: unclosed bracket '[' at line 4, column 9"
             )
             .as_str()
         ),

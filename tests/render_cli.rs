@@ -469,7 +469,7 @@ fn a_broken_file_exits_2_and_prints_nothing() {
     assert_eq!(stdout(&output), "");
     assert_eq!(
         stderr(&output),
-        "mcpguard render: tests/fixtures/render/not-an-mcpserver.yaml: document 1: not a valid MCPServer: invalid type: string \"eighty\", expected i32\n"
+        "mcpguard render: tests/fixtures/render/not-an-mcpserver.yaml: document 1: not a valid MCPServer: spec.port: invalid type: string, expected i32\n"
     );
 
     let output = run(&["render", &fixture("broken-yaml.yaml")]);

@@ -659,7 +659,7 @@ async fn json_that_is_not_an_admission_review_is_400_and_the_server_keeps_servin
     for (body, expected) in [
         (
             r#"{"request": 5}"#,
-            "invalid type: integer `5`, expected struct AdmissionRequest at line 1 column 13",
+            "request: invalid type: integer, expected struct AdmissionRequest at line 1 column 13",
         ),
         ("\"AdmissionReview\"", "expected a JSON object"),
     ] {

@@ -258,7 +258,7 @@ async fn decide(
             "body is not an AdmissionReview: expected a JSON object",
         ));
     }
-    let review: AdmissionReview = serde_json::from_slice(&bytes).map_err(|err| {
+    let review: AdmissionReview = crate::redact::decode_slice(&bytes).map_err(|err| {
         Refusal::new(
             StatusCode::BAD_REQUEST,
             "malformed",

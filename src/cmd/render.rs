@@ -53,13 +53,12 @@ pub fn run(args: &RenderArgs) -> Result<RenderOutput, String> {
         if sourced.object.get("kind").and_then(Value::as_str) != Some("MCPServer") {
             continue;
         }
-        let mut server: MCPServer =
-            serde_json::from_value(sourced.object.clone()).map_err(|e| {
-                format!(
-                    "{}: document {}: not a valid MCPServer: {e}",
-                    sourced.source_name, sourced.index
-                )
-            })?;
+        let mut server: MCPServer = crate::redact::decode(&sourced.object, "").map_err(|e| {
+            format!(
+                "{}: document {}: not a valid MCPServer: {e}",
+                sourced.source_name, sourced.index
+            )
+        })?;
         if server.namespace().is_none() {
             server.metadata.namespace = Some(default_namespace.clone());
         }

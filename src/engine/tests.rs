@@ -317,7 +317,7 @@ fn validate_names_mcp_rule_violations_after_pss_ones() {
     assert_eq!(
         decision.status,
         Some(ResponseStatus::forbidden(
-            "pods \"p\" is forbidden: violates mcpguard policy \"mcp-restricted\": secret literal in env (container \"app\" sets GITHUB_TOKEN as literal value; use valueFrom.secretKeyRef)".into()
+            "pods \"p\" is forbidden: violates mcpguard policy \"mcp-restricted\": secret literal in env (container \"app\" sets GITHUB_TOKEN (the name marks a credential) as literal value; use valueFrom.secretKeyRef)".into()
         ))
     );
     assert_eq!(

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::{API_VERSION, KIND, PROTECTED_NAMESPACES, Policy, PolicyDocument};
 use crate::cel_rules::CompiledRules;
 use crate::quantity::{self, Ceiling};
+use crate::redact;
 use crate::strict;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,7 +46,10 @@ pub fn parse_str(text: &str, source_name: &str) -> Result<Policy, PolicyError> {
     let raw: Value = serde_saphyr::from_str(text).map_err(|err| PolicyError {
         source_name: source_name.to_owned(),
         path: String::new(),
-        message: format!("not a valid YAML/JSON document: {err}"),
+        message: format!(
+            "not a valid YAML/JSON document: {}",
+            crate::redact::yaml_error(&err)
+        ),
     })?;
     parse_value(raw, source_name)
 }
@@ -64,11 +68,8 @@ pub fn parse_value(raw: Value, source_name: &str) -> Result<Policy, PolicyError>
             "expected a mapping with apiVersion, kind, metadata and spec".into(),
         ));
     }
-    let document: PolicyDocument = serde_path_to_error::deserialize(&raw).map_err(|err| {
-        let path = err.path().to_string();
-        let path = if path == "." { String::new() } else { path };
-        fail(&path, err.into_inner().to_string())
-    })?;
+    let document: PolicyDocument =
+        redact::decode(&raw, "").map_err(|err| fail(&err.path, err.message))?;
     if document.api_version != API_VERSION {
         return Err(fail(
             "apiVersion",

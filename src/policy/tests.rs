@@ -169,7 +169,7 @@ fn a_wrong_type_is_refused() {
     ));
     assert_eq!(
         refusal(&text),
-        "policy test.yaml: spec.mutate.containerSecurityContext.runAsUser: invalid type: string \"root\", expected i64"
+        "policy test.yaml: spec.mutate.containerSecurityContext.runAsUser: invalid type: string, expected i64"
     );
 }
 
@@ -178,7 +178,7 @@ fn an_unknown_level_is_refused() {
     let text = with_spec("  namespaces: [mcp]\n  podSecurity: {level: strict, version: latest}\n");
     assert_eq!(
         refusal(&text),
-        "policy test.yaml: spec.podSecurity.level: unknown variant `strict`, expected one of `privileged`, `baseline`, `restricted`"
+        "policy test.yaml: spec.podSecurity.level: unknown variant, expected one of `privileged`, `baseline`, `restricted`"
     );
 }
 
@@ -199,7 +199,7 @@ fn a_malformed_version_is_refused() {
         with_spec("  namespaces: [mcp]\n  podSecurity: {level: restricted, version: \"1.25\"}\n");
     assert_eq!(
         refusal(&text),
-        "policy test.yaml: spec.podSecurity.version: invalid Pod Security Standards version \"1.25\": must be \"latest\" or \"v1.N\""
+        "policy test.yaml: spec.podSecurity.version: invalid Pod Security Standards version \"<withheld>\": must be \"latest\" or \"v1.N\""
     );
 }
 
@@ -209,7 +209,7 @@ fn an_unquoted_numeric_version_is_refused() {
         with_spec("  namespaces: [mcp]\n  podSecurity: {level: restricted, version: 1.25}\n");
     assert_eq!(
         refusal(&text),
-        "policy test.yaml: spec.podSecurity.version: invalid type: floating point `1.25`, expected a string"
+        "policy test.yaml: spec.podSecurity.version: invalid type: floating point, expected a string"
     );
 }
 

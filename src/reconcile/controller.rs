@@ -147,7 +147,7 @@ pub fn error_policy(server: Arc<MCPServer>, error: &Error, ctx: Arc<Context>) ->
     let delay = ctx.backoff.failed(&key);
     tracing::warn!(
         server = %key,
-        error = %error,
+        error = %crate::redact::scrub(&error.to_string()),
         retry_in_seconds = delay.as_secs(),
         "MCPServer reconcile failed"
     );
@@ -686,7 +686,11 @@ pub fn controller(
                 // A failed reconcile is logged by `error_policy`; the rest (watches,
                 // the queue) would otherwise go unseen.
                 Err(kube::runtime::controller::Error::ReconcilerFailed(..)) => {}
-                Err(err) => tracing::warn!(error = %err, "MCPServer controller"),
+                // A watch error can carry a decode error quoting a stored object's value.
+                Err(err) => {
+                    let error = crate::redact::scrub(&err.to_string());
+                    tracing::warn!(%error, "MCPServer controller")
+                }
             }
         })
 }

@@ -282,7 +282,7 @@ fn a_literal_token_is_denied() {
         vec![violation(
             "forbidSecretLiterals",
             "secret literal in env",
-            "container \"app\" sets GITHUB_TOKEN as literal value; use valueFrom.secretKeyRef"
+            "container \"app\" sets GITHUB_TOKEN (the name marks a credential) as literal value; use valueFrom.secretKeyRef"
         )]
     );
 }
@@ -319,7 +319,7 @@ fn every_literal_credential_of_a_container_is_listed() {
         vec![violation(
             "forbidSecretLiterals",
             "secret literal in env",
-            "container \"app\" sets OPENAI_API_KEY, DB_PASSWORD, CLIENT_SECRET as literal values; use valueFrom.secretKeyRef"
+            "container \"app\" sets OPENAI_API_KEY (the name marks a credential), DB_PASSWORD (the name marks a credential), CLIENT_SECRET (the name marks a credential) as literal values; use valueFrom.secretKeyRef"
         )]
     );
 }
@@ -336,7 +336,7 @@ fn literal_credentials_are_reported_per_container_including_init_and_ephemeral()
         vec![violation(
             "forbidSecretLiterals",
             "secret literal in env",
-            "container \"init\" sets DB_PASSWORD as literal value, container \"app\" sets SLACK_BOT_TOKEN as literal value, container \"debug\" sets AWS_SECRET_ACCESS_KEY as literal value; use valueFrom.secretKeyRef"
+            "container \"init\" sets DB_PASSWORD (the name marks a credential) as literal value, container \"app\" sets SLACK_BOT_TOKEN (the name marks a credential) as literal value, container \"debug\" sets AWS_SECRET_ACCESS_KEY (the name marks a credential) as literal value; use valueFrom.secretKeyRef"
         )]
     );
 }
@@ -364,7 +364,7 @@ fn a_value_mixing_a_reference_with_literal_text_is_denied() {
         vec![violation(
             "forbidSecretLiterals",
             "secret literal in env",
-            "container \"app\" sets GITHUB_TOKEN as literal value; use valueFrom.secretKeyRef"
+            "container \"app\" sets GITHUB_TOKEN (the name marks a credential) as literal value; use valueFrom.secretKeyRef"
         )]
     );
     let two_refs = with_env(json!([{"name": "GITHUB_TOKEN", "value": "$(A)$(B)"}]));
@@ -459,6 +459,228 @@ fn the_working_directory_variable_pwd_is_not_a_credential() {
     assert!(!looks_like_credential("PWD"));
     let spec = with_env(json!([{"name": "PWD", "value": "/app"}]));
     assert_eq!(evaluate(&secrets_policy(), &spec), Vec::<Violation>::new());
+}
+
+/// Issue #13, finding 7: the nine literal secrets the name-only, `SCREAMING_SNAKE`-only
+/// heuristic let through (it flagged 2), each denied with the variable and the reason.
+#[test]
+fn the_nine_literal_secrets_of_issue_13_are_all_denied_with_their_reason() {
+    let name = "the name marks a credential";
+    let cases = [
+        ("githubToken", "gho-free text", name),
+        ("OPENAI_KEY", "not-a-known-shape", name),
+        ("DB_PASS", "hunter2", name),
+        ("SLACK_BOT_TOKEN2", "plain", name),
+        ("API_TOKEN_VALUE", "plain", name),
+        (
+            "DATABASE_URL",
+            "postgres://app:hunter2@db.internal:5432/app",
+            "the value is a URL with a password",
+        ),
+        ("BEARER", "plain", name),
+        (
+            "EXPECTED_AUTH",
+            "Bearer eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl",
+            "the value is an HTTP Bearer credential",
+        ),
+        ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG", name),
+    ];
+    for (variable, value, reason) in cases {
+        let spec = with_env(json!([{"name": variable, "value": value}]));
+        assert_eq!(
+            evaluate(&secrets_policy(), &spec),
+            vec![violation(
+                "forbidSecretLiterals",
+                "secret literal in env",
+                &format!(
+                    "container \"app\" sets {variable} ({reason}) as literal value; use valueFrom.secretKeyRef"
+                )
+            )],
+            "{variable}"
+        );
+    }
+}
+
+/// Token formats are found by value whatever the variable is called; the reason names the
+/// format and never quotes the value or its prefix.
+#[test]
+fn known_token_shapes_are_found_by_value() {
+    let pem = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----";
+    let cases = [
+        (
+            "ghp_0123456789abcdefghijABCDEFGHIJ012345",
+            "the value looks like a GitHub token",
+        ),
+        (
+            "--token=gho_0123456789abcdefghijABCDEFGHIJ012345",
+            "the value looks like a GitHub token",
+        ),
+        (
+            "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
+            "the value looks like a GitHub fine-grained personal access token",
+        ),
+        (
+            "glpat-xxxxXXXX0123456789ab",
+            "the value looks like a GitLab personal access token",
+        ),
+        (
+            "xoxb-1234567890-abcdefghij",
+            "the value looks like a Slack token",
+        ),
+        (
+            "sk-proj-abcdefghijklmnop0123456789",
+            "the value looks like an OpenAI-style secret API key",
+        ),
+        (
+            "sk-ant-api03-abcdefghijklmnopqrstu",
+            "the value looks like an OpenAI-style secret API key",
+        ),
+        (
+            "AKIAIOSFODNN7EXAMPLE",
+            "the value looks like an AWS access key ID",
+        ),
+        (
+            "bearer   abcdefgh12345678==",
+            "the value is an HTTP Bearer credential",
+        ),
+        (pem, "the value contains a PEM private key"),
+        (
+            "https://bot:s3cr%40t@api.example.com",
+            "the value is a URL with a password",
+        ),
+        (
+            "redis://:hunter2@redis:6379/0",
+            "the value is a URL with a password",
+        ),
+    ];
+    for (value, reason) in cases {
+        let spec = with_env(json!([{"name": "CONFIG", "value": value}]));
+        let violations = evaluate(&secrets_policy(), &spec);
+        assert_eq!(
+            violations,
+            vec![violation(
+                "forbidSecretLiterals",
+                "secret literal in env",
+                &format!(
+                    "container \"app\" sets CONFIG ({reason}) as literal value; use valueFrom.secretKeyRef"
+                )
+            )],
+            "{value}"
+        );
+    }
+}
+
+#[test]
+fn values_that_only_resemble_tokens_are_allowed() {
+    for value in [
+        "ghp_short",
+        "task-0123456789abcdefghijklmnop",
+        "AKIAIOSFODNN7EXAMPLEX",
+        "Bearer",
+        "Bearer $(API_TOKEN)",
+        "Bearer authentication is required for every call",
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+        "-----BEGIN PUBLIC KEY-----",
+        "https://api.example.com:8443/v1",
+        "ssh://git@github.com:22/org/repo",
+        "postgres://app:@db/app",
+        "postgres://app:$(DB_PASSWORD)@db:5432/app",
+        "https://example.com/login?next=a:b@c",
+        "4096",
+    ] {
+        let spec = with_env(json!([{"name": "CONFIG", "value": value}]));
+        assert_eq!(
+            evaluate(&secrets_policy(), &spec),
+            Vec::<Violation>::new(),
+            "{value}"
+        );
+    }
+}
+
+/// The shapes are matched in linear time: a megabyte of near-misses is judged, not stalled.
+#[test]
+fn a_hostile_value_of_near_misses_is_judged() {
+    let near_misses = "ghp_sk-xoxb-AKIA://a:@".repeat(50_000);
+    let spec = with_env(json!([{"name": "CONFIG", "value": near_misses}]));
+    assert_eq!(evaluate(&secrets_policy(), &spec), Vec::<Violation>::new());
+}
+
+#[test]
+fn credential_names_in_every_case_style_are_recognised() {
+    for name in [
+        "githubToken",
+        "GithubToken",
+        "github-token",
+        "OPENAI_KEY",
+        "openaiKey",
+        "DB_PASS",
+        "dbPass",
+        "SLACK_BOT_TOKEN2",
+        "SLACK_BOT_TOKEN_2",
+        "API_TOKEN_VALUE",
+        "apiTokenValue",
+        "BEARER",
+        "NGROK_AUTHTOKEN",
+        "SSH_PASSPHRASE",
+        "BASIC_AUTH",
+        "HTTPToken",
+        "TLS_KEY",
+        "LICENSE_KEY",
+        "SESSION_KEY",
+        "DB_CREDS",
+    ] {
+        assert!(
+            looks_like_credential(name),
+            "{name} should look like a credential"
+        );
+    }
+}
+
+#[test]
+fn names_of_counts_paths_identifiers_and_public_keys_are_not_credentials() {
+    for name in [
+        "maxTokens",
+        "MAX_TOKEN",
+        "MAX_OUTPUT_TOKENS",
+        "NUM_TOKENS",
+        "TOKENIZER",
+        "TOKEN_URL",
+        "TOKEN_TYPE",
+        "KEY_ID",
+        "AWS_ACCESS_KEY_ID",
+        "PUBLIC_KEY",
+        "sshPublicKey",
+        "SSH_KNOWN_HOSTS",
+        "PASSWORD_FILE",
+        "SSH_KEY_PATH",
+        "TLS_KEY_FILE",
+        "SECRET_NAME",
+        "PARTITION_KEY",
+        "CACHE_KEY",
+        "ROUTING_KEY",
+        "AUTH_MODE",
+        "ENABLE_AUTH",
+        "KEY_1",
+        "BYPASS",
+    ] {
+        assert!(
+            !looks_like_credential(name),
+            "{name} should not look like a credential"
+        );
+    }
+}
+
+/// A credential name with an empty value, blanks or only a `$(VAR)` reference is no literal.
+#[test]
+fn credential_names_without_a_literal_value_are_allowed() {
+    for value in ["", "   ", "$(UPSTREAM_TOKEN)"] {
+        let spec = with_env(json!([{"name": "DB_PASS", "value": value}]));
+        assert_eq!(
+            evaluate(&secrets_policy(), &spec),
+            Vec::<Violation>::new(),
+            "{value:?}"
+        );
+    }
 }
 
 #[test]

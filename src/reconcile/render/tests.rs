@@ -1091,7 +1091,7 @@ fn a_secret_literal_in_env_is_denied_and_a_secret_env_is_not() {
             json!({"image": "ghcr.io/acme/mcp:1.0", "env": [{"name": "GITHUB_TOKEN", "value": "ghp_x"}]})
         ),
         RenderError::Denied(
-            r#"the pods of MCPServer "x" would be rejected: violates mcpguard policy "mcp-restricted": secret literal in env (container "mcp" sets GITHUB_TOKEN as literal value; use valueFrom.secretKeyRef)"#.into()
+            r#"the pods of MCPServer "x" would be rejected: violates mcpguard policy "mcp-restricted": secret literal in env (container "mcp" sets GITHUB_TOKEN (the name marks a credential) as literal value; use valueFrom.secretKeyRef)"#.into()
         )
     );
     render_default(json!({
