@@ -188,11 +188,13 @@ struct HostSplit<'a> {
 /// `:`, is `localhost`, or has a capital letter (repository paths are lower-case, so it
 /// cannot be one); otherwise the image is on Docker Hub.
 fn split_host(reference: &str) -> HostSplit<'_> {
-    let on_docker_hub = |remainder: &str| HostSplit {
-        host: DOCKER_HUB,
-        official: !remainder.contains('/'),
-        remainder,
-    };
+    fn on_docker_hub(remainder: &str) -> HostSplit<'_> {
+        HostSplit {
+            host: DOCKER_HUB,
+            official: !remainder.contains('/'),
+            remainder,
+        }
+    }
     let Some((first, rest)) = reference.split_once('/') else {
         return on_docker_hub(reference);
     };

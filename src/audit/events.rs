@@ -94,7 +94,7 @@ pub fn event_for(
         action,
         note: truncate_at(note, MAX_NOTE_BYTES),
         regarding: regarding(request)?,
-        claimed_owner: request.object.as_ref().and_then(ClaimedOwner::of),
+        claimed_owner: request.object.as_deref().and_then(ClaimedOwner::of),
     })
 }
 

@@ -17,13 +17,6 @@ fn name(reference: &str) -> String {
     }
 }
 
-fn error(reference: &str) -> InvalidReference {
-    match ImageRef::parse(reference) {
-        Ok(image) => panic!("{reference:?} is invalid, got {image:?}"),
-        Err(err) => err,
-    }
-}
-
 /// `(input, name, tag, digest)`.
 fn assert_parses(cases: &[(&str, &str, Option<&str>, Option<&str>)]) {
     for (input, name, tag, digest) in cases {
@@ -647,7 +640,11 @@ fn a_capitalised_host_never_matches_docker_hub() {
     // A rule names such a host the same way an image does.
     assert_eq!(normalise_prefix("Evil"), "evil");
     assert!(under("Evil/x:1", "Evil"));
-    assert!(under("Evil/x:1", "evil/x"));
+    assert!(under("Evil/x:1", "Evil/x"));
+    assert!(
+        !under("Evil/x:1", "evil/x"),
+        "the rule `evil/x` is Docker Hub's"
+    );
     assert!(
         !under("evil/x:1", "Evil"),
         "lower-case `evil/x` is on Docker Hub"
