@@ -95,9 +95,12 @@ fn default_image_pull_policy(container: &mut Map<String, Value>) {
     container.insert("imagePullPolicy".into(), Value::String(policy.into()));
 }
 
-/// The `imagePullPolicy` the API server gives a container of `image` that sets none.
+/// The `imagePullPolicy` the API server gives a container of `image` that sets none
+/// (`IfNotPresent` for an image its parser refuses: it then sees no tag).
 pub fn default_pull_policy(image: &str) -> &'static str {
-    let image = ImageRef::parse(image);
+    let Ok(image) = ImageRef::parse(image) else {
+        return "IfNotPresent";
+    };
     let always = match (&image.tag, &image.digest) {
         (Some(tag), _) => tag == "latest",
         (None, digest) => digest.is_none(),
@@ -151,8 +154,18 @@ mod tests {
             defaulted(json!({"image": "nginx:1.27"}))["imagePullPolicy"],
             "IfNotPresent"
         );
+        let digest = format!("sha256:{}", "a".repeat(64));
         assert_eq!(
-            defaulted(json!({"image": "nginx@sha256:abc"}))["imagePullPolicy"],
+            defaulted(json!({"image": format!("nginx@{digest}")}))["imagePullPolicy"],
+            "IfNotPresent"
+        );
+        assert_eq!(
+            defaulted(json!({"image": format!("nginx:latest@{digest}")}))["imagePullPolicy"],
+            "Always"
+        );
+        // The API server's parser refuses `Nginx`, sees no tag, and does not pull always.
+        assert_eq!(
+            defaulted(json!({"image": "Nginx"}))["imagePullPolicy"],
             "IfNotPresent"
         );
         assert_eq!(

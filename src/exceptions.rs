@@ -211,17 +211,20 @@ fn matching_containers(exception: &Exception, pod: &Value) -> Vec<String> {
     names
 }
 
-/// `repo@sha256:...` matches that exact digest; anything else is a prefix at path
-/// boundaries on the normalised reference.
+/// `repo@sha256:...` matches that exact repository and digest; anything else is a prefix at
+/// path boundaries on the normalised reference. Rule and image are read by the same grammar
+/// as the registry rule's, so an image the runtime would pull from another host (`Mcp/x` is
+/// on host `mcp`) never matches a Docker Hub rule, and an invalid one matches nothing.
 pub fn image_matches(rule: &str, image: &str) -> bool {
-    let parsed = ImageRef::parse(image);
-    match rule.split_once('@') {
-        Some((repository, digest)) => {
-            parsed.name == ImageRef::parse(repository).name
-                && parsed.digest.as_deref() == Some(digest)
-        }
-        None => parsed.is_under(&normalise_prefix(rule)),
+    let Ok(parsed) = ImageRef::parse(image) else {
+        return false;
+    };
+    if rule.contains('@') {
+        return ImageRef::parse(rule).is_ok_and(|pinned| {
+            pinned.digest.is_some() && pinned.name == parsed.name && pinned.digest == parsed.digest
+        });
     }
+    parsed.is_under(&normalise_prefix(rule))
 }
 
 fn without_containers(pod: &Value, names: &[&str]) -> Value {
@@ -287,6 +290,8 @@ mod tests {
 
     #[test]
     fn images_match_by_prefix_or_exact_digest() {
+        let abc = format!("sha256:{}", "a".repeat(64));
+        let def = format!("sha256:{}", "d".repeat(64));
         assert!(image_matches(
             "mcr.microsoft.com/playwright",
             "mcr.microsoft.com/playwright:v1.49.0-noble"
@@ -296,13 +301,46 @@ mod tests {
             "mcr.microsoft.com/playwrightx:1"
         ));
         assert!(image_matches(
-            "mcp/fetch@sha256:abc",
-            "docker.io/mcp/fetch@sha256:abc"
+            &format!("mcp/fetch@{abc}"),
+            &format!("docker.io/mcp/fetch@{abc}")
+        ));
+        assert!(image_matches(
+            &format!("mcp/fetch@{abc}"),
+            &format!("index.docker.io/mcp/fetch:1.0@{abc}")
         ));
         assert!(!image_matches(
-            "mcp/fetch@sha256:abc",
-            "mcp/fetch@sha256:def"
+            &format!("mcp/fetch@{abc}"),
+            &format!("mcp/fetch@{def}")
         ));
-        assert!(!image_matches("mcp/fetch@sha256:abc", "mcp/fetch:latest"));
+        assert!(!image_matches(
+            &format!("mcp/fetch@{abc}"),
+            &format!("mcp/other@{abc}")
+        ));
+        assert!(!image_matches(
+            &format!("mcp/fetch@{abc}"),
+            "mcp/fetch:latest"
+        ));
+    }
+
+    #[test]
+    fn images_are_read_by_the_reference_grammar() {
+        let abc = format!("sha256:{}", "a".repeat(64));
+        // `Mcp/fetch` is pulled from a host called `Mcp`, not from Docker Hub's `mcp/`.
+        assert!(image_matches("mcp", "mcp/fetch:1"));
+        assert!(!image_matches("mcp", "Mcp/fetch:1"));
+        assert!(!image_matches("docker.io", "Mcp/fetch:1"));
+        assert!(!image_matches(
+            &format!("mcp/fetch@{abc}"),
+            &format!("Mcp/fetch@{abc}")
+        ));
+        // What the grammar refuses matches nothing, not even a catch-all registry.
+        assert!(!image_matches("docker.io", "mcp/Fetch"));
+        assert!(!image_matches("docker.io", ""));
+        assert!(!image_matches(
+            "mcp/fetch@sha256:abc",
+            "mcp/fetch@sha256:abc"
+        ));
+        // A pinned rule must carry a valid digest; a bare `@` pins nothing.
+        assert!(!image_matches("mcp/fetch@", "mcp/fetch"));
     }
 }

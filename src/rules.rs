@@ -3,7 +3,7 @@
 
 use k8s_openapi::api::core::v1::{EnvVar, PodSpec, ResourceRequirements};
 
-use crate::image_ref::{ImageRef, normalise_prefix};
+use crate::image_ref::{self, ImageRef, normalise_prefix};
 use crate::policy::Policy;
 use crate::quantity;
 use crate::violation::{Violation, containers_phrase};
@@ -73,31 +73,50 @@ pub fn evaluate(policy: &Policy, spec: &PodSpec) -> Vec<Violation> {
     violations
 }
 
-fn check_registries(allowed: &[String], spec: &PodSpec) -> Option<Violation> {
+/// Images the reference grammar refuses are denied by name first (the runtime cannot pull
+/// them, and guessing their registry would let `Foo/Bar` pass as Docker Hub); the valid
+/// ones must sit under an allowed prefix.
+fn check_registries(allowed: &[String], spec: &PodSpec) -> Vec<Violation> {
     let prefixes: Vec<String> = allowed.iter().map(|p| normalise_prefix(p)).collect();
+    let mut invalid = Vec::new();
     let mut names = Vec::new();
     let mut images = Vec::new();
     for container in containers(spec) {
         let image = container.image.unwrap_or("");
-        let parsed = ImageRef::parse(image);
-        if !prefixes.iter().any(|p| parsed.is_under(p)) {
-            names.push(container.name);
-            images.push(format!("{image:?}"));
+        match ImageRef::parse(image) {
+            Err(why) => invalid.push(format!(
+                "container {:?} image {} is not a valid reference: {why}",
+                container.name,
+                image_ref::quoted(image)
+            )),
+            Ok(parsed) if !prefixes.iter().any(|p| parsed.is_under(p)) => {
+                names.push(container.name);
+                images.push(image_ref::quoted(image));
+            }
+            Ok(_) => {}
         }
     }
-    if names.is_empty() {
-        return None;
+    let mut violations = Vec::new();
+    if !invalid.is_empty() {
+        violations.push(Violation {
+            check: ALLOWED_REGISTRIES.into(),
+            reason: "invalid image reference".into(),
+            detail: invalid.join("; "),
+        });
     }
-    Some(Violation {
-        check: ALLOWED_REGISTRIES.into(),
-        reason: "image registry not allowed".into(),
-        detail: format!(
-            "{} must use images from {}; got {}",
-            containers_phrase(&names),
-            allowed.join(", "),
-            images.join(", ")
-        ),
-    })
+    if !names.is_empty() {
+        violations.push(Violation {
+            check: ALLOWED_REGISTRIES.into(),
+            reason: "image registry not allowed".into(),
+            detail: format!(
+                "{} must use images from {}; got {}",
+                containers_phrase(&names),
+                allowed.join(", "),
+                images.join(", ")
+            ),
+        });
+    }
+    violations
 }
 
 fn check_runtime_class(required: &str, spec: &PodSpec) -> Option<Violation> {

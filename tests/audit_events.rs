@@ -1,9 +1,10 @@
 //! Denial Events end to end.
 //!
-//! * Publishing: `events::publish_all` with `events::recorder` against a mocked API server
-//!   (`tower_test::mock::pair`); a scripted verifier asserts every request kube's `Recorder`
-//!   makes (method, path, query, content type, body): one `POST` per new Event, a merge
-//!   `PATCH` of its series for each repeat, nothing for a dry run.
+//! * Publishing: `events::publish_all` with `events::publisher` against a mocked API server
+//!   (`tower_test::mock::pair`); a scripted verifier asserts every request the worker makes
+//!   (method, path, query, content type, body): one `POST` per new Event, a merge `PATCH` of
+//!   its series for each repeat, nothing for a dry run, and a metadata `GET` of a pod's
+//!   claimed controller before the Event is filed against it.
 //! * The hot path: the real webhook over TLS with a queue that is full (or whose worker is
 //!   gone) answers every review exactly and at once, and counts what it dropped.
 
@@ -118,6 +119,36 @@ impl ApiServer {
         Received { body, respond }
     }
 
+    /// Takes the next request, a metadata-only `GET` of `path`, and returns its responder.
+    async fn expect_get(&mut self, path: &str) -> Responder {
+        let step = format!("GET {path}");
+        let (request, respond) = tokio::time::timeout(STEP_TIMEOUT, self.handle.next_request())
+            .await
+            .unwrap_or_else(|_| panic!("expected {step}, but no request came"))
+            .unwrap_or_else(|| panic!("expected {step}, but the client is gone"));
+        let (parts, body) = request.into_parts();
+        self.seen
+            .push(format!("{} {}", parts.method, parts.uri.path()));
+        assert_eq!(
+            (parts.method.clone(), parts.uri.path()),
+            (Method::GET, path),
+            "after {:?}",
+            self.seen
+        );
+        assert_eq!(parts.uri.query().unwrap_or(""), "", "{step}: no query");
+        assert_eq!(
+            parts
+                .headers
+                .get("accept")
+                .map(|v| v.to_str().expect("ASCII header")),
+            Some("application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"),
+            "{step}: metadata only"
+        );
+        let bytes = body.collect_bytes().await.expect("request body");
+        assert!(bytes.is_empty(), "{step}: no body");
+        respond
+    }
+
     async fn expect_post(&mut self) -> Received {
         self.expect(Method::POST, EVENTS_PATH, "application/json")
             .await
@@ -175,9 +206,9 @@ fn start_worker() -> Worker {
     mcpguard::admission::tls::provider();
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "default");
-    let recorder = events::recorder(client, INSTANCE.to_owned());
+    let publisher = events::publisher(client, INSTANCE.to_owned());
     let (sink, receiver) = events::channel(16, false);
-    let task = tokio::spawn(events::publish_all(receiver, recorder));
+    let task = tokio::spawn(events::publish_all(receiver, publisher));
     Worker {
         sink,
         task,
@@ -527,6 +558,241 @@ async fn an_empty_queue_sends_nothing_and_the_worker_ends_when_it_closes() {
     assert!(api.seen.is_empty());
 }
 
+// ---- the Event's subject: the request's object, or its controller once verified ------------
+
+const RS_NAME: &str = "web-7d4b9c";
+const RS_UID: &str = "8a0e7c4e-0000-4000-8000-00000000a001";
+const RS_PATH: &str = "/apis/apps/v1/namespaces/mcp/replicasets/web-7d4b9c";
+
+fn controller(api_version: &str, kind: &str, name: &str, uid: &str) -> Value {
+    json!({"apiVersion": api_version, "kind": kind, "name": name, "uid": uid,
+           "controller": true, "blockOwnerDeletion": true})
+}
+
+fn replica_set(uid: &str) -> Value {
+    controller("apps/v1", "ReplicaSet", RS_NAME, uid)
+}
+
+/// The denial record of pod `name` whose `ownerReferences` are `owners`.
+fn owned_pod_record(name: &str, uid: &str, owners: Value) -> EventRecord {
+    let mut request = example_request(name, uid);
+    request["object"]["metadata"]["ownerReferences"] = owners;
+    record_for(&request, false).expect("an Event")
+}
+
+/// What the API server answers to a metadata `GET` of an object that exists.
+fn object_metadata(name: &str, uid: &str) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"name": name, "namespace": "mcp", "uid": uid, "resourceVersion": "42",
+                     "creationTimestamp": "2026-11-19T09:00:00Z"},
+    })
+}
+
+fn status(code: u16, reason: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+           "message": format!("{reason} (mocked)"), "reason": reason, "code": code})
+}
+
+fn with_unverified_owner(note: String, kind: &str, name: &str) -> String {
+    format!("{note} [unverified owner: {kind} \"{name}\"]")
+}
+
+fn rs_regarding() -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": RS_NAME, "namespace": "mcp",
+           "uid": RS_UID})
+}
+
+/// Asserts the next request is the POST of a new denial Event about `regarding` with `note`,
+/// answers it, and returns the Event's name.
+async fn expect_denial_event(
+    api: &mut ApiServer,
+    name_prefix: &str,
+    regarding: Value,
+    note: &str,
+) -> String {
+    let window = (
+        OffsetDateTime::now_utc() - time::Duration::seconds(30),
+        OffsetDateTime::now_utc() + time::Duration::seconds(30),
+    );
+    let post = api.expect_post().await;
+    let name = assert_new_event(
+        &post.body,
+        name_prefix,
+        regarding,
+        ("Warning", "PolicyViolation", "Denied"),
+        note,
+        window,
+    );
+    reply(post.respond, StatusCode::CREATED, &stored(&post.body));
+    name
+}
+
+#[tokio::test]
+async fn a_controller_read_back_with_its_uid_is_the_events_subject() {
+    let mut worker = start_worker();
+    let pod = "web-7d4b9c-x2x9z";
+    let record = owned_pod_record(pod, POD_UID, json!([replica_set(RS_UID)]));
+    worker.send(record.clone());
+    let get = worker.api.expect_get(RS_PATH).await;
+    reply(get, StatusCode::OK, &object_metadata(RS_NAME, RS_UID));
+    let event =
+        expect_denial_event(&mut worker.api, RS_NAME, rs_regarding(), &denial_note(pod)).await;
+
+    // The next denial is the same Event's series: the verification is remembered, not
+    // asked again.
+    worker.send(record);
+    let patch = worker.api.expect_patch(&event).await;
+    assert_eq!(patch.body["regarding"], rs_regarding());
+    reply(patch.respond, StatusCode::OK, &stored(&patch.body));
+    let api = worker.finish().await;
+    assert_eq!(
+        api.seen,
+        [
+            format!("GET {RS_PATH}"),
+            format!("POST {EVENTS_PATH}"),
+            format!("PATCH {EVENTS_PATH}/{event}"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_controller_with_another_uid_leaves_the_event_on_the_pod() {
+    let mut worker = start_worker();
+    let pod = "web-7d4b9c-forged";
+    let forged_uid = "ffffffff-0000-4000-8000-00000000f001";
+    worker.send(owned_pod_record(
+        pod,
+        POD_UID,
+        json!([replica_set(forged_uid)]),
+    ));
+    // The ReplicaSet exists, but is not the one the pod names.
+    let get = worker.api.expect_get(RS_PATH).await;
+    reply(get, StatusCode::OK, &object_metadata(RS_NAME, RS_UID));
+    expect_denial_event(
+        &mut worker.api,
+        pod,
+        pod_regarding(pod, POD_UID),
+        &with_unverified_owner(denial_note(pod), "ReplicaSet", RS_NAME),
+    )
+    .await;
+    let api = worker.finish().await;
+    assert_eq!(
+        api.seen,
+        [format!("GET {RS_PATH}"), format!("POST {EVENTS_PATH}")]
+    );
+}
+
+#[tokio::test]
+async fn a_controller_that_does_not_exist_leaves_the_event_on_the_pod() {
+    let mut worker = start_worker();
+    let pod = "ghost-x2x9z";
+    let ghost = controller("apps/v1", "Deployment", "ghost", RS_UID);
+    let record = owned_pod_record(pod, POD_UID, json!([ghost]));
+    let path = "/apis/apps/v1/namespaces/mcp/deployments/ghost";
+    worker.send(record.clone());
+    let get = worker.api.expect_get(path).await;
+    reply(get, StatusCode::NOT_FOUND, &status(404, "NotFound"));
+    let note = with_unverified_owner(denial_note(pod), "Deployment", "ghost");
+    let event = expect_denial_event(&mut worker.api, pod, pod_regarding(pod, POD_UID), &note).await;
+    // "Not found" is remembered too: a flood of pods naming it costs one read.
+    worker.send(record);
+    let patch = worker.api.expect_patch(&event).await;
+    reply(patch.respond, StatusCode::OK, &stored(&patch.body));
+    let api = worker.finish().await;
+    assert_eq!(
+        api.seen,
+        [
+            format!("GET {path}"),
+            format!("POST {EVENTS_PATH}"),
+            format!("PATCH {EVENTS_PATH}/{event}"),
+        ]
+    );
+}
+
+/// Owners that are no workload mcpguard handles, or not the controller, are never read and
+/// never a subject.
+#[tokio::test]
+async fn owners_that_cannot_be_the_subject_are_never_read() {
+    let mut worker = start_worker();
+    let cases = [
+        // Not the controller: not a claim at all, so not mentioned.
+        (
+            "not-controller",
+            json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": RS_NAME,
+                    "uid": RS_UID, "controller": false}]),
+            None,
+        ),
+        // A kind mcpguard does not handle.
+        (
+            "configmap-owner",
+            json!([controller("v1", "ConfigMap", "settings", RS_UID)]),
+            Some(("ConfigMap", "settings")),
+        ),
+        // A handled kind under an API version it is not served at.
+        (
+            "old-api",
+            json!([controller(
+                "extensions/v1beta1",
+                "ReplicaSet",
+                RS_NAME,
+                RS_UID
+            )]),
+            Some(("ReplicaSet", RS_NAME)),
+        ),
+        // A name that is no object name (and would be a path outside the namespace).
+        (
+            "traversal",
+            json!([controller(
+                "apps/v1",
+                "ReplicaSet",
+                "../../../api/v1/secrets",
+                RS_UID
+            )]),
+            None,
+        ),
+    ];
+    for (i, (pod, owners, mention)) in cases.into_iter().enumerate() {
+        let uid = format!("cccccccc-0000-4000-8000-{i:012}");
+        worker.send(owned_pod_record(pod, &uid, owners));
+        let note = match mention {
+            Some((kind, name)) => with_unverified_owner(denial_note(pod), kind, name),
+            None => denial_note(pod),
+        };
+        expect_denial_event(&mut worker.api, pod, pod_regarding(pod, &uid), &note).await;
+    }
+    let api = worker.finish().await;
+    assert_eq!(api.seen, vec![format!("POST {EVENTS_PATH}"); 4]);
+}
+
+#[tokio::test]
+async fn a_failed_read_is_not_remembered() {
+    let mut worker = start_worker();
+    let pod = "web-7d4b9c-x2x9z";
+    let record = owned_pod_record(pod, POD_UID, json!([replica_set(RS_UID)]));
+    worker.send(record.clone());
+    let get = worker.api.expect_get(RS_PATH).await;
+    reply(get, StatusCode::FORBIDDEN, &status(403, "Forbidden"));
+    let note = with_unverified_owner(denial_note(pod), "ReplicaSet", RS_NAME);
+    expect_denial_event(&mut worker.api, pod, pod_regarding(pod, POD_UID), &note).await;
+    // Asked again next time; now readable, the Event goes to the ReplicaSet.
+    worker.send(record);
+    let get = worker.api.expect_get(RS_PATH).await;
+    reply(get, StatusCode::OK, &object_metadata(RS_NAME, RS_UID));
+    expect_denial_event(&mut worker.api, RS_NAME, rs_regarding(), &denial_note(pod)).await;
+    let api = worker.finish().await;
+    assert_eq!(
+        api.seen,
+        [
+            format!("GET {RS_PATH}"),
+            format!("POST {EVENTS_PATH}"),
+            format!("GET {RS_PATH}"),
+            format!("POST {EVENTS_PATH}"),
+        ]
+    );
+}
+
 // ---- the hot path: a full queue never delays or fails an admission --------------------------
 
 const REVIEW_TIMEOUT: Duration = Duration::from_secs(5);
@@ -593,6 +859,7 @@ fn expected_record(i: usize) -> EventRecord {
             &format!("5d3e1c52-0000-4000-8000-{i:012}"),
         ))
         .expect("an ObjectReference"),
+        claimed_owner: None,
     }
 }
 

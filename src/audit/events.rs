@@ -3,11 +3,19 @@
 //! the record and counts it, so recording can never delay or fail an admission. A worker
 //! publishes through kube's `Recorder`, which aggregates repeats into the Event's series
 //! instead of creating new Events.
+//!
+//! An Event is filed against the object the request names. A pod's controller (a denied
+//! ReplicaSet pod never exists, so its Events are more useful on the ReplicaSet) becomes
+//! the subject only once the worker has read it back with the claimed UID: the pod's author
+//! writes `ownerReferences`, and must not be able to file Events against other objects.
+
+mod owner;
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use serde_json::Value;
 use tokio::sync::mpsc;
+
+pub use owner::{ClaimedOwner, OwnerCheck, VerifiedOwners};
 
 use crate::admission::review::AdmissionRequest;
 use crate::engine::{Decision, Outcome};
@@ -21,6 +29,10 @@ pub const MAX_NOTE_BYTES: usize = 1024;
 /// Records waiting for the worker; beyond this they are dropped (and counted).
 pub const QUEUE_CAPACITY: usize = 1024;
 
+/// Marks the note of an Event left on the request's object although the object claims a
+/// controller (`parse_note` in `cmd::audit` strips it).
+pub const UNVERIFIED_OWNER_MARK: &str = " [unverified owner: ";
+
 /// One Event to publish: what and about which object.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EventRecord {
@@ -28,7 +40,10 @@ pub struct EventRecord {
     pub reason: &'static str,
     pub action: &'static str,
     pub note: String,
+    /// The object the request names.
     pub regarding: ObjectReference,
+    /// The controller the object claims, for the worker to verify.
+    pub claimed_owner: Option<ClaimedOwner>,
 }
 
 /// The Event for a decision, if it deserves one: violations (denied, warned or audited),
@@ -79,33 +94,14 @@ pub fn event_for(
         action,
         note: truncate_at(note, MAX_NOTE_BYTES),
         regarding: regarding(request)?,
+        claimed_owner: request.object.as_deref().and_then(ClaimedOwner::of),
     })
 }
 
-/// The object an Event is about: the pod's controller when it has one (a denied pod from a
-/// ReplicaSet never exists, and its generated name is not known yet), else the object.
+/// The object the request names (for a pod created from `generateName`, the prefix: its
+/// name is not known yet).
 pub fn regarding(request: &AdmissionRequest) -> Option<ObjectReference> {
-    let namespace = request.namespace.clone();
     let object = request.object.as_ref()?;
-    let controller = object
-        .pointer("/metadata/ownerReferences")
-        .and_then(Value::as_array)
-        .and_then(|owners| {
-            owners
-                .iter()
-                .find(|o| o.get("controller").and_then(Value::as_bool) == Some(true))
-        });
-    if let Some(owner) = controller {
-        let text = |key: &str| owner.get(key).and_then(Value::as_str).map(str::to_owned);
-        return Some(ObjectReference {
-            api_version: text("apiVersion"),
-            kind: text("kind"),
-            name: text("name"),
-            namespace,
-            uid: text("uid"),
-            ..ObjectReference::default()
-        });
-    }
     let group = &request.kind.group;
     let api_version = if group.is_empty() {
         request.kind.version.clone()
@@ -114,16 +110,24 @@ pub fn regarding(request: &AdmissionRequest) -> Option<ObjectReference> {
     };
     let uid = object
         .pointer("/metadata/uid")
-        .and_then(Value::as_str)
+        .and_then(serde_json::Value::as_str)
         .map(str::to_owned);
     Some(ObjectReference {
         api_version: Some(api_version),
         kind: Some(request.kind.kind.clone()),
         name: Some(request.display_name()),
-        namespace,
+        namespace: request.namespace.clone(),
         uid,
         ..ObjectReference::default()
     })
+}
+
+/// `note` for an Event left on the request's object: the claimed controller is named (it
+/// may be real and unreadable) with the mark, which always fits, the note cut to make room.
+pub fn note_with_unverified_owner(note: &str, claim: &ClaimedOwner) -> String {
+    let mention = format!("{UNVERIFIED_OWNER_MARK}{} {:?}]", claim.kind, claim.name);
+    let room = MAX_NOTE_BYTES.saturating_sub(mention.len());
+    format!("{}{mention}", truncate_at(note.to_owned(), room))
 }
 
 /// The handler's end of the queue.
@@ -165,32 +169,61 @@ pub fn channel(
     )
 }
 
+/// The worker's means: kube's `Recorder`, and reads of claimed controllers.
+pub struct Publisher {
+    recorder: Recorder,
+    owners: OwnerCheck,
+}
+
+impl Publisher {
+    /// The Event's subject and note: the claimed controller once verified, else the
+    /// request's object, with the claim named in the note.
+    async fn subject(&mut self, record: EventRecord) -> (ObjectReference, String) {
+        let Some(claim) = &record.claimed_owner else {
+            return (record.regarding, record.note);
+        };
+        if let Some(namespace) = record.regarding.namespace.as_deref()
+            && self.owners.is_real(namespace, claim).await
+        {
+            return (claim.reference(namespace), record.note);
+        }
+        let note = note_with_unverified_owner(&record.note, claim);
+        (record.regarding, note)
+    }
+}
+
 /// Publishes queued records until the queue closes. Failures are logged, never retried:
 /// an Event is a courtesy, and the audit log has the same facts.
-pub async fn publish_all(mut receiver: mpsc::Receiver<EventRecord>, recorder: Recorder) {
+pub async fn publish_all(mut receiver: mpsc::Receiver<EventRecord>, mut publisher: Publisher) {
     while let Some(record) = receiver.recv().await {
+        let (event_type, reason, action) = (record.event_type, record.reason, record.action);
+        let (regarding, note) = publisher.subject(record).await;
         let event = Event {
-            type_: record.event_type,
-            reason: record.reason.to_owned(),
-            note: Some(record.note),
-            action: record.action.to_owned(),
+            type_: event_type,
+            reason: reason.to_owned(),
+            note: Some(note),
+            action: action.to_owned(),
             secondary: None,
         };
-        if let Err(err) = recorder.publish(&event, &record.regarding).await {
-            tracing::warn!(error = %err, reason = record.reason, "cannot record Event");
+        if let Err(err) = publisher.recorder.publish(&event, &regarding).await {
+            tracing::warn!(error = %err, reason, "cannot record Event");
         }
     }
 }
 
-/// The recorder for this replica: `reportingInstance` is the pod name, as the API requires.
-pub fn recorder(client: kube::Client, instance: String) -> Recorder {
-    Recorder::new(
-        client,
-        Reporter {
-            controller: REPORTING_CONTROLLER.to_owned(),
-            instance: Some(instance),
-        },
-    )
+/// The publisher for this replica: `reportingInstance` is the pod name, as the API requires.
+pub fn publisher(client: kube::Client, instance: String) -> Publisher {
+    Publisher {
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: REPORTING_CONTROLLER.to_owned(),
+                instance: Some(instance),
+            },
+        ),
+        owners: OwnerCheck::new(client),
+    }
 }
+
 #[cfg(test)]
 mod tests;

@@ -110,7 +110,13 @@ const MAX_SINCE_SECONDS: i64 = 100 * 365 * 86_400;
 /// (`admitted` instead of `denied` in warn and audit mode; the policy and object names are
 /// Rust `{:?}` strings). `None` for a note of another shape (e.g. a `PolicyMutated` one).
 /// A note cut at the API's 1 KiB limit keeps the checks that fit; the last may end in `...`.
+/// A trailing unverified-owner mention (`events::note_with_unverified_owner`) is ignored.
 pub fn parse_note(note: &str) -> Option<(String, Vec<String>)> {
+    let mark = crate::audit::events::UNVERIFIED_OWNER_MARK;
+    let note = match note.rfind(mark) {
+        Some(at) if note.ends_with(']') => &note[..at],
+        _ => note,
+    };
     let rest = note.strip_prefix("policy ")?;
     let (_policy, rest) = split_debug_string(rest)?;
     let rest = rest
@@ -1100,6 +1106,30 @@ mod tests {
         assert_eq!(user, "bob");
         assert_eq!(parsed[..3], owned(&["check0", "check1", "check2"])[..]);
         assert!(parsed.last().is_some_and(|c| c.ends_with("...")));
+    }
+
+    #[test]
+    fn parse_note_ignores_an_unverified_owner_mention() {
+        let note = note_of(
+            &request(Some("bob"), "web-1", ""),
+            &decision(Outcome::Denied, &["runAsNonRoot", "privileged"]),
+            "p",
+        );
+        let claim = crate::audit::events::ClaimedOwner {
+            api_version: "apps/v1".into(),
+            kind: "ReplicaSet".into(),
+            name: "web".into(),
+            uid: "u-1".into(),
+        };
+        let mentioned = crate::audit::events::note_with_unverified_owner(&note, &claim);
+        assert_eq!(
+            mentioned,
+            format!("{note} [unverified owner: ReplicaSet \"web\"]")
+        );
+        assert_eq!(
+            parse_note(&mentioned),
+            Some(("bob".to_owned(), owned(&["runAsNonRoot", "privileged"])))
+        );
     }
 
     #[test]

@@ -108,8 +108,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             crate::audit::events::QUEUE_CAPACITY,
             args.record_mutations,
         );
-        let recorder = crate::audit::events::recorder(client.clone(), pod_identity(&args));
-        tokio::spawn(crate::audit::events::publish_all(queue, recorder));
+        let publisher = crate::audit::events::publisher(client.clone(), pod_identity(&args));
+        tokio::spawn(crate::audit::events::publish_all(queue, publisher));
         let _ = state.events.set(sink);
     }
     if let (true, Some(client)) = (args.watch_policies, &client) {

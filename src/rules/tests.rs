@@ -84,7 +84,7 @@ fn registry_violation_names_every_offending_container_of_every_kind() {
         "containers": [
             {"name": "ok1", "image": "ghcr.io/github/github-mcp-server:v1"},
             {"name": "bad", "image": "quay.io/x/y"},
-            {"name": "ok2", "image": "docker.io/mcp/fetch@sha256:abc"}
+            {"name": "ok2", "image": "docker.io/mcp/fetch@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}
         ],
         "ephemeralContainers": [{"name": "debug", "image": "ghcr.io.evil.com/x"}]
     }));
@@ -115,6 +115,102 @@ fn ephemeral_container_images_are_judged() {
             "allowedRegistries",
             "image registry not allowed",
             "container \"debug\" must use images from docker.io/mcp; got \"busybox\""
+        )]
+    );
+}
+
+/// Finding: `Evil/x:1` and `Mcp/fetch` were admitted as Docker Hub images; the runtime
+/// pulls them from hosts called `Evil` and `Mcp`.
+#[test]
+fn a_capitalised_first_component_is_a_registry_host_not_docker_hub() {
+    let policy = policy_with(
+        "{}",
+        "{allowedRegistries: [docker.io], forbidSecretLiterals: false}",
+    );
+    let spec = spec(json!({"containers": [
+        {"name": "a", "image": "Evil/x:1"},
+        {"name": "b", "image": "Mcp/fetch"},
+        {"name": "ok", "image": "mcp/fetch"}
+    ]}));
+    assert_eq!(
+        evaluate(&policy, &spec),
+        vec![violation(
+            "allowedRegistries",
+            "image registry not allowed",
+            "containers \"a\", \"b\" must use images from docker.io; got \"Evil/x:1\", \"Mcp/fetch\""
+        )]
+    );
+    // The same images pass a rule that names their host.
+    let policy = policy_with(
+        "{}",
+        "{allowedRegistries: [Evil, Mcp/fetch, docker.io], forbidSecretLiterals: false}",
+    );
+    assert_eq!(evaluate(&policy, &spec), Vec::<Violation>::new());
+}
+
+#[test]
+fn invalid_references_are_denied_by_name_before_registry_matching() {
+    let policy = policy_with(
+        "{}",
+        "{allowedRegistries: [docker.io, ghcr.io], forbidSecretLiterals: false}",
+    );
+    let spec = spec(json!({
+        "initContainers": [{"name": "init", "image": "Foo/Bar"}],
+        "containers": [
+            {"name": "digest", "image": "mcp/fetch@sha256:abc"},
+            {"name": "ok", "image": "ghcr.io/github/github-mcp-server:v1"},
+            {"name": "elsewhere", "image": "quay.io/x/y"},
+            {"name": "empty", "image": ""}
+        ],
+        "ephemeralContainers": [{"name": "debug", "image": "docker.io/mcp/fetch@md5:ffffffffffffffffffffffffffffffff"}]
+    }));
+    assert_eq!(
+        evaluate(&policy, &spec),
+        vec![
+            violation(
+                "allowedRegistries",
+                "invalid image reference",
+                "container \"init\" image \"Foo/Bar\" is not a valid reference: repository name must be lowercase; \
+                 container \"digest\" image \"mcp/fetch@sha256:abc\" is not a valid reference: invalid reference format; \
+                 container \"empty\" image \"\" is not a valid reference: repository name must have at least one component; \
+                 container \"debug\" image \"docker.io/mcp/fetch@md5:ffffffffffffffffffffffffffffffff\" is not a valid reference: unsupported digest algorithm"
+            ),
+            violation(
+                "allowedRegistries",
+                "image registry not allowed",
+                "container \"elsewhere\" must use images from docker.io, ghcr.io; got \"quay.io/x/y\""
+            ),
+        ]
+    );
+}
+
+#[test]
+fn valid_references_under_an_allowed_registry_pass() {
+    let policy = policy_with(
+        "{}",
+        "{allowedRegistries: [docker.io, ghcr.io], forbidSecretLiterals: false}",
+    );
+    let spec = spec(json!({"containers": [
+        {"name": "a", "image": "mcp/fetch:1.0@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
+        {"name": "b", "image": "GHCR.io/github/github-mcp-server:V1"},
+        {"name": "c", "image": "nginx"}
+    ]}));
+    assert_eq!(evaluate(&policy, &spec), Vec::<Violation>::new());
+}
+
+#[test]
+fn a_hostile_image_is_quoted_cut_in_the_denial() {
+    let image = format!("quay.io/{}", "a".repeat(5000));
+    let spec = one_container(json!({"name": "a", "image": image}));
+    let shown = format!("\"{}\"...", &image[..1024]);
+    assert_eq!(
+        evaluate(&registries_policy(), &spec),
+        vec![violation(
+            "allowedRegistries",
+            "invalid image reference",
+            &format!(
+                "container \"a\" image {shown} is not a valid reference: repository name must not be more than 255 characters"
+            )
         )]
     );
 }

@@ -127,6 +127,7 @@ fn denial_record(note: String, regarding: ObjectReference) -> EventRecord {
         action: "Denied",
         note,
         regarding,
+        claimed_owner: None,
     }
 }
 
@@ -188,8 +189,19 @@ fn the_note_names_the_policy_it_is_given_the_operation_and_an_unknown_user() {
     );
 }
 
+fn replica_set_claim() -> ClaimedOwner {
+    ClaimedOwner {
+        api_version: "apps/v1".into(),
+        kind: "ReplicaSet".into(),
+        name: "web-7d4b9c".into(),
+        uid: "8a0e7c4e-0000-4000-8000-00000000a001".into(),
+    }
+}
+
+/// The pod's author writes `ownerReferences`: the claimed controller is recorded for the
+/// worker to verify, and the Event stays on the pod until it does.
 #[test]
-fn pod_of_a_replicaset_is_reported_on_its_controller() {
+fn a_pods_claimed_controller_is_recorded_not_trusted() {
     let mut pod = bare_pod("web-7d4b9c-x2x9z");
     pod["metadata"]["ownerReferences"] = json!([
         {"apiVersion": "v1", "kind": "ConfigMap", "name": "not-the-controller", "uid": "cm-uid"},
@@ -200,24 +212,20 @@ fn pod_of_a_replicaset_is_reported_on_its_controller() {
     let decision = validate(&default_policy(), &request);
     assert_eq!(
         event_for(&request, &decision, "mcp-restricted", false),
-        Some(denial_record(
-            format!(
-                "policy \"mcp-restricted\" denied CREATE of pods \"web-7d4b9c-x2x9z\" by {USER}: {BARE_POD_CHECKS}"
-            ),
-            ObjectReference {
-                api_version: Some("apps/v1".into()),
-                kind: Some("ReplicaSet".into()),
-                name: Some("web-7d4b9c".into()),
-                namespace: Some("mcp".into()),
-                uid: Some("8a0e7c4e-0000-4000-8000-00000000a001".into()),
-                ..ObjectReference::default()
-            },
-        ))
+        Some(EventRecord {
+            claimed_owner: Some(replica_set_claim()),
+            ..denial_record(
+                format!(
+                    "policy \"mcp-restricted\" denied CREATE of pods \"web-7d4b9c-x2x9z\" by {USER}: {BARE_POD_CHECKS}"
+                ),
+                pod_reference("web-7d4b9c-x2x9z", Some(POD_UID)),
+            )
+        })
     );
 }
 
 #[test]
-fn owners_that_are_not_controllers_leave_the_event_on_the_pod() {
+fn owners_that_are_not_controllers_are_not_claims() {
     let mut pod = bare_pod("p");
     pod["metadata"]["ownerReferences"] = json!([
         {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "rs-uid", "controller": false},
@@ -227,6 +235,153 @@ fn owners_that_are_not_controllers_leave_the_event_on_the_pod() {
     let decision = validate(&default_policy(), &request);
     let record = event_for(&request, &decision, "mcp-restricted", false).expect("an Event");
     assert_eq!(record.regarding, pod_reference("p", Some(POD_UID)));
+    assert_eq!(record.claimed_owner, None);
+}
+
+/// A claim whose fields could not belong to a real object is dropped on the hot path, so
+/// nothing odd reaches a URL path or a note.
+#[test]
+fn claims_that_name_no_possible_object_are_dropped() {
+    let claim_of =
+        |owner: Value| ClaimedOwner::of(&json!({"metadata": {"ownerReferences": [owner]}}));
+    let valid = json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-7d4b9c",
+                       "uid": "8a0e7c4e-0000-4000-8000-00000000a001", "controller": true});
+    assert_eq!(claim_of(valid.clone()), Some(replica_set_claim()));
+    let with = |key: &str, value: Value| {
+        let mut owner = valid.clone();
+        owner[key] = value;
+        owner
+    };
+    for (key, value) in [
+        (
+            "name",
+            json!("../../api/v1/namespaces/kube-system/secrets/x"),
+        ),
+        ("name", json!("web/x")),
+        ("name", json!("Web")),
+        ("name", json!("web..x")),
+        ("name", json!("")),
+        ("name", json!("a".repeat(254))),
+        ("name", json!(7)),
+        ("kind", json!("Replica Set")),
+        ("kind", json!("")),
+        ("kind", json!("K".repeat(64))),
+        ("apiVersion", json!("apps/v1?x=y")),
+        ("apiVersion", json!("")),
+        ("uid", json!("a b")),
+        ("uid", json!("")),
+        ("uid", json!("u".repeat(129))),
+    ] {
+        assert_eq!(claim_of(with(key, value.clone())), None, "{key}: {value}");
+    }
+    let mut without_uid = valid.clone();
+    without_uid.as_object_mut().expect("object").remove("uid");
+    assert_eq!(claim_of(without_uid), None);
+    // The longest valid name is kept.
+    let longest = format!("{}.{}", "a".repeat(63), "b".repeat(189));
+    assert_eq!(longest.len(), 253);
+    assert_eq!(
+        claim_of(with("name", json!(longest.clone()))).map(|c| c.name),
+        Some(longest)
+    );
+    // Only a `controller: true` entry is a claim, and not a truthy string.
+    assert_eq!(claim_of(with("controller", json!("true"))), None);
+    assert_eq!(
+        ClaimedOwner::of(&json!({"metadata": {"ownerReferences": "x"}})),
+        None
+    );
+}
+
+// ---- the note of an Event left on the request's object -------------------------------------
+
+#[test]
+fn an_unverified_owner_is_named_at_the_end_of_the_note() {
+    assert_eq!(
+        note_with_unverified_owner(
+            "policy \"p\" denied CREATE of pods \"x\" by bob: privileged",
+            &replica_set_claim()
+        ),
+        "policy \"p\" denied CREATE of pods \"x\" by bob: privileged [unverified owner: ReplicaSet \"web-7d4b9c\"]"
+    );
+}
+
+#[test]
+fn the_mention_always_fits_in_1024_bytes() {
+    let mention = " [unverified owner: ReplicaSet \"web-7d4b9c\"]";
+    let note = "n".repeat(MAX_NOTE_BYTES);
+    let mentioned = note_with_unverified_owner(&note, &replica_set_claim());
+    assert_eq!(mentioned.len(), MAX_NOTE_BYTES);
+    let kept = MAX_NOTE_BYTES - mention.len() - 3;
+    assert_eq!(mentioned, format!("{}...{mention}", "n".repeat(kept)));
+    // A note that fits with its mention is not cut.
+    let note = "n".repeat(MAX_NOTE_BYTES - mention.len());
+    assert_eq!(
+        note_with_unverified_owner(&note, &replica_set_claim()),
+        format!("{note}{mention}")
+    );
+}
+
+// ---- remembered verifications --------------------------------------------------------------
+
+fn claim_named(name: &str) -> ClaimedOwner {
+    ClaimedOwner {
+        name: name.into(),
+        ..replica_set_claim()
+    }
+}
+
+#[test]
+fn verifications_are_remembered_for_their_ttl_only() {
+    let start = std::time::Instant::now();
+    let ttl = std::time::Duration::from_secs(60);
+    let mut seen = VerifiedOwners::new(4, ttl);
+    assert_eq!(seen.get("mcp", &claim_named("a"), start), None);
+    seen.insert("mcp", &claim_named("a"), true, start);
+    seen.insert("mcp", &claim_named("b"), false, start);
+    assert_eq!(
+        seen.get("mcp", &claim_named("a"), start + ttl / 2),
+        Some(true)
+    );
+    assert_eq!(
+        seen.get("mcp", &claim_named("b"), start + ttl / 2),
+        Some(false)
+    );
+    // Another namespace, UID or kind is another question.
+    assert_eq!(seen.get("other", &claim_named("a"), start), None);
+    let other_uid = ClaimedOwner {
+        uid: "other".into(),
+        ..claim_named("a")
+    };
+    assert_eq!(seen.get("mcp", &other_uid, start), None);
+    assert_eq!(seen.get("mcp", &claim_named("a"), start + ttl), None);
+}
+
+#[test]
+fn a_full_memory_forgets_expired_answers_first_then_the_oldest() {
+    let start = std::time::Instant::now();
+    let ttl = std::time::Duration::from_secs(60);
+    let second = std::time::Duration::from_secs(1);
+    let mut seen = VerifiedOwners::new(3, ttl);
+    seen.insert("mcp", &claim_named("a"), true, start);
+    seen.insert("mcp", &claim_named("b"), true, start + 30 * second);
+    seen.insert("mcp", &claim_named("c"), true, start + 40 * second);
+    // At 70 s, `a` has expired: it goes, `b` and `c` stay.
+    let at = start + 70 * second;
+    seen.insert("mcp", &claim_named("d"), true, at);
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen.get("mcp", &claim_named("b"), at), Some(true));
+    assert_eq!(seen.get("mcp", &claim_named("c"), at), Some(true));
+    assert_eq!(seen.get("mcp", &claim_named("d"), at), Some(true));
+    // Nothing expired: the oldest (`b`) goes.
+    seen.insert("mcp", &claim_named("e"), false, at);
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen.get("mcp", &claim_named("b"), at), None);
+    assert_eq!(seen.get("mcp", &claim_named("c"), at), Some(true));
+    // Answering a remembered question again replaces it and evicts nothing.
+    seen.insert("mcp", &claim_named("c"), false, at);
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen.get("mcp", &claim_named("c"), at), Some(false));
+    assert_eq!(seen.get("mcp", &claim_named("d"), at), Some(true));
 }
 
 #[test]
@@ -310,6 +465,7 @@ fn warn_mode_records_the_violation_as_admitted() {
                 "policy \"mcp-restricted\" admitted CREATE of pods \"p\" by {USER}: {BARE_POD_CHECKS}"
             ),
             regarding: pod_reference("p", Some(POD_UID)),
+            claimed_owner: None,
         })
     );
 }
@@ -330,6 +486,7 @@ fn audit_mode_records_the_violation_as_admitted() {
                 "policy \"mcp-restricted\" admitted CREATE of pods \"p\" by {USER}: {BARE_POD_CHECKS}"
             ),
             regarding: pod_reference("p", Some(POD_UID)),
+            claimed_owner: None,
         })
     );
 }
@@ -433,6 +590,7 @@ fn mutated_pod_is_recorded_only_when_mutations_are() {
                 "policy \"mcp-restricted\" mutated pods \"p\" for {USER}: set {MUTATED_FIELDS}"
             ),
             regarding: pod_reference("p", Some(POD_UID)),
+            claimed_owner: None,
         })
     );
     assert_eq!(
