@@ -963,11 +963,13 @@ async fn reviews_in_flight_are_never_evicted_and_a_table_of_busy_connections_ref
     assert_eq!(server.metrics.connections_evicted.get(), 2);
 
     // None of the reviews in flight was cut: each gets its exact answer.
+    let mut answered = Vec::new();
     for (uid, mut reader, body) in busy {
         let response = finish_slow_review(uid, &mut reader, &body).await;
         check_example_denial(response.status, &response.body, uid).expect("exact answer");
+        answered.push(reader);
     }
-    // Now idle, they make room again.
+    // Kept alive and now idle, they make room again.
     assert_review_ok(
         &client_below_the_timeouts(&server.ca_pem),
         &server,
