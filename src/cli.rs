@@ -83,9 +83,15 @@ pub struct ServeArgs {
     pub certs_dir: PathBuf,
     #[command(flatten)]
     pub policy: PolicyArgs,
-    /// Open connections at once; more are refused at accept.
+    /// Open connections at once. When full, a new connection takes the place of the one idle
+    /// the longest (closed); it is refused only while every connection has a request in flight.
     #[arg(long, env = "MCPGUARD_MAX_CONNECTIONS", default_value_t = crate::admission::server::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
+    /// PEM CA certificate(s) that sign the client certificate kube-apiserver presents to
+    /// webhooks (AdmissionConfiguration kubeConfigFile). With it, a review over a connection
+    /// without such a certificate gets 401, and one from another CA fails the TLS handshake.
+    #[arg(long, env = "MCPGUARD_CLIENT_CA")]
+    pub client_ca: Option<PathBuf>,
     /// Reviews in progress at once (each holds a body of up to 7 MiB); more get a quick 503.
     #[arg(long, env = "MCPGUARD_MAX_CONCURRENT_REVIEWS", default_value_t = crate::admission::routes::DEFAULT_MAX_CONCURRENT_REVIEWS)]
     pub max_concurrent_reviews: usize,

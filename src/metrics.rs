@@ -1,4 +1,11 @@
 //! Prometheus metrics, all named `mcpguard_*`. One registry, built once at startup.
+//!
+//! Every label value is bounded: it is a constant of this crate (endpoint, operation,
+//! decision, reason), a name the policies in force define (policy, check ID), or a
+//! namespace those policies cover. A value taken from a request passes through [`bounded`]
+//! first, so no request can add a series (a review with a 3 MiB `request.namespace`, or
+//! 3,000 reviews with 3,000 namespaces, add none). A new request-derived label (a resource
+//! kind, say) gets a function there and a field in its label set, nothing else.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -8,7 +15,49 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::policy::Policy;
+use crate::policy_set::PolicySet;
 use crate::violation::Violation;
+
+/// Label values derived from a request, each bounded by what the policies or this crate
+/// define; anything else becomes [`bounded::OTHER`].
+pub mod bounded {
+    use crate::policy_set::PolicySet;
+
+    /// The value of every label whose request value is not a known one.
+    pub const OTHER: &str = "other";
+
+    /// A request's namespace as a label: its own name when a policy in force covers it
+    /// (decided against `policies` as they are now, so an `MCPPolicy` or a reloaded policy
+    /// file that covers a new namespace gives it its own series from its next review on),
+    /// `""` for a cluster-scoped object, [`OTHER`] for any other namespace.
+    pub fn namespace(policies: &PolicySet, namespace: Option<&str>) -> String {
+        match namespace {
+            None | Some("") => String::new(),
+            Some(namespace) if policies.covers(namespace) => namespace.to_owned(),
+            Some(_) => OTHER.to_owned(),
+        }
+    }
+
+    /// `value` when it is one of `known` (constants of this crate, e.g. the resource kinds
+    /// mcpguard judges), else [`OTHER`].
+    pub fn one_of(value: &str, known: &[&'static str]) -> &'static str {
+        known
+            .iter()
+            .find(|candidate| **candidate == value)
+            .copied()
+            .unwrap_or(OTHER)
+    }
+}
+
+/// The upper bounds of `mcpguard_admission_duration_seconds`: 25 µs doubling to 0.8192 s
+/// (an in-process review takes tens of microseconds; the tail is what matters), then the
+/// webhook timeouts that decide whether kube-apiserver gave up waiting: 5 s (this install's
+/// `timeoutSeconds`), 10 s (the API's default) and 30 s (its maximum).
+pub fn duration_buckets() -> Vec<f64> {
+    let mut buckets: Vec<f64> = exponential_buckets(0.000_025, 2.0, 16).collect();
+    buckets.extend([1.0, 2.5, 5.0, 10.0, 30.0]);
+    buckets
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -58,6 +107,9 @@ pub struct Metrics {
     pub policy_reloads: Family<ResultLabels, Counter>,
     pub events_dropped: Counter,
     pub audit_violations: Family<NamespaceLabels, Gauge>,
+    pub connections_evicted: Counter,
+    pub connections_refused: Counter,
+    pub unauthenticated_requests: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -80,9 +132,8 @@ impl Metrics {
             "Admission reviews answered, by endpoint, operation and decision",
             requests.clone(),
         );
-        // 25 µs .. ~0.8 s: an in-process review is tens of microseconds; the tail is what matters.
         let duration = Family::<EndpointLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(0.000_025, 2.0, 16))
+            Histogram::new(duration_buckets())
         });
         registry.register(
             "mcpguard_admission_duration_seconds",
@@ -131,8 +182,29 @@ impl Metrics {
             "Failing checks found by the last background audit, by namespace",
             audit_violations.clone(),
         );
+        let connections_evicted = Counter::default();
+        registry.register(
+            "mcpguard_connections_evicted",
+            "Idle webhook connections closed to make room for a new one (--max-connections reached)",
+            connections_evicted.clone(),
+        );
+        let connections_refused = Counter::default();
+        registry.register(
+            "mcpguard_connections_refused",
+            "Webhook connections refused because every open one had a request in flight",
+            connections_refused.clone(),
+        );
+        let unauthenticated_requests = Counter::default();
+        registry.register(
+            "mcpguard_unauthenticated_requests",
+            "Reviews refused (401) for want of a client certificate (with --client-ca)",
+            unauthenticated_requests.clone(),
+        );
         Metrics {
             registry,
+            connections_evicted,
+            connections_refused,
+            unauthenticated_requests,
             policy_reloads,
             events_dropped,
             audit_violations,
@@ -160,13 +232,23 @@ impl Metrics {
         }
     }
 
-    pub fn record_denials(&self, policy: &str, namespace: &str, violations: &[Violation]) {
+    /// One count per violated check. `policy` and the check IDs are the policies' own
+    /// names (a CEL rule's check ID is its name in the policy); the namespace is bounded by
+    /// [`bounded::namespace`] against `policies`.
+    pub fn record_denials(
+        &self,
+        policies: &PolicySet,
+        policy: &str,
+        namespace: Option<&str>,
+        violations: &[Violation],
+    ) {
+        let namespace = bounded::namespace(policies, namespace);
         for violation in violations {
             self.denials
                 .get_or_create(&DenialLabels {
                     policy: policy.to_owned(),
                     check: violation.check.clone(),
-                    namespace: namespace.to_owned(),
+                    namespace: namespace.clone(),
                 })
                 .inc();
         }
@@ -180,3 +262,6 @@ impl Metrics {
         out
     }
 }
+
+#[cfg(test)]
+mod tests;

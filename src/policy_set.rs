@@ -181,6 +181,11 @@ impl PolicySet {
         self.by_namespace.iter().map(|(ns, p)| (ns.as_str(), p))
     }
 
+    /// Whether a policy in force covers `namespace`.
+    pub fn covers(&self, namespace: &str) -> bool {
+        self.by_namespace.contains_key(namespace)
+    }
+
     pub fn covered_namespaces(&self) -> Vec<String> {
         self.by_namespace.keys().cloned().collect()
     }

@@ -13,6 +13,7 @@ use k8s_openapi::api::admissionregistration::v1::{
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -642,6 +643,7 @@ fn every_rendered_document_passes_the_kubernetes_schema() {
         "webhook-manifests",
         "webhook-manifests/mcp-namespace",
         "webhook-manifests/overlays/cert-manager",
+        "webhook-manifests/overlays/network-policy-kind",
         "webhook-manifests/policyreport-crd",
     ] {
         let Some(docs) = render(dir) else { return };
@@ -684,4 +686,94 @@ fn the_shipped_crds_are_exactly_what_mcpguard_crd_prints() {
         shipped,
         "regenerate with: cargo run -- crd > webhook-manifests/base/crds.yaml"
     );
+}
+
+#[test]
+fn network_policy_admits_the_webhook_only_from_the_api_server_and_probes_from_the_nodes() {
+    let Some(docs) = render("webhook-manifests/overlays/network-policy-kind") else {
+        return;
+    };
+    let policy: NetworkPolicy = find(&docs, "NetworkPolicy", "mcpguard");
+    assert_eq!(
+        serde_json::to_value(&policy).expect("serialises"),
+        json!({
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {
+                "name": "mcpguard",
+                "namespace": "mcpguard-system",
+                "labels": {
+                    "app.kubernetes.io/name": "mcpguard",
+                    "app.kubernetes.io/part-of": "mcpguard",
+                },
+            },
+            "spec": {
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "mcpguard"}},
+                // Ingress only: mcpguard itself must still reach the API server.
+                "policyTypes": ["Ingress"],
+                "ingress": [
+                    {"from": [{"ipBlock": {"cidr": "172.18.0.0/16"}}],
+                     "ports": [{"port": "https", "protocol": "TCP"}]},
+                    {"from": [{"ipBlock": {"cidr": "172.18.0.0/16"}}],
+                     "ports": [{"port": "probes", "protocol": "TCP"}]},
+                ],
+            },
+        })
+    );
+    // It selects the webhook's pods, and its named ports are theirs.
+    let deployment: Deployment = find(&docs, "Deployment", "mcpguard");
+    let template = deployment.spec.expect("spec").template;
+    let pod_labels = template.metadata.expect("metadata").labels.expect("labels");
+    assert_eq!(
+        pod_labels.get("app.kubernetes.io/name").map(String::as_str),
+        Some("mcpguard")
+    );
+    let container = &template.spec.expect("pod spec").containers[0];
+    let ports: Vec<(Option<&str>, i32)> = container
+        .ports
+        .iter()
+        .flatten()
+        .map(|p| (p.name.as_deref(), p.container_port))
+        .collect();
+    assert_eq!(ports, vec![(Some("https"), 8443), (Some("probes"), 8080)]);
+    // Everything else is the default install, unchanged.
+    let Some(default_install) = render("webhook-manifests") else {
+        return;
+    };
+    let rest: Vec<Value> = docs
+        .into_iter()
+        .filter(|d| d["kind"] != "NetworkPolicy")
+        .collect();
+    assert_eq!(rest, default_install);
+}
+
+#[test]
+fn the_network_policy_component_ships_placeholders_the_api_server_refuses() {
+    // Unpatched, `kubectl apply` must fail on the NetworkPolicy rather than apply one that
+    // shuts kube-apiserver out of a failurePolicy: Fail webhook.
+    let text = std::fs::read_to_string(
+        Path::new(ROOT).join("webhook-manifests/network-policy/networkpolicy.yaml"),
+    )
+    .expect("the component's NetworkPolicy");
+    let policy: NetworkPolicy = serde_saphyr::from_str(&text).expect("a NetworkPolicy");
+    let cidrs: Vec<String> = policy
+        .spec
+        .expect("spec")
+        .ingress
+        .into_iter()
+        .flatten()
+        .flat_map(|rule| rule.from.into_iter().flatten())
+        .filter_map(|peer| peer.ip_block.map(|block| block.cidr))
+        .collect();
+    assert_eq!(cidrs, ["API-SERVER-CIDR", "NODE-CIDR"]);
+    for cidr in &cidrs {
+        let is_cidr = cidr.split_once('/').is_some_and(|(address, prefix)| {
+            address.parse::<std::net::IpAddr>().is_ok() && prefix.parse::<u8>().is_ok()
+        });
+        assert!(!is_cidr, "{cidr} would be accepted by the API server");
+    }
+    // And the default install does not include it.
+    let top = std::fs::read_to_string(Path::new(ROOT).join("webhook-manifests/kustomization.yaml"))
+        .expect("kustomization");
+    assert!(!top.contains("network-policy"), "{top}");
 }

@@ -296,7 +296,14 @@ async fn decide(
     if decision.outcome == Outcome::Allowed && crate::admission_objects::is_policy_write(&request) {
         decision.warnings = claim_warnings(&policies, &request);
     }
-    record(state, endpoint, &request, &policy.name, &decision);
+    record(
+        state,
+        &policies,
+        endpoint,
+        &request,
+        &policy.name,
+        &decision,
+    );
     let body = decision.review_json(&request.uid);
     let json = HeaderValue::from_static("application/json");
     Ok(([(header::CONTENT_TYPE, json)], body).into_response())
@@ -327,6 +334,7 @@ fn claim_warnings(
 
 fn record(
     state: &AppState,
+    policies: &crate::policy_set::PolicySet,
     endpoint: Endpoint,
     request: &super::review::AdmissionRequest,
     policy: &str,
@@ -369,9 +377,12 @@ fn record(
         } else {
             policy
         };
-        state
-            .metrics
-            .record_denials(policy, namespace, &decision.violations);
+        state.metrics.record_denials(
+            policies,
+            policy,
+            request.namespace.as_deref(),
+            &decision.violations,
+        );
     }
     // Names and check IDs only: never the object, which may carry secret literals. Only
     // what someone must act on (a denial, a violation admitted by warn/audit mode, a
@@ -463,7 +474,7 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes,
 }
 
 /// Errors in the shape of a Kubernetes `Status`, so they read like the API's own.
-fn error_response(status: StatusCode, reason: &str, message: &str) -> Response {
+pub(crate) fn error_response(status: StatusCode, reason: &str, message: &str) -> Response {
     let body = json!({
         "kind": "Status",
         "apiVersion": "v1",

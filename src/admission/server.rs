@@ -1,19 +1,26 @@
 //! The HTTPS accept loop: rustls handshakes, HTTP/1.1 keep-alive connections, read
-//! timeouts, and a shutdown that lets in-flight reviews finish.
+//! timeouts, a connection table that makes room by closing the longest-idle connection
+//! (see [`super::connections`]), optional client-certificate authentication, and a
+//! shutdown that lets in-flight reviews finish.
 
+use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
+use prometheus_client::metrics::counter::Counter;
 use rustls::ServerConfig;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt as _;
 
+use super::connections::{ConnectionTable, OpenConnection};
 use super::routes::AppState;
 
 /// A client that has not finished its TLS handshake in this long is dropped.
@@ -23,6 +30,10 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Open connections served at once unless `--max-connections` says otherwise.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// How long a connection evicted to make room may take to close while it has no request in
+/// flight: hyper closes an idle one at once, this bounds one stuck in an unfinished request
+/// head. One with a request in flight is never cut; it closes after its answer.
+pub const EVICTION_GRACE: Duration = Duration::from_secs(1);
 /// After the listener closes, how long requests already on their way are still read.
 pub const LAST_REQUEST_GRACE: Duration = Duration::from_secs(1);
 /// Upper bound on waiting for in-flight requests once shutdown starts.
@@ -60,8 +71,7 @@ pub async fn serve_tls(
     serve_tls_with_limits(listener, tls, router, shutdown, DEFAULT_MAX_CONNECTIONS).await;
 }
 
-/// [`serve_tls`] with at most `max_connections` open at once: a connection beyond it is
-/// accepted and closed at once, a clean refusal that costs no handshake and no memory.
+/// [`serve_tls`] with at most `max_connections` open at once (see [`ServeOptions`]).
 pub async fn serve_tls_with_limits(
     listener: TcpListener,
     tls: Arc<ServerConfig>,
@@ -69,13 +79,52 @@ pub async fn serve_tls_with_limits(
     shutdown: impl Future<Output = ()>,
     max_connections: usize,
 ) {
-    let connection_slots = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
+    let options = ServeOptions {
+        connections: ConnectionTable::new(max_connections),
+        client_certificates: ClientCertificates::NotRequired,
+    };
+    serve_tls_with(listener, tls, router, shutdown, options).await;
+}
+
+/// What the accept loop enforces besides TLS itself.
+#[derive(Debug)]
+pub struct ServeOptions {
+    /// At most this many connections are open at once. When full, a new connection takes
+    /// the place of the longest-idle one, which is closed; when every one has a request in
+    /// flight, the new one is accepted and closed at once (no handshake, no memory).
+    pub connections: Arc<ConnectionTable>,
+    pub client_certificates: ClientCertificates,
+}
+
+/// Whether a request must come over a connection with a verified client certificate.
+#[derive(Clone, Debug)]
+pub enum ClientCertificates {
+    /// Nobody is asked for one (no `--client-ca`).
+    NotRequired,
+    /// A request on a connection that presented no certificate gets a 401 `Status`, counted
+    /// in `refused`. The TLS configuration verifies any certificate presented against the
+    /// client CA (`tls::server_config_verifying_clients`), so one from another CA fails
+    /// the handshake and never gets here.
+    Required { refused: Counter },
+}
+
+/// [`serve_tls`] with `options`.
+pub async fn serve_tls_with(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    router: Router,
+    shutdown: impl Future<Output = ()>,
+    options: ServeOptions,
+) {
     let acceptor = TlsAcceptor::from(tls);
-    let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .keep_alive(true);
+    // `closing` tells every connection to finish its request and close; each connection
+    // task holds a clone of `alive`, so `recv` returns once all have ended.
+    let (closing, closing_seen) = watch::channel(false);
+    let (alive, mut all_ended) = mpsc::channel::<()>(1);
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -91,34 +140,29 @@ pub async fn serve_tls_with_limits(
                 }
             },
         };
-        let Ok(slot) = connection_slots.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, max_connections, "connection limit reached; refusing");
+        let Some(place) = options.connections.admit() else {
+            tracing::debug!(
+                %peer,
+                max_connections = options.connections.limit(),
+                "every connection has a request in flight; refusing"
+            );
             drop(tcp);
             continue;
         };
         let _ = tcp.set_nodelay(true);
+        let connection = Connection {
+            peer,
+            place: Arc::new(place),
+            closing: closing_seen.clone(),
+            client_certificates: options.client_certificates.clone(),
+        };
         let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(router.clone());
-        let watcher = graceful.watcher();
+        let router = router.clone();
         let http = http.clone();
+        let alive = alive.clone();
         tokio::spawn(async move {
-            let _slot = slot;
-            let tls_stream =
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => stream,
-                    Ok(Err(err)) => {
-                        tracing::debug!(%peer, error = %err, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(%peer, "TLS handshake timed out");
-                        return;
-                    }
-                };
-            let connection = http.serve_connection(TokioIo::new(tls_stream), service);
-            if let Err(err) = watcher.watch(connection).await {
-                tracing::debug!(%peer, error = %err, "connection ended with an error");
-            }
+            let _alive = alive;
+            connection.serve(tcp, acceptor, http, router).await;
         });
     }
     drop(listener);
@@ -126,10 +170,128 @@ pub async fn serve_tls_with_limits(
     // the wire; closing "idle" connections at once would cut it. Serve what arrives for a
     // moment (every response now says `Connection: close`), then close what is left.
     tokio::time::sleep(LAST_REQUEST_GRACE).await;
-    if tokio::time::timeout(IN_FLIGHT_GRACE, graceful.shutdown())
+    closing.send_replace(true);
+    drop(alive);
+    if tokio::time::timeout(IN_FLIGHT_GRACE, all_ended.recv())
         .await
         .is_err()
     {
         tracing::warn!("connections still open after the shutdown grace period; closing them");
+    }
+}
+
+/// One accepted connection and what it needs to serve its requests.
+struct Connection {
+    peer: SocketAddr,
+    place: Arc<OpenConnection>,
+    closing: watch::Receiver<bool>,
+    client_certificates: ClientCertificates,
+}
+
+/// Why a connection is asked to close while hyper still serves it.
+#[derive(Debug, PartialEq, Eq)]
+enum CloseReason {
+    Evicted,
+    ShuttingDown,
+}
+
+impl Connection {
+    async fn serve(
+        mut self,
+        tcp: TcpStream,
+        acceptor: TlsAcceptor,
+        http: hyper::server::conn::http1::Builder,
+        router: Router,
+    ) {
+        let peer = self.peer;
+        let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
+        let tls_stream = tokio::select! {
+            biased;
+            done = handshake => match done {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(err)) => {
+                    tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            },
+            () = self.place.evicted() => {
+                tracing::debug!(%peer, "closed during its TLS handshake to make room for a new connection");
+                return;
+            }
+        };
+        let has_client_certificate = tls_stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .is_some_and(|chain| !chain.is_empty());
+        let refused = match &self.client_certificates {
+            ClientCertificates::Required { refused } if !has_client_certificate => {
+                Some(refused.clone())
+            }
+            _ => None,
+        };
+        let place = self.place.clone();
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+            let in_flight = place.request_started();
+            let router = router.clone();
+            let refused = refused.clone();
+            async move {
+                let response = match refused {
+                    Some(refused) => {
+                        refused.inc();
+                        tracing::debug!(%peer, "request without a client certificate refused");
+                        super::routes::error_response(
+                            StatusCode::UNAUTHORIZED,
+                            "Unauthorized",
+                            "a client certificate signed by the webhook's client CA (--client-ca) is required",
+                        )
+                    }
+                    None => router
+                        .oneshot(request)
+                        .await
+                        .unwrap_or_else(|never| match never {}),
+                };
+                drop(in_flight);
+                Ok::<_, Infallible>(response)
+            }
+        });
+        let connection = http.serve_connection(TokioIo::new(tls_stream), service);
+        tokio::pin!(connection);
+        // Biased to the connection: a request that already arrived is read (and so marked
+        // in flight) before a close is acted on.
+        let reason = tokio::select! {
+            biased;
+            ended = connection.as_mut() => return log_end(peer, ended),
+            () = self.place.evicted() => CloseReason::Evicted,
+            _ = self.closing.wait_for(|closing| *closing) => CloseReason::ShuttingDown,
+        };
+        // hyper closes an idle connection at once and one with a request in flight after
+        // answering it (with `Connection: close`).
+        connection.as_mut().graceful_shutdown();
+        if reason == CloseReason::ShuttingDown {
+            return log_end(peer, connection.await);
+        }
+        tracing::debug!(%peer, "closing the longest-idle connection to make room for a new one");
+        loop {
+            tokio::select! {
+                ended = connection.as_mut() => return log_end(peer, ended),
+                () = tokio::time::sleep(EVICTION_GRACE) => {
+                    if !self.place.is_busy() {
+                        tracing::debug!(%peer, "evicted connection closed with its request head unfinished");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn log_end(peer: SocketAddr, ended: Result<(), hyper::Error>) {
+    if let Err(err) = ended {
+        tracing::debug!(%peer, error = %err, "connection ended with an error");
     }
 }

@@ -1,6 +1,7 @@
 //! TLS for the webhook: rustls with the ring provider, TLS 1.2 and 1.3, HTTP/1.1 only
-//! (kube-apiserver speaks HTTP/1.1 to webhooks), and a certificate that can be swapped
-//! while connections stay open.
+//! (kube-apiserver speaks HTTP/1.1 to webhooks), a certificate that can be swapped
+//! while connections stay open, and optional client-certificate verification
+//! (`--client-ca`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,7 +12,8 @@ use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::server::danger::ClientCertVerifier;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +26,8 @@ pub enum TlsError {
     Key(String),
     #[error("certificate and private key do not match: {0}")]
     Mismatch(String),
+    #[error("client CA: {0}")]
+    ClientCa(String),
     #[error("TLS configuration: {0}")]
     Config(#[from] rustls::Error),
 }
@@ -114,12 +118,65 @@ impl ResolvesServerCert for SwappableCert {
 }
 
 pub fn server_config(cert: Arc<SwappableCert>) -> Result<Arc<ServerConfig>, TlsError> {
-    let mut config = ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_no_client_auth()
-        .with_cert_resolver(cert);
+    build_server_config(cert, None)
+}
+
+/// [`server_config`] that asks clients for a certificate and verifies any presented one
+/// with `verifier` (see [`client_verifier`]); the certificate itself stays swappable.
+pub fn server_config_verifying_clients(
+    cert: Arc<SwappableCert>,
+    verifier: Arc<dyn ClientCertVerifier>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    build_server_config(cert, Some(verifier))
+}
+
+fn build_server_config(
+    cert: Arc<SwappableCert>,
+    verifier: Option<Arc<dyn ClientCertVerifier>>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let builder = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
+    let builder = match verifier {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_cert_resolver(cert);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// Verifies client certificates against the CA certificate(s) in `ca_pem` (PEM, one or
+/// more: during a CA rotation both). A presented certificate that does not chain to one of
+/// them fails the handshake; a client that presents none still completes it, and the
+/// server refuses its requests with 401 (`server::ClientCertificates::Required`), which
+/// kube-apiserver reports with the reason instead of a bare TLS alert.
+pub fn client_verifier(ca_pem: &[u8]) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
+        let cert = cert.map_err(|e| TlsError::ClientCa(e.to_string()))?;
+        roots
+            .add(cert)
+            .map_err(|e| TlsError::ClientCa(format!("not a usable CA certificate: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(TlsError::ClientCa("no PEM certificate found".into()));
+    }
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| TlsError::ClientCa(e.to_string()))
+}
+
+/// [`client_verifier`] of the CA file at `path`.
+pub fn client_verifier_from_file(path: &Path) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
+    let pem = std::fs::read(path).map_err(|e| TlsError::File {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    client_verifier(&pem).map_err(|err| TlsError::File {
+        path: path.to_owned(),
+        message: err.to_string(),
+    })
 }
 
 /// Re-reads the certificate files every `interval` and swaps in a changed, valid pair.

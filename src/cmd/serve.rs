@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 use super::load_policy;
+use crate::admission::connections::ConnectionTable;
 use crate::admission::routes::{self, AppState};
 use crate::admission::{server, tls};
 use crate::certs;
@@ -81,7 +82,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .context("cannot load the serving certificate (use --dev for generated development certificates)"));
         }
     };
-    let tls_config = tls::server_config(cert.clone())?;
+    let tls_config = match &args.client_ca {
+        Some(path) => tls::server_config_verifying_clients(
+            cert.clone(),
+            tls::client_verifier_from_file(path).context("cannot use --client-ca")?,
+        )?,
+        None => tls::server_config(cert.clone())?,
+    };
 
     let metrics = Arc::new(Metrics::new());
     let cluster_mode = match args.cert_management {
@@ -183,14 +190,27 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         state.clone(),
         routes::webhook_router(state.clone()),
     );
-    let webhook = tokio::spawn(server::serve_tls_with_limits(
+    let serve_options = server::ServeOptions {
+        connections: ConnectionTable::counting(
+            args.max_connections,
+            metrics.connections_evicted.clone(),
+            metrics.connections_refused.clone(),
+        ),
+        client_certificates: match args.client_ca {
+            Some(_) => server::ClientCertificates::Required {
+                refused: metrics.unauthenticated_requests.clone(),
+            },
+            None => server::ClientCertificates::NotRequired,
+        },
+    };
+    let webhook = tokio::spawn(server::serve_tls_with(
         webhook_listener,
         tls_config,
         router,
         async {
             let _ = webhook_stopped.await;
         },
-        args.max_connections,
+        serve_options,
     ));
     let probes = tokio::spawn(
         axum::serve(probe_listener, routes::probe_router(state.clone()))

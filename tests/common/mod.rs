@@ -22,6 +22,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use base64::Engine as _;
+use mcpguard::admission::connections::ConnectionTable;
 use mcpguard::admission::routes::{self, AppState};
 use mcpguard::admission::{server, tls};
 use mcpguard::certs::{self, CertBundle};
@@ -70,6 +71,8 @@ pub struct TestServer {
     pub cert: Arc<tls::SwappableCert>,
     pub state: Arc<AppState>,
     pub metrics: Arc<Metrics>,
+    /// The webhook listener's connection table.
+    pub connections: Arc<ConnectionTable>,
     shutdown: Option<oneshot::Sender<()>>,
     probe_shutdown: Option<oneshot::Sender<()>>,
     webhook_task: Option<JoinHandle<()>>,
@@ -453,13 +456,15 @@ pub fn metric_value(text: &str, name_and_labels: &str) -> Option<f64> {
 }
 
 /// What [`TestServer::start_custom`] varies: the policy, the RuntimeClass lookup, the
-/// review slots (`AppState::with_review_limit`) and the connection limit
-/// (`server::serve_tls_with_limits`).
+/// review slots (`AppState::with_review_limit`), the connection limit and the client CA
+/// (`server::serve_tls_with`).
 pub struct ServerOptions {
     pub policy: Policy,
     pub runtime_classes: Arc<dyn mcpguard::runtime_class::RuntimeClassLookup>,
     pub max_concurrent_reviews: usize,
     pub max_connections: usize,
+    /// PEM of the client CA (`serve --client-ca`): reviews then need a client certificate.
+    pub client_ca_pem: Option<String>,
 }
 
 impl ServerOptions {
@@ -470,6 +475,7 @@ impl ServerOptions {
             runtime_classes: Arc::new(StaticRuntimeClasses::default()),
             max_concurrent_reviews: routes::DEFAULT_MAX_CONCURRENT_REVIEWS,
             max_connections: server::DEFAULT_MAX_CONNECTIONS,
+            client_ca_pem: None,
         }
     }
 }
@@ -493,9 +499,27 @@ impl TestServer {
         let certified = tls::certified_key(bundle.cert_pem.as_bytes(), bundle.key_pem.as_bytes())
             .expect("the generated certificate and key form a valid pair");
         let cert = tls::SwappableCert::new(certified);
-        let tls_config = tls::server_config(cert.clone()).expect("server TLS config builds");
+        let tls_config = match &options.client_ca_pem {
+            Some(ca) => tls::server_config_verifying_clients(
+                cert.clone(),
+                tls::client_verifier(ca.as_bytes()).expect("the client CA is usable"),
+            ),
+            None => tls::server_config(cert.clone()),
+        }
+        .expect("server TLS config builds");
 
         let metrics = Arc::new(Metrics::new());
+        let connections = ConnectionTable::counting(
+            options.max_connections,
+            metrics.connections_evicted.clone(),
+            metrics.connections_refused.clone(),
+        );
+        let client_certificates = match options.client_ca_pem {
+            Some(_) => server::ClientCertificates::Required {
+                refused: metrics.unauthenticated_requests.clone(),
+            },
+            None => server::ClientCertificates::NotRequired,
+        };
         let state = AppState::with_review_limit(
             options.policy,
             options.runtime_classes,
@@ -522,14 +546,17 @@ impl TestServer {
             state.clone(),
             routes::webhook_router(state.clone()),
         );
-        let webhook_task = tokio::spawn(server::serve_tls_with_limits(
+        let webhook_task = tokio::spawn(server::serve_tls_with(
             webhook_listener,
             tls_config,
             router,
             async {
                 let _ = webhook_stopped.await;
             },
-            options.max_connections,
+            server::ServeOptions {
+                connections: connections.clone(),
+                client_certificates,
+            },
         ));
         let probe_task = tokio::spawn(
             axum::serve(probe_listener, routes::probe_router(state.clone()))
@@ -552,6 +579,7 @@ impl TestServer {
             cert,
             state,
             metrics,
+            connections,
             shutdown: Some(shutdown),
             probe_shutdown: Some(probe_shutdown),
             webhook_task: Some(webhook_task),
