@@ -22,6 +22,7 @@ use common::{
 };
 use futures::StreamExt as _;
 use mcpguard::admission::routes::MAX_BODY_BYTES;
+use mcpguard::engine::MAX_CONTAINERS_PER_POD;
 use mcpguard::policy::{self, Policy};
 use mcpguard::runtime_class::{RuntimeClassInfo, RuntimeClassLookup};
 use pretty_assertions::assert_eq;
@@ -47,7 +48,7 @@ const BOUND: Duration = Duration::from_secs(40);
 /// The default policy's text, for variants.
 const DEFAULT_POLICY_YAML: &str = include_str!("../policies/mcp-restricted.yaml");
 
-/// Held by the tests that allocate a lot (the flood, 7 MiB and 100,000-container bodies), so
+/// Held by the tests that allocate a lot (the flood, 7 MiB and many-container bodies), so
 /// that they do not run at the same time: the flood measures this process's memory.
 static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -768,16 +769,19 @@ async fn nesting_10000_deep_inside_the_object_is_400_recursion_limit_and_the_nex
     }
 }
 
+/// Far over the limit: a review of 100,000 minimal containers still fits in 7 MiB.
 const MANY: usize = 100_000;
+/// The most containers a pod may have (`engine::MAX_CONTAINERS_PER_POD`).
+const AT_LIMIT: usize = MAX_CONTAINERS_PER_POD;
 
 fn container_name(i: usize) -> String {
     format!("c{i}")
 }
 
-/// The example pod with `MANY` minimal containers, as one review body within 7 MiB.
-fn review_with_many_containers(uid: &str) -> (Value, Vec<u8>) {
+/// The example pod with `count` minimal containers, as one review body within 7 MiB.
+fn review_with_many_containers(uid: &str, count: usize) -> (Value, Vec<u8>) {
     let mut review = example_review_with_uid(uid);
-    let containers: Vec<Value> = (0..MANY)
+    let containers: Vec<Value> = (0..count)
         .map(|i| json!({"name": container_name(i), "image": "ghcr.io/a/b:1"}))
         .collect();
     let spec = &mut review["request"]["object"]["spec"];
@@ -823,15 +827,47 @@ async fn post_bytes(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pod_with_100000_containers_is_denied_naming_them_on_validate() {
+async fn pod_with_100000_containers_is_denied_naming_the_limit_on_both_webhooks() {
     let _heavy = HEAVY.lock().await;
     let server = TestServer::start_default().await;
     let client = patient_client(&server);
-    let (_, body) = review_with_many_containers("many-validate");
+    let (_, body) = review_with_many_containers("many", MANY);
+    // A mutating webhook's denial rejects the request as a validating webhook's does, with
+    // the same status; an HTTP error would have left it to the failurePolicy.
+    for path in ["/validate", "/mutate"] {
+        let (status, json) = post_bytes(&client, &server, path, body.clone()).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(
+            json["response"],
+            json!({
+                "uid": "many",
+                "allowed": false,
+                "status": {
+                    "code": 403,
+                    "reason": "Forbidden",
+                    "status": "Failure",
+                    "message": "pods \"github-mcp\" is forbidden: mcpguard: 100000 containers \
+                        (initContainers, containers and ephemeralContainers together) exceed \
+                        the limit of 1000 per pod",
+                },
+                "auditAnnotations": {"policy": "mcp-restricted", "violations": "maxContainersPerPod"},
+            }),
+            "{path}"
+        );
+        assert_review_ok(&server.client, &server, &format!("after-many{path}")).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_at_the_container_limit_is_denied_naming_them_on_validate() {
+    let _heavy = HEAVY.lock().await;
+    let server = TestServer::start_default().await;
+    let client = patient_client(&server);
+    let (_, body) = review_with_many_containers("many-validate", AT_LIMIT);
     let started = Instant::now();
     let (status, json) = post_bytes(&client, &server, "/validate", body).await;
     println!(
-        "100,000 containers: /validate answered in {:?}",
+        "{AT_LIMIT} containers: /validate answered in {:?}",
         started.elapsed()
     );
     assert_eq!(status, 200);
@@ -839,7 +875,7 @@ async fn pod_with_100000_containers_is_denied_naming_them_on_validate() {
     assert_eq!(response["uid"], "many-validate");
     assert_eq!(response["allowed"], false);
     assert_eq!(response["status"]["code"], 403);
-    let names: Vec<String> = (0..MANY)
+    let names: Vec<String> = (0..AT_LIMIT)
         .map(|i| format!("{:?}", container_name(i)))
         .collect();
     let names = names.join(", ");
@@ -864,15 +900,15 @@ async fn pod_with_100000_containers_is_denied_naming_them_on_validate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pod_with_100000_containers_is_mutated_with_a_patch_for_every_container() {
+async fn pod_at_the_container_limit_is_mutated_with_a_patch_for_every_container() {
     let _heavy = HEAVY.lock().await;
     let server = TestServer::start_default().await;
     let client = patient_client(&server);
-    let (_, body) = review_with_many_containers("many-mutate");
+    let (_, body) = review_with_many_containers("many-mutate", AT_LIMIT);
     let started = Instant::now();
     let (status, json) = post_bytes(&client, &server, "/mutate", body).await;
     println!(
-        "100,000 containers: /mutate answered in {:?}",
+        "{AT_LIMIT} containers: /mutate answered in {:?}",
         started.elapsed()
     );
     assert_eq!(status, 200);
@@ -884,12 +920,12 @@ async fn pod_with_100000_containers_is_mutated_with_a_patch_for_every_container(
     let operations = patch.as_array().expect("the patch is an array");
     let warnings = response["warnings"].as_array().expect("warnings");
     println!(
-        "100,000 containers: {} patch operations, {} warnings",
+        "{AT_LIMIT} containers: {} patch operations, {} warnings",
         operations.len(),
         warnings.len()
     );
     // Three operations per container, six for the pod.
-    assert_eq!(operations.len(), 3 * MANY + 6);
+    assert_eq!(operations.len(), 3 * AT_LIMIT + 6);
     // In the order the hardening makes the changes.
     let container_ops = |i: usize| -> Vec<Value> {
         vec![
@@ -913,7 +949,7 @@ async fn pod_with_100000_containers_is_mutated_with_a_patch_for_every_container(
             .collect()
     };
     assert_eq!(ops_under("/spec/containers/0/"), container_ops(0));
-    let last = MANY - 1;
+    let last = AT_LIMIT - 1;
     assert_eq!(
         ops_under(&format!("/spec/containers/{last}/")),
         container_ops(last)
@@ -939,13 +975,13 @@ async fn pod_with_100000_containers_is_mutated_with_a_patch_for_every_container(
         ]
     );
     // One warning for the pod and one per container, capped at 100: the last one counts the
-    // rest (MANY + 1 - 99 of them).
+    // rest (AT_LIMIT + 1 - 99 of them).
     assert_eq!(warnings.len(), 100);
     assert_eq!(
         warnings[99],
         json!(format!(
             "mcpguard: {} more warnings not shown",
-            MANY + 1 - 99
+            AT_LIMIT + 1 - 99
         ))
     );
     let container_warning = |i: usize| {
