@@ -27,8 +27,7 @@
 //!
 //! `LOAD_MODE=hostile` runs mcpguard alone with every tenth request hostile (a body over
 //! the cap, nesting past the depth limit, a pod of 100,000 containers) and reports the
-//! normal reviews' percentiles apart; `LOAD_MODE=memory` (`benches/memory.sh`) measures
-//! peak RSS per review size instead (`benches/support/memory.rs`).
+//! normal reviews' percentiles apart. Peak memory per review size is `benches/memory.sh`'s.
 
 /// The same allocator as the `mcpguard` binary: the echo baseline ran on glibc malloc
 /// while mcpguard ran on mimalloc, which flattered mcpguard's ratio to echo.
@@ -819,7 +818,7 @@ async fn worker(id: usize, shared: Arc<Shared>) -> WorkerResult {
         sequence += 1;
         // Offset by the worker's id, so that connections do not all turn hostile at once.
         let turn = sequence + id as u64;
-        let hostile_index = (!hostile.is_empty() && turn % 10 == 0)
+        let hostile_index = (!hostile.is_empty() && turn.is_multiple_of(10))
             .then(|| usize::try_from(turn / 10).unwrap_or(0) % hostile.len());
         let (payload, request_body, uid) = match hostile_index {
             Some(index) => (
@@ -1047,9 +1046,8 @@ fn run(bench: bool) -> anyhow::Result<ExitCode> {
     let setup = Setup::new(binary.clone())?;
     match std::env::var("LOAD_MODE").as_deref() {
         Ok("hostile") => return run_hostile(&settings, &setup),
-        Ok("memory") => return memory::run(&setup, settings.smoke),
         Ok("") | Err(_) => {}
-        Ok(other) => bail!("LOAD_MODE={other:?}: expected hostile or memory (or unset)"),
+        Ok(other) => bail!("LOAD_MODE={other:?}: expected hostile (or unset)"),
     }
     let payloads: Vec<Arc<Payload>> = selected(payloads()?)?.into_iter().map(Arc::new).collect();
     let connector = setup.connector.clone();
@@ -1255,9 +1253,6 @@ fn run_hostile(settings: &Settings, setup: &Setup) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
-
-#[path = "support/memory.rs"]
-mod memory;
 
 // ---------------------------------------------------------------------------------------
 // The report.

@@ -718,6 +718,50 @@ async fn reviews_beyond_the_slots_are_shed_with_503_until_the_slow_ones_finish_o
     );
 }
 
+#[tokio::test]
+async fn a_review_beyond_the_byte_budget_is_shed_with_503_until_the_large_one_lets_go() {
+    let server = TestServer::start_default().await;
+    let budget_kib = || server.state.review_kib.available_permits();
+    let full = budget_kib();
+    assert_eq!(full, MAX_BODY_BYTES / 1024);
+
+    // A review that declares a body at the cap holds the whole budget while it trickles in.
+    let mut large = server.raw_connect().await;
+    large
+        .write_all(post_head("/validate", MAX_BODY_BYTES).as_bytes())
+        .await
+        .expect("write head");
+    large.write_all(b"{").await.expect("write body start");
+    large.flush().await.expect("flush");
+    wait_until("the large review holds the budget", || budget_kib() == 0).await;
+
+    // A small review waits for its bytes (2 s), then is shed.
+    let reply = server
+        .post_json("/validate", &example_review_with_uid("small"))
+        .await;
+    assert_eq!(reply.status, 503, "body {}", reply.text);
+    assert_eq!(
+        reply.json,
+        status_body(
+            503,
+            "ServiceUnavailable",
+            "too many large reviews in progress; retry"
+        )
+    );
+    let metrics = server.metrics_text().await;
+    let sample = r#"mcpguard_bad_requests_total{endpoint="validate",reason="overloaded_bytes"}"#;
+    assert_eq!(
+        metric_value(&metrics, sample),
+        Some(1.0),
+        "{sample}\n{metrics}"
+    );
+
+    // The large review's client goes away: its bytes come back, and reviews pass again.
+    drop(large);
+    wait_until("the budget is free again", || budget_kib() == full).await;
+    assert_review_ok(&server.client, &server, "after-large").await;
+}
+
 // ---------------------------------------------------------------------------------------
 // 4. oversized and hostile bodies
 // ---------------------------------------------------------------------------------------

@@ -46,8 +46,10 @@ pub struct AppState {
 /// Reviews in progress at once unless `--max-concurrent-reviews` says otherwise.
 pub const DEFAULT_MAX_CONCURRENT_REVIEWS: usize = 64;
 /// Bytes of review bodies in progress at once unless `--max-review-bytes` says otherwise:
-/// two reviews at the body cap (README, "Memory and limits", measures what that costs).
-pub const DEFAULT_MAX_REVIEW_BYTES: usize = 2 * MAX_BODY_BYTES;
+/// one review at the body cap, or many smaller ones. Parsed and judged, a review takes up to
+/// ~55 times its size (README, "Memory and limits"): this is what keeps the worst case
+/// within the Deployment's memory limit.
+pub const DEFAULT_MAX_REVIEW_BYTES: usize = MAX_BODY_BYTES;
 /// How long a review waits for its bytes in `review_kib` before it is shed with a 503.
 pub const REVIEW_BYTES_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// A body that has not arrived in this long is refused (408): a slow body must not hold a
