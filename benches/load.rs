@@ -24,6 +24,10 @@
 //! payload names, default all: `skip-pod,mutate-pod,validate-pod,validate-pod-5c,
 //! validate-deploy`). Run without `--bench` (`cargo test --benches`), it is a short smoke
 //! run with one connection.
+//!
+//! `LOAD_MODE=hostile` runs mcpguard alone with every tenth request hostile (a body over
+//! the cap, nesting past the depth limit, a pod of 100,000 containers) and reports the
+//! normal reviews' percentiles apart. Peak memory per review size is `benches/memory.sh`'s.
 
 /// The same allocator as the `mcpguard` binary: the echo baseline ran on glibc malloc
 /// while mcpguard ran on mimalloc, which flattered mcpguard's ratio to echo.
@@ -219,6 +223,10 @@ struct Payload {
     /// What mcpguard must answer (echo always allows).
     allowed: bool,
     outcome: Outcome,
+    /// The HTTP status mcpguard must answer with; for a 200, `allowed` must hold too, and
+    /// for anything else, the body must carry `refusal`.
+    status: u16,
+    refusal: &'static str,
 }
 
 /// The typical review (`benches/support/reviews.rs`) with a uid this bench rewrites.
@@ -297,6 +305,8 @@ fn payloads() -> anyhow::Result<Vec<Payload>> {
             uid_at,
             allowed: decision.allowed(),
             outcome: decision.outcome,
+            status: 200,
+            refusal: "",
         })
     })
     .collect()
@@ -322,6 +332,64 @@ fn selected(all: Vec<Payload>) -> anyhow::Result<Vec<Payload>> {
         .into_iter()
         .filter(|p| wanted.contains(&p.name))
         .collect())
+}
+
+/// The hostile tenth of `LOAD_MODE=hostile`, in turn: a body over the cap (413), nesting
+/// past the parser's depth limit (400), and a pod of 100,000 containers (denied).
+fn hostile_payloads() -> anyhow::Result<Vec<Payload>> {
+    let typical = typical_review();
+    let text = serde_json::to_string(&typical)?;
+    let mut oversized = text.clone().into_bytes();
+    let pad = format!(
+        r#","pad":"{}"}}"#,
+        "x".repeat(MAX_BODY_BYTES + 1 - oversized.len())
+    );
+    oversized.pop();
+    oversized.extend_from_slice(pad.as_bytes());
+    let mut deep = typical.clone();
+    deep["request"]["object"]["spec"]["containers"][0]["futureField"] = json!("__DEEP__");
+    let nested = format!("{}1{}", r#"{"a":"#.repeat(10_000), "}".repeat(10_000));
+    let deep = serde_json::to_string(&deep)?.replacen(r#""__DEEP__""#, &nested, 1);
+    let mut many = typical;
+    many["request"]["object"]["spec"]["containers"] = (0..100_000)
+        .map(|i| json!({"name": format!("c{i}"), "image": "ghcr.io/a/b:1"}))
+        .collect();
+    let hostile = |name, path, body: Vec<u8>, status, refusal| Payload {
+        name,
+        path,
+        uid_at: 0,
+        body,
+        allowed: false,
+        outcome: Outcome::Invalid,
+        status,
+        refusal,
+    };
+    Ok(vec![
+        hostile(
+            "oversized",
+            "/validate",
+            oversized,
+            413,
+            "body is larger than",
+        ),
+        hostile(
+            "deep",
+            "/mutate",
+            deep.into_bytes(),
+            400,
+            "recursion limit exceeded",
+        ),
+        Payload {
+            outcome: Outcome::Denied,
+            ..hostile(
+                "100k-containers",
+                "/validate",
+                serde_json::to_vec(&many)?,
+                200,
+                "",
+            )
+        },
+    ])
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -587,12 +655,17 @@ struct Cell {
     server_cpu: f64,
     client_cpu: f64,
     rss_peak: f64,
+    /// Hostile requests answered correctly in the window, and their p99.
+    hostile: usize,
+    hostile_p99: f64,
 }
 
 struct Shared {
     addr: SocketAddr,
     connector: TlsConnector,
     payload: Arc<Payload>,
+    /// Every tenth request is one of these in turn (`LOAD_MODE=hostile`); empty otherwise.
+    hostile: Vec<Arc<Payload>>,
     /// Whether responses must carry mcpguard's decision (echo always allows).
     check_decision: bool,
     measure_from: Instant,
@@ -602,6 +675,8 @@ struct Shared {
 #[derive(Default)]
 struct WorkerResult {
     latencies_ns: Vec<u64>,
+    /// Of the hostile requests, apart: they are not what the percentiles describe.
+    hostile_ns: Vec<u64>,
     errors: u64,
     first_error: Option<String>,
 }
@@ -613,14 +688,14 @@ impl WorkerResult {
     }
 }
 
-async fn connect(shared: &Shared) -> anyhow::Result<SendRequest<Full<Bytes>>> {
-    let tcp = TcpStream::connect(shared.addr)
-        .await
-        .context("TCP connect")?;
+async fn connect(
+    addr: SocketAddr,
+    connector: &TlsConnector,
+) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    let tcp = TcpStream::connect(addr).await.context("TCP connect")?;
     tcp.set_nodelay(true).context("TCP_NODELAY")?;
-    let name = ServerName::IpAddress(shared.addr.ip().into());
-    let stream = shared
-        .connector
+    let name = ServerName::IpAddress(addr.ip().into());
+    let stream = connector
         .connect(name, tcp)
         .await
         .context("TLS handshake")?;
@@ -641,10 +716,11 @@ enum Failure {
 async fn exchange(
     sender: &mut SendRequest<Full<Bytes>>,
     shared: &Shared,
+    payload: &Payload,
     body: Bytes,
     uid: &str,
 ) -> Result<(), Failure> {
-    let request = Request::post(shared.payload.path)
+    let request = Request::post(payload.path)
         .header(header::HOST, HeaderValue::from_static("127.0.0.1"))
         .header(
             header::CONTENT_TYPE,
@@ -668,11 +744,27 @@ async fn exchange(
         .map_err(|e| Failure::Connection(format!("reading the response body: {e}")))?
         .to_bytes();
     let text = String::from_utf8_lossy(&bytes);
-    if status != StatusCode::OK {
+    let expected = if shared.check_decision {
+        payload.status
+    } else {
+        200
+    };
+    if status.as_u16() != expected {
         return Err(Failure::Response(format!(
-            "HTTP {status}: {}",
+            "HTTP {status}, expected {expected}: {}",
             text.chars().take(200).collect::<String>()
         )));
+    }
+    if expected != 200 {
+        return if text.contains(payload.refusal) {
+            Ok(())
+        } else {
+            Err(Failure::Response(format!(
+                "HTTP {status} without {:?}: {}",
+                payload.refusal,
+                text.chars().take(200).collect::<String>()
+            )))
+        };
     }
     if !text.contains(&format!("\"uid\":\"{uid}\"")) {
         return Err(Failure::Response(format!(
@@ -680,7 +772,7 @@ async fn exchange(
             text.chars().take(200).collect::<String>()
         )));
     }
-    let allowed = !shared.check_decision || shared.payload.allowed;
+    let allowed = !shared.check_decision || payload.allowed;
     if !text.contains(&format!("\"allowed\":{allowed}")) {
         return Err(Failure::Response(format!(
             "expected allowed={allowed}: {}",
@@ -695,40 +787,70 @@ async fn worker(id: usize, shared: Arc<Shared>) -> WorkerResult {
     let mut result = WorkerResult::default();
     let mut body = shared.payload.body.clone();
     let uid_at = shared.payload.uid_at;
+    // Hostile bodies are sent as built (their uids are not checked): shared, not copied.
+    let hostile: Vec<Bytes> = shared
+        .hostile
+        .iter()
+        .map(|p| Bytes::from(p.body.clone()))
+        .collect();
     let mut sender = None;
     let mut sequence: u64 = 0;
     while Instant::now() < shared.until {
         let connection = match sender.as_mut() {
             Some(connection) => connection,
-            None => match tokio::time::timeout(REQUEST_TIMEOUT, connect(&shared)).await {
-                Ok(Ok(connection)) => sender.insert(connection),
-                Ok(Err(err)) => {
-                    result.error(format!("connect: {err:#}"));
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
+            None => {
+                match tokio::time::timeout(REQUEST_TIMEOUT, connect(shared.addr, &shared.connector))
+                    .await
+                {
+                    Ok(Ok(connection)) => sender.insert(connection),
+                    Ok(Err(err)) => {
+                        result.error(format!("connect: {err:#}"));
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                    Err(_) => {
+                        result.error("connect: timed out".into());
+                        continue;
+                    }
                 }
-                Err(_) => {
-                    result.error("connect: timed out".into());
-                    continue;
-                }
-            },
+            }
         };
         sequence += 1;
-        let uid = format!("{id:08x}-0000-4000-8000-{sequence:012x}");
-        body[uid_at..uid_at + uid.len()].copy_from_slice(uid.as_bytes());
+        // Offset by the worker's id, so that connections do not all turn hostile at once.
+        let turn = sequence + id as u64;
+        let hostile_index = (!hostile.is_empty() && turn.is_multiple_of(10))
+            .then(|| usize::try_from(turn / 10).unwrap_or(0) % hostile.len());
+        let (payload, request_body, uid) = match hostile_index {
+            Some(index) => (
+                shared.hostile[index].as_ref(),
+                hostile[index].clone(),
+                UID_TEMPLATE.to_owned(),
+            ),
+            None => {
+                let uid = format!("{id:08x}-0000-4000-8000-{sequence:012x}");
+                body[uid_at..uid_at + uid.len()].copy_from_slice(uid.as_bytes());
+                (shared.payload.as_ref(), Bytes::from(body.clone()), uid)
+            }
+        };
         let started = Instant::now();
         let outcome = tokio::time::timeout(
             REQUEST_TIMEOUT,
-            exchange(connection, &shared, Bytes::from(body.clone()), &uid),
+            exchange(connection, &shared, payload, request_body, &uid),
         )
         .await;
         let finished = Instant::now();
         match outcome {
             Ok(Ok(())) => {
                 if started >= shared.measure_from && finished <= shared.until {
-                    result
-                        .latencies_ns
-                        .push(u64::try_from((finished - started).as_nanos()).unwrap_or(u64::MAX));
+                    let ns = u64::try_from((finished - started).as_nanos()).unwrap_or(u64::MAX);
+                    match hostile_index {
+                        Some(_) => result.hostile_ns.push(ns),
+                        None => result.latencies_ns.push(ns),
+                    }
+                }
+                // A refusal before the body was read ends the connection.
+                if payload.status == 413 {
+                    sender = None;
                 }
             }
             Ok(Err(Failure::Response(message))) => result.error(message),
@@ -757,6 +879,7 @@ async fn run_cell(
     server: &ServerProcess,
     connector: &TlsConnector,
     payload: &Arc<Payload>,
+    hostile: &[Arc<Payload>],
     connections: usize,
     settings: &Settings,
     ticks: f64,
@@ -766,6 +889,7 @@ async fn run_cell(
         addr: server.addr,
         connector: connector.clone(),
         payload: payload.clone(),
+        hostile: hostile.to_vec(),
         check_decision: server.name == "mcpguard",
         measure_from: start + settings.warmup,
         until: start + settings.warmup + settings.measure,
@@ -779,11 +903,13 @@ async fn run_cell(
     tokio::time::sleep_until(shared.until.into()).await;
     let (server1, client1) = (cpu_ticks(&pid), cpu_ticks("self"));
     let mut latencies = Vec::new();
+    let mut hostile_latencies = Vec::new();
     let (mut errors, mut first_error) = (0, None);
     for handle in workers {
         match handle.await {
             Ok(result) => {
                 latencies.extend(result.latencies_ns);
+                hostile_latencies.extend(result.hostile_ns);
                 errors += result.errors;
                 first_error = first_error.or(result.first_error);
             }
@@ -794,6 +920,7 @@ async fn run_cell(
         }
     }
     latencies.sort_unstable();
+    hostile_latencies.sort_unstable();
     let window = settings.measure.as_secs_f64();
     let cores = |a: Option<u64>, b: Option<u64>| match (a, b) {
         (Some(a), Some(b)) => b.saturating_sub(a) as f64 / ticks / window,
@@ -814,6 +941,8 @@ async fn run_cell(
         server_cpu: cores(server0, server1),
         client_cpu: cores(client0, client1),
         rss_peak: status_mib(server.pid(), "VmHWM:").unwrap_or(f64::NAN),
+        hostile: hostile_latencies.len(),
+        hostile_p99: percentile_ms(&hostile_latencies, 0.99),
     }
 }
 
@@ -835,6 +964,71 @@ fn client_tls(ca_pem: &[u8]) -> anyhow::Result<TlsConnector> {
 // ---------------------------------------------------------------------------------------
 // The run.
 
+/// Certificates in a temporary directory, a client that trusts them, and the binary.
+struct Setup {
+    _dir: tempfile::TempDir,
+    cert: PathBuf,
+    key: PathBuf,
+    connector: TlsConnector,
+    binary: PathBuf,
+}
+
+impl Setup {
+    fn new(binary: PathBuf) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+        let bundle = certs::generate(&certs::dev_names(), time::OffsetDateTime::now_utc())
+            .context("generating certificates")?;
+        certs::write_dir(dir.path(), &bundle).context("writing certificates")?;
+        Ok(Setup {
+            cert: dir.path().join(certs::CERT_FILE),
+            key: dir.path().join(certs::KEY_FILE),
+            connector: client_tls(bundle.ca_cert_pem.as_bytes())?,
+            _dir: dir,
+            binary,
+        })
+    }
+
+    /// `mcpguard serve` on loopback with these certificates, no cluster, and `extra` flags.
+    fn mcpguard(&self, extra: &[&str]) -> Command {
+        let mut mcpguard = Command::new(&self.binary);
+        mcpguard
+            .args(["--log-format", "json", "serve", "--tls-cert"])
+            .arg(&self.cert)
+            .arg("--tls-key")
+            .arg(&self.key)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--probe-listen",
+                "127.0.0.1:0",
+                "--cluster",
+                "off",
+                "--drain-seconds",
+                "0",
+            ])
+            .args(extra);
+        without_mcpguard_env(&mut mcpguard);
+        // The log filter MCPGUARD_LOG is kept (e.g. `debug` to measure with a line per
+        // review), with the startup line that carries the listen address always let through.
+        if let Ok(filter) = std::env::var("MCPGUARD_LOG") {
+            mcpguard.env(
+                "MCPGUARD_LOG",
+                format!("{filter},mcpguard::cmd::serve=info"),
+            );
+        }
+        mcpguard
+    }
+}
+
+/// Flags decide the configuration, not whatever MCPGUARD_* the shell exports.
+fn without_mcpguard_env(command: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("MCPGUARD_") {
+            command.env_remove(&name);
+        }
+    }
+}
+
 fn run(bench: bool) -> anyhow::Result<ExitCode> {
     let settings = Settings::from_env(bench)?;
     let binary = mcpguard_binary();
@@ -849,50 +1043,19 @@ fn run(bench: bool) -> anyhow::Result<ExitCode> {
     }
     tls::provider();
     stop_children_on_signal();
+    let setup = Setup::new(binary.clone())?;
+    match std::env::var("LOAD_MODE").as_deref() {
+        Ok("hostile") => return run_hostile(&settings, &setup),
+        Ok("") | Err(_) => {}
+        Ok(other) => bail!("LOAD_MODE={other:?}: expected hostile (or unset)"),
+    }
     let payloads: Vec<Arc<Payload>> = selected(payloads()?)?.into_iter().map(Arc::new).collect();
-    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let bundle = certs::generate(&certs::dev_names(), time::OffsetDateTime::now_utc())
-        .context("generating certificates")?;
-    certs::write_dir(dir.path(), &bundle).context("writing certificates")?;
-    let cert = dir.path().join(certs::CERT_FILE);
-    let key = dir.path().join(certs::KEY_FILE);
-    let connector = client_tls(bundle.ca_cert_pem.as_bytes())?;
-
-    let mut mcpguard = Command::new(&binary);
-    mcpguard
-        .args(["--log-format", "json", "serve", "--tls-cert"])
-        .arg(&cert)
-        .arg("--tls-key")
-        .arg(&key)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--probe-listen",
-            "127.0.0.1:0",
-            "--cluster",
-            "off",
-            "--drain-seconds",
-            "0",
-            "--max-concurrent-reviews",
-            "256",
-        ]);
+    let connector = setup.connector.clone();
+    // 256 review slots: the load runs measure throughput, not the shedding of excess.
+    let mcpguard = setup.mcpguard(&["--max-concurrent-reviews", "256"]);
     let mut echo = Command::new(std::env::current_exe().context("locating this bench binary")?);
-    echo.arg(ECHO_FLAG).arg(&cert).arg(&key);
-    // Flags decide the configuration, not whatever MCPGUARD_* the shell exports. The log
-    // filter MCPGUARD_LOG is kept (e.g. `debug` to measure with a line per review),
-    // with the startup line that carries the listen address always let through.
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("MCPGUARD_") {
-            mcpguard.env_remove(&name);
-            echo.env_remove(&name);
-        }
-    }
-    if let Ok(filter) = std::env::var("MCPGUARD_LOG") {
-        mcpguard.env(
-            "MCPGUARD_LOG",
-            format!("{filter},mcpguard::cmd::serve=info"),
-        );
-    }
+    echo.arg(ECHO_FLAG).arg(&setup.cert).arg(&setup.key);
+    without_mcpguard_env(&mut echo);
     let servers = [
         ServerProcess::start("echo", echo)?,
         ServerProcess::start("mcpguard", mcpguard)?,
@@ -931,6 +1094,7 @@ fn run(bench: bool) -> anyhow::Result<ExitCode> {
                     server,
                     &connector,
                     payload,
+                    &[],
                     connections,
                     &settings,
                     ticks,
@@ -983,6 +1147,110 @@ fn run(bench: bool) -> anyhow::Result<ExitCode> {
         stopped: &stopped,
         load: (load_before.trim(), load_after.trim()),
     });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `LOAD_MODE=hostile`: mcpguard alone, every normal payload with every tenth request
+/// hostile; the normal ones must all be answered correctly, and their percentiles are
+/// reported apart from the hostile ones'.
+fn run_hostile(settings: &Settings, setup: &Setup) -> anyhow::Result<ExitCode> {
+    let payloads: Vec<Arc<Payload>> = selected(payloads()?)?
+        .into_iter()
+        .filter(|p| p.name != "skip-pod")
+        .map(Arc::new)
+        .collect();
+    let hostile: Vec<Arc<Payload>> = hostile_payloads()?.into_iter().map(Arc::new).collect();
+    let server = ServerProcess::start("mcpguard", setup.mcpguard(&[]))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the client runtime")?;
+    let ticks = clock_ticks_per_second();
+    let mut cells = Vec::new();
+    for payload in &payloads {
+        for &connections in &settings.connections {
+            let cell = runtime.block_on(run_cell(
+                &server,
+                &setup.connector,
+                payload,
+                &hostile,
+                connections,
+                settings,
+                ticks,
+            ));
+            eprintln!(
+                "load: hostile {:<16} c={:<3} {:>7.0} normal req/s  p99 {:>7.2} ms  hostile {} (p99 {:.1} ms)  errors {}",
+                cell.payload,
+                cell.connections,
+                cell.rps,
+                cell.p99,
+                cell.hostile,
+                cell.hostile_p99,
+                cell.errors
+            );
+            cells.push(cell);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    drop(runtime);
+    let peak = status_mib(server.pid(), "VmHWM:").unwrap_or(f64::NAN);
+    println!();
+    println!(
+        "## mcpguard under a hostile mix{}",
+        if settings.smoke {
+            " (smoke run: not a measurement)"
+        } else {
+            ""
+        }
+    );
+    println!();
+    println!(
+        "Every tenth request is hostile, in turn: {}. The server runs with its default limits. \
+         Each cell: {:?} warm-up, {:?} measured; latencies of normal reviews only.",
+        hostile
+            .iter()
+            .map(|p| format!(
+                "`{}` ({} bytes to {}, answered {})",
+                p.name,
+                p.body.len(),
+                p.path,
+                p.status
+            ))
+            .collect::<Vec<_>>()
+            .join(", "),
+        settings.warmup,
+        settings.measure
+    );
+    println!();
+    println!(
+        "| payload | conns | normal req/s | p50 ms | p99 ms | p99.9 ms | max ms | hostile answered | hostile p99 ms | errors |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for cell in &cells {
+        println!(
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {} |",
+            cell.payload,
+            cell.connections,
+            cell.rps,
+            cell.p50,
+            cell.p99,
+            cell.p999,
+            cell.max,
+            cell.hostile,
+            cell.hostile_p99,
+            cell.errors
+        );
+    }
+    println!();
+    println!("mcpguard peak RSS over the run: {peak:.1} MiB");
+    for cell in cells.iter().filter(|c| c.errors > 0) {
+        println!(
+            "first error of {} c={}: {}",
+            cell.payload,
+            cell.connections,
+            cell.first_error.as_deref().unwrap_or("?")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

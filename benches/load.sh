@@ -4,6 +4,7 @@
 #
 #   benches/load.sh                      # the full run (~3 minutes)
 #   LOAD_CONNECTIONS=16 LOAD_SECONDS=3 benches/load.sh
+#   LOAD_MODE=hostile LOAD_CONNECTIONS=16 benches/load.sh   # 10% hostile requests
 #
 # Progress goes to stderr; the markdown summary to stdout and target/load-report.md.
 set -euo pipefail

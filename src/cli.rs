@@ -92,9 +92,13 @@ pub struct ServeArgs {
     /// without such a certificate gets 401, and one from another CA fails the TLS handshake.
     #[arg(long, env = "MCPGUARD_CLIENT_CA")]
     pub client_ca: Option<PathBuf>,
-    /// Reviews in progress at once (each holds a body of up to 7 MiB); more get a quick 503.
+    /// Reviews in progress at once; more get a quick 503.
     #[arg(long, env = "MCPGUARD_MAX_CONCURRENT_REVIEWS", default_value_t = crate::admission::routes::DEFAULT_MAX_CONCURRENT_REVIEWS)]
     pub max_concurrent_reviews: usize,
+    /// Bytes of review bodies in progress at once (at least the 7 MiB body cap); a review
+    /// that does not fit within 2 s gets a 503. Peak memory follows it (README, "Memory and limits").
+    #[arg(long, env = "MCPGUARD_MAX_REVIEW_BYTES", default_value_t = crate::admission::routes::DEFAULT_MAX_REVIEW_BYTES)]
+    pub max_review_bytes: usize,
     /// Seconds between background audits (PolicyReports) on the leader; 0 turns them off.
     #[arg(long, env = "MCPGUARD_AUDIT_INTERVAL_SECONDS", default_value_t = 3600)]
     pub audit_interval_seconds: u64,

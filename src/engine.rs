@@ -177,6 +177,51 @@ fn capped_warnings(mut warnings: Vec<String>) -> Vec<String> {
     warnings
 }
 
+/// The most containers (init, regular and ephemeral together) a pod may have for mcpguard to
+/// judge it. Kubernetes sets no number, but etcd stores at most 1.5 MiB per object: with
+/// the fields the API server defaults and this webhook adds, a container takes at least
+/// ~110 bytes there, so no stored pod can exceed ~14,000 of them, and real pods have tens.
+/// Above this, a review is only a dry run or an attack, and judging it would cost time and
+/// memory in proportion (a denial names every container).
+pub const MAX_CONTAINERS_PER_POD: usize = 1000;
+/// The check ID of a pod over [`MAX_CONTAINERS_PER_POD`], in audit annotations and metrics.
+pub const TOO_MANY_CONTAINERS: &str = "maxContainersPerPod";
+
+/// How many containers a pod `spec` lists, in all three lists.
+fn container_count(spec: &Value) -> usize {
+    ["initContainers", "containers", "ephemeralContainers"]
+        .iter()
+        .filter_map(|list| spec.get(list).and_then(Value::as_array))
+        .map(Vec::len)
+        .sum()
+}
+
+/// The denial of a pod with more than [`MAX_CONTAINERS_PER_POD`] containers, whatever the
+/// policy's mode: mcpguard cannot judge it within its bounds, so it cannot vouch for it.
+/// `subject` is the message's opening (`pods "x" is forbidden: `).
+fn too_many_containers(subject: &str, policy: &str, count: usize) -> Decision {
+    let detail = format!(
+        "{count} containers (initContainers, containers and ephemeralContainers together) \
+         exceed the limit of {MAX_CONTAINERS_PER_POD} per pod"
+    );
+    let mut decision = Decision::new(Outcome::Denied);
+    decision.status = Some(ResponseStatus::forbidden(format!(
+        "{subject}mcpguard: {detail}"
+    )));
+    decision
+        .audit_annotations
+        .insert(AUDIT_POLICY.into(), policy.to_owned());
+    decision
+        .audit_annotations
+        .insert(AUDIT_VIOLATIONS.into(), TOO_MANY_CONTAINERS.into());
+    decision.violations = vec![Violation {
+        check: TOO_MANY_CONTAINERS.into(),
+        reason: "too many containers".into(),
+        detail,
+    }];
+    decision
+}
+
 /// What kind of pod request this is, once it is known to be in scope.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum PodRequest {
@@ -246,6 +291,17 @@ pub fn mutate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
     let Some(spec) = object.get("spec").filter(|spec| spec.is_object()) else {
         return Decision::invalid("object has no spec".into());
     };
+    // A mutating webhook's `allowed: false` rejects the request with its status, as a
+    // validating webhook's does; an HTTP error would leave it to the failurePolicy.
+    let count = container_count(spec).max(existing_ephemeral.len());
+    if count > MAX_CONTAINERS_PER_POD {
+        let subject = format!(
+            "{} {:?} is forbidden: ",
+            request.resource.resource,
+            request.display_name()
+        );
+        return too_many_containers(&subject, &context.policy.name, count);
+    }
     // Hardening writes its patch down as it goes, so it needs only a copy of what it reads.
     let mut hardened = harden::working_copy(spec);
     let mut changes = harden::Changes::recorded();
@@ -376,6 +432,15 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
                     return Decision::new(Outcome::Skipped);
                 }
             }
+            let count = object.get("spec").map_or(0, container_count);
+            if count > MAX_CONTAINERS_PER_POD {
+                let subject = format!(
+                    "{} {:?} is forbidden: ",
+                    request.resource.resource,
+                    request.display_name()
+                );
+                return too_many_containers(&subject, &context.policy.name, count);
+            }
             (
                 JudgedPod::Json(object.with_managed_fields_if(reads_managed_fields)),
                 request.resource.resource.clone(),
@@ -397,6 +462,15 @@ pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
                 // Scaling, or a Helm upgrade of other fields: never denied because the policy
                 // changed since. Its new pods are still judged when they are created.
                 return Decision::new(Outcome::Skipped);
+            }
+            let count = template.get("spec").map_or(0, container_count);
+            if count > MAX_CONTAINERS_PER_POD {
+                let subject = format!(
+                    "{} {:?} is forbidden: {WORKLOAD_DENIAL}",
+                    workload.qualified_resource(),
+                    request.display_name()
+                );
+                return too_many_containers(&subject, &context.policy.name, count);
             }
             let display = format!("{} {:?}", workload.kind, request.display_name());
             let pod = match JudgedPod::of_template(template, context) {
@@ -735,10 +809,18 @@ fn is_significant_update(new: &Value, old: &Value) -> bool {
             return true;
         }
     }
-    let old_ephemeral = list(old, "ephemeralContainers");
+    // By name, through a map: a scan of the old list per new container was quadratic.
+    // A container without a string name is judged (and fails to decode) as new.
+    fn name_of(container: &Value) -> Option<&str> {
+        container.get("name").and_then(Value::as_str)
+    }
+    let old_ephemeral: std::collections::HashMap<&str, &Value> = list(old, "ephemeralContainers")
+        .iter()
+        .rev()
+        .filter_map(|o| Some((name_of(o)?, o)))
+        .collect();
     list(new, "ephemeralContainers").iter().any(|container| {
-        let name = container.get("name");
-        match old_ephemeral.iter().find(|o| o.get("name") == name) {
+        match name_of(container).and_then(|name| old_ephemeral.get(name)) {
             None => true,
             Some(old_container) => image_changed(container, old_container),
         }

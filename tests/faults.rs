@@ -22,6 +22,7 @@ use common::{
 };
 use futures::StreamExt as _;
 use mcpguard::admission::routes::MAX_BODY_BYTES;
+use mcpguard::engine::MAX_CONTAINERS_PER_POD;
 use mcpguard::policy::{self, Policy};
 use mcpguard::runtime_class::{RuntimeClassInfo, RuntimeClassLookup};
 use pretty_assertions::assert_eq;
@@ -47,7 +48,7 @@ const BOUND: Duration = Duration::from_secs(40);
 /// The default policy's text, for variants.
 const DEFAULT_POLICY_YAML: &str = include_str!("../policies/mcp-restricted.yaml");
 
-/// Held by the tests that allocate a lot (the flood, 7 MiB and 100,000-container bodies), so
+/// Held by the tests that allocate a lot (the flood, 7 MiB and many-container bodies), so
 /// that they do not run at the same time: the flood measures this process's memory.
 static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -763,6 +764,50 @@ async fn reviews_beyond_the_slots_are_shed_with_503_until_the_slow_ones_finish_o
     );
 }
 
+#[tokio::test]
+async fn a_review_beyond_the_byte_budget_is_shed_with_503_until_the_large_one_lets_go() {
+    let server = TestServer::start_default().await;
+    let budget_kib = || server.state.review_kib.available_permits();
+    let full = budget_kib();
+    assert_eq!(full, MAX_BODY_BYTES / 1024);
+
+    // A review that declares a body at the cap holds the whole budget while it trickles in.
+    let mut large = server.raw_connect().await;
+    large
+        .write_all(post_head("/validate", MAX_BODY_BYTES).as_bytes())
+        .await
+        .expect("write head");
+    large.write_all(b"{").await.expect("write body start");
+    large.flush().await.expect("flush");
+    wait_until("the large review holds the budget", || budget_kib() == 0).await;
+
+    // A small review waits for its bytes (2 s), then is shed.
+    let reply = server
+        .post_json("/validate", &example_review_with_uid("small"))
+        .await;
+    assert_eq!(reply.status, 503, "body {}", reply.text);
+    assert_eq!(
+        reply.json,
+        status_body(
+            503,
+            "ServiceUnavailable",
+            "too many large reviews in progress; retry"
+        )
+    );
+    let metrics = server.metrics_text().await;
+    let sample = r#"mcpguard_bad_requests_total{endpoint="validate",reason="overloaded_bytes"}"#;
+    assert_eq!(
+        metric_value(&metrics, sample),
+        Some(1.0),
+        "{sample}\n{metrics}"
+    );
+
+    // The large review's client goes away: its bytes come back, and reviews pass again.
+    drop(large);
+    wait_until("the budget is free again", || budget_kib() == full).await;
+    assert_review_ok(&server.client, &server, "after-large").await;
+}
+
 // ---------------------------------------------------------------------------------------
 // 3b. idle connections at the connection limit (issue #13, finding 5)
 // ---------------------------------------------------------------------------------------
@@ -1030,16 +1075,19 @@ async fn nesting_10000_deep_inside_the_object_is_400_recursion_limit_and_the_nex
     }
 }
 
+/// Far over the limit: a review of 100,000 minimal containers still fits in 7 MiB.
 const MANY: usize = 100_000;
+/// The most containers a pod may have (`engine::MAX_CONTAINERS_PER_POD`).
+const AT_LIMIT: usize = MAX_CONTAINERS_PER_POD;
 
 fn container_name(i: usize) -> String {
     format!("c{i}")
 }
 
-/// The example pod with `MANY` minimal containers, as one review body within 7 MiB.
-fn review_with_many_containers(uid: &str) -> (Value, Vec<u8>) {
+/// The example pod with `count` minimal containers, as one review body within 7 MiB.
+fn review_with_many_containers(uid: &str, count: usize) -> (Value, Vec<u8>) {
     let mut review = example_review_with_uid(uid);
-    let containers: Vec<Value> = (0..MANY)
+    let containers: Vec<Value> = (0..count)
         .map(|i| json!({"name": container_name(i), "image": "ghcr.io/a/b:1"}))
         .collect();
     let spec = &mut review["request"]["object"]["spec"];
@@ -1085,15 +1133,47 @@ async fn post_bytes(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pod_with_100000_containers_is_denied_naming_them_on_validate() {
+async fn pod_with_100000_containers_is_denied_naming_the_limit_on_both_webhooks() {
     let _heavy = HEAVY.lock().await;
     let server = TestServer::start_default().await;
     let client = patient_client(&server);
-    let (_, body) = review_with_many_containers("many-validate");
+    let (_, body) = review_with_many_containers("many", MANY);
+    // A mutating webhook's denial rejects the request as a validating webhook's does, with
+    // the same status; an HTTP error would have left it to the failurePolicy.
+    for path in ["/validate", "/mutate"] {
+        let (status, json) = post_bytes(&client, &server, path, body.clone()).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(
+            json["response"],
+            json!({
+                "uid": "many",
+                "allowed": false,
+                "status": {
+                    "code": 403,
+                    "reason": "Forbidden",
+                    "status": "Failure",
+                    "message": "pods \"github-mcp\" is forbidden: mcpguard: 100000 containers \
+                        (initContainers, containers and ephemeralContainers together) exceed \
+                        the limit of 1000 per pod",
+                },
+                "auditAnnotations": {"policy": "mcp-restricted", "violations": "maxContainersPerPod"},
+            }),
+            "{path}"
+        );
+        assert_review_ok(&server.client, &server, &format!("after-many{path}")).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_at_the_container_limit_is_denied_naming_them_on_validate() {
+    let _heavy = HEAVY.lock().await;
+    let server = TestServer::start_default().await;
+    let client = patient_client(&server);
+    let (_, body) = review_with_many_containers("many-validate", AT_LIMIT);
     let started = Instant::now();
     let (status, json) = post_bytes(&client, &server, "/validate", body).await;
     println!(
-        "100,000 containers: /validate answered in {:?}",
+        "{AT_LIMIT} containers: /validate answered in {:?}",
         started.elapsed()
     );
     assert_eq!(status, 200);
@@ -1101,7 +1181,7 @@ async fn pod_with_100000_containers_is_denied_naming_them_on_validate() {
     assert_eq!(response["uid"], "many-validate");
     assert_eq!(response["allowed"], false);
     assert_eq!(response["status"]["code"], 403);
-    let names: Vec<String> = (0..MANY)
+    let names: Vec<String> = (0..AT_LIMIT)
         .map(|i| format!("{:?}", container_name(i)))
         .collect();
     let names = names.join(", ");
@@ -1126,15 +1206,15 @@ async fn pod_with_100000_containers_is_denied_naming_them_on_validate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pod_with_100000_containers_is_mutated_with_a_patch_for_every_container() {
+async fn pod_at_the_container_limit_is_mutated_with_a_patch_for_every_container() {
     let _heavy = HEAVY.lock().await;
     let server = TestServer::start_default().await;
     let client = patient_client(&server);
-    let (_, body) = review_with_many_containers("many-mutate");
+    let (_, body) = review_with_many_containers("many-mutate", AT_LIMIT);
     let started = Instant::now();
     let (status, json) = post_bytes(&client, &server, "/mutate", body).await;
     println!(
-        "100,000 containers: /mutate answered in {:?}",
+        "{AT_LIMIT} containers: /mutate answered in {:?}",
         started.elapsed()
     );
     assert_eq!(status, 200);
@@ -1146,12 +1226,12 @@ async fn pod_with_100000_containers_is_mutated_with_a_patch_for_every_container(
     let operations = patch.as_array().expect("the patch is an array");
     let warnings = response["warnings"].as_array().expect("warnings");
     println!(
-        "100,000 containers: {} patch operations, {} warnings",
+        "{AT_LIMIT} containers: {} patch operations, {} warnings",
         operations.len(),
         warnings.len()
     );
     // Three operations per container, six for the pod.
-    assert_eq!(operations.len(), 3 * MANY + 6);
+    assert_eq!(operations.len(), 3 * AT_LIMIT + 6);
     // In the order the hardening makes the changes.
     let container_ops = |i: usize| -> Vec<Value> {
         vec![
@@ -1175,7 +1255,7 @@ async fn pod_with_100000_containers_is_mutated_with_a_patch_for_every_container(
             .collect()
     };
     assert_eq!(ops_under("/spec/containers/0/"), container_ops(0));
-    let last = MANY - 1;
+    let last = AT_LIMIT - 1;
     assert_eq!(
         ops_under(&format!("/spec/containers/{last}/")),
         container_ops(last)
@@ -1201,13 +1281,13 @@ async fn pod_with_100000_containers_is_mutated_with_a_patch_for_every_container(
         ]
     );
     // One warning for the pod and one per container, capped at 100: the last one counts the
-    // rest (MANY + 1 - 99 of them).
+    // rest (AT_LIMIT + 1 - 99 of them).
     assert_eq!(warnings.len(), 100);
     assert_eq!(
         warnings[99],
         json!(format!(
             "mcpguard: {} more warnings not shown",
-            MANY + 1 - 99
+            AT_LIMIT + 1 - 99
         ))
     );
     let container_warning = |i: usize| {

@@ -431,6 +431,45 @@ fn deployment_is_highly_available_probed_and_hardened() {
     );
 }
 
+/// README, "Memory and limits": the limit was measured (`benches/memory.sh`) for these
+/// review limits; changing one means measuring again.
+#[test]
+fn the_memory_limit_is_the_one_measured_for_the_review_limits_set() {
+    use mcpguard::admission::routes::{DEFAULT_MAX_CONCURRENT_REVIEWS, DEFAULT_MAX_REVIEW_BYTES};
+    let Some(docs) = render("webhook-manifests") else {
+        return;
+    };
+    let deployment: Deployment = find(&docs, "Deployment", "mcpguard");
+    let pod = deployment
+        .spec
+        .and_then(|s| s.template.spec)
+        .expect("pod spec");
+    let container = &pod.containers[0];
+    let env = |name: &str| {
+        container
+            .env
+            .iter()
+            .flatten()
+            .find(|e| e.name == name)
+            .and_then(|e| e.value.clone())
+    };
+    assert_eq!(
+        env("MCPGUARD_MAX_REVIEW_BYTES"),
+        Some(DEFAULT_MAX_REVIEW_BYTES.to_string())
+    );
+    assert_eq!(
+        env("MCPGUARD_MAX_CONCURRENT_REVIEWS"),
+        Some(DEFAULT_MAX_CONCURRENT_REVIEWS.to_string())
+    );
+    let limit = container
+        .resources
+        .as_ref()
+        .and_then(|r| r.limits.as_ref())
+        .and_then(|l| l.get("memory"))
+        .map(|q| q.0.clone());
+    assert_eq!(limit.as_deref(), Some("512Mi"));
+}
+
 #[test]
 fn rbac_grants_only_what_the_code_calls() {
     let Some(docs) = render("webhook-manifests") else {

@@ -35,12 +35,23 @@ pub struct AppState {
     /// 7 MiB) and CPU; a review beyond it is shed with a quick 503 rather than queued
     /// behind the others until kube-apiserver's timeout.
     pub review_slots: tokio::sync::Semaphore,
+    /// The bodies of reviews in progress, in KiB (by Content-Length, or the body cap when
+    /// none is declared). Memory grows with the bytes being judged, not with the count of
+    /// reviews: many small ones run at once, but only a few near the body cap.
+    pub review_kib: tokio::sync::Semaphore,
     /// Where Events go when a cluster is configured; unset, nothing is recorded.
     pub events: std::sync::OnceLock<crate::audit::events::EventSink>,
 }
 
 /// Reviews in progress at once unless `--max-concurrent-reviews` says otherwise.
 pub const DEFAULT_MAX_CONCURRENT_REVIEWS: usize = 64;
+/// Bytes of review bodies in progress at once unless `--max-review-bytes` says otherwise:
+/// one review at the body cap, or many smaller ones. Parsed and judged, a review takes up to
+/// ~55 times its size (README, "Memory and limits"): this is what keeps the worst case
+/// within the Deployment's memory limit.
+pub const DEFAULT_MAX_REVIEW_BYTES: usize = MAX_BODY_BYTES;
+/// How long a review waits for its bytes in `review_kib` before it is shed with a 503.
+pub const REVIEW_BYTES_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// A body that has not arrived in this long is refused (408): a slow body must not hold a
 /// review slot for ever.
 pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -65,12 +76,31 @@ impl AppState {
         metrics: Arc<Metrics>,
         max_concurrent_reviews: usize,
     ) -> Arc<Self> {
+        Self::with_limits(
+            policy,
+            runtime_classes,
+            metrics,
+            max_concurrent_reviews,
+            DEFAULT_MAX_REVIEW_BYTES,
+        )
+    }
+
+    /// `max_review_bytes` below the body cap is raised to it: a review at the cap must fit.
+    pub fn with_limits(
+        policy: Policy,
+        runtime_classes: Arc<dyn RuntimeClassLookup>,
+        metrics: Arc<Metrics>,
+        max_concurrent_reviews: usize,
+        max_review_bytes: usize,
+    ) -> Arc<Self> {
+        let review_kib = max_review_bytes.max(MAX_BODY_BYTES).div_ceil(1024);
         Arc::new(AppState {
             policies: PolicyStore::new(policy, metrics.clone()),
             runtime_classes,
             metrics,
             readiness: Readiness::default(),
             review_slots: tokio::sync::Semaphore::new(max_concurrent_reviews.max(1)),
+            review_kib: tokio::sync::Semaphore::new(review_kib),
             events: std::sync::OnceLock::new(),
         })
     }
@@ -239,6 +269,19 @@ async fn decide(
             "too many reviews in progress; retry",
         ));
     };
+    let kib = u32::try_from(body_kib(headers)).unwrap_or(u32::MAX);
+    let _bytes =
+        match tokio::time::timeout(REVIEW_BYTES_WAIT, state.review_kib.acquire_many(kib)).await {
+            Ok(Ok(permit)) => permit,
+            // The semaphore is never closed; a closed one sheds like a full one.
+            Ok(Err(_)) | Err(_) => {
+                return Err(Refusal::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "overloaded_bytes",
+                    "too many large reviews in progress; retry",
+                ));
+            }
+        };
     let bytes = tokio::time::timeout(BODY_READ_TIMEOUT, read_body(headers, body))
         .await
         .map_err(|_| {
@@ -265,6 +308,8 @@ async fn decide(
             format!("body is not an AdmissionReview: {err}"),
         )
     })?;
+    // The parsed review is what the decision reads; the bytes would only add to the peak.
+    drop(bytes);
     if review.api_version != API_VERSION || review.kind != KIND {
         return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
@@ -304,7 +349,10 @@ async fn decide(
         &policy.name,
         &decision,
     );
-    let body = decision.review_json(&request.uid);
+    // The request's objects are not needed to write the answer: freed before it is built.
+    let uid = request.uid.clone();
+    drop(request);
+    let body = decision.review_json(&uid);
     let json = HeaderValue::from_static("application/json");
     Ok(([(header::CONTENT_TYPE, json)], body).into_response())
 }
@@ -439,6 +487,19 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
             format!("content type must be application/json, got {content_type:?}"),
         ))
     }
+}
+
+/// What a review's body counts against `review_kib`: its declared length (a body over the
+/// cap is refused before it is read), or the cap when it declares none.
+fn body_kib(headers: &HeaderMap) -> usize {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    declared
+        .unwrap_or(MAX_BODY_BYTES)
+        .clamp(1, MAX_BODY_BYTES)
+        .div_ceil(1024)
 }
 
 async fn read_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, Refusal> {

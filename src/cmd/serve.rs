@@ -103,11 +103,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => (Arc::new(StaticRuntimeClasses::default()), None),
     };
-    let state = AppState::with_review_limit(
+    let state = AppState::with_limits(
         policy,
         runtime_classes,
         metrics.clone(),
         args.max_concurrent_reviews,
+        args.max_review_bytes,
     );
     let _ = state.readiness.certificate.set(cert.clone());
     if let Some(client) = &client {

@@ -852,3 +852,99 @@ fn outcome_names_are_stable() {
         vec!["skipped", "allowed", "mutated", "denied", "invalid"]
     );
 }
+
+// ---- containers per pod ----------------------------------------------------------------------
+
+/// The hardened pod with `count` containers, split over the three lists.
+fn pod_with_containers(count: usize) -> Value {
+    let mut pod = hardened_pod();
+    let template = pod["spec"]["containers"][0].clone();
+    let container = |i: usize| {
+        let mut container = template.clone();
+        container["name"] = json!(format!("c{i}"));
+        container
+    };
+    let init = count / 4;
+    let ephemeral = count / 4;
+    pod["spec"]["initContainers"] = (0..init).map(container).collect();
+    pod["spec"]["ephemeralContainers"] = (init..init + ephemeral).map(container).collect();
+    pod["spec"]["containers"] = (init + ephemeral..count).map(container).collect();
+    pod
+}
+
+fn too_many_containers_denial(count: usize) -> Decision {
+    let detail = format!(
+        "{count} containers (initContainers, containers and ephemeralContainers together) exceed the limit of 1000 per pod"
+    );
+    Decision {
+        status: Some(ResponseStatus::forbidden(format!(
+            "pods \"p\" is forbidden: mcpguard: {detail}"
+        ))),
+        violations: vec![Violation {
+            check: "maxContainersPerPod".into(),
+            reason: "too many containers".into(),
+            detail,
+        }],
+        audit_annotations: annotations(&[
+            ("policy", "mcp-restricted"),
+            ("violations", "maxContainersPerPod"),
+        ]),
+        ..Decision::new(Outcome::Denied)
+    }
+}
+
+#[test]
+fn a_pod_over_the_container_limit_is_denied_naming_the_limit_on_both_webhooks() {
+    assert_eq!(MAX_CONTAINERS_PER_POD, 1000);
+    let request = Req::create(pod_with_containers(1001)).build();
+    assert_eq!(validate_default(&request), too_many_containers_denial(1001));
+    assert_eq!(mutate_default(&request), too_many_containers_denial(1001));
+    assert!(!mutate_default(&request).to_response("u").allowed);
+}
+
+#[test]
+fn a_pod_at_the_container_limit_is_judged_as_usual() {
+    let request = Req::create(pod_with_containers(1000)).build();
+    for decision in [validate_default(&request), mutate_default(&request)] {
+        assert!(decision.allowed(), "{:?}", decision.status);
+        assert_eq!(decision.status, None);
+    }
+}
+
+#[test]
+fn the_limit_holds_in_every_mode_and_for_added_ephemeral_containers() {
+    let text = crate::policy::DEFAULT_POLICY_YAML.replace("mode: enforce", "mode: audit");
+    assert_ne!(
+        text,
+        crate::policy::DEFAULT_POLICY_YAML,
+        "the mode was replaced"
+    );
+    let audit = parse_str(&text, "audit.yaml").expect("policy loads");
+    let request = Req::create(pod_with_containers(1001)).build();
+    with_context(&audit, |context| {
+        assert_eq!(validate(&request, context).outcome, Outcome::Denied);
+    });
+    let old = pod_with_containers(1000);
+    let mut new = old.clone();
+    let added = json!({"name": "debugger", "image": "busybox"});
+    new["spec"]["ephemeralContainers"]
+        .as_array_mut()
+        .expect("ephemeral containers")
+        .push(added);
+    let request = Req::update(new, old)
+        .sub_resource("ephemeralcontainers")
+        .build();
+    assert_eq!(mutate_default(&request), too_many_containers_denial(1001));
+    assert_eq!(validate_default(&request), too_many_containers_denial(1001));
+}
+
+#[test]
+fn a_metadata_update_of_a_pod_over_the_limit_is_not_judged() {
+    // PSA's rule: a label or finalizer change must pass, or such a pod could not be
+    // cleaned up.
+    let old = pod_with_containers(1001);
+    let mut new = old.clone();
+    new["metadata"]["labels"]["tier"] = json!("x");
+    let request = Req::update(new, old).build();
+    assert_eq!(validate_default(&request), skipped());
+}

@@ -2051,3 +2051,30 @@ spec:
         }
     );
 }
+
+#[test]
+fn a_template_over_the_container_limit_is_denied_naming_the_limit() {
+    let mut over = template();
+    over["spec"]["containers"] = (0..=MAX_CONTAINERS_PER_POD)
+        .map(|i| json!({"name": format!("c{i}"), "image": "ghcr.io/x/app:1"}))
+        .collect();
+    let request = Req::workload(&DEPLOYMENT, "CREATE", workload(&DEPLOYMENT, over)).build();
+    let decision = validate_with(&default_policy(), &request);
+    assert_eq!(decision.outcome, Outcome::Denied);
+    assert_eq!(
+        decision.status.map(|s| s.message),
+        Some(
+            "deployments.apps \"web\" is forbidden: the pods it would create would be rejected: \
+             mcpguard: 1001 containers (initContainers, containers and ephemeralContainers \
+             together) exceed the limit of 1000 per pod"
+                .to_owned()
+        )
+    );
+    // One fewer is judged: the mutation makes them pass.
+    let mut at = template();
+    at["spec"]["containers"] = (0..MAX_CONTAINERS_PER_POD)
+        .map(|i| json!({"name": format!("c{i}"), "image": "ghcr.io/x/app:1"}))
+        .collect();
+    let request = Req::workload(&DEPLOYMENT, "CREATE", workload(&DEPLOYMENT, at)).build();
+    assert_eq!(validate_with(&default_policy(), &request).status, None);
+}
