@@ -46,6 +46,46 @@ pub enum Command {
     /// Print every object the reconciler would write for the MCPServer(s) in FILE, as YAML
     /// (what `helm template` is to a chart). Exit 1 if a server would fail, 2 on error.
     Render(RenderArgs),
+    /// Print one part of the install as a YAML stream for `kubectl apply -f -`: the CRDs,
+    /// mcpguard itself, or the MCP namespace (install them in that order).
+    Bundle(BundleArgs),
+    /// Write this executable to PATH (mode 0755), for an init container: the image has no `cp`.
+    CopySelf(CopySelfArgs),
+    /// Print mcpguard's version.
+    Version,
+    /// Print a shell completion script: `source <(mcpguard completion bash)`.
+    Completion(CompletionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BundleArgs {
+    /// crds: the MCPServer and MCPPolicy CRDs; mcpguard: everything else mcpguard needs
+    /// (never a CRD or the MCP namespace, so deleting it never deletes a server);
+    /// mcp-namespace: the `mcp` namespace and the controller's Role there.
+    #[arg(value_enum)]
+    pub part: BundlePart,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BundlePart {
+    Crds,
+    Mcpguard,
+    McpNamespace,
+}
+
+#[derive(Debug, Args)]
+pub struct CopySelfArgs {
+    /// Where to write the executable.
+    pub path: PathBuf,
+    /// Replace PATH if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -116,9 +156,10 @@ pub struct ServeArgs {
     #[arg(long, env = "MCPGUARD_DRAIN_SECONDS")]
     pub drain_seconds: Option<u64>,
     /// Use the Kubernetes API (RuntimeClass cache): auto = when a kubeconfig or in-cluster
-    /// config exists; required = fail without one; off = never.
-    #[arg(long, env = "MCPGUARD_CLUSTER", value_enum, default_value_t = ClusterMode::Auto)]
-    pub cluster: ClusterMode,
+    /// config exists; required = fail without one; off = never [default: auto, --dev: off,
+    /// so a laptop's current kubeconfig context is never used unless asked: --cluster auto]
+    #[arg(long, env = "MCPGUARD_CLUSTER", value_enum)]
+    pub cluster: Option<ClusterMode>,
     /// files: --tls-cert/--tls-key must exist at start; external: they may appear later
     /// (cert-manager); self: the leader replica creates, stores and rotates them in
     /// --cert-secret-name and keeps the webhook configurations' caBundle current.
@@ -159,7 +200,7 @@ pub struct ServeArgs {
     pub leader_lease: String,
     /// Watch MCPPolicy objects (every replica) and enforce each in its namespaces, the policy
     /// file covering the rest; /readyz stays false until they are listed. Needs the MCPPolicy
-    /// CRD (webhook-manifests/base/crds.yaml).
+    /// CRD (webhook-manifests/crds/).
     #[arg(long, env = "MCPGUARD_WATCH_POLICIES", default_value_t = true, action = clap::ArgAction::Set)]
     pub watch_policies: bool,
     /// Run the MCPServer controller on the leader: each MCPServer in an enforced namespace
@@ -269,6 +310,16 @@ pub struct AuditArgs {
     /// Namespace to audit; repeat (or comma-separate) for several [default: all namespaces]
     #[arg(long, short = 'n', env = "MCPGUARD_NAMESPACE", value_delimiter = ',')]
     pub namespace: Vec<String>,
+    /// Audit every namespace (the default without -n), as kubectl's flag says it.
+    #[arg(long, short = 'A', conflicts_with = "namespace")]
+    pub all_namespaces: bool,
+    /// The kubeconfig context to use [default: the current context], as kubectl's --context.
+    #[arg(long, env = "MCPGUARD_CONTEXT")]
+    pub context: Option<String>,
+    /// The kubeconfig file to use [default: $KUBECONFIG, else ~/.kube/config], as kubectl's
+    /// --kubeconfig.
+    #[arg(long, env = "MCPGUARD_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
     /// Show denials this recent: a number and a unit (s, m, h, d, w), e.g. 30m, 24h, 7d, 1h30m.
     #[arg(long, env = "MCPGUARD_SINCE", default_value = "24h", value_parser = crate::cmd::audit::parse_since)]
     pub since: time::Duration,
@@ -323,6 +374,9 @@ pub struct CertsGenerateArgs {
     pub extra_names: Vec<String>,
     #[arg(long, env = "MCPGUARD_CERTS_OUT", default_value = "certs")]
     pub out: PathBuf,
+    /// Replace certificates already in --out (by default an existing file is refused).
+    #[arg(long)]
+    pub force: bool,
 }
 
 fn parse_level(value: &str) -> Result<Level, String> {

@@ -53,6 +53,24 @@ fn main() -> ExitCode {
         Command::Certs(CertsCommand::Inject(args)) => {
             report("certs inject", cmd::certs::inject(&args))
         }
+        Command::Bundle(args) => {
+            print!("{}", cmd::bundle::stream(args.part));
+            ExitCode::SUCCESS
+        }
+        Command::CopySelf(args) => report("copy-self", cmd::copy_self::run(&args)),
+        Command::Version => {
+            println!("mcpguard {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Completion(args) => {
+            clap_complete::generate(
+                args.shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "mcpguard",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
     }
 }
 

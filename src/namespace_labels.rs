@@ -107,7 +107,10 @@ mod tests {
             "mcp-baseline.yaml",
         )
         .expect("baseline policy");
-        assert_eq!(enforce_labels(&baseline, "mcp")[ENFORCE_LABEL], "baseline");
+        assert_eq!(
+            enforce_labels(&baseline, "mcp-dev")[ENFORCE_LABEL],
+            "baseline"
+        );
     }
 
     fn policy_with(extra: &str) -> Policy {

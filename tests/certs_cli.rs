@@ -168,11 +168,55 @@ fn generate_with_san_adds_the_extra_names() {
 }
 
 #[test]
-fn generate_regenerates_into_an_existing_directory() {
+fn generate_refuses_to_overwrite_without_force() {
     let dir = tempfile::tempdir().expect("temp dir");
     generate(dir.path(), &[]);
     let first = read(&dir.path().join("ca.crt"));
-    generate(dir.path(), &["--san", "second.example"]);
+    let out = dir.path().to_str().expect("UTF-8 path");
+    let refused = run(&[
+        "certs",
+        "generate",
+        "--service",
+        "svc",
+        "--namespace",
+        "ns",
+        "--out",
+        out,
+    ]);
+    assert_exit(&refused, 1);
+    assert_eq!(stdout(&refused), "");
+    assert_eq!(
+        stderr(&refused),
+        format!(
+            "mcpguard certs generate: {out}/ca.crt exists; use --force to replace the certificates in {out}\n"
+        )
+    );
+    assert_eq!(
+        read(&dir.path().join("ca.crt")),
+        first,
+        "nothing was replaced"
+    );
+}
+
+#[test]
+fn generate_prints_each_path_once_joined_when_out_ends_in_a_slash() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = format!("{}/gen/", dir.path().display());
+    let output = generate(Path::new(&out), &[]);
+    assert_eq!(
+        stdout(&output),
+        format!(
+            "wrote {out}ca.crt, {out}tls.crt and {out}tls.key for svc, svc.ns, svc.ns.svc, svc.ns.svc.cluster.local\n"
+        )
+    );
+}
+
+#[test]
+fn generate_with_force_regenerates_into_an_existing_directory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    generate(dir.path(), &[]);
+    let first = read(&dir.path().join("ca.crt"));
+    generate(dir.path(), &["--san", "second.example", "--force"]);
     assert_ne!(
         read(&dir.path().join("ca.crt")),
         first,

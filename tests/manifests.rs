@@ -99,8 +99,6 @@ fn every_document_parses_into_its_kubernetes_type() {
             "ClusterRole/mcpguard".to_owned(),
             "ClusterRoleBinding/mcpguard".into(),
             "ConfigMap/mcpguard-policy".into(),
-            "CustomResourceDefinition/mcppolicies.mcpguard.dev".into(),
-            "CustomResourceDefinition/mcpservers.mcpguard.dev".into(),
             "Deployment/mcpguard".into(),
             "MutatingWebhookConfiguration/mcpguard".into(),
             "Namespace/mcpguard-system".into(),
@@ -315,6 +313,16 @@ fn deployment_is_highly_available_probed_and_hardened() {
     let deployment: Deployment = find(&docs, "Deployment", "mcpguard");
     let spec = deployment.spec.expect("spec");
     assert_eq!(spec.replicas, Some(2));
+    // An upgrade (a new image via `kubectl apply -k`) starts a new pod before it stops an
+    // old one, so a ready replica answers the API server throughout the rollout.
+    let rolling = spec
+        .strategy
+        .as_ref()
+        .filter(|s| s.type_.as_deref() == Some("RollingUpdate"))
+        .and_then(|s| s.rolling_update.as_ref())
+        .expect("a RollingUpdate strategy");
+    assert_eq!(rolling.max_unavailable, Some(IntOrString::Int(0)));
+    assert_eq!(rolling.max_surge, Some(IntOrString::Int(1)));
     let pod = spec.template.spec.expect("pod spec");
     assert_eq!(
         pod.priority_class_name.as_deref(),
@@ -680,34 +688,45 @@ fn every_rendered_document_passes_the_kubernetes_schema() {
     }
     for dir in [
         "webhook-manifests",
+        "webhook-manifests/crds",
         "webhook-manifests/mcp-namespace",
         "webhook-manifests/overlays/cert-manager",
         "webhook-manifests/overlays/network-policy-kind",
         "webhook-manifests/policyreport-crd",
     ] {
         let Some(docs) = render(dir) else { return };
-        let file = tempfile::NamedTempFile::new().expect("temp file");
-        let text: String = docs
-            .iter()
-            .map(|d| format!("---\n{}\n", serde_json::to_string(d).expect("json")))
-            .collect();
-        std::fs::write(file.path(), text).expect("write");
-        let output = Command::new("kubernetes-validate")
-            .args(["--strict", "--kubernetes-version", "1.33.0"])
-            .arg(file.path())
-            .output()
-            .expect("run kubernetes-validate");
-        let report = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert!(output.status.success(), "{dir}: {report}");
-        assert!(!report.contains("ERROR"), "{dir}: {report}");
-        // Only cert-manager's own kinds may lack a built-in schema.
-        for line in report.lines().filter(|l| l.starts_with("WARN")) {
-            assert!(line.contains("cert-manager.io/v1"), "{dir}: {line}");
-        }
+        validate_strict(dir, &docs);
+    }
+    // The release bundles, as `kubectl apply -f` reads them.
+    for file in DIST {
+        let text = std::fs::read_to_string(Path::new(ROOT).join(file.1)).expect(file.1);
+        let docs = serde_saphyr::from_multiple::<Value>(&text).expect("bundle parses");
+        validate_strict(file.1, &docs);
+    }
+}
+
+fn validate_strict(dir: &str, docs: &[Value]) {
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    let text: String = docs
+        .iter()
+        .map(|d| format!("---\n{}\n", serde_json::to_string(d).expect("json")))
+        .collect();
+    std::fs::write(file.path(), text).expect("write");
+    let output = Command::new("kubernetes-validate")
+        .args(["--strict", "--kubernetes-version", "1.33.0"])
+        .arg(file.path())
+        .output()
+        .expect("run kubernetes-validate");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{dir}: {report}");
+    assert!(!report.contains("ERROR"), "{dir}: {report}");
+    // Only cert-manager's own kinds may lack a built-in schema.
+    for line in report.lines().filter(|l| l.starts_with("WARN")) {
+        assert!(line.contains("cert-manager.io/v1"), "{dir}: {line}");
     }
 }
 
@@ -718,12 +737,12 @@ fn the_shipped_crds_are_exactly_what_mcpguard_crd_prints() {
         .output()
         .expect("run mcpguard crd");
     assert_eq!(output.status.code(), Some(0));
-    let shipped = std::fs::read_to_string(Path::new(ROOT).join("webhook-manifests/base/crds.yaml"))
+    let shipped = std::fs::read_to_string(Path::new(ROOT).join("webhook-manifests/crds/crds.yaml"))
         .expect("shipped CRD");
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
         shipped,
-        "regenerate with: cargo run -- crd > webhook-manifests/base/crds.yaml"
+        "regenerate with: cargo run -- crd > webhook-manifests/crds/crds.yaml"
     );
 }
 
@@ -815,4 +834,165 @@ fn the_network_policy_component_ships_placeholders_the_api_server_refuses() {
     let top = std::fs::read_to_string(Path::new(ROOT).join("webhook-manifests/kustomization.yaml"))
         .expect("kustomization");
     assert!(!top.contains("network-policy"), "{top}");
+}
+
+fn kind_and_name(doc: &Value) -> String {
+    format!(
+        "{}/{}",
+        doc["kind"].as_str().unwrap_or(""),
+        doc["metadata"]["name"].as_str().unwrap_or("")
+    )
+}
+
+/// Deleting a CRD deletes every object of its kind (and the garbage collector then deletes
+/// each MCPServer's Deployment, Service and NetworkPolicy); deleting a namespace deletes
+/// everything in it. So `kubectl delete -k` of the mcpguard install, or of any overlay on
+/// it, must contain neither a CRD nor a namespace the policy enforces.
+#[test]
+fn uninstalling_mcpguard_cannot_delete_a_crd_or_the_mcp_namespace() {
+    let policy = mcpguard::policy::Policy::embedded_default().expect("default policy");
+    let baseline = mcpguard::policy::load_file(&Path::new(ROOT).join("policies/mcp-baseline.yaml"))
+        .expect("baseline policy");
+    let mut mcp_namespaces = policy.spec.namespaces.clone();
+    mcp_namespaces.extend(baseline.spec.namespaces.iter().cloned());
+    assert_eq!(mcp_namespaces, ["mcp", "mcp-dev"]);
+    for dir in [
+        "webhook-manifests",
+        "webhook-manifests/base",
+        "webhook-manifests/overlays/cert-manager",
+    ] {
+        let Some(docs) = render(dir) else { return };
+        let crds: Vec<String> = docs
+            .iter()
+            .filter(|d| d["kind"] == "CustomResourceDefinition")
+            .map(kind_and_name)
+            .collect();
+        assert_eq!(crds, Vec::<String>::new(), "{dir} contains a CRD");
+        let namespaces: Vec<String> = docs
+            .iter()
+            .filter(|d| d["kind"] == "Namespace")
+            .map(kind_and_name)
+            .collect();
+        assert_eq!(namespaces, ["Namespace/mcpguard-system"], "{dir}");
+        let in_mcp_namespaces: Vec<String> = docs
+            .iter()
+            .filter(|d| {
+                d["metadata"]["namespace"]
+                    .as_str()
+                    .is_some_and(|ns| mcp_namespaces.iter().any(|m| m == ns))
+            })
+            .map(kind_and_name)
+            .collect();
+        assert_eq!(in_mcp_namespaces, Vec::<String>::new(), "{dir}");
+    }
+}
+
+fn whole_floats_as_integers(value: &mut Value) {
+    match value {
+        Value::Number(number) => {
+            if let Some(float) = number
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
+            {
+                // Exact: a whole float below 2^53 converts without loss.
+                #[allow(clippy::cast_possible_truncation)]
+                let integer = float as i64;
+                *value = json!(integer);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_floats_as_integers),
+        Value::Object(members) => members.values_mut().for_each(whole_floats_as_integers),
+        _ => {}
+    }
+}
+
+/// The CRDs kustomization is the CRDs and nothing else: exactly what `mcpguard crd`
+/// prints, with the install's `part-of` label.
+#[test]
+fn the_crds_kustomization_holds_exactly_the_crds() {
+    let Some(docs) = render("webhook-manifests/crds") else {
+        return;
+    };
+    let output = Command::new(env!("CARGO_BIN_EXE_mcpguard"))
+        .arg("crd")
+        .output()
+        .expect("run mcpguard crd");
+    let printed = serde_saphyr::from_multiple::<Value>(&String::from_utf8_lossy(&output.stdout))
+        .expect("mcpguard crd prints YAML");
+    let mut expected: Vec<Value> = printed
+        .into_iter()
+        .map(|mut crd| {
+            crd["metadata"]["labels"] = json!({"app.kubernetes.io/part-of": "mcpguard"});
+            crd
+        })
+        .collect();
+    expected.sort_by_key(kind_and_name);
+    let mut rendered = docs;
+    rendered.sort_by_key(kind_and_name);
+    // kustomize writes a whole float (`minimum: 0.0`) as an integer; the API server reads both
+    // as the same JSON number.
+    expected.iter_mut().for_each(whole_floats_as_integers);
+    rendered.iter_mut().for_each(whole_floats_as_integers);
+    assert_eq!(
+        rendered.iter().map(kind_and_name).collect::<Vec<_>>(),
+        [
+            "CustomResourceDefinition/mcppolicies.mcpguard.dev",
+            "CustomResourceDefinition/mcpservers.mcpguard.dev",
+        ]
+    );
+    assert_eq!(rendered, expected);
+}
+
+/// The release bundles `mcpguard bundle PART` prints: (kustomization, committed render).
+const DIST: [(&str, &str); 3] = [
+    ("webhook-manifests/crds", "dist/crds.yaml"),
+    ("webhook-manifests", "dist/mcpguard.yaml"),
+    ("webhook-manifests/mcp-namespace", "dist/mcp-namespace.yaml"),
+];
+
+/// The binary embeds `dist/`; each file must be what `kubectl kustomize` renders today, the
+/// same objects in the same order (compared parsed, so kubectl's YAML layout may differ).
+#[test]
+fn the_release_bundles_equal_the_kustomize_renders() {
+    for (dir, file) in DIST {
+        let Some(rendered) = render(dir) else { return };
+        let text = std::fs::read_to_string(Path::new(ROOT).join(file)).expect(file);
+        let bundled = serde_saphyr::from_multiple::<Value>(&text).expect("bundle parses");
+        assert!(
+            bundled == rendered,
+            "{file} is stale; regenerate with: kubectl kustomize {dir}/ > {file}"
+        );
+    }
+}
+
+/// One place names the image: the file IMAGE, which build/image.sh tags and the manifests
+/// deploy, at the crate's version.
+#[test]
+fn the_manifests_deploy_the_image_the_build_script_tags() {
+    let image = std::fs::read_to_string(Path::new(ROOT).join("IMAGE")).expect("IMAGE");
+    let image = image.trim();
+    assert_eq!(
+        image,
+        format!("ghcr.io/mcpguard/mcpguard:v{}", env!("CARGO_PKG_VERSION")),
+        "the image tag is the crate version"
+    );
+    let script =
+        std::fs::read_to_string(Path::new(ROOT).join("build/image.sh")).expect("build script");
+    assert!(
+        script.contains("image=\"$(tr -d '[:space:]' < IMAGE)\""),
+        "build/image.sh tags the image from IMAGE"
+    );
+    for dir in [
+        "webhook-manifests",
+        "webhook-manifests/overlays/cert-manager",
+    ] {
+        let Some(docs) = render(dir) else { return };
+        let deployment: Deployment = find(&docs, "Deployment", "mcpguard");
+        let pod = deployment
+            .spec
+            .and_then(|s| s.template.spec)
+            .expect("pod spec");
+        let images: Vec<Option<String>> = pod.containers.into_iter().map(|c| c.image).collect();
+        assert_eq!(images, [Some(image.to_owned())], "{dir}");
+    }
 }

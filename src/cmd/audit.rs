@@ -944,15 +944,10 @@ pub fn main(args: &AuditArgs) -> u8 {
     };
     runtime.block_on(async {
         crate::admission::tls::provider();
-        let config = match kube::Config::infer().await {
+        let config = match cluster_config(args).await {
             Ok(config) => config,
-            Err(err) => {
-                let kubeconfig = std::error::Error::source(&err)
-                    .map_or_else(|| err.to_string(), ToString::to_string);
-                eprintln!(
-                    "mcpguard audit: no Kubernetes cluster configured: {kubeconfig}, and not running in a pod; \
-                     set KUBECONFIG or select a context with `kubectl config use-context`"
-                );
+            Err(message) => {
+                eprintln!("mcpguard audit: {message}");
                 return EXIT_ERROR;
             }
         };
@@ -975,6 +970,39 @@ pub fn main(args: &AuditArgs) -> u8 {
         )
         .await
     })
+}
+
+/// The cluster as kubectl would pick it: `--kubeconfig` and `--context` when given, else the
+/// current context of `$KUBECONFIG` or `~/.kube/config`, else the pod's service account.
+async fn cluster_config(args: &AuditArgs) -> Result<kube::Config, String> {
+    let options = kube::config::KubeConfigOptions {
+        context: args.context.clone(),
+        ..Default::default()
+    };
+    match (&args.kubeconfig, &args.context) {
+        (Some(path), _) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|err| {
+                // kube's message repeats the path, quoted; the I/O or parse error is enough.
+                let reason = std::error::Error::source(&err)
+                    .map_or_else(|| err.to_string(), ToString::to_string);
+                format!("cannot read kubeconfig {}: {reason}", path.display())
+            })?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .map_err(|err| format!("kubeconfig {}: {err}", path.display()))
+        }
+        (None, Some(_)) => kube::Config::from_kubeconfig(&options)
+            .await
+            .map_err(|err| format!("kubeconfig: {err}")),
+        (None, None) => kube::Config::infer().await.map_err(|err| {
+            let kubeconfig = std::error::Error::source(&err)
+                .map_or_else(|| err.to_string(), ToString::to_string);
+            format!(
+                "no Kubernetes cluster configured: {kubeconfig}, and not running in a pod; \
+                 set KUBECONFIG or select a context with `kubectl config use-context`"
+            )
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -7,17 +7,28 @@ use serde_json::Value;
 use crate::cli::{CertsGenerateArgs, CertsInjectArgs};
 
 pub fn generate(args: &CertsGenerateArgs) -> anyhow::Result<()> {
+    let [ca, cert, key] =
+        [certs::CA_FILE, certs::CERT_FILE, certs::KEY_FILE].map(|f| args.out.join(f));
+    if !args.force {
+        // A replaced CA no longer matches the caBundle already installed from it.
+        if let Some(existing) = [&ca, &cert, &key].into_iter().find(|path| path.exists()) {
+            anyhow::bail!(
+                "{} exists; use --force to replace the certificates in {}",
+                existing.display(),
+                args.out.display()
+            );
+        }
+    }
     let mut names = certs::service_names(&args.service, &args.namespace);
     names.extend(args.extra_names.iter().cloned());
     let bundle = certs::generate(&names, time::OffsetDateTime::now_utc())?;
     certs::write_dir(&args.out, &bundle)?;
     println!(
-        "wrote {dir}/{ca}, {dir}/{cert} and {dir}/{key} for {names}",
-        dir = args.out.display(),
-        ca = certs::CA_FILE,
-        cert = certs::CERT_FILE,
-        key = certs::KEY_FILE,
-        names = names.join(", ")
+        "wrote {}, {} and {} for {}",
+        ca.display(),
+        cert.display(),
+        key.display(),
+        names.join(", ")
     );
     Ok(())
 }

@@ -1,8 +1,10 @@
 //! One module per subcommand: each wires I/O around the library's pure parts.
 
 pub mod audit;
+pub mod bundle;
 pub mod certs;
 pub mod check;
+pub mod copy_self;
 pub mod render;
 pub mod serve;
 

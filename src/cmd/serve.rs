@@ -31,18 +31,26 @@ struct Settings {
     tls_cert: PathBuf,
     tls_key: PathBuf,
     drain: Duration,
+    cluster: ClusterMode,
 }
 
 fn resolve(args: &ServeArgs) -> Settings {
-    let (listen, probe, tls_dir, drain) = if args.dev {
+    let (listen, probe, tls_dir, drain, cluster) = if args.dev {
         (
             "127.0.0.1:8443",
             "127.0.0.1:8080",
             args.certs_dir.clone(),
             0,
+            ClusterMode::Off,
         )
     } else {
-        ("0.0.0.0:8443", "0.0.0.0:8080", PathBuf::from(TLS_DIR), 5)
+        (
+            "0.0.0.0:8443",
+            "0.0.0.0:8080",
+            PathBuf::from(TLS_DIR),
+            5,
+            ClusterMode::Auto,
+        )
     };
     let parse = |addr: &str| addr.parse().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
     Settings {
@@ -57,6 +65,7 @@ fn resolve(args: &ServeArgs) -> Settings {
             .clone()
             .unwrap_or_else(|| tls_dir.join(certs::KEY_FILE)),
         drain: Duration::from_secs(args.drain_seconds.unwrap_or(drain)),
+        cluster: args.cluster.unwrap_or(cluster),
     }
 }
 
@@ -93,7 +102,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let cluster_mode = match args.cert_management {
         CertManagement::SelfManaged => ClusterMode::Required,
-        _ => args.cluster,
+        _ => settings.cluster,
     };
     let client = cluster_client(cluster_mode).await?;
     let (runtime_classes, watched): (Arc<dyn RuntimeClassLookup>, _) = match &client {
@@ -350,17 +359,35 @@ fn print_dev_hint(webhook: SocketAddr, probes: SocketAddr, settings: &Settings, 
         .parent()
         .map(|dir| dir.join(certs::CA_FILE))
         .unwrap_or_else(|| PathBuf::from(certs::CA_FILE));
+    // Absolute, so the commands work from any directory.
+    let ca = std::path::absolute(&ca).unwrap_or(ca);
+    let review = example_review_path();
     println!(
         "\nmcpguard (dev) is serving policy {policy:?} on https://{webhook}\n\
          Send it an AdmissionReview:\n\
          \x20 curl --cacert {ca} -H 'Content-Type: application/json' \\\n\
-         \x20      --data @examples/admission-review.json https://{webhook}/mutate\n\
+         \x20      --data @{review} https://{webhook}/mutate\n\
          \x20 curl --cacert {ca} -H 'Content-Type: application/json' \\\n\
-         \x20      --data @examples/admission-review.json https://{webhook}/validate\n\
+         \x20      --data @{review} https://{webhook}/validate\n\
          Probes and metrics: http://{probes}/readyz  http://{probes}/metrics\n\
          Stop with Ctrl-C.\n",
-        ca = ca.display()
+        ca = ca.display(),
+        review = review.display(),
     );
+}
+
+const EXAMPLE_REVIEW: &str = "examples/admission-review.json";
+
+/// The example AdmissionReview as an absolute path: under the working directory when it is a
+/// checkout, else in the checkout this binary was built from (`cargo run` from elsewhere).
+fn example_review_path() -> PathBuf {
+    let in_working_dir = std::path::absolute(EXAMPLE_REVIEW).unwrap_or(EXAMPLE_REVIEW.into());
+    let in_checkout = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(EXAMPLE_REVIEW);
+    if !in_working_dir.is_file() && in_checkout.is_file() {
+        in_checkout
+    } else {
+        in_working_dir
+    }
 }
 
 async fn shutdown_signal() {

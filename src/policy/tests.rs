@@ -70,6 +70,9 @@ fn the_embedded_default_is_the_restricted_file() {
 fn the_shipped_baseline_policy_loads() {
     let policy = parse_str(BASELINE, "mcp-baseline.yaml").unwrap();
     assert_eq!(policy.name, "mcp-baseline");
+    // Its own namespace, as the README shows: applied unchanged it must not take `mcp`
+    // over from the default policy.
+    assert_eq!(policy.spec.namespaces, ["mcp-dev"]);
     assert_eq!(policy.spec.pod_security.level, Level::Baseline);
     let ceilings: Vec<(&str, &str)> = policy
         .ceilings
