@@ -738,7 +738,8 @@ fn judge_resized_pod(
     request: &RuleInput<'_>,
 ) -> Result<Vec<Violation>, String> {
     let raw_spec = pod.get("spec").ok_or("object has no spec")?;
-    let spec = PodSpec::deserialize(raw_spec).map_err(|e| format!("cannot decode spec: {e}"))?;
+    let spec: PodSpec =
+        redact::decode(raw_spec, "spec").map_err(|e| format!("cannot decode {e}"))?;
     let mut violations: Vec<Violation> = rules::evaluate(policy, &spec)
         .into_iter()
         .filter(|violation| violation.check == rules::MAX_RESOURCES)

@@ -351,22 +351,26 @@ fn harden_pod_level(
             None => unknown_class = Some(class_name),
         }
     }
-    if let Some(automount) = mutate.automount_service_account_token
-        && is_absent(spec.get("automountServiceAccountToken"))
+    let service_account = service_account_of(
+        spec.get("serviceAccountName").and_then(Value::as_str),
+        spec.get("serviceAccount").and_then(Value::as_str),
+    );
+    if is_absent(spec.get("automountServiceAccountToken"))
+        && mutate
+            .automount_service_account_token
+            .removes_token(service_account)
     {
         sink.set(
             (spec, at),
             "automountServiceAccountToken",
-            Value::Bool(automount),
-            said::automount(automount),
+            Value::Bool(false),
+            said::automount(false),
             || "spec.automountServiceAccountToken".into(),
         );
-        if !automount {
-            for removed in remove_token_volumes(spec, at, sink.changes) {
-                sink.set.push(said::removed_volume(&removed));
-                sink.field(|| "spec.volumes".into());
-                sink.field(|| "containers.volumeMounts".into());
-            }
+        for removed in remove_token_volumes(spec, at, sink.changes) {
+            sink.set.push(said::removed_volume(&removed));
+            sink.field(|| "spec.volumes".into());
+            sink.field(|| "containers.volumeMounts".into());
         }
     }
     if !mutate.tolerations.is_empty() {
@@ -449,17 +453,17 @@ fn harden_container(
         );
         slot.close(container, IfEmpty::DropIfNew, sink.changes);
     }
-    if let Some(policy_value) = mutate.image_pull_policy {
-        let wanted = policy_value.as_str();
-        if container.get("imagePullPolicy").and_then(Value::as_str) != Some(wanted) {
-            sink.set(
-                (container, at),
-                "imagePullPolicy",
-                Value::String(wanted.into()),
-                said::image_pull_policy(wanted),
-                || "containers.imagePullPolicy".into(),
-            );
-        }
+    if let Some(wanted) = mutate
+        .image_pull_policy
+        .wanted(container.get("imagePullPolicy").and_then(Value::as_str))
+    {
+        sink.set(
+            (container, at),
+            "imagePullPolicy",
+            Value::String(wanted.into()),
+            said::image_pull_policy(wanted),
+            || "containers.imagePullPolicy".into(),
+        );
     }
     if let Some(budget) = budget {
         fill_resources(container, at, policy, budget, sink);
@@ -912,6 +916,13 @@ impl PointerStr for Map<String, Value> {
         value.as_str()
     }
 }
+/// The ServiceAccount a pod runs as: `serviceAccountName`, or when that is empty the
+/// deprecated `serviceAccount`, as the API server reads them (`None`: `default`).
+fn service_account_of<'s>(name: Option<&'s str>, deprecated: Option<&'s str>) -> Option<&'s str> {
+    name.filter(|n| !n.is_empty())
+        .or(deprecated.filter(|n| !n.is_empty()))
+}
+
 /// What a warning says was set: the same words for the webhook's mutation and for the pods
 /// of a workload ([`typed`]).
 mod said {

@@ -1090,8 +1090,8 @@ spec:
       seccompProfile: {type: RuntimeDefault}
     resources:
       requests: {memory: 400Mi}
-    imagePullPolicy: Always
-    automountServiceAccountToken: false
+    imagePullPolicy: always
+    automountServiceAccountToken: remove
   validate:
     allowedRegistries: [docker.io/mcp]
     forbidSecretLiterals: true

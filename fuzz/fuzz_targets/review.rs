@@ -47,8 +47,8 @@ spec:
         requiredDuringSchedulingIgnoredDuringExecution:
           nodeSelectorTerms:
             - matchExpressions: [{key: pool, operator: In, values: [mcp]}]
-    imagePullPolicy: IfNotPresent
-    automountServiceAccountToken: false
+    imagePullPolicy: alwaysExceptNever
+    automountServiceAccountToken: remove
   validate:
     allowedRegistries: [ghcr.io, docker.io/mcp]
     requireRuntimeClass: true

@@ -56,8 +56,8 @@ spec:
       seccompProfile: {{type: RuntimeDefault}}
     resources:
       requests: {{memory: 400Mi}}
-    imagePullPolicy: Always
-    automountServiceAccountToken: false
+    imagePullPolicy: always
+    automountServiceAccountToken: remove
 {extra}"
     );
     parse_str(&text, "test.yaml").unwrap_or_else(|e| panic!("policy loads: {e}"))

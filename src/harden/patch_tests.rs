@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::Scope;
 use super::tests::{
     bare_pod, default_policy, gvisor_classes, gvisor_toleration, harden, harden_pod,
-    hardened_container_sc, no_classes, policy_with, token_mount, token_volume,
+    hardened_container_sc, no_classes, policy_as_written, policy_with, token_mount, token_volume,
 };
 use crate::runtime_class::{RuntimeClassInfo, StaticRuntimeClasses};
 
@@ -27,7 +27,7 @@ fn removals_are_written_down_last_index_first() {
                         "volumeMounts": [token_mount("kube-api-access-a"), data_mount,
                                          token_mount("kube-api-access-b")]}]
     }});
-    let policy = policy_with("{automountServiceAccountToken: false}", "{}");
+    let policy = policy_with("{automountServiceAccountToken: remove}", "{}");
     let mutation = harden(&pod, &policy);
     assert_eq!(
         ops(&mutation.patch),
@@ -142,4 +142,184 @@ fn an_object_the_pod_lacks_is_added_whole_and_one_it_has_member_by_member() {
         ]
         .map(|key| format!("/spec/containers/0/securityContext/{key}"))
     );
+}
+
+// ---- imagePullPolicy: always | alwaysExceptNever | leave ----------------------------------
+
+/// The patch `setting` makes to a pod whose one container has `current` (absent: `None`).
+fn pull_patch(setting: &str, current: Option<&str>) -> Value {
+    let mut container = json!({"name": "app", "image": "ghcr.io/x/app:1"});
+    if let Some(current) = current {
+        container["imagePullPolicy"] = json!(current);
+    }
+    let pod = json!({"spec": {"automountServiceAccountToken": true, "containers": [container]}});
+    let policy = policy_with(&format!("{{imagePullPolicy: {setting}}}"), "{}");
+    ops(&harden(&pod, &policy).patch)
+}
+
+const REPLACED_BY_ALWAYS: &str = "replace";
+
+fn to_always(op: &str) -> Value {
+    json!([{"op": op, "path": "/spec/containers/0/imagePullPolicy", "value": "Always"}])
+}
+
+#[test]
+fn always_pulls_every_container_even_one_that_says_never() {
+    assert_eq!(
+        pull_patch("always", Some("Never")),
+        to_always(REPLACED_BY_ALWAYS)
+    );
+    assert_eq!(
+        pull_patch("always", Some("IfNotPresent")),
+        to_always(REPLACED_BY_ALWAYS)
+    );
+    assert_eq!(pull_patch("always", None), to_always("add"));
+    assert_eq!(pull_patch("always", Some("Always")), json!([]));
+}
+
+#[test]
+fn always_except_never_keeps_an_explicit_never_and_pulls_the_rest() {
+    assert_eq!(pull_patch("alwaysExceptNever", Some("Never")), json!([]));
+    assert_eq!(
+        pull_patch("alwaysExceptNever", Some("IfNotPresent")),
+        to_always(REPLACED_BY_ALWAYS)
+    );
+    assert_eq!(pull_patch("alwaysExceptNever", None), to_always("add"));
+    assert_eq!(pull_patch("alwaysExceptNever", Some("Always")), json!([]));
+}
+
+#[test]
+fn leave_changes_no_pull_policy() {
+    for current in [None, Some("Never"), Some("IfNotPresent"), Some("Always")] {
+        assert_eq!(pull_patch("leave", current), json!([]), "{current:?}");
+    }
+}
+
+#[test]
+fn the_pull_setting_covers_init_and_ephemeral_containers() {
+    let pod = json!({"spec": {
+        "automountServiceAccountToken": true,
+        "initContainers": [{"name": "init", "image": "x:1", "imagePullPolicy": "Never"}],
+        "containers": [{"name": "app", "image": "x:1", "imagePullPolicy": "IfNotPresent"}],
+        "ephemeralContainers": [{"name": "debug", "image": "x:1", "imagePullPolicy": "IfNotPresent"}]
+    }});
+    let policy = policy_with("{imagePullPolicy: alwaysExceptNever}", "{}");
+    assert_eq!(
+        ops(&harden(&pod, &policy).patch),
+        json!([
+            {"op": "replace", "path": "/spec/containers/0/imagePullPolicy", "value": "Always"}
+        ])
+    );
+    let existing = ["app".to_owned()];
+    let mut with_new = pod.clone();
+    with_new["spec"]["ephemeralContainers"][0]["name"] = json!("new");
+    let mutation = harden_pod(
+        &with_new,
+        Scope::NewEphemeralContainers {
+            existing: &existing,
+        },
+        &policy,
+        &no_classes(),
+    )
+    .expect("hardens");
+    assert_eq!(
+        ops(&mutation.patch),
+        json!([
+            {"op": "replace", "path": "/spec/ephemeralContainers/0/imagePullPolicy", "value": "Always"}
+        ])
+    );
+}
+
+// ---- automountServiceAccountToken: remove | keepForNamedServiceAccounts | leave ---------
+
+/// A pod as the ServiceAccount admission plugin leaves it: its ServiceAccount named
+/// (`default` when the author named none) and the token volume mounted.
+fn pod_of_service_account(service_account: &str) -> Value {
+    json!({"spec": {
+        "serviceAccountName": service_account,
+        "volumes": [token_volume("kube-api-access-q7x2k")],
+        "containers": [{"name": "app", "image": "x", "imagePullPolicy": "Always",
+                        "volumeMounts": [token_mount("kube-api-access-q7x2k")]}]
+    }})
+}
+
+fn token_patch(setting: &str, pod: &Value) -> Value {
+    let policy = policy_with(
+        &format!("{{automountServiceAccountToken: {setting}}}"),
+        "{}",
+    );
+    ops(&harden(pod, &policy).patch)
+}
+
+fn token_removed() -> Value {
+    json!([
+        {"op": "add", "path": "/spec/automountServiceAccountToken", "value": false},
+        {"op": "remove", "path": "/spec/volumes"},
+        {"op": "remove", "path": "/spec/containers/0/volumeMounts"}
+    ])
+}
+
+#[test]
+fn remove_takes_the_token_from_every_pod() {
+    assert_eq!(
+        token_patch("remove", &pod_of_service_account("default")),
+        token_removed()
+    );
+    assert_eq!(
+        token_patch("remove", &pod_of_service_account("mcp-reader")),
+        token_removed()
+    );
+}
+
+#[test]
+fn keep_for_named_service_accounts_keeps_the_token_of_a_named_service_account() {
+    let setting = "keepForNamedServiceAccounts";
+    assert_eq!(
+        token_patch(setting, &pod_of_service_account("mcp-reader")),
+        json!([])
+    );
+    assert_eq!(
+        token_patch(setting, &pod_of_service_account("default")),
+        token_removed()
+    );
+}
+
+#[test]
+fn keep_for_named_service_accounts_reads_the_deprecated_field_as_the_api_server_does() {
+    let setting = "keepForNamedServiceAccounts";
+    let mut pod = pod_of_service_account("");
+    pod["spec"]["serviceAccount"] = json!("mcp-reader");
+    assert_eq!(token_patch(setting, &pod), json!([]));
+    // A pod template names none: its pods run as `default`.
+    let mut template = pod_of_service_account("");
+    template["spec"]
+        .as_object_mut()
+        .map(|spec| spec.remove("serviceAccountName"));
+    assert_eq!(token_patch(setting, &template), token_removed());
+}
+
+#[test]
+fn keep_for_named_service_accounts_is_the_default() {
+    let policy = policy_as_written("{}", "{}");
+    let named = pod_of_service_account("mcp-reader");
+    assert_eq!(ops(&harden(&named, &policy).patch), json!([]));
+    let unnamed = pod_of_service_account("default");
+    assert_eq!(ops(&harden(&unnamed, &policy).patch), token_removed());
+}
+
+#[test]
+fn leave_takes_no_token() {
+    assert_eq!(
+        token_patch("leave", &pod_of_service_account("default")),
+        json!([])
+    );
+}
+
+#[test]
+fn an_explicit_automount_is_kept_whatever_the_setting() {
+    for explicit in [true, false] {
+        let mut pod = pod_of_service_account("default");
+        pod["spec"]["automountServiceAccountToken"] = json!(explicit);
+        assert_eq!(token_patch("remove", &pod), json!([]), "{explicit}");
+    }
 }

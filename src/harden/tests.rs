@@ -19,8 +19,22 @@ fn policy(yaml: &str) -> Policy {
 }
 
 /// A minimal policy whose `mutate` section is `mutate` and `validate` is `validate`
-/// (both YAML flow mappings).
+/// (both YAML flow mappings). The token setting is `leave` unless `mutate` names it, so that
+/// a test sees only the changes it is about; [`policy_as_written`] keeps the real default.
 pub(super) fn policy_with(mutate: &str, validate: &str) -> Policy {
+    if mutate.contains("automountServiceAccountToken") {
+        return policy_as_written(mutate, validate);
+    }
+    let mutate = match mutate.strip_prefix('{').map(str::trim_start) {
+        Some(rest) if rest.starts_with('}') => "{automountServiceAccountToken: leave}".to_owned(),
+        Some(rest) => format!("{{automountServiceAccountToken: leave, {rest}"),
+        None => panic!("mutate must be a YAML flow mapping: {mutate}"),
+    };
+    policy_as_written(&mutate, validate)
+}
+
+/// As [`policy_with`], with every setting `mutate` leaves out at its documented default.
+pub(super) fn policy_as_written(mutate: &str, validate: &str) -> Policy {
     policy(&format!(
         "apiVersion: mcpguard.dev/v1alpha1
 kind: MCPPolicy
@@ -235,10 +249,13 @@ fn image_pull_policy_already_equal_is_left_unreported() {
 }
 
 #[test]
-fn a_policy_without_image_pull_policy_leaves_it_alone() {
-    let policy = policy_with("{imagePullPolicy: null}", "{}");
+fn a_policy_that_leaves_image_pull_policy_leaves_it_alone() {
+    let policy = policy_with(
+        "{imagePullPolicy: leave, automountServiceAccountToken: leave}",
+        "{}",
+    );
     let mut pod = bare_pod();
-    pod["spec"]["containers"][0]["imagePullPolicy"] = json!("Never");
+    pod["spec"]["containers"][0]["imagePullPolicy"] = json!("IfNotPresent");
     let mutation = harden(&pod, &policy);
     assert_eq!(mutation.pod, pod);
     assert_eq!(mutation.warnings, Vec::<String>::new());
@@ -708,7 +725,7 @@ fn token_volume_and_its_mounts_are_removed_when_automount_is_turned_off() {
         "containers": [{"name": "app", "image": "x", "imagePullPolicy": "Always",
                         "volumeMounts": [data_mount.clone(), token_mount("kube-api-access-abcde")]}]
     }});
-    let policy = policy_with("{automountServiceAccountToken: false}", "{}");
+    let policy = policy_with("{automountServiceAccountToken: remove}", "{}");
     let mutation = harden(&pod, &policy);
     assert_eq!(
         mutation.pod,
@@ -743,7 +760,7 @@ fn removing_the_only_volume_and_mount_removes_the_empty_lists() {
         "containers": [{"name": "app", "image": "x", "volumeMounts": [token_mount("kube-api-access-x1y2z")]}],
         "ephemeralContainers": [{"name": "debug", "image": "x", "volumeMounts": [token_mount("kube-api-access-x1y2z")]}]
     }});
-    let policy = policy_with("{automountServiceAccountToken: false}", "{}");
+    let policy = policy_with("{automountServiceAccountToken: remove}", "{}");
     let mutation = harden(&pod, &policy);
     assert_eq!(
         mutation.pod,
@@ -766,8 +783,13 @@ fn a_user_volume_named_like_the_token_volume_without_a_token_source_is_kept() {
         "containers": [{"name": "app", "image": "x", "imagePullPolicy": "Always",
                         "volumeMounts": [{"name": "kube-api-access-mine", "mountPath": "/etc/mine"}]}]
     }});
-    let policy = policy_with("{automountServiceAccountToken: false}", "{}");
-    let mutation = harden(&pod, &policy);
+    let policy = policy_with("{automountServiceAccountToken: remove}", "{}");
+    assert_only_the_token_is_turned_off(&pod, &policy);
+}
+
+/// Hardening `pod` under `policy` only sets `automountServiceAccountToken: false`.
+fn assert_only_the_token_is_turned_off(pod: &Value, policy: &Policy) {
+    let mutation = harden(pod, policy);
     let mut expected = pod.clone();
     expected["spec"]["automountServiceAccountToken"] = json!(false);
     assert_eq!(mutation.pod, expected);
@@ -784,7 +806,7 @@ fn a_token_volume_with_another_name_is_kept() {
         "containers": [{"name": "app", "image": "x", "imagePullPolicy": "Always",
                         "volumeMounts": [token_mount("my-token")]}]
     }});
-    let policy = policy_with("{automountServiceAccountToken: false}", "{}");
+    let policy = policy_with("{automountServiceAccountToken: remove}", "{}");
     let mutation = harden(&pod, &policy);
     assert_eq!(
         mutation.pod["spec"]["volumes"],
@@ -797,21 +819,16 @@ fn a_token_volume_with_another_name_is_kept() {
 }
 
 #[test]
-fn automount_true_in_the_policy_removes_nothing() {
+fn a_policy_that_leaves_the_token_removes_nothing() {
     let pod = json!({"spec": {
         "volumes": [token_volume("kube-api-access-abcde")],
         "containers": [{"name": "app", "image": "x", "imagePullPolicy": "Always",
                         "volumeMounts": [token_mount("kube-api-access-abcde")]}]
     }});
-    let policy = policy_with("{automountServiceAccountToken: true}", "{}");
+    let policy = policy_with("{automountServiceAccountToken: leave}", "{}");
     let mutation = harden(&pod, &policy);
-    let mut expected = pod.clone();
-    expected["spec"]["automountServiceAccountToken"] = json!(true);
-    assert_eq!(mutation.pod, expected);
-    assert_eq!(
-        mutation.warnings,
-        strings(&["mcpguard: pod: set automountServiceAccountToken=true"])
-    );
+    assert_eq!(mutation.pod, pod);
+    assert_eq!(mutation.warnings, Vec::<String>::new());
 }
 
 // ---- RuntimeClass --------------------------------------------------------------------------
@@ -1416,12 +1433,10 @@ fn hardening_twice_equals_hardening_once() {
 }
 
 #[test]
-fn an_empty_mutate_section_changes_nothing() {
-    let policy = policy_with("{}", "{}");
+fn an_empty_mutate_section_only_removes_the_default_service_accounts_token() {
+    let policy = policy_as_written("{}", "{}");
     let pod = bare_pod();
-    let mutation = harden(&pod, &policy);
-    assert_eq!(mutation.pod, pod);
-    assert!(mutation.warnings.is_empty());
+    assert_only_the_token_is_turned_off(&pod, &policy);
 }
 
 #[test]

@@ -28,7 +28,7 @@ use serde_json::{Map, Value};
 use super::pod_resources::{Budget, PodResources};
 use super::{
     INHERITED_FROM_POD, MutationError, Report, TOKEN_VOLUME_PREFIX, describe, fits_under,
-    is_sys_admin, said, working_copy,
+    is_sys_admin, said, service_account_of, working_copy,
 };
 use crate::api_defaults;
 use crate::policy::Policy;
@@ -292,18 +292,22 @@ fn harden_pod_level(
             None => unknown_class = Some(class_name),
         }
     }
-    if let Some(automount) = mutate.automount_service_account_token
-        && spec.automount_service_account_token.is_none()
+    let service_account = service_account_of(
+        spec.service_account_name.as_deref(),
+        spec.service_account.as_deref(),
+    );
+    if spec.automount_service_account_token.is_none()
+        && mutate
+            .automount_service_account_token
+            .removes_token(service_account)
     {
-        spec.automount_service_account_token = Some(automount);
-        set.push(said::automount(automount));
-        if !automount {
-            set.extend(
-                remove_token_volumes(spec)
-                    .iter()
-                    .map(|v| said::removed_volume(v)),
-            );
-        }
+        spec.automount_service_account_token = Some(false);
+        set.push(said::automount(false));
+        set.extend(
+            remove_token_volumes(spec)
+                .iter()
+                .map(|v| said::removed_volume(v)),
+        );
     }
     if !mutate.tolerations.is_empty() {
         let Some(added) = append_missing(&mut spec.tolerations, &mutate.tolerations) else {
@@ -489,12 +493,12 @@ fn harden_container(
         };
         fill_slot(&mut container.security_context, defaults, &skip, set)?;
     }
-    if let Some(policy_value) = mutate.image_pull_policy {
-        let wanted = policy_value.as_str();
-        if container.image_pull_policy.as_deref() != Some(wanted) {
-            container.image_pull_policy = Some(wanted.into());
-            set.push(said::image_pull_policy(wanted));
-        }
+    if let Some(wanted) = mutate
+        .image_pull_policy
+        .wanted(container.image_pull_policy.as_deref())
+    {
+        container.image_pull_policy = Some(wanted.into());
+        set.push(said::image_pull_policy(wanted));
     }
     fill_resources(&mut container.resources, policy, budget, set);
     Some(())

@@ -270,3 +270,38 @@ fn what_could_decode_differently_is_left_to_the_json_hardening() {
         &no_classes(),
     );
 }
+
+#[test]
+fn pull_and_token_settings_are_applied_as_the_json_applies_them() {
+    let token_volume = json!({"name": "kube-api-access-q7x2k",
+        "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}});
+    let token_mount = json!({"name": "kube-api-access-q7x2k",
+        "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": true});
+    for pull in ["always", "alwaysExceptNever", "leave"] {
+        for token in ["remove", "keepForNamedServiceAccounts", "leave"] {
+            let policy = policy_with(
+                &format!("{{imagePullPolicy: {pull}, automountServiceAccountToken: {token}}}"),
+                "{}",
+            );
+            for (name_field, account) in [
+                ("serviceAccountName", "default"),
+                ("serviceAccountName", "mcp-reader"),
+                ("serviceAccount", "mcp-reader"),
+                ("serviceAccountName", ""),
+            ] {
+                let spec = json!({
+                    name_field: account,
+                    "volumes": [token_volume.clone()],
+                    "initContainers": [{"name": "init", "image": "x:1", "imagePullPolicy": "Never",
+                                        "volumeMounts": [token_mount.clone()]}],
+                    "containers": [
+                        {"name": "app", "image": "x:1", "imagePullPolicy": "IfNotPresent",
+                         "volumeMounts": [token_mount.clone()]},
+                        {"name": "tool", "image": "x"}
+                    ]
+                });
+                agrees(spec, &policy, &no_classes());
+            }
+        }
+    }
+}

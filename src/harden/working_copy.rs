@@ -23,6 +23,9 @@ pub const SPEC_MEMBERS: &[&str] = &[
     "nodeSelector",
     "tolerations",
     "automountServiceAccountToken",
+    // Whose token it is decides whether it is removed.
+    "serviceAccountName",
+    "serviceAccount",
     "affinity",
     // Pod-level resources bound the container defaults.
     "resources",

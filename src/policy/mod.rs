@@ -266,10 +266,17 @@ pub struct MutateSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crd::affinity")]
     pub affinity: Option<Map<String, Value>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image_pull_policy: Option<ImagePullPolicy>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub automount_service_account_token: Option<bool>,
+    /// What the mutation does to each container's `imagePullPolicy`: `always` sets `Always`;
+    /// `alwaysExceptNever` sets `Always` except where a container says `Never`; `leave`
+    /// (the default) changes nothing.
+    #[serde(default)]
+    pub image_pull_policy: ImagePullPolicy,
+    /// What the mutation does to the ServiceAccount token of a pod that does not set
+    /// `automountServiceAccountToken`: `remove` turns it off and removes the mounted token;
+    /// `keepForNamedServiceAccounts` (the default) does so only for pods of the `default`
+    /// ServiceAccount; `leave` changes nothing.
+    #[serde(default)]
+    pub automount_service_account_token: ServiceAccountToken,
     /// Images that run `package` MCPServers, with the stdio→HTTP bridge on them.
     #[serde(default)]
     pub package_runtime_images: PackageRuntimeImages,
@@ -310,19 +317,59 @@ pub struct ResourceDefaults {
     pub limits: BTreeMap<String, String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// How containers' images are pulled. By the time a webhook sees a pod, the API server has
+/// already defaulted `imagePullPolicy` (`Always` for `:latest` or no tag, `IfNotPresent`
+/// otherwise), so only `Never` is surely the author's own choice: it is never a default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub enum ImagePullPolicy {
+    /// `Always` on every container: a private image cached on the node is never run by a pod
+    /// without pull credentials. Breaks images loaded into kind or minikube.
     Always,
-    IfNotPresent,
-    Never,
+    /// `Always`, except on a container that says `Never` (an image loaded onto the node).
+    AlwaysExceptNever,
+    /// Unchanged.
+    #[default]
+    Leave,
 }
 
 impl ImagePullPolicy {
-    pub fn as_str(self) -> &'static str {
+    /// The `imagePullPolicy` a container that has `current` is given, if it changes.
+    pub fn wanted(self, current: Option<&str>) -> Option<&'static str> {
+        let wanted = match (self, current) {
+            (ImagePullPolicy::Leave, _) => return None,
+            (ImagePullPolicy::AlwaysExceptNever, Some("Never")) => return None,
+            (ImagePullPolicy::Always | ImagePullPolicy::AlwaysExceptNever, _) => "Always",
+        };
+        (current != Some(wanted)).then_some(wanted)
+    }
+}
+
+/// What happens to the ServiceAccount token the ServiceAccount admission plugin mounts into a
+/// pod that does not set `automountServiceAccountToken` itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ServiceAccountToken {
+    /// `automountServiceAccountToken: false`, and the mounted token volume removed.
+    Remove,
+    /// Kept for a pod that names a ServiceAccount other than `default` (naming one is
+    /// intent); removed as by `remove` otherwise.
+    #[default]
+    KeepForNamedServiceAccounts,
+    /// Unchanged.
+    Leave,
+}
+
+impl ServiceAccountToken {
+    /// Whether the token of a pod that runs as `service_account` (its `serviceAccountName`,
+    /// or the deprecated `serviceAccount`; `None` or empty: `default`) is removed.
+    pub fn removes_token(self, service_account: Option<&str>) -> bool {
         match self {
-            ImagePullPolicy::Always => "Always",
-            ImagePullPolicy::IfNotPresent => "IfNotPresent",
-            ImagePullPolicy::Never => "Never",
+            ServiceAccountToken::Remove => true,
+            ServiceAccountToken::KeepForNamedServiceAccounts => {
+                matches!(service_account, None | Some("" | "default"))
+            }
+            ServiceAccountToken::Leave => false,
         }
     }
 }

@@ -38,8 +38,11 @@ fn the_shipped_restricted_policy_loads() {
     assert_eq!(policy.spec.pod_security.version, Version::Latest);
     let mutate = &policy.spec.mutate;
     assert_eq!(mutate.runtime_class_name, None);
-    assert_eq!(mutate.image_pull_policy, Some(ImagePullPolicy::Always));
-    assert_eq!(mutate.automount_service_account_token, Some(false));
+    assert_eq!(mutate.image_pull_policy, ImagePullPolicy::AlwaysExceptNever);
+    assert_eq!(
+        mutate.automount_service_account_token,
+        ServiceAccountToken::KeepForNamedServiceAccounts
+    );
     assert!(mutate.tolerations.is_empty());
     assert!(mutate.affinity.is_none());
     assert_eq!(
@@ -80,7 +83,11 @@ fn the_shipped_baseline_policy_loads() {
         .map(|c| (c.resource.as_str(), c.raw.as_str()))
         .collect();
     assert_eq!(ceilings, vec![("cpu", "4"), ("memory", "8Gi")]);
-    assert_eq!(policy.spec.mutate.image_pull_policy, None);
+    assert_eq!(policy.spec.mutate.image_pull_policy, ImagePullPolicy::Leave);
+    assert_eq!(
+        policy.spec.mutate.automount_service_account_token,
+        ServiceAccountToken::KeepForNamedServiceAccounts
+    );
 }
 
 #[test]
@@ -90,6 +97,46 @@ fn a_minimal_policy_loads_with_defaults() {
     assert!(policy.spec.validate.allowed_registries.is_empty());
     assert!(!policy.spec.validate.require_runtime_class);
     assert!(policy.spec.validate.forbid_secret_literals);
+    // The documented defaults of the mutation settings that have one.
+    assert_eq!(policy.spec.mutate.image_pull_policy, ImagePullPolicy::Leave);
+    assert_eq!(
+        policy.spec.mutate.automount_service_account_token,
+        ServiceAccountToken::KeepForNamedServiceAccounts
+    );
+}
+
+#[test]
+fn every_pull_and_token_setting_loads() {
+    for (pull, token, want_pull, want_token) in [
+        (
+            "always",
+            "remove",
+            ImagePullPolicy::Always,
+            ServiceAccountToken::Remove,
+        ),
+        (
+            "alwaysExceptNever",
+            "keepForNamedServiceAccounts",
+            ImagePullPolicy::AlwaysExceptNever,
+            ServiceAccountToken::KeepForNamedServiceAccounts,
+        ),
+        (
+            "leave",
+            "leave",
+            ImagePullPolicy::Leave,
+            ServiceAccountToken::Leave,
+        ),
+    ] {
+        let text = with_spec(&format!(
+            "{MINIMAL_SPEC}  mutate:\n    imagePullPolicy: {pull}\n    automountServiceAccountToken: {token}\n"
+        ));
+        let policy = parse_str(&text, "test.yaml").unwrap();
+        assert_eq!(policy.spec.mutate.image_pull_policy, want_pull);
+        assert_eq!(
+            policy.spec.mutate.automount_service_account_token,
+            want_token
+        );
+    }
 }
 
 #[test]
@@ -173,6 +220,28 @@ fn a_wrong_type_is_refused() {
     assert_eq!(
         refusal(&text),
         "policy test.yaml: spec.mutate.containerSecurityContext.runAsUser: invalid type: string, expected i64"
+    );
+}
+
+#[test]
+fn a_kubernetes_pull_policy_value_is_refused_with_the_choices() {
+    let text = with_spec(&format!(
+        "{MINIMAL_SPEC}  mutate:\n    imagePullPolicy: Always\n"
+    ));
+    assert_eq!(
+        refusal(&text),
+        "policy test.yaml: spec.mutate.imagePullPolicy: unknown variant `Always`, expected one of `always`, `alwaysExceptNever`, `leave`"
+    );
+}
+
+#[test]
+fn a_boolean_token_setting_is_refused() {
+    let text = with_spec(&format!(
+        "{MINIMAL_SPEC}  mutate:\n    automountServiceAccountToken: false\n"
+    ));
+    assert_eq!(
+        refusal(&text),
+        "policy test.yaml: spec.mutate.automountServiceAccountToken: invalid type: boolean `false`, expected string or map"
     );
 }
 

@@ -28,8 +28,8 @@ const MUTATE: &str = "  mutate:
       seccompProfile: {type: RuntimeDefault}
     resources:
       requests: {memory: 400Mi}
-    imagePullPolicy: Always
-    automountServiceAccountToken: false
+    imagePullPolicy: always
+    automountServiceAccountToken: remove
 ";
 
 /// A policy named `test` enforcing on `mcp`, with `spec_tail` (YAML at spec indentation).
