@@ -8,6 +8,8 @@
 //! - kubelet `..data` symlink swap reload (`reload_follows_kubelet_data_symlink_swap_and_keeps_the_last_good_pair`),
 //! - SIGTERM drain under load (`sigterm_drains_in_flight_requests_and_exits_zero`,
 //!   `shutdown_answers_a_request_sent_before_it_on_a_fresh_connection`).
+//! - client certificates (`--client-ca`) in `tests/client_auth.rs`, bounded metric labels
+//!   in `tests/metrics_bounds.rs`.
 
 mod common;
 
