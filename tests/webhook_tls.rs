@@ -724,7 +724,9 @@ async fn review_without_uid_is_400_and_the_server_keeps_serving() {
     let reply = server.post_json("/mutate", &review).await;
     let message = assert_status_refusal(&reply, 400, "BadRequest");
     assert!(
-        message.starts_with(&format!("{NOT_A_REVIEW}missing field `uid` at line ")),
+        message.starts_with(&format!(
+            "{NOT_A_REVIEW}request: missing field `uid` at line "
+        )),
         "message: {message}"
     );
     assert_still_serving(&server, "after-no-uid").await;
