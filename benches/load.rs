@@ -658,6 +658,7 @@ struct Cell {
     /// Hostile requests answered correctly in the window, and their p99.
     hostile: usize,
     hostile_p99: f64,
+    refused_early: u64,
 }
 
 struct Shared {
@@ -677,6 +678,8 @@ struct WorkerResult {
     latencies_ns: Vec<u64>,
     /// Of the hostile requests, apart: they are not what the percentiles describe.
     hostile_ns: Vec<u64>,
+    /// Oversized requests whose connection closed before the 413 could be read.
+    refused_early: u64,
     errors: u64,
     first_error: Option<String>,
 }
@@ -854,6 +857,12 @@ async fn worker(id: usize, shared: Arc<Shared>) -> WorkerResult {
                 }
             }
             Ok(Err(Failure::Response(message))) => result.error(message),
+            // The server answers 413 on the declared length and closes; a client still
+            // writing the body may see only the closed connection. That is the refusal.
+            Ok(Err(Failure::Connection(_))) if payload.status == 413 => {
+                result.refused_early += 1;
+                sender = None;
+            }
             Ok(Err(Failure::Connection(message))) => {
                 result.error(message);
                 sender = None;
@@ -904,12 +913,14 @@ async fn run_cell(
     let (server1, client1) = (cpu_ticks(&pid), cpu_ticks("self"));
     let mut latencies = Vec::new();
     let mut hostile_latencies = Vec::new();
+    let mut refused_early = 0;
     let (mut errors, mut first_error) = (0, None);
     for handle in workers {
         match handle.await {
             Ok(result) => {
                 latencies.extend(result.latencies_ns);
                 hostile_latencies.extend(result.hostile_ns);
+                refused_early += result.refused_early;
                 errors += result.errors;
                 first_error = first_error.or(result.first_error);
             }
@@ -942,6 +953,7 @@ async fn run_cell(
         client_cpu: cores(client0, client1),
         rss_peak: status_mib(server.pid(), "VmHWM:").unwrap_or(f64::NAN),
         hostile: hostile_latencies.len(),
+        refused_early,
         hostile_p99: percentile_ms(&hostile_latencies, 0.99),
     }
 }
@@ -1223,12 +1235,12 @@ fn run_hostile(settings: &Settings, setup: &Setup) -> anyhow::Result<ExitCode> {
     );
     println!();
     println!(
-        "| payload | conns | normal req/s | p50 ms | p99 ms | p99.9 ms | max ms | hostile answered | hostile p99 ms | errors |"
+        "| payload | conns | normal req/s | p50 ms | p99 ms | p99.9 ms | max ms | hostile answered | hostile p99 ms | oversized cut off | errors |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for cell in &cells {
         println!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {} |",
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {} | {} |",
             cell.payload,
             cell.connections,
             cell.rps,
@@ -1238,6 +1250,7 @@ fn run_hostile(settings: &Settings, setup: &Setup) -> anyhow::Result<ExitCode> {
             cell.max,
             cell.hostile,
             cell.hostile_p99,
+            cell.refused_early,
             cell.errors
         );
     }
