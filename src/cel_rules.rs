@@ -49,6 +49,9 @@ const MAX_EXPRESSION_DEPTH: usize = 128;
 /// The longest expression accepted, in characters (Unicode code points), checked before the
 /// parser runs: cel-go's and cel-cpp's limit.
 pub const MAX_EXPRESSION_CHARS: usize = 100_000;
+/// The longest all of a policy's expressions and message expressions may be together, in
+/// characters: one expression at [`MAX_EXPRESSION_CHARS`], or many ordinary ones.
+pub const MAX_POLICY_CEL_CHARS: usize = 100_000;
 /// The stack of the thread that parses and checks expressions ([`on_compiler_stack`]).
 const COMPILER_STACK_BYTES: usize = 64 * 1024 * 1024;
 
@@ -149,6 +152,7 @@ impl CompiledRules {
         if validate.rules.is_empty() {
             return Ok(CompiledRules(None));
         }
+        within_policy_budget(&validate.rules)?;
         let (rules, reads) = on_compiler_stack(|| compile_rules(&validate.rules))?;
         let params = validate.params.clone().unwrap_or_else(|| json!({}));
         let mut base = cel::Context::default().with_all();
@@ -265,6 +269,38 @@ impl CompiledRules {
         }
         violations
     }
+}
+
+/// Refuses a policy whose expressions together are longer than [`MAX_POLICY_CEL_CHARS`],
+/// before any of them is parsed. Parsing is linear but not cheap (about 1 s for one hostile
+/// expression at [`MAX_EXPRESSION_CHARS`] on a loaded 2-core machine), and an MCPPolicy is
+/// compiled inside its admission review: without a total, one 7 MiB review of 70 such rules
+/// would hold a webhook thread for minutes, past every timeout.
+fn within_policy_budget(rules: &[CelRule]) -> Result<(), (String, String)> {
+    let mut total = 0usize;
+    for rule in rules {
+        let sources = std::iter::once(&rule.expression).chain(rule.message_expression.as_ref());
+        for source in sources {
+            // Counting stops at the first source past the budget: the count itself is
+            // bounded by the budget plus one expression's length.
+            let length = source.chars().count();
+            if length > MAX_EXPRESSION_CHARS {
+                // Its own limit names it by path, before the parser sees it.
+                return Ok(());
+            }
+            total = total.saturating_add(length);
+            if total > MAX_POLICY_CEL_CHARS {
+                return Err((
+                    "spec.validate.rules".into(),
+                    format!(
+                        "the expressions and messageExpressions together are more than \
+                         {MAX_POLICY_CEL_CHARS} characters long, the limit per policy"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every rule's expression and `messageExpression`, with what they read of the input.

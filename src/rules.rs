@@ -216,7 +216,46 @@ fn literal_secret_reason(var: &EnvVar) -> Option<&'static str> {
     if let Some(shape) = secret_shape(value) {
         return Some(shape);
     }
+    if is_file_path(value) {
+        // `TLS_KEY=/etc/tls/tls.key`, `GOOGLE_APPLICATION_CREDENTIALS=/var/secrets/key.json`:
+        // the value says where the credential is mounted, which is the advice itself.
+        return None;
+    }
     looks_like_credential(&var.name).then_some("the name marks a credential")
+}
+
+/// An absolute file path, as a credential's location is written: at least two segments of
+/// path characters, none long, with a file extension at the end or a well-known top
+/// directory. Base64 secrets also use `/`, so `+` and `=` are not path characters here, and a
+/// value that also has a token shape was flagged before this is asked.
+fn is_file_path(value: &str) -> bool {
+    const TOP_DIRECTORIES: &[&str] = &[
+        "etc", "var", "run", "secrets", "certs", "tmp", "home", "opt", "mnt", "data", "config",
+        "app", "usr", "srv", "workspace",
+    ];
+    const MAX_SEGMENT_CHARS: usize = 64;
+    let Some(rest) = value.strip_prefix('/') else {
+        return false;
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    let well_formed = segments.len() >= 2
+        && segments.iter().all(|segment| {
+            !segment.is_empty()
+                && segment.len() <= MAX_SEGMENT_CHARS
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        });
+    if !well_formed {
+        return false;
+    }
+    let has_extension = segments
+        .last()
+        .and_then(|last| last.rsplit_once('.'))
+        .is_some_and(|(stem, extension)| {
+            !stem.is_empty() && (1..=5).contains(&extension.len())
+        });
+    has_extension || TOP_DIRECTORIES.contains(&segments[0])
 }
 
 /// `$(OTHER_VAR)`: Kubernetes expands it from another variable, which may come from a Secret.

@@ -444,11 +444,11 @@ fn record(
     macro_rules! log_review {
         ($level:ident) => {
             tracing::$level!(
-                uid = request.uid.as_str(),
+                uid = bounded_for_log(&request.uid, MAX_LOGGED_UID_CHARS).as_ref(),
                 endpoint = endpoint.as_str(),
                 operation,
-                namespace,
-                name = request.display_name().as_str(),
+                namespace = bounded_for_log(namespace, MAX_LOGGED_NAMESPACE_CHARS).as_ref(),
+                name = bounded_for_log(&request.display_name(), MAX_LOGGED_NAME_CHARS).as_ref(),
                 decision = decision.outcome.as_str(),
                 violations = engine::violation_ids(&decision.violations).as_str(),
                 dry_run = request.is_dry_run(),
@@ -460,6 +460,22 @@ fn record(
         log_review!(info);
     } else {
         log_review!(debug);
+    }
+}
+
+/// The longest request values a review log line carries. Anyone who reaches the Service
+/// chooses them (a 3 MiB `request.namespace` was once a 3 MiB log line); the API server's own
+/// limits are a 63-character namespace, a 253-character name and a 36-character UID, so a
+/// real request is never cut.
+const MAX_LOGGED_NAMESPACE_CHARS: usize = 63;
+const MAX_LOGGED_NAME_CHARS: usize = 253;
+const MAX_LOGGED_UID_CHARS: usize = 64;
+
+/// `value` cut to `max_chars` characters, marked with `…` when cut.
+fn bounded_for_log(value: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
+    match value.char_indices().nth(max_chars) {
+        None => std::borrow::Cow::Borrowed(value),
+        Some((end, _)) => std::borrow::Cow::Owned(format!("{}…", &value[..end])),
     }
 }
 
@@ -574,6 +590,23 @@ mod tests {
                 "{outcome:?}"
             );
         }
+    }
+
+    #[test]
+    fn request_values_in_log_lines_are_cut_to_the_api_servers_limits() {
+        let namespace = "n".repeat(63);
+        assert_eq!(
+            bounded_for_log(&namespace, MAX_LOGGED_NAMESPACE_CHARS),
+            namespace.as_str()
+        );
+        let hostile = "n".repeat(3 * 1024 * 1024);
+        assert_eq!(
+            bounded_for_log(&hostile, MAX_LOGGED_NAMESPACE_CHARS),
+            format!("{}…", "n".repeat(63))
+        );
+        // Cut on a character boundary, never inside a multi-byte character.
+        assert_eq!(bounded_for_log("ééé", 2), "éé…");
+        assert_eq!(bounded_for_log("", 2), "");
     }
 
     #[test]

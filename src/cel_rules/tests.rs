@@ -922,6 +922,42 @@ fn the_length_limit_counts_characters_and_is_checked_before_parsing() {
     assert_eq!(compile_error(&at_limit), "compiles");
 }
 
+#[test]
+fn a_policy_s_expressions_together_are_bounded_before_any_is_parsed() {
+    let compile_all = |rules: Vec<CelRule>| {
+        let validate = ValidateSpec {
+            rules,
+            ..ValidateSpec::default()
+        };
+        match CompiledRules::compile(&validate) {
+            Ok(_) => "compiles".to_owned(),
+            Err((path, problem)) => format!("{path}: {problem}"),
+        }
+    };
+    // Ten rules of 10,000 characters each fill the budget exactly...
+    let long_rule = |index: usize| {
+        let source = format!("'{}' != ''", "a".repeat(10_000 - 8));
+        assert_eq!(source.chars().count(), 10_000);
+        rule(&format!("rule-{index}"), &source)
+    };
+    assert_eq!(compile_all((0..10).map(long_rule).collect()), "compiles");
+    // ...and one more character anywhere, a messageExpression included, is refused, naming
+    // the limit, though every expression alone is far under its own limit.
+    let mut over: Vec<CelRule> = (0..10).map(long_rule).collect();
+    over[9].message_expression = Some("'x'".into());
+    assert_eq!(
+        compile_all(over),
+        "spec.validate.rules: the expressions and messageExpressions together are more than 100000 characters long, the limit per policy"
+    );
+    // An unterminated source never reaches the parser once the budget is spent.
+    let mut unparsable: Vec<CelRule> = (0..10).map(long_rule).collect();
+    unparsable.push(rule("broken", "'unterminated"));
+    assert_eq!(
+        compile_all(unparsable),
+        "spec.validate.rules: the expressions and messageExpressions together are more than 100000 characters long, the limit per policy"
+    );
+}
+
 /// Each shape at the deepest nesting accepted and one level more: `(shape, accepted, refused)`.
 fn shapes_at_the_depth_limit() -> Vec<(&'static str, String, String)> {
     let sum = |terms: usize| format!("1{} > 0", "+1".repeat(terms - 1));

@@ -393,6 +393,44 @@ fn a_token_from_a_secret_key_ref_is_allowed() {
 }
 
 #[test]
+fn a_credential_name_whose_value_is_where_the_file_is_mounted_is_allowed() {
+    // Real manifests (mcpguard's own Deployment included) name mounted credentials this way.
+    let spec = with_env(json!([
+        {"name": "MCPGUARD_TLS_KEY", "value": "/etc/mcpguard/tls/tls.key"},
+        {"name": "GOOGLE_APPLICATION_CREDENTIALS", "value": "/var/secrets/google/key.json"},
+        {"name": "SSL_PRIVATE_KEY", "value": "/certs/server-key.pem"},
+        {"name": "DB_PASSWORD", "value": "/run/secrets/db"}
+    ]));
+    assert_eq!(evaluate(&secrets_policy(), &spec), Vec::<Violation>::new());
+}
+
+#[test]
+fn a_credential_name_whose_value_only_resembles_a_path_is_denied() {
+    // Base64 secrets contain `/` (and `+`, `=`); a relative path or one segment says nothing
+    // about a mount; a long segment is a key, not a directory.
+    let values = [
+        "/wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        "/abc/def==",
+        "/hunter2",
+        "relative/path/key.pem",
+        "/x/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "/notadir/secretvalue",
+    ];
+    for value in values {
+        let spec = with_env(json!([{"name": "API_KEY", "value": value}]));
+        assert_eq!(
+            evaluate(&secrets_policy(), &spec),
+            vec![violation(
+                "forbidSecretLiterals",
+                "secret literal in env",
+                "container \"app\" sets API_KEY (the name marks a credential) as literal value; use valueFrom.secretKeyRef"
+            )],
+            "{value}"
+        );
+    }
+}
+
+#[test]
 fn everyday_names_that_only_resemble_credentials_are_allowed() {
     let spec = with_env(json!([
         {"name": "MAX_TOKENS", "value": "4096"},
