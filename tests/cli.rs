@@ -933,3 +933,73 @@ fn a_directory_symlink_cycle_is_not_followed() {
         stdout(&output).lines().next().unwrap_or("")
     );
 }
+
+// ---- the changes mutation makes, under each admitted object -------------------------------
+
+const PULL_CHANGE: &str = "  ~ replace /spec/containers/0/imagePullPolicy = \"Always\": mutate.imagePullPolicy: alwaysExceptNever (the container does not say Never)";
+
+#[test]
+fn check_prints_one_line_per_change_with_its_reason() {
+    let path = fixture("named-service-account-pod.yaml");
+    // A pod of its own ServiceAccount keeps its token; `Never` is kept, `IfNotPresent`
+    // (defaulted from the tag) becomes `Always`.
+    assert_output(
+        &run(&["check", &path]),
+        0,
+        &[
+            &format!("ADMITTED pod/tool (namespace mcp, {path}#1) after mutation"),
+            PULL_CHANGE,
+        ],
+    );
+    let on_default = std::fs::read_to_string(&path).expect("fixture").replace(
+        "serviceAccountName: mcp-reader",
+        "serviceAccountName: default",
+    );
+    assert_output(
+        &run_with(&["check", "-"], Some(&on_default), &[]),
+        0,
+        &[
+            "ADMITTED pod/tool (namespace mcp, <stdin>#1) after mutation",
+            "  ~ add /spec/automountServiceAccountToken = false: mutate.automountServiceAccountToken: keepForNamedServiceAccounts (the pod runs as the default ServiceAccount)",
+            PULL_CHANGE,
+        ],
+    );
+}
+
+#[test]
+fn check_prints_no_change_lines_without_mutation() {
+    let path = fixture("named-service-account-pod.yaml");
+    assert_output(
+        &run(&["check", "--no-mutate", &path]),
+        0,
+        &[&format!("ADMITTED pod/tool (namespace mcp, {path}#1)")],
+    );
+}
+
+#[test]
+fn check_json_carries_the_changes_as_data() {
+    let path = fixture("named-service-account-pod.yaml");
+    let reports = json_stdout(&run(&["check", "-o", "json", &path]));
+    assert_eq!(
+        reports[0]["changes"],
+        json!([{
+            "op": "replace",
+            "path": "/spec/containers/0/imagePullPolicy",
+            "value": "Always",
+            "reason": "mutate.imagePullPolicy: alwaysExceptNever (the container does not say Never)"
+        }])
+    );
+}
+
+#[test]
+fn check_prints_the_changes_to_a_workloads_pods() {
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: tool, namespace: mcp}\nspec:\n  selector: {matchLabels: {app: tool}}\n  template:\n    metadata: {labels: {app: tool}}\n    spec:\n      serviceAccountName: mcp-reader\n      securityContext: {runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: {type: RuntimeDefault}}\n      containers:\n      - name: app\n        image: ghcr.io/acme/tool:1.2\n        securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}\n        resources: {requests: {memory: 100Mi}}\n";
+    assert_output(
+        &run_with(&["check", "-"], Some(deployment), &[]),
+        0,
+        &[
+            "ADMITTED deployment/tool (namespace mcp, <stdin>#1) after mutation",
+            PULL_CHANGE,
+        ],
+    );
+}

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod certs;
 pub mod check;
+pub mod check_changes;
 pub mod render;
 pub mod serve;
 
