@@ -49,6 +49,28 @@ fn fixture(name: &str) -> String {
 }
 
 /// Asserts exit code 2, nothing on stdout and exactly `message` on stderr.
+/// What the restricted policy's mutation changes in a pod that sets no security context,
+/// resources or ServiceAccount, one line per change, as `check` prints them under it.
+const BARE_POD_CHANGES: [&str; 5] = [
+    r#"  ~ add /spec/securityContext = {"fsGroup":1000,"runAsGroup":1000,"runAsNonRoot":true,"runAsUser":1000,"seccompProfile":{"type":"RuntimeDefault"}}: mutate.podSecurityContext"#,
+    "  ~ add /spec/automountServiceAccountToken = false: mutate.automountServiceAccountToken: keepForNamedServiceAccounts (the pod runs as the default ServiceAccount)",
+    r#"  ~ add /spec/containers/0/securityContext = {"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]},"runAsGroup":1000,"runAsNonRoot":true,"runAsUser":1000,"seccompProfile":{"type":"RuntimeDefault"}}: mutate.containerSecurityContext"#,
+    r#"  ~ replace /spec/containers/0/imagePullPolicy = "Always": mutate.imagePullPolicy: alwaysExceptNever (the container does not say Never)"#,
+    r#"  ~ add /spec/containers/0/resources = {"requests":{"memory":"400Mi"}}: mutate.resources"#,
+];
+
+/// `admitted`, followed by [`BARE_POD_CHANGES`].
+fn with_bare_changes(admitted: &str) -> Vec<String> {
+    std::iter::once(admitted.to_owned())
+        .chain(BARE_POD_CHANGES.map(str::to_owned))
+        .collect()
+}
+
+/// The lines as `assert_output` takes them.
+fn refs(lines: &[String]) -> Vec<&str> {
+    lines.iter().map(String::as_str).collect()
+}
+
 #[track_caller]
 fn assert_error(output: &Output, message: &str) {
     assert_eq!(stderr(output), message, "stderr");
@@ -122,7 +144,9 @@ fn check_example_pod_is_admitted_after_mutation() {
     assert_output(
         &run(&["check", "examples/pod.yaml"]),
         0,
-        &["ADMITTED pod/github-mcp (namespace mcp, examples/pod.yaml#1) after mutation"],
+        &refs(&with_bare_changes(
+            "ADMITTED pod/github-mcp (namespace mcp, examples/pod.yaml#1) after mutation",
+        )),
     );
 }
 
@@ -168,7 +192,16 @@ fn check_multi_document_yaml_skips_services_and_unenforced_namespaces() {
     assert_output(
         &run(&["check", &path]),
         0,
-        &[&admitted, &skipped[0], &skipped[1]],
+        // The image is `:latest`: the API server already defaulted it to `Always`.
+        &[
+            admitted.as_str(),
+            BARE_POD_CHANGES[0],
+            BARE_POD_CHANGES[1],
+            BARE_POD_CHANGES[2],
+            BARE_POD_CHANGES[4],
+            &skipped[0],
+            &skipped[1],
+        ],
     );
 
     // As written, the first pod is denied; the privileged pod in "default" is still skipped.
@@ -186,11 +219,14 @@ fn check_directory_is_read_recursively_in_sorted_order() {
     assert_output(
         &run(&["check", &fixture("dir")]),
         0,
-        &[
-            "ADMITTED pod/floating-mcp (namespace mcp, tests/fixtures/cli/dir/a-floating.yml#1) after mutation",
-            "ADMITTED pod/hardened-mcp (namespace mcp, tests/fixtures/cli/dir/b-compliant.yaml#1)",
-            "ADMITTED pod/json-mcp (namespace mcp, tests/fixtures/cli/dir/nested/c.json#1) after mutation",
-        ],
+        &refs(
+            &[
+                with_bare_changes("ADMITTED pod/floating-mcp (namespace mcp, tests/fixtures/cli/dir/a-floating.yml#1) after mutation"),
+                vec!["ADMITTED pod/hardened-mcp (namespace mcp, tests/fixtures/cli/dir/b-compliant.yaml#1)".to_owned()],
+                with_bare_changes("ADMITTED pod/json-mcp (namespace mcp, tests/fixtures/cli/dir/nested/c.json#1) after mutation"),
+            ]
+            .concat(),
+        ),
     );
 }
 
@@ -209,7 +245,9 @@ fn check_reads_stdin_for_dash() {
     assert_output(
         &run_with(&["check", "-"], Some(&text), &[]),
         0,
-        &["ADMITTED pod/github-mcp (namespace mcp, <stdin>#1) after mutation"],
+        &refs(&with_bare_changes(
+            "ADMITTED pod/github-mcp (namespace mcp, <stdin>#1) after mutation",
+        )),
     );
 }
 
@@ -233,9 +271,9 @@ fn check_json_file() {
     assert_output(
         &run(&["check", &path]),
         0,
-        &[&format!(
+        &refs(&with_bare_changes(&format!(
             "ADMITTED pod/json-mcp (namespace mcp, {path}#1) after mutation"
-        )],
+        ))),
     );
     let output = run(&["check", "--no-mutate", "-o", "json", &path]);
     assert_eq!(output.status.code(), Some(1));
@@ -253,6 +291,11 @@ fn check_kind_list_judges_each_item() {
         1,
         &[
             &format!("ADMITTED pod/listed-a (namespace mcp, {path}#1) after mutation"),
+            BARE_POD_CHANGES[0],
+            BARE_POD_CHANGES[1],
+            BARE_POD_CHANGES[2],
+            BARE_POD_CHANGES[3],
+            BARE_POD_CHANGES[4],
             &format!(
                 "SKIPPED configmap/listed-config (namespace mcp, {path}#1): kind ConfigMap is not judged by mcpguard"
             ),
@@ -293,15 +336,17 @@ fn check_namespace_flag_places_objects_without_namespace() {
     assert_output(
         &run(&["check", &path]),
         0,
-        &[&format!(
+        &refs(&with_bare_changes(&format!(
             "ADMITTED pod/floating-mcp (namespace mcp, {path}#1) after mutation"
-        )],
+        ))),
     );
     // An explicit namespace wins over the flag.
     assert_output(
         &run(&["check", "-n", "other", "examples/pod.yaml"]),
         0,
-        &["ADMITTED pod/github-mcp (namespace mcp, examples/pod.yaml#1) after mutation"],
+        &refs(&with_bare_changes(
+            "ADMITTED pod/github-mcp (namespace mcp, examples/pod.yaml#1) after mutation",
+        )),
     );
 }
 
@@ -418,7 +463,13 @@ fn mutate_windows_pod_gets_only_windows_fields() {
     assert_output(
         &run_with(&["check", "-"], Some(pod), &[]),
         0,
-        &["ADMITTED pod/win (namespace mcp, <stdin>#1) after mutation"],
+        &[
+            "ADMITTED pod/win (namespace mcp, <stdin>#1) after mutation",
+            r#"  ~ add /spec/securityContext = {"runAsNonRoot":true}: mutate.podSecurityContext"#,
+            BARE_POD_CHANGES[1],
+            r#"  ~ add /spec/containers/0/securityContext = {"runAsNonRoot":true}: mutate.containerSecurityContext"#,
+            BARE_POD_CHANGES[4],
+        ],
     );
 }
 
@@ -857,6 +908,13 @@ fn mutate_with_runtime_class_from_input_finishes_the_plugins_work() {
                 "SKIPPED runtimeclass/gvisor (namespace mcp, {path}#1): kind RuntimeClass is not judged by mcpguard"
             ),
             &format!("ADMITTED pod/sandboxed-mcp (namespace mcp, {path}#2) after mutation"),
+            BARE_POD_CHANGES[0],
+            r#"  ~ add /spec/runtimeClassName = "gvisor": mutate.runtimeClassName"#,
+            r#"  ~ add /spec/overhead = {"cpu":"250m","memory":"120Mi"}: the RuntimeClass's overhead and scheduling, as its admission plugin adds them"#,
+            r#"  ~ add /spec/nodeSelector = {"sandbox.gke.io/runtime":"gvisor"}: the RuntimeClass's overhead and scheduling, as its admission plugin adds them"#,
+            "  ~ add /spec/automountServiceAccountToken = false: mutate.automountServiceAccountToken: remove",
+            BARE_POD_CHANGES[2],
+            r#"  ~ replace /spec/containers/0/imagePullPolicy = "Always": mutate.imagePullPolicy: always"#,
         ],
     );
 }
@@ -907,9 +965,9 @@ fn a_flow_style_yaml_file_is_read_as_yaml_not_refused_as_json() {
     assert_output(
         &run(&["check", &path]),
         0,
-        &[&format!(
+        &refs(&with_bare_changes(&format!(
             "ADMITTED pod/flow-mcp (namespace mcp, {path}#1) after mutation"
-        )],
+        ))),
     );
 }
 
@@ -931,5 +989,75 @@ fn a_directory_symlink_cycle_is_not_followed() {
         (Some(0), 1),
         "the first line: {}",
         stdout(&output).lines().next().unwrap_or("")
+    );
+}
+
+// ---- the changes mutation makes, under each admitted object -------------------------------
+
+const PULL_CHANGE: &str = "  ~ replace /spec/containers/0/imagePullPolicy = \"Always\": mutate.imagePullPolicy: alwaysExceptNever (the container does not say Never)";
+
+#[test]
+fn check_prints_one_line_per_change_with_its_reason() {
+    let path = fixture("named-service-account-pod.yaml");
+    // A pod of its own ServiceAccount keeps its token; `Never` is kept, `IfNotPresent`
+    // (defaulted from the tag) becomes `Always`.
+    assert_output(
+        &run(&["check", &path]),
+        0,
+        &[
+            &format!("ADMITTED pod/tool (namespace mcp, {path}#1) after mutation"),
+            PULL_CHANGE,
+        ],
+    );
+    let on_default = std::fs::read_to_string(&path).expect("fixture").replace(
+        "serviceAccountName: mcp-reader",
+        "serviceAccountName: default",
+    );
+    assert_output(
+        &run_with(&["check", "-"], Some(&on_default), &[]),
+        0,
+        &[
+            "ADMITTED pod/tool (namespace mcp, <stdin>#1) after mutation",
+            "  ~ add /spec/automountServiceAccountToken = false: mutate.automountServiceAccountToken: keepForNamedServiceAccounts (the pod runs as the default ServiceAccount)",
+            PULL_CHANGE,
+        ],
+    );
+}
+
+#[test]
+fn check_prints_no_change_lines_without_mutation() {
+    let path = fixture("named-service-account-pod.yaml");
+    assert_output(
+        &run(&["check", "--no-mutate", &path]),
+        0,
+        &[&format!("ADMITTED pod/tool (namespace mcp, {path}#1)")],
+    );
+}
+
+#[test]
+fn check_json_carries_the_changes_as_data() {
+    let path = fixture("named-service-account-pod.yaml");
+    let reports = json_stdout(&run(&["check", "-o", "json", &path]));
+    assert_eq!(
+        reports[0]["changes"],
+        json!([{
+            "op": "replace",
+            "path": "/spec/containers/0/imagePullPolicy",
+            "value": "Always",
+            "reason": "mutate.imagePullPolicy: alwaysExceptNever (the container does not say Never)"
+        }])
+    );
+}
+
+#[test]
+fn check_prints_the_changes_to_a_workloads_pods() {
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: tool, namespace: mcp}\nspec:\n  selector: {matchLabels: {app: tool}}\n  template:\n    metadata: {labels: {app: tool}}\n    spec:\n      serviceAccountName: mcp-reader\n      securityContext: {runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: {type: RuntimeDefault}}\n      containers:\n      - name: app\n        image: ghcr.io/acme/tool:1.2\n        securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}\n        resources: {requests: {memory: 100Mi}}\n";
+    assert_output(
+        &run_with(&["check", "-"], Some(deployment), &[]),
+        0,
+        &[
+            "ADMITTED deployment/tool (namespace mcp, <stdin>#1) after mutation",
+            PULL_CHANGE,
+        ],
     );
 }

@@ -10,12 +10,14 @@ use k8s_openapi::api::node::v1::RuntimeClass;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::check_changes::{Change, changes_of};
 use super::load_policy;
 use crate::admission::review::AdmissionRequest;
 use crate::api_defaults::apply_pod_defaults;
 use crate::cli::{CheckArgs, MutateArgs, OutputFormat};
 use crate::documents::{self, SourcedObject};
 use crate::engine::{self, Context, Outcome};
+use crate::harden;
 use crate::policy::Policy;
 use crate::runtime_class::StaticRuntimeClasses;
 use crate::violation::Violation;
@@ -52,6 +54,10 @@ pub struct ObjectReport {
     pub warnings: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub patch: Option<json_patch::Patch>,
+    /// What the mutation changes, one entry per operation of the webhook's patch (for a
+    /// workload, of its pods' hardening), with the reason.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
     #[serde(skip)]
     pub mutated: Value,
     /// Whether the webhook would change the pod (or the pods of the workload).
@@ -267,6 +273,7 @@ fn review_object(
         violations: Vec::new(),
         warnings: Vec::new(),
         patch: None,
+        changes: Vec::new(),
         mutated: object.clone(),
         changed_by_mutation: false,
     };
@@ -300,6 +307,7 @@ fn review_object(
         }
         report.warnings = decision.warnings;
         if let Some(patch) = decision.patch {
+            report.changes = changes_of(&patch, context.policy);
             if let Err(err) = json_patch::patch(&mut pod, &patch) {
                 report.verdict = Verdict::Denied;
                 report.reason = Some(format!("internal error applying the mutation: {err}"));
@@ -352,6 +360,16 @@ fn review_workload(
     if judging.mutate {
         report.changed_by_mutation = engine::pod_of_workload(template, context)
             .is_ok_and(|(_, warnings)| !warnings.is_empty());
+        let mut pod = workloads::pod_of_template(template);
+        apply_pod_defaults(&mut pod);
+        if let Ok(mutation) = harden::harden_pod(
+            &pod,
+            harden::Scope::WholePod,
+            context.policy,
+            context.runtime_classes,
+        ) {
+            report.changes = changes_of(&mutation.patch, context.policy);
+        }
         let request = admission_request(
             workload.group,
             workload.resource,
@@ -446,7 +464,8 @@ fn text_line(report: &ObjectReport) -> String {
     line
 }
 
-/// One line per object; a denial is followed by one indented line per violation.
+/// One line per object; a denial is followed by one indented line per violation, an
+/// admitted object by one per change its mutation makes.
 pub fn render_text(reports: &[ObjectReport]) -> String {
     let mut out = String::new();
     for report in reports {
@@ -455,6 +474,23 @@ pub fn render_text(reports: &[ObjectReport]) -> String {
         for violation in &report.violations {
             out.push_str(&format!("  - {}: {violation}\n", violation.check));
         }
+        if report.verdict == Verdict::Admitted {
+            for change in &report.changes {
+                out.push_str(&change_line(change));
+            }
+        }
     }
     out
+}
+
+fn change_line(change: &Change) -> String {
+    let value = change
+        .value
+        .as_ref()
+        .map(|v| format!(" = {v}"))
+        .unwrap_or_default();
+    format!(
+        "  ~ {} {}{value}: {}\n",
+        change.op, change.path, change.reason
+    )
 }

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod bundle;
 pub mod certs;
 pub mod check;
+pub mod check_changes;
 pub mod copy_self;
 pub mod render;
 pub mod serve;
