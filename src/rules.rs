@@ -230,8 +230,21 @@ fn literal_secret_reason(var: &EnvVar) -> Option<&'static str> {
 /// value that also has a token shape was flagged before this is asked.
 fn is_file_path(value: &str) -> bool {
     const TOP_DIRECTORIES: &[&str] = &[
-        "etc", "var", "run", "secrets", "certs", "tmp", "home", "opt", "mnt", "data", "config",
-        "app", "usr", "srv", "workspace",
+        "etc",
+        "var",
+        "run",
+        "secrets",
+        "certs",
+        "tmp",
+        "home",
+        "opt",
+        "mnt",
+        "data",
+        "config",
+        "app",
+        "usr",
+        "srv",
+        "workspace",
     ];
     const MAX_SEGMENT_CHARS: usize = 64;
     let Some(rest) = value.strip_prefix('/') else {
@@ -252,9 +265,7 @@ fn is_file_path(value: &str) -> bool {
     let has_extension = segments
         .last()
         .and_then(|last| last.rsplit_once('.'))
-        .is_some_and(|(stem, extension)| {
-            !stem.is_empty() && (1..=5).contains(&extension.len())
-        });
+        .is_some_and(|(stem, extension)| !stem.is_empty() && (1..=5).contains(&extension.len()));
     has_extension || TOP_DIRECTORIES.contains(&segments[0])
 }
 

@@ -84,6 +84,136 @@ fn browser_will_get() -> Vec<String> {
     ]
 }
 
+/// The change lines `check` prints under a one-container template on the default
+/// ServiceAccount that the default policy hardens: one line per operation of its pods'
+/// hardening. A tagged image gets the `imagePullPolicy` line; `:latest` is already `Always`.
+const POD_SECURITY_CONTEXT_CHANGE: &str = r#"  ~ add /spec/securityContext = {"fsGroup":1000,"runAsGroup":1000,"runAsNonRoot":true,"runAsUser":1000,"seccompProfile":{"type":"RuntimeDefault"}}: mutate.podSecurityContext"#;
+const DEFAULT_TOKEN_CHANGE: &str = "  ~ add /spec/automountServiceAccountToken = false: mutate.automountServiceAccountToken: keepForNamedServiceAccounts (the pod runs as the default ServiceAccount)";
+const DEFAULT_CONTAINER_CONTEXT_CHANGE: &str = r#"  ~ add /spec/containers/0/securityContext = {"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]},"runAsGroup":1000,"runAsNonRoot":true,"runAsUser":1000,"seccompProfile":{"type":"RuntimeDefault"}}: mutate.containerSecurityContext"#;
+const DEFAULT_PULL_CHANGE: &str = r#"  ~ replace /spec/containers/0/imagePullPolicy = "Always": mutate.imagePullPolicy: alwaysExceptNever (the container does not say Never)"#;
+const RESOURCES_CHANGE: &str =
+    r#"  ~ add /spec/containers/0/resources = {"requests":{"memory":"400Mi"}}: mutate.resources"#;
+const DEFAULT_TAGGED_TEMPLATE_CHANGES: [&str; 5] = [
+    POD_SECURITY_CONTEXT_CHANGE,
+    DEFAULT_TOKEN_CHANGE,
+    DEFAULT_CONTAINER_CONTEXT_CHANGE,
+    DEFAULT_PULL_CHANGE,
+    RESOURCES_CHANGE,
+];
+
+/// The change lines under privileged-deployment.yaml's browser template with the fixture
+/// policies (`imagePullPolicy: always`, `automountServiceAccountToken: remove`). It is
+/// privileged, so `allowPrivilegeEscalation` is left alone: the API server refuses `false`
+/// next to `privileged: true`.
+const BROWSER_CHANGES: [&str; 9] = [
+    POD_SECURITY_CONTEXT_CHANGE,
+    "  ~ add /spec/automountServiceAccountToken = false: mutate.automountServiceAccountToken: remove",
+    r#"  ~ add /spec/containers/0/securityContext/capabilities = {"drop":["ALL"]}: mutate.containerSecurityContext"#,
+    "  ~ add /spec/containers/0/securityContext/runAsGroup = 1000: mutate.containerSecurityContext",
+    "  ~ add /spec/containers/0/securityContext/runAsNonRoot = true: mutate.containerSecurityContext",
+    "  ~ add /spec/containers/0/securityContext/runAsUser = 1000: mutate.containerSecurityContext",
+    r#"  ~ add /spec/containers/0/securityContext/seccompProfile = {"type":"RuntimeDefault"}: mutate.containerSecurityContext"#,
+    r#"  ~ replace /spec/containers/0/imagePullPolicy = "Always": mutate.imagePullPolicy: always"#,
+    RESOURCES_CHANGE,
+];
+
+/// The lines `head` followed by `tail`, as owned strings.
+fn lines_of(head: &[String], tail: &[&str]) -> Vec<String> {
+    head.iter()
+        .cloned()
+        .chain(tail.iter().map(|line| (*line).to_owned()))
+        .collect()
+}
+
+/// `-o json`'s `changes` for the same operations as the lines above.
+fn change(op: &str, path: &str, value: Value, reason: &str) -> Value {
+    json!({"op": op, "path": path, "value": value, "reason": reason})
+}
+
+fn pod_security_context_change_json() -> Value {
+    change(
+        "add",
+        "/spec/securityContext",
+        json!({"fsGroup": 1000, "runAsGroup": 1000, "runAsNonRoot": true, "runAsUser": 1000,
+               "seccompProfile": {"type": "RuntimeDefault"}}),
+        "mutate.podSecurityContext",
+    )
+}
+
+fn resources_change_json() -> Value {
+    change(
+        "add",
+        "/spec/containers/0/resources",
+        json!({"requests": {"memory": "400Mi"}}),
+        "mutate.resources",
+    )
+}
+
+/// The default policy's changes to a one-container template on the default ServiceAccount;
+/// `tagged` adds the pull-policy change a tagged image gets.
+fn default_template_changes_json(tagged: bool) -> Value {
+    let mut changes = vec![
+        pod_security_context_change_json(),
+        change(
+            "add",
+            "/spec/automountServiceAccountToken",
+            json!(false),
+            "mutate.automountServiceAccountToken: keepForNamedServiceAccounts (the pod runs as the default ServiceAccount)",
+        ),
+        change(
+            "add",
+            "/spec/containers/0/securityContext",
+            json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]},
+                   "runAsGroup": 1000, "runAsNonRoot": true, "runAsUser": 1000,
+                   "seccompProfile": {"type": "RuntimeDefault"}}),
+            "mutate.containerSecurityContext",
+        ),
+    ];
+    if tagged {
+        changes.push(change(
+            "replace",
+            "/spec/containers/0/imagePullPolicy",
+            json!("Always"),
+            "mutate.imagePullPolicy: alwaysExceptNever (the container does not say Never)",
+        ));
+    }
+    changes.push(resources_change_json());
+    Value::Array(changes)
+}
+
+/// [`BROWSER_CHANGES`] as `-o json` carries them.
+fn browser_changes_json() -> Value {
+    let context = |field: &str, value: Value| {
+        change(
+            "add",
+            &format!("/spec/containers/0/securityContext/{field}"),
+            value,
+            "mutate.containerSecurityContext",
+        )
+    };
+    json!([
+        pod_security_context_change_json(),
+        change(
+            "add",
+            "/spec/automountServiceAccountToken",
+            json!(false),
+            "mutate.automountServiceAccountToken: remove",
+        ),
+        context("capabilities", json!({"drop": ["ALL"]})),
+        context("runAsGroup", json!(1000)),
+        context("runAsNonRoot", json!(true)),
+        context("runAsUser", json!(1000)),
+        context("seccompProfile", json!({"type": "RuntimeDefault"})),
+        change(
+            "replace",
+            "/spec/containers/0/imagePullPolicy",
+            json!("Always"),
+            "mutate.imagePullPolicy: always",
+        ),
+        resources_change_json(),
+    ])
+}
+
 // ---------------------------------------------------------------------------------------
 // a Helm-like render
 // ---------------------------------------------------------------------------------------
@@ -99,11 +229,21 @@ fn a_chart_render_is_judged_workload_by_workload_and_the_statefulset_denies() {
                 "SKIPPED service/web (namespace mcp, {path}#1): kind Service is not judged by mcpguard"
             ),
             &format!("ADMITTED deployment/web (namespace mcp, {path}#2) after mutation"),
+            DEFAULT_TAGGED_TEMPLATE_CHANGES[0],
+            DEFAULT_TAGGED_TEMPLATE_CHANGES[1],
+            DEFAULT_TAGGED_TEMPLATE_CHANGES[2],
+            DEFAULT_TAGGED_TEMPLATE_CHANGES[3],
+            DEFAULT_TAGGED_TEMPLATE_CHANGES[4],
             &format!("DENIED statefulset/db (namespace mcp, {path}#3): 3 violation(s)"),
             "  - hostNamespaces: host namespaces (hostNetwork=true)",
             r#"  - privileged: privileged (container "db" must not set securityContext.privileged=true)"#,
             r#"  - allowPrivilegeEscalation: allowPrivilegeEscalation != false (container "db" must set securityContext.allowPrivilegeEscalation=false)"#,
             &format!("ADMITTED cronjob/cleanup (namespace mcp, {path}#4) after mutation"),
+            DEFAULT_TAGGED_TEMPLATE_CHANGES[0],
+            DEFAULT_TAGGED_TEMPLATE_CHANGES[1],
+            DEFAULT_TAGGED_TEMPLATE_CHANGES[2],
+            DEFAULT_TAGGED_TEMPLATE_CHANGES[3],
+            DEFAULT_TAGGED_TEMPLATE_CHANGES[4],
         ],
     );
 }
@@ -119,7 +259,17 @@ fn a_compliant_chart_render_exits_0() {
                 "SKIPPED service/web (namespace mcp, {path}#1): kind Service is not judged by mcpguard"
             ),
             &format!("ADMITTED deployment/web (namespace mcp, {path}#2) after mutation"),
+            DEFAULT_TAGGED_TEMPLATE_CHANGES[0],
+            DEFAULT_TAGGED_TEMPLATE_CHANGES[1],
+            DEFAULT_TAGGED_TEMPLATE_CHANGES[2],
+            DEFAULT_TAGGED_TEMPLATE_CHANGES[3],
+            DEFAULT_TAGGED_TEMPLATE_CHANGES[4],
             &format!("ADMITTED cronjob/cleanup (namespace mcp, {path}#3) after mutation"),
+            DEFAULT_TAGGED_TEMPLATE_CHANGES[0],
+            DEFAULT_TAGGED_TEMPLATE_CHANGES[1],
+            DEFAULT_TAGGED_TEMPLATE_CHANGES[2],
+            DEFAULT_TAGGED_TEMPLATE_CHANGES[3],
+            DEFAULT_TAGGED_TEMPLATE_CHANGES[4],
         ],
     );
 }
@@ -136,6 +286,11 @@ fn workloads_outside_the_enforced_namespaces_are_skipped() {
                 "SKIPPED service/web (namespace tools, {path}#1): kind Service is not judged by mcpguard"
             ),
             &format!("ADMITTED deployment/web (namespace mcp, {path}#2) after mutation"),
+            DEFAULT_TAGGED_TEMPLATE_CHANGES[0],
+            DEFAULT_TAGGED_TEMPLATE_CHANGES[1],
+            DEFAULT_TAGGED_TEMPLATE_CHANGES[2],
+            DEFAULT_TAGGED_TEMPLATE_CHANGES[3],
+            DEFAULT_TAGGED_TEMPLATE_CHANGES[4],
             &format!(
                 "SKIPPED cronjob/cleanup (namespace tools, {path}#3): namespace \"tools\" is not enforced by policy \"mcp-restricted\""
             ),
@@ -160,6 +315,7 @@ fn the_chart_render_as_json_carries_will_get_warnings_and_violations() {
         json!({
             "source": path, "document": 2, "kind": "Deployment", "name": "web",
             "namespace": "mcp", "verdict": "admitted",
+            "changes": default_template_changes_json(true),
             "warnings": [
                 will_get("Deployment", "web", POD_WILL_GET),
                 will_get("Deployment", "web", "container \"server\": set allowPrivilegeEscalation=false, drop ALL, runAsGroup=1000, runAsNonRoot, runAsUser=1000, seccompProfile=RuntimeDefault, imagePullPolicy=Always, requests.memory=400Mi"),
@@ -220,9 +376,14 @@ fn with_mutation_the_same_template_is_admitted() {
     assert_output(
         &run(&["check", &path]),
         0,
-        &[&format!(
-            "ADMITTED deployment/fetch (namespace mcp, {path}#1) after mutation"
-        )],
+        &[
+            &format!("ADMITTED deployment/fetch (namespace mcp, {path}#1) after mutation"),
+            // `:latest`: the API server's defaulting already pulls it Always.
+            POD_SECURITY_CONTEXT_CHANGE,
+            DEFAULT_TOKEN_CHANGE,
+            DEFAULT_CONTAINER_CONTEXT_CHANGE,
+            RESOURCES_CHANGE,
+        ],
     );
 }
 
@@ -237,6 +398,7 @@ fn json_of_a_workload_lists_what_its_pods_will_get() {
         json!([{
             "source": path, "document": 1, "kind": "Deployment", "name": "fetch",
             "namespace": "mcp", "verdict": "admitted",
+            "changes": default_template_changes_json(false),
             "warnings": [
                 will_get("Deployment", "fetch", POD_WILL_GET),
                 will_get("Deployment", "fetch", "container \"server\": set allowPrivilegeEscalation=false, drop ALL, runAsGroup=1000, runAsNonRoot, runAsUser=1000, seccompProfile=RuntimeDefault, requests.memory=400Mi"),
@@ -299,6 +461,7 @@ fn warn_mode_admits_the_workload_and_lists_its_violations() {
     // The violations are listed under the admitted line; the warnings themselves
     // ("would violate policy ...") are only in `-o json`.
     lines.extend(BROWSER_VIOLATIONS.iter().map(|l| (*l).to_owned()));
+    let lines = lines_of(&lines, &BROWSER_CHANGES);
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
     assert_output(&run(&["check", "--policy", &policy, &path]), 0, &lines);
 }
@@ -322,6 +485,7 @@ fn warn_mode_json_carries_one_would_violate_warning_per_violation() {
                 "source": path, "document": 1, "kind": "Deployment", "name": "browser",
                 "namespace": "mcp", "verdict": "admitted",
                 "violations": browser_violations_json(),
+                "changes": browser_changes_json(),
                 "warnings": warnings
             },
             {
@@ -365,6 +529,7 @@ fn audit_mode_admits_and_lists_the_violations_without_warnings() {
         "ADMITTED deployment/browser (namespace mcp, {path}#1) after mutation"
     )];
     lines.extend(BROWSER_VIOLATIONS.iter().map(|l| (*l).to_owned()));
+    lines.extend(BROWSER_CHANGES.iter().map(|l| (*l).to_owned()));
     lines.push(format!("ADMITTED pod/legacy (namespace mcp, {pod}#1)"));
     lines.push("  - hostNamespaces: host namespaces (hostNetwork=true)".to_owned());
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
@@ -392,6 +557,7 @@ fn namespace_modes_warn_in_the_legacy_namespace_and_deny_in_the_enforced_one() {
         "ADMITTED deployment/browser (namespace mcp-legacy, {path}#1) after mutation"
     )];
     legacy.extend(BROWSER_VIOLATIONS.iter().map(|l| (*l).to_owned()));
+    legacy.extend(BROWSER_CHANGES.iter().map(|l| (*l).to_owned()));
     let legacy: Vec<&str> = legacy.iter().map(String::as_str).collect();
     assert_output(
         &run(&["check", "--policy", &policy, "-n", "mcp-legacy", &path]),
@@ -442,9 +608,15 @@ fn an_exception_admits_the_matching_workload_and_says_so_in_json() {
     assert_output(
         &run(&["check", "--policy", &policy, &path]),
         0,
-        &[&format!(
-            "ADMITTED deployment/browser (namespace mcp, {path}#1) after mutation"
-        )],
+        &lines_of(
+            &[format!(
+                "ADMITTED deployment/browser (namespace mcp, {path}#1) after mutation"
+            )],
+            &BROWSER_CHANGES,
+        )
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>(),
     );
     let mut warnings = browser_will_get();
     warnings.push("mcpguard: exception \"legacy-browser-server\" waives privileged, allowPrivilegeEscalation for container \"browser\"".to_owned());
@@ -452,7 +624,8 @@ fn an_exception_admits_the_matching_workload_and_says_so_in_json() {
         json_stdout(&run(&["check", "--policy", &policy, "-o", "json", &path])),
         json!([{
             "source": path, "document": 1, "kind": "Deployment", "name": "browser",
-            "namespace": "mcp", "verdict": "admitted", "warnings": warnings
+            "namespace": "mcp", "verdict": "admitted", "changes": browser_changes_json(),
+            "warnings": warnings
         }])
     );
 }
