@@ -695,6 +695,13 @@ fn compile_expression(source: &str, reads: &mut Reads) -> Result<Program, String
         Ok(Err(errors)) => return Err(syntax_errors(&errors)),
         Err(_) => return Err("the CEL parser failed on this expression".into()),
     };
+    if has_repeated_logical_not(source) {
+        return Err(
+            "a run of `!` (`!!x`) is refused: the CEL library mcpguard uses reads it as \
+                    a single `!`, so the rule would be judged inverted; write `x`, or `!(!x)`"
+                .into(),
+        );
+    }
     if nesting_depth(program.expression(), MAX_EXPRESSION_DEPTH) > MAX_EXPRESSION_DEPTH {
         return Err(format!(
             "expression is nested more than {MAX_EXPRESSION_DEPTH} levels deep, the limit \
@@ -821,6 +828,51 @@ fn on_compiler_stack<T: Send>(
             .join()
             .unwrap_or_else(|_| Err(failed("the CEL compiler failed on these rules".into())))
     })
+}
+
+/// Whether `source` has two `!` operators in a row (`!!x`, `! !x`), outside strings and
+/// comments. cel 0.13's parser folds such a run into one `!` (its visitor wraps the operand
+/// once, whatever the run's length), where cel-go and the API server negate once per `!`: a
+/// rule `!!has(object.x)` would silently mean `!has(object.x)`. Called on sources that parsed,
+/// so strings are well formed. One pass over the bytes: every token it looks for is ASCII.
+fn has_repeated_logical_not(source: &str) -> bool {
+    let bytes = source.as_bytes();
+    let mut at = 0;
+    let mut after_not = false;
+    while let Some(&byte) = bytes.get(at) {
+        match byte {
+            b'\'' | b'"' => {
+                let raw = at > 0 && matches!(bytes[at - 1], b'r' | b'R');
+                let triple = bytes.get(at..at + 3) == Some(&[byte, byte, byte][..]);
+                let close_len = if triple { 3 } else { 1 };
+                let close = &bytes[at..at + close_len];
+                at += close_len;
+                while at < bytes.len() && !bytes[at..].starts_with(close) {
+                    at += if !raw && bytes[at] == b'\\' { 2 } else { 1 };
+                }
+                at += close_len;
+                after_not = false;
+                continue;
+            }
+            b'/' if bytes.get(at + 1) == Some(&b'/') => {
+                while at < bytes.len() && bytes[at] != b'\n' {
+                    at += 1;
+                }
+                continue;
+            }
+            b'!' if bytes.get(at + 1) == Some(&b'=') => {
+                after_not = false;
+                at += 2;
+                continue;
+            }
+            b'!' if after_not => return true,
+            b'!' => after_not = true,
+            b' ' | b'\t' | b'\r' | b'\n' => {}
+            _ => after_not = false,
+        }
+        at += 1;
+    }
+    false
 }
 
 /// A step from a variable to what an expression reads: a field, or every element of a list.

@@ -1005,6 +1005,8 @@ fn the_deepest_accepted_rules_evaluate_and_drop_on_a_worker_sized_stack() {
         .expect("evaluation fits half a worker's stack");
 }
 
+const REPEATED_NOT: &str = "spec.validate.rules[0].expression: a run of `!` (`!!x`) is refused: the CEL library mcpguard uses reads it as a single `!`, so the rule would be judged inverted; write `x`, or `!(!x)`";
+
 /// The hostile sources of the issue, each at the length that crashed and at the longest
 /// length allowed: `(shape, source, what the loader says)`.
 fn hostile_sources() -> Vec<(String, String, &'static str)> {
@@ -1035,8 +1037,8 @@ fn hostile_sources() -> Vec<(String, String, &'static str)> {
             format!("1{}", "<1".repeat((max - 1) / 2)),
             TOO_DEEP,
         ),
-        // `!!...!x` is one operator with many tokens: flat, and accepted.
-        ("nots max".into(), nots(max - 4), "compiles"),
+        // `!!...!x` parses flat (one operator, many tokens), and a run of `!` is refused.
+        ("nots max".into(), nots(max - 4), REPEATED_NOT),
     ]
 }
 
@@ -1077,4 +1079,44 @@ fn in_child_process(name: &str) {
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+#[test]
+fn a_run_of_logical_nots_is_refused_because_the_parser_would_fold_it() {
+    for source in [
+        "!!has(object.spec.hostNetwork)",
+        "! !true",
+        "!!!false",
+        "object.metadata.name == 'a' && !\n!true",
+    ] {
+        assert_eq!(compile_error(source), REPEATED_NOT, "{source}");
+    }
+    // `!=`, a parenthesised double negation, and `!!` inside strings and comments are fine.
+    for source in [
+        "!(!true)",
+        "1 != 2 && !false",
+        r#"'!!' != "!!" || true"#,
+        r#"r'\!!' == 'x' || true"#,
+        "'''!!''' != '' // !!\n&& true",
+        "'a\\'!!' != ''",
+    ] {
+        assert_eq!(compile_error(source), "compiles", "{source}");
+    }
+    // A parenthesised double negation means what CEL says it means.
+    let double = rules(vec![rule("double-negation", "!(!true)")]);
+    assert_eq!(
+        double.evaluate(&team_pod(), &create()),
+        Vec::<Violation>::new()
+    );
+}
+
+#[test]
+fn the_cel_parser_still_folds_a_run_of_nots() {
+    // Why the refusal above exists: `!!true` is `true` in CEL, and cel 0.13 gives `false`.
+    // When this fails, the parser was fixed and the refusal can go.
+    let program = Program::compile("!!true").expect("parses");
+    let value = program
+        .execute(&cel::Context::default())
+        .expect("evaluates");
+    assert_eq!(value, cel::Value::Bool(false));
 }
