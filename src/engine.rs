@@ -204,21 +204,30 @@ fn too_many_containers(subject: &str, policy: &str, count: usize) -> Decision {
         "{count} containers (initContainers, containers and ephemeralContainers together) \
          exceed the limit of {MAX_CONTAINERS_PER_POD} per pod"
     );
+    let message = format!("{subject}mcpguard: {detail}");
+    one_violation_denial(
+        message,
+        policy,
+        Violation {
+            check: TOO_MANY_CONTAINERS.into(),
+            reason: "too many containers".into(),
+            detail,
+        },
+    )
+}
+
+/// A denial by one violation that no check of the policy made (a bound, a scheduling
+/// conflict): named in the audit annotations like a check's, so it is counted and recorded.
+fn one_violation_denial(message: String, policy: &str, violation: Violation) -> Decision {
     let mut decision = Decision::new(Outcome::Denied);
-    decision.status = Some(ResponseStatus::forbidden(format!(
-        "{subject}mcpguard: {detail}"
-    )));
+    decision.status = Some(ResponseStatus::forbidden(message));
     decision
         .audit_annotations
         .insert(AUDIT_POLICY.into(), policy.to_owned());
     decision
         .audit_annotations
-        .insert(AUDIT_VIOLATIONS.into(), TOO_MANY_CONTAINERS.into());
-    decision.violations = vec![Violation {
-        check: TOO_MANY_CONTAINERS.into(),
-        reason: "too many containers".into(),
-        detail,
-    }];
+        .insert(AUDIT_VIOLATIONS.into(), violation.check.clone());
+    decision.violations = vec![violation];
     decision
 }
 
@@ -331,22 +340,15 @@ pub fn mutate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
 /// audit annotations, counted, and recorded as an Event. `subject` is the message's
 /// opening (`pods "x" is forbidden: `).
 fn conflict_denial(subject: &str, policy: &str, conflict: &harden::MutationError) -> Decision {
-    let mut decision = Decision::new(Outcome::Denied);
-    decision.status = Some(ResponseStatus::forbidden(format!(
-        "{subject}mcpguard policy {policy:?}: {conflict}"
-    )));
-    decision
-        .audit_annotations
-        .insert(AUDIT_POLICY.into(), policy.to_owned());
-    decision.violations = vec![Violation {
-        check: RUNTIME_CLASS_SCHEDULING.into(),
-        reason: "RuntimeClass scheduling conflict".into(),
-        detail: conflict.to_string(),
-    }];
-    decision
-        .audit_annotations
-        .insert(AUDIT_VIOLATIONS.into(), RUNTIME_CLASS_SCHEDULING.into());
-    decision
+    one_violation_denial(
+        format!("{subject}mcpguard policy {policy:?}: {conflict}"),
+        policy,
+        Violation {
+            check: RUNTIME_CLASS_SCHEDULING.into(),
+            reason: "RuntimeClass scheduling conflict".into(),
+            detail: conflict.to_string(),
+        },
+    )
 }
 
 fn mutation_decision(
