@@ -127,19 +127,7 @@ fn in_child_process(name: &str) {
 fn policy_review(uid: &str, expression: &str) -> Value {
     let object: Value =
         serde_saphyr::from_str(&policy_yaml(expression)).expect("the policy is YAML");
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": "mcpguard.dev", "version": "v1alpha1", "kind": "MCPPolicy"},
-            "resource": {"group": "mcpguard.dev", "version": "v1alpha1", "resource": "mcppolicies"},
-            "name": "hostile",
-            "operation": "CREATE",
-            "userInfo": {"username": "admin"},
-            "object": object,
-        }
-    })
+    common::mcppolicy_review(uid, "CREATE", &object, None)
 }
 
 fn refused(uid: &str, problem: &str) -> Value {

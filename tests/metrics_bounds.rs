@@ -18,20 +18,9 @@ const RESTRICTED: &str = include_str!("../policies/mcp-restricted.yaml");
 fn broken_policy_review(uid: &str, namespace: &str) -> Value {
     let text = RESTRICTED.replace("level: restricted", "level: strict");
     let object: Value = serde_saphyr::from_str(&text).expect("the policy file is YAML");
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": "mcpguard.dev", "version": "v1alpha1", "kind": "MCPPolicy"},
-            "resource": {"group": "mcpguard.dev", "version": "v1alpha1", "resource": "mcppolicies"},
-            "name": "mcp-restricted",
-            "namespace": namespace,
-            "operation": "CREATE",
-            "userInfo": {"username": "admin"},
-            "object": object,
-        }
-    })
+    let mut review = common::mcppolicy_review(uid, "CREATE", &object, None);
+    review["request"]["namespace"] = json!(namespace);
+    review
 }
 
 /// A distinct, arbitrary short namespace for each `i` (splitmix64; no two alike for i < 2^32).

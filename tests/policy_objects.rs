@@ -95,20 +95,7 @@ fn the_crd_schema_refuses_what_the_loader_refuses() {
 // ---- the webhook refuses a broken policy ----------------------------------------------------
 
 fn policy_review(operation: &str, object: &Value, old: Option<&Value>) -> Value {
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "policy-review",
-            "kind": {"group": "mcpguard.dev", "version": "v1alpha1", "kind": "MCPPolicy"},
-            "resource": {"group": "mcpguard.dev", "version": "v1alpha1", "resource": "mcppolicies"},
-            "name": object["metadata"]["name"],
-            "operation": operation,
-            "userInfo": {"username": "admin"},
-            "object": object,
-            "oldObject": old,
-        }
-    })
+    common::mcppolicy_review("policy-review", operation, object, old)
 }
 
 /// The broken policy both as a file for `mcpguard check --policy` and as an object.

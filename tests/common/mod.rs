@@ -414,6 +414,25 @@ pub fn example_review_with_uid(uid: &str) -> Value {
     review
 }
 
+/// An AdmissionReview of an MCPPolicy write by `admin`, named after the object, as
+/// kube-apiserver sends it: `oldObject` only on UPDATE.
+pub fn mcppolicy_review(uid: &str, operation: &str, object: &Value, old: Option<&Value>) -> Value {
+    serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": "mcpguard.dev", "version": "v1alpha1", "kind": "MCPPolicy"},
+            "resource": {"group": "mcpguard.dev", "version": "v1alpha1", "resource": "mcppolicies"},
+            "name": object["metadata"]["name"],
+            "operation": operation,
+            "userInfo": {"username": "admin"},
+            "object": object,
+            "oldObject": old,
+        }
+    })
+}
+
 /// Decodes `response.patch` (base64 of a JSON Patch document) into JSON.
 pub fn decode_patch(response: &Value) -> Value {
     let encoded = response["patch"]
