@@ -27,12 +27,12 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use k8s_openapi::api::core::v1::PodSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use mcpguard::admission::review::{AdmissionRequest, AdmissionReview};
-use mcpguard::cel_rules::RuleInput;
-use mcpguard::engine::{self, Context, Decision, Outcome};
-use mcpguard::policy::{self, Policy};
-use mcpguard::pss::{self, Level, Version};
-use mcpguard::runtime_class::StaticRuntimeClasses;
+use mcpguard_core::cel_rules::RuleInput;
+use mcpguard_core::engine::{self, Context, Decision, Outcome};
+use mcpguard_core::policy::{self, Policy};
+use mcpguard_core::pss::{self, Level, Version};
+use mcpguard_core::review::{AdmissionRequest, AdmissionReview};
+use mcpguard_core::runtime_class::StaticRuntimeClasses;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

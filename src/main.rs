@@ -6,8 +6,8 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser;
-use mcpguard::cli::{CertsCommand, Cli, Command, LogFormat};
 use mcpguard::cmd;
+use mcpguard::cmd::args::{CertsCommand, Cli, Command, LogFormat};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -36,7 +36,7 @@ fn main() -> ExitCode {
         Command::Check(args) => ExitCode::from(cmd::check::check(&args)),
         Command::Mutate(args) => ExitCode::from(cmd::check::mutate(&args)),
         Command::Audit(args) => ExitCode::from(cmd::audit::main(&args)),
-        Command::Crd => match mcpguard::reconcile::crd::crd_yaml() {
+        Command::Crd => match mcpguard_core::crds::crd_yaml() {
             Ok(yaml) => {
                 print!("{yaml}");
                 ExitCode::SUCCESS

@@ -14,14 +14,14 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::policy::Policy;
-use crate::policy_set::PolicySet;
-use crate::violation::Violation;
+use mcpguard_core::policy::Policy;
+use mcpguard_core::policy_set::PolicySet;
+use mcpguard_core::violation::Violation;
 
 /// Label values derived from a request, each bounded by what the policies or this crate
 /// define; anything else becomes [`bounded::OTHER`].
 pub mod bounded {
-    use crate::policy_set::PolicySet;
+    use mcpguard_core::policy_set::PolicySet;
 
     /// The value of every label whose request value is not a known one.
     pub const OTHER: &str = "other";

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use arc_swap::ArcSwap;
 
 use crate::metrics::Metrics;
-use crate::policy::Policy;
-use crate::policy_set::{self, ClusterPolicies, PolicySet};
+use mcpguard_core::policy::Policy;
+use mcpguard_core::policy_set::{self, ClusterPolicies, PolicySet};
 
 pub struct PolicyStore {
     current: ArcSwap<PolicySet>,

@@ -10,7 +10,7 @@ use std::time::Duration as StdDuration;
 use axum::http::{Method, Request, Response, StatusCode};
 use clap::Parser;
 use kube::client::Body;
-use mcpguard::cli::{AuditArgs, Cli};
+use mcpguard::cmd::args::{AuditArgs, Cli};
 use mcpguard::cmd::audit::{self, EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATIONS};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
@@ -188,7 +188,7 @@ fn args(argv: &[&str]) -> AuditArgs {
     full.extend_from_slice(argv);
     match Cli::try_parse_from(full) {
         Ok(Cli {
-            command: mcpguard::cli::Command::Audit(args),
+            command: mcpguard::cmd::args::Command::Audit(args),
             ..
         }) => args,
         Ok(other) => panic!("not an audit command: {other:?}"),
@@ -198,7 +198,7 @@ fn args(argv: &[&str]) -> AuditArgs {
 
 /// Runs `mcpguard audit ARGV` against `steps`, with `stdin` as the user's answers.
 async fn audit_with(argv: &[&str], stdin: &str, steps: Vec<Step>) -> Ran {
-    mcpguard::admission::tls::provider();
+    mcpguard::webhook::tls::provider();
     let args = args(argv);
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "default");

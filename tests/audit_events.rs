@@ -15,11 +15,11 @@ use std::time::Duration;
 use axum::http::{Method, Request, Response, StatusCode};
 use common::{TestServer, example_review, metric_value};
 use kube::client::Body;
-use mcpguard::admission::review::AdmissionRequest;
-use mcpguard::audit::events::{self, EventRecord};
-use mcpguard::engine::{self, Context};
-use mcpguard::policy::Policy;
-use mcpguard::runtime_class::StaticRuntimeClasses;
+use mcpguard::cluster::events::{self, EventRecord};
+use mcpguard_core::engine::{self, Context};
+use mcpguard_core::policy::Policy;
+use mcpguard_core::review::AdmissionRequest;
+use mcpguard_core::runtime_class::StaticRuntimeClasses;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -203,7 +203,7 @@ struct Worker {
 }
 
 fn start_worker() -> Worker {
-    mcpguard::admission::tls::provider();
+    mcpguard::webhook::tls::provider();
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "default");
     let publisher = events::publisher(client, INSTANCE.to_owned());

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use axum::http::{Method, Request, Response, StatusCode};
 use kube::client::Body;
-use mcpguard::audit::scan::{ScanSummary, scan};
+use mcpguard::cluster::audit_scan::{ScanSummary, scan};
 use mcpguard::metrics::Metrics;
-use mcpguard::policy::{DEFAULT_POLICY_YAML, Policy, parse_str};
-use mcpguard::policy_set::{ClusterPolicies, PolicySet, assemble};
-use mcpguard::runtime_class::StaticRuntimeClasses;
-use mcpguard::workloads::WORKLOADS;
+use mcpguard_core::policy::{DEFAULT_POLICY_YAML, Policy, parse_str};
+use mcpguard_core::policy_set::{ClusterPolicies, PolicySet, assemble};
+use mcpguard_core::runtime_class::StaticRuntimeClasses;
+use mcpguard_core::workloads::WORKLOADS;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 

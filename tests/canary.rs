@@ -15,12 +15,12 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use common::{TestServer, example_review};
-use mcpguard::admission::review::AdmissionRequest;
-use mcpguard::audit::events;
-use mcpguard::audit::report::{self, Scanned};
-use mcpguard::engine::{self, Context};
-use mcpguard::policy::{DEFAULT_POLICY_YAML, Policy, parse_str};
-use mcpguard::runtime_class::StaticRuntimeClasses;
+use mcpguard::cluster::events;
+use mcpguard_core::audit::report::{self, Scanned};
+use mcpguard_core::engine::{self, Context};
+use mcpguard_core::policy::{DEFAULT_POLICY_YAML, Policy, parse_str};
+use mcpguard_core::review::AdmissionRequest;
+use mcpguard_core::runtime_class::StaticRuntimeClasses;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 

@@ -5,11 +5,11 @@
 mod common;
 
 use common::{TestServer, example_review};
-use mcpguard::admission::review::AdmissionRequest;
-use mcpguard::audit::report::{self, Scanned};
-use mcpguard::engine::{self, Context, Decision, Outcome};
-use mcpguard::policy::{Policy, parse_str};
-use mcpguard::runtime_class::StaticRuntimeClasses;
+use mcpguard_core::audit::report::{self, Scanned};
+use mcpguard_core::engine::{self, Context, Decision, Outcome};
+use mcpguard_core::policy::{Policy, parse_str};
+use mcpguard_core::review::AdmissionRequest;
+use mcpguard_core::runtime_class::StaticRuntimeClasses;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 

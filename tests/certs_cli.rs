@@ -13,9 +13,9 @@ use std::process::{Command, Output, Stdio};
 
 use base64::Engine as _;
 use common::{error_chain, raw_tls_connect};
-use mcpguard::admission::tls;
-use mcpguard::certs::{self, CA_VALIDITY, SERVING_VALIDITY};
-use mcpguard::rotation::{CertInfo, cert_info};
+use mcpguard::webhook::tls;
+use mcpguard_core::certs::{self, CA_VALIDITY, SERVING_VALIDITY};
+use mcpguard_core::rotation::{CertInfo, cert_info};
 use pretty_assertions::assert_eq;
 use rustls::pki_types::pem::PemObject as _;
 use serde_json::Value;
@@ -413,7 +413,7 @@ fn inject_with_a_two_ca_bundle_keeps_both_certificates() {
     let now = time::OffsetDateTime::now_utc();
     let old = certs::generate_ca(now).expect("CA");
     let new = certs::generate_ca(now).expect("CA");
-    let bundle = mcpguard::rotation::join_bundle(&[&old.cert_pem, &new.cert_pem]);
+    let bundle = mcpguard_core::rotation::join_bundle(&[&old.cert_pem, &new.cert_pem]);
     let ca_path = dir.path().join("bundle.crt");
     std::fs::write(&ca_path, &bundle).expect("write bundle");
     let output = run(&[

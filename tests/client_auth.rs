@@ -9,8 +9,8 @@ use std::sync::Arc;
 use common::{
     ServerOptions, TestServer, error_chain, example_review_with_uid, generate_bundle, plain_client,
 };
-use mcpguard::admission::tls;
-use mcpguard::certs::{self, CaMaterial};
+use mcpguard::webhook::tls;
+use mcpguard_core::certs::{self, CaMaterial};
 use pretty_assertions::assert_eq;
 use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, Issuer, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::pem::PemObject;

@@ -23,10 +23,10 @@ use common::{
     example_review_with_uid, metric_value, raw_read_response, tls_client_config,
 };
 use futures::StreamExt as _;
-use mcpguard::admission::routes::MAX_BODY_BYTES;
-use mcpguard::engine::MAX_CONTAINERS_PER_POD;
-use mcpguard::policy::{self, Policy};
-use mcpguard::runtime_class::{RuntimeClassInfo, RuntimeClassLookup};
+use mcpguard::webhook::routes::MAX_BODY_BYTES;
+use mcpguard_core::engine::MAX_CONTAINERS_PER_POD;
+use mcpguard_core::policy::{self, Policy};
+use mcpguard_core::runtime_class::{RuntimeClassInfo, RuntimeClassLookup};
 use pretty_assertions::assert_eq;
 use rustls::pki_types::ServerName;
 use serde_json::{Value, json};
@@ -835,7 +835,7 @@ async fn a_table_full_of_idle_tcp_connections_does_not_keep_a_review_out() {
     const IDLE: usize = 1_030;
     let server = TestServer::start_default().await;
     let limit = server.connections.limit();
-    assert_eq!(limit, mcpguard::admission::server::DEFAULT_MAX_CONNECTIONS);
+    assert_eq!(limit, mcpguard::webhook::server::DEFAULT_MAX_CONNECTIONS);
     let mut idle = Vec::with_capacity(IDLE);
     for _ in 0..IDLE {
         idle.push(TcpStream::connect(server.addr).await.expect("connect"));
@@ -1402,7 +1402,7 @@ async fn a_panicking_lookup_fails_that_request_with_500_and_the_server_keeps_ser
     // Every review slot came back despite the panics, and the probes still answer.
     assert_eq!(
         server.state.review_slots.available_permits(),
-        mcpguard::admission::routes::DEFAULT_MAX_CONCURRENT_REVIEWS
+        mcpguard::webhook::routes::DEFAULT_MAX_CONCURRENT_REVIEWS
     );
     assert!(server.metrics_text().await.contains("mcpguard_"));
 }

@@ -11,14 +11,14 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use mcpguard::admission::review::{
+use mcpguard_core::documents;
+use mcpguard_core::engine::{self, Context, Decision, Outcome};
+use mcpguard_core::harden::{self, Scope};
+use mcpguard_core::policy::{self, Policy};
+use mcpguard_core::review::{
     API_VERSION, AdmissionRequest, AdmissionReview, AdmissionReviewOut, KIND,
 };
-use mcpguard::documents;
-use mcpguard::engine::{self, Context, Decision, Outcome};
-use mcpguard::harden::{self, Scope};
-use mcpguard::policy::{self, Policy};
-use mcpguard::runtime_class::{RuntimeClassInfo, StaticRuntimeClasses};
+use mcpguard_core::runtime_class::{RuntimeClassInfo, StaticRuntimeClasses};
 use serde_json::json;
 
 /// Every file of `fuzz/corpus/<target>/` and `fuzz/regressions/<target>/`, sorted.

@@ -14,7 +14,7 @@ mod common;
 use std::process::{Command, Output};
 
 use common::{TestServer, example_review_with_uid};
-use mcpguard::policy;
+use mcpguard_core::policy;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 

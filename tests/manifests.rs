@@ -295,7 +295,7 @@ fn every_workload_the_engine_judges_is_routed_to_the_validating_webhook() {
             }
         }
     }
-    for workload in mcpguard::workloads::WORKLOADS {
+    for workload in mcpguard_core::workloads::WORKLOADS {
         assert!(
             routed.contains(&(workload.group.to_owned(), workload.resource.to_owned())),
             "{}/{} is judged by the engine but never sent to it",
@@ -443,7 +443,7 @@ fn deployment_is_highly_available_probed_and_hardened() {
 /// review limits; changing one means measuring again.
 #[test]
 fn the_memory_limit_is_the_one_measured_for_the_review_limits_set() {
-    use mcpguard::admission::routes::{DEFAULT_MAX_CONCURRENT_REVIEWS, DEFAULT_MAX_REVIEW_BYTES};
+    use mcpguard::webhook::routes::{DEFAULT_MAX_CONCURRENT_REVIEWS, DEFAULT_MAX_REVIEW_BYTES};
     let Some(docs) = render("webhook-manifests") else {
         return;
     };
@@ -601,7 +601,7 @@ fn cert_manager_overlay_hands_certificates_to_cert_manager() {
     assert_eq!(certificate["spec"]["secretName"], "mcpguard-tls");
     assert_eq!(
         certificate["spec"]["dnsNames"],
-        json!(mcpguard::certs::service_names(
+        json!(mcpguard_core::certs::service_names(
             "mcpguard",
             "mcpguard-system"
         ))
@@ -850,9 +850,10 @@ fn kind_and_name(doc: &Value) -> String {
 /// it, must contain neither a CRD nor a namespace the policy enforces.
 #[test]
 fn uninstalling_mcpguard_cannot_delete_a_crd_or_the_mcp_namespace() {
-    let policy = mcpguard::policy::Policy::embedded_default().expect("default policy");
-    let baseline = mcpguard::policy::load_file(&Path::new(ROOT).join("policies/mcp-baseline.yaml"))
-        .expect("baseline policy");
+    let policy = mcpguard_core::policy::Policy::embedded_default().expect("default policy");
+    let baseline =
+        mcpguard::cmd::load_policy_file(&Path::new(ROOT).join("policies/mcp-baseline.yaml"))
+            .expect("baseline policy");
     let mut mcp_namespaces = policy.spec.namespaces.clone();
     mcp_namespaces.extend(baseline.spec.namespaces.iter().cloned());
     assert_eq!(mcp_namespaces, ["mcp", "mcp-dev"]);

@@ -6,7 +6,7 @@ mod common;
 
 use common::{TestServer, example_review_with_uid};
 use futures::StreamExt as _;
-use mcpguard::policy;
+use mcpguard_core::policy;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 

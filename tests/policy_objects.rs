@@ -16,11 +16,11 @@ use std::time::Duration;
 use axum::http::{Method, Request, Response, StatusCode};
 use common::{TestServer, example_review};
 use kube::client::Body;
-use mcpguard::engine::{self, Context};
-use mcpguard::policy::{self, MCPPolicy, Policy};
-use mcpguard::policy_set::{ClusterPolicies, assemble};
-use mcpguard::policy_watch;
-use mcpguard::runtime_class::StaticRuntimeClasses;
+use mcpguard::cluster::policy_watch;
+use mcpguard_core::engine::{self, Context};
+use mcpguard_core::policy::{self, MCPPolicy, Policy};
+use mcpguard_core::policy_set::{ClusterPolicies, assemble};
+use mcpguard_core::runtime_class::StaticRuntimeClasses;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
@@ -399,7 +399,7 @@ async fn a_watched_policy_takes_effect_changes_and_goes_away() {
             .spec
             .pod_security
             .level
-            == mcpguard::pss::Level::Restricted
+            == mcpguard_core::pss::Level::Restricted
     })
     .await;
     let restricted = policy::from_object(&v2).expect("v2 loads");
@@ -591,8 +591,9 @@ async fn statuses_already_written_are_not_written_again() {
     let mut cluster = ClusterPolicies::default();
     cluster.replace_all(std::slice::from_ref(&first));
     let set = assemble(file.clone(), &cluster);
-    let written = mcpguard::policy_set::status_to_write(&set.statuses()[0], "2026-11-22T03:00:00Z")
-        .expect("a first write");
+    let written =
+        mcpguard_core::policy_set::status_to_write(&set.statuses()[0], "2026-11-22T03:00:00Z")
+            .expect("a first write");
     let mut stored = first.clone();
     stored["status"] = serde_json::to_value(written).expect("status");
     cluster.apply(&stored);

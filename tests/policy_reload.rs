@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{TestServer, example_review_with_uid, metric_value};
-use mcpguard::policy::Policy;
-use mcpguard::policy_reload;
+use mcpguard::cluster::policy_reload;
+use mcpguard_core::policy::Policy;
 
 const BOUND: Duration = Duration::from_secs(10);
 
@@ -51,7 +51,7 @@ async fn wait_for(mut condition: impl AsyncFnMut() -> bool, what: &str) {
 #[tokio::test]
 async fn a_valid_change_is_picked_up_and_an_invalid_one_refused_with_no_failed_request() {
     let original = policy_with_registries("[ghcr.io]");
-    let policy = mcpguard::policy::parse_str(&original, "policy.yaml").expect("policy");
+    let policy = mcpguard_core::policy::parse_str(&original, "policy.yaml").expect("policy");
     let server = Arc::new(TestServer::start(policy).await);
     let dir = tempfile::tempdir().expect("tempdir");
     let path = publish(dir.path(), 1, &original);

@@ -13,14 +13,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use kube::client::Body;
 use kube::runtime::controller::Action;
-use mcpguard::engine;
-use mcpguard::policy::{self, Policy};
-use mcpguard::reconcile::controller::{
+use mcpguard::cluster::controller::{
     self, Backoff, Context, Error, RESYNC, error_policy, reconcile,
 };
-use mcpguard::reconcile::crd::MCPServer;
-use mcpguard::reconcile::render::{self, SECRETS_HASH_ANNOTATION, SecretVersion};
-use mcpguard::runtime_class::StaticRuntimeClasses;
+use mcpguard_core::engine;
+use mcpguard_core::mcpserver::crd::MCPServer;
+use mcpguard_core::mcpserver::render::{self, SECRETS_HASH_ANNOTATION, SecretVersion};
+use mcpguard_core::policy::{self, Policy};
+use mcpguard_core::runtime_class::StaticRuntimeClasses;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 use time::OffsetDateTime;

@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use mcpguard::reconcile::render::{SecretVersion, secrets_hash};
+use mcpguard_core::mcpserver::render::{SecretVersion, secrets_hash};
 use pretty_assertions::assert_eq;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};

@@ -21,9 +21,9 @@ use common::{
     RawResponse, TestServer, dev_names, error_chain, example_review_with_uid, generate_bundle,
     plain_client, raw_read_response,
 };
-use mcpguard::admission::tls;
-use mcpguard::certs::{self, Issued};
-use mcpguard::policy::Policy;
+use mcpguard::webhook::tls;
+use mcpguard_core::certs::{self, Issued};
+use mcpguard_core::policy::Policy;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::Value;
@@ -662,7 +662,7 @@ async fn reload_follows_kubelet_data_symlink_swap_and_keeps_the_last_good_pair()
 /// Regression: a key file holding a PEM block that is not a key was reported as a
 /// certificate/key *mismatch* ("certificate and private key do not match: unexpected error:
 /// failed to parse private key as RSA, ECDSA, or EdDSA"), which sends an operator looking for
-/// the wrong certificate. `TlsError::Key` ("private key: ...") is the error for a key that
+/// the wrong certificate. `KeyError::Key` ("private key: ...") is the error for a key that
 /// cannot be read, and a mismatch should mean two readable halves that do not belong together.
 #[test]
 fn unreadable_pem_key_is_reported_as_a_key_error_not_a_mismatch() {
@@ -670,16 +670,16 @@ fn unreadable_pem_key_is_reported_as_a_key_error_not_a_mismatch() {
     let err = tls::certified_key(bundle.cert_pem.as_bytes(), GARBAGE_PEM_KEY.as_bytes())
         .expect_err("a garbage key is refused");
     assert!(
-        matches!(err, tls::TlsError::Key(_)),
-        "expected TlsError::Key, got {err:?} ({err})"
+        matches!(err, tls::KeyError::Key(_)),
+        "expected KeyError::Key, got {err:?} ({err})"
     );
     // A readable key of another certificate is the mismatch case.
     let other = issue(&bundle.ca_cert_pem, &bundle.ca_key_pem);
     let err = tls::certified_key(bundle.cert_pem.as_bytes(), other.key_pem.as_bytes())
         .expect_err("a key of another certificate is refused");
     assert!(
-        matches!(err, tls::TlsError::Mismatch(_)),
-        "expected TlsError::Mismatch, got {err:?} ({err})"
+        matches!(err, tls::KeyError::Mismatch(_)),
+        "expected KeyError::Mismatch, got {err:?} ({err})"
     );
 }
 
@@ -740,7 +740,7 @@ impl DrainTally {
 async fn sigterm_drains_in_flight_requests_and_exits_zero() {
     let dir = tempfile::tempdir().expect("temp dir");
     let bundle = certs::generate(&dev_names(), time::OffsetDateTime::now_utc()).expect("certs");
-    certs::write_dir(dir.path(), &bundle).expect("write certs");
+    mcpguard::cmd::cert_files::write_dir(dir.path(), &bundle).expect("write certs");
 
     let mut command = Command::new(env!("CARGO_BIN_EXE_mcpguard"));
     for (key, _) in std::env::vars() {

@@ -1101,7 +1101,7 @@ spec:
 
 #[tokio::test]
 async fn allowed_registries_policy_denies_other_registries_and_admits_docker_hub_mcp() {
-    let policy = mcpguard::policy::parse_str(REGISTRY_POLICY, "registry-policy.yaml")
+    let policy = mcpguard_core::policy::parse_str(REGISTRY_POLICY, "registry-policy.yaml")
         .expect("the registry policy is valid");
     let server = TestServer::start(policy).await;
 

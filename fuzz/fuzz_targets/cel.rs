@@ -7,8 +7,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mcpguard::cel_rules::{CelRule, CompiledRules, RuleInput};
-use mcpguard::policy::ValidateSpec;
+use mcpguard_core::cel_rules::{CelRule, CompiledRules, RuleInput};
+use mcpguard_core::policy::ValidateSpec;
 use serde_json::{Value, json};
 
 /// A value the pod holds that no violation may quote.

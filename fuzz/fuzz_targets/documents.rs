@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mcpguard::documents;
+use mcpguard_core::documents;
 
 fn split(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {

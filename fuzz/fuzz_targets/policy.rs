@@ -3,10 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mcpguard::admission::review::AdmissionRequest;
-use mcpguard::engine::{self, Context, Decision};
-use mcpguard::policy::{self, Policy};
-use mcpguard::runtime_class::StaticRuntimeClasses;
+use mcpguard_core::review::AdmissionRequest;
+use mcpguard_core::engine::{self, Context, Decision};
+use mcpguard_core::policy::{self, Policy};
+use mcpguard_core::runtime_class::StaticRuntimeClasses;
 use serde_json::json;
 
 /// A CREATE of a small, noncompliant pod in the policy's first namespace, so it is in scope.

@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use mcpguard::admission::review::{
+use mcpguard_core::review::{
     API_VERSION, AdmissionRequest, AdmissionReview, AdmissionReviewOut, KIND,
 };
-use mcpguard::engine::{self, Context, Decision};
-use mcpguard::policy::{self, Policy};
-use mcpguard::runtime_class::{RuntimeClassInfo, StaticRuntimeClasses};
+use mcpguard_core::engine::{self, Context, Decision};
+use mcpguard_core::policy::{self, Policy};
+use mcpguard_core::runtime_class::{RuntimeClassInfo, StaticRuntimeClasses};
 use serde_json::json;
 
 /// Exceptions (one live, one expired), warn mode with an audit namespace, maxResources,

@@ -24,10 +24,10 @@ use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
-use crate::audit::events::{REASON_VIOLATION, REPORTING_CONTROLLER};
-use crate::audit::report::{MANAGED_BY, MANAGED_BY_LABEL};
-use crate::audit::scan::policy_report_resource;
-use crate::cli::AuditArgs;
+use crate::cluster::audit_scan::policy_report_resource;
+use crate::cluster::events::{REASON_VIOLATION, REPORTING_CONTROLLER};
+use crate::cmd::args::AuditArgs;
+use mcpguard_core::audit::report::{MANAGED_BY, MANAGED_BY_LABEL};
 
 /// Exit codes: the contract for CI pipelines.
 pub const EXIT_CLEAN: u8 = 0;
@@ -112,7 +112,7 @@ const MAX_SINCE_SECONDS: i64 = 100 * 365 * 86_400;
 /// A note cut at the API's 1 KiB limit keeps the checks that fit; the last may end in `...`.
 /// A trailing unverified-owner mention (`events::note_with_unverified_owner`) is ignored.
 pub fn parse_note(note: &str) -> Option<(String, Vec<String>)> {
-    let mark = crate::audit::events::UNVERIFIED_OWNER_MARK;
+    let mark = crate::cluster::events::UNVERIFIED_OWNER_MARK;
     let note = match note.rfind(mark) {
         Some(at) if note.ends_with(']') => &note[..at],
         _ => note,
@@ -943,7 +943,7 @@ pub fn main(args: &AuditArgs) -> u8 {
         }
     };
     runtime.block_on(async {
-        crate::admission::tls::provider();
+        crate::webhook::tls::provider();
         let config = match cluster_config(args).await {
             Ok(config) => config,
             Err(message) => {
@@ -1013,10 +1013,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::admission::review::AdmissionRequest;
-    use crate::audit::events::event_for;
-    use crate::engine::{Decision, Outcome};
-    use crate::violation::Violation;
+    use crate::cluster::events::event_for;
+    use mcpguard_core::engine::{Decision, Outcome};
+    use mcpguard_core::review::AdmissionRequest;
+    use mcpguard_core::violation::Violation;
 
     fn request(user: Option<&str>, name: &str, generate_name: &str) -> AdmissionRequest {
         let mut user_info = json!({});
@@ -1143,13 +1143,13 @@ mod tests {
             &decision(Outcome::Denied, &["runAsNonRoot", "privileged"]),
             "p",
         );
-        let claim = crate::audit::events::ClaimedOwner {
+        let claim = crate::cluster::events::ClaimedOwner {
             api_version: "apps/v1".into(),
             kind: "ReplicaSet".into(),
             name: "web".into(),
             uid: "u-1".into(),
         };
-        let mentioned = crate::audit::events::note_with_unverified_owner(&note, &claim);
+        let mentioned = crate::cluster::events::note_with_unverified_owner(&note, &claim);
         assert_eq!(
             mentioned,
             format!("{note} [unverified owner: ReplicaSet \"web\"]")

@@ -3,7 +3,7 @@
 //! `webhook-manifests/`, embedded at build time; `tests/manifests.rs` keeps each equal to a
 //! fresh render, so the binary never prints an install the kustomizations would not.
 
-use crate::cli::BundlePart;
+use crate::cmd::args::BundlePart;
 
 const CRDS: &str = include_str!("../../dist/crds.yaml");
 const MCPGUARD: &str = include_str!("../../dist/mcpguard.yaml");

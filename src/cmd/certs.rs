@@ -1,10 +1,10 @@
 //! `mcpguard certs generate`.
 
-use crate::certs;
 use base64::Engine as _;
+use mcpguard_core::certs;
 use serde_json::Value;
 
-use crate::cli::{CertsGenerateArgs, CertsInjectArgs};
+use crate::cmd::args::{CertsGenerateArgs, CertsInjectArgs};
 
 pub fn generate(args: &CertsGenerateArgs) -> anyhow::Result<()> {
     let [ca, cert, key] =
@@ -22,7 +22,7 @@ pub fn generate(args: &CertsGenerateArgs) -> anyhow::Result<()> {
     let mut names = certs::service_names(&args.service, &args.namespace);
     names.extend(args.extra_names.iter().cloned());
     let bundle = certs::generate(&names, time::OffsetDateTime::now_utc())?;
-    certs::write_dir(&args.out, &bundle)?;
+    super::cert_files::write_dir(&args.out, &bundle)?;
     println!(
         "wrote {}, {} and {} for {}",
         ca.display(),
@@ -41,7 +41,7 @@ const WEBHOOK_CONFIGURATION_KINDS: &[&str] = &[
 pub fn inject(args: &CertsInjectArgs) -> anyhow::Result<()> {
     let ca = std::fs::read_to_string(&args.ca)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.ca.display()))?;
-    if crate::rotation::cert_info(&ca).is_none() {
+    if mcpguard_core::rotation::cert_info(&ca).is_none() {
         anyhow::bail!("{}: not a PEM certificate", args.ca.display());
     }
     let objects = super::check::read_objects(&args.manifests).map_err(anyhow::Error::msg)?;

@@ -12,16 +12,16 @@ use serde_json::Value;
 
 use super::check_changes::{Change, changes_of};
 use super::load_policy;
-use crate::admission::review::AdmissionRequest;
-use crate::api_defaults::apply_pod_defaults;
-use crate::cli::{CheckArgs, MutateArgs, OutputFormat};
-use crate::documents::{self, SourcedObject};
-use crate::engine::{self, Context, Outcome};
-use crate::harden;
-use crate::policy::Policy;
-use crate::runtime_class::StaticRuntimeClasses;
-use crate::violation::Violation;
-use crate::workloads::{self, WorkloadKind};
+use crate::cmd::args::{CheckArgs, MutateArgs, OutputFormat};
+use mcpguard_core::api_defaults::apply_pod_defaults;
+use mcpguard_core::documents::{self, SourcedObject};
+use mcpguard_core::engine::{self, Context, Outcome};
+use mcpguard_core::harden;
+use mcpguard_core::policy::Policy;
+use mcpguard_core::review::AdmissionRequest;
+use mcpguard_core::runtime_class::StaticRuntimeClasses;
+use mcpguard_core::violation::Violation;
+use mcpguard_core::workloads::{self, WorkloadKind};
 
 /// Exit codes: the contract for CI pipelines.
 pub const EXIT_ADMITTED: u8 = 0;
@@ -391,7 +391,7 @@ fn review_workload(
     let pods_of = format!("mcpguard: pods of {} {:?} ", workload.kind, report.name);
     for warning in &mut decision.warnings {
         if let Some(rest) = warning.strip_prefix("mcpguard: ") {
-            *warning = crate::harden::truncate_warning(format!("{pods_of}{rest}"));
+            *warning = mcpguard_core::harden::truncate_warning(format!("{pods_of}{rest}"));
         }
     }
     if !decision.allowed() && !decision.violations.is_empty() {
@@ -400,7 +400,7 @@ fn review_workload(
             workload.qualified_resource(),
             report.name,
             engine::WORKLOAD_DENIAL,
-            crate::violation::violation_summary(&context.policy.name, &decision.violations)
+            mcpguard_core::violation::violation_summary(&context.policy.name, &decision.violations)
         );
         if let Some(status) = decision.status.as_mut() {
             status.message = message;

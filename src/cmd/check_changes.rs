@@ -6,7 +6,7 @@ use json_patch::{Patch, PatchOperation};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::policy::{ImagePullPolicy, Policy, ServiceAccountToken};
+use mcpguard_core::policy::{ImagePullPolicy, Policy, ServiceAccountToken};
 
 /// One operation of the mutation, as `check` reports it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::cli::CopySelfArgs;
+use crate::cmd::args::CopySelfArgs;
 
 const EXECUTABLE_MODE: u32 = 0o755;
 

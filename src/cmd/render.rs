@@ -4,11 +4,11 @@ use kube::ResourceExt;
 use serde_json::Value;
 
 use super::load_policy;
-use crate::cli::RenderArgs;
-use crate::engine::Context;
-use crate::reconcile::crd::MCPServer;
-use crate::reconcile::render::{self, RenderError};
-use crate::runtime_class::StaticRuntimeClasses;
+use crate::cmd::args::RenderArgs;
+use mcpguard_core::engine::Context;
+use mcpguard_core::mcpserver::crd::MCPServer;
+use mcpguard_core::mcpserver::render::{self, RenderError};
+use mcpguard_core::runtime_class::StaticRuntimeClasses;
 
 pub fn render(args: &RenderArgs) -> u8 {
     match run(args) {
@@ -53,12 +53,13 @@ pub fn run(args: &RenderArgs) -> Result<RenderOutput, String> {
         if sourced.object.get("kind").and_then(Value::as_str) != Some("MCPServer") {
             continue;
         }
-        let mut server: MCPServer = crate::redact::decode(&sourced.object, "").map_err(|e| {
-            format!(
-                "{}: document {}: not a valid MCPServer: {e}",
-                sourced.source_name, sourced.index
-            )
-        })?;
+        let mut server: MCPServer =
+            mcpguard_core::redact::decode(&sourced.object, "").map_err(|e| {
+                format!(
+                    "{}: document {}: not a valid MCPServer: {e}",
+                    sourced.source_name, sourced.index
+                )
+            })?;
         if server.namespace().is_none() {
             server.metadata.namespace = Some(default_namespace.clone());
         }

@@ -11,16 +11,16 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 use super::load_policy;
-use crate::admission::connections::ConnectionTable;
-use crate::admission::routes::{self, AppState};
-use crate::admission::{server, tls};
-use crate::certs;
-use crate::cli::{CertManagement, ClusterMode, ServeArgs};
-use crate::kube_cache::WatchedRuntimeClasses;
+use crate::cluster::runtime_classes::WatchedRuntimeClasses;
+use crate::cluster::selfcert::SelfManagedCerts;
+use crate::cmd::args::{CertManagement, ClusterMode, ServeArgs};
 use crate::metrics::{Metrics, ResultLabels};
-use crate::rotation::RotationSettings;
-use crate::runtime_class::{RuntimeClassLookup, StaticRuntimeClasses};
-use crate::selfcert::SelfManagedCerts;
+use crate::webhook::connections::ConnectionTable;
+use crate::webhook::routes::{self, AppState};
+use crate::webhook::{server, tls};
+use mcpguard_core::certs;
+use mcpguard_core::rotation::RotationSettings;
+use mcpguard_core::runtime_class::{RuntimeClassLookup, StaticRuntimeClasses};
 
 const TLS_DIR: &str = "/etc/mcpguard/tls";
 
@@ -75,7 +75,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let settings = resolve(&args);
     let policy = load_policy(args.policy.policy.as_deref())?;
     if args.dev && args.tls_cert.is_none() && args.tls_key.is_none() {
-        let created = certs::ensure_dev_certs(&args.certs_dir, time::OffsetDateTime::now_utc())?;
+        let created =
+            super::cert_files::ensure_dev_certs(&args.certs_dir, time::OffsetDateTime::now_utc())?;
         if created {
             tracing::info!(dir = %args.certs_dir.display(), "generated a development CA and serving certificate");
         }
@@ -121,12 +122,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     let _ = state.readiness.certificate.set(cert.clone());
     if let Some(client) = &client {
-        let (sink, queue) = crate::audit::events::channel(
-            crate::audit::events::QUEUE_CAPACITY,
+        let (sink, queue) = crate::cluster::events::channel(
+            crate::cluster::events::QUEUE_CAPACITY,
             args.record_mutations,
         );
-        let publisher = crate::audit::events::publisher(client.clone(), pod_identity(&args));
-        tokio::spawn(crate::audit::events::publish_all(queue, publisher));
+        let publisher = crate::cluster::events::publisher(client.clone(), pod_identity(&args));
+        tokio::spawn(crate::cluster::events::publish_all(queue, publisher));
         let _ = state.events.set(sink);
     }
     if let (true, Some(client)) = (args.watch_policies, &client) {
@@ -134,7 +135,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .readiness
             .policies_synced
             .store(false, Ordering::Release);
-        tokio::spawn(crate::policy_watch::watch(client.clone(), state.clone()));
+        tokio::spawn(crate::cluster::policy_watch::watch(
+            client.clone(),
+            state.clone(),
+        ));
     }
     let leads = args.leader_election
         || args.controller
@@ -172,7 +176,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     if let Some(path) = args.policy.policy.clone() {
         let initial = std::fs::read_to_string(&path).ok();
-        tokio::spawn(crate::policy_reload::watch(
+        tokio::spawn(crate::cluster::policy_reload::watch(
             state.clone(),
             path,
             Duration::from_secs(args.policy_reload_seconds.max(1)),
@@ -295,7 +299,7 @@ async fn start_leader_duties(
         .context("cannot set up leader election")?;
     let (leader, _lease_task) = lease.watch().await;
     if args.audit_interval_seconds > 0 {
-        tokio::spawn(crate::audit::scan::run(
+        tokio::spawn(crate::cluster::audit_scan::run(
             client.clone(),
             state.clone(),
             leader.clone(),
@@ -303,13 +307,13 @@ async fn start_leader_duties(
         ));
     }
     if args.controller {
-        tokio::spawn(crate::reconcile::controller::run(
+        tokio::spawn(crate::cluster::controller::run(
             client.clone(),
             state.clone(),
             leader.clone(),
         ));
     }
-    tokio::spawn(crate::policy_watch::run_leader(
+    tokio::spawn(crate::cluster::policy_watch::run_leader(
         client.clone(),
         state.clone(),
         leader.clone(),
@@ -325,7 +329,7 @@ async fn start_leader_duties(
             let client = labels_client.clone();
             async move {
                 let policies = state.policies.load_full();
-                match crate::namespace_labels::sync(&client, &policies).await {
+                match crate::cluster::namespace_labels::sync(&client, &policies).await {
                     Ok(applied) => tracing::debug!(applied, "namespace enforce labels applied"),
                     Err(err) => {
                         tracing::warn!(error = %err, "cannot apply namespace enforce labels; retrying")

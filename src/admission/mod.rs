@@ -1,8 +1,0 @@
-//! The webhook's HTTP edge: routes, AdmissionReview in and out, limits, TLS, shutdown.
-
-pub mod connections;
-pub mod object;
-pub mod review;
-pub mod routes;
-pub mod server;
-pub mod tls;

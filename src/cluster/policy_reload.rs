@@ -1,0 +1,83 @@
+//! Hot reload of the policy file. Polling by path follows a ConfigMap volume's `..data`
+//! symlink swap. A new policy is swapped in atomically; one that does not load is refused,
+//! logged and counted, and the previous policy keeps serving (readiness is unaffected).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::metrics::ResultLabels;
+use crate::webhook::routes::AppState;
+use mcpguard_core::policy;
+
+/// What one check of the file found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReloadResult {
+    Unchanged,
+    Reloaded,
+    Refused(String),
+    Unreadable(String),
+}
+
+/// Compares the file with the text last seen and swaps in a changed, valid policy.
+pub fn reload_once(
+    state: &AppState,
+    path: &std::path::Path,
+    last_seen: &mut Option<String>,
+) -> ReloadResult {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) => return ReloadResult::Unreadable(format!("{}: {err}", path.display())),
+    };
+    if last_seen.as_deref() == Some(text.as_str()) {
+        return ReloadResult::Unchanged;
+    }
+    let result = match policy::parse_str(&text, &path.display().to_string()) {
+        Ok(new_policy) => {
+            state.policies.set_fallback(new_policy);
+            ReloadResult::Reloaded
+        }
+        Err(err) => ReloadResult::Refused(err.to_string()),
+    };
+    *last_seen = Some(text);
+    result
+}
+
+/// Checks the file every `interval` until the process ends.
+pub async fn watch(
+    state: Arc<AppState>,
+    path: PathBuf,
+    interval: Duration,
+    initial_text: Option<String>,
+) {
+    let mut last_seen = initial_text;
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let result = reload_once(&state, &path, &mut last_seen);
+        let label = match &result {
+            ReloadResult::Unchanged => continue,
+            ReloadResult::Reloaded => {
+                let policies = state.policies.load();
+                let policy = policies.fallback();
+                tracing::info!(policy = %policy.name, file = %path.display(), "policy reloaded");
+                "success"
+            }
+            ReloadResult::Refused(message) => {
+                tracing::error!(error = %message, "new policy refused; the previous policy keeps serving");
+                "failure"
+            }
+            ReloadResult::Unreadable(message) => {
+                // A ConfigMap volume is briefly absent during kubelet's swap; say so at debug.
+                tracing::debug!(error = %message, "policy file unreadable; keeping the current policy");
+                continue;
+            }
+        };
+        state
+            .metrics
+            .policy_reloads
+            .get_or_create(&ResultLabels { result: label })
+            .inc();
+    }
+}
