@@ -5,7 +5,7 @@
 //! - **mcpguard**: the release binary (`target/release/mcpguard serve`), with certificates
 //!   generated into a temporary directory;
 //! - **echo**: this bench binary re-executed with `--echo-server`: the same rustls config
-//!   (`admission::tls::server_config`) and accept loop (`admission::server::serve_tls`), and
+//!   (`webhook::tls::server_config`) and accept loop (`webhook::server::serve_tls`), and
 //!   a handler that only parses the body as an `AdmissionReview` and allows it.
 //!
 //! A closed-loop client (hyper HTTP/1.1 over rustls, trusting only the generated CA) keeps
@@ -990,7 +990,8 @@ impl Setup {
         let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
         let bundle = certs::generate(&certs::dev_names(), time::OffsetDateTime::now_utc())
             .context("generating certificates")?;
-        certs::write_dir(dir.path(), &bundle).context("writing certificates")?;
+        mcpguard::cmd::cert_files::write_dir(dir.path(), &bundle)
+            .context("writing certificates")?;
         Ok(Setup {
             cert: dir.path().join(certs::CERT_FILE),
             key: dir.path().join(certs::KEY_FILE),

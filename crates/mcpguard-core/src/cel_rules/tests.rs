@@ -1066,7 +1066,9 @@ fn hostile_sources_compile_from_a_small_stack() {
 }
 
 /// Runs the ignored test `name` of this test binary in a child process and fails, with the
-/// child's output, unless it passed: a stack overflow aborts the child, not this run.
+/// child's output, unless it passed: a stack overflow aborts the child, not this run. Only a
+/// test harness starts a process; the core itself never does.
+#[allow(clippy::disallowed_methods)]
 fn in_child_process(name: &str) {
     let output = std::process::Command::new(std::env::current_exe().expect("test binary path"))
         .args([name, "--exact", "--ignored", "--test-threads=1"])
