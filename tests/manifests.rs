@@ -594,11 +594,52 @@ fn cert_manager_overlay_hands_certificates_to_cert_manager() {
         !docs.iter().any(|d| d["kind"] == "Secret"),
         "cert-manager creates the Secret"
     );
-    let certificate = docs
-        .iter()
-        .find(|d| d["kind"] == "Certificate")
-        .expect("Certificate");
+    let named = |kind: &str, name: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("{kind} {name}"))
+    };
+    // The serving certificate is signed by a CA of mcpguard's own, so its renewals never
+    // change what caBundle trusts.
+    let certificate = named("Certificate", "mcpguard");
     assert_eq!(certificate["spec"]["secretName"], "mcpguard-tls");
+    assert_eq!(
+        certificate["spec"]["issuerRef"],
+        json!({"name": "mcpguard-ca", "kind": "Issuer"})
+    );
+    let ca_issuer = named("Issuer", "mcpguard-ca");
+    assert_eq!(
+        ca_issuer["spec"],
+        json!({"ca": {"secretName": "mcpguard-ca"}})
+    );
+    // The CA is made once by the self-signed issuer; its renewals keep its key, so every
+    // serving certificate it signed still verifies, and it lives ten years.
+    let ca = named("Certificate", "mcpguard-ca");
+    assert_eq!(ca["spec"]["isCA"], true);
+    assert_eq!(ca["spec"]["secretName"], "mcpguard-ca");
+    assert_eq!(ca["spec"]["duration"], "87600h");
+    assert_eq!(ca["spec"]["privateKey"]["rotationPolicy"], "Never");
+    assert_eq!(
+        ca["spec"]["issuerRef"],
+        json!({"name": "mcpguard-selfsigned", "kind": "Issuer"})
+    );
+    assert_eq!(
+        named("Issuer", "mcpguard-selfsigned")["spec"],
+        json!({"selfSigned": {}})
+    );
+    // No pod mounts the CA's Secret (it holds the CA key).
+    let mounted: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "Deployment")
+        .flat_map(|d| {
+            d["spec"]["template"]["spec"]["volumes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+        })
+        .filter_map(|volume| volume.pointer("/secret/secretName"))
+        .collect();
+    assert_eq!(mounted, vec![&json!("mcpguard-tls")]);
     assert_eq!(
         certificate["spec"]["dnsNames"],
         json!(mcpguard_core::certs::service_names(
@@ -616,7 +657,8 @@ fn cert_manager_overlay_hands_certificates_to_cert_manager() {
             .expect("configuration");
         assert_eq!(
             configuration["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
-            "mcpguard-system/mcpguard"
+            "mcpguard-system/mcpguard-ca",
+            "caBundle holds the CA, not the serving certificate"
         );
     }
     let deployment: Deployment = find(&docs, "Deployment", "mcpguard");
