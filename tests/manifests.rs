@@ -108,6 +108,8 @@ fn every_document_parses_into_its_kubernetes_type() {
             "Secret/mcpguard-tls".into(),
             "Service/mcpguard".into(),
             "ServiceAccount/mcpguard".into(),
+            "ValidatingAdmissionPolicy/mcpguard-webhook-fence".into(),
+            "ValidatingAdmissionPolicyBinding/mcpguard-webhook-fence".into(),
             "ValidatingWebhookConfiguration/mcpguard".into(),
         ]
     );
@@ -121,6 +123,8 @@ fn every_document_parses_into_its_kubernetes_type() {
                     | "ClusterRoleBinding"
                     | "MutatingWebhookConfiguration"
                     | "ValidatingWebhookConfiguration"
+                    | "ValidatingAdmissionPolicy"
+                    | "ValidatingAdmissionPolicyBinding"
             )
         );
         if namespaced {
@@ -129,6 +133,8 @@ fn every_document_parses_into_its_kubernetes_type() {
                 "{}",
                 doc["kind"]
             );
+        } else {
+            assert_eq!(doc["metadata"]["namespace"], Value::Null, "{}", doc["kind"]);
         }
     }
 }
