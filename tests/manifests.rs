@@ -591,6 +591,45 @@ fn the_policy_copy_inside_the_kustomization_matches_the_original() {
     );
 }
 
+/// A replica serves only `tls.crt` and `tls.key`; the CA keys a self-managed Secret also
+/// holds stay out of every pod's filesystem, in every install.
+#[test]
+fn replicas_mount_only_the_serving_pair() {
+    for dir in [
+        "webhook-manifests",
+        "webhook-manifests/overlays/cert-manager",
+        "webhook-manifests/overlays/network-policy-kind",
+    ] {
+        let Some(docs) = render(dir) else { return };
+        let deployment = docs
+            .iter()
+            .find(|d| d["kind"] == "Deployment")
+            .expect("Deployment");
+        let volumes = deployment["spec"]["template"]["spec"]["volumes"]
+            .as_array()
+            .expect("volumes");
+        let secrets: Vec<&Value> = volumes
+            .iter()
+            .filter(|v| v.get("secret").is_some())
+            .collect();
+        assert_eq!(
+            secrets,
+            vec![&json!({
+                "name": "tls",
+                "secret": {
+                    "secretName": "mcpguard-tls",
+                    "defaultMode": 0o400,
+                    "items": [
+                        {"key": "tls.crt", "path": "tls.crt"},
+                        {"key": "tls.key", "path": "tls.key"},
+                    ],
+                },
+            })],
+            "{dir}"
+        );
+    }
+}
+
 #[test]
 fn cert_manager_overlay_hands_certificates_to_cert_manager() {
     let Some(docs) = render("webhook-manifests/overlays/cert-manager") else {
