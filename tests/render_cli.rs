@@ -106,9 +106,10 @@ fn tool_available(tool: &str) -> bool {
 
 /// What each input renders to, with the policy that renders it.
 fn rendered_inputs() -> Vec<(String, Vec<Value>)> {
-    let inputs: [&[&str]; 3] = [
+    let inputs: [&[&str]; 4] = [
         &[EXAMPLE],
         &[&fixture("features.yaml")],
+        &[&fixture("egress.yaml")],
         &[
             "--policy",
             &fixture("ceiling-policy.yaml"),

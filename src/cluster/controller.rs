@@ -297,6 +297,20 @@ async fn reconcile_server(server: &MCPServer, ctx: &Context) -> Result<Action, E
                         message,
                     ),
                 ),
+                RenderError::EgressNotAllowed(message) => (
+                    wanted(
+                        CONDITION_READY,
+                        "False",
+                        "PolicyViolation",
+                        "nothing is deployed while the egress profile is not allowed",
+                    ),
+                    wanted(
+                        CONDITION_POLICY_COMPLIANT,
+                        "False",
+                        "EgressNotAllowed",
+                        message,
+                    ),
+                ),
             };
             let status = status_of(
                 &server,

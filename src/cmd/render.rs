@@ -101,6 +101,7 @@ fn describe_failure(server: &MCPServer, err: &RenderError) -> String {
         RenderError::Invalid(_) => "invalid spec",
         RenderError::Denied(_) => "denied by policy",
         RenderError::PeerNotAllowed(_) => "network peer not allowed",
+        RenderError::EgressNotAllowed(_) => "egress not allowed",
     };
     format!("MCPServer {:?}: {kind}: {err}", server.name_any())
 }

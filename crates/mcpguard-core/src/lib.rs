@@ -18,6 +18,7 @@ pub mod certs;
 pub mod conditions;
 pub mod crds;
 pub mod documents;
+pub mod egress;
 pub mod engine;
 pub mod exceptions;
 pub mod harden;

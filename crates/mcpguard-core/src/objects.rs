@@ -145,6 +145,9 @@ fn judge_server(
         Err(RenderError::PeerNotAllowed(detail)) => {
             (MCPSERVER_NETWORK, "network peer not allowed", detail)
         }
+        Err(RenderError::EgressNotAllowed(detail)) => {
+            (MCPSERVER_NETWORK, "egress not allowed", detail)
+        }
     };
     Ok(vec![Violation {
         check: check.into(),

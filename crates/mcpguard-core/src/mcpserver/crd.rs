@@ -8,6 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use crate::conditions::Condition;
+pub use crate::egress::EgressProfile;
 
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
@@ -141,6 +142,12 @@ pub struct ServerNetwork {
     /// Extra peers the server may reach (within the policy's allowed peers).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub egress_to: Vec<NetworkPolicyPeer>,
+    /// How much of the network the server may reach: `none` (only `egressTo`), `dns-only`
+    /// (DNS, the policy's gateway peers and `egressTo`) or `public` (also the globally
+    /// reachable internet). Absent: the policy's `spec.network.defaultEgress`; never more
+    /// than its `maxEgress`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<EgressProfile>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::crd::{MCPServer, PackageRuntime, Transport};
+use crate::egress::{EgressProfile, public_except};
 use crate::engine::{self, Context};
 use crate::policy::Mode;
 use crate::violation::violation_summary;
@@ -29,28 +30,6 @@ pub const FILES_ROOT: &str = "/files";
 pub const SUPERGATEWAY: &str = "supergateway@4.0.0";
 pub const MCP_PROXY: &str = "mcp-proxy@0.13.0";
 const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
-
-/// Public internet, minus private, loopback, link-local (the metadata endpoint), CGNAT,
-/// multicast and reserved ranges.
-pub const IPV4_EXCEPT: &[&str] = &[
-    "10.0.0.0/8",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "127.0.0.0/8",
-    "169.254.0.0/16",
-    "100.64.0.0/10",
-    "224.0.0.0/4",
-    "240.0.0.0/4",
-];
-/// The same for IPv6; NAT64 prefixes are excluded or they would reach private IPv4.
-pub const IPV6_EXCEPT: &[&str] = &[
-    "fc00::/7",
-    "fe80::/10",
-    "::1/128",
-    "ff00::/8",
-    "64:ff9b::/96",
-    "64:ff9b:1::/48",
-];
 
 /// A Secret the server references, as found in the cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,6 +61,10 @@ pub enum RenderError {
     /// A network extra the policy does not allow (condition PolicyCompliant=False).
     #[error("{0}")]
     PeerNotAllowed(String),
+    /// More egress than the policy allows, or a profile the server cannot start under
+    /// (condition PolicyCompliant=False).
+    #[error("{0}")]
+    EgressNotAllowed(String),
 }
 
 /// Secrets the server names, with the keys it reads (`None` = the whole Secret).
@@ -453,17 +436,23 @@ fn network_policy(server: &MCPServer, context: Context<'_>) -> Result<Value, Ren
     } else {
         network.dns_peers.clone()
     };
-    let mut egress = vec![json!({
-        "to": dns_peers,
-        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-    })];
-    if !network.gateway_peers.is_empty() {
-        egress.push(json!({"to": network.gateway_peers}));
+    let profile = egress_profile(server, &network.gateway_peers, &egress_extra, context)?;
+    let mut egress = Vec::new();
+    if profile >= EgressProfile::DnsOnly {
+        egress.push(json!({
+            "to": dns_peers,
+            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+        }));
+        if !network.gateway_peers.is_empty() {
+            egress.push(json!({"to": network.gateway_peers}));
+        }
     }
-    egress.push(json!({"to": [
-        {"ipBlock": {"cidr": "0.0.0.0/0", "except": IPV4_EXCEPT}},
-        {"ipBlock": {"cidr": "::/0", "except": IPV6_EXCEPT}},
-    ]}));
+    if profile == EgressProfile::Public {
+        egress.push(json!({"to": [
+            {"ipBlock": {"cidr": "0.0.0.0/0", "except": public_except(false)}},
+            {"ipBlock": {"cidr": "::/0", "except": public_except(true)}},
+        ]}));
+    }
     if !egress_extra.is_empty() {
         egress.push(json!({"to": egress_extra}));
     }
@@ -481,6 +470,55 @@ fn network_policy(server: &MCPServer, context: Context<'_>) -> Result<Value, Ren
             "egress": egress,
         },
     }))
+}
+
+/// The server's egress profile (its own, or the policy's default), refused when it is more
+/// than the policy's most, or when a package server could not fetch its package under it.
+fn egress_profile(
+    server: &MCPServer,
+    gateway_peers: &[Value],
+    egress_extra: &[Value],
+    context: Context<'_>,
+) -> Result<EgressProfile, RenderError> {
+    let network = &context.policy.spec.network;
+    let asked = server.spec.network.as_ref().and_then(|n| n.egress);
+    let profile = asked.unwrap_or(network.default_egress);
+    let source = if asked.is_some() {
+        "network.egress"
+    } else {
+        "the policy's spec.network.defaultEgress"
+    };
+    if profile > network.max_egress {
+        return Err(RenderError::EgressNotAllowed(format!(
+            "{source} is {}, more than the policy's spec.network.maxEgress ({})",
+            profile.as_str(),
+            network.max_egress.as_str()
+        )));
+    }
+    let Some(package) = &server.spec.package else {
+        return Ok(profile);
+    };
+    let fetcher = match package.runtime {
+        PackageRuntime::Npx => "npx",
+        PackageRuntime::Uvx => "uvx",
+    };
+    match profile {
+        EgressProfile::None => Err(RenderError::EgressNotAllowed(format!(
+            "{source} is none, but a {fetcher} package server fetches its package from a registry \
+             at start, which needs at least DNS: use dns-only with a registry mirror or proxy \
+             (network.egressTo, or the policy's spec.network.gatewayPeers), or an image with \
+             the package built in"
+        ))),
+        EgressProfile::DnsOnly if gateway_peers.is_empty() && egress_extra.is_empty() => {
+            Err(RenderError::EgressNotAllowed(format!(
+                "{source} is dns-only, but a {fetcher} package server fetches its package from a \
+                 registry at start, and dns-only reaches no registry here: name a registry mirror \
+                 or proxy in network.egressTo (the policy must list it in \
+                 spec.network.allowedExtraPeers) or in the policy's spec.network.gatewayPeers"
+            )))
+        }
+        _ => Ok(profile),
+    }
 }
 
 #[cfg(test)]

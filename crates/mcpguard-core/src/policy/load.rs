@@ -74,6 +74,7 @@ pub fn parse_value(raw: Value, source_name: &str) -> Result<Policy, PolicyError>
     check_namespaces(&document.spec.namespaces).map_err(|(path, m)| fail(&path, m))?;
     check_kubernetes_fields(&raw).map_err(|(path, m)| fail(&path, m))?;
     check_network(&raw).map_err(|(path, m)| fail(&path, m))?;
+    check_egress(&document).map_err(|(path, m)| fail(&path, m))?;
     let ceilings = check_resources(&document).map_err(|(path, m)| fail(&path, m))?;
     check_runtime_class(&document).map_err(|(path, m)| fail(&path, m))?;
     check_namespace_modes(&document).map_err(|(path, m)| fail(&path, m))?;
@@ -368,6 +369,21 @@ fn parse_expiry(raw: &str) -> Option<time::OffsetDateTime> {
 }
 
 /// Network peers are Kubernetes `NetworkPolicyPeer`s, held as raw JSON to be rendered.
+fn check_egress(document: &PolicyDocument) -> Result<(), FieldError> {
+    let network = &document.spec.network;
+    if network.default_egress > network.max_egress {
+        return Err((
+            "spec.network.defaultEgress".into(),
+            format!(
+                "{} is more than spec.network.maxEgress ({}): a server that names no profile would be refused",
+                network.default_egress.as_str(),
+                network.max_egress.as_str()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn check_network(raw: &Value) -> Result<(), FieldError> {
     use k8s_openapi::api::networking::v1::NetworkPolicyPeer;
     let Some(network) = raw.pointer("/spec/network") else {

@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 
 pub use crate::cel_rules::CelRule;
 use crate::cel_rules::{CompiledRules, DEFAULT_COST_LIMIT};
+use crate::egress::EgressProfile;
 use crate::pss::{Level, Version};
 use crate::quantity::Ceiling;
 
@@ -158,6 +159,12 @@ pub struct NetworkSpec {
     /// Users whose NetworkPolicies are admitted as they are: mcpguard's own controller.
     #[serde(default = "default_controller_users")]
     pub controller_users: Vec<String>,
+    /// The egress profile of an MCPServer that names none: `none`, `dns-only` or `public`.
+    #[serde(default)]
+    pub default_egress: EgressProfile,
+    /// The most egress an MCPServer may ask for; a server asking more is refused.
+    #[serde(default)]
+    pub max_egress: EgressProfile,
 }
 
 fn default_controller_users() -> Vec<String> {
@@ -173,6 +180,8 @@ impl Default for NetworkSpec {
             gateway_peers: Vec::new(),
             allowed_extra_peers: Vec::new(),
             controller_users: default_controller_users(),
+            default_egress: EgressProfile::default(),
+            max_egress: EgressProfile::default(),
         }
     }
 }

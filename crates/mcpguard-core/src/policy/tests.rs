@@ -497,3 +497,35 @@ fn a_negative_default_request_is_refused() {
     let err = parse_str(&text, "test.yaml").expect_err("a negative default must be refused");
     assert_eq!(err.path, "spec.mutate.resources.requests.memory");
 }
+
+/// A default egress above the most allowed would refuse every server that names none.
+#[test]
+fn a_default_egress_above_the_maximum_is_refused() {
+    let text = with_spec(&format!(
+        "{MINIMAL_SPEC}  network: {{defaultEgress: public, maxEgress: dns-only}}\n"
+    ));
+    let err = parse_str(&text, "p.yaml").unwrap_err();
+    assert_eq!(
+        (err.path.as_str(), err.message.as_str()),
+        (
+            "spec.network.defaultEgress",
+            "public is more than spec.network.maxEgress (dns-only): a server that names no profile would be refused"
+        )
+    );
+    for (default, max) in [
+        ("none", "none"),
+        ("none", "public"),
+        ("dns-only", "dns-only"),
+    ] {
+        let text = with_spec(&format!(
+            "{MINIMAL_SPEC}  network: {{defaultEgress: {default}, maxEgress: {max}}}\n"
+        ));
+        let policy = parse_str(&text, "p.yaml").unwrap_or_else(|e| panic!("{default}/{max}: {e}"));
+        assert_eq!(policy.spec.network.default_egress.as_str(), default);
+        assert_eq!(policy.spec.network.max_egress.as_str(), max);
+    }
+    let unknown = with_spec(&format!(
+        "{MINIMAL_SPEC}  network: {{maxEgress: everything}}\n"
+    ));
+    assert!(parse_str(&unknown, "p.yaml").is_err());
+}

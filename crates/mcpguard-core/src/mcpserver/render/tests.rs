@@ -820,15 +820,21 @@ fn default_dns_egress() -> Value {
     })
 }
 
+/// The `public` profile: the internet minus every block IANA marks not globally reachable
+/// (the globally reachable ones inside them, such as 192.0.0.9/32 and 2001:4:112::/48, stay
+/// open), multicast, NAT64 and site-local. IPv4 is written out by hand; the IPv6 list (about
+/// 150 blocks, most of them carving 2001::/23) is checked block by block against the IANA
+/// registry in tests/egress_iana.rs and in `egress`'s own tests.
 fn internet_egress() -> Value {
     json!({"to": [
         {"ipBlock": {"cidr": "0.0.0.0/0", "except": [
-            "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8",
-            "169.254.0.0/16", "100.64.0.0/10", "224.0.0.0/4", "240.0.0.0/4",
+            "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+            "172.16.0.0/12", "192.0.0.0/29", "192.0.0.8/32", "192.0.0.11/32", "192.0.0.12/30",
+            "192.0.0.16/28", "192.0.0.32/27", "192.0.0.64/26", "192.0.0.128/25", "192.0.2.0/24",
+            "192.88.99.2/32", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
+            "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
         ]}},
-        {"ipBlock": {"cidr": "::/0", "except": [
-            "fc00::/7", "fe80::/10", "::1/128", "ff00::/8", "64:ff9b::/96", "64:ff9b:1::/48",
-        ]}},
+        {"ipBlock": {"cidr": "::/0", "except": crate::egress::public_except(true)}},
     ]})
 }
 
@@ -980,6 +986,155 @@ fn extra_peers_not_listed_in_the_policy_are_refused() {
         RenderError::PeerNotAllowed(
             r#"network.egressTo peer {"ipBlock":{"cidr":"10.20.0.0/16"}} is not among the policy's spec.network.allowedExtraPeers"#.into()
         )
+    );
+}
+
+fn egress_policy(network: &str) -> Policy {
+    policy(&format!("{MUTATE}  network:\n{network}"))
+}
+
+fn egress_of(policy: &Policy, spec: Value) -> Value {
+    network_policy_of(&rendered(policy, &server(spec)))["spec"]["egress"].clone()
+}
+
+#[test]
+fn each_egress_profile_renders_exactly_its_rules() {
+    let open = egress_policy("    maxEgress: public\n");
+    let image =
+        |profile: &str| json!({"image": "ghcr.io/acme/mcp:1.0", "network": {"egress": profile}});
+    assert_eq!(egress_of(&open, image("none")), json!([]));
+    assert_eq!(
+        egress_of(&open, image("dns-only")),
+        json!([default_dns_egress()])
+    );
+    assert_eq!(
+        egress_of(&open, image("public")),
+        json!([default_dns_egress(), internet_egress()])
+    );
+    // No profile named: the policy's default, `public` unless it says otherwise.
+    assert_eq!(
+        egress_of(&open, json!({"image": "ghcr.io/acme/mcp:1.0"})),
+        json!([default_dns_egress(), internet_egress()])
+    );
+    let quiet = egress_policy("    defaultEgress: dns-only\n");
+    assert_eq!(
+        egress_of(&quiet, json!({"image": "ghcr.io/acme/mcp:1.0"})),
+        json!([default_dns_egress()])
+    );
+}
+
+#[test]
+fn none_keeps_only_the_servers_own_peers_and_dns_only_adds_the_gateway() {
+    let policy = egress_policy(
+        "    gatewayPeers:
+      - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: egress}}
+    allowedExtraPeers:
+      - ipBlock: {cidr: 10.20.0.0/16}
+",
+    );
+    let gateway = json!({"to": [{
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "egress"}},
+    }]});
+    let own = json!({"to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]});
+    let with = |profile: &str| {
+        json!({
+            "image": "ghcr.io/acme/mcp:1.0",
+            "network": {"egress": profile, "egressTo": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]},
+        })
+    };
+    assert_eq!(egress_of(&policy, with("none")), json!([own]));
+    assert_eq!(
+        egress_of(&policy, with("dns-only")),
+        json!([default_dns_egress(), gateway, own])
+    );
+    assert_eq!(
+        egress_of(&policy, with("public")),
+        json!([default_dns_egress(), gateway, internet_egress(), own])
+    );
+}
+
+#[test]
+fn more_egress_than_the_policy_allows_is_refused() {
+    let capped = egress_policy("    defaultEgress: none\n    maxEgress: dns-only\n");
+    assert_eq!(
+        render_error(
+            &capped,
+            json!({"image": "ghcr.io/acme/mcp:1.0", "network": {"egress": "public"}})
+        ),
+        RenderError::EgressNotAllowed(
+            "network.egress is public, more than the policy's spec.network.maxEgress (dns-only)"
+                .into()
+        )
+    );
+    // At or under the cap renders.
+    assert_eq!(
+        egress_of(
+            &capped,
+            json!({"image": "ghcr.io/acme/mcp:1.0", "network": {"egress": "dns-only"}})
+        ),
+        json!([default_dns_egress()])
+    );
+    assert_eq!(
+        egress_of(&capped, json!({"image": "ghcr.io/acme/mcp:1.0"})),
+        json!([])
+    );
+}
+
+#[test]
+fn a_package_server_needs_a_way_to_its_registry() {
+    let npx = |profile: &str| {
+        json!({
+            "package": {"runtime": "npx", "name": "@modelcontextprotocol/server-everything"},
+            "network": {"egress": profile},
+        })
+    };
+    assert_eq!(
+        render_error(&default_policy(), npx("none")),
+        RenderError::EgressNotAllowed(
+            "network.egress is none, but a npx package server fetches its package from a \
+             registry at start, which needs at least DNS: use dns-only with a registry mirror or \
+             proxy (network.egressTo, or the policy's spec.network.gatewayPeers), or an image \
+             with the package built in"
+                .into()
+        )
+    );
+    assert_eq!(
+        render_error(&default_policy(), npx("dns-only")),
+        RenderError::EgressNotAllowed(
+            "network.egress is dns-only, but a npx package server fetches its package from a \
+             registry at start, and dns-only reaches no registry here: name a registry mirror \
+             or proxy in network.egressTo (the policy must list it in \
+             spec.network.allowedExtraPeers) or in the policy's spec.network.gatewayPeers"
+                .into()
+        )
+    );
+    // The policy's default counts the same, and says where it came from.
+    let quiet = egress_policy("    defaultEgress: dns-only\n");
+    let uvx = json!({"package": {"runtime": "uvx", "name": "mcp-server-time"}});
+    match render_error(&quiet, uvx) {
+        RenderError::EgressNotAllowed(message) => assert!(
+            message.starts_with(
+                "the policy's spec.network.defaultEgress is dns-only, but a uvx package server"
+            ),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // With a proxy among the gateway peers, dns-only works; public always does.
+    let proxied = egress_policy(
+        "    gatewayPeers:
+      - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: egress}}
+",
+    );
+    assert_eq!(
+        egress_of(&proxied, npx("dns-only"))
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(
+        egress_of(&default_policy(), npx("public")),
+        json!([default_dns_egress(), internet_egress()])
     );
 }
 
