@@ -1,0 +1,154 @@
+//! Asks the API server whether an MCPServer's author may read each Secret it names: one
+//! SubjectAccessReview per Secret, as the requesting user (`user`, `groups`, `uid` and
+//! `extra` copied from the admission request). The answers go to the pure decision
+//! (`mcpguard_core::mcpserver::access`); a failure or a timeout is an `Unverified` answer,
+//! on which the decision fails closed.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::authentication::v1::UserInfo;
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+};
+use kube::api::{Api, PostParams};
+use mcpguard_core::mcpserver::access::{Access, MAX_CHECKED_SECRETS, RESOURCE, VERB};
+
+/// How long all the reviews of one admission request may take together: well inside the
+/// webhook configurations' 5 s timeout, so a slow API server gives a clear denial rather
+/// than the API server's own "context deadline exceeded".
+pub const ACCESS_REVIEW_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The longest error text kept in an answer (it reaches the user in the denial).
+const MAX_ERROR_CHARS: usize = 200;
+
+/// The SubjectAccessReview asking whether `user` may get Secret `name` in `namespace`.
+pub fn review_for(user: &UserInfo, namespace: &str, name: &str) -> SubjectAccessReview {
+    SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: user.username.clone(),
+            groups: user.groups.clone(),
+            uid: user.uid.clone(),
+            extra: user.extra.clone(),
+            resource_attributes: Some(ResourceAttributes {
+                namespace: Some(namespace.to_owned()),
+                verb: Some(VERB.to_owned()),
+                group: Some(String::new()),
+                version: Some("v1".to_owned()),
+                resource: Some(RESOURCE.to_owned()),
+                name: Some(name.to_owned()),
+                ..ResourceAttributes::default()
+            }),
+            ..SubjectAccessReviewSpec::default()
+        },
+        ..SubjectAccessReview::default()
+    }
+}
+
+/// The API server's answer for each Secret of `names` (at most [`MAX_CHECKED_SECRETS`]; the
+/// decision refuses more without asking). Asked concurrently, all within `timeout`.
+pub async fn secret_access(
+    client: &kube::Client,
+    user: &UserInfo,
+    namespace: &str,
+    names: &[String],
+    timeout: Duration,
+) -> BTreeMap<String, Access> {
+    if names.len() > MAX_CHECKED_SECRETS {
+        return BTreeMap::new();
+    }
+    let api: Api<SubjectAccessReview> = Api::all(client.clone());
+    let asks = names.iter().map(|name| {
+        let api = api.clone();
+        let review = review_for(user, namespace, name);
+        async move {
+            let answer = match api.create(&PostParams::default(), &review).await {
+                Ok(answered) => match answered.status {
+                    Some(status) if status.allowed => Access::Allowed,
+                    Some(_) => Access::Denied,
+                    None => Access::Unverified(
+                        "the SubjectAccessReview came back without a status".into(),
+                    ),
+                },
+                Err(err) => Access::Unverified(bounded(&format!(
+                    "the API server did not answer the SubjectAccessReview: {err}"
+                ))),
+            };
+            (name.clone(), answer)
+        }
+    });
+    match tokio::time::timeout(timeout, futures::future::join_all(asks)).await {
+        Ok(answers) => answers.into_iter().collect(),
+        Err(_) => names
+            .iter()
+            .map(|name| {
+                (
+                    name.clone(),
+                    Access::Unverified(format!(
+                        "the API server did not answer the SubjectAccessReview within {} s",
+                        timeout.as_secs()
+                    )),
+                )
+            })
+            .collect(),
+    }
+}
+
+fn bounded(text: &str) -> String {
+    if text.chars().count() <= MAX_ERROR_CHARS {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(MAX_ERROR_CHARS).collect();
+    cut.push('…');
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_review_asks_as_the_requesting_user_for_get_on_one_secret() {
+        let user = UserInfo {
+            username: Some("intern".into()),
+            uid: Some("u-1".into()),
+            groups: Some(vec!["team-a".into(), "system:authenticated".into()]),
+            extra: Some(BTreeMap::from([(
+                "scopes.example.com".to_owned(),
+                vec!["read".to_owned()],
+            )])),
+        };
+        let review = serde_json::to_value(review_for(&user, "mcp", "db-admin")).expect("json");
+        assert_eq!(
+            review,
+            serde_json::json!({
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SubjectAccessReview",
+                "metadata": {},
+                "spec": {
+                    "user": "intern",
+                    "uid": "u-1",
+                    "groups": ["team-a", "system:authenticated"],
+                    "extra": {"scopes.example.com": ["read"]},
+                    "resourceAttributes": {
+                        "namespace": "mcp",
+                        "verb": "get",
+                        "group": "",
+                        "version": "v1",
+                        "resource": "secrets",
+                        "name": "db-admin",
+                    },
+                },
+            })
+        );
+    }
+
+    #[test]
+    fn long_error_text_is_cut() {
+        let long = "x".repeat(500);
+        let cut = bounded(&long);
+        assert_eq!(cut.chars().count(), MAX_ERROR_CHARS + 1);
+        assert!(cut.ends_with('…'));
+        assert_eq!(bounded("short"), "short");
+    }
+}
