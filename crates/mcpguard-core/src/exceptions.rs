@@ -265,6 +265,62 @@ fn matching_containers(exception: &Exception, pod: &Value) -> Vec<String> {
     names
 }
 
+/// Loud warnings for exceptions that trust the pod's author: each one that waives a Pod
+/// Security check and matches only on what whoever writes the pod chooses. A pod's name, its
+/// service account and an image named by tag or prefix are all picked by the author, so
+/// anyone who may create pods in a covered namespace can match such an exception and get the
+/// waiver. The requesting user and groups cannot be picked, and neither can an image pinned
+/// by digest (its content is fixed), so an exception with one of those is quiet. One warning
+/// per exception, naming it and the fields it matches on.
+pub fn trust_warnings(policy: &Policy) -> Vec<String> {
+    let pss_checks = crate::pss::all_check_ids();
+    policy
+        .spec
+        .exceptions
+        .iter()
+        .filter_map(|exception| {
+            let waived: Vec<&str> = exception
+                .checks
+                .iter()
+                .map(String::as_str)
+                .filter(|check| pss_checks.contains(check))
+                .collect();
+            if waived.is_empty() {
+                return None;
+            }
+            let criteria = &exception.match_;
+            let pinned_images = !criteria.images.is_empty()
+                && criteria.images.iter().all(|image| image.contains('@'));
+            if !criteria.users.is_empty() || !criteria.groups.is_empty() || pinned_images {
+                return None;
+            }
+            let mut chosen: Vec<&str> = Vec::new();
+            if !criteria.names.is_empty() {
+                chosen.push("match.names");
+            }
+            if !criteria.images.is_empty() {
+                chosen.push("match.images (by tag or prefix)");
+            }
+            if !criteria.service_accounts.is_empty() {
+                chosen.push("match.serviceAccounts");
+            }
+            let matched_on = if chosen.is_empty() {
+                "nothing but the namespace".to_owned()
+            } else {
+                format!("only what a pod's author chooses ({})", chosen.join(", "))
+            };
+            Some(format!(
+                "exception {:?} waives Pod Security check{} {} but matches on {matched_on}: \
+                 anyone who may create pods in its namespaces gets the waiver. Add match.users \
+                 or match.groups, or pin match.images by digest (repo@sha256:...)",
+                exception.name,
+                if waived.len() == 1 { "" } else { "s" },
+                waived.join(", "),
+            ))
+        })
+        .collect()
+}
+
 /// `repo@sha256:...` matches that exact repository and digest; anything else is a prefix at
 /// path boundaries on the normalised reference. Rule and image are read by the same grammar
 /// as the registry rule's, so an image the runtime would pull from another host (`Mcp/x` is
@@ -356,6 +412,92 @@ mod tests {
         assert!(glob_match("web", "web"));
         assert!(!glob_match("web", "web-1"));
         assert!(glob_match("*-browser-*", "team-browser-1"));
+    }
+
+    /// A policy with one exception that waives `checks` and matches on `criteria` (a YAML
+    /// flow mapping).
+    fn policy_with_exception(checks: &str, criteria: &str) -> Policy {
+        crate::policy::parse_str(
+            &format!(
+                "apiVersion: mcpguard.dev/v1alpha1
+kind: MCPPolicy
+metadata: {{name: t}}
+spec:
+  namespaces: [mcp]
+  podSecurity: {{level: restricted, version: latest}}
+  exceptions:
+    - name: browsers
+      reason: SEC-1
+      match: {criteria}
+      checks: {checks}
+"
+            ),
+            "t.yaml",
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn an_exception_matching_only_on_author_chosen_fields_is_warned_about_by_name_and_field() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let cases: [(&str, &str); 5] = [
+            (
+                "{names: [playwright-*]}",
+                "only what a pod's author chooses (match.names)",
+            ),
+            (
+                "{serviceAccounts: [browser]}",
+                "only what a pod's author chooses (match.serviceAccounts)",
+            ),
+            (
+                "{images: [mcr.microsoft.com/playwright]}",
+                "only what a pod's author chooses (match.images (by tag or prefix))",
+            ),
+            (
+                "{names: [web], images: [ghcr.io/acme/web:1.0, 'ghcr.io/acme/x@DIGEST']}",
+                "only what a pod's author chooses (match.names, match.images (by tag or prefix))",
+            ),
+            ("{namespaces: [mcp]}", "nothing but the namespace"),
+        ];
+        for (criteria, matched_on) in cases {
+            let criteria = criteria.replace("DIGEST", &digest);
+            let policy =
+                policy_with_exception("[capabilities_restricted, runAsNonRoot]", &criteria);
+            assert_eq!(
+                trust_warnings(&policy),
+                vec![format!(
+                    "exception \"browsers\" waives Pod Security checks capabilities_restricted, runAsNonRoot but matches on {matched_on}: anyone who may create pods in its namespaces gets the waiver. Add match.users or match.groups, or pin match.images by digest (repo@sha256:...)"
+                )],
+                "{criteria}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_exception_that_needs_something_the_author_cannot_choose_is_quiet() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        for criteria in [
+            "{names: [playwright-*], users: [ci-bot]}".to_owned(),
+            "{serviceAccounts: [browser], groups: [platform-admins]}".to_owned(),
+            format!("{{images: ['mcr.microsoft.com/playwright@{digest}']}}"),
+            format!("{{names: [web], images: ['ghcr.io/acme/web@{digest}']}}"),
+        ] {
+            let policy = policy_with_exception("[capabilities_restricted]", &criteria);
+            assert_eq!(trust_warnings(&policy), Vec::<String>::new(), "{criteria}");
+        }
+    }
+
+    #[test]
+    fn an_exception_waiving_only_mcp_rules_is_quiet() {
+        let policy = policy_with_exception("[allowedRegistries]", "{names: [playwright-*]}");
+        assert_eq!(trust_warnings(&policy), Vec::<String>::new());
+        // One Pod Security check among MCP rules is enough to warn, and only it is named.
+        let mixed =
+            policy_with_exception("[allowedRegistries, privileged]", "{names: [playwright-*]}");
+        assert_eq!(
+            trust_warnings(&mixed),
+            vec!["exception \"browsers\" waives Pod Security check privileged but matches on only what a pod's author chooses (match.names): anyone who may create pods in its namespaces gets the waiver. Add match.users or match.groups, or pin match.images by digest (repo@sha256:...)".to_owned()]
+        );
     }
 
     /// A policy whose one exception waives `capabilities_restricted` for Playwright images.
