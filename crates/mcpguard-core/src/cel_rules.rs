@@ -449,9 +449,9 @@ fn execute(
 /// the whole webhook. The deepest sources [`MAX_EXPRESSION_CHARS`] allows need, in the release
 /// build: `1<1<...` 22 MiB, `object.a.a...` 20 MiB, `[[[...` 19 MiB, `1+1+...` 18 MiB; the
 /// debug build (tests) compiles them all within these 64 MiB. Every tree is built, checked and,
-/// when refused, dropped on this stack; an accepted one is at most [`MAX_EXPRESSION_DEPTH`] deep,
-/// which every caller's stack holds. The stack is reserved, not committed: a normal rule touches
-/// a few pages of it.
+/// when refused, dropped on this stack; an accepted one is at most 128 levels deep (the
+/// checker's `MAX_EXPRESSION_DEPTH`), which every caller's stack holds. The stack is reserved,
+/// not committed: a normal rule touches a few pages of it.
 fn on_compiler_stack<T: Send>(
     compile: impl FnOnce() -> Result<T, CompileError> + Send,
 ) -> Result<T, CompileError> {
