@@ -610,3 +610,22 @@ fn exceptions_may_name_rules() {
         "{refused}"
     );
 }
+
+#[test]
+fn a_policy_over_its_cel_budget_is_refused_at_the_rule_list() {
+    // Eleven rules of 10,000 characters: each is far under its own limit, together they are
+    // over the policy's; the error names the list, not a rule.
+    let long_rule = |index: usize| {
+        format!(
+            "      - {{name: rule-{index}, expression: \"'{}' != ''\"}}\n",
+            "a".repeat(10_000 - 8)
+        )
+    };
+    let rules: String = (0..11).map(long_rule).collect();
+    assert_eq!(
+        load_error(&format!("    rules:\n{rules}")),
+        "policy p.yaml: spec.validate.rules: the expressions and messageExpressions together are more than 100000 characters long, the limit per policy"
+    );
+    let within: String = (0..10).map(long_rule).collect();
+    policy_with(&format!("    rules:\n{within}")).expect("ten such rules fit the budget");
+}
