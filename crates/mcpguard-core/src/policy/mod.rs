@@ -395,7 +395,7 @@ pub struct ValidateSpec {
     #[schemars(schema_with = "crd::params")]
     pub params: Option<Value>,
     /// The most work one rule may take on one object, in the units of the cost model
-    /// (`cel_rules/cost.rs`); a rule over it is not evaluated and is a violation.
+    /// (`cel_rules::Estimator`); a rule over it is not evaluated and is a violation.
     #[serde(default = "default_cost_limit")]
     pub cost_limit: u64,
 }
