@@ -8,7 +8,6 @@
 
 use libfuzzer_sys::fuzz_target;
 use mcpguard_core::cel_rules::{CelRule, CompiledRules, RuleInput};
-use mcpguard_core::policy::ValidateSpec;
 use serde_json::{Value, json};
 
 /// A value the pod holds that no violation may quote.
@@ -33,18 +32,14 @@ fn cel(data: &[u8]) {
     let Ok(expression) = std::str::from_utf8(data) else {
         return;
     };
-    let validate = ValidateSpec {
-        rules: vec![CelRule {
-            name: "fuzz".into(),
-            expression: expression.into(),
-            message: None,
-            message_expression: None,
-        }],
-        params: Some(json!({"registries": ["ghcr.io/"], "max": 3})),
-        cost_limit: 100_000,
-        ..ValidateSpec::default()
+    let rule = CelRule {
+        name: "fuzz".into(),
+        expression: expression.into(),
+        message: None,
+        message_expression: None,
     };
-    let Ok(rules) = CompiledRules::compile(&validate) else {
+    let params = json!({"registries": ["ghcr.io/"], "max": 3});
+    let Ok(rules) = CompiledRules::compile(&[rule], Some(&params), 100_000) else {
         return;
     };
     let groups = ["platform".to_owned()];

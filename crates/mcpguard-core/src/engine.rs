@@ -1,5 +1,7 @@
-//! The one decision function. `mutate` and `validate` answer the webhook, `check_pod`
-//! answers the CLI; all three share the same hardening and the same checks.
+//! The one decision function. [`mutate`] and [`validate`] answer the webhook, and the CLI
+//! (`mcpguard check` hands them the same AdmissionReview requests); [`judge_with_exceptions`]
+//! judges a pod outside admission, for the background audit and the MCPServer render. All
+//! share the same hardening and the same checks.
 //!
 //! Pure: a decision depends only on the request, the policy and the RuntimeClass snapshot
 //! passed in. No I/O, no clock, no global state.

@@ -354,7 +354,12 @@ fn check_rules(document: &PolicyDocument) -> Result<CompiledRules, FieldError> {
             "must be at least 1".into(),
         ));
     }
-    CompiledRules::compile(validate)
+    CompiledRules::compile(
+        &validate.rules,
+        validate.params.as_ref(),
+        validate.cost_limit,
+    )
+    .map_err(|err| (err.path("spec.validate.rules"), err.problem))
 }
 
 /// A date is valid through the end of that day (UTC); a time is exact.

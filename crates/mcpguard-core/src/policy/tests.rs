@@ -529,3 +529,135 @@ fn a_default_egress_above_the_maximum_is_refused() {
     ));
     assert!(parse_str(&unknown, "p.yaml").is_err());
 }
+
+// ---- custom rules in CEL (spec.validate.rules) ----------------------------------------------
+
+/// A policy document with `validate` (indented YAML under `spec.validate`).
+fn policy_with(validate: &str) -> Result<Policy, PolicyError> {
+    let text = format!(
+        "apiVersion: mcpguard.dev/v1alpha1\nkind: MCPPolicy\nmetadata: {{name: p}}\nspec:\n  namespaces: [mcp]\n  podSecurity: {{level: baseline, version: latest}}\n  validate:\n{validate}"
+    );
+    parse_str(&text, "p.yaml")
+}
+
+fn load_error(validate: &str) -> String {
+    policy_with(validate)
+        .expect_err("the policy is refused")
+        .to_string()
+}
+
+#[test]
+fn a_syntax_error_refuses_the_policy_with_the_field_path() {
+    assert_eq!(
+        load_error("    rules:\n      - {name: broken, expression: \"object.metadata.name ==\"}\n"),
+        "policy p.yaml: spec.validate.rules[0].expression: 1:24: Syntax error: mismatched input '<EOF>' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}"
+    );
+}
+
+#[test]
+fn unknown_variables_and_functions_are_refused_at_load() {
+    assert_eq!(
+        load_error(
+            "    rules:\n      - {name: ok, expression: \"true\"}\n      - {name: typo, expression: \"has(obejct.metadata.labels)\"}\n"
+        ),
+        "policy p.yaml: spec.validate.rules[1].expression: undeclared reference to \"obejct\" (variables: object, oldObject, request, params)"
+    );
+    assert_eq!(
+        load_error(
+            "    rules:\n      - {name: f, expression: \"object.metadata.name.shout() == 'X'\"}\n"
+        ),
+        "policy p.yaml: spec.validate.rules[0].expression: undeclared function \"shout\""
+    );
+    assert_eq!(
+        load_error(
+            "    rules:\n      - name: m\n        expression: \"true\"\n        messageExpression: \"'pod ' + pod.metadata.name\"\n"
+        ),
+        "policy p.yaml: spec.validate.rules[0].messageExpression: undeclared reference to \"pod\" (variables: object, oldObject, request, params)"
+    );
+    assert_eq!(
+        load_error(
+            "    rules:\n      - {name: r, expression: \"lists.range(object.spec.replicas).size() > 0\"}\n"
+        ),
+        "policy p.yaml: spec.validate.rules[0].expression: lists.range() needs an integer literal or size(...) as its argument, so that its cost can be bounded"
+    );
+    // Comprehension variables and qualified functions are known.
+    policy_with(
+        "    rules:\n      - {name: ok, expression: \"object.spec.containers.all(c, sets.contains(['a'], [c.name]) || c.name.lowerAscii() != '')\"}\n",
+    )
+    .expect("loads");
+}
+
+#[test]
+fn rule_names_are_unique_dns_labels_and_not_built_in_checks() {
+    assert_eq!(
+        load_error("    rules:\n      - {name: Team, expression: \"true\"}\n"),
+        "policy p.yaml: spec.validate.rules[0].name: rule name \"Team\" is not a valid name (lowercase letters, digits, '-' and '.', at most 63 characters, starting and ending alphanumeric)"
+    );
+    assert_eq!(
+        load_error("    rules:\n      - {name: a.b, expression: \"true\"}\n"),
+        "policy p.yaml: spec.validate.rules[0].name: rule name \"a.b\" must not contain '.'"
+    );
+    assert_eq!(
+        load_error(
+            "    rules:\n      - {name: team, expression: \"true\"}\n      - {name: team, expression: \"false\"}\n"
+        ),
+        "policy p.yaml: spec.validate.rules[1].name: rule \"team\" is defined twice"
+    );
+    assert_eq!(
+        load_error("    rules:\n      - {name: privileged, expression: \"true\"}\n"),
+        "policy p.yaml: spec.validate.rules[0].name: rule name \"privileged\" is a built-in check ID; choose another name"
+    );
+    assert_eq!(
+        load_error("    rules:\n      - {name: e, expression: \" \"}\n"),
+        "policy p.yaml: spec.validate.rules[0].expression: must not be empty"
+    );
+    assert_eq!(
+        load_error("    costLimit: 0\n"),
+        "policy p.yaml: spec.validate.costLimit: must be at least 1"
+    );
+    assert_eq!(
+        load_error("    rules:\n      - {name: x, expression: \"true\", severity: high}\n"),
+        "policy p.yaml: spec.validate.rules[0].severity: unknown field `severity`, expected one of `name`, `expression`, `message`, `messageExpression`"
+    );
+}
+
+#[test]
+fn exceptions_may_name_rules() {
+    let policy = policy_with(
+        "    rules:\n      - {name: require-team-label, expression: \"true\"}\n  exceptions:\n    - {name: legacy, reason: SEC-1, checks: [require-team-label]}\n",
+    )
+    .expect("an exception may waive a rule");
+    assert_eq!(
+        policy.rules.names().collect::<Vec<_>>(),
+        ["require-team-label"]
+    );
+    let refused = policy_with(
+        "    rules: []\n  exceptions:\n    - {name: legacy, reason: SEC-1, checks: [require-team-label]}\n",
+    )
+    .expect_err("no such rule");
+    assert!(
+        refused.to_string().starts_with(
+            "policy p.yaml: spec.exceptions[0].checks[0]: unknown check \"require-team-label\""
+        ),
+        "{refused}"
+    );
+}
+
+#[test]
+fn a_policy_over_its_cel_budget_is_refused_at_the_rule_list() {
+    // Eleven rules of 10,000 characters: each is far under its own limit, together they are
+    // over the policy's; the error names the list, not a rule.
+    let long_rule = |index: usize| {
+        format!(
+            "      - {{name: rule-{index}, expression: \"'{}' != ''\"}}\n",
+            "a".repeat(10_000 - 8)
+        )
+    };
+    let rules: String = (0..11).map(long_rule).collect();
+    assert_eq!(
+        load_error(&format!("    rules:\n{rules}")),
+        "policy p.yaml: spec.validate.rules: the expressions and messageExpressions together are more than 100000 characters long, the limit per policy"
+    );
+    let within: String = (0..10).map(long_rule).collect();
+    policy_with(&format!("    rules:\n{within}")).expect("ten such rules fit the budget");
+}
