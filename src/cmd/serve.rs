@@ -240,6 +240,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             })
             .into_future(),
     );
+    let shutdown = shutdown_signal();
     readiness.tls_listening.store(true, Ordering::Release);
     {
         let serving = policies.load();
@@ -256,7 +257,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
 
-    shutdown_signal().await;
+    shutdown.await;
     tracing::info!(
         drain_seconds = settings.drain.as_secs(),
         "shutting down: not ready, draining"
@@ -400,24 +401,31 @@ fn example_review_path() -> PathBuf {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
+/// Listens for SIGINT and SIGTERM from the call on: the returned future resolves at the
+/// first. Called before the replica says it is ready (or prints the dev banner), so a stop
+/// that follows either is always handled (drained, exit 0), never the default action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let listen = |kind: SignalKind, name: &'static str| {
+        let mut stream = signal(kind)
+            .inspect_err(|err| tracing::error!(error = %err, "cannot listen for {name}"))
+            .ok();
+        async move {
+            match stream.as_mut() {
+                Some(stream) => {
+                    stream.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
         }
     };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    let interrupt = listen(SignalKind::interrupt(), "SIGINT");
+    let terminate = listen(SignalKind::terminate(), "SIGTERM");
+    async move {
+        tokio::select! {
+            () = interrupt => {},
+            () = terminate => {},
+        }
     }
 }
 
