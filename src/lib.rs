@@ -6,10 +6,12 @@
 //!   RuntimeClass watch, namespace labels, the MCPServer controller, self-managed
 //!   certificates, Events and the PolicyReport scan), each run by the leader where it must.
 //! - [`cmd`]: one module per subcommand, and the arguments ([`cmd::args`]).
-//! - [`metrics`] and [`policy_store`]: the state the webhook and the loops share.
+//! - [`metrics`], [`policy_store`] and [`readiness`]: the state the webhook and the loops
+//!   share.
 
 pub mod cluster;
 pub mod cmd;
 pub mod metrics;
 pub mod policy_store;
+pub mod readiness;
 pub mod webhook;

@@ -342,7 +342,11 @@ async fn a_watched_policy_takes_effect_changes_and_goes_away() {
         .policies_synced
         .store(false, Ordering::Release);
     let (client, mut api) = mock_client();
-    let watch = tokio::spawn(policy_watch::watch(client, server.state.clone()));
+    let watch = tokio::spawn(policy_watch::watch(
+        client,
+        server.state.policies.clone(),
+        server.state.readiness.clone(),
+    ));
     assert_eq!(server.readyz().await.0, 503, "not ready before the list");
 
     let v1 = policy_object(

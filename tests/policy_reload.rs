@@ -56,7 +56,8 @@ async fn a_valid_change_is_picked_up_and_an_invalid_one_refused_with_no_failed_r
     let dir = tempfile::tempdir().expect("tempdir");
     let path = publish(dir.path(), 1, &original);
     tokio::spawn(policy_reload::watch(
-        server.state.clone(),
+        server.state.policies.clone(),
+        server.state.metrics.clone(),
         path.clone(),
         Duration::from_millis(50),
         Some(original.clone()),
@@ -164,13 +165,13 @@ fn reload_once_reports_each_outcome() {
         let path = dir.path().join("policy.yaml");
         let mut last_seen = None;
         assert!(matches!(
-            policy_reload::reload_once(&server.state, &path, &mut last_seen),
+            policy_reload::reload_once(&server.state.policies, &path, &mut last_seen),
             policy_reload::ReloadResult::Unreadable(_)
         ));
         let text = policy_with_registries("[ghcr.io]");
         std::fs::write(&path, &text).expect("write");
         assert_eq!(
-            policy_reload::reload_once(&server.state, &path, &mut last_seen),
+            policy_reload::reload_once(&server.state.policies, &path, &mut last_seen),
             policy_reload::ReloadResult::Reloaded
         );
         assert_eq!(
@@ -185,7 +186,7 @@ fn reload_once_reports_each_outcome() {
             vec!["ghcr.io".to_owned()]
         );
         assert_eq!(
-            policy_reload::reload_once(&server.state, &path, &mut last_seen),
+            policy_reload::reload_once(&server.state.policies, &path, &mut last_seen),
             policy_reload::ReloadResult::Unchanged
         );
         std::fs::write(
@@ -194,7 +195,7 @@ fn reload_once_reports_each_outcome() {
         )
         .expect("write");
         assert_eq!(
-            policy_reload::reload_once(&server.state, &path, &mut last_seen),
+            policy_reload::reload_once(&server.state.policies, &path, &mut last_seen),
             policy_reload::ReloadResult::Refused(format!(
                 "policy {}: missing field `metadata`",
                 path.display()

@@ -3,14 +3,16 @@
 //! older policy show up here (drift). Reports are written only when they change.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::Value;
 
+use crate::cluster::leader::{Cadence, Turn, run_while_leading};
 use crate::metrics::{Metrics, NamespaceLabels};
+use crate::policy_store::PolicyStore;
 use mcpguard_core::audit::report::{self, MANAGED_BY, MANAGED_BY_LABEL, Scanned};
 use mcpguard_core::engine::Context;
 use mcpguard_core::policy_set::PolicySet;
@@ -127,51 +129,62 @@ pub async fn scan(
     Ok(summary)
 }
 
+/// How often the leader looks for a changed policy or a due scan.
+const POLL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What the leader remembers of its last scan in this term.
+#[derive(Default)]
+struct LastScan {
+    policies: Option<Arc<PolicySet>>,
+    at: Option<tokio::time::Instant>,
+}
+
 /// Scans while this replica leads: on winning the lease, whenever the policy changes, and
 /// every `interval`.
 pub async fn run(
     client: Client,
-    state: Arc<crate::webhook::routes::AppState>,
-    mut leader: tokio::sync::watch::Receiver<bool>,
+    policies: Arc<PolicyStore>,
+    runtime_classes: Arc<dyn RuntimeClassLookup>,
+    metrics: Arc<Metrics>,
+    leader: tokio::sync::watch::Receiver<bool>,
     interval: std::time::Duration,
 ) {
-    let mut last_policies: Option<Arc<PolicySet>> = None;
-    let mut last_scan: Option<tokio::time::Instant> = None;
-    loop {
-        let leading = *leader.borrow_and_update();
-        let policies = state.policies.load_full();
-        let policy_changed = last_policies
-            .as_ref()
-            .is_none_or(|last| !last.same_enforcement(&policies));
-        let due = last_scan.is_none_or(|at| at.elapsed() >= interval);
-        if leading && (policy_changed || due) {
-            let now = time::OffsetDateTime::now_utc();
-            let classes = state.runtime_classes.as_ref();
-            match scan(&client, &policies, classes, now, &state.metrics).await {
-                Ok(summary) => tracing::info!(
-                    scanned = summary.scanned,
-                    written = summary.written,
-                    unchanged = summary.unchanged,
-                    deleted = summary.deleted,
-                    "background audit finished"
-                ),
-                Err(err) => {
-                    tracing::warn!(error = %err, "background audit failed; retrying next round")
-                }
+    let last = Mutex::new(LastScan::default());
+    let (client, policies, runtime_classes, metrics, last) =
+        (&client, &policies, &runtime_classes, &metrics, &last);
+    run_while_leading(leader, Cadence::Every(POLL), move |turn: Turn| async move {
+        let policies = policies.load_full();
+        {
+            let mut last = last.lock().unwrap_or_else(PoisonError::into_inner);
+            if turn.newly_elected {
+                last.at = None;
             }
-            last_policies = Some(policies);
-            last_scan = Some(tokio::time::Instant::now());
-        }
-        tokio::select! {
-            () = tokio::time::sleep(std::time::Duration::from_secs(10)) => {}
-            changed = leader.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                if !*leader.borrow() {
-                    last_scan = None;
-                }
+            let policy_changed = last
+                .policies
+                .as_ref()
+                .is_none_or(|last| !last.same_enforcement(&policies));
+            let due = last.at.is_none_or(|at| at.elapsed() >= interval);
+            if !(policy_changed || due) {
+                return;
             }
         }
-    }
+        let now = time::OffsetDateTime::now_utc();
+        match scan(client, &policies, runtime_classes.as_ref(), now, metrics).await {
+            Ok(summary) => tracing::info!(
+                scanned = summary.scanned,
+                written = summary.written,
+                unchanged = summary.unchanged,
+                deleted = summary.deleted,
+                "background audit finished"
+            ),
+            Err(err) => {
+                tracing::warn!(error = %err, "background audit failed; retrying next round")
+            }
+        }
+        *last.lock().unwrap_or_else(PoisonError::into_inner) = LastScan {
+            policies: Some(policies),
+            at: Some(tokio::time::Instant::now()),
+        };
+    })
+    .await;
 }

@@ -30,7 +30,8 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::webhook::routes::AppState;
+use crate::cluster::leader::{Cadence, Turn, run_while_leading};
+use crate::policy_store::PolicyStore;
 use mcpguard_core::engine;
 use mcpguard_core::mcpserver::crd::{Condition, MCPServer, MCPServerStatus, Phase};
 use mcpguard_core::mcpserver::render::{
@@ -71,13 +72,17 @@ pub struct Context {
 }
 
 impl Context {
-    /// A context that reads the webhook's current policy and RuntimeClasses, and the clock.
-    pub fn for_state(client: Client, state: Arc<AppState>) -> Self {
-        let runtime_classes = state.runtime_classes.clone();
+    /// A context that reads the policies in force now (the webhook's), the RuntimeClasses,
+    /// and the clock.
+    pub fn for_store(
+        client: Client,
+        policies: Arc<PolicyStore>,
+        runtime_classes: Arc<dyn RuntimeClassLookup>,
+    ) -> Self {
         Context {
             client,
             policy: Arc::new(move |namespace| {
-                state.policies.load().for_namespace(Some(namespace)).clone()
+                policies.load().for_namespace(Some(namespace)).clone()
             }),
             runtime_classes,
             now: Arc::new(OffsetDateTime::now_utc),
@@ -710,22 +715,17 @@ pub fn controller(
 }
 
 /// A tick each time what the webhook enforces changes (hot reload, MCPPolicy objects).
-fn policy_changes(state: Arc<AppState>) -> impl Stream<Item = ()> + Send + 'static {
-    let initial = state.policies.load_full();
-    futures::stream::unfold((state, initial), |(state, last)| async move {
+fn policy_changes(policies: Arc<PolicyStore>) -> impl Stream<Item = ()> + Send + 'static {
+    let initial = policies.load_full();
+    futures::stream::unfold((policies, initial), |(policies, last)| async move {
         loop {
             tokio::time::sleep(POLICY_POLL).await;
-            let current = state.policies.load_full();
+            let current = policies.load_full();
             if !current.same_enforcement(&last) {
-                return Some(((), (state, current)));
+                return Some(((), (policies, current)));
             }
         }
     })
-}
-
-/// Waits until this replica's leadership is `leading`; false when the lease task is gone.
-async fn until_leading(leader: &mut tokio::sync::watch::Receiver<bool>, leading: bool) -> bool {
-    leader.wait_for(|now| *now == leading).await.is_ok()
 }
 
 /// Runs the controller while this replica holds the lease: starts it on winning, drops it
@@ -733,29 +733,32 @@ async fn until_leading(leader: &mut tokio::sync::watch::Receiver<bool>, leading:
 /// change (its watches are per namespace).
 pub async fn run(
     client: Client,
-    state: Arc<AppState>,
-    mut leader: tokio::sync::watch::Receiver<bool>,
+    policies: Arc<PolicyStore>,
+    runtime_classes: Arc<dyn RuntimeClassLookup>,
+    leader: tokio::sync::watch::Receiver<bool>,
 ) {
-    loop {
-        if !until_leading(&mut leader, true).await {
-            return;
-        }
-        let namespaces = state.policies.load().covered_namespaces();
+    let (client, policies, runtime_classes) = (&client, &policies, &runtime_classes);
+    run_while_leading(leader, Cadence::Continuously, move |mut turn: Turn| async move {
+        let namespaces = policies.load().covered_namespaces();
         tracing::info!(
             namespaces = %namespaces.join(","),
             "leading: MCPServer controller started"
         );
-        let ctx = Arc::new(Context::for_state(client.clone(), state.clone()));
+        let ctx = Arc::new(Context::for_store(
+            client.clone(),
+            policies.clone(),
+            runtime_classes.clone(),
+        ));
         let running = controller(
             client.clone(),
             &namespaces,
             ctx,
-            policy_changes(state.clone()),
+            policy_changes(policies.clone()),
         );
         let namespaces_changed = async {
             loop {
                 tokio::time::sleep(POLICY_POLL).await;
-                if state.policies.load().covered_namespaces() != namespaces {
+                if policies.load().covered_namespaces() != namespaces {
                     return;
                 }
             }
@@ -765,17 +768,18 @@ pub async fn run(
                 tracing::warn!("MCPServer controller stopped; restarting");
                 tokio::time::sleep(RESTART_PAUSE).await;
             }
-            still = until_leading(&mut leader, false) => {
-                if !still {
-                    return;
+            lost = turn.lost() => {
+                // Not lost but gone: the process is stopping, and the helper returns.
+                if lost {
+                    tracing::info!("lease lost: MCPServer controller stopped");
                 }
-                tracing::info!("lease lost: MCPServer controller stopped");
             }
             () = namespaces_changed => {
                 tracing::info!("the policy's namespaces changed: restarting the MCPServer controller");
             }
         }
-    }
+    })
+    .await;
 }
 
 #[cfg(test)]

@@ -17,21 +17,16 @@ use tokio::sync::mpsc;
 
 pub use owner::{ClaimedOwner, OwnerCheck, VerifiedOwners};
 
+use mcpguard_core::audit::note::{self, Verdict, ViolationNote};
 use mcpguard_core::engine::{Decision, Outcome};
-use mcpguard_core::harden::truncate_at;
 use mcpguard_core::review::AdmissionRequest;
 
-pub const REPORTING_CONTROLLER: &str = "mcpguard.dev/webhook";
-pub const REASON_VIOLATION: &str = "PolicyViolation";
-pub const REASON_MUTATED: &str = "PolicyMutated";
-/// The API refuses an Event note over 1 KiB.
-pub const MAX_NOTE_BYTES: usize = 1024;
+/// The note's format and its reader are the core's, with the names `mcpguard audit` reads.
+pub use mcpguard_core::audit::note::{
+    MAX_NOTE_BYTES, REASON_MUTATED, REASON_VIOLATION, REPORTING_CONTROLLER, UNVERIFIED_OWNER_MARK,
+};
 /// Records waiting for the worker; beyond this they are dropped (and counted).
 pub const QUEUE_CAPACITY: usize = 1024;
-
-/// Marks the note of an Event left on the request's object although the object claims a
-/// controller (`parse_note` in `cmd::audit` strips it).
-pub const UNVERIFIED_OWNER_MARK: &str = " [unverified owner: ";
 
 /// One Event to publish: what and about which object.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,42 +52,52 @@ pub fn event_for(
     if request.is_dry_run() {
         return None;
     }
-    let (event_type, reason, action) = match decision.outcome {
-        Outcome::Denied => (EventType::Warning, REASON_VIOLATION, "Denied"),
-        Outcome::Warned | Outcome::Audited => (EventType::Warning, REASON_VIOLATION, "Admitted"),
-        Outcome::Mutated if record_mutations => (EventType::Normal, REASON_MUTATED, "Mutated"),
+    // A verdict for a violation; none for a mutation.
+    let (event_type, reason, verdict) = match decision.outcome {
+        Outcome::Denied => (EventType::Warning, REASON_VIOLATION, Some(Verdict::Denied)),
+        Outcome::Warned | Outcome::Audited => (
+            EventType::Warning,
+            REASON_VIOLATION,
+            Some(Verdict::Admitted),
+        ),
+        Outcome::Mutated if record_mutations => (EventType::Normal, REASON_MUTATED, None),
         _ => return None,
     };
+    let action = verdict.map_or("Mutated", Verdict::action);
     let user = request
         .user_info
         .username
         .as_deref()
         .unwrap_or("unknown user");
-    let object = format!("{} {:?}", request.resource.resource, request.display_name());
-    let note = if reason == REASON_MUTATED {
-        let fields = decision
-            .audit_annotations
-            .get(mcpguard_core::engine::AUDIT_MUTATED)
-            .map_or("", String::as_str);
-        format!("policy {policy:?} mutated {object} for {user}: set {fields}")
-    } else {
-        let checks: Vec<&str> = decision
-            .violations
-            .iter()
-            .map(|v| v.check.as_str())
-            .collect();
-        format!(
-            "policy {policy:?} {} {} of {object} by {user}: {}",
-            action.to_lowercase(),
-            request.operation,
-            checks.join(", ")
-        )
+    let resource = &request.resource.resource;
+    let note = match verdict {
+        None => {
+            let fields = decision
+                .audit_annotations
+                .get(mcpguard_core::engine::AUDIT_MUTATED)
+                .map_or("", String::as_str);
+            note::mutation_note(policy, resource, &request.display_name(), user, fields)
+        }
+        Some(verdict) => ViolationNote {
+            policy: policy.to_owned(),
+            verdict,
+            operation: request.operation.clone(),
+            resource: resource.clone(),
+            object: request.display_name(),
+            user: user.to_owned(),
+            checks: decision
+                .violations
+                .iter()
+                .map(|v| v.check.clone())
+                .collect(),
+        }
+        .format(),
     };
     Some(EventRecord {
         event_type,
         reason,
         action,
-        note: truncate_at(note, MAX_NOTE_BYTES),
+        note,
         regarding: regarding(request)?,
         claimed_owner: request.object.as_deref().and_then(ClaimedOwner::of),
     })
@@ -125,9 +130,7 @@ pub fn regarding(request: &AdmissionRequest) -> Option<ObjectReference> {
 /// `note` for an Event left on the request's object: the claimed controller is named (it
 /// may be real and unreadable) with the mark, which always fits, the note cut to make room.
 pub fn note_with_unverified_owner(note: &str, claim: &ClaimedOwner) -> String {
-    let mention = format!("{UNVERIFIED_OWNER_MARK}{} {:?}]", claim.kind, claim.name);
-    let room = MAX_NOTE_BYTES.saturating_sub(mention.len());
-    format!("{}{mention}", truncate_at(note.to_owned(), room))
+    note::with_unverified_owner(note, &claim.kind, &claim.name)
 }
 
 /// The handler's end of the queue.

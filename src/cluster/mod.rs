@@ -4,6 +4,7 @@
 pub mod audit_scan;
 pub mod controller;
 pub mod events;
+pub mod leader;
 pub mod namespace_labels;
 pub mod policy_reload;
 pub mod policy_watch;

@@ -4,12 +4,15 @@
 //! less than the policy's level when mcpguard enforces).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::json;
 
+use crate::cluster::leader::{Cadence, run_while_leading};
+use crate::policy_store::PolicyStore;
 use mcpguard_core::policy::{Mode, Policy};
 use mcpguard_core::policy_set::PolicySet;
 
@@ -53,6 +56,27 @@ pub fn apply_body(namespace: &str, labels: &BTreeMap<String, String>) -> serde_j
         "kind": "Namespace",
         "metadata": {"name": namespace, "labels": labels},
     })
+}
+
+/// How often the leader applies the labels again.
+pub const RESYNC: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Applies the labels while this replica leads: on winning the lease and every `RESYNC`.
+pub async fn run(
+    client: Client,
+    policies: Arc<PolicyStore>,
+    leader: tokio::sync::watch::Receiver<bool>,
+) {
+    let (client, policies) = (&client, &policies);
+    run_while_leading(leader, Cadence::Every(RESYNC), move |_| async move {
+        match sync(client, &policies.load_full()).await {
+            Ok(applied) => tracing::debug!(applied, "namespace enforce labels applied"),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot apply namespace enforce labels; retrying")
+            }
+        }
+    })
+    .await;
 }
 
 /// Applies the labels to every covered namespace, from the policy that governs it. A

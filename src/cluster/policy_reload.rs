@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::metrics::ResultLabels;
-use crate::webhook::routes::AppState;
+use crate::metrics::{Metrics, ResultLabels};
+use crate::policy_store::PolicyStore;
 use mcpguard_core::policy;
 
 /// What one check of the file found.
@@ -21,7 +21,7 @@ pub enum ReloadResult {
 
 /// Compares the file with the text last seen and swaps in a changed, valid policy.
 pub fn reload_once(
-    state: &AppState,
+    policies: &PolicyStore,
     path: &std::path::Path,
     last_seen: &mut Option<String>,
 ) -> ReloadResult {
@@ -34,7 +34,7 @@ pub fn reload_once(
     }
     let result = match policy::parse_str(&text, &path.display().to_string()) {
         Ok(new_policy) => {
-            state.policies.set_fallback(new_policy);
+            policies.set_fallback(new_policy);
             ReloadResult::Reloaded
         }
         Err(err) => ReloadResult::Refused(err.to_string()),
@@ -45,7 +45,8 @@ pub fn reload_once(
 
 /// Checks the file every `interval` until the process ends.
 pub async fn watch(
-    state: Arc<AppState>,
+    policies: Arc<PolicyStore>,
+    metrics: Arc<Metrics>,
     path: PathBuf,
     interval: Duration,
     initial_text: Option<String>,
@@ -55,12 +56,12 @@ pub async fn watch(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let result = reload_once(&state, &path, &mut last_seen);
+        let result = reload_once(&policies, &path, &mut last_seen);
         let label = match &result {
             ReloadResult::Unchanged => continue,
             ReloadResult::Reloaded => {
-                let policies = state.policies.load();
-                let policy = policies.fallback();
+                let serving = policies.load();
+                let policy = serving.fallback();
                 tracing::info!(policy = %policy.name, file = %path.display(), "policy reloaded");
                 "success"
             }
@@ -74,8 +75,7 @@ pub async fn watch(
                 continue;
             }
         };
-        state
-            .metrics
+        metrics
             .policy_reloads
             .get_or_create(&ResultLabels { result: label })
             .inc();

@@ -13,7 +13,9 @@ use kube::core::ApiResource;
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
 
-use crate::webhook::routes::AppState;
+use crate::cluster::leader::{Cadence, run_while_leading};
+use crate::policy_store::PolicyStore;
+use crate::readiness::Readiness;
 use mcpguard_core::policy::{API_VERSION, KIND, MCPPolicy};
 use mcpguard_core::policy_set::{self, PolicySet};
 
@@ -42,7 +44,7 @@ fn to_value(object: DynamicObject) -> Option<Value> {
 /// Watches MCPPolicy objects until the process ends (every replica). `/readyz` turns true
 /// after the first complete list, so no replica serves before it knows the cluster's
 /// policies.
-pub async fn watch(client: Client, state: Arc<AppState>) {
+pub async fn watch(client: Client, policies: Arc<PolicyStore>, readiness: Arc<Readiness>) {
     let mut events = watcher(api(client), watcher::Config::default())
         .default_backoff()
         .boxed();
@@ -52,28 +54,22 @@ pub async fn watch(client: Client, state: Arc<AppState>) {
             Ok(watcher::Event::Init) => listed.clear(),
             Ok(watcher::Event::InitApply(object)) => listed.extend(to_value(object)),
             Ok(watcher::Event::InitDone) => {
-                state
-                    .policies
-                    .update_cluster(|cluster| cluster.replace_all(&listed));
+                policies.update_cluster(|cluster| cluster.replace_all(&listed));
                 listed.clear();
-                log_policies(&state.policies.load());
-                if !state.readiness.policies_synced.swap(true, Ordering::AcqRel) {
+                log_policies(&policies.load());
+                if !readiness.policies_synced.swap(true, Ordering::AcqRel) {
                     tracing::info!("MCPPolicy cache synced");
                 }
             }
             Ok(watcher::Event::Apply(object)) => {
                 if let Some(value) = to_value(object) {
-                    state
-                        .policies
-                        .update_cluster(|cluster| cluster.apply(&value));
-                    log_policy(&state.policies.load(), &value);
+                    policies.update_cluster(|cluster| cluster.apply(&value));
+                    log_policy(&policies.load(), &value);
                 }
             }
             Ok(watcher::Event::Delete(object)) => {
                 if let Some(value) = to_value(object) {
-                    state
-                        .policies
-                        .update_cluster(|cluster| cluster.remove(&value));
+                    policies.update_cluster(|cluster| cluster.remove(&value));
                     let name = value.pointer("/metadata/name").and_then(Value::as_str);
                     tracing::info!(policy = name.unwrap_or_default(), "MCPPolicy deleted");
                 }
@@ -161,43 +157,34 @@ pub async fn leader_pass(
 }
 
 /// The leader's policy duties: a pass on winning the lease, on every policy change, and
-/// every `LEADER_RESYNC`.
+/// every `LEADER_RESYNC`, once the MCPPolicy objects have been listed.
 pub async fn run_leader(
     client: Client,
-    state: Arc<AppState>,
-    mut leader: tokio::sync::watch::Receiver<bool>,
+    policies: Arc<PolicyStore>,
+    readiness: Arc<Readiness>,
+    leader: tokio::sync::watch::Receiver<bool>,
     webhook_configuration: Option<String>,
 ) {
-    let mut changes = state.policies.subscribe();
-    loop {
-        let synced = state.readiness.policies_synced.load(Ordering::Acquire);
-        if *leader.borrow_and_update() && synced {
-            let policies = state.policies.load_full();
-            let now = crate::cluster::controller::rfc3339(time::OffsetDateTime::now_utc());
-            match leader_pass(&client, &policies, &now, webhook_configuration.as_deref()).await {
-                Ok(pass) if pass != LeaderPass::default() => tracing::info!(
-                    statuses_written = pass.statuses_written,
-                    configurations_patched = pass.configurations_patched,
-                    "MCPPolicy statuses and webhook selectors updated"
-                ),
-                Ok(_) => {}
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot update MCPPolicy statuses or webhook selectors; retrying")
-                }
+    let cadence = Cadence::EveryAndOnChange(LEADER_RESYNC, policies.subscribe());
+    let (client, policies, readiness, webhook_configuration) =
+        (&client, &policies, &readiness, &webhook_configuration);
+    run_while_leading(leader, cadence, move |_| async move {
+        if !readiness.policies_synced.load(Ordering::Acquire) {
+            return;
+        }
+        let serving = policies.load_full();
+        let now = crate::cluster::controller::rfc3339(time::OffsetDateTime::now_utc());
+        match leader_pass(client, &serving, &now, webhook_configuration.as_deref()).await {
+            Ok(pass) if pass != LeaderPass::default() => tracing::info!(
+                statuses_written = pass.statuses_written,
+                configurations_patched = pass.configurations_patched,
+                "MCPPolicy statuses and webhook selectors updated"
+            ),
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot update MCPPolicy statuses or webhook selectors; retrying")
             }
         }
-        tokio::select! {
-            () = tokio::time::sleep(LEADER_RESYNC) => {}
-            changed = changes.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-            }
-            changed = leader.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-            }
-        }
-    }
+    })
+    .await;
 }

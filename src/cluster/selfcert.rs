@@ -16,6 +16,7 @@ use kube::{Api, Client};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use crate::cluster::leader::{Cadence, run_while_leading};
 use crate::webhook::tls::{self, SwappableCert};
 use mcpguard_core::policy::PROTECTED_NAMESPACES;
 use mcpguard_core::rotation::{self, KEY_TLS_CERT, KEY_TLS_KEY, RotationSettings, StoredState};
@@ -342,39 +343,30 @@ impl SelfManagedCerts {
     /// leader). Errors are logged and retried on the next pass.
     pub async fn run(
         self,
-        mut leader: tokio::sync::watch::Receiver<bool>,
+        leader: tokio::sync::watch::Receiver<bool>,
         namespaces: impl Fn() -> Vec<String>,
         interval: std::time::Duration,
     ) {
-        loop {
-            let leading = *leader.borrow_and_update();
-            if leading {
-                match self
-                    .reconcile(OffsetDateTime::now_utc(), &namespaces())
-                    .await
-                {
-                    Ok(report) if report.secret_written || report.configurations_patched > 0 => {
-                        tracing::info!(
-                            reason = report.reason,
-                            secret_written = report.secret_written,
-                            configurations_patched = report.configurations_patched,
-                            "certificates reconciled"
-                        );
-                    }
-                    Ok(report) => tracing::debug!(reason = report.reason, "certificates current"),
-                    Err(err) => {
-                        tracing::warn!(error = %err, "certificate reconcile failed; retrying")
-                    }
+        let (manager, namespaces) = (&self, &namespaces);
+        run_while_leading(leader, Cadence::Every(interval), move |_| async move {
+            match manager
+                .reconcile(OffsetDateTime::now_utc(), &namespaces())
+                .await
+            {
+                Ok(report) if report.secret_written || report.configurations_patched > 0 => {
+                    tracing::info!(
+                        reason = report.reason,
+                        secret_written = report.secret_written,
+                        configurations_patched = report.configurations_patched,
+                        "certificates reconciled"
+                    );
+                }
+                Ok(report) => tracing::debug!(reason = report.reason, "certificates current"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "certificate reconcile failed; retrying")
                 }
             }
-            tokio::select! {
-                () = tokio::time::sleep(interval) => {}
-                changed = leader.changed() => {
-                    if changed.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
+        })
+        .await;
     }
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use mcpguard_core::audit::findings::parse_since;
 use mcpguard_core::pss::{Level, Version};
 
 #[derive(Debug, Parser)]
@@ -321,11 +322,11 @@ pub struct AuditArgs {
     #[arg(long, env = "MCPGUARD_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
     /// Show denials this recent: a number and a unit (s, m, h, d, w), e.g. 30m, 24h, 7d, 1h30m.
-    #[arg(long, env = "MCPGUARD_SINCE", default_value = "24h", value_parser = crate::cmd::audit::parse_since)]
+    #[arg(long, env = "MCPGUARD_SINCE", default_value = "24h", value_parser = parse_since)]
     pub since: time::Duration,
     /// Report format.
-    #[arg(long, short = 'o', env = "MCPGUARD_OUTPUT", value_enum, default_value_t = crate::cmd::audit::AuditOutput::Table)]
-    pub output: crate::cmd::audit::AuditOutput,
+    #[arg(long, short = 'o', env = "MCPGUARD_OUTPUT", value_enum, default_value_t = AuditOutput::Table)]
+    pub output: AuditOutput,
     /// Restart (as `kubectl rollout restart`) the Deployments whose running pods fail today's
     /// policy, after showing the plan and asking for confirmation.
     #[arg(long, env = "MCPGUARD_APPLY_POLICY")]
@@ -333,6 +334,16 @@ pub struct AuditArgs {
     /// With --apply-policy: do not ask for confirmation.
     #[arg(long, short = 'y', env = "MCPGUARD_YES")]
     pub yes: bool,
+}
+
+/// `mcpguard audit --output`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AuditOutput {
+    /// Aligned columns (also accepts `text`, so a shared MCPGUARD_OUTPUT=text works).
+    #[value(alias = "text")]
+    Table,
+    Json,
+    Yaml,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

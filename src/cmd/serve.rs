@@ -15,6 +15,8 @@ use crate::cluster::runtime_classes::WatchedRuntimeClasses;
 use crate::cluster::selfcert::SelfManagedCerts;
 use crate::cmd::args::{CertManagement, ClusterMode, ServeArgs};
 use crate::metrics::{Metrics, ResultLabels};
+use crate::policy_store::PolicyStore;
+use crate::readiness::Readiness;
 use crate::webhook::connections::ConnectionTable;
 use crate::webhook::routes::{self, AppState};
 use crate::webhook::{server, tls};
@@ -113,14 +115,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => (Arc::new(StaticRuntimeClasses::default()), None),
     };
-    let state = AppState::with_limits(
-        policy,
-        runtime_classes,
+    let policies = Arc::new(PolicyStore::new(policy, metrics.clone()));
+    let readiness = Arc::new(Readiness::default());
+    let _ = readiness.certificate.set(cert.clone());
+    let state = AppState::from_parts(
+        policies.clone(),
+        runtime_classes.clone(),
         metrics.clone(),
+        readiness.clone(),
         args.max_concurrent_reviews,
         args.max_review_bytes,
     );
-    let _ = state.readiness.certificate.set(cert.clone());
     if let Some(client) = &client {
         let (sink, queue) = crate::cluster::events::channel(
             crate::cluster::events::QUEUE_CAPACITY,
@@ -131,30 +136,31 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let _ = state.events.set(sink);
     }
     if let (true, Some(client)) = (args.watch_policies, &client) {
-        state
-            .readiness
-            .policies_synced
-            .store(false, Ordering::Release);
+        readiness.policies_synced.store(false, Ordering::Release);
         tokio::spawn(crate::cluster::policy_watch::watch(
             client.clone(),
-            state.clone(),
+            policies.clone(),
+            readiness.clone(),
         ));
     }
     let leads = args.leader_election
         || args.controller
         || args.cert_management == CertManagement::SelfManaged;
     if let (true, Some(client)) = (leads, &client) {
-        start_leader_duties(&args, client.clone(), cert.clone(), state.clone()).await?;
+        let shared = Shared {
+            policies: policies.clone(),
+            runtime_classes,
+            metrics: metrics.clone(),
+            readiness: readiness.clone(),
+        };
+        start_leader_duties(&args, client.clone(), cert.clone(), shared).await?;
     }
     if let Some(watched) = watched {
-        state
-            .readiness
-            .caches_synced
-            .store(false, Ordering::Release);
-        let state = state.clone();
+        readiness.caches_synced.store(false, Ordering::Release);
+        let readiness = readiness.clone();
         tokio::spawn(async move {
             if watched.synced().await {
-                state.readiness.caches_synced.store(true, Ordering::Release);
+                readiness.caches_synced.store(true, Ordering::Release);
                 tracing::info!("RuntimeClass cache synced");
             }
         });
@@ -177,7 +183,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(path) = args.policy.policy.clone() {
         let initial = std::fs::read_to_string(&path).ok();
         tokio::spawn(crate::cluster::policy_reload::watch(
-            state.clone(),
+            policies.clone(),
+            metrics.clone(),
             path,
             Duration::from_secs(args.policy_reload_seconds.max(1)),
             initial,
@@ -233,15 +240,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             })
             .into_future(),
     );
-    state.readiness.tls_listening.store(true, Ordering::Release);
+    let shutdown = shutdown_signal();
+    readiness.tls_listening.store(true, Ordering::Release);
     {
-        let policies = state.policies.load();
-        let policy = policies.fallback();
+        let serving = policies.load();
+        let policy = serving.fallback();
         tracing::info!(
             listen = %webhook_addr,
             probes = %probe_addr,
             policy = %policy.name,
-            namespaces = %policies.covered_namespaces().join(","),
+            namespaces = %serving.covered_namespaces().join(","),
             "mcpguard is serving"
         );
         if args.dev {
@@ -249,12 +257,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
 
-    shutdown_signal().await;
+    shutdown.await;
     tracing::info!(
         drain_seconds = settings.drain.as_secs(),
         "shutting down: not ready, draining"
     );
-    state.readiness.shutting_down.store(true, Ordering::Release);
+    readiness.shutting_down.store(true, Ordering::Release);
     tokio::time::sleep(settings.drain).await;
     let _ = stop_webhook.send(());
     let _ = webhook.await;
@@ -279,6 +287,14 @@ async fn cluster_client(mode: ClusterMode) -> anyhow::Result<Option<kube::Client
     }
 }
 
+/// What the cluster loops share with the webhook.
+struct Shared {
+    policies: Arc<PolicyStore>,
+    runtime_classes: Arc<dyn RuntimeClassLookup>,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
+}
+
 /// Leader election, and on the leader: the certificate passes (when self-managed), the
 /// namespaces' PSA enforce labels, the background audit and (with --controller) the
 /// MCPServer controller. Every replica keeps serving.
@@ -286,7 +302,7 @@ async fn start_leader_duties(
     args: &ServeArgs,
     client: kube::Client,
     cert: Arc<tls::SwappableCert>,
-    state: Arc<AppState>,
+    shared: Shared,
 ) -> anyhow::Result<()> {
     let identity = pod_identity(args);
     let lease = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &args.leader_lease)
@@ -301,7 +317,9 @@ async fn start_leader_duties(
     if args.audit_interval_seconds > 0 {
         tokio::spawn(crate::cluster::audit_scan::run(
             client.clone(),
-            state.clone(),
+            shared.policies.clone(),
+            shared.runtime_classes.clone(),
+            shared.metrics.clone(),
             leader.clone(),
             Duration::from_secs(args.audit_interval_seconds),
         ));
@@ -309,34 +327,22 @@ async fn start_leader_duties(
     if args.controller {
         tokio::spawn(crate::cluster::controller::run(
             client.clone(),
-            state.clone(),
+            shared.policies.clone(),
+            shared.runtime_classes.clone(),
             leader.clone(),
         ));
     }
     tokio::spawn(crate::cluster::policy_watch::run_leader(
         client.clone(),
-        state.clone(),
+        shared.policies.clone(),
+        shared.readiness.clone(),
         leader.clone(),
         Some(args.webhook_configuration.clone()),
     ));
-    let labels_state = state.clone();
-    let labels_client = client.clone();
-    tokio::spawn(run_while_leading(
+    tokio::spawn(crate::cluster::namespace_labels::run(
+        client.clone(),
+        shared.policies.clone(),
         leader.clone(),
-        Duration::from_secs(60),
-        move || {
-            let state = labels_state.clone();
-            let client = labels_client.clone();
-            async move {
-                let policies = state.policies.load_full();
-                match crate::cluster::namespace_labels::sync(&client, &policies).await {
-                    Ok(applied) => tracing::debug!(applied, "namespace enforce labels applied"),
-                    Err(err) => {
-                        tracing::warn!(error = %err, "cannot apply namespace enforce labels; retrying")
-                    }
-                }
-            }
-        },
     ));
     if args.cert_management == CertManagement::SelfManaged {
         let manager = SelfManagedCerts {
@@ -348,9 +354,10 @@ async fn start_leader_duties(
             settings: RotationSettings::default(),
             serving: cert,
         };
+        let policies = shared.policies;
         tokio::spawn(manager.run(
             leader,
-            move || state.policies.load().covered_namespaces(),
+            move || policies.load().covered_namespaces(),
             Duration::from_secs(60),
         ));
     }
@@ -394,47 +401,30 @@ fn example_review_path() -> PathBuf {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-}
-
-/// Runs `pass` every `interval` while this replica holds the lease, and at once on winning it.
-async fn run_while_leading<F, Fut>(
-    mut leader: tokio::sync::watch::Receiver<bool>,
-    interval: Duration,
-    pass: F,
-) where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    loop {
-        if *leader.borrow_and_update() {
-            pass().await;
-        }
-        tokio::select! {
-            () = tokio::time::sleep(interval) => {}
-            changed = leader.changed() => {
-                if changed.is_err() {
-                    return;
+/// Listens for SIGINT and SIGTERM from the call on: the returned future resolves at the
+/// first. Called before the replica says it is ready (or prints the dev banner), so a stop
+/// that follows either is always handled (drained, exit 0), never the default action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let listen = |kind: SignalKind, name: &'static str| {
+        let mut stream = signal(kind)
+            .inspect_err(|err| tracing::error!(error = %err, "cannot listen for {name}"))
+            .ok();
+        async move {
+            match stream.as_mut() {
+                Some(stream) => {
+                    stream.recv().await;
                 }
+                None => std::future::pending::<()>().await,
             }
+        }
+    };
+    let interrupt = listen(SignalKind::interrupt(), "SIGINT");
+    let terminate = listen(SignalKind::terminate(), "SIGTERM");
+    async move {
+        tokio::select! {
+            () = interrupt => {},
+            () = terminate => {},
         }
     }
 }

@@ -2,7 +2,6 @@
 //! body, decode once, decide, encode, count.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use axum::Router;
@@ -13,9 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
-use super::tls::SwappableCert;
 use crate::metrics::{BadRequestLabels, EndpointLabels, Metrics, RequestLabels};
 use crate::policy_store::PolicyStore;
+use crate::readiness::Readiness;
 use mcpguard_core::engine::{self, Context, Decision, Outcome};
 use mcpguard_core::policy::Policy;
 use mcpguard_core::review::{API_VERSION, AdmissionReview, KIND};
@@ -25,12 +24,13 @@ use mcpguard_core::runtime_class::RuntimeClassLookup;
 /// envelope, so 7 MiB admits every legitimate review and nothing much larger.
 pub const MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
 
-/// What every request handler shares.
+/// What every request handler shares. The policy store, metrics and readiness are shared
+/// parts the cluster loops are handed directly; the rest is the webhook's own.
 pub struct AppState {
-    pub policies: PolicyStore,
+    pub policies: Arc<PolicyStore>,
     pub runtime_classes: Arc<dyn RuntimeClassLookup>,
     pub metrics: Arc<Metrics>,
-    pub readiness: Readiness,
+    pub readiness: Arc<Readiness>,
     /// Reviews in progress (body read to response). Bounds memory (each body is up to
     /// 7 MiB) and CPU; a review beyond it is shed with a quick 503 rather than queued
     /// behind the others until kube-apiserver's timeout.
@@ -93,52 +93,35 @@ impl AppState {
         max_concurrent_reviews: usize,
         max_review_bytes: usize,
     ) -> Arc<Self> {
-        let review_kib = max_review_bytes.max(MAX_BODY_BYTES).div_ceil(1024);
-        Arc::new(AppState {
-            policies: PolicyStore::new(policy, metrics.clone()),
+        Self::from_parts(
+            Arc::new(PolicyStore::new(policy, metrics.clone())),
             runtime_classes,
             metrics,
-            readiness: Readiness::default(),
+            Arc::new(Readiness::default()),
+            max_concurrent_reviews,
+            max_review_bytes,
+        )
+    }
+
+    /// The webhook's state around parts it shares with the cluster loops.
+    pub fn from_parts(
+        policies: Arc<PolicyStore>,
+        runtime_classes: Arc<dyn RuntimeClassLookup>,
+        metrics: Arc<Metrics>,
+        readiness: Arc<Readiness>,
+        max_concurrent_reviews: usize,
+        max_review_bytes: usize,
+    ) -> Arc<Self> {
+        let review_kib = max_review_bytes.max(MAX_BODY_BYTES).div_ceil(1024);
+        Arc::new(AppState {
+            policies,
+            runtime_classes,
+            metrics,
+            readiness,
             review_slots: tokio::sync::Semaphore::new(max_concurrent_reviews.max(1)),
             review_kib: tokio::sync::Semaphore::new(review_kib),
             events: std::sync::OnceLock::new(),
         })
-    }
-}
-
-/// `/readyz` is true only while every condition holds.
-#[derive(Debug)]
-pub struct Readiness {
-    pub tls_listening: AtomicBool,
-    pub caches_synced: AtomicBool,
-    /// The MCPPolicy objects have been listed (true when they are not watched).
-    pub policies_synced: AtomicBool,
-    pub shutting_down: AtomicBool,
-    /// The serving certificate, when it may be absent at first (self-managed installs).
-    pub certificate: std::sync::OnceLock<Arc<SwappableCert>>,
-}
-
-impl Default for Readiness {
-    fn default() -> Self {
-        Readiness {
-            tls_listening: AtomicBool::new(false),
-            caches_synced: AtomicBool::new(true),
-            policies_synced: AtomicBool::new(true),
-            shutting_down: AtomicBool::new(false),
-            certificate: std::sync::OnceLock::new(),
-        }
-    }
-}
-
-impl Readiness {
-    /// The policy file is loaded before `AppState` exists, so it is not a condition here;
-    /// the MCPPolicy objects are.
-    pub fn is_ready(&self) -> bool {
-        self.tls_listening.load(Ordering::Acquire)
-            && self.caches_synced.load(Ordering::Acquire)
-            && self.policies_synced.load(Ordering::Acquire)
-            && !self.shutting_down.load(Ordering::Acquire)
-            && self.certificate.get().is_none_or(|cert| cert.is_loaded())
     }
 }
 

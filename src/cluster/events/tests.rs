@@ -756,3 +756,128 @@ fn a_denial_for_a_runtime_class_conflict_gets_an_event() {
     );
     assert_eq!(record.regarding.kind.as_deref(), Some("Deployment"));
 }
+
+// ---- the note read back ----------------------------------------------------------------
+
+/// What `mcpguard audit` reads back from the notes `event_for` writes (the reader is
+/// `mcpguard_core::audit::note`; its own tests cover the format alone).
+mod notes_read_back {
+    use pretty_assertions::assert_eq;
+    use serde_json::json;
+
+    use super::*;
+    use mcpguard_core::audit::note::ViolationNote;
+
+    /// The user and the checks, as the audit's rows take them.
+    fn parse_note(note: &str) -> Option<(String, Vec<String>)> {
+        ViolationNote::parse(note).map(|parsed| (parsed.user, parsed.checks))
+    }
+
+    /// A pod `CREATE` by `user` (none: no user name), named or from `generate_name`.
+    fn request(user: Option<&str>, name: &str, generate_name: &str) -> AdmissionRequest {
+        let mut request = pod_request(
+            name,
+            json!({"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"generateName": generate_name, "namespace": "mcp"}}),
+        );
+        request["userInfo"] = match user {
+            Some(user) => json!({"username": user}),
+            None => json!({}),
+        };
+        build(request)
+    }
+
+    fn note_of(request: &AdmissionRequest, decision: &Decision, policy: &str) -> String {
+        event_for(request, decision, policy, false)
+            .expect("a violation Event")
+            .note
+    }
+
+    fn owned(checks: &[&str]) -> Vec<String> {
+        checks.iter().map(|c| (*c).to_owned()).collect()
+    }
+
+    #[test]
+    fn parse_note_reads_back_what_event_for_writes() {
+        let note = note_of(
+            &request(Some("system:serviceaccount:mcp:deployer"), "web-1", ""),
+            &decision_with(Outcome::Denied, &["runAsNonRoot", "allowedRegistries"]),
+            "mcp-restricted",
+        );
+        assert_eq!(
+            note,
+            "policy \"mcp-restricted\" denied CREATE of pods \"web-1\" by system:serviceaccount:mcp:deployer: runAsNonRoot, allowedRegistries"
+        );
+        assert_eq!(
+            parse_note(&note),
+            Some((
+                "system:serviceaccount:mcp:deployer".to_owned(),
+                owned(&["runAsNonRoot", "allowedRegistries"])
+            ))
+        );
+    }
+
+    #[test]
+    fn parse_note_handles_admitted_unknown_users_and_awkward_names() {
+        // Warn mode, no user name, a generateName, and a policy name that needs escaping.
+        let note = note_of(
+            &request(None, "", "web-7d4b9c-"),
+            &decision_with(Outcome::Warned, &["privileged"]),
+            "odd \"policy\": by x",
+        );
+        assert_eq!(
+            parse_note(&note),
+            Some(("unknown user".to_owned(), owned(&["privileged"])))
+        );
+        // A user name with ": " in it: the checks are after the last one.
+        let note = note_of(
+            &request(Some("oidc: alice@example.com"), "web-1", ""),
+            &decision_with(Outcome::Audited, &["hostPorts"]),
+            "p",
+        );
+        assert_eq!(
+            parse_note(&note),
+            Some(("oidc: alice@example.com".to_owned(), owned(&["hostPorts"])))
+        );
+    }
+
+    #[test]
+    fn parse_note_keeps_the_checks_of_a_truncated_note() {
+        let checks: Vec<String> = (0..120).map(|i| format!("check{i}")).collect();
+        let refs: Vec<&str> = checks.iter().map(String::as_str).collect();
+        let note = note_of(
+            &request(Some("bob"), "web-1", ""),
+            &decision_with(Outcome::Denied, &refs),
+            "p",
+        );
+        assert!(note.ends_with("..."), "{note}");
+        let (user, parsed) = parse_note(&note).expect("parses");
+        assert_eq!(user, "bob");
+        assert_eq!(parsed[..3], owned(&["check0", "check1", "check2"])[..]);
+        assert!(parsed.last().is_some_and(|c| c.ends_with("...")));
+    }
+
+    #[test]
+    fn parse_note_ignores_an_unverified_owner_mention() {
+        let note = note_of(
+            &request(Some("bob"), "web-1", ""),
+            &decision_with(Outcome::Denied, &["runAsNonRoot", "privileged"]),
+            "p",
+        );
+        let claim = ClaimedOwner {
+            api_version: "apps/v1".into(),
+            kind: "ReplicaSet".into(),
+            name: "web".into(),
+            uid: "u-1".into(),
+        };
+        let mentioned = note_with_unverified_owner(&note, &claim);
+        assert_eq!(
+            mentioned,
+            format!("{note} [unverified owner: ReplicaSet \"web\"]")
+        );
+        assert_eq!(
+            parse_note(&mentioned),
+            Some(("bob".to_owned(), owned(&["runAsNonRoot", "privileged"])))
+        );
+    }
+}
