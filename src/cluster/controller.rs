@@ -365,6 +365,32 @@ async fn reconcile_server(server: &MCPServer, ctx: &Context) -> Result<Action, E
         return Ok(Action::requeue(RESYNC));
     }
 
+    if let Some(held) = foreign_object(&ctx.client, &namespace, &server, &rendered).await? {
+        let message = format!(
+            "{held} already exists and is not owned by this MCPServer: nothing is written \
+             until it is removed, or the MCPServer renamed"
+        );
+        tracing::warn!(
+            server = %format!("{namespace}/{}", server.name_any()),
+            object = %held,
+            "MCPServer conflicts with an object it does not own; nothing written"
+        );
+        let status = status_of(
+            &server,
+            &current,
+            Phase::Failed,
+            current.url.clone(),
+            current.ready_replicas,
+            [
+                wanted(CONDITION_READY, "False", "Conflict", message),
+                secrets_condition,
+                compliant,
+            ],
+            now,
+        );
+        write_status(&servers, &server, status).await?;
+        return Ok(Action::requeue(RESYNC));
+    }
     let live = apply(&ctx.client, &namespace, &server, &rendered).await?;
     let ready_replicas = live
         .status
@@ -446,6 +472,47 @@ fn secret_version(name: String, secret: &Secret) -> SecretVersion {
     }
 }
 
+/// Whether `object`'s controller reference is this server.
+fn owned_by(object: &impl Resource, server: &MCPServer) -> bool {
+    object.owner_references().iter().any(|owner| {
+        owner.controller == Some(true) && Some(&owner.uid) == server.meta().uid.as_ref()
+    })
+}
+
+/// The first object the server would write that exists and is not its own (`Service
+/// "github"`), or `None`. Server-side apply with force would take such an object over, and
+/// deleting the MCPServer would then garbage-collect it: an MCPServer named after another
+/// team's Service must not be a way to replace or delete it.
+async fn foreign_object(
+    client: &Client,
+    namespace: &str,
+    server: &MCPServer,
+    rendered: &Rendered,
+) -> Result<Option<String>, Error> {
+    let name = server.name_any();
+    if rendered.network_policy.is_some() {
+        let api: Api<NetworkPolicy> = Api::namespaced(client.clone(), namespace);
+        if let Some(existing) = api.get_opt(&name).await?
+            && !owned_by(&existing, server)
+        {
+            return Ok(Some(format!("NetworkPolicy {name:?}")));
+        }
+    }
+    let api: Api<Service> = Api::namespaced(client.clone(), namespace);
+    if let Some(existing) = api.get_opt(&name).await?
+        && !owned_by(&existing, server)
+    {
+        return Ok(Some(format!("Service {name:?}")));
+    }
+    let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    if let Some(existing) = api.get_opt(&name).await?
+        && !owned_by(&existing, server)
+    {
+        return Ok(Some(format!("Deployment {name:?}")));
+    }
+    Ok(None)
+}
+
 /// Server-side applies the NetworkPolicy first (new pods start isolated), then the Service
 /// and the Deployment; removes what others added to the pod template. Returns the live
 /// Deployment.
@@ -505,10 +572,7 @@ async fn delete_owned_network_policy(
     let Some(existing) = api.get_opt(&name).await? else {
         return Ok(());
     };
-    let owned = existing.owner_references().iter().any(|owner| {
-        owner.controller == Some(true) && Some(&owner.uid) == server.meta().uid.as_ref()
-    });
-    if !owned {
+    if !owned_by(&existing, server) {
         return Ok(());
     }
     let params = DeleteParams {
