@@ -110,6 +110,7 @@ pub struct Metrics {
     pub connections_evicted: Counter,
     pub connections_refused: Counter,
     pub unauthenticated_requests: Counter,
+    pub webhook_fence_denials: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -200,8 +201,17 @@ impl Metrics {
             "Reviews refused (401) for want of a client certificate (with --client-ca)",
             unauthenticated_requests.clone(),
         );
+        let webhook_fence_denials = Counter::default();
+        registry.register(
+            "mcpguard_webhook_fence_denials",
+            "The leader's own patches of its webhook configurations that the API server's \
+             ValidatingAdmissionPolicy mcpguard-webhook-fence refused (certificate rotation \
+             stalls while this grows)",
+            webhook_fence_denials.clone(),
+        );
         Metrics {
             registry,
+            webhook_fence_denials,
             connections_evicted,
             connections_refused,
             unauthenticated_requests,

@@ -45,6 +45,23 @@ pub enum SelfCertError {
     Tls(#[from] tls::TlsError),
 }
 
+/// The ValidatingAdmissionPolicy that fences mcpguard's own ServiceAccount on its webhook
+/// configurations (webhook-manifests/webhook-fence/).
+pub const WEBHOOK_FENCE: &str = "mcpguard-webhook-fence";
+
+/// Whether the API server refused a write because the webhook fence denied it. A
+/// ValidatingAdmissionPolicy denial names the policy in its message ("ValidatingAdmission
+/// Policy 'mcpguard-webhook-fence' with binding '...' denied request: ...").
+pub fn denied_by_fence(err: &SelfCertError) -> bool {
+    match err {
+        SelfCertError::Api(kube::Error::Api(status)) => {
+            status.message.contains("ValidatingAdmissionPolicy")
+                && status.message.contains(&format!("'{WEBHOOK_FENCE}'"))
+        }
+        _ => false,
+    }
+}
+
 /// What one pass did, for logs and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PassReport {
@@ -346,8 +363,9 @@ impl SelfManagedCerts {
         leader: tokio::sync::watch::Receiver<bool>,
         namespaces: impl Fn() -> Vec<String>,
         interval: std::time::Duration,
+        metrics: Arc<crate::metrics::Metrics>,
     ) {
-        let (manager, namespaces) = (&self, &namespaces);
+        let (manager, namespaces, metrics) = (&self, &namespaces, &metrics);
         run_while_leading(leader, Cadence::Every(interval), move |_| async move {
             match manager
                 .reconcile(OffsetDateTime::now_utc(), &namespaces())
@@ -362,11 +380,55 @@ impl SelfManagedCerts {
                     );
                 }
                 Ok(report) => tracing::debug!(reason = report.reason, "certificates current"),
+                Err(err) if denied_by_fence(&err) => {
+                    // Every pass will be refused the same way until someone changes the
+                    // configurations or the fence: rotation has stopped, so say it loudly.
+                    metrics.webhook_fence_denials.inc();
+                    tracing::error!(
+                        error = %err,
+                        "the webhook fence (ValidatingAdmissionPolicy {WEBHOOK_FENCE}) refused \
+                         mcpguard's own patch of its webhook configurations: certificate \
+                         rotation and namespace selection are stalled until the \
+                         configurations are restored as installed"
+                    )
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "certificate reconcile failed; retrying")
                 }
             }
         })
         .await;
+    }
+}
+
+#[cfg(test)]
+mod fence_tests {
+    use super::*;
+
+    fn api_error(code: u16, message: &str) -> SelfCertError {
+        SelfCertError::Api(kube::Error::Api(
+            kube::core::Status::failure(message, "Forbidden")
+                .with_code(code)
+                .boxed(),
+        ))
+    }
+
+    #[test]
+    fn a_denial_by_the_webhook_fence_is_recognised() {
+        let denied = api_error(
+            403,
+            "mutatingwebhookconfigurations.admissionregistration.k8s.io \"mcpguard\" is forbidden: ValidatingAdmissionPolicy 'mcpguard-webhook-fence' with binding 'mcpguard-webhook-fence' denied request: mcpguard's ServiceAccount may change only clientConfig.caBundle and namespaceSelector of its webhooks",
+        );
+        assert!(denied_by_fence(&denied));
+    }
+
+    #[test]
+    fn other_refusals_are_not_the_fence() {
+        for message in [
+            "mutatingwebhookconfigurations.admissionregistration.k8s.io \"mcpguard\" is forbidden: User \"system:serviceaccount:mcpguard-system:mcpguard\" cannot patch resource",
+            "ValidatingAdmissionPolicy 'someone-elses-policy' with binding 'x' denied request: no",
+        ] {
+            assert!(!denied_by_fence(&api_error(403, message)), "{message}");
+        }
     }
 }

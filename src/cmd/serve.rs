@@ -359,6 +359,7 @@ async fn start_leader_duties(
             leader,
             move || policies.load().covered_namespaces(),
             Duration::from_secs(60),
+            shared.metrics,
         ));
     }
     Ok(())
