@@ -249,7 +249,7 @@ enum Scoped {
 
 /// Whether the request is for the core `pods` resource (of any version, as PSA judges it:
 /// `pods` of another group, such as `metrics.k8s.io`, are something else).
-pub fn is_pod(request: &AdmissionRequest) -> bool {
+fn is_pod(request: &AdmissionRequest) -> bool {
     request.resource.group.is_empty() && request.resource.resource == "pods"
 }
 
