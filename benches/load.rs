@@ -12,7 +12,7 @@
 //! N persistent connections, each sending the next request as soon as the previous answer
 //! arrived, for a warm-up and then a measured window, for every payload × N × server.
 //! Every request carries its own uid; a response counts as an error unless it is a 200
-//! that echoes that uid and allows/denies exactly as the engine decides in-process.
+//! that echoes that uid and allows/denies exactly as the core's front door decides in-process.
 //! It prints one markdown table (requests/s, latency percentiles, server CPU and peak RSS,
 //! mcpguard's throughput as a ratio of echo's) and the targets; a missed target is
 //! reported, never a failure.
@@ -53,9 +53,11 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use mcpguard::webhook::routes::MAX_BODY_BYTES;
 use mcpguard::webhook::{server, tls};
+use mcpguard_core::admission::{self, Context};
 use mcpguard_core::certs;
-use mcpguard_core::engine::{self, Context, Decision, Outcome};
+use mcpguard_core::engine::{Decision, Outcome};
 use mcpguard_core::policy::Policy;
+use mcpguard_core::policy_set::PolicySet;
 use mcpguard_core::review::{API_VERSION, AdmissionReview, KIND};
 use mcpguard_core::runtime_class::StaticRuntimeClasses;
 use rustls::pki_types::pem::PemObject as _;
@@ -239,18 +241,20 @@ fn typical_review() -> Value {
 fn decide(review: &Value, context: Context<'_>, mutate: bool) -> anyhow::Result<Decision> {
     let parsed: AdmissionReview = serde_json::from_value(review.clone())?;
     let request = parsed.request.context("review has a request")?;
-    Ok(if mutate {
-        engine::mutate(&request, context)
+    let answer = if mutate {
+        admission::mutate(&request, context)
     } else {
-        engine::validate(&request, context)
-    })
+        admission::validate(&request, context)
+    };
+    Ok(answer.decision)
 }
 
 fn payloads() -> anyhow::Result<Vec<Payload>> {
     let policy = Policy::embedded_default().context("embedded policy loads")?;
+    let policies = PolicySet::single(std::sync::Arc::new(policy));
     let runtime_classes = StaticRuntimeClasses::default();
     let context = Context {
-        policy: &policy,
+        policies: &policies,
         runtime_classes: &runtime_classes,
         now: time::OffsetDateTime::now_utc(),
     };

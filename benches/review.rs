@@ -4,11 +4,11 @@
 //! `cargo bench --bench review`. Each benchmark is one review (`Throughput::Elements(1)`), so
 //! criterion's `elem/s` is reviews per second on one core.
 //!
-//! - `review/mutate_full`: bytes -> AdmissionReview -> `engine::mutate` -> response bytes
-//! - `review/validate_full`: the same through `engine::validate`, for the pod as the API
+//! - `review/mutate_full`: bytes -> AdmissionReview -> `admission::mutate` -> response bytes
+//! - `review/validate_full`: the same through `admission::validate`, for the pod as the API
 //!   server sends it after the mutating webhook (admitted)
-//! - `review/validate_denied`: `engine::validate` of the unmutated pod (the denial path)
-//! - `review/validate_deployment`: `engine::validate` of a Deployment CREATE whose template is
+//! - `review/validate_denied`: `admission::validate` of the unmutated pod (the denial path)
+//! - `review/validate_deployment`: `admission::validate` of a Deployment CREATE whose template is
 //!   the typical pod (mutated in memory as its pods will be, then judged; admitted)
 //! - `pss/evaluate_restricted`: only the Pod Security Standards checks, on the typed pod
 //! - `cel/typical_rule`: one custom CEL rule (`spec.validate.rules`, the README's `:latest`
@@ -27,9 +27,11 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use k8s_openapi::api::core::v1::PodSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use mcpguard_core::admission::{self, Answer, Context};
 use mcpguard_core::cel_rules::RuleInput;
-use mcpguard_core::engine::{self, Context, Decision, Outcome};
+use mcpguard_core::engine::Outcome;
 use mcpguard_core::policy::{self, Policy};
+use mcpguard_core::policy_set::PolicySet;
 use mcpguard_core::pss::{self, Level, Version};
 use mcpguard_core::review::{AdmissionRequest, AdmissionReview};
 use mcpguard_core::runtime_class::StaticRuntimeClasses;
@@ -46,7 +48,7 @@ use reviews::{
 fn mutated_review(review: &Value, context: Context<'_>) -> Value {
     let parsed: AdmissionReview = serde_json::from_value(review.clone()).expect("review parses");
     let request = parsed.request.expect("request");
-    let decision = engine::mutate(&request, context);
+    let decision = admission::mutate(&request, context).decision;
     assert_eq!(
         decision.outcome,
         Outcome::Mutated,
@@ -58,22 +60,24 @@ fn mutated_review(review: &Value, context: Context<'_>) -> Value {
     mutated
 }
 
-/// `engine::mutate` or `engine::validate`.
-type Decide = fn(&AdmissionRequest, Context<'_>) -> Decision;
+/// `admission::mutate` or `admission::validate`.
+type Decide = for<'a> fn(&AdmissionRequest, Context<'a>) -> Answer<'a>;
 
 /// What the webhook does for one request body, minus HTTP: parse, decide, serialise.
 fn review_bytes(bytes: &[u8], context: Context<'_>, decide: Decide) -> Vec<u8> {
     let review: AdmissionReview = serde_json::from_slice(bytes).expect("review parses");
     let request = review.request.expect("request");
-    let decision = decide(&request, context);
-    decision.review_json(&request.uid)
+    let answer = decide(&request, context);
+    answer.decision.review_json(&request.uid)
 }
 
 fn benches(c: &mut Criterion) {
-    let policy = Policy::embedded_default().expect("embedded policy loads");
+    let policies = PolicySet::single(std::sync::Arc::new(
+        Policy::embedded_default().expect("embedded policy loads"),
+    ));
     let runtime_classes = StaticRuntimeClasses::default();
     let context = Context {
-        policy: &policy,
+        policies: &policies,
         runtime_classes: &runtime_classes,
         now: time::OffsetDateTime::UNIX_EPOCH,
     };
@@ -97,13 +101,16 @@ fn benches(c: &mut Criterion) {
     // Sanity: each path takes the branch it is named after.
     let decide = |bytes: &[u8], f: Decide| {
         let review: AdmissionReview = serde_json::from_slice(bytes).expect("parses");
-        f(&review.request.expect("request"), context)
+        f(&review.request.expect("request"), context).decision
     };
-    assert_eq!(decide(&raw, engine::mutate).outcome, Outcome::Mutated);
-    assert_eq!(decide(&mutated, engine::validate).outcome, Outcome::Allowed);
-    assert_eq!(decide(&raw, engine::validate).outcome, Outcome::Denied);
+    assert_eq!(decide(&raw, admission::mutate).outcome, Outcome::Mutated);
     assert_eq!(
-        decide(&deployment, engine::validate).outcome,
+        decide(&mutated, admission::validate).outcome,
+        Outcome::Allowed
+    );
+    assert_eq!(decide(&raw, admission::validate).outcome, Outcome::Denied);
+    assert_eq!(
+        decide(&deployment, admission::validate).outcome,
         Outcome::Allowed
     );
 
@@ -116,16 +123,16 @@ fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("review");
     group.throughput(Throughput::Elements(1));
     group.bench_function("mutate_full", |b| {
-        b.iter(|| review_bytes(black_box(&raw), context, engine::mutate))
+        b.iter(|| review_bytes(black_box(&raw), context, admission::mutate))
     });
     group.bench_function("validate_full", |b| {
-        b.iter(|| review_bytes(black_box(&mutated), context, engine::validate))
+        b.iter(|| review_bytes(black_box(&mutated), context, admission::validate))
     });
     group.bench_function("validate_denied", |b| {
-        b.iter(|| review_bytes(black_box(&raw), context, engine::validate))
+        b.iter(|| review_bytes(black_box(&raw), context, admission::validate))
     });
     group.bench_function("validate_deployment", |b| {
-        b.iter(|| review_bytes(black_box(&deployment), context, engine::validate))
+        b.iter(|| review_bytes(black_box(&deployment), context, admission::validate))
     });
     group.finish();
 

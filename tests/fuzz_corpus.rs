@@ -8,13 +8,15 @@
 use std::collections::HashMap;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
 
+use mcpguard_core::admission::{self, Context};
 use mcpguard_core::documents;
-use mcpguard_core::engine::{self, Context, Decision, Outcome};
+use mcpguard_core::engine::{Decision, Outcome};
 use mcpguard_core::harden::{self, Scope};
 use mcpguard_core::policy::{self, Policy};
+use mcpguard_core::policy_set::PolicySet;
 use mcpguard_core::review::{
     API_VERSION, AdmissionRequest, AdmissionReview, AdmissionReviewOut, KIND,
 };
@@ -139,14 +141,15 @@ spec:
 "#;
 
 struct Setup {
-    policy: Policy,
+    /// One policy, judging every namespace.
+    policies: PolicySet,
     runtime_classes: StaticRuntimeClasses,
 }
 
 impl Setup {
     fn context(&self) -> Context<'_> {
         Context {
-            policy: &self.policy,
+            policies: &self.policies,
             runtime_classes: &self.runtime_classes,
             now: now(),
         }
@@ -164,11 +167,15 @@ static SETUPS: LazyLock<Vec<Setup>> = LazyLock::new(|| {
     };
     vec![
         Setup {
-            policy: Policy::embedded_default().expect("embedded policy loads"),
+            policies: PolicySet::single(Arc::new(
+                Policy::embedded_default().expect("embedded policy loads"),
+            )),
             runtime_classes: StaticRuntimeClasses::default(),
         },
         Setup {
-            policy: policy::parse_str(FUZZ_POLICY, "fuzz").expect("fuzz policy loads"),
+            policies: PolicySet::single(Arc::new(
+                policy::parse_str(FUZZ_POLICY, "fuzz").expect("fuzz policy loads"),
+            )),
             runtime_classes: StaticRuntimeClasses(HashMap::from([("gvisor".to_owned(), gvisor)])),
         },
     ]
@@ -228,14 +235,10 @@ fn review_target(data: &[u8]) -> bool {
         return false;
     };
     for setup in SETUPS.iter() {
-        let context = Context {
-            policy: &setup.policy,
-            runtime_classes: &setup.runtime_classes,
-            now: now(),
-        };
-        let mutated = engine::mutate(&request, context);
+        let context = setup.context();
+        let mutated = admission::mutate(&request, context).decision;
         check_review_decision(&request, &mutated, "mutate");
-        let validated = engine::validate(&request, context);
+        let validated = admission::validate(&request, context).decision;
         check_review_decision(&request, &validated, "validate");
     }
     true
@@ -252,7 +255,7 @@ fn review_corpus_replays_without_panics_and_patches_apply() {
 /// Mutations checked against the hardening they stand for, so the test shows it checked some.
 static MUTATIONS_CHECKED: AtomicUsize = AtomicUsize::new(0);
 
-/// Not a copy of a fuzz target: for every review in the corpus that `engine::mutate` hardens,
+/// Not a copy of a fuzz target: for every review in the corpus that `admission::mutate` hardens,
 /// its patch applied by `json_patch::patch` to the request's object must give exactly the pod
 /// `harden::harden_pod` returns, with no more operations than `json_patch::diff` needs.
 fn mutation_target(data: &[u8]) -> bool {
@@ -285,7 +288,7 @@ fn mutation_target(data: &[u8]) -> bool {
         _ => return false,
     };
     for setup in SETUPS.iter() {
-        let decision = engine::mutate(&request, setup.context());
+        let decision = admission::mutate(&request, setup.context()).decision;
         if !matches!(decision.outcome, Outcome::Mutated | Outcome::Allowed)
             || decision.audit_annotations.is_empty()
         {
@@ -294,7 +297,7 @@ fn mutation_target(data: &[u8]) -> bool {
         let Ok(expected) = harden::harden_pod(
             &object,
             scope.clone(),
-            &setup.policy,
+            setup.policies.fallback(),
             &setup.runtime_classes,
         ) else {
             panic!("mutate admitted a pod that harden_pod refuses");
@@ -376,14 +379,15 @@ fn policy_target(data: &[u8]) -> bool {
         return false;
     };
     let request = small_pod_request(&policy);
+    let policies = PolicySet::single(Arc::new(policy));
     let runtime_classes = StaticRuntimeClasses::default();
     let context = Context {
-        policy: &policy,
+        policies: &policies,
         runtime_classes: &runtime_classes,
         now: now(),
     };
-    check_policy_decision(&request, &engine::mutate(&request, context));
-    check_policy_decision(&request, &engine::validate(&request, context));
+    check_policy_decision(&request, &admission::mutate(&request, context).decision);
+    check_policy_decision(&request, &admission::validate(&request, context).decision);
     true
 }
 

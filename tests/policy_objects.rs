@@ -17,9 +17,9 @@ use axum::http::{Method, Request, Response, StatusCode};
 use common::{TestServer, example_review};
 use kube::client::Body;
 use mcpguard::cluster::policy_watch;
-use mcpguard_core::engine::{self, Context};
+use mcpguard_core::admission;
 use mcpguard_core::policy::{self, MCPPolicy, Policy};
-use mcpguard_core::policy_set::{ClusterPolicies, assemble};
+use mcpguard_core::policy_set::{ClusterPolicies, PolicySet, assemble};
 use mcpguard_core::runtime_class::StaticRuntimeClasses;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
@@ -307,18 +307,21 @@ fn pod_review_in(namespace: &str) -> Value {
     review
 }
 
-/// What the engine answers for `review` under `policy`, as the webhook must answer it.
+/// What the core's front door answers for `review` under `policy` alone, as the webhook
+/// must answer it.
 fn expected_response(review: &Value, policy: &Policy) -> Value {
     let request = serde_json::from_value(review["request"].clone()).expect("a request");
     let classes = StaticRuntimeClasses::default();
-    let decision = engine::validate(
+    let policies = PolicySet::single(Arc::new(policy.clone()));
+    let decision = admission::validate(
         &request,
-        Context {
-            policy,
+        admission::Context {
+            policies: &policies,
             runtime_classes: &classes,
             now: time::OffsetDateTime::now_utc(),
         },
-    );
+    )
+    .decision;
     serde_json::to_value(decision.to_response("705ab4f5-6393-11e8-b7cc-42010a800002"))
         .expect("response")
 }

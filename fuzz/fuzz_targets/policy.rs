@@ -4,8 +4,10 @@
 
 use libfuzzer_sys::fuzz_target;
 use mcpguard_core::review::AdmissionRequest;
-use mcpguard_core::engine::{self, Context, Decision};
+use mcpguard_core::admission::{self, Context};
+use mcpguard_core::engine::Decision;
 use mcpguard_core::policy::{self, Policy};
+use mcpguard_core::policy_set::PolicySet;
 use mcpguard_core::runtime_class::StaticRuntimeClasses;
 use serde_json::json;
 
@@ -62,14 +64,15 @@ fn policy(data: &[u8]) {
         return;
     };
     let request = small_pod_request(&policy);
+    let policies = PolicySet::single(std::sync::Arc::new(policy));
     let runtime_classes = StaticRuntimeClasses::default();
     let context = Context {
-        policy: &policy,
+        policies: &policies,
         runtime_classes: &runtime_classes,
         now: time::macros::datetime!(2030-01-01 00:00 UTC),
     };
-    check_decision(&request, &engine::mutate(&request, context));
-    check_decision(&request, &engine::validate(&request, context));
+    check_decision(&request, &admission::mutate(&request, context).decision);
+    check_decision(&request, &admission::validate(&request, context).decision);
 }
 
 fuzz_target!(|data: &[u8]| policy(data));

@@ -1,18 +1,20 @@
-//! A webhook request body, end to end as `admission::routes::decide` handles it: the
-//! JSON-object check, one `AdmissionReview` decode, the apiVersion/kind check, then
-//! `engine::mutate` and `engine::validate` under two policies, the response encoded as it
-//! goes on the wire. A returned patch must apply to the object it was computed from.
+//! A webhook request body, end to end as `webhook::routes::decide` handles it: the
+//! JSON-object check, one `AdmissionReview` decode, the apiVersion/kind check, then the
+//! front door's `admission::mutate` and `admission::validate` under two policies, the
+//! response encoded as it goes on the wire. A returned patch must apply to the object it was computed from.
 #![no_main]
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use libfuzzer_sys::fuzz_target;
 use mcpguard_core::review::{
     API_VERSION, AdmissionRequest, AdmissionReview, AdmissionReviewOut, KIND,
 };
-use mcpguard_core::engine::{self, Context, Decision};
+use mcpguard_core::admission::{self, Context};
+use mcpguard_core::engine::Decision;
 use mcpguard_core::policy::{self, Policy};
+use mcpguard_core::policy_set::PolicySet;
 use mcpguard_core::runtime_class::{RuntimeClassInfo, StaticRuntimeClasses};
 use serde_json::json;
 
@@ -78,7 +80,7 @@ spec:
 "#;
 
 struct Setup {
-    policy: Policy,
+    policies: PolicySet,
     runtime_classes: StaticRuntimeClasses,
 }
 
@@ -93,11 +95,15 @@ static SETUPS: LazyLock<Vec<Setup>> = LazyLock::new(|| {
     };
     vec![
         Setup {
-            policy: Policy::embedded_default().expect("embedded policy loads"),
+            policies: PolicySet::single(Arc::new(
+                Policy::embedded_default().expect("embedded policy loads"),
+            )),
             runtime_classes: StaticRuntimeClasses::default(),
         },
         Setup {
-            policy: policy::parse_str(FUZZ_POLICY, "fuzz").expect("fuzz policy loads"),
+            policies: PolicySet::single(Arc::new(
+                policy::parse_str(FUZZ_POLICY, "fuzz").expect("fuzz policy loads"),
+            )),
             runtime_classes: StaticRuntimeClasses(HashMap::from([("gvisor".to_owned(), gvisor)])),
         },
     ]
@@ -161,13 +167,13 @@ fn review(data: &[u8]) {
     };
     for setup in SETUPS.iter() {
         let context = Context {
-            policy: &setup.policy,
+            policies: &setup.policies,
             runtime_classes: &setup.runtime_classes,
             now: now(),
         };
-        let mutated = engine::mutate(&request, context);
+        let mutated = admission::mutate(&request, context).decision;
         check_decision(&request, &mutated, "mutate");
-        let validated = engine::validate(&request, context);
+        let validated = admission::validate(&request, context).decision;
         check_decision(&request, &validated, "validate");
     }
 }

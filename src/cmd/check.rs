@@ -1,9 +1,10 @@
 //! `mcpguard check` and `mcpguard mutate`: the webhook's answer, offline. Each pod goes
-//! through the API server's defaulting, then the same `engine::mutate` and
-//! `engine::validate` the webhook runs, as AdmissionReview requests.
+//! through the API server's defaulting, then the same front door the webhook runs
+//! (`admission::mutate` and `admission::validate`), as AdmissionReview requests.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::api::node::v1::RuntimeClass;
@@ -13,11 +14,13 @@ use serde_json::Value;
 use super::check_changes::{Change, changes_of};
 use super::load_policy;
 use crate::cmd::args::{CheckArgs, MutateArgs, OutputFormat};
+use mcpguard_core::admission;
 use mcpguard_core::api_defaults::apply_pod_defaults;
 use mcpguard_core::documents::{self, SourcedObject};
 use mcpguard_core::engine::{self, Context, Outcome};
 use mcpguard_core::harden;
 use mcpguard_core::policy::Policy;
+use mcpguard_core::policy_set::PolicySet;
 use mcpguard_core::review::AdmissionRequest;
 use mcpguard_core::runtime_class::StaticRuntimeClasses;
 use mcpguard_core::violation::Violation;
@@ -226,10 +229,17 @@ pub fn review_objects(
         .filter_map(|o| serde_json::from_value(o.object.clone()).ok())
         .collect();
     let runtime_classes = StaticRuntimeClasses::from_classes(&classes);
+    // The one policy judges every namespace, as it would alone in a cluster.
+    let policies = PolicySet::single(Arc::new(policy.clone()));
+    let front_door = admission::Context {
+        policies: &policies,
+        runtime_classes: &runtime_classes,
+        now: time::OffsetDateTime::now_utc(),
+    };
     let context = Context {
         policy,
         runtime_classes: &runtime_classes,
-        now: time::OffsetDateTime::now_utc(),
+        now: front_door.now,
     };
     let default_namespace = judging
         .namespace
@@ -238,13 +248,16 @@ pub fn review_objects(
         .unwrap_or_else(|| "default".into());
     objects
         .iter()
-        .map(|sourced| review_object(sourced, context, &default_namespace, judging))
+        .map(|sourced| review_object(sourced, context, front_door, &default_namespace, judging))
         .collect()
 }
 
+/// `context` holds the policy, for what the CLI reports of the mutation and of workloads'
+/// pods; `front_door` holds the same policy alone, for the decisions.
 fn review_object(
     sourced: &SourcedObject,
     context: Context<'_>,
+    front_door: admission::Context<'_>,
     default_namespace: &str,
     judging: &Judging<'_>,
 ) -> ObjectReport {
@@ -292,14 +305,14 @@ fn review_object(
         return report;
     }
     if let Some(workload) = workload {
-        return review_workload(report, workload, context, judging);
+        return review_workload(report, workload, context, front_door, judging);
     }
     let mut pod = object.clone();
     apply_pod_defaults(&mut pod);
     let identity = report.clone();
     let request = |pod: Value| admission_request("", "pods", &identity, pod, judging);
     if judging.mutate {
-        let decision = engine::mutate(&request(pod.clone()), context);
+        let decision = admission::mutate(&request(pod.clone()), front_door).decision;
         if decision.outcome == Outcome::Denied || decision.outcome == Outcome::Invalid {
             report.verdict = Verdict::Denied;
             report.reason = decision.status.map(|s| s.message);
@@ -321,7 +334,7 @@ fn review_object(
             report.mutated = pod.clone();
         }
     }
-    let decision = engine::validate(&request(pod), context);
+    let decision = admission::validate(&request(pod), front_door).decision;
     record_validation(&mut report, decision);
     report
 }
@@ -346,6 +359,7 @@ fn review_workload(
     mut report: ObjectReport,
     workload: &'static WorkloadKind,
     context: Context<'_>,
+    front_door: admission::Context<'_>,
     judging: &Judging<'_>,
 ) -> ObjectReport {
     let object = report.mutated.clone();
@@ -377,7 +391,7 @@ fn review_workload(
             object.clone(),
             judging,
         );
-        let decision = engine::validate(&request, context);
+        let decision = admission::validate(&request, front_door).decision;
         record_validation(&mut report, decision);
         return report;
     }
@@ -387,7 +401,7 @@ fn review_workload(
     let mut pod = workloads::pod_of_template(template);
     apply_pod_defaults(&mut pod);
     let request = admission_request("", "pods", &report, pod, judging);
-    let mut decision = engine::validate(&request, context);
+    let mut decision = admission::validate(&request, front_door).decision;
     let pods_of = format!("mcpguard: pods of {} {:?} ", workload.kind, report.name);
     for warning in &mut decision.warnings {
         if let Some(rest) = warning.strip_prefix("mcpguard: ") {

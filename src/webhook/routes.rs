@@ -1,5 +1,5 @@
-//! HTTP routes. The handlers only translate between HTTP and the engine: read a bounded
-//! body, decode once, decide, encode, count.
+//! HTTP routes. The handlers only translate between HTTP and the core's front door
+//! (`mcpguard_core::admission`): read a bounded body, decode once, decide, encode, count.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,7 +15,8 @@ use serde_json::json;
 use crate::metrics::{BadRequestLabels, EndpointLabels, Metrics, RequestLabels};
 use crate::policy_store::PolicyStore;
 use crate::readiness::Readiness;
-use mcpguard_core::engine::{self, Context, Decision, Outcome};
+use mcpguard_core::admission::{self, Answer, Judge};
+use mcpguard_core::engine::{self, Outcome};
 use mcpguard_core::policy::Policy;
 use mcpguard_core::review::{API_VERSION, AdmissionReview, KIND};
 use mcpguard_core::runtime_class::RuntimeClassLookup;
@@ -311,56 +312,22 @@ async fn decide(
         )
     })?;
     let policies = state.policies.load();
-    let policy = policies.for_namespace(request.namespace.as_deref());
-    let context = Context {
-        policy,
+    let context = admission::Context {
+        policies: &policies,
         runtime_classes: state.runtime_classes.as_ref(),
         now: time::OffsetDateTime::now_utc(),
     };
-    let mut decision = match endpoint {
-        Endpoint::Mutate => engine::mutate(&request, context),
-        Endpoint::Validate => engine::validate(&request, context),
+    let answer = match endpoint {
+        Endpoint::Mutate => admission::mutate(&request, context),
+        Endpoint::Validate => admission::validate(&request, context),
     };
-    if decision.outcome == Outcome::Allowed && mcpguard_core::objects::is_policy_write(&request) {
-        decision.warnings = claim_warnings(&policies, &request);
-    }
-    record(
-        state,
-        &policies,
-        endpoint,
-        &request,
-        &policy.name,
-        &decision,
-    );
+    record(state, &policies, endpoint, &request, &answer);
     // The request's objects are not needed to write the answer: freed before it is built.
     let uid = request.uid.clone();
     drop(request);
-    let body = decision.review_json(&uid);
+    let body = answer.decision.review_json(&uid);
     let json = HeaderValue::from_static("application/json");
     Ok(([(header::CONTENT_TYPE, json)], body).into_response())
-}
-
-/// For an admitted MCPPolicy: what it will do to the coverage of the namespaces it claims.
-fn claim_warnings(
-    policies: &mcpguard_core::policy_set::PolicySet,
-    request: &mcpguard_core::review::AdmissionRequest,
-) -> Vec<String> {
-    let Some(object) = &request.object else {
-        return Vec::new();
-    };
-    let text = |pointer: &str| object.pointer(pointer).and_then(serde_json::Value::as_str);
-    let namespaces: Vec<String> = object
-        .pointer("/spec/namespaces")
-        .and_then(serde_json::Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|ns| ns.as_str().map(str::to_owned))
-        .collect();
-    policies.claim_warnings(
-        text("/metadata/name").unwrap_or_default(),
-        text("/metadata/creationTimestamp"),
-        &namespaces,
-    )
 }
 
 fn record(
@@ -368,9 +335,9 @@ fn record(
     policies: &mcpguard_core::policy_set::PolicySet,
     endpoint: Endpoint,
     request: &mcpguard_core::review::AdmissionRequest,
-    policy: &str,
-    decision: &Decision,
+    answer: &Answer<'_>,
 ) {
+    let decision = &answer.decision;
     let operation = match request.operation() {
         Some(mcpguard_core::review::Operation::Create) => "CREATE",
         Some(mcpguard_core::review::Operation::Update) => "UPDATE",
@@ -393,24 +360,22 @@ fn record(
     }
     // A refused MCPPolicy is answered at `kubectl apply`; no namespace or object holds an
     // Event about it, and no policy judged it.
-    let policy_write = mcpguard_core::objects::is_policy_write(request);
-    if !policy_write
+    if let Judge::Policy(policy) = answer.judge
         && let Some(sink) = state.events.get()
-        && let Some(event) =
-            crate::cluster::events::event_for(request, decision, policy, sink.record_mutations)
+        && let Some(event) = crate::cluster::events::event_for(
+            request,
+            decision,
+            &policy.name,
+            sink.record_mutations,
+        )
         && sink.try_record(event).is_err()
     {
         state.metrics.events_dropped.inc();
     }
     if decision.outcome == Outcome::Denied {
-        let policy = if policy_write {
-            mcpguard_core::policy::KIND
-        } else {
-            policy
-        };
         state.metrics.record_denials(
             policies,
-            policy,
+            answer.judge.name(),
             request.namespace.as_deref(),
             &decision.violations,
         );

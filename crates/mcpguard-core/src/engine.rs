@@ -1,7 +1,8 @@
-//! The one decision function. [`mutate`] and [`validate`] answer the webhook, and the CLI
-//! (`mcpguard check` hands them the same AdmissionReview requests); [`judge_with_exceptions`]
-//! judges a pod outside admission, for the background audit and the MCPServer render. All
-//! share the same hardening and the same checks.
+//! The pod and workload decision: [`mutate_pod`], [`validate_pod`] and
+//! [`validate_workload`], which the front door (`crate::admission`) calls for the webhook and
+//! the CLI, and the judging they share with the background audit and the MCPServer render
+//! ([`judge_with_exceptions`], [`pod_of_workload`]). Every kind goes through the same
+//! hardening and the same checks.
 //!
 //! Pure: a decision depends only on the request, the policy and the RuntimeClass snapshot
 //! passed in. No I/O, no clock, no global state.
@@ -246,13 +247,19 @@ enum Scoped {
     UnknownOperation,
 }
 
+/// Whether the request is for the core `pods` resource (of any version, as PSA judges it:
+/// `pods` of another group, such as `metrics.k8s.io`, are something else).
+fn is_pod(request: &AdmissionRequest) -> bool {
+    request.resource.group.is_empty() && request.resource.resource == "pods"
+}
+
+/// What a request for a pod asks, by namespace, operation and subresource.
 fn classify(request: &AdmissionRequest, policy: &Policy) -> Scoped {
-    let is_pod = request.resource.group.is_empty() && request.resource.resource == "pods";
     let enforced = request
         .namespace
         .as_deref()
         .is_some_and(|ns| policy.enforces_namespace(ns));
-    if !is_pod || !enforced {
+    if !enforced {
         return Scoped::OutOfScope;
     }
     match (request.operation(), request.sub_resource()) {
@@ -276,9 +283,20 @@ fn unknown_operation(request: &AdmissionRequest) -> Decision {
     decision
 }
 
-/// The mutating webhook: fills the policy's defaults into pods being created and into
-/// ephemeral containers being added. Never denies for policy reasons; validation does.
+/// The engine's mutation under one policy: [`mutate_pod`] for a pod; nothing else is
+/// mutated. The webhook and the CLI reach it through `crate::admission`, which routes every
+/// kind and picks the policy by namespace.
 pub fn mutate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
+    if !is_pod(request) {
+        return Decision::new(Outcome::Skipped);
+    }
+    mutate_pod(request, context)
+}
+
+/// The mutating webhook for a request already known to be for a pod: fills the policy's
+/// defaults into pods being created and into ephemeral containers being added. Never denies
+/// for policy reasons; validation does.
+pub fn mutate_pod(request: &AdmissionRequest, context: Context<'_>) -> Decision {
     let kind = match classify(request, context.policy) {
         Scoped::InScope(kind @ (PodRequest::Create | PodRequest::EphemeralContainers)) => kind,
         Scoped::InScope(_) | Scoped::OutOfScope => return Decision::new(Outcome::Skipped),
@@ -393,26 +411,54 @@ enum Judged {
     Workload(&'static WorkloadKind),
 }
 
-/// The validating webhook: every PSS check of the policy's level and version, then the
-/// MCP rules, on pods and on the pod templates of workloads (mutated in memory first, as
-/// their pods will be). Plain pod updates, and workload updates that leave the template
-/// unchanged, are not judged. Exceptions waive named checks; the mode decides whether what
-/// remains denies, warns or is only recorded.
+/// The engine's validation under one policy: [`validate_pod`] for a pod,
+/// [`validate_workload`] for a workload controller; anything else is skipped. The webhook and
+/// the CLI reach it through `crate::admission`, which routes every kind and picks the policy
+/// by namespace.
 pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
-    if crate::objects::is_policy_write(request) {
-        return crate::objects::validate_policy(request);
+    if is_pod(request) {
+        return validate_pod(request, context);
     }
-    let judged = match classify(request, context.policy) {
-        Scoped::InScope(kind) => Judged::Pod(kind),
-        Scoped::UnknownOperation => return unknown_operation(request),
-        Scoped::OutOfScope => match workload_in_scope(request, context.policy) {
-            Some(workload) => Judged::Workload(workload),
-            None if crate::objects::handles(request, context) => {
-                return crate::objects::validate(request, context);
-            }
-            None => return Decision::new(Outcome::Skipped),
-        },
-    };
+    match workloads::by_resource(&request.resource.group, &request.resource.resource) {
+        Some(workload) => validate_workload(request, workload, context),
+        None => Decision::new(Outcome::Skipped),
+    }
+}
+
+/// The validating webhook for a request already known to be for a pod: every PSS check of
+/// the policy's level and version, then the MCP rules and the CEL rules. Plain updates that
+/// change no image or container are not judged, nor subresources other than
+/// `ephemeralcontainers` and `resize`. Exceptions waive named checks; the mode decides whether
+/// what remains denies, warns or is only recorded.
+pub fn validate_pod(request: &AdmissionRequest, context: Context<'_>) -> Decision {
+    match classify(request, context.policy) {
+        Scoped::InScope(kind) => judge_request_object(request, Judged::Pod(kind), context),
+        Scoped::UnknownOperation => unknown_operation(request),
+        Scoped::OutOfScope => Decision::new(Outcome::Skipped),
+    }
+}
+
+/// The validating webhook for a request already known to be for the workload controller
+/// `workload`: its pod template judged as [`validate_pod`] judges a pod, mutated in memory
+/// first as its pods will be. Updates that leave the template unchanged are not judged.
+pub fn validate_workload(
+    request: &AdmissionRequest,
+    workload: &'static WorkloadKind,
+    context: Context<'_>,
+) -> Decision {
+    if !workload_in_scope(request, context.policy) {
+        return Decision::new(Outcome::Skipped);
+    }
+    judge_request_object(request, Judged::Workload(workload), context)
+}
+
+/// The pod, or the pod a workload's template would create, of a request in scope: judged,
+/// and the verdict turned into a decision.
+fn judge_request_object(
+    request: &AdmissionRequest,
+    judged: Judged,
+    context: Context<'_>,
+) -> Decision {
     let Some(object) = &request.object else {
         return Decision::invalid("request.object is missing".into());
     };
@@ -696,17 +742,16 @@ fn judge_request_by(
     )
 }
 
-fn workload_in_scope(request: &AdmissionRequest, policy: &Policy) -> Option<&'static WorkloadKind> {
+/// Whether a workload request is one the policy judges: a CREATE or UPDATE of the object
+/// itself (not a subresource such as `scale` or `status`) in an enforced namespace.
+fn workload_in_scope(request: &AdmissionRequest, policy: &Policy) -> bool {
     let enforced = request
         .namespace
         .as_deref()
         .is_some_and(|ns| policy.enforces_namespace(ns));
     let operation = request.operation();
     let create_or_update = matches!(operation, Some(Operation::Create | Operation::Update));
-    if !enforced || !create_or_update || !request.sub_resource().is_empty() {
-        return None;
-    }
-    workloads::by_resource(&request.resource.group, &request.resource.resource)
+    enforced && create_or_update && request.sub_resource().is_empty()
 }
 
 pub fn violation_ids(violations: &[Violation]) -> String {

@@ -6,11 +6,13 @@
 //!   MCPPolicy model and loader), [`policy_set`] (every policy in force), [`runtime_class`].
 //! - Checks: [`pss`] (Pod Security Standards, per version), [`rules`] (MCP rules),
 //!   [`cel_rules`] (CEL), [`exceptions`], reported as [`violation`]s.
-//! - Decisions: [`engine`] (pods and workloads), [`objects`] (every other kind mcpguard
-//!   admits), [`harden`] (the mutation).
+//! - Decisions: [`admission`] (the front door: every request, routed by its resource to one
+//!   validator per kind), [`engine`] (pods and workloads), [`objects`] (every other kind
+//!   mcpguard admits), [`harden`] (the mutation).
 //! - Outputs: [`mcpserver`] (the MCPServer render), [`audit`] (PolicyReports), [`crds`],
 //!   [`rotation`] (the certificate rotation planner), [`certs`] (certificate generation).
 
+pub mod admission;
 pub mod api_defaults;
 pub mod audit;
 pub mod cel_rules;

@@ -1,7 +1,12 @@
-//! Validation of the other objects that shape MCP servers in enforced namespaces:
-//! `MCPServer`s (rendered and judged, so a noncompliant server fails at `kubectl apply`) and
-//! `NetworkPolicy`s (which are additive: one written by anyone could reopen what mcpguard's
-//! policies close, so only mcpguard's own, or ones within the allowed peers, are admitted).
+//! Validation of the other objects mcpguard admits, one validator per kind, which the front
+//! door (`crate::admission`) calls by the request's resource:
+//! - `MCPServer`s in enforced namespaces ([`validate_server`]): rendered and judged, so a
+//!   noncompliant server fails at `kubectl apply`;
+//! - `NetworkPolicy`s in enforced namespaces ([`validate_network_policy`]): they are additive,
+//!   so one written by anyone could reopen what mcpguard's policies close; only mcpguard's
+//!   own, or ones within the allowed peers, are admitted;
+//! - `MCPPolicy`s ([`validate_policy`]): judged by the policy loader, whatever the policies
+//!   say, and warned about the namespaces they would take from the policies in force.
 
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer};
 use serde_json::Value;
@@ -11,6 +16,7 @@ use crate::harden::truncate_warning;
 use crate::mcpserver::crd::MCPServer;
 use crate::mcpserver::render::{self, RenderError, SecretVersion};
 use crate::policy::Mode;
+use crate::policy_set::PolicySet;
 use crate::redact;
 use crate::review::{AdmissionRequest, Operation, ResponseStatus};
 use crate::violation::Violation;
@@ -21,21 +27,25 @@ pub const MCPSERVER_NETWORK: &str = "mcpServerNetwork";
 pub const NETWORK_POLICY_PEERS: &str = "networkPolicyPeers";
 pub const MCPPOLICY_SPEC: &str = "mcpPolicySpec";
 
-/// Whether this is an `MCPPolicy` being written. Such objects are cluster-scoped and judged
-/// by the policy loader, whatever the policies say.
-pub fn is_policy_write(request: &AdmissionRequest) -> bool {
-    request.resource.group == "mcpguard.dev"
-        && request.resource.resource == "mcppolicies"
-        && request.sub_resource().is_empty()
+/// Whether a request writes the object itself (a CREATE or UPDATE, not a subresource such
+/// as `status`): what every validator here judges.
+fn is_write(request: &AdmissionRequest) -> bool {
+    request.sub_resource().is_empty()
         && matches!(
             request.operation(),
             Some(Operation::Create | Operation::Update)
         )
 }
 
-/// A broken policy is refused at `kubectl apply` with the loader's error, the one
-/// `mcpguard check --policy` gives for the same document as a file.
-pub fn validate_policy(request: &AdmissionRequest) -> Decision {
+/// The validator of `MCPPolicy` requests. Such objects are cluster-scoped and judged by the
+/// policy loader, whatever the policies in force say: a broken policy is refused at
+/// `kubectl apply` with the loader's error, the one `mcpguard check --policy` gives for the
+/// same document as a file. An admitted one is warned about what it will do to the coverage
+/// of the namespaces it claims, against `policies`, the set in force.
+pub fn validate_policy(request: &AdmissionRequest, policies: &PolicySet) -> Decision {
+    if !is_write(request) {
+        return skipped();
+    }
     let object = match changed_object(request) {
         Ok(object) => object,
         Err(decision) => return *decision,
@@ -43,6 +53,7 @@ pub fn validate_policy(request: &AdmissionRequest) -> Decision {
     match crate::policy::from_object(object) {
         Ok(_) => Decision {
             outcome: Outcome::Allowed,
+            warnings: coverage_warnings(policies, object),
             ..skipped()
         },
         Err(err) => {
@@ -62,25 +73,32 @@ pub fn validate_policy(request: &AdmissionRequest) -> Decision {
     }
 }
 
-/// The kinds judged here, by (group, resource).
-pub fn handles(request: &AdmissionRequest, context: Context<'_>) -> bool {
-    let kind = (
-        request.resource.group.as_str(),
-        request.resource.resource.as_str(),
-    );
-    let known = matches!(
-        kind,
-        ("mcpguard.dev", "mcpservers") | ("networking.k8s.io", "networkpolicies")
-    );
+/// For an admitted MCPPolicy `object`: what it will do to the coverage of the namespaces it
+/// claims, against the policies in force.
+fn coverage_warnings(policies: &PolicySet, object: &Value) -> Vec<String> {
+    let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
+    let namespaces: Vec<String> = object
+        .pointer("/spec/namespaces")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|ns| ns.as_str().map(str::to_owned))
+        .collect();
+    policies.claim_warnings(
+        text("/metadata/name").unwrap_or_default(),
+        text("/metadata/creationTimestamp"),
+        &namespaces,
+    )
+}
+
+/// Whether the policy judges a namespaced object of this request: a write of the object
+/// itself in a namespace it enforces.
+fn in_scope(request: &AdmissionRequest, context: Context<'_>) -> bool {
     let enforced = request
         .namespace
         .as_deref()
         .is_some_and(|ns| context.policy.enforces_namespace(ns));
-    let writes = matches!(
-        request.operation(),
-        Some(Operation::Create | Operation::Update)
-    );
-    known && enforced && writes && request.sub_resource().is_empty()
+    enforced && is_write(request)
 }
 
 /// The object to judge, or the decision without judging: a missing object is invalid, and
@@ -100,16 +118,32 @@ fn changed_object(request: &AdmissionRequest) -> Result<&Value, Box<Decision>> {
     Ok(object)
 }
 
-pub fn validate(request: &AdmissionRequest, context: Context<'_>) -> Decision {
+/// The validator of `MCPServer` requests: a server whose spec cannot work, whose pods the
+/// policy would deny, or whose network reaches peers the policy does not allow, is judged by
+/// the policy's mode like a pod.
+pub fn validate_server(request: &AdmissionRequest, context: Context<'_>) -> Decision {
+    validate_with(request, context, judge_server)
+}
+
+/// The validator of `NetworkPolicy` requests: only mcpguard's own, or ones whose peers the
+/// policy allows, pass.
+pub fn validate_network_policy(request: &AdmissionRequest, context: Context<'_>) -> Decision {
+    validate_with(request, context, judge_network_policy)
+}
+
+/// How one kind's object is judged: its violations, or why it cannot be read.
+type Judge = fn(&Value, &AdmissionRequest, Context<'_>) -> Result<Vec<Violation>, String>;
+
+/// A namespaced object in scope, judged by `judge` when its spec changed.
+fn validate_with(request: &AdmissionRequest, context: Context<'_>, judge: Judge) -> Decision {
+    if !in_scope(request, context) {
+        return skipped();
+    }
     let object = match changed_object(request) {
         Ok(object) => object,
         Err(decision) => return *decision,
     };
-    let violations = match request.resource.resource.as_str() {
-        "mcpservers" => judge_server(object, request, context),
-        _ => judge_network_policy(object, request, context),
-    };
-    match violations {
+    match judge(object, request, context) {
         Ok(violations) => decide(request, context, violations),
         Err(message) => invalid(message),
     }
@@ -313,6 +347,8 @@ mod tests {
         .expect("request")
     }
 
+    /// The validator of the request's kind (the front door's routing is tested with it, in
+    /// `admission/tests.rs`).
     fn judge(policy: &Policy, request: &AdmissionRequest) -> Decision {
         let classes = StaticRuntimeClasses::default();
         let context = Context {
@@ -320,8 +356,11 @@ mod tests {
             runtime_classes: &classes,
             now: time::OffsetDateTime::UNIX_EPOCH,
         };
-        assert!(handles(request, context));
-        validate(request, context)
+        match request.resource.resource.as_str() {
+            "mcpservers" => validate_server(request, context),
+            "networkpolicies" => validate_network_policy(request, context),
+            other => panic!("no validator here for {other}"),
+        }
     }
 
     fn server(spec: Value) -> Value {
