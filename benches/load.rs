@@ -257,6 +257,7 @@ fn payloads() -> anyhow::Result<Vec<Payload>> {
         policies: &policies,
         runtime_classes: &runtime_classes,
         now: time::OffsetDateTime::now_utc(),
+        secret_access: mcpguard_core::admission::SecretAccess::Offline,
     };
     let typical = typical_review();
 

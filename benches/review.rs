@@ -80,6 +80,7 @@ fn benches(c: &mut Criterion) {
         policies: &policies,
         runtime_classes: &runtime_classes,
         now: time::OffsetDateTime::UNIX_EPOCH,
+        secret_access: mcpguard_core::admission::SecretAccess::Offline,
     };
 
     let review = typical_review();

@@ -152,6 +152,7 @@ impl Setup {
             policies: &self.policies,
             runtime_classes: &self.runtime_classes,
             now: now(),
+            secret_access: mcpguard_core::admission::SecretAccess::Offline,
         }
     }
 }
@@ -385,6 +386,7 @@ fn policy_target(data: &[u8]) -> bool {
         policies: &policies,
         runtime_classes: &runtime_classes,
         now: now(),
+        secret_access: mcpguard_core::admission::SecretAccess::Offline,
     };
     check_policy_decision(&request, &admission::mutate(&request, context).decision);
     check_policy_decision(&request, &admission::validate(&request, context).decision);

@@ -319,6 +319,7 @@ fn expected_response(review: &Value, policy: &Policy) -> Value {
             policies: &policies,
             runtime_classes: &classes,
             now: time::OffsetDateTime::now_utc(),
+            secret_access: mcpguard_core::admission::SecretAccess::Offline,
         },
     )
     .decision;

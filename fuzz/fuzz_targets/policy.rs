@@ -70,6 +70,7 @@ fn policy(data: &[u8]) {
         policies: &policies,
         runtime_classes: &runtime_classes,
         now: time::macros::datetime!(2030-01-01 00:00 UTC),
+        secret_access: mcpguard_core::admission::SecretAccess::Offline,
     };
     check_decision(&request, &admission::mutate(&request, context).decision);
     check_decision(&request, &admission::validate(&request, context).decision);

@@ -170,6 +170,7 @@ fn review(data: &[u8]) {
             policies: &setup.policies,
             runtime_classes: &setup.runtime_classes,
             now: now(),
+            secret_access: mcpguard_core::admission::SecretAccess::Offline,
         };
         let mutated = admission::mutate(&request, context).decision;
         check_decision(&request, &mutated, "mutate");

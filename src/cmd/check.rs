@@ -235,6 +235,8 @@ pub fn review_objects(
         policies: &policies,
         runtime_classes: &runtime_classes,
         now: time::OffsetDateTime::now_utc(),
+        // Offline nothing can be asked: each Secret an MCPServer names is reported instead.
+        secret_access: admission::SecretAccess::Offline,
     };
     let context = Context {
         policy,

@@ -134,6 +134,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let publisher = crate::cluster::events::publisher(client.clone(), pod_identity(&args));
         tokio::spawn(crate::cluster::events::publish_all(queue, publisher));
         let _ = state.events.set(sink);
+        let _ = state.kube_client.set(client.clone());
     }
     if let (true, Some(client)) = (args.watch_policies, &client) {
         readiness.policies_synced.store(false, Ordering::Release);

@@ -1,6 +1,7 @@
 //! HTTP routes. The handlers only translate between HTTP and the core's front door
 //! (`mcpguard_core::admission`): read a bounded body, decode once, decide, encode, count.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,8 +16,10 @@ use serde_json::json;
 use crate::metrics::{BadRequestLabels, EndpointLabels, Metrics, RequestLabels};
 use crate::policy_store::PolicyStore;
 use crate::readiness::Readiness;
+use crate::webhook::access;
 use mcpguard_core::admission::{self, Answer, Judge};
 use mcpguard_core::engine::{self, Outcome};
+use mcpguard_core::mcpserver::access::Access;
 use mcpguard_core::policy::Policy;
 use mcpguard_core::review::{API_VERSION, AdmissionReview, KIND};
 use mcpguard_core::runtime_class::RuntimeClassLookup;
@@ -42,6 +45,9 @@ pub struct AppState {
     pub review_kib: tokio::sync::Semaphore,
     /// Where Events go when a cluster is configured; unset, nothing is recorded.
     pub events: std::sync::OnceLock<crate::cluster::events::EventSink>,
+    /// The API server, for the SubjectAccessReviews of MCPServer requests; unset (no cluster),
+    /// every Secret an MCPServer names is unverified and the server is refused.
+    pub kube_client: std::sync::OnceLock<kube::Client>,
 }
 
 /// Reviews in progress at once unless `--max-concurrent-reviews` says otherwise.
@@ -122,6 +128,7 @@ impl AppState {
             review_slots: tokio::sync::Semaphore::new(max_concurrent_reviews.max(1)),
             review_kib: tokio::sync::Semaphore::new(review_kib),
             events: std::sync::OnceLock::new(),
+            kube_client: std::sync::OnceLock::new(),
         })
     }
 }
@@ -312,10 +319,15 @@ async fn decide(
         )
     })?;
     let policies = state.policies.load();
+    let secret_access = match endpoint {
+        Endpoint::Validate => ask_secret_access(state, &request, &policies).await,
+        Endpoint::Mutate => BTreeMap::new(),
+    };
     let context = admission::Context {
         policies: &policies,
         runtime_classes: state.runtime_classes.as_ref(),
         now: time::OffsetDateTime::now_utc(),
+        secret_access: admission::SecretAccess::Answered(&secret_access),
     };
     let answer = match endpoint {
         Endpoint::Mutate => admission::mutate(&request, context),
@@ -328,6 +340,40 @@ async fn decide(
     let body = answer.decision.review_json(&uid);
     let json = HeaderValue::from_static("application/json");
     Ok(([(header::CONTENT_TYPE, json)], body).into_response())
+}
+
+/// The API server's answers for the Secrets an MCPServer request names (none for other
+/// requests), asked as the requesting user.
+async fn ask_secret_access(
+    state: &AppState,
+    request: &mcpguard_core::review::AdmissionRequest,
+    policies: &mcpguard_core::policy_set::PolicySet,
+) -> BTreeMap<String, Access> {
+    let names = admission::secrets_to_ask(request, policies);
+    if names.is_empty() {
+        return BTreeMap::new();
+    }
+    let namespace = request.namespace.as_deref().unwrap_or("");
+    match state.kube_client.get() {
+        Some(client) => {
+            access::secret_access(
+                client,
+                &request.user_info,
+                namespace,
+                &names,
+                access::ACCESS_REVIEW_TIMEOUT,
+            )
+            .await
+        }
+        None => names
+            .into_iter()
+            .map(|name| {
+                let why =
+                    "mcpguard runs without a cluster connection, so it cannot ask the API server";
+                (name, Access::Unverified(why.into()))
+            })
+            .collect(),
+    }
 }
 
 fn record(

@@ -17,9 +17,12 @@
 //! namespace; an `MCPPolicy` is judged by the policy loader instead, and the [`Answer`] says
 //! which, so that whoever records the decision does not ask again.
 
+use std::collections::BTreeMap;
+
 use time::OffsetDateTime;
 
 use crate::engine::{self, Decision};
+use crate::mcpserver::access::Access;
 use crate::objects;
 use crate::policy::{self, Policy};
 use crate::policy_set::PolicySet;
@@ -72,6 +75,33 @@ pub struct Context<'a> {
     pub runtime_classes: &'a dyn RuntimeClassLookup,
     /// The time exceptions' expiry is judged against; the caller reads the clock.
     pub now: OffsetDateTime,
+    /// What the API server said about the Secrets an MCPServer names, asked for the
+    /// requesting user before the decision ([`secrets_to_ask`] says which).
+    pub secret_access: SecretAccess<'a>,
+}
+
+/// Whether an MCPServer's author may read the Secrets it names (see
+/// [`crate::mcpserver::access`]): asking is I/O, so the answers come in from the caller.
+#[derive(Clone, Copy, Debug)]
+pub enum SecretAccess<'a> {
+    /// The webhook asked: the answer per Secret name. A Secret without one is unverified,
+    /// and refused.
+    Answered(&'a BTreeMap<String, Access>),
+    /// Offline (`mcpguard check`): nothing can be asked, so nothing is refused for it, and
+    /// each reference is reported as not verified.
+    Offline,
+}
+
+/// The Secrets the webhook must ask about before [`validate`] judges `request`: those an
+/// MCPServer names, on a CREATE or UPDATE of its spec in a namespace a policy enforces (an
+/// author who changes only `image` would redirect Secrets someone else wired in). Empty for
+/// every other request.
+pub fn secrets_to_ask(request: &AdmissionRequest, policies: &PolicySet) -> Vec<String> {
+    if Resource::of(request) != Resource::McpServer {
+        return Vec::new();
+    }
+    let policy = policies.for_namespace(request.namespace.as_deref());
+    objects::server_secrets_to_ask(request, policy)
 }
 
 impl<'a> Context<'a> {
@@ -145,7 +175,7 @@ pub fn validate<'a>(request: &AdmissionRequest, context: Context<'a>) -> Answer<
     let decision = match resource {
         Resource::Pod => engine::validate_pod(request, judging),
         Resource::Workload(workload) => engine::validate_workload(request, workload, judging),
-        Resource::McpServer => objects::validate_server(request, judging),
+        Resource::McpServer => objects::validate_server(request, judging, context.secret_access),
         Resource::NetworkPolicy => objects::validate_network_policy(request, judging),
         Resource::McpPolicy => objects::validate_policy(request, context.policies),
         Resource::Other => Decision::skipped(),

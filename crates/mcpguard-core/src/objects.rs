@@ -11,11 +11,13 @@
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer};
 use serde_json::Value;
 
+use crate::admission::SecretAccess;
 use crate::engine::{AUDIT_MODE, AUDIT_POLICY, AUDIT_VIOLATIONS, Context, Decision, Outcome};
 use crate::harden::truncate_warning;
+use crate::mcpserver::access;
 use crate::mcpserver::crd::MCPServer;
 use crate::mcpserver::render::{self, RenderError, SecretVersion};
-use crate::policy::Mode;
+use crate::policy::{Mode, Policy};
 use crate::policy_set::PolicySet;
 use crate::redact;
 use crate::review::{AdmissionRequest, Operation, ResponseStatus};
@@ -121,21 +123,80 @@ fn changed_object(request: &AdmissionRequest) -> Result<&Value, Box<Decision>> {
 /// The validator of `MCPServer` requests: a server whose spec cannot work, whose pods the
 /// policy would deny, or whose network reaches peers the policy does not allow, is judged by
 /// the policy's mode like a pod.
-pub fn validate_server(request: &AdmissionRequest, context: Context<'_>) -> Decision {
-    validate_with(request, context, judge_server)
+///
+/// The Secrets it names must be ones its author may read (`access`): a server whose author
+/// may not is denied whatever the policy's mode, since an MCPServer must not be a way to
+/// Secrets its author cannot reach.
+pub fn validate_server(
+    request: &AdmissionRequest,
+    context: Context<'_>,
+    access: SecretAccess<'_>,
+) -> Decision {
+    let mut refused_access = Vec::new();
+    let mut offline_notes = Vec::new();
+    let mut decision = validate_with(request, context, &mut |object, request, context| {
+        let mut violations = judge_server(object, request, context)?;
+        let names = server_of(object, request)
+            .map(|server| access::secrets_to_check(&server))
+            .unwrap_or_default();
+        let namespace = request.namespace.as_deref().unwrap_or("");
+        match access {
+            SecretAccess::Answered(answers) => {
+                let user = request.user_info.username.as_deref().unwrap_or("");
+                refused_access = access::access_violations(user, namespace, &names, answers);
+                violations.extend(refused_access.iter().cloned());
+            }
+            SecretAccess::Offline => offline_notes = access::offline_notes(&names, namespace),
+        }
+        Ok(violations)
+    });
+    if !refused_access.is_empty() && decision.outcome != Outcome::Denied {
+        decision = deny(request, context, decision.violations);
+    }
+    decision.warnings.extend(offline_notes);
+    decision
+}
+
+/// The Secrets [`validate_server`] will check for `request`: none when it does not judge
+/// the request (out of scope, spec unchanged, not an MCPServer it can read).
+pub fn server_secrets_to_ask(request: &AdmissionRequest, policy: &Policy) -> Vec<String> {
+    if !request
+        .namespace
+        .as_deref()
+        .is_some_and(|ns| policy.enforces_namespace(ns))
+        || !is_write(request)
+    {
+        return Vec::new();
+    }
+    match changed_object(request) {
+        Ok(object) => server_of(object, request)
+            .map(|server| access::secrets_to_check(&server))
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The MCPServer of a request's object, in the request's namespace when it names none.
+fn server_of(object: &Value, request: &AdmissionRequest) -> Option<MCPServer> {
+    let mut server: MCPServer = redact::decode(object, "").ok()?;
+    if server.metadata.namespace.is_none() {
+        server.metadata.namespace = request.namespace.clone();
+    }
+    Some(server)
 }
 
 /// The validator of `NetworkPolicy` requests: only mcpguard's own, or ones whose peers the
 /// policy allows, pass.
 pub fn validate_network_policy(request: &AdmissionRequest, context: Context<'_>) -> Decision {
-    validate_with(request, context, judge_network_policy)
+    validate_with(request, context, &mut judge_network_policy)
 }
 
 /// How one kind's object is judged: its violations, or why it cannot be read.
-type Judge = fn(&Value, &AdmissionRequest, Context<'_>) -> Result<Vec<Violation>, String>;
+type Judge<'j> =
+    &'j mut dyn FnMut(&Value, &AdmissionRequest, Context<'_>) -> Result<Vec<Violation>, String>;
 
 /// A namespaced object in scope, judged by `judge` when its spec changed.
-fn validate_with(request: &AdmissionRequest, context: Context<'_>, judge: Judge) -> Decision {
+fn validate_with(request: &AdmissionRequest, context: Context<'_>, judge: Judge<'_>) -> Decision {
     if !in_scope(request, context) {
         return skipped();
     }
@@ -263,6 +324,23 @@ fn decide(
     context: Context<'_>,
     violations: Vec<Violation>,
 ) -> Decision {
+    let mode = context
+        .policy
+        .mode_for(request.namespace.as_deref().unwrap_or(""));
+    decide_in_mode(request, context, violations, mode)
+}
+
+/// The decision on `violations` as under `enforce`, whatever the namespace's mode.
+fn deny(request: &AdmissionRequest, context: Context<'_>, violations: Vec<Violation>) -> Decision {
+    decide_in_mode(request, context, violations, Mode::Enforce)
+}
+
+fn decide_in_mode(
+    request: &AdmissionRequest,
+    context: Context<'_>,
+    violations: Vec<Violation>,
+    mode: Mode,
+) -> Decision {
     let policy = &context.policy.name;
     let mut decision = skipped();
     decision.outcome = Outcome::Allowed;
@@ -276,10 +354,9 @@ fn decide(
     decision
         .audit_annotations
         .insert(AUDIT_VIOLATIONS.into(), ids.join(","));
-    let namespace = request.namespace.as_deref().unwrap_or("");
     let resource = format!("{}.{}", request.resource.resource, request.resource.group);
     let name = request.display_name();
-    match context.policy.mode_for(namespace) {
+    match mode {
         Mode::Enforce => {
             decision.outcome = Outcome::Denied;
             decision.status = Some(ResponseStatus::forbidden(format!(
@@ -356,8 +433,14 @@ mod tests {
             runtime_classes: &classes,
             now: time::OffsetDateTime::UNIX_EPOCH,
         };
+        // The author may read every Secret the server names, unless a test says otherwise.
+        let allowed: std::collections::BTreeMap<String, access::Access> =
+            server_secrets_to_ask(request, policy)
+                .into_iter()
+                .map(|name| (name, access::Access::Allowed))
+                .collect();
         match request.resource.resource.as_str() {
-            "mcpservers" => validate_server(request, context),
+            "mcpservers" => validate_server(request, context, SecretAccess::Answered(&allowed)),
             "networkpolicies" => validate_network_policy(request, context),
             other => panic!("no validator here for {other}"),
         }
@@ -396,6 +479,153 @@ mod tests {
             Some("mcpservers.mcpguard.dev \"x\" is forbidden: violates mcpguard policy \"mcp-restricted\": invalid MCPServer (an image with transport stdio cannot be reached over the network: use package (which runs behind an HTTP bridge) or an HTTP transport)".to_owned())
         );
         assert_eq!(decision.audit_annotations[AUDIT_VIOLATIONS], MCPSERVER_SPEC);
+    }
+
+    /// The confused deputy: an author who may create MCPServers but not read a Secret.
+    fn deputy_request(username: &str) -> AdmissionRequest {
+        request(
+            "mcpguard.dev",
+            "mcpservers",
+            server(json!({
+                "image": "docker.io/attacker/exfil:1",
+                "envFrom": [{"secretRef": {"name": "argocd-repo-creds"}}],
+                "files": [{"secretRef": {"name": "db-admin"}}],
+            })),
+            username,
+        )
+    }
+
+    fn judge_with_access(
+        policy: &Policy,
+        request: &AdmissionRequest,
+        access: SecretAccess<'_>,
+    ) -> Decision {
+        let classes = StaticRuntimeClasses::default();
+        let context = Context {
+            policy,
+            runtime_classes: &classes,
+            now: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        validate_server(request, context, access)
+    }
+
+    #[test]
+    fn a_server_naming_a_secret_its_author_may_not_read_is_denied_by_name() {
+        let request = deputy_request("intern");
+        assert_eq!(
+            server_secrets_to_ask(&request, &policy("")),
+            ["argocd-repo-creds", "db-admin"]
+        );
+        let answers = std::collections::BTreeMap::from([
+            ("argocd-repo-creds".to_owned(), access::Access::Denied),
+            ("db-admin".to_owned(), access::Access::Allowed),
+        ]);
+        let decision = judge_with_access(&policy(""), &request, SecretAccess::Answered(&answers));
+        assert_eq!(decision.outcome, Outcome::Denied);
+        assert_eq!(
+            decision.status.map(|s| s.message),
+            Some("mcpservers.mcpguard.dev \"x\" is forbidden: violates mcpguard policy \"mcp-restricted\": author may not read a referenced Secret (user \"intern\" may not get Secret \"argocd-repo-creds\" in namespace \"mcp\", so an MCPServer of theirs may not read it either)".to_owned())
+        );
+        assert_eq!(
+            decision.audit_annotations[AUDIT_VIOLATIONS],
+            access::MCPSERVER_SECRET_ACCESS
+        );
+        // Allowed for both: admitted.
+        let allowed = std::collections::BTreeMap::from([
+            ("argocd-repo-creds".to_owned(), access::Access::Allowed),
+            ("db-admin".to_owned(), access::Access::Allowed),
+        ]);
+        let decision = judge_with_access(&policy(""), &request, SecretAccess::Answered(&allowed));
+        assert_eq!(decision.outcome, Outcome::Allowed);
+    }
+
+    #[test]
+    fn a_refused_secret_is_denied_even_where_the_policy_only_warns() {
+        let warn = policy("  namespaceModes: {mcp: warn}\n");
+        let answers = std::collections::BTreeMap::from([(
+            "argocd-repo-creds".to_owned(),
+            access::Access::Unverified("the API server did not answer".into()),
+        )]);
+        let decision = judge_with_access(
+            &warn,
+            &deputy_request("intern"),
+            SecretAccess::Answered(&answers),
+        );
+        assert_eq!(decision.outcome, Outcome::Denied);
+        let checks: Vec<&str> = decision
+            .violations
+            .iter()
+            .map(|v| v.check.as_str())
+            .collect();
+        assert_eq!(
+            checks,
+            [
+                access::MCPSERVER_SECRET_ACCESS,
+                access::MCPSERVER_SECRET_ACCESS
+            ]
+        );
+        // Other findings keep the namespace's mode.
+        let stdio = request(
+            "mcpguard.dev",
+            "mcpservers",
+            server(json!({"image": "ghcr.io/x/y:1", "transport": "stdio"})),
+            "jane",
+        );
+        let decision = judge_with_access(
+            &warn,
+            &stdio,
+            SecretAccess::Answered(&std::collections::BTreeMap::new()),
+        );
+        assert_eq!(decision.outcome, Outcome::Warned);
+    }
+
+    #[test]
+    fn offline_the_references_are_reported_not_refused() {
+        let decision = judge_with_access(
+            &policy(""),
+            &deputy_request("intern"),
+            SecretAccess::Offline,
+        );
+        assert_eq!(decision.outcome, Outcome::Allowed);
+        assert_eq!(
+            decision.warnings,
+            [
+                "not verified offline: the webhook will ask whether the author may get Secret \"argocd-repo-creds\" in namespace \"mcp\"",
+                "not verified offline: the webhook will ask whether the author may get Secret \"db-admin\" in namespace \"mcp\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn secrets_are_asked_about_only_for_a_changed_spec_in_an_enforced_namespace() {
+        let policy = policy("");
+        let mut elsewhere = deputy_request("intern");
+        elsewhere.namespace = Some("default".into());
+        assert_eq!(
+            server_secrets_to_ask(&elsewhere, &policy),
+            Vec::<String>::new()
+        );
+        let mut relabelled = deputy_request("intern");
+        relabelled.operation = "UPDATE".into();
+        relabelled.old_object = relabelled.object.clone();
+        assert_eq!(
+            server_secrets_to_ask(&relabelled, &policy),
+            Vec::<String>::new()
+        );
+        // An update that changes only the image still asks: it redirects the Secrets.
+        let mut redirected = deputy_request("intern");
+        redirected.operation = "UPDATE".into();
+        let mut old = server(json!({
+            "image": "ghcr.io/acme/honest:1",
+            "envFrom": [{"secretRef": {"name": "argocd-repo-creds"}}],
+            "files": [{"secretRef": {"name": "db-admin"}}],
+        }));
+        old["metadata"]["name"] = json!("x");
+        redirected.old_object = serde_json::from_value(old).ok();
+        assert_eq!(
+            server_secrets_to_ask(&redirected, &policy),
+            ["argocd-repo-creds", "db-admin"]
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::admission::SecretAccess;
 use crate::engine::Outcome;
 use crate::policy_set::{self, ClusterPolicies};
 use crate::runtime_class::StaticRuntimeClasses;
@@ -37,12 +38,17 @@ fn request_in(namespace: &str, group: &str, resource: &str, object: Value) -> Ad
     .expect("a request")
 }
 
+/// The answers for a request that names no Secret.
+const NO_SECRETS_ASKED: &std::collections::BTreeMap<String, crate::mcpserver::access::Access> =
+    &std::collections::BTreeMap::new();
+
 fn with_context<T>(policies: &PolicySet, judge: impl FnOnce(Context<'_>) -> T) -> T {
     let classes = StaticRuntimeClasses::default();
     judge(Context {
         policies,
         runtime_classes: &classes,
         now: OffsetDateTime::UNIX_EPOCH,
+        secret_access: crate::admission::SecretAccess::Answered(NO_SECRETS_ASKED),
     })
 }
 
@@ -234,7 +240,9 @@ fn every_workload_controller_reaches_the_workload_validator() {
 #[test]
 fn an_mcpserver_reaches_the_server_validator() {
     let request = request("mcpguard.dev", "mcpservers", stdio_server());
-    let decision = reaches(&request, objects::validate_server);
+    let decision = reaches(&request, |request, context| {
+        objects::validate_server(request, context, SecretAccess::Answered(NO_SECRETS_ASKED))
+    });
     assert_eq!(decision.outcome, Outcome::Denied);
     assert_eq!(decision.violations[0].check, objects::MCPSERVER_SPEC);
 }
