@@ -36,6 +36,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +177,7 @@ def validate_strict(objects: list[Object]) -> tuple[int, list[str]]:
             path.write_text(json.dumps(obj))
             files.append(str(path))
         result = subprocess.run(
-            ["kubernetes-validate", "--strict", "--kubernetes-version", KUBERNETES_VERSION, *files],
+            ["kubernetes-validate", "--quiet", "--strict", "--kubernetes-version", KUBERNETES_VERSION, *files],
             capture_output=True,
             text=True,
             check=False,
@@ -200,7 +201,25 @@ def main() -> int:
             print(f"helm-check: {tool} is not on PATH", file=sys.stderr)
             return 2
 
-    chart = helm.Chart.load(CHART)
+    try:
+        chart = helm.Chart.load(CHART)
+    except helm.HelmError as err:
+        print(f"helm-check: FAILED: the chart does not load: {err}", file=sys.stderr)
+        return 1
+    # One version: the chart's version and appVersion are the crate's, and the default image
+    # is the one named in IMAGE.
+    with open(ROOT / "Cargo.toml", "rb") as cargo:
+        crate_version = tomllib.load(cargo)["package"]["version"]
+    image = (ROOT / "IMAGE").read_text().strip()
+    metadata = chart.metadata
+    if metadata.get("version") != crate_version or metadata.get("appVersion") != crate_version:
+        fail(
+            f"Chart.yaml version {metadata.get('version')} / appVersion {metadata.get('appVersion')} "
+            f"must be the crate version {crate_version} (Cargo.toml)"
+        )
+    if image != f"{chart.values['image']['repository']}:v{crate_version}":
+        fail(f"the chart's default image is not IMAGE ({image})")
+
     base = as_helm_installs(without_release_namespace(kustomize("webhook-manifests")))
     cert_manager = without_release_namespace(kustomize("webhook-manifests/overlays/cert-manager"))
     mcp_namespace = kustomize("webhook-manifests/mcp-namespace")
@@ -244,20 +263,18 @@ def main() -> int:
     compared += compare("certManagement=files", files_render, files_expected)
 
     # Values that change single fields, checked on the field.
-    custom = by_key(
-        render(
-            helm,
-            chart,
-            {
-                "image": {"repository": "registry.example/mcpguard", "tag": "v9.9.9"},
-                "replicas": 3,
-                "policy": "kind: MCPPolicy\n",
-                "mcpNamespaces": {"names": ["mcp", "tools"]},
-            },
-            "custom values",
-        ),
+    custom_render = render(
+        helm,
+        chart,
+        {
+            "image": {"repository": "registry.example/mcpguard", "tag": "v9.9.9"},
+            "replicas": 3,
+            "policy": "kind: MCPPolicy\n",
+            "mcpNamespaces": {"names": ["mcp", "tools"]},
+        },
         "custom values",
     )
+    custom = by_key(custom_render, "custom values")
     deployment = custom.get(("Deployment", NAMESPACE, "mcpguard"), {})
     container = (deployment.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or [{}])[0]
     if container.get("image") != "registry.example/mcpguard:v9.9.9" or deployment["spec"]["replicas"] != 3:
@@ -311,9 +328,12 @@ def main() -> int:
     lint_problems = [m for m in report.get("messages", []) if m.get("severity", 0) >= 2]
     if report.get("errors") or lint_problems:
         fail(f"helm lint --strict: {json.dumps(report, indent=2)}")
-    lint_summary = f"{report.get('total_charts_linted')} chart linted, {len(report.get('messages', []))} messages"
+    lint_summary = f"{report.get('total_charts_linted')} chart linted, no warning or error ({len(report.get('messages', []))} info)"
 
-    every_render = default_render + cert_manager_render + create_render + files_render + chart_crds + list(monitored.values())
+    every_render = (
+        default_render + cert_manager_render + create_render + files_render + custom_render
+        + chart_crds + list(monitored.values())
+    )
     validated, skipped = validate_strict(every_render)
     print(f"kubernetes-validate --strict {KUBERNETES_VERSION}: {validated} objects; no built-in schema, not validated: {', '.join(skipped)}")
     print(f"helm lint --strict: {lint_summary}")
