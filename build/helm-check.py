@@ -291,6 +291,12 @@ def main() -> int:
     if selector.get("values") != ["mcp", "tools"]:
         fail(f"custom values: webhook selector not applied: {selector}")
 
+    single = by_key(render(helm, chart, {"replicas": 1}, "one replica"), "one replica")
+    if ("PodDisruptionBudget", NAMESPACE, "mcpguard") in single:
+        fail("replicas=1 renders the PDB: minAvailable: 1 would block every node drain")
+    if ("PodDisruptionBudget", NAMESPACE, "mcpguard") not in custom:
+        fail("replicas=3 renders no PDB")
+
     monitored = by_key(
         render(helm, chart, {"monitoring": {"serviceMonitor": {"enabled": True}}}, "monitoring"),
         "monitoring",
