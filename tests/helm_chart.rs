@@ -43,7 +43,7 @@ fn helm_chart_renders_the_kustomize_install_and_lints_clean() {
         output.status
     );
     // The script checks that the chart's version is the crate's.
-    let summary = stdout.lines().last().unwrap_or_default();
+    let summary = stdout.lines().next_back().unwrap_or_default();
     let expected_start = format!("helm-check: ok (chart {}, ", env!("CARGO_PKG_VERSION"));
     assert!(
         summary.starts_with(&expected_start)
