@@ -63,6 +63,7 @@ pub async fn watch(
                 let serving = policies.load();
                 let policy = serving.fallback();
                 tracing::info!(policy = %policy.name, file = %path.display(), "policy reloaded");
+                log_trust_warnings(policy);
                 "success"
             }
             ReloadResult::Refused(message) => {
@@ -79,5 +80,12 @@ pub async fn watch(
             .policy_reloads
             .get_or_create(&ResultLabels { result: label })
             .inc();
+    }
+}
+
+/// Says loudly, once per load, which exceptions anyone who may create pods can match.
+pub fn log_trust_warnings(policy: &mcpguard_core::policy::Policy) {
+    for warning in mcpguard_core::exceptions::trust_warnings(policy) {
+        tracing::warn!(policy = %policy.name, "{warning}");
     }
 }

@@ -299,20 +299,21 @@ pub fn trust_warnings(policy: &Policy) -> Vec<String> {
                 chosen.push("match.names");
             }
             if !criteria.images.is_empty() {
-                chosen.push("match.images (by tag or prefix)");
+                chosen.push("match.images by tag");
             }
             if !criteria.service_accounts.is_empty() {
                 chosen.push("match.serviceAccounts");
             }
             let matched_on = if chosen.is_empty() {
-                "nothing but the namespace".to_owned()
+                "on its namespaces alone".to_owned()
             } else {
-                format!("only what a pod's author chooses ({})", chosen.join(", "))
+                format!("on author-chosen fields only ({})", chosen.join(", "))
             };
+            // Short enough for a kubectl warning (the API server cuts them at 256
+            // characters) with a check or two and a usual name.
             Some(format!(
-                "exception {:?} waives Pod Security check{} {} but matches on {matched_on}: \
-                 anyone who may create pods in its namespaces gets the waiver. Add match.users \
-                 or match.groups, or pin match.images by digest (repo@sha256:...)",
+                "exception {:?} waives Pod Security check{} {} {matched_on}: any pod author in \
+                 its namespaces can match it; add match.users/groups or pin match.images by digest",
                 exception.name,
                 if waived.len() == 1 { "" } else { "s" },
                 waived.join(", "),
@@ -443,21 +444,21 @@ spec:
         let cases: [(&str, &str); 5] = [
             (
                 "{names: [playwright-*]}",
-                "only what a pod's author chooses (match.names)",
+                "on author-chosen fields only (match.names)",
             ),
             (
                 "{serviceAccounts: [browser]}",
-                "only what a pod's author chooses (match.serviceAccounts)",
+                "on author-chosen fields only (match.serviceAccounts)",
             ),
             (
                 "{images: [mcr.microsoft.com/playwright]}",
-                "only what a pod's author chooses (match.images (by tag or prefix))",
+                "on author-chosen fields only (match.images by tag)",
             ),
             (
                 "{names: [web], images: [ghcr.io/acme/web:1.0, 'ghcr.io/acme/x@DIGEST']}",
-                "only what a pod's author chooses (match.names, match.images (by tag or prefix))",
+                "on author-chosen fields only (match.names, match.images by tag)",
             ),
-            ("{namespaces: [mcp]}", "nothing but the namespace"),
+            ("{namespaces: [mcp]}", "on its namespaces alone"),
         ];
         for (criteria, matched_on) in cases {
             let criteria = criteria.replace("DIGEST", &digest);
@@ -466,7 +467,7 @@ spec:
             assert_eq!(
                 trust_warnings(&policy),
                 vec![format!(
-                    "exception \"browsers\" waives Pod Security checks capabilities_restricted, runAsNonRoot but matches on {matched_on}: anyone who may create pods in its namespaces gets the waiver. Add match.users or match.groups, or pin match.images by digest (repo@sha256:...)"
+                    "exception \"browsers\" waives Pod Security checks capabilities_restricted, runAsNonRoot {matched_on}: any pod author in its namespaces can match it; add match.users/groups or pin match.images by digest"
                 )],
                 "{criteria}"
             );
@@ -496,7 +497,7 @@ spec:
             policy_with_exception("[allowedRegistries, privileged]", "{names: [playwright-*]}");
         assert_eq!(
             trust_warnings(&mixed),
-            vec!["exception \"browsers\" waives Pod Security check privileged but matches on only what a pod's author chooses (match.names): anyone who may create pods in its namespaces gets the waiver. Add match.users or match.groups, or pin match.images by digest (repo@sha256:...)".to_owned()]
+            vec!["exception \"browsers\" waives Pod Security check privileged on author-chosen fields only (match.names): any pod author in its namespaces can match it; add match.users/groups or pin match.images by digest".to_owned()]
         );
     }
 

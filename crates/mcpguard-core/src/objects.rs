@@ -53,11 +53,19 @@ pub fn validate_policy(request: &AdmissionRequest, policies: &PolicySet) -> Deci
         Err(decision) => return *decision,
     };
     match crate::policy::from_object(object) {
-        Ok(_) => Decision {
-            outcome: Outcome::Allowed,
-            warnings: coverage_warnings(policies, object),
-            ..skipped()
-        },
+        Ok(policy) => {
+            let mut warnings = coverage_warnings(policies, object);
+            warnings.extend(
+                crate::exceptions::trust_warnings(&policy)
+                    .into_iter()
+                    .map(|warning| truncate_warning(format!("mcpguard: {warning}"))),
+            );
+            Decision {
+                outcome: Outcome::Allowed,
+                warnings,
+                ..skipped()
+            }
+        }
         Err(err) => {
             let mut decision = skipped();
             decision.outcome = Outcome::Denied;
@@ -479,6 +487,46 @@ mod tests {
             Some("mcpservers.mcpguard.dev \"x\" is forbidden: violates mcpguard policy \"mcp-restricted\": invalid MCPServer (an image with transport stdio cannot be reached over the network: use package (which runs behind an HTTP bridge) or an HTTP transport)".to_owned())
         );
         assert_eq!(decision.audit_annotations[AUDIT_VIOLATIONS], MCPSERVER_SPEC);
+    }
+
+    #[test]
+    fn applying_an_mcppolicy_warns_about_exceptions_that_trust_the_author() {
+        let policy_object = |criteria: Value| {
+            json!({
+                "apiVersion": "mcpguard.dev/v1alpha1", "kind": "MCPPolicy",
+                "metadata": {"name": "team"},
+                "spec": {
+                    "namespaces": ["team-a"],
+                    "podSecurity": {"level": "restricted", "version": "latest"},
+                    "exceptions": [{"name": "browsers", "reason": "SEC-1", "match": criteria,
+                                    "checks": ["capabilities_restricted"]}],
+                },
+            })
+        };
+        let policies = PolicySet::single(std::sync::Arc::new(policy("")));
+        let mut write = request(
+            "mcpguard.dev",
+            "mcppolicies",
+            policy_object(json!({"serviceAccounts": ["browser"]})),
+            "admin",
+        );
+        write.namespace = None;
+        let decision = validate_policy(&write, &policies);
+        assert_eq!(decision.outcome, Outcome::Allowed);
+        assert_eq!(
+            decision.warnings,
+            [
+                "mcpguard: exception \"browsers\" waives Pod Security check capabilities_restricted on author-chosen fields only (match.serviceAccounts): any pod author in its namespaces can match it; add match.users/groups or pin match.images by digest"
+            ]
+        );
+        write.object = serde_json::from_value(policy_object(
+            json!({"serviceAccounts": ["browser"], "groups": ["platform"]}),
+        ))
+        .ok();
+        assert_eq!(
+            validate_policy(&write, &policies).warnings,
+            Vec::<String>::new()
+        );
     }
 
     /// The confused deputy: an author who may create MCPServers but not read a Secret.

@@ -16,6 +16,9 @@ use crate::policy::{self, MCPPolicyStatus, Policy, PolicyError};
 
 pub const READY: &str = "Ready";
 pub const CONFLICT: &str = "Conflict";
+/// Present (True) only while an exception waives a Pod Security check on what a pod's author
+/// chooses ([`crate::exceptions::trust_warnings`]).
+pub const EXCEPTIONS_TRUST_AUTHORS: &str = "ExceptionsTrustAuthors";
 
 /// One `MCPPolicy` object as the watch last saw it, compiled.
 #[derive(Clone, Debug)]
@@ -354,9 +357,22 @@ fn desired_status(
         };
         wanted(CONFLICT, "True", reason, problems.join("; "))
     };
+    let trusting = match &entry.compiled {
+        Ok(policy) => crate::exceptions::trust_warnings(policy),
+        Err(_) => Vec::new(),
+    };
+    let exceptions = (!trusting.is_empty()).then(|| {
+        wanted(
+            EXCEPTIONS_TRUST_AUTHORS,
+            "True",
+            "AuthorChosenMatch",
+            trusting.join("; "),
+        )
+    });
     let generation = Some(entry.generation);
-    let conditions = [ready, conflict]
+    let conditions = [Some(ready), Some(conflict), exceptions]
         .into_iter()
+        .flatten()
         .map(|mut condition| {
             condition.observed_generation = generation;
             condition

@@ -24,7 +24,9 @@ pub struct MCPPolicyStatus {
     /// The namespaces this policy enforces now (its claims minus those an older policy holds).
     #[serde(default)]
     pub namespaces: Vec<String>,
-    /// `Ready` (compiled and enforcing) and `Conflict` (a namespace claimed by another policy).
+    /// `Ready` (compiled and enforcing), `Conflict` (a namespace claimed by another policy),
+    /// and, while an exception waives a Pod Security check on what a pod's author chooses,
+    /// `ExceptionsTrustAuthors`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }

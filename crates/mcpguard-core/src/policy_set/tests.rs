@@ -374,3 +374,51 @@ fn claim_warnings_say_what_a_write_will_do_to_each_namespace() {
         .is_empty()
     );
 }
+
+/// An exception that waives a Pod Security check on a pod name anyone can choose shows in
+/// the status, naming the exception and the field; one matched by user does not.
+#[test]
+fn the_status_says_which_exceptions_trust_the_pods_author() {
+    let with_exception = |name: &str, criteria: Value| {
+        let mut policy = object(name, OLD, 1, json!([name]));
+        policy["spec"]["exceptions"] = json!([{
+            "name": "browsers",
+            "reason": "SEC-1",
+            "match": criteria,
+            "checks": ["hostPorts"],
+        }]);
+        policy
+    };
+    let set = assemble(
+        file_policy(&["mcp"]),
+        &cluster(&[
+            with_exception("by-name", json!({"names": ["playwright-*"]})),
+            with_exception(
+                "by-user",
+                json!({"users": ["ci-bot"], "names": ["playwright-*"]}),
+            ),
+        ]),
+    );
+    let by_name = status(&set, "by-name");
+    let warned = condition(by_name, EXCEPTIONS_TRUST_AUTHORS);
+    assert_eq!(
+        (
+            warned.status.as_str(),
+            warned.reason.as_str(),
+            warned.message.as_str(),
+            warned.observed_generation
+        ),
+        (
+            "True",
+            "AuthorChosenMatch",
+            "exception \"browsers\" waives Pod Security check hostPorts on author-chosen fields only (match.names): any pod author in its namespaces can match it; add match.users/groups or pin match.images by digest",
+            Some(1)
+        )
+    );
+    let types: Vec<&str> = status(&set, "by-user")
+        .conditions
+        .iter()
+        .map(|c| c.type_.as_str())
+        .collect();
+    assert_eq!(types, [READY, CONFLICT]);
+}
