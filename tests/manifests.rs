@@ -499,17 +499,18 @@ fn rbac_grants_only_what_the_code_calls() {
             {"apiGroups": ["admissionregistration.k8s.io"],
              "resources": ["mutatingwebhookconfigurations", "validatingwebhookconfigurations"],
              "resourceNames": ["mcpguard"], "verbs": ["get", "patch"]},
-            {"apiGroups": ["node.k8s.io"], "resources": ["runtimeclasses"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["node.k8s.io"], "resources": ["runtimeclasses"], "verbs": ["list", "watch"]},
             {"apiGroups": [""], "resources": ["namespaces"], "resourceNames": ["mcp"], "verbs": ["get", "patch"]},
             {"apiGroups": [""], "resources": ["pods", "podtemplates"], "verbs": ["list"]},
             {"apiGroups": [""], "resources": ["replicationcontrollers"], "verbs": ["get", "list"]},
             {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"], "verbs": ["get", "list"]},
             {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": ["get", "list"]},
-            {"apiGroups": ["wgpolicyk8s.io"], "resources": ["policyreports"], "verbs": ["list", "create", "patch", "delete"]},
+            {"apiGroups": ["wgpolicyk8s.io"], "resources": ["policyreports"], "verbs": ["list", "create", "patch"]},
             {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
             {"apiGroups": ["mcpguard.dev"], "resources": ["mcpservers"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": ["mcpguard.dev"], "resources": ["mcpservers/status"], "verbs": ["patch"]},
-            {"apiGroups": ["mcpguard.dev"], "resources": ["mcppolicies"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]},
+            {"apiGroups": ["mcpguard.dev"], "resources": ["mcppolicies"], "verbs": ["list", "watch"]},
             {"apiGroups": ["mcpguard.dev"], "resources": ["mcppolicies/status"], "verbs": ["patch"]},
         ])
     );
@@ -518,7 +519,7 @@ fn rbac_grants_only_what_the_code_calls() {
         rules(role.rules),
         json!([
             {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["mcpguard-tls"],
-             "verbs": ["get", "update", "patch"]},
+             "verbs": ["get", "update"]},
             {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
             {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
              "resourceNames": ["mcpguard-leader"], "verbs": ["get", "update", "patch"]},
@@ -534,8 +535,8 @@ fn rbac_grants_only_what_the_code_calls() {
     assert_eq!(
         rules(controller_role.rules),
         json!([
-            {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["list", "watch", "create", "patch"]},
-            {"apiGroups": [""], "resources": ["services"], "verbs": ["list", "watch", "create", "patch"]},
+            {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch", "create", "patch"]},
+            {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list", "watch", "create", "patch"]},
             {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"],
              "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
             {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]},

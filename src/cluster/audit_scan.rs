@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use kube::Client;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::Value;
 
@@ -27,7 +27,8 @@ pub struct ScanSummary {
     pub scanned: usize,
     pub written: usize,
     pub unchanged: usize,
-    pub deleted: usize,
+    /// Stored reports whose object is gone, left to the garbage collector.
+    pub stale: usize,
     /// Failing checks per namespace.
     pub violations: BTreeMap<String, usize>,
 }
@@ -114,10 +115,12 @@ pub async fn scan(
             reports.patch(name, &params, &Patch::Apply(built)).await?;
             summary.written += 1;
         }
-        for name in stored.keys().filter(|name| !desired.contains_key(*name)) {
-            reports.delete(name, &DeleteParams::default()).await?;
-            summary.deleted += 1;
-        }
+        // A stored report without a desired one is for an object that is gone: its owner
+        // reference lets the garbage collector remove it, and mcpguard holds no delete.
+        summary.stale += stored
+            .keys()
+            .filter(|name| !desired.contains_key(*name))
+            .count();
         metrics
             .audit_violations
             .get_or_create(&NamespaceLabels {
@@ -174,7 +177,7 @@ pub async fn run(
                 scanned = summary.scanned,
                 written = summary.written,
                 unchanged = summary.unchanged,
-                deleted = summary.deleted,
+                stale = summary.stale,
                 "background audit finished"
             ),
             Err(err) => {
