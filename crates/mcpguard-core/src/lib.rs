@@ -11,6 +11,10 @@
 //!   mcpguard admits), [`harden`] (the mutation).
 //! - Outputs: [`mcpserver`] (the MCPServer render), [`audit`] (PolicyReports), [`crds`],
 //!   [`rotation`] (the certificate rotation planner), [`certs`] (certificate generation).
+//!
+//! The front door, [`admission`], is what the webhook and the CLI call. Modules only the
+//! core itself uses (the object and quantity parsers, image references, strict decoding,
+//! the validators of other kinds behind the front door) are private to it.
 
 pub mod admission;
 pub mod api_defaults;
@@ -24,21 +28,21 @@ pub mod egress;
 pub mod engine;
 pub mod exceptions;
 pub mod harden;
-pub mod image_ref;
-pub mod json_path;
+pub(crate) mod image_ref;
+pub(crate) mod json_path;
 pub mod mcpserver;
-pub mod object;
-pub mod objects;
+pub(crate) mod object;
+pub(crate) mod objects;
 pub mod policy;
 pub mod policy_set;
 pub mod pss;
-pub mod quantity;
+pub(crate) mod quantity;
 pub mod redact;
 pub mod review;
 pub mod rotation;
 pub mod rules;
 pub mod runtime_class;
-pub mod strict;
+pub(crate) mod strict;
 pub mod tls_keys;
 pub mod violation;
 pub mod workloads;
