@@ -952,6 +952,20 @@ async fn dry_runs_allowed_and_skipped_reviews_queue_nothing() {
         answer,
         json!({"uid": "705ab4f5-0000-4000-8000-000000000001", "allowed": true})
     );
+    // Allowed: in scope (the policy annotates it), the example pod with the four restricted
+    // settings it lacked.
+    let (mut review, _) = denied_review(2);
+    let pod = &mut review["request"]["object"];
+    pod["spec"]["securityContext"] =
+        json!({"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}});
+    pod["spec"]["containers"][0]["securityContext"] =
+        json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}});
+    let answer = server.review("/validate", &review).await;
+    assert_eq!(
+        answer,
+        json!({"uid": "705ab4f5-0000-4000-8000-000000000002", "allowed": true,
+               "auditAnnotations": {"policy": "mcp-restricted"}})
+    );
     assert_eq!(receiver.try_recv(), Err(mpsc::error::TryRecvError::Empty));
     assert_eq!(dropped(&server).await, Some(0.0));
 }
