@@ -1392,10 +1392,23 @@ async fn a_panicking_lookup_fails_that_request_with_500_and_the_server_keeps_ser
     let response = server.review("/mutate", &review).await;
     assert_eq!(response["uid"], "has-runtime-class");
     assert_eq!(response["allowed"], true);
-    assert!(
-        decode_patch(&response)
-            .as_array()
-            .is_some_and(|p| !p.is_empty())
+    assert_eq!(
+        decode_patch(&response),
+        json!([
+            {"op": "add", "path": "/spec/securityContext/fsGroup", "value": 1000},
+            {"op": "add", "path": "/spec/securityContext/runAsGroup", "value": 1000},
+            {"op": "add", "path": "/spec/securityContext/runAsNonRoot", "value": true},
+            {"op": "add", "path": "/spec/securityContext/runAsUser", "value": 1000},
+            {"op": "add", "path": "/spec/securityContext/seccompProfile", "value": {"type": "RuntimeDefault"}},
+            {"op": "add", "path": "/spec/automountServiceAccountToken", "value": false},
+            {"op": "remove", "path": "/spec/volumes/1"},
+            {"op": "remove", "path": "/spec/containers/0/volumeMounts/1"},
+            {"op": "add", "path": "/spec/containers/0/securityContext", "value": {
+                "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]},
+                "runAsGroup": 1000, "runAsNonRoot": true, "runAsUser": 1000,
+                "seccompProfile": {"type": "RuntimeDefault"}}},
+            {"op": "replace", "path": "/spec/containers/0/imagePullPolicy", "value": "Always"},
+        ])
     );
     assert_eq!(lookup.calls.load(Ordering::SeqCst), 3);
 
@@ -1404,5 +1417,24 @@ async fn a_panicking_lookup_fails_that_request_with_500_and_the_server_keeps_ser
         server.state.review_slots.available_permits(),
         mcpguard::webhook::routes::DEFAULT_MAX_CONCURRENT_REVIEWS
     );
-    assert!(server.metrics_text().await.contains("mcpguard_"));
+    assert_eq!(server.readyz().await, (200, "ready".to_owned()));
+    // The three panicked reviews are counted as no decision: only the two /validate denials
+    // and the one /mutate that did not reach the lookup were answered.
+    let metrics = server.metrics_text().await;
+    for (series, count) in [
+        (
+            r#"mcpguard_admission_requests_total{endpoint="mutate",operation="CREATE",decision="mutated"}"#,
+            Some(1.0),
+        ),
+        (
+            r#"mcpguard_admission_requests_total{endpoint="validate",operation="CREATE",decision="denied"}"#,
+            Some(2.0),
+        ),
+        (
+            r#"mcpguard_admission_duration_seconds_count{endpoint="mutate"}"#,
+            Some(1.0),
+        ),
+    ] {
+        assert_eq!(metric_value(&metrics, series), count, "{series}\n{metrics}");
+    }
 }
