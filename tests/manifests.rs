@@ -2,11 +2,16 @@
 //! `kubectl apply -k` would, parsed into its k8s-openapi types and checked field by field.
 //! Schema validation uses `kubernetes-validate` (installed by `.ci/run`).
 //!
-//! Outside CI a missing `kubectl` / `kubernetes-validate` skips these tests with a message;
-//! in CI (`CI` set) it fails them.
+//! A missing `kubectl` / `kubernetes-validate` fails these tests, unless
+//! `MCPGUARD_SKIP_EXTERNAL_TOOLS=1` opts in to skipping them (see tests/common/external_tools.rs).
+
+#[path = "common/external_tools.rs"]
+mod external_tools;
 
 use std::path::Path;
 use std::process::Command;
+
+use external_tools::{kubernetes_validate_strict, tool_available};
 
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, RuleWithOperations, ValidatingWebhookConfiguration,
@@ -21,18 +26,6 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn tool_available(tool: &str) -> bool {
-    let found = Command::new(tool).arg("--help").output().is_ok();
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{tool} is required in CI (.ci/run installs it)"
-        );
-        eprintln!("skipping: {tool} is not installed (.ci/run installs it)");
-    }
-    found
-}
 
 fn render(dir: &str) -> Option<Vec<Value>> {
     if !tool_available("kubectl") {
@@ -706,24 +699,7 @@ fn every_rendered_document_passes_the_kubernetes_schema() {
 }
 
 fn validate_strict(dir: &str, docs: &[Value]) {
-    let file = tempfile::NamedTempFile::new().expect("temp file");
-    let text: String = docs
-        .iter()
-        .map(|d| format!("---\n{}\n", serde_json::to_string(d).expect("json")))
-        .collect();
-    std::fs::write(file.path(), text).expect("write");
-    let output = Command::new("kubernetes-validate")
-        .args(["--strict", "--kubernetes-version", "1.33.0"])
-        .arg(file.path())
-        .output()
-        .expect("run kubernetes-validate");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "{dir}: {report}");
-    assert!(!report.contains("ERROR"), "{dir}: {report}");
+    let report = kubernetes_validate_strict(dir, docs);
     // Only cert-manager's own kinds may lack a built-in schema.
     for line in report.lines().filter(|l| l.starts_with("WARN")) {
         assert!(line.contains("cert-manager.io/v1"), "{dir}: {line}");

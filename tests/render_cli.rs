@@ -1,14 +1,18 @@
 //! `mcpguard render` and `mcpguard crd` as a user runs them: the real binary, from the crate
 //! root, with no `MCPGUARD_*` settings from the caller. The rendered objects are parsed into
 //! their k8s-openapi types, validated against the Kubernetes schema (`kubernetes-validate`,
-//! installed by `.ci/run`; skipped with a message outside CI when missing, a failure in CI)
+//! installed by `.ci/run`; a failure when missing, unless `MCPGUARD_SKIP_EXTERNAL_TOOLS=1` opts
+//! in to skipping)
 //! and their pod templates checked by `mcpguard check` at the restricted level.
 
 mod cli_support;
 #[path = "common/crd_schema.rs"]
 mod crd_schema;
+#[path = "common/external_tools.rs"]
+mod external_tools;
 
 use cli_support::{stderr, stdout};
+use external_tools::{kubernetes_validate_strict, tool_available};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -89,19 +93,6 @@ fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
     docs.iter()
         .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
         .unwrap_or_else(|| panic!("{kind}/{name} is not rendered: {:?}", kinds_and_names(docs)))
-}
-
-/// Same rule as tests/manifests.rs: a missing tool skips outside CI and fails in CI.
-fn tool_available(tool: &str) -> bool {
-    let found = Command::new(tool).arg("--help").output().is_ok();
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{tool} is required in CI (.ci/run installs it)"
-        );
-        eprintln!("skipping: {tool} is not installed (.ci/run installs it)");
-    }
-    found
 }
 
 /// What each input renders to, with the policy that renders it.
@@ -260,20 +251,7 @@ fn every_rendered_object_passes_the_kubernetes_schema() {
         return;
     }
     for (input, docs) in rendered_inputs() {
-        let file = tempfile::NamedTempFile::new().expect("temp file");
-        let text: String = docs
-            .iter()
-            .map(|d| format!("---\n{}\n", serde_json::to_string(d).expect("json")))
-            .collect();
-        std::fs::write(file.path(), text).expect("write");
-        let output = Command::new("kubernetes-validate")
-            .args(["--strict", "--kubernetes-version", "1.33.0"])
-            .arg(file.path())
-            .output()
-            .expect("run kubernetes-validate");
-        let report = format!("{}{}", stdout(&output), stderr(&output));
-        assert!(output.status.success(), "{input}: {report}");
-        assert!(!report.contains("ERROR"), "{input}: {report}");
+        let report = kubernetes_validate_strict(&input, &docs);
         assert!(!report.contains("WARN"), "{input}: {report}");
         assert_eq!(
             report.lines().filter(|l| l.contains(" passed ")).count(),

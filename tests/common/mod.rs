@@ -14,6 +14,7 @@
 #![allow(dead_code)]
 
 pub mod crd_schema;
+pub mod external_tools;
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
