@@ -25,6 +25,7 @@
 //! Not every test file uses every helper.
 #![allow(dead_code)]
 
+use std::cell::Cell;
 use std::fmt;
 use std::time::Duration;
 
@@ -85,6 +86,12 @@ impl Expect {
 
     pub fn delete(uri: impl AsRef<str>) -> Expect {
         Expect::new(Method::DELETE, uri)
+    }
+
+    /// The query's `key=value` pairs joined by `&`, in the order the client sends them.
+    pub fn query(mut self, query: &str) -> Expect {
+        self.query = query_pairs(Some(query));
+        self
     }
 
     pub fn content_type(mut self, content_type: &str) -> Expect {
@@ -196,27 +203,36 @@ pub struct Received {
     pub body: Value,
     /// The body as sent, for "never contains" assertions.
     pub raw: String,
-    respond: Responder,
+    /// Taken by the answer: a request is answered once. (A cell, so that the answer may be
+    /// computed from the request: `sent.ok(&stored(&sent.body))`.)
+    respond: Cell<Option<Responder>>,
 }
 
 impl Received {
     /// Answers with `status` and the JSON `body`.
-    pub fn reply(self, status: StatusCode, body: &Value) {
+    pub fn reply(&self, status: StatusCode, body: &Value) {
         let response = Response::builder()
             .status(status)
             .header("content-type", "application/json")
             .body(Body::from(serde_json::to_vec(body).expect("serializes")))
             .expect("response");
-        self.respond.send_response(response);
+        self.send(response);
     }
 
     /// Answers 200 with the JSON `body`.
-    pub fn ok(self, body: &Value) {
+    pub fn ok(&self, body: &Value) {
         self.reply(StatusCode::OK, body);
     }
 
+    fn send(&self, response: Response<Body>) {
+        self.respond
+            .take()
+            .expect("a request is answered once")
+            .send_response(response);
+    }
+
     /// Answers 200 with a watch stream of `events` (type, object), then ends it.
-    pub fn watch<K: AsRef<str>>(self, events: &[(K, Value)]) {
+    pub fn watch<K: AsRef<str>>(&self, events: &[(K, Value)]) {
         let mut body = Vec::new();
         for (kind, object) in events {
             serde_json::to_writer(&mut body, &json!({"type": kind.as_ref(), "object": object}))
@@ -228,7 +244,7 @@ impl Received {
             .header("content-type", "application/json")
             .body(Body::from(body))
             .expect("response");
-        self.respond.send_response(response);
+        self.send(response);
     }
 }
 
@@ -313,7 +329,11 @@ impl MockApi {
         if let Some(want) = &expect.body {
             assert_eq!(&body, want, "{expect}: body");
         }
-        Received { body, raw, respond }
+        Received {
+            body,
+            raw,
+            respond: Cell::new(Some(respond)),
+        }
     }
 
     /// Serves `steps` in order.
