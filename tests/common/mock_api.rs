@@ -278,29 +278,32 @@ impl MockApi {
 
     /// Takes the next request and asserts that it is `expect`; returns it to be answered.
     pub async fn expect(&mut self, expect: &Expect) -> Received {
+        // Steps count from 1 since the last `clear_seen`, so a failure names the step.
+        let step = self.seen.len() + 1;
         let (request, respond) = tokio::time::timeout(STEP_TIMEOUT, self.handle.next_request())
             .await
             .unwrap_or_else(|_| {
                 panic!(
-                    "expected {expect}, but no request came after {:?}",
+                    "step {step}: expected {expect}, but no request came; requests before it: {:?}",
                     self.seen
                 )
             })
             .unwrap_or_else(|| {
                 panic!(
-                    "expected {expect}, but the client is gone after {:?}",
+                    "step {step}: expected {expect}, but the client is gone; requests before it: {:?}",
                     self.seen
                 )
             });
         let (parts, body) = request.into_parts();
         let got = format!("{} {}", parts.method, normalized(&parts.uri));
-        self.seen.push(got.clone());
         assert_eq!(
             got,
             expect.to_string(),
-            "expected {expect}, got {got}; requests so far: {:?}",
+            "step {step}: expected {expect}, got {got}; requests before it: {:?}",
             self.seen
         );
+        self.seen.push(got);
+        let label = format!("step {step} ({expect})");
         let header = |name: &str| {
             parts
                 .headers
@@ -310,10 +313,10 @@ impl MockApi {
         assert_eq!(
             header("content-type"),
             expect.content_type,
-            "{expect}: content type"
+            "{label}: content type"
         );
         if let Some(accept) = &expect.accept {
-            assert_eq!(header("accept").as_ref(), Some(accept), "{expect}: accept");
+            assert_eq!(header("accept").as_ref(), Some(accept), "{label}: accept");
         }
         let bytes = body.collect_bytes().await.expect("request body");
         let raw = String::from_utf8(bytes.to_vec()).expect("UTF-8 body");
@@ -321,13 +324,13 @@ impl MockApi {
             Value::Null
         } else {
             serde_json::from_slice(&bytes)
-                .unwrap_or_else(|e| panic!("{expect}: body is not JSON ({e}): {raw}"))
+                .unwrap_or_else(|e| panic!("{label}: body is not JSON ({e}): {raw}"))
         };
         if parts.method == Method::GET {
-            assert_eq!(body, Value::Null, "{expect}: a GET has no body");
+            assert_eq!(body, Value::Null, "{label}: a GET has no body");
         }
         if let Some(want) = &expect.body {
-            assert_eq!(&body, want, "{expect}: body");
+            assert_eq!(&body, want, "{label}: body");
         }
         Received {
             body,
