@@ -5,10 +5,11 @@
 //! never gets.
 //! The real binary is run only where no API is involved (no kubeconfig, bad flags).
 
+mod cli_support;
 #[path = "common/mock_api.rs"]
 mod mock_api;
 
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use axum::http::StatusCode;
 use clap::Parser;
@@ -18,6 +19,7 @@ use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use cli_support::{mcpguard_command, without_kubernetes};
 use mock_api::{Expect, MockApi, STEP_TIMEOUT, Step};
 
 const EVENTS_ALL: &str = "/apis/events.k8s.io/v1/events?fieldSelector=reason%3DPolicyViolation";
@@ -650,20 +652,11 @@ async fn apply_policy_pod_gone_since_its_report_is_not_rolled() {
 /// `MCPGUARD_*` settings from the caller, plus `env`.
 fn binary(args: &[&str], env: &[(&str, &str)]) -> Output {
     let home = tempfile::tempdir().expect("temp dir");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mcpguard"));
-    command.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("MCPGUARD_") || key.starts_with("KUBERNETES_") {
-            command.env_remove(key);
-        }
-    }
-    command
+    let mut command = mcpguard_command(args);
+    without_kubernetes(&mut command)
         .env("KUBECONFIG", "/nonexistent")
         .env("HOME", home.path())
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .envs(env.iter().copied());
     command.output().expect("mcpguard runs")
 }
 

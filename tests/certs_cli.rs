@@ -6,10 +6,10 @@ mod common;
 
 mod cli_support;
 
-use cli_support::{stderr, stdout};
+use cli_support::{assert_exit, run, stderr, stdout};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use base64::Engine as _;
 use common::{error_chain, raw_tls_connect};
@@ -23,35 +23,6 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 const WEBHOOKS: &str = "webhook-manifests/base/webhooks.yaml";
-
-/// Runs `mcpguard ARGS` in the crate root with no `MCPGUARD_*` settings from the caller's
-/// environment.
-fn run(args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mcpguard"));
-    command.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("MCPGUARD_") {
-            command.env_remove(key);
-        }
-    }
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("mcpguard runs")
-}
-
-#[track_caller]
-fn assert_exit(output: &Output, code: i32) {
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "exit status; stdout:\n{}\nstderr:\n{}",
-        stdout(output),
-        stderr(output)
-    );
-}
 
 /// `certs generate --service svc --namespace ns --out DIR [extra args]`, asserted to succeed.
 fn generate(dir: &Path, extra: &[&str]) -> Output {

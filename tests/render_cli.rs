@@ -11,10 +11,10 @@ mod crd_schema;
 #[path = "common/external_tools.rs"]
 mod external_tools;
 
-use cli_support::{stderr, stdout};
+use cli_support::{assert_exit, run, stderr, stdout};
 use external_tools::{kubernetes_validate_strict, tool_available};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
@@ -30,33 +30,8 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const FIXTURES: &str = "tests/fixtures/render";
 const EXAMPLE: &str = "examples/mcpserver.yaml";
 
-fn run(args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mcpguard"));
-    command.args(args).current_dir(ROOT);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("MCPGUARD_") {
-            command.env_remove(key);
-        }
-    }
-    command
-        .stdin(Stdio::null())
-        .output()
-        .expect("mcpguard runs")
-}
-
 fn fixture(name: &str) -> String {
     format!("{FIXTURES}/{name}")
-}
-
-#[track_caller]
-fn assert_code(output: &Output, code: i32) {
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "stdout:\n{}\nstderr:\n{}",
-        stdout(output),
-        stderr(output)
-    );
 }
 
 fn documents(output: &Output) -> Vec<Value> {
@@ -125,7 +100,7 @@ fn rendered_inputs() -> Vec<(String, Vec<Value>)> {
 #[test]
 fn the_example_renders_six_documents_that_parse_into_their_kubernetes_types() {
     let output = run(&["render", EXAMPLE]);
-    assert_code(&output, 0);
+    assert_exit(&output, 0);
     assert_eq!(stderr(&output), "");
     let docs = documents(&output);
     assert_eq!(
@@ -298,7 +273,7 @@ fn every_rendered_pod_template_passes_mcpguards_restricted_check() {
             "latest",
             path.to_str().expect("utf-8 path"),
         ]);
-        assert_code(&output, 0);
+        assert_exit(&output, 0);
         let expected: String = pods
             .iter()
             .enumerate()
@@ -318,7 +293,7 @@ fn every_rendered_pod_template_passes_mcpguards_restricted_check() {
 #[test]
 fn the_features_fixture_renders_every_server_and_defaults_the_namespace() {
     let output = run(&["render", &fixture("features.yaml")]);
-    assert_code(&output, 0);
+    assert_exit(&output, 0);
     assert_eq!(stderr(&output), "");
     let docs = documents(&output);
     assert_eq!(
@@ -359,7 +334,7 @@ fn the_features_fixture_renders_every_server_and_defaults_the_namespace() {
 
     // -n names the namespace of servers that name none, and only theirs.
     let output = run(&["render", "-n", "tools", &fixture("features.yaml")]);
-    assert_code(&output, 0);
+    assert_exit(&output, 0);
     let namespaces: Vec<String> = documents(&output)
         .iter()
         .map(|d| {
@@ -389,7 +364,7 @@ fn a_server_whose_pods_would_be_denied_renders_nothing_and_exits_1() {
         &fixture("ceiling-policy.yaml"),
         &fixture("denied.yaml"),
     ]);
-    assert_code(&output, 1);
+    assert_exit(&output, 1);
     assert_eq!(
         kinds_and_names(&documents(&output)),
         ["Deployment/ok", "Service/ok", "NetworkPolicy/ok"]
@@ -400,7 +375,7 @@ fn a_server_whose_pods_would_be_denied_renders_nothing_and_exits_1() {
     );
     // The same servers under the default policy, which sets no ceiling: both render.
     let output = run(&["render", &fixture("denied.yaml")]);
-    assert_code(&output, 0);
+    assert_exit(&output, 0);
     assert_eq!(stderr(&output), "");
     assert_eq!(
         kinds_and_names(&documents(&output)),
@@ -418,7 +393,7 @@ fn a_server_whose_pods_would_be_denied_renders_nothing_and_exits_1() {
 #[test]
 fn an_invalid_spec_renders_nothing_for_it_and_exits_1() {
     let output = run(&["render", &fixture("invalid.yaml")]);
-    assert_code(&output, 1);
+    assert_exit(&output, 1);
     assert_eq!(
         kinds_and_names(&documents(&output)),
         ["Deployment/ok", "Service/ok", "NetworkPolicy/ok"]
@@ -432,7 +407,7 @@ fn an_invalid_spec_renders_nothing_for_it_and_exits_1() {
 #[test]
 fn a_network_peer_the_policy_does_not_allow_exits_1() {
     let output = run(&["render", &fixture("peer.yaml")]);
-    assert_code(&output, 1);
+    assert_exit(&output, 1);
     assert_eq!(stdout(&output), "");
     assert_eq!(
         stderr(&output),
@@ -443,7 +418,7 @@ fn a_network_peer_the_policy_does_not_allow_exits_1() {
 #[test]
 fn a_broken_file_exits_2_and_prints_nothing() {
     let output = run(&["render", &fixture("not-an-mcpserver.yaml")]);
-    assert_code(&output, 2);
+    assert_exit(&output, 2);
     assert_eq!(stdout(&output), "");
     assert_eq!(
         stderr(&output),
@@ -451,7 +426,7 @@ fn a_broken_file_exits_2_and_prints_nothing() {
     );
 
     let output = run(&["render", &fixture("broken-yaml.yaml")]);
-    assert_code(&output, 2);
+    assert_exit(&output, 2);
     assert_eq!(stdout(&output), "");
     let err = stderr(&output);
     assert!(
@@ -460,7 +435,7 @@ fn a_broken_file_exits_2_and_prints_nothing() {
     );
 
     let output = run(&["render", &fixture("absent.yaml")]);
-    assert_code(&output, 2);
+    assert_exit(&output, 2);
     assert_eq!(stdout(&output), "");
     assert_eq!(
         stderr(&output),
@@ -469,7 +444,7 @@ fn a_broken_file_exits_2_and_prints_nothing() {
 
     // A good file next to a broken one: still exit 2, nothing half-printed.
     let output = run(&["render", EXAMPLE, &fixture("not-an-mcpserver.yaml")]);
-    assert_code(&output, 2);
+    assert_exit(&output, 2);
     assert_eq!(stdout(&output), "");
 }
 
@@ -479,7 +454,7 @@ fn a_broken_file_exits_2_and_prints_nothing() {
 #[test]
 fn offline_render_prints_no_owner_reference_the_api_server_would_reject() {
     let output = run(&["render", EXAMPLE]);
-    assert_code(&output, 0);
+    assert_exit(&output, 0);
     for doc in documents(&output) {
         for owner in doc["metadata"]["ownerReferences"]
             .as_array()
@@ -502,7 +477,7 @@ fn offline_render_prints_no_owner_reference_the_api_server_would_reject() {
 /// The CRDs `mcpguard crd` prints, by name.
 fn crds() -> Vec<CustomResourceDefinition> {
     let output = run(&["crd"]);
-    assert_code(&output, 0);
+    assert_exit(&output, 0);
     assert_eq!(stderr(&output), "");
     let values: Vec<Value> =
         serde_saphyr::from_multiple(&stdout(&output)).expect("CRD YAML parses");
