@@ -9,9 +9,12 @@
 //! (the server in it, on tokio worker threads as in `mcpguard serve`). An abort there is a
 //! failure here, with the child's stderr, not the end of the test run.
 
+mod cli_support;
 mod common;
 
 use std::process::{Command, Output};
+
+use cli_support::check_example_pod_with_policy;
 
 use common::{TestServer, example_review_with_uid};
 use mcpguard_core::policy;
@@ -78,13 +81,7 @@ fn check_refuses_each_hostile_expression_with_its_limit() {
     for (shape, expression, problem) in hostile_expressions() {
         let file = dir.path().join(format!("{shape}.yaml"));
         std::fs::write(&file, policy_yaml(&expression)).expect("write the policy");
-        let output = Command::new(env!("CARGO_BIN_EXE_mcpguard"))
-            .arg("check")
-            .arg("--policy")
-            .arg(&file)
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/pod.yaml"))
-            .output()
-            .expect("mcpguard runs");
+        let output = check_example_pod_with_policy(&file);
         assert_eq!(
             (output.status.code(), stderr(&output)),
             (

@@ -5,12 +5,14 @@
 //! A missing `kubectl` / `kubernetes-validate` fails these tests, unless
 //! `MCPGUARD_SKIP_EXTERNAL_TOOLS=1` opts in to skipping them (see tests/common/external_tools.rs).
 
+mod cli_support;
 #[path = "common/external_tools.rs"]
 mod external_tools;
 
 use std::path::Path;
 use std::process::Command;
 
+use cli_support::{check_restricted_as_written, run};
 use external_tools::{kubernetes_validate_strict, tool_available};
 
 use k8s_openapi::api::admissionregistration::v1::{
@@ -646,18 +648,7 @@ fn the_webhooks_own_pods_pass_mcpguards_restricted_check() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("pod.json");
     std::fs::write(&path, serde_json::to_vec(&pod).expect("json")).expect("write");
-    let output = Command::new(env!("CARGO_BIN_EXE_mcpguard"))
-        .args([
-            "check",
-            "--no-mutate",
-            "--pss-level",
-            "restricted",
-            "--pss-version",
-            "latest",
-        ])
-        .arg(&path)
-        .output()
-        .expect("run mcpguard check");
+    let output = check_restricted_as_written(&path);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
         output.status.code(),
@@ -708,10 +699,7 @@ fn validate_strict(dir: &str, docs: &[Value]) {
 
 #[test]
 fn the_shipped_crds_are_exactly_what_mcpguard_crd_prints() {
-    let output = Command::new(env!("CARGO_BIN_EXE_mcpguard"))
-        .arg("crd")
-        .output()
-        .expect("run mcpguard crd");
+    let output = run(&["crd"]);
     assert_eq!(output.status.code(), Some(0));
     let shipped = std::fs::read_to_string(Path::new(ROOT).join("webhook-manifests/crds/crds.yaml"))
         .expect("shipped CRD");
@@ -890,10 +878,7 @@ fn the_crds_kustomization_holds_exactly_the_crds() {
     let Some(docs) = render("webhook-manifests/crds") else {
         return;
     };
-    let output = Command::new(env!("CARGO_BIN_EXE_mcpguard"))
-        .arg("crd")
-        .output()
-        .expect("run mcpguard crd");
+    let output = run(&["crd"]);
     let printed = serde_saphyr::from_multiple::<Value>(&String::from_utf8_lossy(&output.stdout))
         .expect("mcpguard crd prints YAML");
     let mut expected: Vec<Value> = printed

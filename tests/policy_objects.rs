@@ -6,9 +6,10 @@
 //! The API server is kube-rs's mock-service pattern (tower-test); the webhook is the real
 //! HTTPS server, verified against its generated CA.
 
+mod cli_support;
 mod common;
 
-use std::process::Command;
+use cli_support::check_example_pod_with_policy;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -126,13 +127,7 @@ async fn a_broken_policy_is_refused_with_the_error_check_gives() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("broken.yaml");
     std::fs::write(&file, &text).expect("write policy");
-    let check = Command::new(env!("CARGO_BIN_EXE_mcpguard"))
-        .arg("check")
-        .arg("--policy")
-        .arg(&file)
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/pod.yaml"))
-        .output()
-        .expect("run mcpguard check");
+    let check = check_example_pod_with_policy(&file);
     let detail = r#"spec.podSecurity.level: unknown variant, expected one of `privileged`, `baseline`, `restricted`"#;
     assert_eq!(check.status.code(), Some(2));
     assert_eq!(

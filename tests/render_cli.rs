@@ -11,7 +11,7 @@ mod crd_schema;
 #[path = "common/external_tools.rs"]
 mod external_tools;
 
-use cli_support::{assert_exit, run, stderr, stdout};
+use cli_support::{assert_exit, check_restricted_as_written, run, stderr, stdout};
 use external_tools::{kubernetes_validate_strict, tool_available};
 use std::path::Path;
 use std::process::Output;
@@ -264,15 +264,7 @@ fn every_rendered_pod_template_passes_mcpguards_restricted_check() {
             .map(|p| format!("---\n{}\n", serde_json::to_string(p).expect("json")))
             .collect();
         std::fs::write(&path, text).expect("write");
-        let output = run(&[
-            "check",
-            "--no-mutate",
-            "--pss-level",
-            "restricted",
-            "--pss-version",
-            "latest",
-            path.to_str().expect("utf-8 path"),
-        ]);
+        let output = check_restricted_as_written(&path);
         assert_exit(&output, 0);
         let expected: String = pods
             .iter()

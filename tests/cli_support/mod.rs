@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::Write as _;
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 /// The real `mcpguard ARGS`, from the crate root, with none of the caller's `MCPGUARD_*`
@@ -72,6 +73,31 @@ pub fn assert_output(output: &Output, code: i32, lines: &[&str]) {
     );
     assert_eq!(stderr(output), "", "stderr");
     assert_eq!(output.status.code(), Some(code), "exit code");
+}
+
+/// `mcpguard check --no-mutate` of `file` at the restricted level, latest version: does what
+/// we ship pass as written?
+pub fn check_restricted_as_written(file: &Path) -> Output {
+    mcpguard_command(&[
+        "check",
+        "--no-mutate",
+        "--pss-level",
+        "restricted",
+        "--pss-version",
+        "latest",
+    ])
+    .arg(file)
+    .output()
+    .expect("mcpguard runs")
+}
+
+/// `mcpguard check --policy POLICY examples/pod.yaml`.
+pub fn check_example_pod_with_policy(policy: &Path) -> Output {
+    mcpguard_command(&["check", "--policy"])
+        .arg(policy)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/pod.yaml"))
+        .output()
+        .expect("mcpguard runs")
 }
 
 /// Asserts the exit code, showing stdout and stderr when it differs.
