@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     RawResponse, ServerOptions, TestServer, client_trusting, decode_patch, error_chain,
-    example_review_with_uid, metric_value, raw_read_response, tls_client_config,
+    example_review_with_uid, metric_value, raw_read_response, reqwest_client, tls_client_config,
 };
 use futures::StreamExt as _;
 use mcpguard::webhook::routes::MAX_BODY_BYTES;
@@ -819,13 +819,7 @@ async fn a_review_beyond_the_byte_budget_is_shed_with_503_until_the_large_one_le
 /// a review that succeeds within it got its place by eviction, not by an idle connection
 /// timing out (before eviction the same review failed at once: refused at accept).
 fn client_below_the_timeouts(ca_pem: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls_client_config(ca_pem))
-        .http1_only()
-        .no_proxy()
-        .timeout(Duration::from_secs(3))
-        .build()
-        .expect("reqwest client builds")
+    reqwest_client(tls_client_config(ca_pem), Duration::from_secs(3))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1106,13 +1100,7 @@ fn review_with_many_containers(uid: &str, count: usize) -> (Value, Vec<u8>) {
 
 /// A client as patient as kube-apiserver at most (30 s) plus slack for a debug build.
 fn patient_client(server: &TestServer) -> reqwest::Client {
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls_client_config(&server.ca_pem))
-        .http1_only()
-        .no_proxy()
-        .timeout(Duration::from_secs(120))
-        .build()
-        .expect("client builds")
+    reqwest_client(tls_client_config(&server.ca_pem), Duration::from_secs(120))
 }
 
 async fn post_bytes(

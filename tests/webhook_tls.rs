@@ -6,8 +6,9 @@
 mod common;
 
 use common::{
-    Reply, TestServer, apply_patch, client_trusting, decode_patch, error_chain, example_review,
-    example_review_with_uid, generate_bundle, raw_post, raw_read_response, raw_tls_connect,
+    Reply, TestServer, apply_patch, assert_untrusted_issuer, client_trusting, decode_patch,
+    error_chain, example_review, example_review_with_uid, generate_bundle, raw_post,
+    raw_read_response, raw_tls_connect,
 };
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
@@ -231,19 +232,7 @@ async fn tls_client_trusting_a_different_ca_fails_the_handshake() {
     let raw = raw_tls_connect(server.addr, "127.0.0.1", &other.ca_cert_pem)
         .await
         .expect_err("handshake against the wrong CA fails");
-    let rustls_error = raw
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        .expect("the handshake error is a rustls error");
-    assert!(
-        matches!(
-            rustls_error,
-            rustls::Error::InvalidCertificate(
-                rustls::CertificateError::BadSignature | rustls::CertificateError::UnknownIssuer
-            )
-        ),
-        "unexpected TLS error: {rustls_error:?}"
-    );
+    let rustls_error = assert_untrusted_issuer(&raw);
     assert!(
         chain.contains(&rustls_error.to_string()),
         "reqwest saw the same error: {chain}"
