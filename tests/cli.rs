@@ -2,8 +2,11 @@
 //! root, asserting exit codes, exact output lines and exact error messages.
 
 mod cli_support;
+#[path = "common/hardened.rs"]
+mod hardened;
 
 use cli_support::{assert_output, mcpguard_command, run, run_with_stdin, stderr, stdout};
+use hardened::full_container_security_context;
 use std::path::Path;
 use std::process::Output;
 
@@ -93,14 +96,7 @@ fn example_patch() -> Value {
         {"op": "add", "path": "/spec/automountServiceAccountToken", "value": false},
         {"op": "add", "path": "/spec/containers/0/imagePullPolicy", "value": "Always"},
         {"op": "add", "path": "/spec/containers/0/resources", "value": {"requests": {"memory": "400Mi"}}},
-        {"op": "add", "path": "/spec/containers/0/securityContext", "value": {
-            "allowPrivilegeEscalation": false,
-            "capabilities": {"drop": ["ALL"]},
-            "runAsGroup": 1000,
-            "runAsNonRoot": true,
-            "runAsUser": 1000,
-            "seccompProfile": {"type": "RuntimeDefault"}
-        }},
+        {"op": "add", "path": "/spec/containers/0/securityContext", "value": full_container_security_context()},
         {"op": "add", "path": "/spec/securityContext", "value": {
             "fsGroup": 1000,
             "runAsGroup": 1000,

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::hardened::{expected_example_patch, full_container_security_context};
 use common::{
     RawResponse, ServerOptions, TestServer, client_trusting, decode_patch, error_chain,
     example_review_with_uid, metric_value, raw_read_response, reqwest_client, tls_client_config,
@@ -1225,14 +1226,8 @@ async fn pod_at_the_container_limit_is_mutated_with_a_patch_for_every_container(
     // In the order the hardening makes the changes.
     let container_ops = |i: usize| -> Vec<Value> {
         vec![
-            json!({"op": "add", "path": format!("/spec/containers/{i}/securityContext"), "value": {
-                "allowPrivilegeEscalation": false,
-                "capabilities": {"drop": ["ALL"]},
-                "runAsGroup": 1000,
-                "runAsNonRoot": true,
-                "runAsUser": 1000,
-                "seccompProfile": {"type": "RuntimeDefault"}
-            }}),
+            json!({"op": "add", "path": format!("/spec/containers/{i}/securityContext"),
+                   "value": full_container_security_context()}),
             json!({"op": "add", "path": format!("/spec/containers/{i}/imagePullPolicy"), "value": "Always"}),
             json!({"op": "add", "path": format!("/spec/containers/{i}/resources"), "value": {"requests": {"memory": "400Mi"}}}),
         ]
@@ -1380,24 +1375,7 @@ async fn a_panicking_lookup_fails_that_request_with_500_and_the_server_keeps_ser
     let response = server.review("/mutate", &review).await;
     assert_eq!(response["uid"], "has-runtime-class");
     assert_eq!(response["allowed"], true);
-    assert_eq!(
-        decode_patch(&response),
-        json!([
-            {"op": "add", "path": "/spec/securityContext/fsGroup", "value": 1000},
-            {"op": "add", "path": "/spec/securityContext/runAsGroup", "value": 1000},
-            {"op": "add", "path": "/spec/securityContext/runAsNonRoot", "value": true},
-            {"op": "add", "path": "/spec/securityContext/runAsUser", "value": 1000},
-            {"op": "add", "path": "/spec/securityContext/seccompProfile", "value": {"type": "RuntimeDefault"}},
-            {"op": "add", "path": "/spec/automountServiceAccountToken", "value": false},
-            {"op": "remove", "path": "/spec/volumes/1"},
-            {"op": "remove", "path": "/spec/containers/0/volumeMounts/1"},
-            {"op": "add", "path": "/spec/containers/0/securityContext", "value": {
-                "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]},
-                "runAsGroup": 1000, "runAsNonRoot": true, "runAsUser": 1000,
-                "seccompProfile": {"type": "RuntimeDefault"}}},
-            {"op": "replace", "path": "/spec/containers/0/imagePullPolicy", "value": "Always"},
-        ])
-    );
+    assert_eq!(decode_patch(&response), expected_example_patch());
     assert_eq!(lookup.calls.load(Ordering::SeqCst), 3);
 
     // Every review slot came back despite the panics, and the probes still answer.

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::hardened::expected_example_patch;
 use common::{
     Reply, TestServer, apply_patch, assert_untrusted_issuer, client_trusting, decode_patch,
     error_chain, example_review, example_review_with_uid, generate_bundle, raw_post,
@@ -26,35 +27,6 @@ const EXAMPLE_DENIAL: &str = concat!(
 );
 const EXAMPLE_VIOLATIONS: &str =
     "allowPrivilegeEscalation,capabilities_restricted,runAsNonRoot,seccompProfile_restricted";
-
-/// The container securityContext the default policy fills in when the pod sets nothing.
-fn full_container_security_context() -> Value {
-    json!({
-        "allowPrivilegeEscalation": false,
-        "capabilities": {"drop": ["ALL"]},
-        "runAsGroup": 1000,
-        "runAsNonRoot": true,
-        "runAsUser": 1000,
-        "seccompProfile": {"type": "RuntimeDefault"}
-    })
-}
-
-/// The JSON Patch /mutate must return for the example pod under the default policy, in the
-/// order the hardening makes the changes: the pod, then each container.
-fn expected_example_patch() -> Value {
-    json!([
-        {"op": "add", "path": "/spec/securityContext/fsGroup", "value": 1000},
-        {"op": "add", "path": "/spec/securityContext/runAsGroup", "value": 1000},
-        {"op": "add", "path": "/spec/securityContext/runAsNonRoot", "value": true},
-        {"op": "add", "path": "/spec/securityContext/runAsUser", "value": 1000},
-        {"op": "add", "path": "/spec/securityContext/seccompProfile", "value": {"type": "RuntimeDefault"}},
-        {"op": "add", "path": "/spec/automountServiceAccountToken", "value": false},
-        {"op": "remove", "path": "/spec/volumes/1"},
-        {"op": "remove", "path": "/spec/containers/0/volumeMounts/1"},
-        {"op": "add", "path": "/spec/containers/0/securityContext", "value": full_container_security_context()},
-        {"op": "replace", "path": "/spec/containers/0/imagePullPolicy", "value": "Always"}
-    ])
-}
 
 fn expected_example_warnings() -> Value {
     json!([

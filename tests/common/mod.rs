@@ -15,6 +15,7 @@
 
 pub mod crd_schema;
 pub mod external_tools;
+pub mod hardened;
 pub mod mock_api;
 
 use std::future::IntoFuture;
