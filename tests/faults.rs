@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::hardened::{expected_example_patch, full_container_security_context};
+use common::hardened::{EXAMPLE_DENIAL, expected_example_patch, full_container_security_context};
 use common::{
     RawResponse, ServerOptions, TestServer, client_trusting, decode_patch, error_chain,
     example_review_with_uid, metric_value, raw_read_response, reqwest_client, tls_client_config,
@@ -34,15 +34,6 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-
-/// What /validate says about the unmutated example pod (README: four violations).
-const EXAMPLE_DENIAL: &str = concat!(
-    r#"pods "github-mcp" is forbidden: violates mcpguard policy "mcp-restricted": "#,
-    r#"allowPrivilegeEscalation != false (container "server" must set securityContext.allowPrivilegeEscalation=false), "#,
-    r#"unrestricted capabilities (container "server" must set securityContext.capabilities.drop=["ALL"]), "#,
-    r#"runAsNonRoot != true (pod or container "server" must set securityContext.runAsNonRoot=true), "#,
-    r#"seccompProfile (pod or container "server" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")"#,
-);
 
 /// No single step of a fault test may take longer than this (kube-apiserver's own webhook
 /// timeout is at most 30 s): a bound against hangs, not a performance assertion.

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::hardened::expected_example_patch;
+use common::hardened::{EXAMPLE_DENIAL, EXAMPLE_VIOLATIONS, expected_example_patch};
 use common::{
     Reply, TestServer, apply_patch, assert_untrusted_issuer, client_trusting, decode_patch,
     error_chain, example_review, example_review_with_uid, generate_bundle, raw_post,
@@ -16,17 +16,6 @@ use serde_json::{Value, json};
 use tokio::io::BufReader;
 
 const POLICY: &str = "mcp-restricted";
-
-/// What /validate says about the unmutated example pod (README: four violations).
-const EXAMPLE_DENIAL: &str = concat!(
-    r#"pods "github-mcp" is forbidden: violates mcpguard policy "mcp-restricted": "#,
-    r#"allowPrivilegeEscalation != false (container "server" must set securityContext.allowPrivilegeEscalation=false), "#,
-    r#"unrestricted capabilities (container "server" must set securityContext.capabilities.drop=["ALL"]), "#,
-    r#"runAsNonRoot != true (pod or container "server" must set securityContext.runAsNonRoot=true), "#,
-    r#"seccompProfile (pod or container "server" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")"#,
-);
-const EXAMPLE_VIOLATIONS: &str =
-    "allowPrivilegeEscalation,capabilities_restricted,runAsNonRoot,seccompProfile_restricted";
 
 fn expected_example_warnings() -> Value {
     json!([
