@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 
 use cli_support::{check_restricted_as_written, run};
-use external_tools::{kubernetes_validate_strict, tool_available};
+use external_tools::{kubernetes_validate_strict, stdout_of, tool_available};
 
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, RuleWithOperations, ValidatingWebhookConfiguration,
@@ -33,16 +33,8 @@ fn render(dir: &str) -> Option<Vec<Value>> {
     if !tool_available("kubectl") {
         return None;
     }
-    let output = Command::new("kubectl")
-        .args(["kustomize", &format!("{ROOT}/{dir}")])
-        .output()
-        .expect("run kubectl kustomize");
-    assert!(
-        output.status.success(),
-        "kubectl kustomize {dir} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = String::from_utf8(output.stdout).expect("utf-8 output");
+    let stdout = stdout_of(Command::new("kubectl").args(["kustomize", &format!("{ROOT}/{dir}")]));
+    let text = String::from_utf8(stdout).expect("utf-8 output");
     Some(serde_saphyr::from_multiple::<Value>(&text).expect("rendered YAML parses"))
 }
 

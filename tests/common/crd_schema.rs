@@ -26,18 +26,13 @@ pub fn crd_schema_errors(
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("input.json");
     std::fs::write(&path, input.to_string()).expect("write the validator's input");
-    let output = Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/common/crd_schema.py"
-        ))
-        .arg(&path)
-        .output()
-        .expect("run python3");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let stdout = super::external_tools::stdout_of(
+        Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/common/crd_schema.py"
+            ))
+            .arg(&path),
     );
-    Some(serde_json::from_slice(&output.stdout).expect("a JSON list of error lists"))
+    Some(serde_json::from_slice(&stdout).expect("a JSON list of error lists"))
 }

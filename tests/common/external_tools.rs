@@ -55,6 +55,22 @@ fn skip_or_fail(tool: &str) -> bool {
     false
 }
 
+/// Runs `command` (an external tool) to the end; asserts that it succeeds, showing its
+/// stderr when it does not; returns its stdout.
+#[track_caller]
+pub fn stdout_of(command: &mut Command) -> Vec<u8> {
+    let what = format!("{command:?}");
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{what} does not start: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
 /// Runs `kubernetes-validate --strict` (Kubernetes 1.33) on `docs` as one multi-document
 /// file; asserts that it succeeds and reports no error; returns its report (stdout then
 /// stderr) for the caller's own checks of its warnings and passes. `what` names the input in
