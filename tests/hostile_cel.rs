@@ -16,7 +16,7 @@ use std::process::{Command, Output};
 
 use cli_support::check_example_pod_with_policy;
 
-use common::{TestServer, example_review_with_uid};
+use common::{TestServer, example_review_with_uid, pod_create_review};
 use mcpguard_core::policy;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
@@ -268,29 +268,17 @@ spec:
 }
 
 fn canary_pod_review(uid: &str) -> Value {
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "resource": {"group": "", "version": "v1", "resource": "pods"},
-            "name": "web",
-            "namespace": "mcp",
-            "operation": "CREATE",
-            "userInfo": {"username": "jane@example.com"},
-            "object": {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {"name": "web", "namespace": "mcp"},
-                "spec": {"containers": [{
-                    "name": "server",
-                    "image": "ghcr.io/acme/web:1.2",
-                    "env": [{"name": "API_TOKEN", "value": CANARY}]
-                }]}
-            }
-        }
-    })
+    let pod = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "web", "namespace": "mcp"},
+        "spec": {"containers": [{
+            "name": "server",
+            "image": "ghcr.io/acme/web:1.2",
+            "env": [{"name": "API_TOKEN", "value": CANARY}]
+        }]}
+    });
+    pod_create_review(uid, "jane@example.com", &pod)
 }
 
 const CANARY_VIOLATIONS: [&str; 3] = [

@@ -470,20 +470,48 @@ pub fn example_review_with_uid(uid: &str) -> Value {
 /// An AdmissionReview of an MCPPolicy write by `admin`, named after the object, as
 /// kube-apiserver sends it: `oldObject` only on UPDATE.
 pub fn mcppolicy_review(uid: &str, operation: &str, object: &Value, old: Option<&Value>) -> Value {
-    serde_json::json!({
+    let mut review = admission_review(
+        uid,
+        ("mcpguard.dev", "v1alpha1", "MCPPolicy", "mcppolicies"),
+        operation,
+        "admin",
+        object,
+    );
+    review["request"]["oldObject"] = old.cloned().unwrap_or(Value::Null);
+    review
+}
+
+/// An AdmissionReview of a pod's CREATE by `username`, named and namespaced after the pod.
+pub fn pod_create_review(uid: &str, username: &str, pod: &Value) -> Value {
+    admission_review(uid, ("", "v1", "Pod", "pods"), "CREATE", username, pod)
+}
+
+/// An AdmissionReview as kube-apiserver sends it: `operation` by `username` on `object` of
+/// (group, version, kind, resource), named and (when it has one) namespaced after the object.
+fn admission_review(
+    uid: &str,
+    (group, version, kind, resource): (&str, &str, &str, &str),
+    operation: &str,
+    username: &str,
+    object: &Value,
+) -> Value {
+    let mut review = serde_json::json!({
         "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",
         "request": {
             "uid": uid,
-            "kind": {"group": "mcpguard.dev", "version": "v1alpha1", "kind": "MCPPolicy"},
-            "resource": {"group": "mcpguard.dev", "version": "v1alpha1", "resource": "mcppolicies"},
+            "kind": {"group": group, "version": version, "kind": kind},
+            "resource": {"group": group, "version": version, "resource": resource},
             "name": object["metadata"]["name"],
             "operation": operation,
-            "userInfo": {"username": "admin"},
+            "userInfo": {"username": username},
             "object": object,
-            "oldObject": old,
         }
-    })
+    });
+    if let Some(namespace) = object["metadata"].get("namespace") {
+        review["request"]["namespace"] = namespace.clone();
+    }
+    review
 }
 
 /// Decodes `response.patch` (base64 of a JSON Patch document) into JSON.
