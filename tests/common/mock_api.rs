@@ -9,14 +9,13 @@
 //! last step.
 //!
 //! ```ignore
-//! let (client, mut api) = MockApi::new("default");
+//! let (client, api) = MockApi::new("default");
 //! let verifier = mock_api::spawn(api, |mut api| async move {
 //!     api.serve(vec![Step::ok(Expect::get("/api/v1/namespaces/mcp/pods"), pod_list)]).await;
 //!     // Or, where the answer depends on what was sent:
 //!     let sent = api.expect(&Expect::patch(PATH).content_type(APPLY)).await;
-//!     let body = sent.body.clone();
-//!     sent.ok(&stored(&body));
-//!     (api, body)
+//!     sent.ok(&stored(&sent.body));
+//!     (api, sent.body)
 //! });
 //! let result = code_under_test(&client).await;
 //! let (_api, applied) = verifier.finish(|| format!("it returned {result:?}")).await;
@@ -35,7 +34,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
-pub type Responder = tower_test::mock::SendResponse<Response<Body>>;
+type Responder = tower_test::mock::SendResponse<Response<Body>>;
 
 /// How long a step waits for its request before it fails as never sent.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -152,11 +151,6 @@ pub enum Step {
         expect: Expect,
         status: StatusCode,
         body: Value,
-    },
-    /// Answers 200 with a watch stream: one `{"type", "object"}` line per event, then its end.
-    Watch {
-        expect: Expect,
-        events: Vec<(String, Value)>,
     },
 }
 
@@ -348,7 +342,6 @@ impl MockApi {
                     status,
                     body,
                 } => self.expect(&expect).await.reply(status, &body),
-                Step::Watch { expect, events } => self.expect(&expect).await.watch(&events),
             }
         }
     }
