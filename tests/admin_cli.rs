@@ -7,25 +7,15 @@ use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
-use cli_support::{assert_output, stderr, stdout};
+use cli_support::{assert_output, mcpguard_command, stderr, stdout, without_kubernetes};
 use pretty_assertions::assert_eq;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// `mcpguard ARGS` in `dir` with no `MCPGUARD_*` or Kubernetes settings from the caller.
 fn command_in(dir: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mcpguard"));
-    command.args(args).current_dir(dir);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("MCPGUARD_") || key.starts_with("KUBERNETES_") {
-            command.env_remove(key);
-        }
-    }
-    command
-        .env_remove("KUBECONFIG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut command = mcpguard_command(args);
+    without_kubernetes(&mut command).current_dir(dir);
     command
 }
 

@@ -1,25 +1,26 @@
 //! `mcpguard audit` against a mocked Kubernetes API: `cmd::audit::run` talks to a
-//! `tower_test` mock service, and a scripted verifier asserts every request it makes (method,
-//! path, query, content type, body) and answers with canned lists as kube-apiserver would.
-//! A request the script does not expect fails the test; so does one it expects but never gets.
+//! mocked API server (tests/common/mock_api.rs), whose scenario asserts every request it makes
+//! (method, path, query, content type, body) and answers with canned lists as kube-apiserver
+//! would. A request the scenario does not expect fails the test; so does one it expects but
+//! never gets.
 //! The real binary is run only where no API is involved (no kubeconfig, bad flags).
 
-use std::process::{Command, Output, Stdio};
-use std::time::Duration as StdDuration;
+mod cli_support;
+#[path = "common/mock_api.rs"]
+mod mock_api;
 
-use axum::http::{Method, Request, Response, StatusCode};
+use std::process::Output;
+
+use axum::http::StatusCode;
 use clap::Parser;
-use kube::client::Body;
 use mcpguard::cmd::args::{AuditArgs, Cli};
 use mcpguard::cmd::audit::{self, EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATIONS};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-type ApiHandle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
-
-const STEP_TIMEOUT: StdDuration = StdDuration::from_secs(10);
-const NO_MORE_REQUESTS: StdDuration = StdDuration::from_millis(300);
+use cli_support::{mcpguard_command, without_kubernetes};
+use mock_api::{Expect, MockApi, STEP_TIMEOUT, Step};
 
 const EVENTS_ALL: &str = "/apis/events.k8s.io/v1/events?fieldSelector=reason%3DPolicyViolation";
 const REPORTS_ALL: &str = "/apis/wgpolicyk8s.io/v1alpha2/policyreports?labelSelector=app.kubernetes.io%2Fmanaged-by%3Dmcpguard";
@@ -72,106 +73,12 @@ fn empty_list(api_version: &str, kind: &str) -> Value {
 
 // --- the mocked API server -----------------------------------------------------------------
 
-/// One expected request and the reply to it.
-struct Step {
-    method: Method,
-    /// Path and query, exactly as sent.
-    uri: String,
-    /// For a PATCH: the exact JSON body (sent as a merge patch).
-    body: Option<Value>,
-    status: StatusCode,
-    reply: Value,
+fn get(uri: impl AsRef<str>, reply: Value) -> Step {
+    Step::ok(Expect::get(uri), reply)
 }
 
-fn get(uri: impl Into<String>, reply: Value) -> Step {
-    Step {
-        method: Method::GET,
-        uri: uri.into(),
-        body: None,
-        status: StatusCode::OK,
-        reply,
-    }
-}
-
-fn fail(uri: impl Into<String>, status: StatusCode, reason: &str, message: &str) -> Step {
-    Step {
-        method: Method::GET,
-        uri: uri.into(),
-        body: None,
-        status,
-        reply: json!({
-            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": message, "reason": reason, "code": status.as_u16(),
-        }),
-    }
-}
-
-/// Answers `steps` in order, asserting each request; then asserts that nothing more comes.
-/// Returns "METHOD path?query" of every request seen.
-async fn verify(mut handle: ApiHandle, steps: Vec<Step>) -> Vec<String> {
-    let mut seen = Vec::new();
-    for step in steps {
-        let expected = format!("{} {}", step.method, step.uri);
-        let (request, respond) = tokio::time::timeout(STEP_TIMEOUT, handle.next_request())
-            .await
-            .unwrap_or_else(|_| panic!("expected {expected}, but no request came after {seen:?}"))
-            .unwrap_or_else(|| {
-                panic!("expected {expected}, but the client is gone after {seen:?}")
-            });
-        let (parts, body) = request.into_parts();
-        let got = format!("{} {}", parts.method, normalized(&parts.uri));
-        seen.push(got.clone());
-        assert_eq!(got, expected, "after {seen:?}");
-        let bytes = body.collect_bytes().await.expect("request body");
-        match &step.body {
-            None => assert!(bytes.is_empty(), "{expected}: no body"),
-            Some(want) => {
-                assert_eq!(
-                    parts
-                        .headers
-                        .get("content-type")
-                        .map(|v| v.to_str().expect("ASCII")),
-                    Some("application/merge-patch+json"),
-                    "{expected}: content type"
-                );
-                let body: Value = serde_json::from_slice(&bytes).expect("JSON body");
-                assert_eq!(&body, want, "{expected}: body");
-            }
-        }
-        let response = Response::builder()
-            .status(step.status)
-            .header("content-type", "application/json")
-            .body(Body::from(
-                serde_json::to_vec(&step.reply).expect("serializes"),
-            ))
-            .expect("response");
-        respond.send_response(response);
-    }
-    match tokio::time::timeout(NO_MORE_REQUESTS, handle.next_request()).await {
-        Err(_) | Ok(None) => {}
-        Ok(Some((request, _))) => panic!(
-            "unexpected request {} {} after {seen:?}",
-            request.method(),
-            request.uri()
-        ),
-    }
-    seen
-}
-
-/// Path and query as sent, less the empty query segments kube's URL builder leaves
-/// (`events?&fieldSelector=...`, `events?`); the pairs' order and encoding are kept.
-fn normalized(uri: &axum::http::Uri) -> String {
-    let query: Vec<&str> = uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .collect();
-    if query.is_empty() {
-        uri.path().to_owned()
-    } else {
-        format!("{}?{}", uri.path(), query.join("&"))
-    }
+fn fail(uri: impl AsRef<str>, status: StatusCode, reason: &str, message: &str) -> Step {
+    Step::fail(Expect::get(uri), status, reason, message)
 }
 
 /// What one `mcpguard audit` run printed and returned.
@@ -200,9 +107,8 @@ fn args(argv: &[&str]) -> AuditArgs {
 async fn audit_with(argv: &[&str], stdin: &str, steps: Vec<Step>) -> Ran {
     mcpguard::webhook::tls::provider();
     let args = args(argv);
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let client = kube::Client::new(service, "default");
-    let verifier = tokio::spawn(verify(handle, steps));
+    let (client, api) = MockApi::new("default");
+    let verifier = mock_api::spawn_steps(api, steps);
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     let mut input = stdin.as_bytes();
     let code = tokio::time::timeout(
@@ -211,17 +117,15 @@ async fn audit_with(argv: &[&str], stdin: &str, steps: Vec<Step>) -> Ran {
     )
     .await
     .expect("audit finishes");
-    let seen = match verifier.await {
-        Ok(seen) => seen,
-        Err(err) => {
-            eprintln!(
+    let (_, seen) = verifier
+        .finish(|| {
+            format!(
                 "audit exited {code}\nstdout:\n{}\nstderr:\n{}",
                 String::from_utf8_lossy(&stdout),
                 String::from_utf8_lossy(&stderr)
-            );
-            std::panic::resume_unwind(err.into_panic())
-        }
-    };
+            )
+        })
+        .await;
     Ran {
         code,
         stdout: String::from_utf8(stdout).expect("UTF-8"),
@@ -562,16 +466,22 @@ fn owner_lookups() -> Vec<Step> {
 }
 
 fn restart(namespace: &str, name: &str) -> Step {
-    Step {
-        method: Method::PATCH,
-        uri: format!(
-            "/apis/apps/v1/namespaces/{namespace}/deployments/{name}?fieldManager=mcpguard-audit"
-        ),
-        body: Some(json!({"spec": {"template": {"metadata": {"annotations": {
-            "kubectl.kubernetes.io/restartedAt": "2025-06-15T15:06:40Z"
-        }}}}})),
-        status: StatusCode::OK,
-        reply: deployment(namespace, name),
+    restart_answered(namespace, name, StatusCode::OK, deployment(namespace, name))
+}
+
+/// The rollout restart of Deployment `namespace/name`, answered with `status` and `reply`.
+fn restart_answered(namespace: &str, name: &str, status: StatusCode, reply: Value) -> Step {
+    let expect = Expect::patch(format!(
+        "/apis/apps/v1/namespaces/{namespace}/deployments/{name}?fieldManager=mcpguard-audit"
+    ))
+    .content_type("application/merge-patch+json")
+    .body(json!({"spec": {"template": {"metadata": {"annotations": {
+        "kubectl.kubernetes.io/restartedAt": "2025-06-15T15:06:40Z"
+    }}}}}));
+    Step::Reply {
+        expect,
+        status,
+        body: reply,
     }
 }
 
@@ -664,13 +574,14 @@ async fn apply_policy_with_json_keeps_stdout_parseable() {
 #[tokio::test]
 async fn apply_policy_patch_failure_exit_2() {
     let mut steps = apply_steps(false);
-    steps.push(Step {
-        status: StatusCode::FORBIDDEN,
-        reply: json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                      "message": "deployments.apps \"web\" is forbidden: User \"alice@example.com\" cannot patch resource \"deployments\" in API group \"apps\" in the namespace \"mcp\"",
-                      "reason": "Forbidden", "code": 403}),
-        ..restart("mcp", "web")
-    });
+    steps.push(restart_answered(
+        "mcp",
+        "web",
+        StatusCode::FORBIDDEN,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": "deployments.apps \"web\" is forbidden: User \"alice@example.com\" cannot patch resource \"deployments\" in API group \"apps\" in the namespace \"mcp\"",
+               "reason": "Forbidden", "code": 403}),
+    ));
     steps.push(restart("tools", "fetch"));
     let ran = audit_with(&["--apply-policy", "--yes"], "", steps).await;
     assert_eq!(
@@ -741,20 +652,11 @@ async fn apply_policy_pod_gone_since_its_report_is_not_rolled() {
 /// `MCPGUARD_*` settings from the caller, plus `env`.
 fn binary(args: &[&str], env: &[(&str, &str)]) -> Output {
     let home = tempfile::tempdir().expect("temp dir");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mcpguard"));
-    command.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("MCPGUARD_") || key.starts_with("KUBERNETES_") {
-            command.env_remove(key);
-        }
-    }
-    command
+    let mut command = mcpguard_command(args);
+    without_kubernetes(&mut command)
         .env("KUBECONFIG", "/nonexistent")
         .env("HOME", home.path())
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .envs(env.iter().copied());
     command.output().expect("mcpguard runs")
 }
 

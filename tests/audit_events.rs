@@ -1,7 +1,7 @@
 //! Denial Events end to end.
 //!
 //! * Publishing: `events::publish_all` with `events::publisher` against a mocked API server
-//!   (`tower_test::mock::pair`); a scripted verifier asserts every request the worker makes
+//!   (tests/common/mock_api.rs); a scripted verifier asserts every request the worker makes
 //!   (method, path, query, content type, body): one `POST` per new Event, a merge `PATCH` of
 //!   its series for each repeat, nothing for a dry run, and a metadata `GET` of a pod's
 //!   claimed controller before the Event is filed against it.
@@ -12,9 +12,9 @@ mod common;
 
 use std::time::Duration;
 
-use axum::http::{Method, Request, Response, StatusCode};
+use axum::http::StatusCode;
+use common::mock_api::{Expect, MockApi, Received, STEP_TIMEOUT};
 use common::{TestServer, example_review, metric_value};
-use kube::client::Body;
 use mcpguard::cluster::events::{self, EventRecord};
 use mcpguard_core::engine::{self, Context};
 use mcpguard_core::policy::Policy;
@@ -26,17 +26,11 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-type ApiHandle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
-type Responder = tower_test::mock::SendResponse<Response<Body>>;
-
 const INSTANCE: &str = "mcpguard-6d5f7b9c8-x2x9z";
 const EVENTS_PATH: &str = "/apis/events.k8s.io/v1/namespaces/mcp/events";
 const POD_UID: &str = "5d3e1c52-5b6a-4f7e-9a43-0c5d1c3b8f10";
 const CHECKS: &str =
     "allowPrivilegeEscalation, capabilities_restricted, runAsNonRoot, seccompProfile_restricted";
-const STEP_TIMEOUT: Duration = Duration::from_secs(10);
-/// Long enough for any request the worker is about to send; short enough to prove absence.
-const NO_MORE_REQUESTS: Duration = Duration::from_millis(500);
 
 // ---- requests and decisions ----------------------------------------------------------------
 
@@ -77,113 +71,29 @@ fn pod_regarding(name: &str, uid: &str) -> Value {
 
 // ---- the mocked API server -----------------------------------------------------------------
 
-struct Received {
-    body: Value,
-    respond: Responder,
-}
-
-struct ApiServer {
-    handle: ApiHandle,
-    seen: Vec<String>,
-}
-
-impl ApiServer {
-    /// Takes the next request and asserts its method, path, empty query and content type.
-    async fn expect(&mut self, method: Method, path: &str, content_type: &str) -> Received {
-        let step = format!("{method} {path}");
-        let (request, respond) = tokio::time::timeout(STEP_TIMEOUT, self.handle.next_request())
-            .await
-            .unwrap_or_else(|_| panic!("expected {step}, but no request came"))
-            .unwrap_or_else(|| panic!("expected {step}, but the client is gone"));
-        let (parts, body) = request.into_parts();
-        self.seen
-            .push(format!("{} {}", parts.method, parts.uri.path()));
-        assert_eq!(
-            (parts.method.clone(), parts.uri.path()),
-            (method, path),
-            "after {:?}",
-            self.seen
-        );
-        assert_eq!(parts.uri.query().unwrap_or(""), "", "{step}: no query");
-        assert_eq!(
-            parts
-                .headers
-                .get("content-type")
-                .map(|v| v.to_str().expect("ASCII header")),
-            Some(content_type),
-            "{step}: content type"
-        );
-        let bytes = body.collect_bytes().await.expect("request body");
-        let body = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|e| panic!("{step}: body is not JSON ({e})"));
-        Received { body, respond }
-    }
-
-    /// Takes the next request, a metadata-only `GET` of `path`, and returns its responder.
-    async fn expect_get(&mut self, path: &str) -> Responder {
-        let step = format!("GET {path}");
-        let (request, respond) = tokio::time::timeout(STEP_TIMEOUT, self.handle.next_request())
-            .await
-            .unwrap_or_else(|_| panic!("expected {step}, but no request came"))
-            .unwrap_or_else(|| panic!("expected {step}, but the client is gone"));
-        let (parts, body) = request.into_parts();
-        self.seen
-            .push(format!("{} {}", parts.method, parts.uri.path()));
-        assert_eq!(
-            (parts.method.clone(), parts.uri.path()),
-            (Method::GET, path),
-            "after {:?}",
-            self.seen
-        );
-        assert_eq!(parts.uri.query().unwrap_or(""), "", "{step}: no query");
-        assert_eq!(
-            parts
-                .headers
-                .get("accept")
-                .map(|v| v.to_str().expect("ASCII header")),
-            Some("application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"),
-            "{step}: metadata only"
-        );
-        let bytes = body.collect_bytes().await.expect("request body");
-        assert!(bytes.is_empty(), "{step}: no body");
-        respond
-    }
-
+/// The publisher's requests, as steps of the shared mock API server.
+impl MockApi {
+    /// Expects the `POST` of a new Event.
     async fn expect_post(&mut self) -> Received {
-        self.expect(Method::POST, EVENTS_PATH, "application/json")
+        self.expect(&Expect::post(EVENTS_PATH).content_type("application/json"))
             .await
     }
 
+    /// Expects the merge `PATCH` of Event `name`'s series.
     async fn expect_patch(&mut self, name: &str) -> Received {
-        self.expect(
-            Method::PATCH,
-            &format!("{EVENTS_PATH}/{name}"),
-            "application/merge-patch+json",
-        )
-        .await
+        let expect = Expect::patch(format!("{EVENTS_PATH}/{name}"))
+            .content_type("application/merge-patch+json");
+        self.expect(&expect).await
     }
 
-    /// Asserts that nothing more is sent within [`NO_MORE_REQUESTS`] (or the client is gone).
-    async fn expect_no_more_requests(&mut self) {
-        match tokio::time::timeout(NO_MORE_REQUESTS, self.handle.next_request()).await {
-            Err(_) | Ok(None) => {}
-            Ok(Some((request, _))) => panic!(
-                "unexpected request {} {} after {:?}",
-                request.method(),
-                request.uri(),
-                self.seen
-            ),
-        }
+    /// Expects a metadata-only `GET` of `path` (kube's metadata read sends a JSON content
+    /// type, though no body).
+    async fn expect_get(&mut self, path: &str) -> Received {
+        let expect = Expect::get(path)
+            .content_type("application/json")
+            .accept("application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1");
+        self.expect(&expect).await
     }
-}
-
-fn reply(respond: Responder, status: StatusCode, body: &Value) {
-    let response = Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::from(serde_json::to_vec(body).expect("serializes")))
-        .expect("response");
-    respond.send_response(response);
 }
 
 /// What the API server stores for a created Event: the body plus server fields.
@@ -199,24 +109,16 @@ fn stored(body: &Value) -> Value {
 struct Worker {
     sink: events::EventSink,
     task: JoinHandle<()>,
-    api: ApiServer,
+    api: MockApi,
 }
 
 fn start_worker() -> Worker {
     mcpguard::webhook::tls::provider();
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let client = kube::Client::new(service, "default");
+    let (client, api) = MockApi::new("default");
     let publisher = events::publisher(client, INSTANCE.to_owned());
     let (sink, receiver) = events::channel(16, false);
     let task = tokio::spawn(events::publish_all(receiver, publisher));
-    Worker {
-        sink,
-        task,
-        api: ApiServer {
-            handle,
-            seen: Vec::new(),
-        },
-    }
+    Worker { sink, task, api }
 }
 
 impl Worker {
@@ -225,7 +127,7 @@ impl Worker {
     }
 
     /// Closes the queue: the worker finishes what it has and returns.
-    async fn finish(self) -> ApiServer {
+    async fn finish(self) -> MockApi {
         let Worker {
             sink,
             task,
@@ -345,9 +247,9 @@ async fn one_denial_creates_exactly_one_event() {
         (before, after),
     );
     assert!(name.starts_with("github-mcp."));
-    reply(post.respond, StatusCode::CREATED, &stored(&post.body));
+    post.reply(StatusCode::CREATED, &stored(&post.body));
     let api = worker.finish().await;
-    assert_eq!(api.seen, [format!("POST {EVENTS_PATH}")]);
+    assert_eq!(api.seen(), [format!("POST {EVENTS_PATH}")]);
 }
 
 #[tokio::test]
@@ -369,7 +271,7 @@ async fn repeated_denials_of_one_object_patch_the_series() {
         (t0, t1),
     );
     let created = post.body.clone();
-    reply(post.respond, StatusCode::CREATED, &stored(&post.body));
+    post.reply(StatusCode::CREATED, &stored(&post.body));
 
     // The same denial again: the Event's series, not a new Event.
     let t2 = OffsetDateTime::now_utc();
@@ -377,7 +279,7 @@ async fn repeated_denials_of_one_object_patch_the_series() {
     let second = worker.api.expect_patch(&name).await;
     let t3 = OffsetDateTime::now_utc();
     assert_series_patch(&second.body, &created, 2, (t2, t3));
-    reply(second.respond, StatusCode::OK, &stored(&second.body));
+    second.reply(StatusCode::OK, &stored(&second.body));
 
     let t4 = OffsetDateTime::now_utc();
     worker.send(record_for(&request, false).expect("an Event"));
@@ -388,11 +290,11 @@ async fn repeated_denials_of_one_object_patch_the_series() {
         parse_time(&third.body["series"]["lastObservedTime"])
             >= parse_time(&second.body["series"]["lastObservedTime"])
     );
-    reply(third.respond, StatusCode::OK, &stored(&third.body));
+    third.reply(StatusCode::OK, &stored(&third.body));
 
     let api = worker.finish().await;
     assert_eq!(
-        api.seen,
+        api.seen(),
         [
             format!("POST {EVENTS_PATH}"),
             format!("PATCH {EVENTS_PATH}/{name}"),
@@ -438,10 +340,10 @@ async fn denials_of_different_objects_or_actions_are_separate_events() {
             &denial_note(name),
             window,
         );
-        reply(post.respond, StatusCode::CREATED, &stored(&post.body));
+        post.reply(StatusCode::CREATED, &stored(&post.body));
     }
     let api = worker.finish().await;
-    assert_eq!(api.seen.len(), 3);
+    assert_eq!(api.seen().len(), 3);
 }
 
 /// kube's Recorder keys a series on type, reason, action, reporter and object, not on the
@@ -469,13 +371,13 @@ async fn a_repeat_with_other_checks_bumps_the_series_and_keeps_the_first_note() 
         window,
     );
     let created = post.body.clone();
-    reply(post.respond, StatusCode::CREATED, &stored(&post.body));
+    post.reply(StatusCode::CREATED, &stored(&post.body));
 
     worker.send(other_checks);
     let patch = worker.api.expect_patch(&name).await;
     assert_series_patch(&patch.body, &created, 2, window);
     assert_eq!(patch.body["note"], json!(denial_note("github-mcp")));
-    reply(patch.respond, StatusCode::OK, &stored(&patch.body));
+    patch.reply(StatusCode::OK, &stored(&patch.body));
     worker.finish().await;
 }
 
@@ -489,8 +391,7 @@ async fn a_refused_event_is_not_retried_and_the_worker_goes_on() {
     );
     worker.send(record.clone());
     let post = worker.api.expect_post().await;
-    reply(
-        post.respond,
+    post.reply(
         StatusCode::FORBIDDEN,
         &json!({
             "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
@@ -511,10 +412,10 @@ async fn a_refused_event_is_not_retried_and_the_worker_goes_on() {
         &denial_note("github-mcp"),
         window,
     );
-    reply(post.respond, StatusCode::CREATED, &stored(&post.body));
+    post.reply(StatusCode::CREATED, &stored(&post.body));
     let api = worker.finish().await;
     assert_eq!(
-        api.seen,
+        api.seen(),
         [format!("POST {EVENTS_PATH}"), format!("POST {EVENTS_PATH}")]
     );
 }
@@ -546,16 +447,16 @@ async fn a_dry_run_denial_sends_nothing() {
         &denial_note("github-mcp"),
         window,
     );
-    reply(post.respond, StatusCode::CREATED, &stored(&post.body));
+    post.reply(StatusCode::CREATED, &stored(&post.body));
     let api = worker.finish().await;
-    assert_eq!(api.seen, [format!("POST {EVENTS_PATH}")]);
+    assert_eq!(api.seen(), [format!("POST {EVENTS_PATH}")]);
 }
 
 #[tokio::test]
 async fn an_empty_queue_sends_nothing_and_the_worker_ends_when_it_closes() {
     let worker = start_worker();
     let api = worker.finish().await;
-    assert!(api.seen.is_empty());
+    assert!(api.seen().is_empty());
 }
 
 // ---- the Event's subject: the request's object, or its controller once verified ------------
@@ -607,7 +508,7 @@ fn rs_regarding() -> Value {
 /// Asserts the next request is the POST of a new denial Event about `regarding` with `note`,
 /// answers it, and returns the Event's name.
 async fn expect_denial_event(
-    api: &mut ApiServer,
+    api: &mut MockApi,
     name_prefix: &str,
     regarding: Value,
     note: &str,
@@ -625,7 +526,7 @@ async fn expect_denial_event(
         note,
         window,
     );
-    reply(post.respond, StatusCode::CREATED, &stored(&post.body));
+    post.reply(StatusCode::CREATED, &stored(&post.body));
     name
 }
 
@@ -636,7 +537,7 @@ async fn a_controller_read_back_with_its_uid_is_the_events_subject() {
     let record = owned_pod_record(pod, POD_UID, json!([replica_set(RS_UID)]));
     worker.send(record.clone());
     let get = worker.api.expect_get(RS_PATH).await;
-    reply(get, StatusCode::OK, &object_metadata(RS_NAME, RS_UID));
+    get.reply(StatusCode::OK, &object_metadata(RS_NAME, RS_UID));
     let event =
         expect_denial_event(&mut worker.api, RS_NAME, rs_regarding(), &denial_note(pod)).await;
 
@@ -645,10 +546,10 @@ async fn a_controller_read_back_with_its_uid_is_the_events_subject() {
     worker.send(record);
     let patch = worker.api.expect_patch(&event).await;
     assert_eq!(patch.body["regarding"], rs_regarding());
-    reply(patch.respond, StatusCode::OK, &stored(&patch.body));
+    patch.reply(StatusCode::OK, &stored(&patch.body));
     let api = worker.finish().await;
     assert_eq!(
-        api.seen,
+        api.seen(),
         [
             format!("GET {RS_PATH}"),
             format!("POST {EVENTS_PATH}"),
@@ -669,7 +570,7 @@ async fn a_controller_with_another_uid_leaves_the_event_on_the_pod() {
     ));
     // The ReplicaSet exists, but is not the one the pod names.
     let get = worker.api.expect_get(RS_PATH).await;
-    reply(get, StatusCode::OK, &object_metadata(RS_NAME, RS_UID));
+    get.reply(StatusCode::OK, &object_metadata(RS_NAME, RS_UID));
     expect_denial_event(
         &mut worker.api,
         pod,
@@ -679,7 +580,7 @@ async fn a_controller_with_another_uid_leaves_the_event_on_the_pod() {
     .await;
     let api = worker.finish().await;
     assert_eq!(
-        api.seen,
+        api.seen(),
         [format!("GET {RS_PATH}"), format!("POST {EVENTS_PATH}")]
     );
 }
@@ -693,16 +594,16 @@ async fn a_controller_that_does_not_exist_leaves_the_event_on_the_pod() {
     let path = "/apis/apps/v1/namespaces/mcp/deployments/ghost";
     worker.send(record.clone());
     let get = worker.api.expect_get(path).await;
-    reply(get, StatusCode::NOT_FOUND, &status(404, "NotFound"));
+    get.reply(StatusCode::NOT_FOUND, &status(404, "NotFound"));
     let note = with_unverified_owner(denial_note(pod), "Deployment", "ghost");
     let event = expect_denial_event(&mut worker.api, pod, pod_regarding(pod, POD_UID), &note).await;
     // "Not found" is remembered too: a flood of pods naming it costs one read.
     worker.send(record);
     let patch = worker.api.expect_patch(&event).await;
-    reply(patch.respond, StatusCode::OK, &stored(&patch.body));
+    patch.reply(StatusCode::OK, &stored(&patch.body));
     let api = worker.finish().await;
     assert_eq!(
-        api.seen,
+        api.seen(),
         [
             format!("GET {path}"),
             format!("POST {EVENTS_PATH}"),
@@ -763,7 +664,7 @@ async fn owners_that_cannot_be_the_subject_are_never_read() {
         expect_denial_event(&mut worker.api, pod, pod_regarding(pod, &uid), &note).await;
     }
     let api = worker.finish().await;
-    assert_eq!(api.seen, vec![format!("POST {EVENTS_PATH}"); 4]);
+    assert_eq!(api.seen(), vec![format!("POST {EVENTS_PATH}"); 4]);
 }
 
 #[tokio::test]
@@ -773,17 +674,17 @@ async fn a_failed_read_is_not_remembered() {
     let record = owned_pod_record(pod, POD_UID, json!([replica_set(RS_UID)]));
     worker.send(record.clone());
     let get = worker.api.expect_get(RS_PATH).await;
-    reply(get, StatusCode::FORBIDDEN, &status(403, "Forbidden"));
+    get.reply(StatusCode::FORBIDDEN, &status(403, "Forbidden"));
     let note = with_unverified_owner(denial_note(pod), "ReplicaSet", RS_NAME);
     expect_denial_event(&mut worker.api, pod, pod_regarding(pod, POD_UID), &note).await;
     // Asked again next time; now readable, the Event goes to the ReplicaSet.
     worker.send(record);
     let get = worker.api.expect_get(RS_PATH).await;
-    reply(get, StatusCode::OK, &object_metadata(RS_NAME, RS_UID));
+    get.reply(StatusCode::OK, &object_metadata(RS_NAME, RS_UID));
     expect_denial_event(&mut worker.api, RS_NAME, rs_regarding(), &denial_note(pod)).await;
     let api = worker.finish().await;
     assert_eq!(
-        api.seen,
+        api.seen(),
         [
             format!("GET {RS_PATH}"),
             format!("POST {EVENTS_PATH}"),
@@ -951,6 +852,20 @@ async fn dry_runs_allowed_and_skipped_reviews_queue_nothing() {
     assert_eq!(
         answer,
         json!({"uid": "705ab4f5-0000-4000-8000-000000000001", "allowed": true})
+    );
+    // Allowed: in scope (the policy annotates it), the example pod with the four restricted
+    // settings it lacked.
+    let (mut review, _) = denied_review(2);
+    let pod = &mut review["request"]["object"];
+    pod["spec"]["securityContext"] =
+        json!({"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}});
+    pod["spec"]["containers"][0]["securityContext"] =
+        json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}});
+    let answer = server.review("/validate", &review).await;
+    assert_eq!(
+        answer,
+        json!({"uid": "705ab4f5-0000-4000-8000-000000000002", "allowed": true,
+               "auditAnnotations": {"policy": "mcp-restricted"}})
     );
     assert_eq!(receiver.try_recv(), Err(mpsc::error::TryRecvError::Empty));
     assert_eq!(dropped(&server).await, Some(0.0));

@@ -1,31 +1,28 @@
-//! The background audit against a mocked API server: `audit::scan::scan` talks to a
-//! `tower_test` mock service, and a scripted verifier asserts every request it makes (method,
+//! The background audit against a mocked API server: `audit::scan::scan` talks to the mock
+//! API server of tests/common/mock_api.rs, and a scripted verifier asserts every request it makes (method,
 //! path, query, content type, body) and answers as kube-apiserver would. A request the script
 //! does not expect fails the test; so does one it expects but never gets.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+#[path = "common/mock_api.rs"]
+mod mock_api;
 
-use axum::http::{Method, Request, Response, StatusCode};
-use kube::client::Body;
+use std::collections::BTreeMap;
+
+use axum::http::StatusCode;
 use mcpguard::cluster::audit_scan::{ScanSummary, scan};
 use mcpguard::metrics::Metrics;
 use mcpguard_core::policy::{DEFAULT_POLICY_YAML, Policy, parse_str};
 use mcpguard_core::policy_set::{ClusterPolicies, PolicySet, assemble};
 use mcpguard_core::runtime_class::StaticRuntimeClasses;
 use mcpguard_core::workloads::WORKLOADS;
+use mock_api::{Expect, MockApi, STEP_TIMEOUT};
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
-
-type ApiHandle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
-type Responder = tower_test::mock::SendResponse<Response<Body>>;
-
-const STEP_TIMEOUT: Duration = Duration::from_secs(10);
-const NO_MORE_REQUESTS: Duration = Duration::from_millis(500);
 
 const REPORTS: &str = "/apis/wgpolicyk8s.io/v1alpha2/namespaces/mcp/policyreports";
 const MANAGED_SELECTOR: &str = "labelSelector=app.kubernetes.io%2Fmanaged-by%3Dmcpguard";
 const APPLY: &str = "application/apply-patch+yaml";
+/// As kube sends it: `force` first.
+const APPLY_QUERY: &str = "force=true&fieldManager=mcpguard";
 
 const COMPLIANT_UID: &str = "11111111-1111-4111-8111-111111111111";
 const DRIFTED_UID: &str = "22222222-2222-4222-8222-222222222222";
@@ -60,91 +57,14 @@ fn now() -> time::OffsetDateTime {
 
 // ---- the mocked API server -----------------------------------------------------------------
 
-struct Received {
-    body: Value,
-    respond: Responder,
-}
-
-struct ApiServer {
-    handle: ApiHandle,
-    /// "METHOD path?query" of every request seen, in order.
-    seen: Vec<String>,
-}
-
-/// `a=1&b=2` as sorted pairs (a query's meaning does not depend on the order).
-fn pairs(query: &str) -> Vec<(String, String)> {
-    let mut pairs: Vec<(String, String)> = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (k.to_owned(), v.to_owned())
-        })
-        .collect();
-    pairs.sort();
-    pairs
-}
-
-impl ApiServer {
-    /// Takes the next request and asserts method, path, query and content type; returns
-    /// its JSON body (`Null` when empty).
-    async fn expect(
-        &mut self,
-        method: Method,
-        path: &str,
-        query: &str,
-        content_type: Option<&str>,
-    ) -> Received {
-        let step = format!("{method} {path}?{query}");
-        let (request, respond) = tokio::time::timeout(STEP_TIMEOUT, self.handle.next_request())
-            .await
-            .unwrap_or_else(|_| panic!("expected {step}, but no request came"))
-            .unwrap_or_else(|| panic!("expected {step}, but the client is gone"));
-        let (parts, body) = request.into_parts();
-        let actual_query = parts.uri.query().unwrap_or("").to_owned();
-        self.seen.push(format!(
-            "{} {}?{}",
-            parts.method,
-            parts.uri.path(),
-            actual_query
-        ));
-        assert_eq!(
-            (parts.method.clone(), parts.uri.path()),
-            (method, path),
-            "after {:?}",
-            self.seen
-        );
-        assert_eq!(pairs(&actual_query), pairs(query), "{step}: query");
-        assert_eq!(
-            parts
-                .headers
-                .get("content-type")
-                .map(|v| v.to_str().expect("ASCII header")),
-            content_type,
-            "{step}: content type"
-        );
-        let bytes = body.collect_bytes().await.expect("request body");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|e| panic!("{step}: body is not JSON ({e})"))
-        };
-        if parts.method == Method::GET {
-            assert_eq!(body, Value::Null, "{step}: a GET has no body");
-        }
-        Received { body, respond }
-    }
-
+/// The scanner's requests, as steps of the shared mock API server.
+impl MockApi {
     /// Expects `GET path` (no query) and answers with a list of `items`.
     async fn list(&mut self, path: &str, list_kind: &str, api_version: &str, items: Vec<Value>) {
-        let received = self.expect(Method::GET, path, "", None).await;
-        reply(
-            received.respond,
-            StatusCode::OK,
-            &json!({"apiVersion": api_version, "kind": list_kind,
-                    "metadata": {"resourceVersion": "5000"}, "items": items}),
-        );
+        self.expect(&Expect::get(path))
+            .await
+            .ok(&json!({"apiVersion": api_version, "kind": list_kind,
+                    "metadata": {"resourceVersion": "5000"}, "items": items}));
     }
 
     /// The scanner's list calls for namespace `mcp`: pods, then every workload resource in
@@ -184,20 +104,13 @@ impl ApiServer {
 
     /// Expects the list of mcpguard's reports in `namespace` and answers with `reports`.
     async fn reports(&mut self, namespace: &str, reports: Vec<Value>) {
-        let received = self
-            .expect(
-                Method::GET,
-                &format!("/apis/wgpolicyk8s.io/v1alpha2/namespaces/{namespace}/policyreports"),
-                MANAGED_SELECTOR,
-                None,
-            )
-            .await;
-        reply(
-            received.respond,
-            StatusCode::OK,
-            &json!({"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReportList",
-                    "metadata": {"resourceVersion": "5001"}, "items": reports}),
-        );
+        let path = format!("/apis/wgpolicyk8s.io/v1alpha2/namespaces/{namespace}/policyreports");
+        self.expect(&Expect::get(path).query(MANAGED_SELECTOR))
+            .await
+            .ok(
+                &json!({"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReportList",
+                        "metadata": {"resourceVersion": "5001"}, "items": reports}),
+            );
     }
 
     /// Expects one server-side apply of report `name`; answers with it stored; returns the body.
@@ -207,59 +120,25 @@ impl ApiServer {
 
     /// `apply` in another namespace.
     async fn apply_in(&mut self, namespace: &str, name: &str) -> Value {
+        let path =
+            format!("/apis/wgpolicyk8s.io/v1alpha2/namespaces/{namespace}/policyreports/{name}");
         let received = self
-            .expect(
-                Method::PATCH,
-                &format!(
-                    "/apis/wgpolicyk8s.io/v1alpha2/namespaces/{namespace}/policyreports/{name}"
-                ),
-                "fieldManager=mcpguard&force=true",
-                Some(APPLY),
-            )
+            .expect(&Expect::patch(path).query(APPLY_QUERY).content_type(APPLY))
             .await;
-        reply(received.respond, StatusCode::OK, &stored(&received.body));
+        received.ok(&stored(&received.body));
         received.body
     }
 
-    /// Expects the deletion of report `name`.
+    /// Expects the deletion of report `name`, with default options.
     async fn delete(&mut self, name: &str) {
-        let received = self
-            .expect(
-                Method::DELETE,
-                &format!("{REPORTS}/{name}"),
-                "",
-                Some("application/json"),
-            )
-            .await;
-        assert_eq!(received.body, json!({}), "DELETE {name}: default options");
-        reply(
-            received.respond,
-            StatusCode::OK,
+        let expect = Expect::delete(format!("{REPORTS}/{name}"))
+            .content_type("application/json")
+            .body(json!({}));
+        self.expect(&expect).await.ok(
             &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                     "details": {"name": name, "group": "wgpolicyk8s.io", "kind": "policyreports"}}),
         );
     }
-
-    async fn expect_no_more_requests(&mut self) {
-        match tokio::time::timeout(NO_MORE_REQUESTS, self.handle.next_request()).await {
-            Err(_) | Ok(None) => {}
-            Ok(Some((request, _))) => panic!(
-                "unexpected request {} {} after {:?}",
-                request.method(),
-                request.uri(),
-                self.seen
-            ),
-        }
-    }
-}
-
-fn reply(respond: Responder, status: StatusCode, body: &Value) {
-    let response = Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::from(serde_json::to_vec(body).expect("serializes")))
-        .expect("response");
-    respond.send_response(response);
 }
 
 /// A report as the API server stores and lists it: the applied content plus server fields
@@ -289,8 +168,8 @@ async fn run_scan<T, F, Fut>(
     script: F,
 ) -> (Result<ScanSummary, kube::Error>, T)
 where
-    F: FnOnce(ApiServer) -> Fut,
-    Fut: Future<Output = (ApiServer, T)> + Send + 'static,
+    F: FnOnce(MockApi) -> Fut,
+    Fut: Future<Output = (MockApi, T)> + Send + 'static,
     T: Send + 'static,
 {
     let policies = PolicySet::single(std::sync::Arc::new(policy.clone()));
@@ -304,21 +183,12 @@ async fn run_scan_of<T, F, Fut>(
     script: F,
 ) -> (Result<ScanSummary, kube::Error>, T)
 where
-    F: FnOnce(ApiServer) -> Fut,
-    Fut: Future<Output = (ApiServer, T)> + Send + 'static,
+    F: FnOnce(MockApi) -> Fut,
+    Fut: Future<Output = (MockApi, T)> + Send + 'static,
     T: Send + 'static,
 {
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let client = kube::Client::new(service, "default");
-    let script = script(ApiServer {
-        handle,
-        seen: Vec::new(),
-    });
-    let verifier: JoinHandle<T> = tokio::spawn(async move {
-        let (mut server, out) = script.await;
-        server.expect_no_more_requests().await;
-        out
-    });
+    let (client, api) = MockApi::new("default");
+    let verifier = mock_api::spawn(api, script);
     let classes = StaticRuntimeClasses::default();
     let result = tokio::time::timeout(
         STEP_TIMEOUT * 3,
@@ -326,13 +196,9 @@ where
     )
     .await;
     drop(client);
-    let out = match verifier.await {
-        Ok(out) => out,
-        Err(err) => {
-            eprintln!("scan returned {result:?}");
-            std::panic::resume_unwind(err.into_panic())
-        }
-    };
+    let (_, out) = verifier
+        .finish(|| format!("scan returned {result:?}"))
+        .await;
     (result.expect("scan finishes"), out)
 }
 
@@ -686,15 +552,13 @@ async fn a_failed_list_stops_the_scan_before_any_write() {
     let policy = Policy::embedded_default().expect("embedded policy loads");
     let metrics = Metrics::new();
     let (result, ()) = run_scan(&policy, &metrics, |mut api| async move {
-        let received = api
-            .expect(Method::GET, "/api/v1/namespaces/mcp/pods", "", None)
-            .await;
-        reply(
-            received.respond,
-            StatusCode::FORBIDDEN,
-            &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                    "message": "pods is forbidden", "reason": "Forbidden", "code": 403}),
-        );
+        api.expect(&Expect::get("/api/v1/namespaces/mcp/pods"))
+            .await
+            .reply(
+                StatusCode::FORBIDDEN,
+                &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                        "message": "pods is forbidden", "reason": "Forbidden", "code": 403}),
+            );
         (api, ())
     })
     .await;

@@ -10,8 +10,9 @@
 mod cli_support;
 mod common;
 
-use std::io::Write as _;
-use std::process::{Command, Output, Stdio};
+use cli_support::{mcpguard_command, run_with_stdin};
+
+use std::process::Output;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use common::{TestServer, example_review};
@@ -310,24 +311,9 @@ fn events_and_policy_reports_never_echo_a_value() {
 
 /// Runs `mcpguard ARGS` from the crate root, logging at debug level, feeding `stdin`.
 fn run(args: &[&str], stdin: &str) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mcpguard"));
-    command.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("MCPGUARD_") {
-            command.env_remove(key);
-        }
-    }
-    let mut child = command
-        .env("MCPGUARD_LOG", "debug")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("mcpguard starts");
-    let mut pipe = child.stdin.take().expect("stdin is piped");
-    pipe.write_all(stdin.as_bytes()).expect("stdin is written");
-    drop(pipe);
-    child.wait_with_output().expect("mcpguard finishes")
+    let mut command = mcpguard_command(args);
+    command.env("MCPGUARD_LOG", "debug");
+    run_with_stdin(command, Some(stdin))
 }
 
 #[track_caller]

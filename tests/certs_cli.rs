@@ -6,13 +6,13 @@ mod common;
 
 mod cli_support;
 
-use cli_support::{stderr, stdout};
+use cli_support::{assert_exit, run, stderr, stdout};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use base64::Engine as _;
-use common::{error_chain, raw_tls_connect};
+use common::{assert_untrusted_issuer, error_chain, raw_tls_connect, rustls_error};
 use mcpguard::webhook::tls;
 use mcpguard_core::certs::{self, CA_VALIDITY, SERVING_VALIDITY};
 use mcpguard_core::rotation::{CertInfo, cert_info};
@@ -23,35 +23,6 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 const WEBHOOKS: &str = "webhook-manifests/base/webhooks.yaml";
-
-/// Runs `mcpguard ARGS` in the crate root with no `MCPGUARD_*` settings from the caller's
-/// environment.
-fn run(args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mcpguard"));
-    command.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("MCPGUARD_") {
-            command.env_remove(key);
-        }
-    }
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("mcpguard runs")
-}
-
-#[track_caller]
-fn assert_exit(output: &Output, code: i32) {
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "exit status; stdout:\n{}\nstderr:\n{}",
-        stdout(output),
-        stderr(output)
-    );
-}
 
 /// `certs generate --service svc --namespace ns --out DIR [extra args]`, asserted to succeed.
 fn generate(dir: &Path, extra: &[&str]) -> Output {
@@ -288,10 +259,7 @@ async fn generated_certificate_verifies_for_the_service_name_only() {
     let err = raw_tls_connect(addr, "other.example", &ca)
         .await
         .expect_err("a name not on the certificate must fail verification");
-    let rustls_err = err
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        .unwrap_or_else(|| panic!("a rustls error, got: {}", error_chain(&err)));
+    let rustls_err = rustls_error(&err);
     assert!(
         matches!(
             rustls_err,
@@ -308,21 +276,7 @@ async fn generated_certificate_verifies_for_the_service_name_only() {
     let err = raw_tls_connect(addr, "svc.ns.svc", &other_ca.cert_pem)
         .await
         .expect_err("an untrusted issuer must fail verification");
-    let rustls_err = err
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        .unwrap_or_else(|| panic!("a rustls error, got: {}", error_chain(&err)));
-    // Every mcpguard CA has the subject "O=mcpguard, CN=mcpguard CA", so the verifier finds
-    // the other CA by name and then fails on the signature.
-    assert!(
-        matches!(
-            rustls_err,
-            rustls::Error::InvalidCertificate(
-                rustls::CertificateError::BadSignature | rustls::CertificateError::UnknownIssuer
-            )
-        ),
-        "expected a certificate the other CA did not sign, got {rustls_err:?}"
-    );
+    assert_untrusted_issuer(&err);
 }
 
 fn yaml_documents(text: &str) -> Vec<Value> {

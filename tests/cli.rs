@@ -2,46 +2,25 @@
 //! root, asserting exit codes, exact output lines and exact error messages.
 
 mod cli_support;
+#[path = "common/hardened.rs"]
+mod hardened;
 
-use cli_support::{assert_output, stderr, stdout};
-use std::io::Write as _;
+use cli_support::{assert_output, mcpguard_command, run, run_with_stdin, stderr, stdout};
+use hardened::full_container_security_context;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
 const FIXTURES: &str = "tests/fixtures/cli";
 
-/// Runs `mcpguard ARGS` in the crate root with no `MCPGUARD_*` settings from the caller's
-/// environment, feeding `stdin` if given.
+/// Runs `mcpguard ARGS` (see `cli_support::mcpguard_command`) with `env` added, feeding `stdin` if
+/// given.
 fn run_with(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mcpguard"));
-    command.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("MCPGUARD_") {
-            command.env_remove(key);
-        }
-    }
+    let mut command = mcpguard_command(args);
     command.envs(env.iter().copied());
-    command
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().expect("mcpguard starts");
-    if let Some(text) = stdin {
-        let mut pipe = child.stdin.take().expect("stdin is piped");
-        pipe.write_all(text.as_bytes()).expect("stdin is written");
-    }
-    child.wait_with_output().expect("mcpguard finishes")
-}
-
-fn run(args: &[&str]) -> Output {
-    run_with(args, None, &[])
+    run_with_stdin(command, stdin)
 }
 
 fn fixture(name: &str) -> String {
@@ -117,14 +96,7 @@ fn example_patch() -> Value {
         {"op": "add", "path": "/spec/automountServiceAccountToken", "value": false},
         {"op": "add", "path": "/spec/containers/0/imagePullPolicy", "value": "Always"},
         {"op": "add", "path": "/spec/containers/0/resources", "value": {"requests": {"memory": "400Mi"}}},
-        {"op": "add", "path": "/spec/containers/0/securityContext", "value": {
-            "allowPrivilegeEscalation": false,
-            "capabilities": {"drop": ["ALL"]},
-            "runAsGroup": 1000,
-            "runAsNonRoot": true,
-            "runAsUser": 1000,
-            "seccompProfile": {"type": "RuntimeDefault"}
-        }},
+        {"op": "add", "path": "/spec/containers/0/securityContext", "value": full_container_security_context()},
         {"op": "add", "path": "/spec/securityContext", "value": {
             "fsGroup": 1000,
             "runAsGroup": 1000,

@@ -18,9 +18,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::hardened::{EXAMPLE_DENIAL, expected_example_patch, full_container_security_context};
 use common::{
     RawResponse, ServerOptions, TestServer, client_trusting, decode_patch, error_chain,
-    example_review_with_uid, metric_value, raw_read_response, tls_client_config,
+    example_review_with_uid, metric_value, raw_read_response, reqwest_client, tls_client_config,
 };
 use futures::StreamExt as _;
 use mcpguard::webhook::routes::MAX_BODY_BYTES;
@@ -33,15 +34,6 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-
-/// What /validate says about the unmutated example pod (README: four violations).
-const EXAMPLE_DENIAL: &str = concat!(
-    r#"pods "github-mcp" is forbidden: violates mcpguard policy "mcp-restricted": "#,
-    r#"allowPrivilegeEscalation != false (container "server" must set securityContext.allowPrivilegeEscalation=false), "#,
-    r#"unrestricted capabilities (container "server" must set securityContext.capabilities.drop=["ALL"]), "#,
-    r#"runAsNonRoot != true (pod or container "server" must set securityContext.runAsNonRoot=true), "#,
-    r#"seccompProfile (pod or container "server" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")"#,
-);
 
 /// No single step of a fault test may take longer than this (kube-apiserver's own webhook
 /// timeout is at most 30 s): a bound against hangs, not a performance assertion.
@@ -819,13 +811,7 @@ async fn a_review_beyond_the_byte_budget_is_shed_with_503_until_the_large_one_le
 /// a review that succeeds within it got its place by eviction, not by an idle connection
 /// timing out (before eviction the same review failed at once: refused at accept).
 fn client_below_the_timeouts(ca_pem: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls_client_config(ca_pem))
-        .http1_only()
-        .no_proxy()
-        .timeout(Duration::from_secs(3))
-        .build()
-        .expect("reqwest client builds")
+    reqwest_client(tls_client_config(ca_pem), Duration::from_secs(3))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1106,13 +1092,7 @@ fn review_with_many_containers(uid: &str, count: usize) -> (Value, Vec<u8>) {
 
 /// A client as patient as kube-apiserver at most (30 s) plus slack for a debug build.
 fn patient_client(server: &TestServer) -> reqwest::Client {
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls_client_config(&server.ca_pem))
-        .http1_only()
-        .no_proxy()
-        .timeout(Duration::from_secs(120))
-        .build()
-        .expect("client builds")
+    reqwest_client(tls_client_config(&server.ca_pem), Duration::from_secs(120))
 }
 
 async fn post_bytes(
@@ -1237,14 +1217,8 @@ async fn pod_at_the_container_limit_is_mutated_with_a_patch_for_every_container(
     // In the order the hardening makes the changes.
     let container_ops = |i: usize| -> Vec<Value> {
         vec![
-            json!({"op": "add", "path": format!("/spec/containers/{i}/securityContext"), "value": {
-                "allowPrivilegeEscalation": false,
-                "capabilities": {"drop": ["ALL"]},
-                "runAsGroup": 1000,
-                "runAsNonRoot": true,
-                "runAsUser": 1000,
-                "seccompProfile": {"type": "RuntimeDefault"}
-            }}),
+            json!({"op": "add", "path": format!("/spec/containers/{i}/securityContext"),
+                   "value": full_container_security_context()}),
             json!({"op": "add", "path": format!("/spec/containers/{i}/imagePullPolicy"), "value": "Always"}),
             json!({"op": "add", "path": format!("/spec/containers/{i}/resources"), "value": {"requests": {"memory": "400Mi"}}}),
         ]
@@ -1392,11 +1366,7 @@ async fn a_panicking_lookup_fails_that_request_with_500_and_the_server_keeps_ser
     let response = server.review("/mutate", &review).await;
     assert_eq!(response["uid"], "has-runtime-class");
     assert_eq!(response["allowed"], true);
-    assert!(
-        decode_patch(&response)
-            .as_array()
-            .is_some_and(|p| !p.is_empty())
-    );
+    assert_eq!(decode_patch(&response), expected_example_patch());
     assert_eq!(lookup.calls.load(Ordering::SeqCst), 3);
 
     // Every review slot came back despite the panics, and the probes still answer.
@@ -1404,5 +1374,24 @@ async fn a_panicking_lookup_fails_that_request_with_500_and_the_server_keeps_ser
         server.state.review_slots.available_permits(),
         mcpguard::webhook::routes::DEFAULT_MAX_CONCURRENT_REVIEWS
     );
-    assert!(server.metrics_text().await.contains("mcpguard_"));
+    assert_eq!(server.readyz().await, (200, "ready".to_owned()));
+    // The three panicked reviews are counted as no decision: only the two /validate denials
+    // and the one /mutate that did not reach the lookup were answered.
+    let metrics = server.metrics_text().await;
+    for (series, count) in [
+        (
+            r#"mcpguard_admission_requests_total{endpoint="mutate",operation="CREATE",decision="mutated"}"#,
+            Some(1.0),
+        ),
+        (
+            r#"mcpguard_admission_requests_total{endpoint="validate",operation="CREATE",decision="denied"}"#,
+            Some(2.0),
+        ),
+        (
+            r#"mcpguard_admission_duration_seconds_count{endpoint="mutate"}"#,
+            Some(1.0),
+        ),
+    ] {
+        assert_eq!(metric_value(&metrics, series), count, "{series}\n{metrics}");
+    }
 }

@@ -46,8 +46,8 @@ fn inputs(target: &str) -> Vec<PathBuf> {
 }
 
 /// Runs `body` on every input of `target`; fails naming each input that panicked. `body`
-/// answers whether the input got past parsing into the code under test.
-fn replay(target: &str, body: fn(&[u8]) -> bool) {
+/// answers whether the input got past parsing into the code under test; returns how many did.
+fn replay(target: &str, body: fn(&[u8]) -> bool) -> usize {
     let files = inputs(target);
     assert!(
         !files.is_empty(),
@@ -71,6 +71,24 @@ fn replay(target: &str, body: fn(&[u8]) -> bool) {
         failed.len(),
         files.len(),
         failed.join("\n")
+    );
+    deep
+}
+
+/// How many inputs of the checked-in corpus get past parsing today (`cargo test --test
+/// fuzz_corpus -- --nocapture` prints it). The corpus only grows (a regression input is
+/// added, none removed), so fewer means the parser started rejecting what it accepted.
+const PARSED_POLICY_INPUTS: usize = 22;
+/// As [`PARSED_POLICY_INPUTS`], for `documents::split`.
+const PARSED_DOCUMENT_INPUTS: usize = 31;
+
+/// Fails when fewer than `floor` inputs of `target` got past parsing: a parser that rejected
+/// everything would otherwise replay "without panics" and pass.
+#[track_caller]
+fn assert_at_least(floor: usize, parsed: usize, target: &str) {
+    assert!(
+        parsed >= floor,
+        "fuzz target {target}: only {parsed} inputs got past parsing; {floor} did when this floor was set"
     );
 }
 
@@ -395,7 +413,8 @@ fn policy_target(data: &[u8]) -> bool {
 
 #[test]
 fn policy_corpus_replays_without_panics() {
-    replay("policy", policy_target);
+    let parsed = replay("policy", policy_target);
+    assert_at_least(PARSED_POLICY_INPUTS, parsed, "policy");
 }
 
 // ---- documents (fuzz/fuzz_targets/documents.rs) -----------------------------------------
@@ -419,5 +438,6 @@ fn documents_target(data: &[u8]) -> bool {
 
 #[test]
 fn documents_corpus_replays_without_panics() {
-    replay("documents", documents_target);
+    let parsed = replay("documents", documents_target);
+    assert_at_least(PARSED_DOCUMENT_INPUTS, parsed, "documents");
 }

@@ -9,11 +9,14 @@
 //! (the server in it, on tokio worker threads as in `mcpguard serve`). An abort there is a
 //! failure here, with the child's stderr, not the end of the test run.
 
+mod cli_support;
 mod common;
 
 use std::process::{Command, Output};
 
-use common::{TestServer, example_review_with_uid};
+use cli_support::check_example_pod_with_policy;
+
+use common::{TestServer, example_review_with_uid, pod_create_review};
 use mcpguard_core::policy;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
@@ -78,13 +81,7 @@ fn check_refuses_each_hostile_expression_with_its_limit() {
     for (shape, expression, problem) in hostile_expressions() {
         let file = dir.path().join(format!("{shape}.yaml"));
         std::fs::write(&file, policy_yaml(&expression)).expect("write the policy");
-        let output = Command::new(env!("CARGO_BIN_EXE_mcpguard"))
-            .arg("check")
-            .arg("--policy")
-            .arg(&file)
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/pod.yaml"))
-            .output()
-            .expect("mcpguard runs");
+        let output = check_example_pod_with_policy(&file);
         assert_eq!(
             (output.status.code(), stderr(&output)),
             (
@@ -271,29 +268,17 @@ spec:
 }
 
 fn canary_pod_review(uid: &str) -> Value {
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "resource": {"group": "", "version": "v1", "resource": "pods"},
-            "name": "web",
-            "namespace": "mcp",
-            "operation": "CREATE",
-            "userInfo": {"username": "jane@example.com"},
-            "object": {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {"name": "web", "namespace": "mcp"},
-                "spec": {"containers": [{
-                    "name": "server",
-                    "image": "ghcr.io/acme/web:1.2",
-                    "env": [{"name": "API_TOKEN", "value": CANARY}]
-                }]}
-            }
-        }
-    })
+    let pod = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "web", "namespace": "mcp"},
+        "spec": {"containers": [{
+            "name": "server",
+            "image": "ghcr.io/acme/web:1.2",
+            "env": [{"name": "API_TOKEN", "value": CANARY}]
+        }]}
+    });
+    pod_create_review(uid, "jane@example.com", &pod)
 }
 
 const CANARY_VIOLATIONS: [&str; 3] = [

@@ -2,11 +2,18 @@
 //! `kubectl apply -k` would, parsed into its k8s-openapi types and checked field by field.
 //! Schema validation uses `kubernetes-validate` (installed by `.ci/run`).
 //!
-//! Outside CI a missing `kubectl` / `kubernetes-validate` skips these tests with a message;
-//! in CI (`CI` set) it fails them.
+//! A missing `kubectl` / `kubernetes-validate` fails these tests, unless
+//! `MCPGUARD_SKIP_EXTERNAL_TOOLS=1` opts in to skipping them (see tests/common/external_tools.rs).
+
+mod cli_support;
+#[path = "common/external_tools.rs"]
+mod external_tools;
 
 use std::path::Path;
 use std::process::Command;
+
+use cli_support::{check_restricted_as_written, run};
+use external_tools::{kubernetes_validate_strict, stdout_of, tool_available};
 
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, RuleWithOperations, ValidatingWebhookConfiguration,
@@ -22,32 +29,12 @@ use serde_json::{Value, json};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-fn tool_available(tool: &str) -> bool {
-    let found = Command::new(tool).arg("--help").output().is_ok();
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{tool} is required in CI (.ci/run installs it)"
-        );
-        eprintln!("skipping: {tool} is not installed (.ci/run installs it)");
-    }
-    found
-}
-
 fn render(dir: &str) -> Option<Vec<Value>> {
     if !tool_available("kubectl") {
         return None;
     }
-    let output = Command::new("kubectl")
-        .args(["kustomize", &format!("{ROOT}/{dir}")])
-        .output()
-        .expect("run kubectl kustomize");
-    assert!(
-        output.status.success(),
-        "kubectl kustomize {dir} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = String::from_utf8(output.stdout).expect("utf-8 output");
+    let stdout = stdout_of(Command::new("kubectl").args(["kustomize", &format!("{ROOT}/{dir}")]));
+    let text = String::from_utf8(stdout).expect("utf-8 output");
     Some(serde_saphyr::from_multiple::<Value>(&text).expect("rendered YAML parses"))
 }
 
@@ -741,18 +728,7 @@ fn the_webhooks_own_pods_pass_mcpguards_restricted_check() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("pod.json");
     std::fs::write(&path, serde_json::to_vec(&pod).expect("json")).expect("write");
-    let output = Command::new(env!("CARGO_BIN_EXE_mcpguard"))
-        .args([
-            "check",
-            "--no-mutate",
-            "--pss-level",
-            "restricted",
-            "--pss-version",
-            "latest",
-        ])
-        .arg(&path)
-        .output()
-        .expect("run mcpguard check");
+    let output = check_restricted_as_written(&path);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
         output.status.code(),
@@ -794,24 +770,7 @@ fn every_rendered_document_passes_the_kubernetes_schema() {
 }
 
 fn validate_strict(dir: &str, docs: &[Value]) {
-    let file = tempfile::NamedTempFile::new().expect("temp file");
-    let text: String = docs
-        .iter()
-        .map(|d| format!("---\n{}\n", serde_json::to_string(d).expect("json")))
-        .collect();
-    std::fs::write(file.path(), text).expect("write");
-    let output = Command::new("kubernetes-validate")
-        .args(["--strict", "--kubernetes-version", "1.33.0"])
-        .arg(file.path())
-        .output()
-        .expect("run kubernetes-validate");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "{dir}: {report}");
-    assert!(!report.contains("ERROR"), "{dir}: {report}");
+    let report = kubernetes_validate_strict(dir, docs);
     // Only cert-manager's own kinds may lack a built-in schema.
     for line in report.lines().filter(|l| l.starts_with("WARN")) {
         assert!(line.contains("cert-manager.io/v1"), "{dir}: {line}");
@@ -820,10 +779,7 @@ fn validate_strict(dir: &str, docs: &[Value]) {
 
 #[test]
 fn the_shipped_crds_are_exactly_what_mcpguard_crd_prints() {
-    let output = Command::new(env!("CARGO_BIN_EXE_mcpguard"))
-        .arg("crd")
-        .output()
-        .expect("run mcpguard crd");
+    let output = run(&["crd"]);
     assert_eq!(output.status.code(), Some(0));
     let shipped = std::fs::read_to_string(Path::new(ROOT).join("webhook-manifests/crds/crds.yaml"))
         .expect("shipped CRD");
@@ -1002,10 +958,7 @@ fn the_crds_kustomization_holds_exactly_the_crds() {
     let Some(docs) = render("webhook-manifests/crds") else {
         return;
     };
-    let output = Command::new(env!("CARGO_BIN_EXE_mcpguard"))
-        .arg("crd")
-        .output()
-        .expect("run mcpguard crd");
+    let output = run(&["crd"]);
     let printed = serde_saphyr::from_multiple::<Value>(&String::from_utf8_lossy(&output.stdout))
         .expect("mcpguard crd prints YAML");
     let mut expected: Vec<Value> = printed

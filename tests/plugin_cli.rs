@@ -6,12 +6,12 @@
 mod cli_support;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use cli_support::{stderr, stdout};
+use cli_support::{mcpguard_command, stderr, stdout, without_kubernetes};
 use pretty_assertions::assert_eq;
 use serde_json::json;
 
@@ -77,20 +77,11 @@ fn write_kubeconfig(dir: &Path, mock: &str) -> std::path::PathBuf {
 /// Runs the binary off the async runtime, with `env` and no caller Kubernetes settings.
 async fn audit(args: &[&str], env: &[(&str, &str)]) -> Output {
     let home = tempfile::tempdir().expect("home");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mcpguard"));
-    command.arg("audit").args(args);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("MCPGUARD_") || key.starts_with("KUBERNETES_") {
-            command.env_remove(key);
-        }
-    }
-    command
-        .env_remove("KUBECONFIG")
+    let mut command = mcpguard_command(&["audit"]);
+    command.args(args);
+    without_kubernetes(&mut command)
         .env("HOME", home.path())
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .envs(env.iter().copied());
     tokio::task::spawn_blocking(move || command.output().expect("mcpguard runs"))
         .await
         .expect("join")

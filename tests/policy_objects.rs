@@ -6,16 +6,16 @@
 //! The API server is kube-rs's mock-service pattern (tower-test); the webhook is the real
 //! HTTPS server, verified against its generated CA.
 
+mod cli_support;
 mod common;
 
-use std::process::Command;
+use cli_support::check_example_pod_with_policy;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::http::{Method, Request, Response, StatusCode};
+use common::mock_api::{Expect, MockApi};
 use common::{TestServer, example_review};
-use kube::client::Body;
 use mcpguard::cluster::policy_watch;
 use mcpguard_core::admission;
 use mcpguard_core::policy::{self, MCPPolicy, Policy};
@@ -28,6 +28,15 @@ const RESTRICTED: &str = include_str!("../policies/mcp-restricted.yaml");
 const BASELINE: &str = include_str!("../policies/mcp-baseline.yaml");
 const STEP: Duration = Duration::from_secs(10);
 const POLICIES_PATH: &str = "/apis/mcpguard.dev/v1alpha1/mcppolicies";
+/// The policy watch's first request: a list (kube's watcher pages by 500).
+const LIST_QUERY: &str = "limit=500";
+
+/// The policy watch's watch request from `resource_version` on, as kube's watcher sends it.
+fn watch_query(resource_version: &str) -> String {
+    format!(
+        "watch=true&timeoutSeconds=290&allowWatchBookmarks=true&resourceVersion={resource_version}"
+    )
+}
 
 // ---- the policy files as objects -------------------------------------------------------------
 
@@ -118,13 +127,7 @@ async fn a_broken_policy_is_refused_with_the_error_check_gives() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("broken.yaml");
     std::fs::write(&file, &text).expect("write policy");
-    let check = Command::new(env!("CARGO_BIN_EXE_mcpguard"))
-        .arg("check")
-        .arg("--policy")
-        .arg(&file)
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/pod.yaml"))
-        .output()
-        .expect("run mcpguard check");
+    let check = check_example_pod_with_policy(&file);
     let detail = r#"spec.podSecurity.level: unknown variant, expected one of `privileged`, `baseline`, `restricted`"#;
     assert_eq!(check.status.code(), Some(2));
     assert_eq!(
@@ -204,74 +207,6 @@ async fn a_valid_policy_is_admitted_and_a_status_only_update_is_not_judged() {
     assert_eq!(response, json!({"uid": "policy-review", "allowed": true}));
 }
 
-// ---- the mock API server ---------------------------------------------------------------------
-
-type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
-type Responder = tower_test::mock::SendResponse<Response<Body>>;
-
-fn mock_client() -> (kube::Client, Handle) {
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    (kube::Client::new(service, "default"), handle)
-}
-
-/// The next request, which must be `method path`; returns its query and body.
-async fn expect(
-    handle: &mut Handle,
-    method: Method,
-    path: &str,
-) -> (String, Value, Option<String>, Responder) {
-    let (request, respond) = tokio::time::timeout(STEP, handle.next_request())
-        .await
-        .unwrap_or_else(|_| panic!("no request for {method} {path}"))
-        .unwrap_or_else(|| panic!("the client went away before {method} {path}"));
-    assert_eq!(
-        (request.method(), request.uri().path()),
-        (&method, path),
-        "unexpected request {request:?}"
-    );
-    let query = request.uri().query().unwrap_or_default().to_owned();
-    let content_type = request
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let body = request
-        .into_body()
-        .collect_bytes()
-        .await
-        .expect("request body");
-    let body = if body.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&body).expect("a JSON request body")
-    };
-    (query, body, content_type, respond)
-}
-
-fn reply(respond: Responder, body: &Value) {
-    respond.send_response(
-        Response::builder()
-            .status(StatusCode::OK)
-            .body(Body::from(serde_json::to_vec(body).expect("JSON")))
-            .expect("response"),
-    );
-}
-
-/// A watch response: the events, one JSON object per line, then the end of the stream.
-fn reply_events(respond: Responder, events: &[(&str, &Value)]) {
-    let mut body = Vec::new();
-    for (kind, object) in events {
-        serde_json::to_writer(&mut body, &json!({"type": kind, "object": object})).expect("JSON");
-        body.push(b'\n');
-    }
-    respond.send_response(
-        Response::builder()
-            .status(StatusCode::OK)
-            .body(Body::from(body))
-            .expect("response"),
-    );
-}
-
 fn policy_object(
     name: &str,
     created: &str,
@@ -345,7 +280,7 @@ async fn a_watched_policy_takes_effect_changes_and_goes_away() {
         .readiness
         .policies_synced
         .store(false, Ordering::Release);
-    let (client, mut api) = mock_client();
+    let (client, mut api) = MockApi::new("default");
     let watch = tokio::spawn(policy_watch::watch(
         client,
         server.state.policies.clone(),
@@ -360,17 +295,15 @@ async fn a_watched_policy_takes_effect_changes_and_goes_away() {
         "11",
         team_spec("baseline"),
     );
-    let (query, _, _, respond) = expect(&mut api, Method::GET, POLICIES_PATH).await;
-    assert!(!query.contains("watch=true"), "first a list: {query}");
-    reply(
-        respond,
-        &json!({
+    // First a list.
+    api.expect(&Expect::get(POLICIES_PATH).query(LIST_QUERY))
+        .await
+        .ok(&json!({
             "apiVersion": "mcpguard.dev/v1alpha1", "kind": "MCPPolicyList",
             "metadata": {"resourceVersion": "12"},
             // List items come without apiVersion and kind.
             "items": [{"metadata": v1["metadata"], "spec": v1["spec"]}],
-        }),
-    );
+        }));
     let state = server.state.clone();
     wait_until("the list is in force", || {
         state.readiness.policies_synced.load(Ordering::Acquire)
@@ -393,12 +326,9 @@ async fn a_watched_policy_takes_effect_changes_and_goes_away() {
         "13",
         team_spec("restricted"),
     );
-    let (query, _, _, respond) = expect(&mut api, Method::GET, POLICIES_PATH).await;
-    assert!(
-        query.contains("watch=true") && query.contains("resourceVersion=12"),
-        "{query}"
-    );
-    reply_events(respond, &[("MODIFIED", &v2)]);
+    api.expect(&Expect::get(POLICIES_PATH).query(&watch_query("12")))
+        .await
+        .watch(&[("MODIFIED", v2.clone())]);
     wait_until("generation 2 is in force", || {
         state
             .policies
@@ -429,9 +359,9 @@ async fn a_watched_policy_takes_effect_changes_and_goes_away() {
     );
 
     // Deleted: team-a is no longer covered and its pods are admitted untouched.
-    let (query, _, _, respond) = expect(&mut api, Method::GET, POLICIES_PATH).await;
-    assert!(query.contains("resourceVersion=13"), "{query}");
-    reply_events(respond, &[("DELETED", &v2)]);
+    api.expect(&Expect::get(POLICIES_PATH).query(&watch_query("13")))
+        .await
+        .watch(&[("DELETED", v2.clone())]);
     wait_until("the policy is gone", || {
         state.policies.load().covered_namespaces() == vec!["mcp".to_owned()]
     })
@@ -465,25 +395,15 @@ async fn a_conflict_is_reported_in_both_statuses_and_the_selector_follows_the_cl
     let set = assemble(file, &cluster);
     assert_eq!(set.for_namespace(Some("shared")).name, "older");
 
-    let (client, mut api) = mock_client();
+    let (client, mut api) = MockApi::new("default");
     let now = "2026-11-22T03:00:00Z";
     let pass = tokio::spawn(async move {
         policy_watch::leader_pass(&client, &set, now, Some("mcpguard")).await
     });
     // Oldest first.
-    let (_, body, content_type, respond) = expect(
-        &mut api,
-        Method::PATCH,
-        &format!("{POLICIES_PATH}/older/status"),
-    )
-    .await;
-    assert_eq!(
-        content_type.as_deref(),
-        Some("application/merge-patch+json")
-    );
-    assert_eq!(
-        body,
-        json!({"status": {
+    let expect = Expect::patch(format!("{POLICIES_PATH}/older/status"))
+        .content_type("application/merge-patch+json")
+        .body(json!({"status": {
             "observedGeneration": 1,
             "namespaces": ["shared"],
             "conditions": [
@@ -494,18 +414,11 @@ async fn a_conflict_is_reported_in_both_statuses_and_the_selector_follows_the_cl
                  "message": "namespace \"shared\" is also claimed by the newer MCPPolicy \"newer\", which does not get it",
                  "lastTransitionTime": now, "observedGeneration": 1},
             ],
-        }})
-    );
-    reply(respond, &json!({}));
-    let (_, body, _, respond) = expect(
-        &mut api,
-        Method::PATCH,
-        &format!("{POLICIES_PATH}/newer/status"),
-    )
-    .await;
-    assert_eq!(
-        body,
-        json!({"status": {
+        }}));
+    api.expect(&expect).await.ok(&json!({}));
+    let expect = Expect::patch(format!("{POLICIES_PATH}/newer/status"))
+        .content_type("application/merge-patch+json")
+        .body(json!({"status": {
             "observedGeneration": 4,
             "namespaces": ["own"],
             "conditions": [
@@ -516,9 +429,8 @@ async fn a_conflict_is_reported_in_both_statuses_and_the_selector_follows_the_cl
                  "message": "namespace \"shared\" is held by the older MCPPolicy \"older\"",
                  "lastTransitionTime": now, "observedGeneration": 4},
             ],
-        }})
-    );
-    reply(respond, &json!({}));
+        }}));
+    api.expect(&expect).await.ok(&json!({}));
 
     // The webhook configurations: the mutating one still selects only mcp, the validating
     // one is already current.
@@ -541,37 +453,29 @@ async fn a_conflict_is_reported_in_both_statuses_and_the_selector_follows_the_cl
         })
     };
     let mutating = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/mcpguard";
-    let (_, _, _, respond) = expect(&mut api, Method::GET, mutating).await;
-    reply(
-        respond,
-        &configuration(
-            "MutatingWebhookConfiguration",
-            "mutate.mcpguard.dev",
-            &["mcp"],
-        ),
-    );
-    let (_, body, content_type, respond) = expect(&mut api, Method::PATCH, mutating).await;
-    assert_eq!(content_type.as_deref(), Some("application/json-patch+json"));
-    assert_eq!(
-        body,
-        json!([
+    api.expect(&Expect::get(mutating)).await.ok(&configuration(
+        "MutatingWebhookConfiguration",
+        "mutate.mcpguard.dev",
+        &["mcp"],
+    ));
+    let expect = Expect::patch(mutating)
+        .content_type("application/json-patch+json")
+        .body(json!([
             {"op": "test", "path": "/webhooks/0/name", "value": "mutate.mcpguard.dev"},
             {"op": "add", "path": "/webhooks/0/namespaceSelector",
              "value": selector(&["mcp", "own", "shared"])},
-        ])
-    );
-    reply(respond, &json!({}));
+        ]));
+    api.expect(&expect).await.ok(&json!({}));
     let validating =
         "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/mcpguard";
-    let (_, _, _, respond) = expect(&mut api, Method::GET, validating).await;
-    reply(
-        respond,
-        &configuration(
+    api.expect(&Expect::get(validating))
+        .await
+        .ok(&configuration(
             "ValidatingWebhookConfiguration",
             "validate.mcpguard.dev",
             &["mcp", "own", "shared"],
-        ),
-    );
+        ));
+    api.expect_no_more_requests().await;
     let result = tokio::time::timeout(STEP, pass)
         .await
         .expect("the pass finishes")
@@ -606,7 +510,7 @@ async fn statuses_already_written_are_not_written_again() {
     stored["status"] = serde_json::to_value(written).expect("status");
     cluster.apply(&stored);
     let set = assemble(file, &cluster);
-    let (client, mut api) = mock_client();
+    let (client, mut api) = MockApi::new("default");
     let result = tokio::time::timeout(
         STEP,
         policy_watch::leader_pass(&client, &set, "2026-11-23T00:00:00Z", None),
@@ -616,8 +520,6 @@ async fn statuses_already_written_are_not_written_again() {
     .expect("the pass succeeds");
     assert_eq!(result, policy_watch::LeaderPass::default());
     drop(client);
-    assert!(
-        api.next_request().await.is_none(),
-        "no request when nothing changed"
-    );
+    // No request when nothing changed.
+    api.expect_no_more_requests().await;
 }

@@ -1,17 +1,18 @@
 //! The MCPServer controller against a mocked Kubernetes API: `controller::reconcile` talks to
-//! a `tower_test` mock service, and a scripted verifier asserts every request it makes
-//! (method, path, query parameters as a set, content type, body) and answers as
-//! kube-apiserver would. A request the script does not expect fails the test; so does one it
+//! the mocked API server of tests/common/mock_api.rs, and a scripted verifier asserts every
+//! request it makes (method, path, query, content type, body) and answers as kube-apiserver
+//! would. A request the script does not expect fails the test; so does one it
 //! expects but never gets.
 
-use std::collections::BTreeSet;
+#[path = "common/mock_api.rs"]
+mod mock_api;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
-use axum::http::{Method, Request, Response, StatusCode};
+use axum::http::{Method, StatusCode};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use kube::client::Body;
 use kube::runtime::controller::Action;
 use mcpguard::cluster::controller::{
     self, Backoff, Context, Error, RESYNC, error_policy, reconcile,
@@ -21,13 +22,10 @@ use mcpguard_core::mcpserver::crd::MCPServer;
 use mcpguard_core::mcpserver::render::{self, SECRETS_HASH_ANNOTATION, SecretVersion};
 use mcpguard_core::policy::{self, Policy};
 use mcpguard_core::runtime_class::StaticRuntimeClasses;
+use mock_api::{Expect, MockApi, Received, STEP_TIMEOUT};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use tokio::task::JoinHandle;
-
-type ApiHandle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
-type Responder = tower_test::mock::SendResponse<Response<Body>>;
 
 const NAMESPACE: &str = "mcp";
 const NAME: &str = "github";
@@ -40,12 +38,11 @@ const NETWORK_POLICY_PATH: &str =
     "/apis/networking.k8s.io/v1/namespaces/mcp/networkpolicies/github";
 const APPLY: &str = "application/apply-patch+yaml";
 const JSON_PATCH: &str = "application/json-patch+json";
-const APPLY_QUERY: &[&str] = &["fieldManager=mcpguard", "force=true"];
+/// As kube sends it: `force` first.
+const APPLY_QUERY: &str = "force=true&fieldManager=mcpguard";
 const URL: &str = "http://github.mcp.svc.cluster.local";
 /// A credential as a user would put it in the Secret; it must never leave the Secret.
 const SECRET_VALUE: &str = "ghp_x7T3stS3cretValueThatMustNeverLeak0";
-const NO_MORE_REQUESTS: StdDuration = StdDuration::from_millis(300);
-const STEP_TIMEOUT: StdDuration = StdDuration::from_secs(10);
 
 /// 2025-06-15T15:06:40Z.
 fn t0() -> OffsetDateTime {
@@ -59,148 +56,38 @@ fn secret_path(name: &str) -> String {
 
 // --- the mocked API server -----------------------------------------------------------------
 
-struct Received {
-    body: Value,
-    /// The body as sent, for "never contains" assertions.
-    raw: String,
-    respond: Responder,
-}
-
-struct ApiServer {
-    handle: ApiHandle,
-    /// "METHOD path" of every request seen, in order.
-    seen: Vec<String>,
-}
-
-fn query_set(query: Option<&str>) -> BTreeSet<String> {
-    query
-        .unwrap_or("")
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-impl ApiServer {
-    /// Takes the next request and asserts its method, path, query parameters (as a set) and
-    /// content type; returns its JSON body (`Null` when empty).
-    async fn expect(
-        &mut self,
-        method: Method,
-        path: &str,
-        query: &[&str],
-        content_type: Option<&str>,
-    ) -> Received {
-        let step = format!("{method} {path}");
-        let (request, respond) = tokio::time::timeout(STEP_TIMEOUT, self.handle.next_request())
-            .await
-            .unwrap_or_else(|_| {
-                panic!("expected {step}, but no request came after {:?}", self.seen)
-            })
-            .unwrap_or_else(|| panic!("expected {step}, but the client is gone"));
-        let (parts, body) = request.into_parts();
-        self.seen
-            .push(format!("{} {}", parts.method, parts.uri.path()));
-        assert_eq!(
-            (parts.method.clone(), parts.uri.path()),
-            (method, path),
-            "after {:?}",
-            self.seen
-        );
-        assert_eq!(
-            query_set(parts.uri.query()),
-            query
-                .iter()
-                .map(|q| (*q).to_owned())
-                .collect::<BTreeSet<_>>(),
-            "{step}: query parameters"
-        );
-        let sent_type = parts
-            .headers
-            .get("content-type")
-            .map(|v| v.to_str().expect("ASCII header").to_owned());
-        if parts.method == Method::GET {
-            assert_eq!(sent_type, None, "{step}: a GET has no content type");
-        } else {
-            assert_eq!(sent_type.as_deref(), content_type, "{step}: content type");
-        }
-        let bytes = body.collect_bytes().await.expect("request body");
-        let raw = String::from_utf8(bytes.to_vec()).expect("UTF-8 body");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|e| panic!("{step}: body is not JSON ({e})"))
-        };
-        if parts.method == Method::GET {
-            assert_eq!(body, Value::Null, "{step}: a GET has no body");
-        }
-        Received { body, raw, respond }
+impl MockApi {
+    /// Expects a `GET path`.
+    async fn expect_get(&mut self, path: &str) -> Received {
+        self.expect(&Expect::get(path)).await
     }
 
-    async fn expect_get(&mut self, path: &str) -> Responder {
-        self.expect(Method::GET, path, &[], None).await.respond
-    }
-
+    /// Expects mcpguard's server-side apply to `path`.
     async fn expect_apply(&mut self, path: &str) -> Received {
-        self.expect(Method::PATCH, path, APPLY_QUERY, Some(APPLY))
-            .await
-    }
-
-    /// Asserts that the client sends nothing more.
-    async fn expect_no_more_requests(&mut self) {
-        match tokio::time::timeout(NO_MORE_REQUESTS, self.handle.next_request()).await {
-            Err(_) | Ok(None) => {}
-            Ok(Some((request, _))) => panic!(
-                "unexpected request {} {} after {:?}",
-                request.method(),
-                request.uri(),
-                self.seen
-            ),
-        }
+        self.expect(&apply_to(path)).await
     }
 }
 
-fn reply(respond: Responder, status: StatusCode, body: &Value) {
-    let response = Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::from(serde_json::to_vec(body).expect("serializes")))
-        .expect("response");
-    respond.send_response(response);
-}
-
-fn ok(respond: Responder, body: &Value) {
-    reply(respond, StatusCode::OK, body);
-}
-
-fn not_found(respond: Responder, resource: &str, name: &str) {
-    reply(
-        respond,
-        StatusCode::NOT_FOUND,
-        &json!({
-            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": format!("{resource} \"{name}\" not found"), "reason": "NotFound",
-            "details": {"name": name, "kind": resource}, "code": 404,
-        }),
-    );
+/// mcpguard's server-side apply to `path`.
+fn apply_to(path: &str) -> Expect {
+    Expect::patch(path).query(APPLY_QUERY).content_type(APPLY)
 }
 
 /// A controller context around a mock API, kept across passes (its backoff too).
 struct Harness {
     ctx: Arc<Context>,
-    api: Option<ApiServer>,
+    api: Option<MockApi>,
     now: Arc<Mutex<OffsetDateTime>>,
 }
 
 impl Harness {
     fn new(policy: Policy) -> Self {
-        let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let (client, api) = MockApi::new("default");
         let now = Arc::new(Mutex::new(t0()));
         let clock = now.clone();
         let policy = Arc::new(policy);
         let ctx = Context {
-            client: kube::Client::new(service, "default"),
+            client,
             policy: Arc::new(move |_| policy.clone()),
             runtime_classes: Arc::new(StaticRuntimeClasses::default()),
             now: Arc::new(move || *clock.lock().expect("clock")),
@@ -208,10 +95,7 @@ impl Harness {
         };
         Harness {
             ctx: Arc::new(ctx),
-            api: Some(ApiServer {
-                handle,
-                seen: Vec::new(),
-            }),
+            api: Some(api),
             now,
         }
     }
@@ -224,31 +108,22 @@ impl Harness {
     /// asserts silence; returns what `reconcile` returned and what the script returned.
     async fn pass<T, F, Fut>(&mut self, server: &Value, script: F) -> (Result<Action, Error>, T)
     where
-        F: FnOnce(ApiServer) -> Fut,
-        Fut: Future<Output = (ApiServer, T)> + Send + 'static,
+        F: FnOnce(MockApi) -> Fut,
+        Fut: Future<Output = (MockApi, T)> + Send + 'static,
         T: Send + 'static,
     {
         let mut api = self.api.take().expect("one pass at a time");
-        api.seen.clear();
-        let script = script(api);
-        let verifier: JoinHandle<(ApiServer, T)> = tokio::spawn(async move {
-            let (mut api, out) = script.await;
-            api.expect_no_more_requests().await;
-            (api, out)
-        });
+        api.clear_seen();
+        let verifier = mock_api::spawn(api, script);
         let server: MCPServer = serde_json::from_value(server.clone()).expect("an MCPServer");
         let result = tokio::time::timeout(
             STEP_TIMEOUT * 3,
             reconcile(Arc::new(server), self.ctx.clone()),
         )
         .await;
-        let (api, out) = match verifier.await {
-            Ok(done) => done,
-            Err(err) => {
-                eprintln!("reconcile returned {result:?}");
-                std::panic::resume_unwind(err.into_panic())
-            }
-        };
+        let (api, out) = verifier
+            .finish(|| format!("reconcile returned {result:?}"))
+            .await;
         self.api = Some(api);
         (result.expect("reconcile finishes"), out)
     }
@@ -407,42 +282,37 @@ struct Applied {
 /// NetworkPolicy, Service and Deployment (answered with `deployment_ready` ready replicas),
 /// then the status patch when `status_patched`.
 async fn apply_script(
-    mut api: ApiServer,
+    mut api: MockApi,
     server: Value,
     secrets: Vec<(String, Option<Value>)>,
     deployment_ready: Option<i32>,
     status_patched: bool,
-) -> (ApiServer, Applied) {
-    ok(api.expect_get(SERVER_PATH).await, &server);
+) -> (MockApi, Applied) {
+    api.expect_get(SERVER_PATH).await.ok(&server);
     for (name, secret) in secrets {
         let respond = api.expect_get(&secret_path(&name)).await;
         match secret {
-            Some(secret) => ok(respond, &secret),
-            None => not_found(respond, "secrets", &name),
+            Some(secret) => respond.ok(&secret),
+            None => respond.reply(
+                StatusCode::NOT_FOUND,
+                &mock_api::not_found("secrets", &name),
+            ),
         }
     }
     let mut raw = Vec::new();
     let np = api.expect_apply(NETWORK_POLICY_PATH).await;
-    raw.push(np.raw);
-    ok(np.respond, &stored(&np.body, "601"));
+    raw.push(np.raw.clone());
+    np.ok(&stored(&np.body, "601"));
     let service = api.expect_apply(SERVICE_PATH).await;
-    raw.push(service.raw);
-    ok(service.respond, &stored(&service.body, "602"));
+    raw.push(service.raw.clone());
+    service.ok(&stored(&service.body, "602"));
     let deployment = api.expect_apply(DEPLOYMENT_PATH).await;
-    raw.push(deployment.raw);
-    ok(
-        deployment.respond,
-        &live_deployment(&deployment.body, "603", deployment_ready),
-    );
+    raw.push(deployment.raw.clone());
+    deployment.ok(&live_deployment(&deployment.body, "603", deployment_ready));
     let status = if status_patched {
-        let status = api
-            .expect(Method::PATCH, STATUS_PATH, APPLY_QUERY, Some(APPLY))
-            .await;
-        raw.push(status.raw);
-        ok(
-            status.respond,
-            &with_status(&server, &status.body["status"]),
-        );
+        let status = api.expect(&apply_to(STATUS_PATH)).await;
+        raw.push(status.raw.clone());
+        status.ok(&with_status(&server, &status.body["status"]));
         Some(status.body)
     } else {
         None
@@ -533,25 +403,18 @@ async fn a_missing_secret_or_key_only_reports_status_and_writes_no_object() {
     let script_server = server.clone();
     let (result, status) = harness
         .pass(&server, move |mut api| async move {
-            ok(api.expect_get(SERVER_PATH).await, &script_server);
+            api.expect_get(SERVER_PATH).await.ok(&script_server);
             // github-token exists but lacks the key; github-env does not exist.
-            ok(
-                api.expect_get(&secret_path("github-token")).await,
-                &secret("github-token", "700", &[("other", SECRET_VALUE)]),
+            api.expect_get(&secret_path("github-token"))
+                .await
+                .ok(&secret("github-token", "700", &[("other", SECRET_VALUE)]));
+            api.expect_get(&secret_path("github-env")).await.reply(
+                StatusCode::NOT_FOUND,
+                &mock_api::not_found("secrets", "github-env"),
             );
-            not_found(
-                api.expect_get(&secret_path("github-env")).await,
-                "secrets",
-                "github-env",
-            );
-            let status = api
-                .expect(Method::PATCH, STATUS_PATH, APPLY_QUERY, Some(APPLY))
-                .await;
+            let status = api.expect(&apply_to(STATUS_PATH)).await;
             assert!(!status.raw.contains(SECRET_VALUE));
-            ok(
-                status.respond,
-                &with_status(&script_server, &status.body["status"]),
-            );
+            status.ok(&with_status(&script_server, &status.body["status"]));
             (api, status.body)
         })
         .await;
@@ -706,14 +569,9 @@ async fn a_template_above_the_policy_ceiling_fails_and_writes_no_object() {
     let script_server = server.clone();
     let (result, status) = harness
         .pass(&server, move |mut api| async move {
-            ok(api.expect_get(SERVER_PATH).await, &script_server);
-            let status = api
-                .expect(Method::PATCH, STATUS_PATH, APPLY_QUERY, Some(APPLY))
-                .await;
-            ok(
-                status.respond,
-                &with_status(&script_server, &status.body["status"]),
-            );
+            api.expect_get(SERVER_PATH).await.ok(&script_server);
+            let status = api.expect(&apply_to(STATUS_PATH)).await;
+            status.ok(&with_status(&script_server, &status.body["status"]));
             (api, status.body)
         })
         .await;
@@ -746,14 +604,9 @@ async fn a_network_extra_the_policy_does_not_allow_fails_and_writes_no_object() 
     let script_server = server.clone();
     let (result, status) = harness
         .pass(&server, move |mut api| async move {
-            ok(api.expect_get(SERVER_PATH).await, &script_server);
-            let status = api
-                .expect(Method::PATCH, STATUS_PATH, APPLY_QUERY, Some(APPLY))
-                .await;
-            ok(
-                status.respond,
-                &with_status(&script_server, &status.body["status"]),
-            );
+            api.expect_get(SERVER_PATH).await.ok(&script_server);
+            let status = api.expect(&apply_to(STATUS_PATH)).await;
+            status.ok(&with_status(&script_server, &status.body["status"]));
             (api, status.body)
         })
         .await;
@@ -829,11 +682,11 @@ async fn a_container_and_volume_added_by_someone_else_are_removed() {
     let script_server = server.clone();
     let (result, removal) = harness
         .pass(&server, move |mut api| async move {
-            ok(api.expect_get(SERVER_PATH).await, &script_server);
+            api.expect_get(SERVER_PATH).await.ok(&script_server);
             let np = api.expect_apply(NETWORK_POLICY_PATH).await;
-            ok(np.respond, &stored(&np.body, "601"));
+            np.ok(&stored(&np.body, "601"));
             let service = api.expect_apply(SERVICE_PATH).await;
-            ok(service.respond, &stored(&service.body, "602"));
+            service.ok(&stored(&service.body, "602"));
             let deployment = api.expect_apply(DEPLOYMENT_PATH).await;
             // Someone else's fields survive the apply: an extra container and volume.
             let mut live = live_deployment(&deployment.body, "603", None);
@@ -842,18 +695,17 @@ async fn a_container_and_volume_added_by_someone_else_are_removed() {
                 json!({"name": "debug", "image": "busybox", "command": ["sleep", "infinity"]}),
             );
             pod["volumes"] = json!([{"name": "debug-data", "emptyDir": {}}]);
-            ok(deployment.respond, &live);
+            deployment.ok(&live);
             let removal = api
                 .expect(
-                    Method::PATCH,
-                    DEPLOYMENT_PATH,
-                    &["fieldManager=mcpguard"],
-                    Some(JSON_PATCH),
+                    &Expect::new(Method::PATCH, DEPLOYMENT_PATH)
+                        .query("fieldManager=mcpguard")
+                        .content_type(JSON_PATCH),
                 )
                 .await;
             let mut cleaned = live_deployment(&deployment.body, "604", None);
             cleaned["metadata"]["resourceVersion"] = json!("604");
-            ok(removal.respond, &cleaned);
+            removal.ok(&cleaned);
             (api, removal.body)
         })
         .await;
@@ -875,10 +727,9 @@ async fn a_deleted_server_is_left_to_the_garbage_collector() {
     let mut harness = Harness::new(default_policy());
     let (result, ()) = harness
         .pass(&server, move |mut api| async move {
-            not_found(
-                api.expect_get(SERVER_PATH).await,
-                "mcpservers.mcpguard.dev",
-                NAME,
+            api.expect_get(SERVER_PATH).await.reply(
+                StatusCode::NOT_FOUND,
+                &mock_api::not_found("mcpservers.mcpguard.dev", NAME),
             );
             (api, ())
         })
@@ -893,23 +744,20 @@ async fn a_server_outside_the_enforced_namespaces_fails_and_writes_no_object() {
     let script_server = server.clone();
     let (result, status) = harness
         .pass(&server, move |mut api| async move {
-            ok(
-                api.expect_get("/apis/mcpguard.dev/v1alpha1/namespaces/default/mcpservers/github")
-                    .await,
-                &script_server,
-            );
+            api.expect_get("/apis/mcpguard.dev/v1alpha1/namespaces/default/mcpservers/github")
+                .await
+                .ok(&script_server);
             let status = api
                 .expect(
-                    Method::PATCH,
-                    "/apis/mcpguard.dev/v1alpha1/namespaces/default/mcpservers/github/status",
-                    APPLY_QUERY,
-                    Some(APPLY),
+                    &Expect::new(
+                        Method::PATCH,
+                        "/apis/mcpguard.dev/v1alpha1/namespaces/default/mcpservers/github/status",
+                    )
+                    .query(APPLY_QUERY)
+                    .content_type(APPLY),
                 )
                 .await;
-            ok(
-                status.respond,
-                &with_status(&script_server, &status.body["status"]),
-            );
+            status.ok(&with_status(&script_server, &status.body["status"]));
             (api, status.body)
         })
         .await;
@@ -946,28 +794,22 @@ async fn with_network_policies_off_the_owned_network_policy_is_deleted() {
     );
     let (result, delete) = harness
         .pass(&server, move |mut api| async move {
-            ok(api.expect_get(SERVER_PATH).await, &script_server);
-            ok(api.expect_get(NETWORK_POLICY_PATH).await, &existing);
+            api.expect_get(SERVER_PATH).await.ok(&script_server);
+            api.expect_get(NETWORK_POLICY_PATH).await.ok(&existing);
             let delete = api
                 .expect(
-                    Method::DELETE,
-                    NETWORK_POLICY_PATH,
-                    &[],
-                    Some("application/json"),
+                    &Expect::new(Method::DELETE, NETWORK_POLICY_PATH)
+                        .content_type("application/json"),
                 )
                 .await;
-            ok(
-                delete.respond,
+            delete.ok(
                 &json!({"kind": "Status", "apiVersion": "v1", "status": "Success",
                         "details": {"name": NAME, "kind": "networkpolicies"}}),
             );
             let service = api.expect_apply(SERVICE_PATH).await;
-            ok(service.respond, &stored(&service.body, "602"));
+            service.ok(&stored(&service.body, "602"));
             let deployment = api.expect_apply(DEPLOYMENT_PATH).await;
-            ok(
-                deployment.respond,
-                &live_deployment(&deployment.body, "603", None),
-            );
+            deployment.ok(&live_deployment(&deployment.body, "603", None));
             (api, delete.body)
         })
         .await;
@@ -995,15 +837,12 @@ async fn a_network_policy_someone_else_owns_is_not_deleted() {
     });
     let (result, ()) = harness
         .pass(&server, move |mut api| async move {
-            ok(api.expect_get(SERVER_PATH).await, &script_server);
-            ok(api.expect_get(NETWORK_POLICY_PATH).await, &foreign);
+            api.expect_get(SERVER_PATH).await.ok(&script_server);
+            api.expect_get(NETWORK_POLICY_PATH).await.ok(&foreign);
             let service = api.expect_apply(SERVICE_PATH).await;
-            ok(service.respond, &stored(&service.body, "602"));
+            service.ok(&stored(&service.body, "602"));
             let deployment = api.expect_apply(DEPLOYMENT_PATH).await;
-            ok(
-                deployment.respond,
-                &live_deployment(&deployment.body, "603", None),
-            );
+            deployment.ok(&live_deployment(&deployment.body, "603", None));
             (api, ())
         })
         .await;
@@ -1021,10 +860,9 @@ async fn failures_back_off_per_server_and_a_success_resets_the_count() {
         let script_server = server.clone();
         let (result, ()) = harness
             .pass(&server, move |mut api| async move {
-                ok(api.expect_get(SERVER_PATH).await, &script_server);
+                api.expect_get(SERVER_PATH).await.ok(&script_server);
                 let np = api.expect_apply(NETWORK_POLICY_PATH).await;
-                reply(
-                    np.respond,
+                np.reply(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
                             "message": "etcdserver: request timed out", "reason": "InternalError",

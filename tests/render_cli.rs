@@ -1,16 +1,20 @@
 //! `mcpguard render` and `mcpguard crd` as a user runs them: the real binary, from the crate
 //! root, with no `MCPGUARD_*` settings from the caller. The rendered objects are parsed into
 //! their k8s-openapi types, validated against the Kubernetes schema (`kubernetes-validate`,
-//! installed by `.ci/run`; skipped with a message outside CI when missing, a failure in CI)
+//! installed by `.ci/run`; a failure when missing, unless `MCPGUARD_SKIP_EXTERNAL_TOOLS=1` opts
+//! in to skipping)
 //! and their pod templates checked by `mcpguard check` at the restricted level.
 
 mod cli_support;
 #[path = "common/crd_schema.rs"]
 mod crd_schema;
+#[path = "common/external_tools.rs"]
+mod external_tools;
 
-use cli_support::{stderr, stdout};
+use cli_support::{assert_exit, check_restricted_as_written, run, stderr, stdout};
+use external_tools::{kubernetes_validate_strict, tool_available};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
@@ -26,33 +30,8 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const FIXTURES: &str = "tests/fixtures/render";
 const EXAMPLE: &str = "examples/mcpserver.yaml";
 
-fn run(args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mcpguard"));
-    command.args(args).current_dir(ROOT);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("MCPGUARD_") {
-            command.env_remove(key);
-        }
-    }
-    command
-        .stdin(Stdio::null())
-        .output()
-        .expect("mcpguard runs")
-}
-
 fn fixture(name: &str) -> String {
     format!("{FIXTURES}/{name}")
-}
-
-#[track_caller]
-fn assert_code(output: &Output, code: i32) {
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "stdout:\n{}\nstderr:\n{}",
-        stdout(output),
-        stderr(output)
-    );
 }
 
 fn documents(output: &Output) -> Vec<Value> {
@@ -91,19 +70,6 @@ fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{kind}/{name} is not rendered: {:?}", kinds_and_names(docs)))
 }
 
-/// Same rule as tests/manifests.rs: a missing tool skips outside CI and fails in CI.
-fn tool_available(tool: &str) -> bool {
-    let found = Command::new(tool).arg("--help").output().is_ok();
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{tool} is required in CI (.ci/run installs it)"
-        );
-        eprintln!("skipping: {tool} is not installed (.ci/run installs it)");
-    }
-    found
-}
-
 /// What each input renders to, with the policy that renders it.
 fn rendered_inputs() -> Vec<(String, Vec<Value>)> {
     let inputs: [&[&str]; 4] = [
@@ -135,7 +101,7 @@ fn rendered_inputs() -> Vec<(String, Vec<Value>)> {
 #[test]
 fn the_example_renders_six_documents_that_parse_into_their_kubernetes_types() {
     let output = run(&["render", EXAMPLE]);
-    assert_code(&output, 0);
+    assert_exit(&output, 0);
     assert_eq!(stderr(&output), "");
     let docs = documents(&output);
     assert_eq!(
@@ -261,20 +227,7 @@ fn every_rendered_object_passes_the_kubernetes_schema() {
         return;
     }
     for (input, docs) in rendered_inputs() {
-        let file = tempfile::NamedTempFile::new().expect("temp file");
-        let text: String = docs
-            .iter()
-            .map(|d| format!("---\n{}\n", serde_json::to_string(d).expect("json")))
-            .collect();
-        std::fs::write(file.path(), text).expect("write");
-        let output = Command::new("kubernetes-validate")
-            .args(["--strict", "--kubernetes-version", "1.33.0"])
-            .arg(file.path())
-            .output()
-            .expect("run kubernetes-validate");
-        let report = format!("{}{}", stdout(&output), stderr(&output));
-        assert!(output.status.success(), "{input}: {report}");
-        assert!(!report.contains("ERROR"), "{input}: {report}");
+        let report = kubernetes_validate_strict(&input, &docs);
         assert!(!report.contains("WARN"), "{input}: {report}");
         assert_eq!(
             report.lines().filter(|l| l.contains(" passed ")).count(),
@@ -312,16 +265,8 @@ fn every_rendered_pod_template_passes_mcpguards_restricted_check() {
             .map(|p| format!("---\n{}\n", serde_json::to_string(p).expect("json")))
             .collect();
         std::fs::write(&path, text).expect("write");
-        let output = run(&[
-            "check",
-            "--no-mutate",
-            "--pss-level",
-            "restricted",
-            "--pss-version",
-            "latest",
-            path.to_str().expect("utf-8 path"),
-        ]);
-        assert_code(&output, 0);
+        let output = check_restricted_as_written(&path);
+        assert_exit(&output, 0);
         let expected: String = pods
             .iter()
             .enumerate()
@@ -341,7 +286,7 @@ fn every_rendered_pod_template_passes_mcpguards_restricted_check() {
 #[test]
 fn the_features_fixture_renders_every_server_and_defaults_the_namespace() {
     let output = run(&["render", &fixture("features.yaml")]);
-    assert_code(&output, 0);
+    assert_exit(&output, 0);
     assert_eq!(stderr(&output), "");
     let docs = documents(&output);
     assert_eq!(
@@ -382,7 +327,7 @@ fn the_features_fixture_renders_every_server_and_defaults_the_namespace() {
 
     // -n names the namespace of servers that name none, and only theirs.
     let output = run(&["render", "-n", "tools", &fixture("features.yaml")]);
-    assert_code(&output, 0);
+    assert_exit(&output, 0);
     let namespaces: Vec<String> = documents(&output)
         .iter()
         .map(|d| {
@@ -412,7 +357,7 @@ fn a_server_whose_pods_would_be_denied_renders_nothing_and_exits_1() {
         &fixture("ceiling-policy.yaml"),
         &fixture("denied.yaml"),
     ]);
-    assert_code(&output, 1);
+    assert_exit(&output, 1);
     assert_eq!(
         kinds_and_names(&documents(&output)),
         ["Deployment/ok", "Service/ok", "NetworkPolicy/ok"]
@@ -423,7 +368,7 @@ fn a_server_whose_pods_would_be_denied_renders_nothing_and_exits_1() {
     );
     // The same servers under the default policy, which sets no ceiling: both render.
     let output = run(&["render", &fixture("denied.yaml")]);
-    assert_code(&output, 0);
+    assert_exit(&output, 0);
     assert_eq!(stderr(&output), "");
     assert_eq!(
         kinds_and_names(&documents(&output)),
@@ -441,7 +386,7 @@ fn a_server_whose_pods_would_be_denied_renders_nothing_and_exits_1() {
 #[test]
 fn an_invalid_spec_renders_nothing_for_it_and_exits_1() {
     let output = run(&["render", &fixture("invalid.yaml")]);
-    assert_code(&output, 1);
+    assert_exit(&output, 1);
     assert_eq!(
         kinds_and_names(&documents(&output)),
         ["Deployment/ok", "Service/ok", "NetworkPolicy/ok"]
@@ -455,7 +400,7 @@ fn an_invalid_spec_renders_nothing_for_it_and_exits_1() {
 #[test]
 fn a_network_peer_the_policy_does_not_allow_exits_1() {
     let output = run(&["render", &fixture("peer.yaml")]);
-    assert_code(&output, 1);
+    assert_exit(&output, 1);
     assert_eq!(stdout(&output), "");
     assert_eq!(
         stderr(&output),
@@ -466,7 +411,7 @@ fn a_network_peer_the_policy_does_not_allow_exits_1() {
 #[test]
 fn a_broken_file_exits_2_and_prints_nothing() {
     let output = run(&["render", &fixture("not-an-mcpserver.yaml")]);
-    assert_code(&output, 2);
+    assert_exit(&output, 2);
     assert_eq!(stdout(&output), "");
     assert_eq!(
         stderr(&output),
@@ -474,7 +419,7 @@ fn a_broken_file_exits_2_and_prints_nothing() {
     );
 
     let output = run(&["render", &fixture("broken-yaml.yaml")]);
-    assert_code(&output, 2);
+    assert_exit(&output, 2);
     assert_eq!(stdout(&output), "");
     let err = stderr(&output);
     assert!(
@@ -483,7 +428,7 @@ fn a_broken_file_exits_2_and_prints_nothing() {
     );
 
     let output = run(&["render", &fixture("absent.yaml")]);
-    assert_code(&output, 2);
+    assert_exit(&output, 2);
     assert_eq!(stdout(&output), "");
     assert_eq!(
         stderr(&output),
@@ -492,7 +437,7 @@ fn a_broken_file_exits_2_and_prints_nothing() {
 
     // A good file next to a broken one: still exit 2, nothing half-printed.
     let output = run(&["render", EXAMPLE, &fixture("not-an-mcpserver.yaml")]);
-    assert_code(&output, 2);
+    assert_exit(&output, 2);
     assert_eq!(stdout(&output), "");
 }
 
@@ -502,7 +447,7 @@ fn a_broken_file_exits_2_and_prints_nothing() {
 #[test]
 fn offline_render_prints_no_owner_reference_the_api_server_would_reject() {
     let output = run(&["render", EXAMPLE]);
-    assert_code(&output, 0);
+    assert_exit(&output, 0);
     for doc in documents(&output) {
         for owner in doc["metadata"]["ownerReferences"]
             .as_array()
@@ -525,7 +470,7 @@ fn offline_render_prints_no_owner_reference_the_api_server_would_reject() {
 /// The CRDs `mcpguard crd` prints, by name.
 fn crds() -> Vec<CustomResourceDefinition> {
     let output = run(&["crd"]);
-    assert_code(&output, 0);
+    assert_exit(&output, 0);
     assert_eq!(stderr(&output), "");
     let values: Vec<Value> =
         serde_saphyr::from_multiple(&stdout(&output)).expect("CRD YAML parses");

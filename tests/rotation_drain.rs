@@ -18,8 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{
-    RawResponse, TestServer, dev_names, error_chain, example_review_with_uid, generate_bundle,
-    plain_client, raw_read_response,
+    RawResponse, TestServer, assert_untrusted_issuer, dev_names, error_chain,
+    example_review_with_uid, generate_bundle, plain_client, raw_read_response, reqwest_client,
+    tls_client_config_trusting,
 };
 use mcpguard::webhook::tls;
 use mcpguard_core::certs::{self, Issued};
@@ -40,40 +41,14 @@ const BOUND: Duration = Duration::from_secs(30);
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-/// A rustls client config (ring, ALPN http/1.1) trusting every certificate in `ca_pems`, as
-/// kube-apiserver trusts every certificate in `caBundle`.
-fn client_config_trusting(ca_pems: &[&str]) -> rustls::ClientConfig {
-    let mut roots = rustls::RootCertStore::empty();
-    for pem in ca_pems {
-        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-            roots
-                .add(cert.expect("CA PEM parses"))
-                .expect("CA is accepted as a trust anchor");
-        }
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(tls::provider())
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default protocol versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    config
-}
-
 /// An HTTP/1.1 reqwest client trusting `ca_pems` (its pool keeps connections alive).
 fn reqwest_trusting(ca_pems: &[&str]) -> reqwest::Client {
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(client_config_trusting(ca_pems))
-        .http1_only()
-        .no_proxy()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("reqwest client builds")
+    reqwest_client(tls_client_config_trusting(ca_pems), Duration::from_secs(20))
 }
 
 /// One fresh TLS connection to `addr` (SNI `127.0.0.1`), verifying against `ca_pems`.
 async fn handshake(addr: SocketAddr, ca_pems: &[&str]) -> std::io::Result<TlsStream<TcpStream>> {
-    let connector = TlsConnector::from(Arc::new(client_config_trusting(ca_pems)));
+    let connector = TlsConnector::from(Arc::new(tls_client_config_trusting(ca_pems)));
     let tcp = tokio::time::timeout(BOUND, TcpStream::connect(addr))
         .await
         .map_err(|_| std::io::Error::other("connect timed out"))??;
@@ -111,30 +86,6 @@ fn issue(ca_cert_pem: &str, ca_key_pem: &str) -> Issued {
 fn certified(issued: &Issued) -> rustls::sign::CertifiedKey {
     tls::certified_key(issued.cert_pem.as_bytes(), issued.key_pem.as_bytes())
         .expect("issued certificate and key form a pair")
-}
-
-/// The rustls error inside an I/O error from a handshake.
-fn rustls_error(err: &std::io::Error) -> &rustls::Error {
-    err.get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        .unwrap_or_else(|| panic!("expected a rustls error, got: {}", error_chain(err)))
-}
-
-/// A verifier that does not trust the presented certificate's issuer. Every mcpguard CA has
-/// the same subject ("O=mcpguard, CN=mcpguard CA"), so the verifier may match another CA
-/// by name and then fail on the signature.
-#[track_caller]
-fn assert_untrusted_issuer(err: &std::io::Error) {
-    let rustls_err = rustls_error(err);
-    assert!(
-        matches!(
-            rustls_err,
-            rustls::Error::InvalidCertificate(
-                rustls::CertificateError::BadSignature | rustls::CertificateError::UnknownIssuer
-            )
-        ),
-        "expected the issuer to be untrusted, got {rustls_err:?}"
-    );
 }
 
 fn review_body(uid: &str) -> Vec<u8> {

@@ -1,19 +1,23 @@
 //! Certificate self-management against a mocked Kubernetes API: `SelfManagedCerts::reconcile`
-//! talks to a `tower_test` mock service, and a scripted verifier asserts every request it
-//! makes (method, path, query, content type, body) and answers as kube-apiserver would.
-//! A request the script does not expect fails the test; so does one it expects but never gets.
+//! talks to the mocked API server of tests/common/mock_api.rs, and a scripted verifier asserts
+//! every request it makes (method, path, query, content type, body) and answers as
+//! kube-apiserver would. A request the script does not expect fails the test; so does one it
+//! expects but never gets.
+
+#[path = "common/mock_api.rs"]
+mod mock_api;
 
 use std::collections::BTreeMap;
 use std::time::Duration as StdDuration;
 
-use axum::http::{Method, Request, Response, StatusCode};
+use axum::http::{Method, StatusCode};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use kube::client::Body;
 use mcpguard::cluster::selfcert::{PassReport, SelfCertError, SelfManagedCerts};
 use mcpguard::webhook::tls::{self, SwappableCert};
 use mcpguard_core::certs::{self, CA_VALIDITY};
 use mcpguard_core::rotation::{self, RotationSettings, StoredState};
+use mock_api::{Expect, MockApi, Received, STEP_TIMEOUT};
 use rustls::RootCertStore;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::ServerCertVerifier;
@@ -22,10 +26,6 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
-use tokio::task::JoinHandle;
-
-type ApiHandle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
-type Responder = tower_test::mock::SendResponse<Response<Body>>;
 
 const NAMESPACE: &str = "mcpguard-system";
 const SECRET_PATH: &str = "/api/v1/namespaces/mcpguard-system/secrets/mcpguard-tls";
@@ -36,9 +36,6 @@ const VALIDATING_PATH: &str =
 const PHASE: &str = "mcpguard.dev/rotation-phase";
 const SINCE: &str = "mcpguard.dev/rotation-since";
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
-/// Long enough for any request the client is about to send; short enough to prove absence.
-const NO_MORE_REQUESTS: StdDuration = StdDuration::from_millis(500);
-const STEP_TIMEOUT: StdDuration = StdDuration::from_secs(10);
 
 /// 2025-06-15T15:06:40Z.
 fn t0() -> OffsetDateTime {
@@ -51,87 +48,6 @@ fn rfc3339(at: OffsetDateTime) -> String {
 
 fn names() -> Vec<String> {
     certs::service_names("mcpguard", NAMESPACE)
-}
-
-// --- the mocked API server -----------------------------------------------------------------
-
-/// One request as the API server received it.
-struct Received {
-    body: Value,
-    respond: Responder,
-}
-
-struct ApiServer {
-    handle: ApiHandle,
-    /// "METHOD path" of every request seen, in order.
-    seen: Vec<String>,
-}
-
-impl ApiServer {
-    /// Takes the next request and asserts its method, path, empty query and (for writes)
-    /// content type; returns its JSON body (`Null` when empty).
-    async fn expect(&mut self, method: Method, path: &str, content_type: Option<&str>) -> Received {
-        let step = format!("{method} {path}");
-        let (request, respond) = tokio::time::timeout(STEP_TIMEOUT, self.handle.next_request())
-            .await
-            .unwrap_or_else(|_| panic!("expected {step}, but no request came"))
-            .unwrap_or_else(|| panic!("expected {step}, but the client is gone"));
-        let (parts, body) = request.into_parts();
-        self.seen
-            .push(format!("{} {}", parts.method, parts.uri.path()));
-        assert_eq!(
-            (parts.method.clone(), parts.uri.path()),
-            (method, path),
-            "after {:?}",
-            self.seen
-        );
-        assert_eq!(
-            parts.uri.query().unwrap_or(""),
-            "",
-            "{step}: no query parameters"
-        );
-        assert_eq!(
-            parts
-                .headers
-                .get("content-type")
-                .map(|v| v.to_str().expect("ASCII header")),
-            content_type,
-            "{step}: content type"
-        );
-        let bytes = body.collect_bytes().await.expect("request body");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|e| panic!("{step}: body is not JSON ({e})"))
-        };
-        if parts.method == Method::GET {
-            assert_eq!(body, Value::Null, "{step}: a GET has no body");
-        }
-        Received { body, respond }
-    }
-
-    /// Asserts that the client sends nothing more.
-    async fn expect_no_more_requests(&mut self) {
-        match tokio::time::timeout(NO_MORE_REQUESTS, self.handle.next_request()).await {
-            Err(_) | Ok(None) => {}
-            Ok(Some((request, _))) => panic!(
-                "unexpected request {} {} after {:?}",
-                request.method(),
-                request.uri(),
-                self.seen
-            ),
-        }
-    }
-}
-
-fn reply(respond: Responder, status: StatusCode, body: &Value) {
-    let response = Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::from(serde_json::to_vec(body).expect("serializes")))
-        .expect("response");
-    respond.send_response(response);
 }
 
 fn certs_manager(client: kube::Client) -> SelfManagedCerts {
@@ -154,34 +70,21 @@ async fn pass<T, F, Fut>(
     script: F,
 ) -> (Result<PassReport, SelfCertError>, SelfManagedCerts, T)
 where
-    F: FnOnce(ApiServer) -> Fut,
-    Fut: Future<Output = (ApiServer, T)> + Send + 'static,
+    F: FnOnce(MockApi) -> Fut,
+    Fut: Future<Output = (MockApi, T)> + Send + 'static,
     T: Send + 'static,
 {
     tls::provider();
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let manager = certs_manager(kube::Client::new(service, NAMESPACE));
-    let server = ApiServer {
-        handle,
-        seen: Vec::new(),
-    };
+    let (client, api) = MockApi::new(NAMESPACE);
+    let manager = certs_manager(client);
     // The script, then silence: a request after the last expected one fails the verifier
     // at once (and, its response dropped, fails `reconcile` too).
-    let script = script(server);
-    let verifier: JoinHandle<T> = tokio::spawn(async move {
-        let (mut server, out) = script.await;
-        server.expect_no_more_requests().await;
-        out
-    });
+    let verifier = mock_api::spawn(api, script);
     let namespaces: Vec<String> = namespaces.iter().map(|ns| (*ns).to_owned()).collect();
     let result = tokio::time::timeout(STEP_TIMEOUT * 3, manager.reconcile(now, &namespaces)).await;
-    let out = match verifier.await {
-        Ok(out) => out,
-        Err(err) => {
-            eprintln!("reconcile returned {result:?}");
-            std::panic::resume_unwind(err.into_panic())
-        }
-    };
+    let (_, out) = verifier
+        .finish(|| format!("reconcile returned {result:?}"))
+        .await;
     let result = result.expect("reconcile finishes");
     (result, manager, out)
 }
@@ -439,15 +342,11 @@ fn bundle_cas(bundle_b64: &str) -> Vec<String> {
 /// Answers the GET of a configuration with `served` and expects the PATCH that sets one new
 /// caBundle and the `In [mcp]` selector on each of its webhooks; returns that caBundle
 /// (base64) and the PATCH, still to be answered.
-async fn expect_bundle_patch(
-    api: &mut ApiServer,
-    path: &str,
-    served: &Value,
-) -> (String, Received) {
-    let get = api.expect(Method::GET, path, None).await;
-    reply(get.respond, StatusCode::OK, served);
+async fn expect_bundle_patch(api: &mut MockApi, path: &str, served: &Value) -> (String, Received) {
+    let get = api.expect(&Expect::new(Method::GET, path)).await;
+    get.reply(StatusCode::OK, served);
     let patch = api
-        .expect(Method::PATCH, path, Some("application/json-patch+json"))
+        .expect(&Expect::new(Method::PATCH, path).content_type("application/json-patch+json"))
         .await;
     let bundle = patch.body[1]["value"]
         .as_str()
@@ -470,13 +369,13 @@ async fn expect_bundle_patch(
 /// Answers a configuration PATCH as the API server would; returns the stored object.
 fn accept_patch(patch: Received, served: &Value, resource_version: &str) -> Value {
     let patched = apply_patch(served, &patch.body, resource_version);
-    reply(patch.respond, StatusCode::OK, &patched);
+    patch.reply(StatusCode::OK, &patched);
     patched
 }
 
 /// Expects the first pass's patches of the configurations as shipped (no caBundle): both
 /// get the same new bundle. Returns it (base64) and the patched configurations.
-async fn patch_shipped_configurations(api: &mut ApiServer) -> (String, Value, Value) {
+async fn patch_shipped_configurations(api: &mut MockApi) -> (String, Value, Value) {
     let served = mutating(None, &["mcp"]);
     let (bundle, patch) = expect_bundle_patch(api, MUTATING_PATH, &served).await;
     let mutating = accept_patch(patch, &served, "2002");
@@ -504,15 +403,15 @@ async fn first_run(
     FirstRun,
 ) {
     pass(now, &["mcp"], move |mut api| async move {
-        let get = api.expect(Method::GET, SECRET_PATH, None).await;
-        reply(get.respond, StatusCode::OK, &shipped_secret());
+        let get = api.expect(&Expect::new(Method::GET, SECRET_PATH)).await;
+        get.reply(StatusCode::OK, &shipped_secret());
         // The bundle goes out before the Secret that relies on it is written.
         let (bundle, mutating, validating) = patch_shipped_configurations(&mut api).await;
 
         let put = api
-            .expect(Method::PUT, SECRET_PATH, Some("application/json"))
+            .expect(&Expect::new(Method::PUT, SECRET_PATH).content_type("application/json"))
             .await;
-        let body = put.body;
+        let body = put.body.clone();
         assert_eq!(body["apiVersion"], "v1");
         assert_eq!(body["kind"], "Secret");
         assert_eq!(body["type"], "kubernetes.io/tls");
@@ -542,7 +441,7 @@ async fn first_run(
         let mut secret = body.clone();
         secret["metadata"]["resourceVersion"] = json!("1002");
         secret["metadata"]["managedFields"] = shipped_secret()["metadata"]["managedFields"].clone();
-        reply(put.respond, StatusCode::OK, &secret);
+        put.reply(StatusCode::OK, &secret);
         (
             api,
             FirstRun {
@@ -595,12 +494,12 @@ async fn second_pass_with_everything_current_writes_nothing() {
     let tls_crt = decoded_data(&cluster.secret)["tls.crt"].clone();
     let later = t0() + Duration::minutes(1);
     let (result, manager, ()) = pass(later, &["mcp"], move |mut api| async move {
-        let get = api.expect(Method::GET, SECRET_PATH, None).await;
-        reply(get.respond, StatusCode::OK, &cluster.secret);
-        let get = api.expect(Method::GET, MUTATING_PATH, None).await;
-        reply(get.respond, StatusCode::OK, &cluster.mutating);
-        let get = api.expect(Method::GET, VALIDATING_PATH, None).await;
-        reply(get.respond, StatusCode::OK, &cluster.validating);
+        let get = api.expect(&Expect::new(Method::GET, SECRET_PATH)).await;
+        get.reply(StatusCode::OK, &cluster.secret);
+        let get = api.expect(&Expect::new(Method::GET, MUTATING_PATH)).await;
+        get.reply(StatusCode::OK, &cluster.mutating);
+        let get = api.expect(&Expect::new(Method::GET, VALIDATING_PATH)).await;
+        get.reply(StatusCode::OK, &cluster.validating);
         (api, ())
     })
     .await;
@@ -622,11 +521,11 @@ async fn second_pass_with_everything_current_writes_nothing() {
 #[tokio::test]
 async fn conflicting_secret_write_after_the_patches_fails_the_pass_and_serves_nothing() {
     let (result, manager, ()) = pass(t0(), &["mcp"], |mut api| async move {
-        let get = api.expect(Method::GET, SECRET_PATH, None).await;
-        reply(get.respond, StatusCode::OK, &shipped_secret());
+        let get = api.expect(&Expect::new(Method::GET, SECRET_PATH)).await;
+        get.reply(StatusCode::OK, &shipped_secret());
         let (bundle, _, _) = patch_shipped_configurations(&mut api).await;
         let put = api
-            .expect(Method::PUT, SECRET_PATH, Some("application/json"))
+            .expect(&Expect::new(Method::PUT, SECRET_PATH).content_type("application/json"))
             .await;
         assert_eq!(put.body["metadata"]["resourceVersion"], "1001");
         assert_eq!(
@@ -644,7 +543,7 @@ async fn conflicting_secret_write_after_the_patches_fails_the_pass_and_serves_no
             "details": {"name": "mcpguard-tls", "kind": "secrets"},
             "code": 409,
         });
-        reply(put.respond, StatusCode::CONFLICT, &status);
+        put.reply(StatusCode::CONFLICT, &status);
         (api, ())
     })
     .await;
@@ -665,8 +564,8 @@ async fn changed_namespaces_patch_only_the_selectors() {
     // a duplicate must not reach the selector.
     let claims = ["tools", "kube-system", "mcp", "tools"];
     let (result, manager, ()) = pass(now, &claims, move |mut api| async move {
-        let get = api.expect(Method::GET, SECRET_PATH, None).await;
-        reply(get.respond, StatusCode::OK, &stored_secret(&state, "1002"));
+        let get = api.expect(&Expect::new(Method::GET, SECRET_PATH)).await;
+        get.reply(StatusCode::OK, &stored_secret(&state, "1002"));
         for (path, served, name) in [
             (
                 MUTATING_PATH,
@@ -679,10 +578,12 @@ async fn changed_namespaces_patch_only_the_selectors() {
                 "validate.mcpguard.dev",
             ),
         ] {
-            let get = api.expect(Method::GET, path, None).await;
-            reply(get.respond, StatusCode::OK, &served);
+            let get = api.expect(&Expect::new(Method::GET, path)).await;
+            get.reply(StatusCode::OK, &served);
             let patch = api
-                .expect(Method::PATCH, path, Some("application/json-patch+json"))
+                .expect(
+                    &Expect::new(Method::PATCH, path).content_type("application/json-patch+json"),
+                )
                 .await;
             assert_eq!(
                 patch.body,
@@ -701,7 +602,7 @@ async fn changed_namespaces_patch_only_the_selectors() {
                 served["webhooks"][0]["clientConfig"]["caBundle"],
                 "caBundle unchanged"
             );
-            reply(patch.respond, StatusCode::OK, &patched);
+            patch.reply(StatusCode::OK, &patched);
         }
         (api, ())
     })
@@ -771,8 +672,8 @@ async fn ca_rotation_publishes_both_cas_and_patches_only_stale_webhooks() {
     let stored = state.clone();
     let stale = old_bundle.clone();
     let (result, manager, published) = pass(now, &["mcp"], move |mut api| async move {
-        let get = api.expect(Method::GET, SECRET_PATH, None).await;
-        reply(get.respond, StatusCode::OK, &stored_secret(&stored, "5000"));
+        let get = api.expect(&Expect::new(Method::GET, SECRET_PATH)).await;
+        get.reply(StatusCode::OK, &stored_secret(&stored, "5000"));
 
         // The next CA reaches every webhook before the Secret records it.
         let served = two_mutating_webhooks(&old_bundle, &old_bundle);
@@ -785,7 +686,7 @@ async fn ca_rotation_publishes_both_cas_and_patches_only_stale_webhooks() {
         let validating = accept_patch(patch, &served, "6002");
 
         let put = api
-            .expect(Method::PUT, SECRET_PATH, Some("application/json"))
+            .expect(&Expect::new(Method::PUT, SECRET_PATH).content_type("application/json"))
             .await;
         assert_eq!(put.body["metadata"]["resourceVersion"], "5000");
         assert_eq!(
@@ -813,7 +714,7 @@ async fn ca_rotation_publishes_both_cas_and_patches_only_stale_webhooks() {
         assert_eq!(bundle, BASE64.encode(format!("{old_ca}{next_ca}")));
         let mut secret = put.body.clone();
         secret["metadata"]["resourceVersion"] = json!("5001");
-        reply(put.respond, StatusCode::OK, &secret);
+        put.reply(StatusCode::OK, &secret);
         let published = Published {
             secret,
             validating,
@@ -841,15 +742,15 @@ async fn ca_rotation_publishes_both_cas_and_patches_only_stale_webhooks() {
     // so before the bundle goes out again.
     let later = now + Duration::minutes(1);
     let (result, manager, ()) = pass(later, &["mcp"], move |mut api| async move {
-        let get = api.expect(Method::GET, SECRET_PATH, None).await;
-        reply(get.respond, StatusCode::OK, &published.secret);
+        let get = api.expect(&Expect::new(Method::GET, SECRET_PATH)).await;
+        get.reply(StatusCode::OK, &published.secret);
         let bundle = published.bundle;
         let served = two_mutating_webhooks(&bundle, &stale);
         // The check: the mutating configuration lacks it, so the validating one is not read.
-        let get = api.expect(Method::GET, MUTATING_PATH, None).await;
-        reply(get.respond, StatusCode::OK, &served);
+        let get = api.expect(&Expect::new(Method::GET, MUTATING_PATH)).await;
+        get.reply(StatusCode::OK, &served);
         let put = api
-            .expect(Method::PUT, SECRET_PATH, Some("application/json"))
+            .expect(&Expect::new(Method::PUT, SECRET_PATH).content_type("application/json"))
             .await;
         assert_eq!(put.body["metadata"]["resourceVersion"], "5001");
         assert_eq!(
@@ -859,15 +760,14 @@ async fn ca_rotation_publishes_both_cas_and_patches_only_stale_webhooks() {
         assert_eq!(decoded_data(&put.body), decoded_data(&published.secret));
         let mut secret = put.body.clone();
         secret["metadata"]["resourceVersion"] = json!("5002");
-        reply(put.respond, StatusCode::OK, &secret);
+        put.reply(StatusCode::OK, &secret);
 
-        let get = api.expect(Method::GET, MUTATING_PATH, None).await;
-        reply(get.respond, StatusCode::OK, &served);
+        let get = api.expect(&Expect::new(Method::GET, MUTATING_PATH)).await;
+        get.reply(StatusCode::OK, &served);
         let patch = api
             .expect(
-                Method::PATCH,
-                MUTATING_PATH,
-                Some("application/json-patch+json"),
+                &Expect::new(Method::PATCH, MUTATING_PATH)
+                    .content_type("application/json-patch+json"),
             )
             .await;
         assert_eq!(
@@ -880,8 +780,8 @@ async fn ca_rotation_publishes_both_cas_and_patches_only_stale_webhooks() {
             ))
         );
         accept_patch(patch, &served, "6003");
-        let get = api.expect(Method::GET, VALIDATING_PATH, None).await;
-        reply(get.respond, StatusCode::OK, &published.validating);
+        let get = api.expect(&Expect::new(Method::GET, VALIDATING_PATH)).await;
+        get.reply(StatusCode::OK, &published.validating);
         (api, ())
     })
     .await;
@@ -911,23 +811,15 @@ async fn stored_key_that_cannot_be_served_is_replaced() {
     let bundle = BASE64.encode(&state.data["ca.crt"]);
     let now = t0() + Duration::hours(1);
     let (result, manager, tls_crt) = pass(now, &["mcp"], move |mut api| async move {
-        let get = api.expect(Method::GET, SECRET_PATH, None).await;
-        reply(get.respond, StatusCode::OK, &stored_secret(&state, "1002"));
+        let get = api.expect(&Expect::new(Method::GET, SECRET_PATH)).await;
+        get.reply(StatusCode::OK, &stored_secret(&state, "1002"));
         // Configurations that already carry the stored CA need no patch.
-        let get = api.expect(Method::GET, MUTATING_PATH, None).await;
-        reply(
-            get.respond,
-            StatusCode::OK,
-            &mutating(Some(&bundle), &["mcp"]),
-        );
-        let get = api.expect(Method::GET, VALIDATING_PATH, None).await;
-        reply(
-            get.respond,
-            StatusCode::OK,
-            &validating(Some(&bundle), &["mcp"]),
-        );
+        let get = api.expect(&Expect::new(Method::GET, MUTATING_PATH)).await;
+        get.reply(StatusCode::OK, &mutating(Some(&bundle), &["mcp"]));
+        let get = api.expect(&Expect::new(Method::GET, VALIDATING_PATH)).await;
+        get.reply(StatusCode::OK, &validating(Some(&bundle), &["mcp"]));
         let put = api
-            .expect(Method::PUT, SECRET_PATH, Some("application/json"))
+            .expect(&Expect::new(Method::PUT, SECRET_PATH).content_type("application/json"))
             .await;
         assert_eq!(put.body["metadata"]["resourceVersion"], "1002");
         let data = decoded_data(&put.body);
@@ -941,7 +833,7 @@ async fn stored_key_that_cannot_be_served_is_replaced() {
         );
         let mut secret = put.body.clone();
         secret["metadata"]["resourceVersion"] = json!("1003");
-        reply(put.respond, StatusCode::OK, &secret);
+        put.reply(StatusCode::OK, &secret);
         (api, data["tls.crt"].clone())
     })
     .await;
@@ -967,8 +859,8 @@ async fn failed_configuration_patch_during_ca_publish_writes_no_secret() {
         let stored = state.clone();
         let old_ca = old_ca.clone();
         let (result, manager, ()) = pass(at, &["mcp"], move |mut api| async move {
-            let get = api.expect(Method::GET, SECRET_PATH, None).await;
-            reply(get.respond, StatusCode::OK, &stored_secret(&stored, "5000"));
+            let get = api.expect(&Expect::new(Method::GET, SECRET_PATH)).await;
+            get.reply(StatusCode::OK, &stored_secret(&stored, "5000"));
             let old_bundle = BASE64.encode(&old_ca);
             for (path, served) in [
                 (MUTATING_PATH, mutating(Some(&old_bundle), &["mcp"])),
@@ -982,7 +874,7 @@ async fn failed_configuration_patch_during_ca_publish_writes_no_secret() {
                 assert_ne!(cas[1], old_ca);
                 if path == failing_path {
                     let status = internal_error("etcdserver: request timed out");
-                    reply(patch.respond, StatusCode::INTERNAL_SERVER_ERROR, &status);
+                    patch.reply(StatusCode::INTERNAL_SERVER_ERROR, &status);
                     break;
                 }
                 accept_patch(patch, &served, "6001");

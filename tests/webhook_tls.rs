@@ -5,55 +5,17 @@
 
 mod common;
 
+use common::hardened::{EXAMPLE_DENIAL, EXAMPLE_VIOLATIONS, expected_example_patch};
 use common::{
-    Reply, TestServer, apply_patch, client_trusting, decode_patch, error_chain, example_review,
-    example_review_with_uid, generate_bundle, raw_post, raw_read_response, raw_tls_connect,
+    Reply, TestServer, apply_patch, assert_untrusted_issuer, client_trusting, decode_patch,
+    error_chain, example_review, example_review_with_uid, generate_bundle, raw_post,
+    raw_read_response, raw_tls_connect,
 };
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 use tokio::io::BufReader;
 
 const POLICY: &str = "mcp-restricted";
-
-/// What /validate says about the unmutated example pod (README: four violations).
-const EXAMPLE_DENIAL: &str = concat!(
-    r#"pods "github-mcp" is forbidden: violates mcpguard policy "mcp-restricted": "#,
-    r#"allowPrivilegeEscalation != false (container "server" must set securityContext.allowPrivilegeEscalation=false), "#,
-    r#"unrestricted capabilities (container "server" must set securityContext.capabilities.drop=["ALL"]), "#,
-    r#"runAsNonRoot != true (pod or container "server" must set securityContext.runAsNonRoot=true), "#,
-    r#"seccompProfile (pod or container "server" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")"#,
-);
-const EXAMPLE_VIOLATIONS: &str =
-    "allowPrivilegeEscalation,capabilities_restricted,runAsNonRoot,seccompProfile_restricted";
-
-/// The container securityContext the default policy fills in when the pod sets nothing.
-fn full_container_security_context() -> Value {
-    json!({
-        "allowPrivilegeEscalation": false,
-        "capabilities": {"drop": ["ALL"]},
-        "runAsGroup": 1000,
-        "runAsNonRoot": true,
-        "runAsUser": 1000,
-        "seccompProfile": {"type": "RuntimeDefault"}
-    })
-}
-
-/// The JSON Patch /mutate must return for the example pod under the default policy, in the
-/// order the hardening makes the changes: the pod, then each container.
-fn expected_example_patch() -> Value {
-    json!([
-        {"op": "add", "path": "/spec/securityContext/fsGroup", "value": 1000},
-        {"op": "add", "path": "/spec/securityContext/runAsGroup", "value": 1000},
-        {"op": "add", "path": "/spec/securityContext/runAsNonRoot", "value": true},
-        {"op": "add", "path": "/spec/securityContext/runAsUser", "value": 1000},
-        {"op": "add", "path": "/spec/securityContext/seccompProfile", "value": {"type": "RuntimeDefault"}},
-        {"op": "add", "path": "/spec/automountServiceAccountToken", "value": false},
-        {"op": "remove", "path": "/spec/volumes/1"},
-        {"op": "remove", "path": "/spec/containers/0/volumeMounts/1"},
-        {"op": "add", "path": "/spec/containers/0/securityContext", "value": full_container_security_context()},
-        {"op": "replace", "path": "/spec/containers/0/imagePullPolicy", "value": "Always"}
-    ])
-}
 
 fn expected_example_warnings() -> Value {
     json!([
@@ -231,19 +193,7 @@ async fn tls_client_trusting_a_different_ca_fails_the_handshake() {
     let raw = raw_tls_connect(server.addr, "127.0.0.1", &other.ca_cert_pem)
         .await
         .expect_err("handshake against the wrong CA fails");
-    let rustls_error = raw
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        .expect("the handshake error is a rustls error");
-    assert!(
-        matches!(
-            rustls_error,
-            rustls::Error::InvalidCertificate(
-                rustls::CertificateError::BadSignature | rustls::CertificateError::UnknownIssuer
-            )
-        ),
-        "unexpected TLS error: {rustls_error:?}"
-    );
+    let rustls_error = assert_untrusted_issuer(&raw);
     assert!(
         chain.contains(&rustls_error.to_string()),
         "reqwest saw the same error: {chain}"

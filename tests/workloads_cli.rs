@@ -3,43 +3,17 @@
 
 mod cli_support;
 
-use cli_support::{assert_output, stderr, stdout};
-use std::io::Write as _;
-use std::process::{Command, Output, Stdio};
+use cli_support::{assert_output, mcpguard_command, run, run_with_stdin, stderr, stdout};
+use std::process::Output;
 
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
 const FIXTURES: &str = "tests/fixtures/workloads";
 
-/// Runs `mcpguard ARGS` in the crate root with no `MCPGUARD_*` settings from the caller's
-/// environment, feeding `stdin` if given.
+/// Runs `mcpguard ARGS` (see `cli_support::mcpguard_command`), feeding `stdin` if given.
 fn run_with(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mcpguard"));
-    command.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("MCPGUARD_") {
-            command.env_remove(key);
-        }
-    }
-    command
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().expect("mcpguard starts");
-    if let Some(text) = stdin {
-        let mut pipe = child.stdin.take().expect("stdin is piped");
-        pipe.write_all(text.as_bytes()).expect("stdin is written");
-    }
-    child.wait_with_output().expect("mcpguard finishes")
-}
-
-fn run(args: &[&str]) -> Output {
-    run_with(args, None)
+    run_with_stdin(mcpguard_command(args), stdin)
 }
 
 fn fixture(name: &str) -> String {

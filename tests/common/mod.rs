@@ -14,6 +14,9 @@
 #![allow(dead_code)]
 
 pub mod crd_schema;
+pub mod external_tools;
+pub mod hardened;
+pub mod mock_api;
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -253,13 +256,30 @@ impl Reply {
 /// A rustls client config with the ring provider whose only root is `ca_pem`, ALPN http/1.1
 /// (what kube-apiserver offers a webhook).
 pub fn tls_client_config(ca_pem: &str) -> rustls::ClientConfig {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots
-            .add(cert.expect("CA PEM parses"))
-            .expect("CA certificate is accepted as a trust anchor");
-    }
+    let roots = trust_anchors(&[ca_pem]);
     assert_eq!(roots.len(), 1, "exactly one trust anchor: the test CA");
+    client_config_with_roots(roots)
+}
+
+/// As [`tls_client_config`], trusting every certificate in `ca_pems`, as kube-apiserver
+/// trusts every certificate in `caBundle`.
+pub fn tls_client_config_trusting(ca_pems: &[&str]) -> rustls::ClientConfig {
+    client_config_with_roots(trust_anchors(ca_pems))
+}
+
+fn trust_anchors(ca_pems: &[&str]) -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore::empty();
+    for pem in ca_pems {
+        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            roots
+                .add(cert.expect("CA PEM parses"))
+                .expect("CA certificate is accepted as a trust anchor");
+        }
+    }
+    roots
+}
+
+fn client_config_with_roots(roots: rustls::RootCertStore) -> rustls::ClientConfig {
     let mut config = rustls::ClientConfig::builder_with_provider(tls::provider())
         .with_safe_default_protocol_versions()
         .expect("ring supports the default protocol versions")
@@ -269,15 +289,48 @@ pub fn tls_client_config(ca_pem: &str) -> rustls::ClientConfig {
     config
 }
 
-/// An HTTP/1.1-only reqwest client that trusts only `ca_pem` and ignores proxy settings.
-pub fn client_trusting(ca_pem: &str) -> reqwest::Client {
+/// An HTTP/1.1-only reqwest client over `config` that ignores proxy settings and gives up
+/// after `timeout` (its pool keeps connections alive).
+pub fn reqwest_client(config: rustls::ClientConfig, timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
-        .tls_backend_preconfigured(tls_client_config(ca_pem))
+        .tls_backend_preconfigured(config)
         .http1_only()
         .no_proxy()
-        .timeout(Duration::from_secs(30))
+        .timeout(timeout)
         .build()
         .expect("reqwest client builds with a preconfigured rustls config")
+}
+
+/// An HTTP/1.1-only reqwest client that trusts only `ca_pem` and ignores proxy settings.
+pub fn client_trusting(ca_pem: &str) -> reqwest::Client {
+    reqwest_client(tls_client_config(ca_pem), Duration::from_secs(30))
+}
+
+/// The rustls error inside an I/O error from a handshake.
+pub fn rustls_error(err: &std::io::Error) -> &rustls::Error {
+    err.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .unwrap_or_else(|| panic!("expected a rustls error, got: {}", error_chain(err)))
+}
+
+/// Asserts that a handshake failed because the verifier does not trust the certificate's
+/// issuer; returns the rustls error. Every mcpguard CA has the same subject ("O=mcpguard,
+/// CN=mcpguard CA"), so webpki may match another CA by name and then fail on the signature
+/// (BadSignature); a CA with another name gives UnknownIssuer. Both mean "not issued by a
+/// trusted CA".
+#[track_caller]
+pub fn assert_untrusted_issuer(err: &std::io::Error) -> &rustls::Error {
+    let rustls_err = rustls_error(err);
+    assert!(
+        matches!(
+            rustls_err,
+            rustls::Error::InvalidCertificate(
+                rustls::CertificateError::BadSignature | rustls::CertificateError::UnknownIssuer
+            )
+        ),
+        "expected the issuer to be untrusted, got {rustls_err:?}"
+    );
+    rustls_err
 }
 
 /// A client for the plain-HTTP probe port.
@@ -417,20 +470,48 @@ pub fn example_review_with_uid(uid: &str) -> Value {
 /// An AdmissionReview of an MCPPolicy write by `admin`, named after the object, as
 /// kube-apiserver sends it: `oldObject` only on UPDATE.
 pub fn mcppolicy_review(uid: &str, operation: &str, object: &Value, old: Option<&Value>) -> Value {
-    serde_json::json!({
+    let mut review = admission_review(
+        uid,
+        ("mcpguard.dev", "v1alpha1", "MCPPolicy", "mcppolicies"),
+        operation,
+        "admin",
+        object,
+    );
+    review["request"]["oldObject"] = old.cloned().unwrap_or(Value::Null);
+    review
+}
+
+/// An AdmissionReview of a pod's CREATE by `username`, named and namespaced after the pod.
+pub fn pod_create_review(uid: &str, username: &str, pod: &Value) -> Value {
+    admission_review(uid, ("", "v1", "Pod", "pods"), "CREATE", username, pod)
+}
+
+/// An AdmissionReview as kube-apiserver sends it: `operation` by `username` on `object` of
+/// (group, version, kind, resource), named and (when it has one) namespaced after the object.
+fn admission_review(
+    uid: &str,
+    (group, version, kind, resource): (&str, &str, &str, &str),
+    operation: &str,
+    username: &str,
+    object: &Value,
+) -> Value {
+    let mut review = serde_json::json!({
         "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",
         "request": {
             "uid": uid,
-            "kind": {"group": "mcpguard.dev", "version": "v1alpha1", "kind": "MCPPolicy"},
-            "resource": {"group": "mcpguard.dev", "version": "v1alpha1", "resource": "mcppolicies"},
+            "kind": {"group": group, "version": version, "kind": kind},
+            "resource": {"group": group, "version": version, "resource": resource},
             "name": object["metadata"]["name"],
             "operation": operation,
-            "userInfo": {"username": "admin"},
+            "userInfo": {"username": username},
             "object": object,
-            "oldObject": old,
         }
-    })
+    });
+    if let Some(namespace) = object["metadata"].get("namespace") {
+        review["request"]["namespace"] = namespace.clone();
+    }
+    review
 }
 
 /// Decodes `response.patch` (base64 of a JSON Patch document) into JSON.
