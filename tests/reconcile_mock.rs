@@ -62,6 +62,26 @@ impl MockApi {
         self.expect(&Expect::get(path)).await
     }
 
+    /// Expects the reads the controller makes before it writes anything: each object it
+    /// would write (the NetworkPolicy only when the policy wants one), answered "not found".
+    async fn expect_nothing_there(&mut self, network_policy: bool) {
+        let mut objects = vec![
+            (SERVICE_PATH, "services"),
+            (DEPLOYMENT_PATH, "deployments.apps"),
+        ];
+        if network_policy {
+            objects.insert(
+                0,
+                (NETWORK_POLICY_PATH, "networkpolicies.networking.k8s.io"),
+            );
+        }
+        for (path, resource) in objects {
+            self.expect_get(path)
+                .await
+                .reply(StatusCode::NOT_FOUND, &mock_api::not_found(resource, NAME));
+        }
+    }
+
     /// Expects mcpguard's server-side apply to `path`.
     async fn expect_apply(&mut self, path: &str) -> Received {
         self.expect(&apply_to(path)).await
@@ -299,6 +319,7 @@ async fn apply_script(
             ),
         }
     }
+    api.expect_nothing_there(true).await;
     let mut raw = Vec::new();
     let np = api.expect_apply(NETWORK_POLICY_PATH).await;
     raw.push(np.raw.clone());
@@ -626,6 +647,53 @@ async fn a_network_extra_the_policy_does_not_allow_fails_and_writes_no_object() 
     );
 }
 
+/// An MCPServer named after another team's Service must not take it over (server-side
+/// apply with force would), nor, when deleted, take it with it: nothing is written, the
+/// Service is never touched (no request after the status), and the condition names it.
+#[tokio::test]
+async fn an_existing_service_another_owner_holds_is_left_untouched_and_named() {
+    let policy = default_policy();
+    let server = server_json(NAMESPACE, image_spec());
+    let mut harness = Harness::new(policy);
+    let script_server = server.clone();
+    let theirs = json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": NAME, "namespace": NAMESPACE, "uid": "0ther000-0000-4000-8000-000000000002",
+                     "resourceVersion": "10",
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                                          "name": "github", "uid": "0ther000-0000-4000-8000-000000000003",
+                                          "controller": true}]},
+        "spec": {"selector": {"app": "their-github"}, "ports": [{"port": 443}]},
+    });
+    let (result, status) = harness
+        .pass(&server, move |mut api| async move {
+            api.expect_get(SERVER_PATH).await.ok(&script_server);
+            api.expect_get(NETWORK_POLICY_PATH).await.reply(
+                StatusCode::NOT_FOUND,
+                &mock_api::not_found("networkpolicies.networking.k8s.io", NAME),
+            );
+            api.expect_get(SERVICE_PATH).await.ok(&theirs);
+            let status = api.expect(&apply_to(STATUS_PATH)).await;
+            status.ok(&with_status(&script_server, &status.body["status"]));
+            (api, status.body)
+        })
+        .await;
+    assert_eq!(result.expect("reconciles"), Action::requeue(RESYNC));
+    assert_eq!(
+        status,
+        status_body(json!({
+            "phase": "Failed",
+            "observedGeneration": 1,
+            "conditions": [
+                condition("Ready", "False", "Conflict",
+                    "Service \"github\" already exists and is not owned by this MCPServer: nothing is written until it is removed, or the MCPServer renamed", T0),
+                condition("SecretsResolved", "True", "Resolved", "no Secrets referenced", T0),
+                condition("PolicyCompliant", "True", "Compliant", "the pods pass policy \"mcp-restricted\"", T0),
+            ],
+        }))
+    );
+}
+
 #[tokio::test]
 async fn an_unchanged_status_is_not_written_again() {
     let policy = default_policy();
@@ -678,11 +746,23 @@ async fn a_container_and_volume_added_by_someone_else_are_removed() {
     let policy = default_policy();
     let server = with_status(&server_json(NAMESPACE, image_spec()), &pending_status(T0));
     let expected = rendered(&policy, &server, &[]);
+    let existing_np = stored(
+        expected.network_policy.as_ref().expect("a NetworkPolicy"),
+        "590",
+    );
+    let existing_service = stored(&expected.service, "591");
+    let existing_deployment = stored(&expected.deployment, "592");
     let mut harness = Harness::new(policy);
     let script_server = server.clone();
     let (result, removal) = harness
         .pass(&server, move |mut api| async move {
             api.expect_get(SERVER_PATH).await.ok(&script_server);
+            // The objects exist from an earlier pass, owned by this server: applied again.
+            api.expect_get(NETWORK_POLICY_PATH).await.ok(&existing_np);
+            api.expect_get(SERVICE_PATH).await.ok(&existing_service);
+            api.expect_get(DEPLOYMENT_PATH)
+                .await
+                .ok(&existing_deployment);
             let np = api.expect_apply(NETWORK_POLICY_PATH).await;
             np.ok(&stored(&np.body, "601"));
             let service = api.expect_apply(SERVICE_PATH).await;
@@ -795,6 +875,7 @@ async fn with_network_policies_off_the_owned_network_policy_is_deleted() {
     let (result, delete) = harness
         .pass(&server, move |mut api| async move {
             api.expect_get(SERVER_PATH).await.ok(&script_server);
+            api.expect_nothing_there(false).await;
             api.expect_get(NETWORK_POLICY_PATH).await.ok(&existing);
             let delete = api
                 .expect(
@@ -838,6 +919,7 @@ async fn a_network_policy_someone_else_owns_is_not_deleted() {
     let (result, ()) = harness
         .pass(&server, move |mut api| async move {
             api.expect_get(SERVER_PATH).await.ok(&script_server);
+            api.expect_nothing_there(false).await;
             api.expect_get(NETWORK_POLICY_PATH).await.ok(&foreign);
             let service = api.expect_apply(SERVICE_PATH).await;
             service.ok(&stored(&service.body, "602"));
@@ -861,6 +943,7 @@ async fn failures_back_off_per_server_and_a_success_resets_the_count() {
         let (result, ()) = harness
             .pass(&server, move |mut api| async move {
                 api.expect_get(SERVER_PATH).await.ok(&script_server);
+                api.expect_nothing_there(true).await;
                 let np = api.expect_apply(NETWORK_POLICY_PATH).await;
                 np.reply(
                     StatusCode::INTERNAL_SERVER_ERROR,
