@@ -18,7 +18,6 @@ use mcpguard_core::workloads::WORKLOADS;
 use mock_api::{Expect, MockApi, STEP_TIMEOUT};
 use serde_json::{Value, json};
 
-const REPORTS: &str = "/apis/wgpolicyk8s.io/v1alpha2/namespaces/mcp/policyreports";
 const MANAGED_SELECTOR: &str = "labelSelector=app.kubernetes.io%2Fmanaged-by%3Dmcpguard";
 const APPLY: &str = "application/apply-patch+yaml";
 /// As kube sends it: `force` first.
