@@ -1033,3 +1033,70 @@ fn check_prints_the_changes_to_a_workloads_pods() {
         ],
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// check: the other kinds the webhook judges
+// ---------------------------------------------------------------------------------------
+
+/// `check` judges MCPServers, MCPPolicies and NetworkPolicies with the webhook's own
+/// validators (through the same front door), instead of skipping them; offline it says
+/// which Secret references only the webhook can verify.
+#[test]
+fn check_judges_mcpservers_mcppolicies_and_networkpolicies_as_the_webhook_does() {
+    let stream = "\
+apiVersion: mcpguard.dev/v1alpha1
+kind: MCPServer
+metadata: {name: github, namespace: mcp}
+spec:
+  image: ghcr.io/github/github-mcp-server:v0.20.0
+  secretEnv: [{name: TOKEN, secretKeyRef: {name: github, key: token}}]
+---
+apiVersion: mcpguard.dev/v1alpha1
+kind: MCPServer
+metadata: {name: broken, namespace: mcp}
+spec: {image: ghcr.io/acme/mcp:1.0, transport: stdio}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: open-metadata, namespace: mcp}
+spec:
+  podSelector: {}
+  egress: [{to: [{ipBlock: {cidr: 169.254.169.254/32}}]}]
+---
+apiVersion: mcpguard.dev/v1alpha1
+kind: MCPPolicy
+metadata: {name: team}
+spec:
+  namespaces: [team-a]
+  podSecurity: {level: restricted, version: latest}
+  exceptions:
+    - {name: browsers, reason: SEC-1, match: {names: [playwright-*]}, checks: [privileged]}
+";
+    let output = run_with_stdin(mcpguard_command(&["check", "-"]), Some(stream));
+    assert_output(
+        &output,
+        1,
+        &[
+            "ADMITTED mcpserver/github (namespace mcp, <stdin>#1)",
+            "  ? not verified offline: the webhook will ask whether the author may get Secret \"github\" in namespace \"mcp\"",
+            "DENIED mcpserver/broken (namespace mcp, <stdin>#2): 1 violation(s)",
+            "  - mcpServerSpec: invalid MCPServer (an image with transport stdio cannot be reached over the network: use package (which runs behind an HTTP bridge) or an HTTP transport)",
+            "DENIED networkpolicy/open-metadata (namespace mcp, <stdin>#3): 1 violation(s)",
+            "  - networkPolicyPeers: NetworkPolicies are additive (egress[0] peer {\"ipBlock\":{\"cidr\":\"169.254.169.254/32\"}} is not allowed; only mcpguard's own NetworkPolicies and peers in spec.network.allowedExtraPeers are admitted)",
+            "ADMITTED mcppolicy/team (namespace mcp, <stdin>#4)",
+        ],
+    );
+    // The MCPPolicy's exception that trusts the pod's author is reported as the webhook
+    // warns `kubectl apply` about it.
+    let json_output = run_with_stdin(
+        mcpguard_command(&["check", "-o", "json", "-"]),
+        Some(stream),
+    );
+    let reports: Value = serde_json::from_slice(&json_output.stdout).expect("JSON");
+    assert_eq!(
+        reports[3]["warnings"],
+        json!([
+            "mcpguard: exception \"browsers\" waives Pod Security check privileged on author-chosen fields only (match.names): any pod author in its namespaces can match it; add match.users/groups or pin match.images by digest"
+        ])
+    );
+}

@@ -295,8 +295,27 @@ fn review_object(
     let api_version = text("/apiVersion");
     let is_pod = kind == "Pod" && matches!(api_version.as_str(), "v1" | "");
     let workload = workloads::by_kind(&api_version, &kind);
-    if !is_pod && workload.is_none() {
+    let other = other_judged_kind(&api_version, &kind);
+    if !is_pod && workload.is_none() && other.is_none() {
         report.reason = Some(format!("kind {kind} is not judged by mcpguard"));
+        return report;
+    }
+    if let Some((group, resource, cluster_scoped)) = other {
+        // The webhook's own validator, through the same front door; an MCPPolicy is
+        // cluster-scoped and judged by the policy loader wherever it would apply.
+        if !cluster_scoped && !context.policy.enforces_namespace(&namespace) {
+            report.reason = Some(format!(
+                "namespace {namespace:?} is not enforced by policy {:?}",
+                context.policy.name
+            ));
+            return report;
+        }
+        let mut request = admission_request(group, resource, &report, object.clone(), judging);
+        if cluster_scoped {
+            request.namespace = None;
+        }
+        let decision = admission::validate(&request, front_door).decision;
+        record_validation(&mut report, decision);
         return report;
     }
     if !context.policy.enforces_namespace(&namespace) {
@@ -426,6 +445,19 @@ fn review_workload(
     report
 }
 
+/// The kinds besides pods and workloads that the validating webhook judges: (group,
+/// resource, cluster-scoped).
+fn other_judged_kind(api_version: &str, kind: &str) -> Option<(&'static str, &'static str, bool)> {
+    match (api_version, kind) {
+        ("mcpguard.dev/v1alpha1", "MCPServer") => Some(("mcpguard.dev", "mcpservers", false)),
+        ("mcpguard.dev/v1alpha1", "MCPPolicy") => Some(("mcpguard.dev", "mcppolicies", true)),
+        ("networking.k8s.io/v1", "NetworkPolicy") => {
+            Some(("networking.k8s.io", "networkpolicies", false))
+        }
+        _ => None,
+    }
+}
+
 fn admission_request(
     group: &str,
     resource: &str,
@@ -494,6 +526,14 @@ pub fn render_text(reports: &[ObjectReport]) -> String {
             for change in &report.changes {
                 out.push_str(&change_line(change));
             }
+        }
+        // What offline cannot verify, and the webhook will (an MCPServer author's rights).
+        for note in report
+            .warnings
+            .iter()
+            .filter(|w| w.starts_with(mcpguard_core::mcpserver::access::OFFLINE_NOTE_PREFIX))
+        {
+            out.push_str(&format!("  ? {note}\n"));
         }
     }
     out

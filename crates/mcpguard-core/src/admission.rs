@@ -17,12 +17,10 @@
 //! namespace; an `MCPPolicy` is judged by the policy loader instead, and the [`Answer`] says
 //! which, so that whoever records the decision does not ask again.
 
-use std::collections::BTreeMap;
-
 use time::OffsetDateTime;
 
 use crate::engine::{self, Decision};
-use crate::mcpserver::access::Access;
+pub use crate::mcpserver::access::SecretAccess;
 use crate::objects;
 use crate::policy::{self, Policy};
 use crate::policy_set::PolicySet;
@@ -78,18 +76,6 @@ pub struct Context<'a> {
     /// What the API server said about the Secrets an MCPServer names, asked for the
     /// requesting user before the decision ([`secrets_to_ask`] says which).
     pub secret_access: SecretAccess<'a>,
-}
-
-/// Whether an MCPServer's author may read the Secrets it names (see
-/// [`crate::mcpserver::access`]): asking is I/O, so the answers come in from the caller.
-#[derive(Clone, Copy, Debug)]
-pub enum SecretAccess<'a> {
-    /// The webhook asked: the answer per Secret name. A Secret without one is unverified,
-    /// and refused.
-    Answered(&'a BTreeMap<String, Access>),
-    /// Offline (`mcpguard check`): nothing can be asked, so nothing is refused for it, and
-    /// each reference is reported as not verified.
-    Offline,
 }
 
 /// The Secrets the webhook must ask about before [`validate`] judges `request`: those an

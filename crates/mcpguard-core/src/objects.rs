@@ -11,10 +11,9 @@
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer};
 use serde_json::Value;
 
-use crate::admission::SecretAccess;
 use crate::engine::{AUDIT_MODE, AUDIT_POLICY, AUDIT_VIOLATIONS, Context, Decision, Outcome};
 use crate::harden::truncate_warning;
-use crate::mcpserver::access;
+use crate::mcpserver::access::{self, SecretAccess};
 use crate::mcpserver::crd::MCPServer;
 use crate::mcpserver::render::{self, RenderError, SecretVersion};
 use crate::policy::{Mode, Policy};

@@ -27,6 +27,18 @@ pub const MAX_CHECKED_SECRETS: usize = 32;
 pub const VERB: &str = "get";
 pub const RESOURCE: &str = "secrets";
 
+/// Whether an MCPServer's author may read the Secrets it names (see
+/// this module): asking is I/O, so the answers come in from the caller.
+#[derive(Clone, Copy, Debug)]
+pub enum SecretAccess<'a> {
+    /// The webhook asked: the answer per Secret name. A Secret without one is unverified,
+    /// and refused.
+    Answered(&'a BTreeMap<String, Access>),
+    /// Offline (`mcpguard check`): nothing can be asked, so nothing is refused for it, and
+    /// each reference is reported as not verified.
+    Offline,
+}
+
 /// The API server's answer for one Secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -94,6 +106,9 @@ pub fn access_violations(
         .collect()
 }
 
+/// How each of [`offline_notes`] starts, so that the CLI can show them apart.
+pub const OFFLINE_NOTE_PREFIX: &str = "not verified offline: ";
+
 /// What `mcpguard check` says offline, where it cannot ask: one line per Secret whose access
 /// the webhook will check.
 pub fn offline_notes(names: &[String], namespace: &str) -> Vec<String> {
@@ -101,7 +116,7 @@ pub fn offline_notes(names: &[String], namespace: &str) -> Vec<String> {
         .iter()
         .map(|name| {
             format!(
-                "not verified offline: the webhook will ask whether the author may {VERB} Secret {name:?} in namespace {namespace:?}"
+                "{OFFLINE_NOTE_PREFIX}the webhook will ask whether the author may {VERB} Secret {name:?} in namespace {namespace:?}"
             )
         })
         .collect()
