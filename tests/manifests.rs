@@ -550,11 +550,12 @@ fn certificate_secret_ships_empty_and_policy_is_the_shipped_default() {
         return;
     };
     let secret: Secret = find(&docs, "Secret", "mcpguard-tls");
-    assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
-    assert!(
-        secret.data.iter().flatten().all(|(_, v)| v.0.is_empty()),
-        "no pod may wait on a Secret only a running pod fills: it ships empty"
-    );
+    // No data at all (and so type Opaque: kubernetes.io/tls requires tls.crt and tls.key):
+    // client-side `kubectl apply` of a new version resets every field the manifest sets,
+    // which would empty the certificate the leader wrote and the CA the API server trusts.
+    assert_eq!(secret.type_.as_deref(), Some("Opaque"));
+    assert_eq!(secret.data, None, "the Secret ships without data");
+    assert_eq!(secret.string_data, None, "the Secret ships without data");
     // A stable name (no content hash), so edits are hot-reloaded rather than rolled out.
     let configmap: ConfigMap = find(&docs, "ConfigMap", "mcpguard-policy");
     let original = std::fs::read_to_string(Path::new(ROOT).join("policies/mcp-restricted.yaml"))
@@ -611,6 +612,9 @@ fn replicas_mount_only_the_serving_pair() {
                         {"key": "tls.crt", "path": "tls.crt"},
                         {"key": "tls.key", "path": "tls.key"},
                     ],
+                    // Until the leader writes them, the keys are absent: no pod may wait
+                    // on a Secret only a running pod fills.
+                    "optional": true,
                 },
             })],
             "{dir}"
