@@ -216,6 +216,51 @@ impl PolicySet {
                 .all(|((a, p), (b, q))| a == b && Arc::ptr_eq(p, q))
     }
 
+    /// The same routing with every distinct policy changed by `adjust` (a command line's
+    /// `--pss-level`, or the webhook's `latest` resolved to its cluster's version); a policy
+    /// that judges several namespaces stays one shared policy.
+    pub fn adjusted(&self, adjust: impl Fn(&mut Policy)) -> PolicySet {
+        let mut changed: Vec<(Arc<Policy>, Arc<Policy>)> = Vec::new();
+        let mut change = |policy: &Arc<Policy>| -> Arc<Policy> {
+            if let Some((_, new)) = changed.iter().find(|(old, _)| Arc::ptr_eq(old, policy)) {
+                return new.clone();
+            }
+            let mut copy = Policy::clone(policy);
+            adjust(&mut copy);
+            let new = Arc::new(copy);
+            changed.push((policy.clone(), new.clone()));
+            new
+        };
+        let fallback = change(&self.fallback);
+        let by_namespace = self
+            .by_namespace
+            .iter()
+            .map(|(namespace, policy)| (namespace.clone(), change(policy)))
+            .collect();
+        PolicySet {
+            fallback,
+            by_namespace,
+            holders: self.holders.clone(),
+            statuses: self.statuses.clone(),
+        }
+    }
+
+    /// Each `MCPPolicy` object's conflict over a namespace, in the words of its `Conflict`
+    /// condition: `MCPPolicy "b": namespace "mcp" is held by the older MCPPolicy "a"`.
+    pub fn conflicts(&self) -> Vec<String> {
+        self.statuses
+            .iter()
+            .flat_map(|report| {
+                report
+                    .desired
+                    .conditions
+                    .iter()
+                    .filter(|c| c.type_ == CONFLICT && c.status == "True")
+                    .map(|c| format!("MCPPolicy {:?}: {}", report.name, c.message))
+            })
+            .collect()
+    }
+
     /// The status each `MCPPolicy` object should carry, by name.
     pub fn statuses(&self) -> &[StatusReport] {
         &self.statuses
@@ -256,6 +301,40 @@ impl PolicySet {
         }
         warnings
     }
+}
+
+/// The cluster's routing, offline (`check`, `mutate`, `render`): `fallback` plays the
+/// webhook's policy file, and each of `objects` an `MCPPolicy` object, routed exactly as
+/// [`assemble`] routes the watch's. Objects read from files carry no `creationTimestamp`, so
+/// claims on one namespace go by name, as if all were created at once. Offline there is no
+/// last good generation: an object that does not compile is an error.
+pub fn offline(fallback: Arc<Policy>, objects: &[Value]) -> Result<PolicySet, PolicyError> {
+    let mut cluster = ClusterPolicies::default();
+    for object in objects {
+        let name = object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if cluster.by_uid.values().any(|known| known.name == name) {
+            // The cluster keeps one object per name; a second document of the same name
+            // would replace the first, which is never what a policy author meant offline.
+            return Err(PolicyError {
+                source_name: format!("{name:?}"),
+                path: "metadata.name".into(),
+                message: "two MCPPolicy objects have this name".into(),
+            });
+        }
+        cluster.apply(object);
+    }
+    if let Some(Err(err)) = cluster
+        .by_uid
+        .values()
+        .map(|p| p.compiled.as_ref())
+        .find(|c| c.is_err())
+    {
+        return Err(err.clone());
+    }
+    Ok(assemble(fallback, &cluster))
 }
 
 /// Grants claims oldest first, then gives the fallback what no object claimed.

@@ -422,3 +422,86 @@ fn the_status_says_which_exceptions_trust_the_pods_author() {
         .collect();
     assert_eq!(types, [READY, CONFLICT]);
 }
+
+// ---- offline routing (check, mutate, render) ------------------------------------------------
+
+/// An MCPPolicy as a file holds it: no uid, no creationTimestamp, no generation.
+fn file_object(name: &str, namespaces: Value) -> Value {
+    json!({
+        "apiVersion": "mcpguard.dev/v1alpha1",
+        "kind": "MCPPolicy",
+        "metadata": {"name": name},
+        "spec": {"namespaces": namespaces, "podSecurity": {"level": "baseline", "version": "v1.30"}},
+    })
+}
+
+#[test]
+fn offline_routes_objects_over_the_file_policy_as_the_cluster_does() {
+    let set = offline(
+        file_policy(&["mcp", "tools"]),
+        &[file_object("team-a", json!(["tools", "extra"]))],
+    )
+    .expect("both compile");
+    assert_eq!(name_for(&set, "mcp"), "file");
+    assert_eq!(name_for(&set, "tools"), "team-a");
+    assert_eq!(name_for(&set, "extra"), "team-a");
+    assert!(!set.covers("default"));
+    assert_eq!(set.covered_namespaces(), ["extra", "mcp", "tools"]);
+    assert!(set.conflicts().is_empty());
+}
+
+#[test]
+fn offline_claims_on_one_namespace_go_by_name_and_the_loser_is_told() {
+    let set = offline(
+        file_policy(&["other"]),
+        &[
+            file_object("zeta", json!(["mcp"])),
+            file_object("alpha", json!(["mcp"])),
+        ],
+    )
+    .expect("both compile");
+    assert_eq!(name_for(&set, "mcp"), "alpha");
+    assert_eq!(
+        set.conflicts(),
+        [
+            r#"MCPPolicy "alpha": namespace "mcp" is also claimed by the newer MCPPolicy "zeta", which does not get it"#,
+            r#"MCPPolicy "zeta": namespace "mcp" is held by the older MCPPolicy "alpha""#,
+        ]
+    );
+}
+
+#[test]
+fn offline_refuses_an_object_that_does_not_compile_and_a_repeated_name() {
+    let mut broken = file_object("broken", json!(["mcp"]));
+    broken["spec"]["podSecurity"]["level"] = json!("lax");
+    let err = offline(file_policy(&["other"]), &[broken]).unwrap_err();
+    assert_eq!(err.path, "spec.podSecurity.level", "{err}");
+
+    let twice = [
+        file_object("a", json!(["x"])),
+        file_object("a", json!(["y"])),
+    ];
+    let err = offline(file_policy(&["other"]), &twice).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"policy "a": metadata.name: two MCPPolicy objects have this name"#
+    );
+}
+
+#[test]
+fn adjusted_changes_every_policy_once_and_keeps_the_routing() {
+    let set = offline(
+        file_policy(&["mcp"]),
+        &[file_object("team", json!(["a", "b"]))],
+    )
+    .expect("both compile");
+    let adjusted = set.adjusted(|policy| policy.name.push_str("-adjusted"));
+    assert_eq!(name_for(&adjusted, "mcp"), "file-adjusted");
+    assert_eq!(name_for(&adjusted, "a"), "team-adjusted");
+    assert!(Arc::ptr_eq(
+        adjusted.for_namespace(Some("a")),
+        adjusted.for_namespace(Some("b"))
+    ));
+    assert_eq!(adjusted.fallback().name, "file-adjusted");
+    assert_eq!(name_for(&set, "a"), "team", "the original set is unchanged");
+}
