@@ -573,61 +573,220 @@ fn check_privileged_pod_stays_denied_after_mutation() {
 }
 
 // ---------------------------------------------------------------------------------------
-// errors: exit 2, a clear message, nothing on stdout
+// errors: an entry of their own, exit 2; every other document is still judged
 // ---------------------------------------------------------------------------------------
 
 #[test]
-fn missing_file_is_an_error() {
+fn a_missing_file_is_an_error_entry_and_the_other_files_are_judged() {
     let path = fixture("missing.yaml");
-    let message = format!("mcpguard check: {path}: No such file or directory (os error 2)\n");
-    assert_error(&run(&["check", &path]), &message);
-    // Nothing is reported for the files before it: the run is all or nothing.
-    assert_error(&run(&["check", "examples/pod.yaml", &path]), &message);
-    assert_error(
-        &run(&["mutate", &path]),
-        &format!("mcpguard mutate: {path}: No such file or directory (os error 2)\n"),
-    );
-}
-
-#[test]
-fn invalid_yaml_is_an_error_naming_file_line_and_column() {
-    let path = fixture("invalid.yaml");
-    let output = run(&["check", &path]);
-    assert_eq!(stdout(&output), "");
-    assert_eq!(output.status.code(), Some(2));
-    let message = stderr(&output);
+    let error = format!("ERROR {path}: cannot read: no such file or directory");
+    assert_output(&run(&["check", &path]), 2, &[&error]);
+    let both = run(&["check", "--no-mutate", "examples/pod.yaml", &path]);
     assert_eq!(
-        message.lines().next(),
-        Some(
-            format!(
-                "mcpguard check: {path}: invalid YAML: unclosed bracket '[' at line 4, column 9"
-            )
-            .as_str()
-        ),
-        "{message}"
+        stdout(&both).lines().next(),
+        Some("DENIED pod/github-mcp (namespace mcp, examples/pod.yaml#1): 4 violation(s)")
+    );
+    assert_eq!(stdout(&both).lines().last(), Some(error.as_str()));
+    assert_eq!(both.status.code(), Some(2), "an error outranks a denial");
+    let mutate = run(&["mutate", &path]);
+    assert_eq!(stdout(&mutate), "");
+    assert_eq!(stderr(&mutate), format!("mcpguard mutate: {error}\n"));
+    assert_eq!(mutate.status.code(), Some(2));
+}
+
+#[test]
+fn invalid_yaml_is_an_error_entry_naming_file_line_and_column() {
+    let path = fixture("invalid.yaml");
+    assert_output(
+        &run(&["check", &path]),
+        2,
+        &[&format!(
+            "ERROR {path}#1: invalid YAML: unclosed bracket '[' at line 4, column 9"
+        )],
     );
 }
 
 #[test]
-fn a_document_that_is_a_list_of_scalars_is_an_error() {
+fn a_document_that_is_not_an_object_is_an_error_and_its_neighbours_are_judged() {
     let path = fixture("scalars.yaml");
-    assert_error(
+    assert_output(
         &run(&["check", &path]),
-        &format!(
-            "mcpguard check: {path}: document 1: expected a Kubernetes object (a mapping), got a list\n"
-        ),
+        2,
+        &[&format!(
+            "ERROR {path}#1: expected a Kubernetes object (a mapping), got a list"
+        )],
     );
-    assert_error(
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec: {containers: [{name: c, image: nginx}]}\n";
+    assert_output(
         &run_with(
-            &["check", "-"],
-            Some("kind: Pod\nmetadata: {name: x}\n---\n\"just a string\"\n"),
+            &["check", "--no-mutate", "-n", "elsewhere", "-"],
+            Some(&format!("{pod}---\n\"just a string\"\n---\n{pod}")),
             &[],
         ),
-        "mcpguard check: <stdin>: document 2: expected a Kubernetes object (a mapping), got a string\n",
+        2,
+        &[
+            r#"SKIPPED pod/x (namespace elsewhere, <stdin>#1): namespace "elsewhere" is not enforced by policy "mcp-restricted""#,
+            "ERROR <stdin>#2: expected a Kubernetes object (a mapping), got a string",
+            r#"SKIPPED pod/x (namespace elsewhere, <stdin>#3): namespace "elsewhere" is not enforced by policy "mcp-restricted""#,
+        ],
     );
-    assert_error(
+    assert_output(
         &run_with(&["check", "-"], Some("[1, 2]"), &[]),
-        "mcpguard check: <stdin>: document 1: expected a Kubernetes object (a mapping), got a number\n",
+        2,
+        &["ERROR <stdin>#1: expected a Kubernetes object (a mapping), got a number"],
+    );
+}
+
+#[test]
+fn check_decodes_strictly_as_kubectl_apply_does() {
+    let typo = "apiVersion: v1\nkind: Pod\nmetadata: {name: typo, namespace: mcp}\nspec:\n  containers:\n  - name: app\n    image: nginx\n    securityContex: {privileged: true}\n";
+    assert_output(
+        &run_with(&["check", "-"], Some(typo), &[]),
+        2,
+        &[
+            r#"ERROR pod/typo (namespace mcp, <stdin>#1): strict decoding error: unknown field "spec.containers[0].securityContex""#,
+        ],
+    );
+    let replica = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: mcp}\nspec:\n  replica: 2\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec: {containers: [{name: c, image: nginx}]}\n";
+    assert_output(
+        &run_with(&["check", "-"], Some(replica), &[]),
+        2,
+        &[
+            r#"ERROR deployment/d (namespace mcp, <stdin>#1): strict decoding error: unknown field "spec.replica""#,
+        ],
+    );
+    // A wrong type names its field, and never echoes the value.
+    let wrong_type = typo.replace(
+        "securityContex: {privileged: true}",
+        "securityContext: {runAsUser: hunter2}",
+    );
+    let output = run_with(&["check", "-o", "json", "-"], Some(&wrong_type), &[]);
+    assert_eq!(output.status.code(), Some(2));
+    let report = &json_stdout(&output)[0];
+    assert_eq!(report["verdict"], "error");
+    assert!(
+        report["reason"].as_str().is_some_and(
+            |r| r.starts_with("cannot decode spec.containers[0].securityContext.runAsUser: ")
+        ),
+        "{report}"
+    );
+    assert!(!stdout(&output).contains("hunter2"));
+}
+
+#[test]
+fn check_routes_several_policies_and_mcppolicy_inputs_by_namespace() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy = |name: &str, namespace: &str, level: &str| {
+        format!(
+            "apiVersion: mcpguard.dev/v1alpha1\nkind: MCPPolicy\nmetadata: {{name: {name}}}\nspec:\n  namespaces: [{namespace}]\n  podSecurity: {{level: {level}, version: latest}}\n"
+        )
+    };
+    let file = dir.path().join("file.yaml");
+    std::fs::write(&file, policy("file", "mcp", "restricted")).expect("write");
+    let more = dir.path().join("more");
+    std::fs::create_dir(&more).expect("mkdir");
+    std::fs::write(
+        more.join("baseline.yaml"),
+        policy("team-baseline", "team", "baseline"),
+    )
+    .expect("write");
+    // Runs as root: restricted refuses it, baseline admits it.
+    let pod = |namespace: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: root, namespace: {namespace}}}\nspec:\n  containers: [{{name: c, image: nginx}}]\n"
+        )
+    };
+    let manifests = dir.path().join("pods.yaml");
+    let input_policy = policy("from-input", "input", "baseline");
+    std::fs::write(
+        &manifests,
+        format!(
+            "{}---\n{}---\n{}---\n{input_policy}",
+            pod("mcp"),
+            pod("team"),
+            pod("input")
+        ),
+    )
+    .expect("write");
+    let file = file.display().to_string();
+    let more = more.display().to_string();
+    let manifests = manifests.display().to_string();
+    let output = run(&[
+        "check",
+        "--no-mutate",
+        "--policy",
+        &file,
+        "--policy",
+        &more,
+        &manifests,
+    ]);
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with("  ")).collect();
+    assert_eq!(
+        lines,
+        [
+            format!("DENIED pod/root (namespace mcp, {manifests}#1): 4 violation(s)"),
+            format!("ADMITTED pod/root (namespace team, {manifests}#2)"),
+            format!("ADMITTED pod/root (namespace input, {manifests}#3)"),
+            format!("ADMITTED mcppolicy/from-input (namespace mcp, {manifests}#4)"),
+        ],
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stderr(&output), "");
+
+    // Two objects claiming one namespace: the cluster's rule (the older wins; offline, by
+    // name), said as the losing object's status would say it.
+    std::fs::write(
+        dir.path().join("more/zeta.yaml"),
+        policy("zeta", "team", "restricted"),
+    )
+    .expect("write");
+    let output = run(&[
+        "check",
+        "--no-mutate",
+        "--policy",
+        &file,
+        "--policy",
+        &more,
+        &manifests,
+    ]);
+    assert_eq!(
+        stderr(&output),
+        concat!(
+            "mcpguard check: warning: MCPPolicy \"team-baseline\": namespace \"team\" is also claimed by the newer MCPPolicy \"zeta\", which does not get it\n",
+            "mcpguard check: warning: MCPPolicy \"zeta\": namespace \"team\" is held by the older MCPPolicy \"team-baseline\"\n",
+        )
+    );
+}
+
+#[test]
+fn a_closed_pipe_ends_check_quietly() {
+    use std::io::Read as _;
+    use std::process::{Command, Stdio};
+    // 400 pods: far more output than a pipe buffer, read only up to its first byte.
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: nginx}]}\n---\n";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("many.yaml");
+    std::fs::write(&path, pod.repeat(400)).expect("write");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcpguard"))
+        .args(["check", "-o", "json"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 1];
+    stdout.read_exact(&mut first).expect("some output");
+    drop(stdout);
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(stderr(&output), "", "no panic, no error");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "the answer stands: every pod admitted"
     );
 }
 

@@ -423,7 +423,9 @@ fn a_broken_file_exits_2_and_prints_nothing() {
     assert_eq!(stdout(&output), "");
     let err = stderr(&output);
     assert!(
-        err.starts_with("mcpguard render: tests/fixtures/render/broken-yaml.yaml: invalid YAML: "),
+        err.starts_with(
+            "mcpguard render: tests/fixtures/render/broken-yaml.yaml: document 1: invalid YAML: "
+        ),
         "{err}"
     );
 
@@ -432,13 +434,34 @@ fn a_broken_file_exits_2_and_prints_nothing() {
     assert_eq!(stdout(&output), "");
     assert_eq!(
         stderr(&output),
-        "mcpguard render: tests/fixtures/render/absent.yaml: No such file or directory (os error 2)\n"
+        "mcpguard render: tests/fixtures/render/absent.yaml: cannot read: no such file or directory\n"
     );
 
     // A good file next to a broken one: still exit 2, nothing half-printed.
     let output = run(&["render", EXAMPLE, &fixture("not-an-mcpserver.yaml")]);
     assert_exit(&output, 2);
     assert_eq!(stdout(&output), "");
+}
+
+#[test]
+fn a_misspelt_field_is_an_error_not_a_silently_different_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("typo.yaml");
+    std::fs::write(
+        &path,
+        "apiVersion: mcpguard.dev/v1alpha1\nkind: MCPServer\nmetadata: {name: s, namespace: mcp}\nspec:\n  image: ghcr.io/example/server:1.0\n  port: 8080\n  replica: 2\n",
+    )
+    .expect("write");
+    let output = run(&["render", &path.display().to_string()]);
+    assert_exit(&output, 2);
+    assert_eq!(stdout(&output), "");
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "mcpguard render: {}: document 1: not a valid MCPServer: spec.replica: unknown field\n",
+            path.display()
+        )
+    );
 }
 
 /// kube-apiserver refuses an ownerReference with an empty uid ("uid must not be empty"), so

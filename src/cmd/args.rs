@@ -92,7 +92,7 @@ pub struct CompletionArgs {
 #[derive(Debug, Args)]
 pub struct RenderArgs {
     #[command(flatten)]
-    pub policy: PolicyArgs,
+    pub policy: OfflinePolicyArgs,
     /// Namespace for MCPServers that name none [default: the policy's first namespace]
     #[arg(long, short = 'n', env = "MCPGUARD_NAMESPACE")]
     pub namespace: Option<String>,
@@ -225,6 +225,16 @@ pub enum ClusterMode {
     Off,
 }
 
+/// The policies of an offline command, routed by namespace as the cluster routes them.
+#[derive(Debug, Args)]
+pub struct OfflinePolicyArgs {
+    /// MCPPolicy file or directory; repeat for several. The first policy read plays the
+    /// webhook's policy file, every other one (and every MCPPolicy among the inputs) an
+    /// MCPPolicy object [default: the embedded policies/mcp-restricted.yaml]
+    #[arg(long, env = "MCPGUARD_POLICY")]
+    pub policy: Vec<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct PolicyArgs {
     /// MCPPolicy file [default: the embedded policies/mcp-restricted.yaml]
@@ -262,7 +272,7 @@ impl RequesterArgs {
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     #[command(flatten)]
-    pub policy: PolicyArgs,
+    pub policy: OfflinePolicyArgs,
     #[command(flatten)]
     pub requester: RequesterArgs,
     /// Namespace for objects that name none [default: the policy's first namespace]
@@ -292,7 +302,7 @@ pub struct CheckArgs {
 #[derive(Debug, Args)]
 pub struct MutateArgs {
     #[command(flatten)]
-    pub policy: PolicyArgs,
+    pub policy: OfflinePolicyArgs,
     #[command(flatten)]
     pub requester: RequesterArgs,
     /// Namespace for objects that name none [default: the policy's first namespace]

@@ -44,7 +44,9 @@ pub fn inject(args: &CertsInjectArgs) -> anyhow::Result<()> {
     if mcpguard_core::rotation::cert_info(&ca).is_none() {
         anyhow::bail!("{}: not a PEM certificate", args.ca.display());
     }
-    let objects = super::check::read_objects(&args.manifests).map_err(anyhow::Error::msg)?;
+    let objects = super::inputs::read_inputs(&args.manifests)
+        .all_or_first_error()
+        .map_err(anyhow::Error::msg)?;
     let mut out = String::new();
     let mut injected = 0;
     for sourced in objects {

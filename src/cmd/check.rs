@@ -2,9 +2,7 @@
 //! through the API server's defaulting, then the same front door the webhook runs
 //! (`admission::mutate` and `admission::validate`), as AdmissionReview requests.
 
-use std::io::Read as _;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
 use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::api::node::v1::RuntimeClass;
@@ -12,17 +10,17 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::check_changes::{Change, changes_of};
-use super::load_policy;
+use super::inputs::{InputError, Inputs, load_policy_set, read_inputs, write_stdout};
 use crate::cmd::args::{CheckArgs, MutateArgs, OutputFormat};
 use mcpguard_core::admission;
 use mcpguard_core::api_defaults::apply_pod_defaults;
-use mcpguard_core::documents::{self, SourcedObject};
+use mcpguard_core::documents::SourcedObject;
 use mcpguard_core::engine::{self, Context, Outcome};
 use mcpguard_core::harden;
-use mcpguard_core::policy::Policy;
 use mcpguard_core::policy_set::PolicySet;
 use mcpguard_core::review::AdmissionRequest;
 use mcpguard_core::runtime_class::StaticRuntimeClasses;
+use mcpguard_core::strict;
 use mcpguard_core::violation::Violation;
 use mcpguard_core::workloads::{self, WorkloadKind};
 
@@ -37,6 +35,8 @@ pub enum Verdict {
     Admitted,
     Denied,
     Skipped,
+    /// Not judged: the file or document cannot be read, or the object does not decode.
+    Error,
 }
 
 /// The answer for one object.
@@ -70,36 +70,37 @@ pub struct ObjectReport {
 
 pub fn check(args: &CheckArgs) -> u8 {
     let result = (|| -> Result<u8, String> {
-        let mut policy = load_policy(args.policy.policy.as_deref()).map_err(|e| e.to_string())?;
-        if let Some(level) = args.pss_level {
-            policy.spec.pod_security.level = level;
-        }
-        if let Some(version) = args.pss_version {
-            policy.spec.pod_security.version = version;
-        }
-        if let Some(cluster_minor) = args.kubernetes_version {
-            let version = &mut policy.spec.pod_security.version;
-            *version = version.for_cluster(cluster_minor);
-        }
-        let objects = read_objects(&args.paths)?;
-        let reports = review_objects(
-            &objects,
-            &policy,
+        let inputs = read_inputs(&args.paths);
+        let policies =
+            offline_policies(&args.policy.policy, &inputs, "check")?.adjusted(|policy| {
+                if let Some(level) = args.pss_level {
+                    policy.spec.pod_security.level = level;
+                }
+                if let Some(version) = args.pss_version {
+                    policy.spec.pod_security.version = version;
+                }
+                if let Some(cluster_minor) = args.kubernetes_version {
+                    let version = &mut policy.spec.pod_security.version;
+                    *version = version.for_cluster(cluster_minor);
+                }
+            });
+        let reports = review_inputs(
+            &inputs,
+            &policies,
             &Judging {
                 namespace: args.namespace.as_deref(),
                 mutate: !args.no_mutate,
                 requester: args.requester.user_info(),
             },
         );
-        match args.output {
-            OutputFormat::Text => print!("{}", render_text(&reports)),
-            OutputFormat::Json => println!(
-                "{}",
-                serde_json::to_string_pretty(&reports).map_err(|e| e.to_string())?
-            ),
-        }
-        let denied = reports.iter().any(|r| r.verdict == Verdict::Denied);
-        Ok(if denied { EXIT_DENIED } else { EXIT_ADMITTED })
+        let out = match args.output {
+            OutputFormat::Text => render_text(&reports),
+            OutputFormat::Json => {
+                serde_json::to_string_pretty(&reports).map_err(|e| e.to_string())? + "\n"
+            }
+        };
+        write_stdout(&out)?;
+        Ok(exit_code(&reports))
     })();
     result.unwrap_or_else(|message| {
         eprintln!("mcpguard check: {message}");
@@ -107,19 +108,46 @@ pub fn check(args: &CheckArgs) -> u8 {
     })
 }
 
-/// Exit codes as for `check`: what would be denied after mutation makes it exit 1.
+/// An entry that could not be judged (an unreadable file or document, an object that does
+/// not decode) makes the answer unknown: exit 2, over a denial's 1.
+fn exit_code(reports: &[ObjectReport]) -> u8 {
+    if reports.iter().any(|r| r.verdict == Verdict::Error) {
+        EXIT_ERROR
+    } else if reports.iter().any(|r| r.verdict == Verdict::Denied) {
+        EXIT_DENIED
+    } else {
+        EXIT_ADMITTED
+    }
+}
+
+/// The policies of `--policy` and of the inputs' MCPPolicy objects; their conflicts are
+/// printed as warnings, as the objects' status would say them in the cluster.
+pub fn offline_policies(
+    policy_paths: &[PathBuf],
+    inputs: &Inputs,
+    command: &str,
+) -> Result<PolicySet, String> {
+    let (policies, conflicts) = load_policy_set(policy_paths, &inputs.objects)?;
+    for conflict in conflicts {
+        eprintln!("mcpguard {command}: warning: {conflict}");
+    }
+    Ok(policies)
+}
+
+/// Exit codes as for `check`: what would be denied after mutation makes it exit 1, an
+/// entry that cannot be read or decoded 2.
 pub fn mutate(args: &MutateArgs) -> u8 {
-    let result = (|| -> Result<bool, String> {
-        let policy = load_policy(args.policy.policy.as_deref()).map_err(|e| e.to_string())?;
-        let objects = read_objects(&args.paths)?;
+    let result = (|| -> Result<u8, String> {
+        let inputs = read_inputs(&args.paths);
+        let policies = offline_policies(&args.policy.policy, &inputs, "mutate")?;
         let judging = Judging {
             namespace: args.namespace.as_deref(),
             mutate: true,
             requester: args.requester.user_info(),
         };
-        let reports = review_objects(&objects, &policy, &judging);
+        let reports = review_inputs(&inputs, &policies, &judging);
         let mut out = String::new();
-        for report in &reports {
+        for report in reports.iter().filter(|r| r.verdict != Verdict::Error) {
             if args.patch {
                 let patch = report.patch.clone().unwrap_or_default();
                 out.push_str(&serde_json::to_string(&patch).map_err(|e| e.to_string())?);
@@ -129,83 +157,22 @@ pub fn mutate(args: &MutateArgs) -> u8 {
                 out.push_str(&serde_saphyr::to_string(&report.mutated).map_err(|e| e.to_string())?);
             }
         }
-        print!("{out}");
-        let denied: Vec<&ObjectReport> = reports
+        write_stdout(&out)?;
+        for report in reports
             .iter()
-            .filter(|r| r.verdict == Verdict::Denied)
-            .collect();
-        for report in &denied {
+            .filter(|r| matches!(r.verdict, Verdict::Denied | Verdict::Error))
+        {
             eprint!(
                 "mcpguard mutate: {}",
-                render_text(std::slice::from_ref(*report))
+                render_text(std::slice::from_ref(report))
             );
         }
-        Ok(!denied.is_empty())
+        Ok(exit_code(&reports))
     })();
-    match result {
-        Ok(true) => EXIT_DENIED,
-        Ok(false) => EXIT_ADMITTED,
-        Err(message) => {
-            eprintln!("mcpguard mutate: {message}");
-            EXIT_ERROR
-        }
-    }
-}
-
-/// Reads every path (file, directory, `-`), in order, into objects.
-pub fn read_objects(paths: &[PathBuf]) -> Result<Vec<SourcedObject>, String> {
-    let mut objects = Vec::new();
-    for path in paths {
-        if path.as_os_str() == "-" {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|e| format!("<stdin>: {e}"))?;
-            objects.extend(documents::split(&text, "<stdin>").map_err(|e| e.to_string())?);
-        } else if path.is_dir() {
-            for file in manifest_files(path)? {
-                objects.extend(read_file(&file)?);
-            }
-        } else {
-            objects.extend(read_file(path)?);
-        }
-    }
-    Ok(objects)
-}
-
-fn read_file(path: &Path) -> Result<Vec<SourcedObject>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    documents::split(&text, &path.display().to_string()).map_err(|e| e.to_string())
-}
-
-fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_owned()];
-    while let Some(dir) = pending.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
-            let path = entry.path();
-            let file_type = entry
-                .file_type()
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            // Like `kubectl apply -R`: real directories are walked, symlinked ones are not,
-            // so a link back up the tree cannot make the walk loop.
-            if file_type.is_dir() {
-                pending.push(path);
-            } else if path.is_dir() {
-                continue;
-            } else if path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
-            {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    Ok(files)
+    result.unwrap_or_else(|message| {
+        eprintln!("mcpguard mutate: {message}");
+        EXIT_ERROR
+    })
 }
 
 /// How the objects are judged: the namespace of objects that name none, whether the
@@ -216,49 +183,67 @@ pub struct Judging<'a> {
     pub requester: UserInfo,
 }
 
-/// Judges each object as the cluster would. RuntimeClass objects among the inputs feed the
-/// mutation's RuntimeClass lookup, as the webhook's watch does in a cluster.
-pub fn review_objects(
-    objects: &[SourcedObject],
-    policy: &Policy,
+/// Judges each object as the cluster would, each under the policy that routes its
+/// namespace; every input error is an entry of its own, in input order. RuntimeClass
+/// objects among the inputs feed the mutation's RuntimeClass lookup, as the webhook's watch
+/// does in a cluster.
+pub fn review_inputs(
+    inputs: &Inputs,
+    policies: &PolicySet,
     judging: &Judging<'_>,
 ) -> Vec<ObjectReport> {
-    let classes: Vec<RuntimeClass> = objects
+    let classes: Vec<RuntimeClass> = inputs
+        .objects
         .iter()
         .filter(|o| o.object.get("kind").and_then(Value::as_str) == Some("RuntimeClass"))
         .filter_map(|o| serde_json::from_value(o.object.clone()).ok())
         .collect();
     let runtime_classes = StaticRuntimeClasses::from_classes(&classes);
-    // The one policy judges every namespace, as it would alone in a cluster.
-    let policies = PolicySet::single(Arc::new(policy.clone()));
     let front_door = admission::Context {
-        policies: &policies,
+        policies,
         runtime_classes: &runtime_classes,
         now: time::OffsetDateTime::now_utc(),
         // Offline nothing can be asked: each Secret an MCPServer names is reported instead.
         secret_access: admission::SecretAccess::Offline,
     };
-    let context = Context {
-        policy,
-        runtime_classes: &runtime_classes,
-        now: front_door.now,
-    };
     let default_namespace = judging
         .namespace
         .map(str::to_owned)
-        .or_else(|| policy.spec.namespaces.first().cloned())
+        .or_else(|| policies.fallback().spec.namespaces.first().cloned())
         .unwrap_or_else(|| "default".into());
-    objects
+    let mut reports: Vec<ObjectReport> = inputs
+        .objects
         .iter()
-        .map(|sourced| review_object(sourced, context, front_door, &default_namespace, judging))
-        .collect()
+        .map(|sourced| review_object(sourced, front_door, &default_namespace, judging))
+        .chain(inputs.errors.iter().map(error_report))
+        .collect();
+    let rank = |source: &str| inputs.sources.iter().position(|s| s == source);
+    reports.sort_by_key(|r| (rank(&r.source), r.document));
+    reports
 }
 
-/// `context` holds the policy, for what the CLI reports of the mutation and of workloads'
-/// pods; `front_door` holds the same policy alone, for the decisions.
+fn error_report(error: &InputError) -> ObjectReport {
+    ObjectReport {
+        source: error.source_name.clone(),
+        document: error.document,
+        kind: String::new(),
+        name: String::new(),
+        namespace: String::new(),
+        verdict: Verdict::Error,
+        reason: Some(error.message.clone()),
+        violations: Vec::new(),
+        warnings: Vec::new(),
+        patch: None,
+        changes: Vec::new(),
+        mutated: Value::Null,
+        changed_by_mutation: false,
+    }
+}
+
+/// The decisions are the front door's, as the webhook's; the policy that routes the
+/// object's namespace also says what the CLI reports of the mutation and of workloads' pods.
 fn review_object(
     sourced: &SourcedObject,
-    context: Context<'_>,
     front_door: admission::Context<'_>,
     default_namespace: &str,
     judging: &Judging<'_>,
@@ -292,6 +277,19 @@ fn review_object(
         mutated: object.clone(),
         changed_by_mutation: false,
     };
+    // kubectl's default `--validate=strict`: the API server refuses what does not decode.
+    if let Some(Err(error)) = strict::check_manifest(object) {
+        report.verdict = Verdict::Error;
+        report.reason = Some(error.to_string());
+        return report;
+    }
+    let policy = front_door.policies.for_namespace(Some(&namespace));
+    let context = Context {
+        policy,
+        runtime_classes: front_door.runtime_classes,
+        now: front_door.now,
+    };
+    let enforced = front_door.policies.covers(&namespace);
     let api_version = text("/apiVersion");
     let is_pod = kind == "Pod" && matches!(api_version.as_str(), "v1" | "");
     let workload = workloads::by_kind(&api_version, &kind);
@@ -303,11 +301,8 @@ fn review_object(
     if let Some((group, resource, cluster_scoped)) = other {
         // The webhook's own validator, through the same front door; an MCPPolicy is
         // cluster-scoped and judged by the policy loader wherever it would apply.
-        if !cluster_scoped && !context.policy.enforces_namespace(&namespace) {
-            report.reason = Some(format!(
-                "namespace {namespace:?} is not enforced by policy {:?}",
-                context.policy.name
-            ));
+        if !cluster_scoped && !enforced {
+            report.reason = Some(not_enforced(&namespace, front_door.policies));
             return report;
         }
         let mut request = admission_request(group, resource, &report, object.clone(), judging);
@@ -318,11 +313,8 @@ fn review_object(
         record_validation(&mut report, decision);
         return report;
     }
-    if !context.policy.enforces_namespace(&namespace) {
-        report.reason = Some(format!(
-            "namespace {namespace:?} is not enforced by policy {:?}",
-            context.policy.name
-        ));
+    if !enforced {
+        report.reason = Some(not_enforced(&namespace, front_door.policies));
         return report;
     }
     if let Some(workload) = workload {
@@ -371,6 +363,21 @@ fn record_validation(report: &mut ObjectReport, decision: engine::Decision) {
     }
     report.warnings.extend(decision.warnings);
     report.violations = decision.violations;
+}
+
+fn not_enforced(namespace: &str, policies: &PolicySet) -> String {
+    let names: Vec<String> = policies
+        .serving()
+        .iter()
+        .map(|policy| format!("{:?}", policy.name))
+        .collect();
+    match names.as_slice() {
+        [one] => format!("namespace {namespace:?} is not enforced by policy {one}"),
+        several => format!(
+            "namespace {namespace:?} is not enforced by any of the policies {}",
+            several.join(", ")
+        ),
+    }
 }
 
 /// A workload is judged as the validating webhook judges it: its template mutated in
@@ -485,6 +492,21 @@ fn text_line(report: &ObjectReport) -> String {
         Verdict::Admitted => "ADMITTED",
         Verdict::Denied => "DENIED",
         Verdict::Skipped => "SKIPPED",
+        Verdict::Error if report.kind.is_empty() => {
+            return match report.document {
+                0 => format!(
+                    "ERROR {}: {}",
+                    report.source,
+                    report.reason.as_deref().unwrap_or("")
+                ),
+                n => format!(
+                    "ERROR {}#{n}: {}",
+                    report.source,
+                    report.reason.as_deref().unwrap_or("")
+                ),
+            };
+        }
+        Verdict::Error => "ERROR",
     };
     let mut line = format!(
         "{verdict} {}/{} (namespace {}, {}#{})",
@@ -495,7 +517,7 @@ fn text_line(report: &ObjectReport) -> String {
         report.document
     );
     match report.verdict {
-        Verdict::Skipped => {
+        Verdict::Skipped | Verdict::Error => {
             if let Some(reason) = &report.reason {
                 line.push_str(&format!(": {reason}"));
             }

@@ -8,6 +8,7 @@ pub mod certs;
 pub mod check;
 pub mod check_changes;
 pub mod copy_self;
+pub mod inputs;
 pub mod render;
 pub mod serve;
 

@@ -3,7 +3,7 @@
 use kube::ResourceExt;
 use serde_json::Value;
 
-use super::load_policy;
+use super::inputs::{describe, read_inputs, write_stdout};
 use crate::cmd::args::RenderArgs;
 use mcpguard_core::engine::Context;
 use mcpguard_core::mcpserver::crd::MCPServer;
@@ -13,11 +13,27 @@ use mcpguard_core::runtime_class::StaticRuntimeClasses;
 pub fn render(args: &RenderArgs) -> u8 {
     match run(args) {
         Ok(output) => {
-            print!("{}", output.yaml);
-            for failure in &output.failures {
+            // All or nothing: `render | kubectl apply -f -` must never apply half of a set
+            // of servers because one document next to them was broken. Every error is said.
+            let yaml = if output.errors.is_empty() {
+                output.yaml.as_str()
+            } else {
+                ""
+            };
+            if let Err(message) = write_stdout(yaml) {
+                eprintln!("mcpguard render: {message}");
+                return 2;
+            }
+            for failure in output.errors.iter().chain(&output.failures) {
                 eprintln!("mcpguard render: {failure}");
             }
-            if output.failures.is_empty() { 0 } else { 1 }
+            if !output.errors.is_empty() {
+                2
+            } else if !output.failures.is_empty() {
+                1
+            } else {
+                0
+            }
         }
         Err(message) => {
             eprintln!("mcpguard render: {message}");
@@ -28,41 +44,57 @@ pub fn render(args: &RenderArgs) -> u8 {
 
 pub struct RenderOutput {
     pub yaml: String,
+    /// MCPServers the policy refuses (exit 1).
     pub failures: Vec<String>,
+    /// Files, documents and MCPServers that cannot be read or decoded (exit 2); the others
+    /// are still rendered.
+    pub errors: Vec<String>,
 }
 
 /// Renders every MCPServer in the inputs; other objects are ignored. Secrets are taken to
 /// exist (their versions are unknown offline, so the secrets hash is of their names only).
 pub fn run(args: &RenderArgs) -> Result<RenderOutput, String> {
-    let policy = load_policy(args.policy.policy.as_deref()).map_err(|e| e.to_string())?;
-    let objects = super::check::read_objects(&args.paths)?;
+    let inputs = read_inputs(&args.paths);
+    let policies = super::check::offline_policies(&args.policy.policy, &inputs, "render")?;
     let classes = StaticRuntimeClasses::default();
-    let context = Context {
-        policy: &policy,
-        runtime_classes: &classes,
-        now: time::OffsetDateTime::now_utc(),
-    };
+    let now = time::OffsetDateTime::now_utc();
     let default_namespace = args
         .namespace
         .clone()
-        .or_else(|| policy.spec.namespaces.first().cloned())
+        .or_else(|| policies.fallback().spec.namespaces.first().cloned())
         .unwrap_or_else(|| "default".into());
     let mut yaml = String::new();
     let mut failures = Vec::new();
-    for sourced in objects {
+    let mut errors: Vec<String> = inputs.errors.iter().map(describe).collect();
+    for sourced in inputs.objects {
         if sourced.object.get("kind").and_then(Value::as_str) != Some("MCPServer") {
             continue;
         }
-        let mut server: MCPServer =
-            mcpguard_core::redact::decode(&sourced.object, "").map_err(|e| {
-                format!(
-                    "{}: document {}: not a valid MCPServer: {e}",
-                    sourced.source_name, sourced.index
-                )
-            })?;
+        let where_ = format!("{}: document {}", sourced.source_name, sourced.index);
+        // A misspelt field (`replica: 2`) would otherwise be dropped, and a different
+        // server rendered than the one written.
+        if let Some(Err(error)) = mcpguard_core::strict::check_manifest(&sourced.object) {
+            errors.push(format!(
+                "{where_}: not a valid MCPServer: {}",
+                error.at_path()
+            ));
+            continue;
+        }
+        let mut server: MCPServer = match mcpguard_core::redact::decode(&sourced.object, "") {
+            Ok(server) => server,
+            Err(error) => {
+                errors.push(format!("{where_}: not a valid MCPServer: {error}"));
+                continue;
+            }
+        };
         if server.namespace().is_none() {
             server.metadata.namespace = Some(default_namespace.clone());
         }
+        let context = Context {
+            policy: policies.for_namespace(server.namespace().as_deref()),
+            runtime_classes: &classes,
+            now,
+        };
         let secrets: Vec<render::SecretVersion> = render::referenced_secrets(&server)
             .into_iter()
             .map(|(name, key)| render::SecretVersion {
@@ -93,7 +125,11 @@ pub fn run(args: &RenderArgs) -> Result<RenderOutput, String> {
             Err(err) => failures.push(describe_failure(&server, &err)),
         }
     }
-    Ok(RenderOutput { yaml, failures })
+    Ok(RenderOutput {
+        yaml,
+        failures,
+        errors,
+    })
 }
 
 fn describe_failure(server: &MCPServer, err: &RenderError) -> String {

@@ -42,7 +42,7 @@ pub mod review;
 pub mod rotation;
 pub mod rules;
 pub mod runtime_class;
-pub(crate) mod strict;
+pub mod strict;
 pub mod tls_keys;
 pub mod violation;
 pub mod workloads;

@@ -94,6 +94,14 @@ pub struct StrictError {
 }
 
 impl StrictError {
+    /// `spec.port: invalid type: string, expected i32`, for a message that names the kind.
+    pub fn at_path(&self) -> String {
+        match self.path.as_str() {
+            "" => self.message.clone(),
+            path => format!("{path}: {}", self.message),
+        }
+    }
+
     fn describe(&self) -> String {
         match (self.message.as_str(), self.path.as_str()) {
             ("unknown field", path) => format!("strict decoding error: unknown field {path:?}"),
