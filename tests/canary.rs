@@ -372,7 +372,7 @@ fn mutate_patches_and_reasons_never_echo_the_value() {
 fn a_malformed_manifest_is_refused_without_quoting_its_text() {
     let yaml = format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: [{CANARY}\n");
     let text = output_text("check of broken YAML", &run(&["check", "-"], &yaml));
-    assert!(text.contains("<stdin>: invalid YAML: "), "{text}");
+    assert!(text.contains("ERROR <stdin>#1: invalid YAML: "), "{text}");
     let json = format!("{{\"kind\": \"Pod\", \"spec\": {{\"x\": {CANARY}}}}}");
     output_text("check of broken JSON", &run(&["check", "-"], &json));
 }

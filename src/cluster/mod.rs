@@ -2,6 +2,7 @@
 //! store, metrics, readiness), never the webhook's.
 
 pub mod audit_scan;
+pub mod cluster_version;
 pub mod controller;
 pub mod events;
 pub mod leader;

@@ -124,6 +124,12 @@ pub struct ServeArgs {
     pub certs_dir: PathBuf,
     #[command(flatten)]
     pub policy: PolicyArgs,
+    /// The Kubernetes version to answer for (1.34, v1.34.2): `latest`, and any newer pinned
+    /// Pod Security version, are judged as that cluster's Pod Security admission judges them
+    /// [default: the API server's /version when a cluster is reachable, else the newest checks
+    /// mcpguard knows]
+    #[arg(long, env = "MCPGUARD_KUBERNETES_VERSION", value_parser = mcpguard_core::pss::parse_kubernetes_minor)]
+    pub kubernetes_version: Option<u32>,
     /// Open connections at once. When full, a new connection takes the place of the one idle
     /// the longest (closed); it is refused only while every connection has a request in flight.
     #[arg(long, env = "MCPGUARD_MAX_CONNECTIONS", default_value_t = crate::webhook::server::DEFAULT_MAX_CONNECTIONS)]

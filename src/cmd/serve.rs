@@ -117,6 +117,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => (Arc::new(StaticRuntimeClasses::default()), None),
     };
     let policies = Arc::new(PolicyStore::new(policy, metrics.clone()));
+    // Before the first review: `latest` means this cluster's release, not mcpguard's newest.
+    let cluster_minor = match (args.kubernetes_version, &client) {
+        (Some(minor), _) => Some(minor),
+        (None, Some(client)) => match crate::cluster::cluster_version::fetch_minor(client).await {
+            Ok(minor) => Some(minor),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot learn the cluster's Kubernetes version: Pod Security `latest` is judged by mcpguard's newest checks (set --kubernetes-version)");
+                None
+            }
+        },
+        (None, None) => None,
+    };
+    if let Some(minor) = cluster_minor {
+        tracing::info!(kubernetes = %format!("v1.{minor}"), "answering for the cluster's Kubernetes version");
+        policies.set_cluster_minor(minor);
+    }
     let readiness = Arc::new(Readiness::default());
     let _ = readiness.certificate.set(cert.clone());
     let state = AppState::from_parts(

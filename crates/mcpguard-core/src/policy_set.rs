@@ -220,15 +220,24 @@ impl PolicySet {
     /// `--pss-level`, or the webhook's `latest` resolved to its cluster's version); a policy
     /// that judges several namespaces stays one shared policy.
     pub fn adjusted(&self, adjust: impl Fn(&mut Policy)) -> PolicySet {
-        let mut changed: Vec<(Arc<Policy>, Arc<Policy>)> = Vec::new();
-        let mut change = |policy: &Arc<Policy>| -> Arc<Policy> {
-            if let Some((_, new)) = changed.iter().find(|(old, _)| Arc::ptr_eq(old, policy)) {
-                return new.clone();
-            }
+        self.map_policies(|policy| {
             let mut copy = Policy::clone(policy);
             adjust(&mut copy);
-            let new = Arc::new(copy);
-            changed.push((policy.clone(), new.clone()));
+            Arc::new(copy)
+        })
+    }
+
+    /// The same routing with every distinct policy replaced by `map(policy)`, called once
+    /// per distinct policy: a caller that returns the same `Arc` for an unchanged policy
+    /// keeps [`PolicySet::same_enforcement`] true across rebuilds.
+    pub fn map_policies(&self, mut map: impl FnMut(&Arc<Policy>) -> Arc<Policy>) -> PolicySet {
+        let mut mapped: Vec<(Arc<Policy>, Arc<Policy>)> = Vec::new();
+        let mut change = |policy: &Arc<Policy>| -> Arc<Policy> {
+            if let Some((_, new)) = mapped.iter().find(|(old, _)| Arc::ptr_eq(old, policy)) {
+                return new.clone();
+            }
+            let new = map(policy);
+            mapped.push((policy.clone(), new.clone()));
             new
         };
         let fallback = change(&self.fallback);
