@@ -96,6 +96,9 @@ pub struct RenderArgs {
     /// Namespace for MCPServers that name none [default: the policy's first namespace]
     #[arg(long, short = 'n', env = "MCPGUARD_NAMESPACE")]
     pub namespace: Option<String>,
+    /// Output format of the objects.
+    #[arg(long, short = 'o', env = "MCPGUARD_OUTPUT", value_enum, default_value_t = ObjectsFormat::Yaml)]
+    pub output: ObjectsFormat,
     /// Files, directories or - for stdin.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
@@ -315,8 +318,11 @@ pub struct MutateArgs {
     #[arg(long, short = 'n', env = "MCPGUARD_NAMESPACE")]
     pub namespace: Option<String>,
     /// Print the JSON patch of each object (one JSON line per object) instead of the objects.
-    #[arg(long, env = "MCPGUARD_PATCH")]
+    #[arg(long, env = "MCPGUARD_PATCH", conflicts_with = "output")]
     pub patch: bool,
+    /// Output format of the objects.
+    #[arg(long, short = 'o', env = "MCPGUARD_OUTPUT", value_enum, default_value_t = ObjectsFormat::Yaml)]
+    pub output: ObjectsFormat,
     /// Files, directories or - for stdin.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
@@ -365,6 +371,19 @@ pub enum AuditOutput {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Text,
+    Json,
+    Yaml,
+    /// SARIF 2.1.0, for code scanning (GitHub's upload-sarif).
+    Sarif,
+    /// JUnit XML, one test case per object, for CI test tabs.
+    Junit,
+}
+
+/// How `mutate` and `render` print objects: a YAML stream, or a JSON `List` (as
+/// `kubectl get -o json` prints several).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ObjectsFormat {
+    Yaml,
     Json,
 }
 

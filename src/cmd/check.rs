@@ -10,8 +10,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::check_changes::{Change, changes_of};
+use super::check_output;
 use super::inputs::{InputError, Inputs, load_policy_set, read_inputs, write_stdout};
-use crate::cmd::args::{CheckArgs, MutateArgs, OutputFormat};
+use crate::cmd::args::{CheckArgs, MutateArgs, ObjectsFormat, OutputFormat};
 use mcpguard_core::admission;
 use mcpguard_core::api_defaults::apply_pod_defaults;
 use mcpguard_core::documents::SourcedObject;
@@ -45,6 +46,12 @@ pub enum Verdict {
 pub struct ObjectReport {
     pub source: String,
     pub document: usize,
+    /// 1-based line where the object's document starts (YAML files and stdin).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub line: usize,
+    /// The Helm template that wrote the document (`# Source:`), for `helm template | check -`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
     pub kind: String,
     pub name: String,
     pub namespace: String,
@@ -98,6 +105,9 @@ pub fn check(args: &CheckArgs) -> u8 {
             OutputFormat::Json => {
                 serde_json::to_string_pretty(&reports).map_err(|e| e.to_string())? + "\n"
             }
+            OutputFormat::Yaml => check_output::yaml(&reports)?,
+            OutputFormat::Sarif => check_output::sarif(&reports)?,
+            OutputFormat::Junit => check_output::junit(&reports),
         };
         write_stdout(&out)?;
         Ok(exit_code(&reports))
@@ -106,6 +116,28 @@ pub fn check(args: &CheckArgs) -> u8 {
         eprintln!("mcpguard check: {message}");
         EXIT_ERROR
     })
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Objects as `kubectl` prints them: a YAML stream (`---` before each), or one JSON `List`.
+pub fn print_objects(objects: &[&Value], format: ObjectsFormat) -> Result<String, String> {
+    match format {
+        ObjectsFormat::Yaml => {
+            let mut out = String::new();
+            for object in objects {
+                out.push_str("---\n");
+                out.push_str(&serde_saphyr::to_string(object).map_err(|e| e.to_string())?);
+            }
+            Ok(out)
+        }
+        ObjectsFormat::Json => {
+            let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects});
+            Ok(serde_json::to_string_pretty(&list).map_err(|e| e.to_string())? + "\n")
+        }
+    }
 }
 
 /// An entry that could not be judged (an unreadable file or document, an object that does
@@ -146,17 +178,22 @@ pub fn mutate(args: &MutateArgs) -> u8 {
             requester: args.requester.user_info(),
         };
         let reports = review_inputs(&inputs, &policies, &judging);
-        let mut out = String::new();
-        for report in reports.iter().filter(|r| r.verdict != Verdict::Error) {
-            if args.patch {
+        let judged: Vec<&ObjectReport> = reports
+            .iter()
+            .filter(|r| r.verdict != Verdict::Error)
+            .collect();
+        let out = if args.patch {
+            let mut out = String::new();
+            for report in &judged {
                 let patch = report.patch.clone().unwrap_or_default();
                 out.push_str(&serde_json::to_string(&patch).map_err(|e| e.to_string())?);
                 out.push('\n');
-            } else {
-                out.push_str("---\n");
-                out.push_str(&serde_saphyr::to_string(&report.mutated).map_err(|e| e.to_string())?);
             }
-        }
+            out
+        } else {
+            let objects: Vec<&Value> = judged.iter().map(|r| &r.mutated).collect();
+            print_objects(&objects, args.output)?
+        };
         write_stdout(&out)?;
         for report in reports
             .iter()
@@ -226,6 +263,8 @@ fn error_report(error: &InputError) -> ObjectReport {
     ObjectReport {
         source: error.source_name.clone(),
         document: error.document,
+        line: 0,
+        template: None,
         kind: String::new(),
         name: String::new(),
         namespace: String::new(),
@@ -263,6 +302,8 @@ fn review_object(
     let mut report = ObjectReport {
         source: sourced.source_name.clone(),
         document: sourced.index,
+        line: sourced.line,
+        template: sourced.template.clone(),
         kind: kind.clone(),
         name: Some(text("/metadata/name"))
             .filter(|n| !n.is_empty())

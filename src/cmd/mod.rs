@@ -7,6 +7,7 @@ pub mod cert_files;
 pub mod certs;
 pub mod check;
 pub mod check_changes;
+pub mod check_output;
 pub mod copy_self;
 pub mod inputs;
 pub mod render;

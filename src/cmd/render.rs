@@ -43,6 +43,7 @@ pub fn render(args: &RenderArgs) -> u8 {
 }
 
 pub struct RenderOutput {
+    /// The rendered objects, in the format asked for (`-o`).
     pub yaml: String,
     /// MCPServers the policy refuses (exit 1).
     pub failures: Vec<String>,
@@ -63,7 +64,7 @@ pub fn run(args: &RenderArgs) -> Result<RenderOutput, String> {
         .clone()
         .or_else(|| policies.fallback().spec.namespaces.first().cloned())
         .unwrap_or_else(|| "default".into());
-    let mut yaml = String::new();
+    let mut rendered_objects: Vec<Value> = Vec::new();
     let mut failures = Vec::new();
     let mut errors: Vec<String> = inputs.errors.iter().map(describe).collect();
     for sourced in inputs.objects {
@@ -112,8 +113,7 @@ pub fn run(args: &RenderArgs) -> Result<RenderOutput, String> {
                     rendered.network_policy,
                 ];
                 for object in objects.into_iter().flatten() {
-                    yaml.push_str("---\n");
-                    yaml.push_str(&serde_saphyr::to_string(&object).map_err(|e| e.to_string())?);
+                    rendered_objects.push(object);
                 }
                 for warning in rendered.warnings {
                     eprintln!(
@@ -125,8 +125,9 @@ pub fn run(args: &RenderArgs) -> Result<RenderOutput, String> {
             Err(err) => failures.push(describe_failure(&server, &err)),
         }
     }
+    let objects: Vec<&Value> = rendered_objects.iter().collect();
     Ok(RenderOutput {
-        yaml,
+        yaml: super::check::print_objects(&objects, args.output)?,
         failures,
         errors,
     })

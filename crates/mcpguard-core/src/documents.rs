@@ -19,6 +19,12 @@ pub struct SourcedObject {
     pub source_name: String,
     pub index: usize,
     pub object: Value,
+    /// Where the object's document starts: 1-based line of its first content line; 0 when
+    /// unknown (a JSON stream, [`split`]).
+    pub line: usize,
+    /// The template a `helm template` document came from: its `# Source: chart/templates/x.yaml`
+    /// comment, so that `helm template | mcpguard check -` names the file to fix.
+    pub template: Option<String>,
 }
 
 fn document_prefix(index: usize) -> String {
@@ -93,15 +99,40 @@ pub fn split_each(text: &str, source_name: &str) -> Split {
                 continue;
             }
         };
+        let first_new = result.objects.len();
         for value in values {
             index += 1;
             if let Err(error) = flatten(value, source_name, index, &mut result.objects) {
                 result.errors.push(error);
             }
         }
+        let (line, template) = document_origin(first_line, document);
+        for object in &mut result.objects[first_new..] {
+            object.line = line;
+            object.template.clone_from(&template);
+        }
     }
     result
 }
+
+/// The 1-based line of a document's first content line (not blank, not a comment), and the
+/// template Helm names in a `# Source: ` comment before it.
+fn document_origin(first_line: usize, document: &str) -> (usize, Option<String>) {
+    let mut template = None;
+    for (offset, line) in document.lines().enumerate() {
+        let trimmed = line.trim();
+        if let Some(source) = trimmed.strip_prefix("# Source: ") {
+            // A template path is short; a hostile comment is not kept whole.
+            template = Some(source.trim().chars().take(MAX_TEMPLATE_CHARS).collect());
+        } else if !trimmed.is_empty() && !trimmed.starts_with('#') && trimmed != "---" {
+            return (first_line + offset + 1, template);
+        }
+    }
+    (0, template)
+}
+
+/// Longest `# Source:` path kept (Helm's are `chart/templates/name.yaml`).
+const MAX_TEMPLATE_CHARS: usize = 512;
 
 /// The documents of a YAML stream, each with the 0-based line it starts on: split at lines
 /// that are `---` (optionally followed by a space and content) or `...`, as YAML ends a
@@ -310,6 +341,8 @@ fn flatten(
                 source_name: source_name.to_owned(),
                 index,
                 object: value,
+                line: 0,
+                template: None,
             });
             Ok(())
         }
@@ -419,12 +452,40 @@ mod tests {
             "{\"kind\": \"Pod\"}\n{\"kind\": \"Service\"}",
             "--- {kind: Pod}\n--- {kind: Service}\n",
         ] {
+            let without_origin: Vec<SourcedObject> = split_each(text, "s")
+                .objects
+                .into_iter()
+                .map(|object| SourcedObject {
+                    line: 0,
+                    template: None,
+                    ..object
+                })
+                .collect();
             assert_eq!(
-                split_each(text, "s").objects,
+                without_origin,
                 split(text, "s").expect("readable"),
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn split_each_says_where_each_object_starts_and_which_helm_template_wrote_it() {
+        let text = "\n---\n# Source: mcp/templates/server.yaml\napiVersion: v1\nkind: Pod\n---\n\n# a comment\nkind: Service\n--- {kind: ConfigMap}\n";
+        let split = split_each(text, "s");
+        let origins: Vec<(usize, Option<&str>)> = split
+            .objects
+            .iter()
+            .map(|o| (o.line, o.template.as_deref()))
+            .collect();
+        assert_eq!(
+            origins,
+            [
+                (4, Some("mcp/templates/server.yaml")),
+                (9, None),
+                (10, None),
+            ]
+        );
     }
 
     #[test]
