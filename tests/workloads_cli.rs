@@ -287,7 +287,8 @@ fn the_chart_render_as_json_carries_will_get_warnings_and_violations() {
     assert_eq!(
         reports[1],
         json!({
-            "source": path, "document": 2, "kind": "Deployment", "name": "web",
+            "source": path, "document": 2, "line": 15,
+            "template": "mcp-stack/templates/deployment.yaml", "kind": "Deployment", "name": "web",
             "namespace": "mcp", "verdict": "admitted",
             "changes": default_template_changes_json(true),
             "warnings": [
@@ -370,7 +371,7 @@ fn json_of_a_workload_lists_what_its_pods_will_get() {
     assert_eq!(
         json_stdout(&output),
         json!([{
-            "source": path, "document": 1, "kind": "Deployment", "name": "fetch",
+            "source": path, "document": 1, "line": 1, "kind": "Deployment", "name": "fetch",
             "namespace": "mcp", "verdict": "admitted",
             "changes": default_template_changes_json(false),
             "warnings": [
@@ -456,14 +457,14 @@ fn warn_mode_json_carries_one_would_violate_warning_per_violation() {
         json_stdout(&output),
         json!([
             {
-                "source": path, "document": 1, "kind": "Deployment", "name": "browser",
+                "source": path, "document": 1, "line": 1, "kind": "Deployment", "name": "browser",
                 "namespace": "mcp", "verdict": "admitted",
                 "violations": browser_violations_json(),
                 "changes": browser_changes_json(),
                 "warnings": warnings
             },
             {
-                "source": pod, "document": 1, "kind": "Pod", "name": "legacy",
+                "source": pod, "document": 1, "line": 1, "kind": "Pod", "name": "legacy",
                 "namespace": "mcp", "verdict": "admitted",
                 "violations": [{"check": "hostNamespaces", "reason": "host namespaces", "detail": "hostNetwork=true"}],
                 "warnings": ["mcpguard: would violate policy \"mcp-warn\": host namespaces (hostNetwork=true)"]
@@ -597,7 +598,7 @@ fn an_exception_admits_the_matching_workload_and_says_so_in_json() {
     assert_eq!(
         json_stdout(&run(&["check", "--policy", &policy, "-o", "json", &path])),
         json!([{
-            "source": path, "document": 1, "kind": "Deployment", "name": "browser",
+            "source": path, "document": 1, "line": 1, "kind": "Deployment", "name": "browser",
             "namespace": "mcp", "verdict": "admitted", "changes": browser_changes_json(),
             "warnings": warnings
         }])
