@@ -18,6 +18,9 @@
 
 pub mod admission;
 pub mod api_defaults;
+/// The API server's JSON round trip of a Pod, for tests of what a reinvocation sees.
+#[cfg(any(test, feature = "test-support"))]
+pub mod api_round_trip;
 pub mod audit;
 pub mod cel_rules;
 pub mod certs;

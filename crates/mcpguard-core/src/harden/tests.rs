@@ -80,9 +80,31 @@ pub(super) fn harden_pod(
         super::typed::tests::assert_decoded_hardening_agrees(&pod["spec"], policy, runtime_classes);
         if let Ok(mutation) = &result {
             assert_resources_stay_consistent(pod, &mutation.pod);
+            assert_reinvocation_changes_nothing(mutation, policy, runtime_classes);
         }
     }
     result
+}
+
+/// The idempotence property, over every pod these tests harden: the API server decodes the
+/// patched pod, defaults it and encodes it again (dropping what Go's `omitempty` drops,
+/// field by field: `api_round_trip`), and a reinvocation (`reinvocationPolicy: IfNeeded`)
+/// hardens that. Its patch is empty: nothing is appended twice, nothing flips back.
+fn assert_reinvocation_changes_nothing(
+    mutation: &Mutation,
+    policy: &Policy,
+    runtime_classes: &dyn crate::runtime_class::RuntimeClassLookup,
+) {
+    let mut stored = mutation.pod.clone();
+    crate::api_defaults::apply_pod_defaults(&mut stored);
+    let stored = crate::api_round_trip::pod(&stored);
+    if let Ok(again) = super::harden_pod(&stored, Scope::WholePod, policy, runtime_classes) {
+        assert_eq!(
+            serde_json::to_value(&again.patch).unwrap_or_default(),
+            json!([]),
+            "a reinvocation after the API server's round trip changed the pod\nstored: {stored}"
+        );
+    }
 }
 
 /// The API server's pod resource rules (`pod_resources::consistency_errors`): a pod that
