@@ -318,7 +318,7 @@ mod tests {
                 policy_text("f", "mcp")
             ),
         );
-        let err = load_policy_set(&[file.clone()], &[]).unwrap_err();
+        let err = load_policy_set(std::slice::from_ref(&file), &[]).unwrap_err();
         assert_eq!(
             err,
             format!(
@@ -327,7 +327,7 @@ mod tests {
             )
         );
         let empty = write(dir.path(), "empty.yaml", "# nothing\n");
-        let err = load_policy_set(&[empty.clone()], &[]).unwrap_err();
+        let err = load_policy_set(std::slice::from_ref(&empty), &[]).unwrap_err();
         assert_eq!(
             err,
             format!("--policy {}: no policy found", empty.display())
