@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         }
         Command::Check(args) => ExitCode::from(cmd::check::check(&args)),
         Command::Mutate(args) => ExitCode::from(cmd::check::mutate(&args)),
+        Command::Test(args) => ExitCode::from(cmd::policy_test::run(&args)),
         Command::Audit(args) => ExitCode::from(cmd::audit::main(&args)),
         Command::Crd => match mcpguard_core::crds::crd_yaml() {
             Ok(yaml) => {

@@ -36,6 +36,10 @@ pub enum Command {
     Check(CheckArgs),
     /// Print the manifests as the mutating webhook would change them (exit 1 if any would still be denied).
     Mutate(MutateArgs),
+    /// Run policy unit tests (`mcpguard-test.yaml`): given these resources, these policies
+    /// must give these results. Exit 0 if every expectation holds, 1 if any does not, 2 if a
+    /// test file cannot be read.
+    Test(TestArgs),
     /// Certificates for the webhook.
     #[command(subcommand)]
     Certs(CertsCommand),
@@ -56,6 +60,15 @@ pub enum Command {
     Version,
     /// Print a shell completion script: `source <(mcpguard completion bash)`.
     Completion(CompletionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub requester: RequesterArgs,
+    /// Test files, or directories searched (recursively) for files named mcpguard-test.yaml.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

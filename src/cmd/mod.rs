@@ -10,6 +10,7 @@ pub mod check_changes;
 pub mod check_output;
 pub mod copy_self;
 pub mod inputs;
+pub mod policy_test;
 pub mod render;
 pub mod serve;
 
