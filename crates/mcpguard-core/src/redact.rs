@@ -145,7 +145,10 @@ pub fn json_error(err: &serde_json::Error) -> String {
 /// default (the snippet quotes the lines around the error, values included), in the words
 /// of [`PlainYamlMessages`] rather than the library's.
 pub fn yaml_error(err: &serde_saphyr::Error) -> String {
-    scrub(&err.without_snippet().render_with_formatter(&PlainYamlMessages))
+    scrub(
+        &err.without_snippet()
+            .render_with_formatter(&PlainYamlMessages),
+    )
 }
 
 /// The longest duplicate key a YAML error names. Keys are the author's, and a key is

@@ -139,10 +139,7 @@ fn yaml_errors_carry_no_snippet_of_the_source() {
     let text = format!("kind: Pod\nspec: {CANARY}\nspec: 2\n");
     let err = serde_saphyr::from_multiple::<Value>(&text).unwrap_err();
     assert!(err.to_string().contains(CANARY));
-    assert_eq!(
-        yaml_error(&err),
-        "duplicate key `spec` at line 3, column 1"
-    );
+    assert_eq!(yaml_error(&err), "duplicate key `spec` at line 3, column 1");
 }
 
 #[test]
