@@ -104,6 +104,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
 
     let metrics = Arc::new(Metrics::new());
+    cert.report_not_after_to(metrics.certificate_not_after.clone());
     let cluster_mode = match args.cert_management {
         CertManagement::SelfManaged => ClusterMode::Required,
         _ => settings.cluster,

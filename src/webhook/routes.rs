@@ -396,6 +396,7 @@ fn record(
         .requests
         .get_or_create(&RequestLabels {
             endpoint: endpoint.as_str(),
+            kind: crate::metrics::bounded::kind(request),
             operation,
             decision: decision.outcome.as_str(),
         })

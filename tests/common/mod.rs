@@ -609,6 +609,7 @@ impl TestServer {
         .expect("server TLS config builds");
 
         let metrics = Arc::new(Metrics::new());
+        cert.report_not_after_to(metrics.certificate_not_after.clone());
         let connections = ConnectionTable::counting(
             options.max_connections,
             metrics.connections_evicted.clone(),
