@@ -61,7 +61,12 @@ impl ProcessCollector {
         let status = read("self/status");
         let status_kib = |key: &str| -> Option<i64> {
             let line = status.as_deref()?.lines().find(|l| l.starts_with(key))?;
-            let kib: i64 = line[key.len()..].trim().trim_end_matches("kB").trim().parse().ok()?;
+            let kib: i64 = line[key.len()..]
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()?;
             kib.checked_mul(1024)
         };
         let boot_time = read("stat").and_then(|text| {
@@ -137,12 +142,21 @@ impl Collector for ProcessCollector {
                 "Maximum number of open file descriptors",
                 stats.max_fds,
             ),
-            ("process_threads", "Number of OS threads in the process", stats.threads),
+            (
+                "process_threads",
+                "Number of OS threads in the process",
+                stats.threads,
+            ),
         ];
         for (name, help, value) in gauges {
             if let Some(value) = value {
                 let gauge = ConstGauge::new(value);
-                gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+                gauge.encode(encoder.encode_descriptor(
+                    name,
+                    help,
+                    None,
+                    gauge.metric_type(),
+                )?)?;
             }
         }
         if let Some(start) = stats.start_time_seconds {

@@ -152,7 +152,10 @@ fn process_metrics_are_encoded_with_the_standard_names() {
             "process_start_time_seconds 1796379634.56",
         ]
     );
-    assert!(text.contains("# TYPE process_cpu_seconds counter\n"), "{text}");
+    assert!(
+        text.contains("# TYPE process_cpu_seconds counter\n"),
+        "{text}"
+    );
 }
 
 #[test]
