@@ -213,3 +213,38 @@ pub async fn reload_on_change(
         last = Some(current);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcpguard_core::certs;
+    use prometheus_client::metrics::gauge::Gauge;
+
+    fn certified_at(now: time::OffsetDateTime) -> CertifiedKey {
+        let bundle = certs::generate(&["mcpguard.test".to_owned()], now).expect("certificates");
+        certified_key(bundle.cert_pem.as_bytes(), bundle.key_pem.as_bytes()).expect("a pair")
+    }
+
+    #[test]
+    fn the_expiry_gauge_follows_every_certificate_stored() {
+        provider();
+        let first_day = time::macros::datetime!(2026-01-01 0:00 UTC);
+        let later = time::macros::datetime!(2026-06-01 0:00 UTC);
+        let expected = |now: time::OffsetDateTime| (now + certs::SERVING_VALIDITY).unix_timestamp();
+
+        let cert = SwappableCert::empty();
+        let gauge = Gauge::default();
+        cert.report_not_after_to(gauge.clone());
+        assert_eq!(gauge.get(), 0, "nothing served yet");
+        cert.swap(certified_at(first_day));
+        assert_eq!(gauge.get(), expected(first_day));
+        cert.swap(certified_at(later));
+        assert_eq!(gauge.get(), expected(later));
+
+        // Attached after the first load: set at once.
+        let loaded = SwappableCert::new(certified_at(first_day));
+        let gauge = Gauge::default();
+        loaded.report_not_after_to(gauge.clone());
+        assert_eq!(gauge.get(), expected(first_day));
+    }
+}
