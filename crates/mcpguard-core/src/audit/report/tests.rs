@@ -153,8 +153,13 @@ fn denied_deployment() -> Value {
 /// from `SEVERITIES`, so a change of the table shows in these tests).
 fn expected_severity(rule: &str) -> &'static str {
     match rule {
-        "privileged" | "hostNamespaces" | "hostPathVolumes" | "windowsHostProcess"
-        | "capabilities_baseline" | "procMount" | "allowedRegistries"
+        "privileged"
+        | "hostNamespaces"
+        | "hostPathVolumes"
+        | "windowsHostProcess"
+        | "capabilities_baseline"
+        | "procMount"
+        | "allowedRegistries"
         | "forbidSecretLiterals" => "high",
         "maxResources" | "maxContainersPerPod" => "low",
         "decode" => "info",
@@ -751,5 +756,9 @@ fn every_builtin_check_has_a_deliberate_severity() {
             "{check} has no row in SEVERITIES"
         );
     }
-    assert_eq!(severity_of("no-latest-tag"), "medium", "a policy's CEL rule");
+    assert_eq!(
+        severity_of("no-latest-tag"),
+        "medium",
+        "a policy's CEL rule"
+    );
 }
