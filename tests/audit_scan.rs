@@ -267,9 +267,18 @@ fn expected_report(
             } else {
                 PSS
             };
+            // hostNamespaces, privileged, windowsHostProcess and forbidSecretLiterals are the
+            // high-severity checks of this policy (SEVERITIES in audit/report.rs).
+            let severity = match *rule {
+                "hostNamespaces" | "privileged" | "windowsHostProcess" | "forbidSecretLiterals" => {
+                    "high"
+                }
+                _ => "medium",
+            };
             let mut result = json!({
                 "policy": "mcp-restricted", "rule": rule, "result": "pass", "source": "mcpguard",
-                "category": category, "scored": true,
+                "category": category, "severity": severity,
+                "timestamp": {"seconds": 1_795_000_000, "nanos": 0}, "scored": true,
             });
             if let Some((_, message)) = failures.iter().find(|(r, _)| r == rule) {
                 result["result"] = json!("fail");
