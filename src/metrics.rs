@@ -121,6 +121,10 @@ pub const GIT_COMMIT: &str = match option_env!("MCPGUARD_GIT_COMMIT") {
     None => "unknown",
 };
 
+/// The `result` label values of the reload counters.
+pub const RESULT_SUCCESS: &str = "success";
+pub const RESULT_FAILURE: &str = "failure";
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
     pub result: &'static str,
@@ -261,6 +265,13 @@ impl Metrics {
              stalls while this grows)",
             webhook_fence_denials.clone(),
         );
+        // Both results exist from the start at 0: `increase(...{result="failure"}[15m])`
+        // sees the first failure only if the series was there before it (Prometheus counts
+        // no increase into a series' first sample), and dashboards see the family at all.
+        for result in [RESULT_SUCCESS, RESULT_FAILURE] {
+            let _ = certificate_reloads.get_or_create(&ResultLabels { result });
+            let _ = policy_reloads.get_or_create(&ResultLabels { result });
+        }
         Metrics {
             registry,
             webhook_fence_denials,

@@ -200,7 +200,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         settings.tls_key.clone(),
         Duration::from_secs(args.cert_reload_seconds.max(1)),
         move |result| {
-            let label = if result.is_ok() { "success" } else { "failure" };
+            let label = if result.is_ok() {
+                crate::metrics::RESULT_SUCCESS
+            } else {
+                crate::metrics::RESULT_FAILURE
+            };
             reload_metrics
                 .certificate_reloads
                 .get_or_create(&ResultLabels { result: label })
