@@ -162,23 +162,9 @@ async fn duration_buckets_reach_the_webhook_timeouts() {
     assert_eq!(bounds.len(), 22, "16 exponential bounds, 5 timeouts, +Inf");
 }
 
-/// A review of `object` as kube-apiserver sends it for (group, version, kind, resource).
+/// A CREATE of `object` by jane, as kube-apiserver sends it for (group, version, kind, resource).
 fn review_of(uid: &str, gvkr: (&str, &str, &str, &str), object: &Value) -> Value {
-    let (group, version, kind, resource) = gvkr;
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": group, "version": version, "kind": kind},
-            "resource": {"group": group, "version": version, "resource": resource},
-            "name": object["metadata"]["name"],
-            "namespace": "mcp",
-            "operation": "CREATE",
-            "userInfo": {"username": "jane"},
-            "object": object,
-        }
-    })
+    common::admission_review(uid, gvkr, "CREATE", "jane", object)
 }
 
 /// Every request is counted under the kind mcpguard judged it as: its own for the kinds

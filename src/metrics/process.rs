@@ -113,13 +113,12 @@ impl Collector for ProcessCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let stats = self.read();
         if let Some(seconds) = stats.cpu_seconds {
-            let counter = ConstCounter::new(seconds);
-            counter.encode(encoder.encode_descriptor(
+            encode_one(
+                &mut encoder,
                 "process_cpu_seconds",
                 "Total user and system CPU time spent in seconds",
-                None,
-                counter.metric_type(),
-            )?)?;
+                ConstCounter::new(seconds),
+            )?;
         }
         let gauges: [(&str, &str, Option<i64>); 5] = [
             (
@@ -150,24 +149,28 @@ impl Collector for ProcessCollector {
         ];
         for (name, help, value) in gauges {
             if let Some(value) = value {
-                let gauge = ConstGauge::new(value);
-                gauge.encode(encoder.encode_descriptor(
-                    name,
-                    help,
-                    None,
-                    gauge.metric_type(),
-                )?)?;
+                encode_one(&mut encoder, name, help, ConstGauge::new(value))?;
             }
         }
         if let Some(start) = stats.start_time_seconds {
-            let gauge = ConstGauge::new(start);
-            gauge.encode(encoder.encode_descriptor(
+            encode_one(
+                &mut encoder,
                 "process_start_time_seconds",
                 "Start time of the process since the Unix epoch in seconds",
-                None,
-                gauge.metric_type(),
-            )?)?;
+                ConstGauge::new(start),
+            )?;
         }
         Ok(())
     }
+}
+
+/// One family of one sample without labels.
+fn encode_one(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    metric: impl EncodeMetric,
+) -> Result<(), std::fmt::Error> {
+    let metric_encoder = encoder.encode_descriptor(name, help, None, metric.metric_type())?;
+    metric.encode(metric_encoder)
 }
