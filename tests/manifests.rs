@@ -493,6 +493,7 @@ fn rbac_grants_only_what_the_code_calls() {
             {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"], "verbs": ["get", "list"]},
             {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": ["get", "list"]},
             {"apiGroups": ["wgpolicyk8s.io"], "resources": ["policyreports"], "verbs": ["list", "create", "patch"]},
+            {"apiGroups": ["openreports.io"], "resources": ["reports"], "verbs": ["list", "create", "patch"]},
             {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
             {"apiGroups": ["mcpguard.dev"], "resources": ["mcpservers"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": ["mcpguard.dev"], "resources": ["mcpservers/status"], "verbs": ["patch"]},

@@ -329,6 +329,7 @@ async fn start_leader_duties(
             shared.metrics.clone(),
             leader.clone(),
             Duration::from_secs(args.audit_interval_seconds),
+            args.report_api.apis(),
         ));
     }
     if args.controller {

@@ -17,6 +17,69 @@ pub const MANAGED_BY: &str = "mcpguard";
 pub const POLICY_LABEL: &str = "mcpguard.dev/policy";
 pub const SOURCE: &str = "mcpguard";
 
+/// The report APIs the audit can write. The body is the same: OpenReports
+/// (`openreports.io/v1alpha1`, the Policy Reports API's successor, which Kyverno 1.15 writes)
+/// kept `wgpolicyk8s.io/v1alpha2`'s fields and enums, renamed the kind `Report` and added a
+/// report-level `source` (openreports/reports-api, `apis/openreports.io/v1alpha1/report_types.go`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportApi {
+    PolicyReport,
+    OpenReports,
+}
+
+impl ReportApi {
+    pub fn group(self) -> &'static str {
+        match self {
+            ReportApi::PolicyReport => "wgpolicyk8s.io",
+            ReportApi::OpenReports => "openreports.io",
+        }
+    }
+
+    pub fn version(self) -> &'static str {
+        match self {
+            ReportApi::PolicyReport => "v1alpha2",
+            ReportApi::OpenReports => "v1alpha1",
+        }
+    }
+
+    pub fn api_version(self) -> &'static str {
+        match self {
+            ReportApi::PolicyReport => API_VERSION,
+            ReportApi::OpenReports => OPENREPORTS_API_VERSION,
+        }
+    }
+
+    pub fn kind(self) -> &'static str {
+        match self {
+            ReportApi::PolicyReport => KIND,
+            ReportApi::OpenReports => OPENREPORTS_KIND,
+        }
+    }
+
+    pub fn plural(self) -> &'static str {
+        match self {
+            ReportApi::PolicyReport => "policyreports",
+            ReportApi::OpenReports => "reports",
+        }
+    }
+
+    /// `report` (as [`report_for`] builds it, a PolicyReport) in this API's form.
+    pub fn shape(self, report: &Value) -> Value {
+        let mut shaped = report.clone();
+        if self == ReportApi::OpenReports
+            && let Some(fields) = shaped.as_object_mut()
+        {
+            fields.insert("apiVersion".into(), json!(OPENREPORTS_API_VERSION));
+            fields.insert("kind".into(), json!(OPENREPORTS_KIND));
+            fields.insert("source".into(), json!(SOURCE));
+        }
+        shaped
+    }
+}
+
+pub const OPENREPORTS_API_VERSION: &str = "openreports.io/v1alpha1";
+pub const OPENREPORTS_KIND: &str = "Report";
+
 /// The name a decode failure is reported under (one `error` result for the object).
 pub const DECODE: &str = "decode";
 
@@ -249,6 +312,7 @@ pub fn is_current(stored: &Value, desired: &Value) -> bool {
     results_without_timestamps(stored) == results_without_timestamps(desired)
         && stored.get("summary") == desired.get("summary")
         && stored.get("scope") == desired.get("scope")
+        && stored.get("source") == desired.get("source")
         && stored.pointer("/metadata/labels") == desired.pointer("/metadata/labels")
 }
 fn results_without_timestamps(report: &Value) -> Option<Vec<Value>> {

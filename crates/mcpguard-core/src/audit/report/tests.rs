@@ -762,3 +762,32 @@ fn every_builtin_check_has_a_deliberate_severity() {
         "a policy's CEL rule"
     );
 }
+
+#[test]
+fn an_openreports_report_is_the_policyreport_renamed_with_a_source() {
+    let report = report_of(&drifted_pod(), Scanned::Pod, &default_policy()).expect("a report");
+    assert_eq!(ReportApi::PolicyReport.shape(&report), report);
+    let open = ReportApi::OpenReports.shape(&report);
+    let mut expected = report.clone();
+    expected["apiVersion"] = json!("openreports.io/v1alpha1");
+    expected["kind"] = json!("Report");
+    expected["source"] = json!("mcpguard");
+    assert_eq!(open, expected);
+    assert!(is_current(&as_stored(&open), &open));
+    assert!(
+        !is_current(&as_stored(&report), &open),
+        "a report without its source"
+    );
+    assert_eq!(
+        (
+            ReportApi::OpenReports.group(),
+            ReportApi::OpenReports.version()
+        ),
+        ("openreports.io", "v1alpha1")
+    );
+    assert_eq!(ReportApi::OpenReports.plural(), "reports");
+    assert_eq!(
+        ReportApi::PolicyReport.api_version(),
+        "wgpolicyk8s.io/v1alpha2"
+    );
+}
