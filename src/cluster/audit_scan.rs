@@ -33,10 +33,6 @@ pub struct ScanSummary {
     pub violations: BTreeMap<String, usize>,
 }
 
-pub fn policy_report_resource() -> ApiResource {
-    report_resource(ReportApi::PolicyReport)
-}
-
 /// The reports of `api` (`policyreports.wgpolicyk8s.io` or `reports.openreports.io`).
 pub fn report_resource(api: ReportApi) -> ApiResource {
     ApiResource::from_gvk_with_plural(

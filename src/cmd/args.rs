@@ -357,6 +357,10 @@ pub struct AuditArgs {
     /// With --apply-policy: do not ask for confirmation.
     #[arg(long, short = 'y', env = "MCPGUARD_YES")]
     pub yes: bool,
+    /// Which reports to read: PolicyReports (wgpolicyk8s.io/v1alpha2), OpenReports Reports
+    /// (openreports.io/v1alpha1), or both, as `serve --report-api` writes them.
+    #[arg(long, env = "MCPGUARD_REPORT_API", value_enum, default_value_t = ReportApiArg::Policyreport)]
+    pub report_api: ReportApiArg,
 }
 
 /// `mcpguard audit --output`.
