@@ -714,7 +714,7 @@ async fn both_report_apis_get_every_report_and_a_rescan_writes_neither() {
         (api, written)
     })
     .await;
-    let policy_reports = vec![compliant_report(), drifted_report(), deployment_report()];
+    let policy_reports = [compliant_report(), drifted_report(), deployment_report()];
     let open_reports: Vec<Value> = policy_reports
         .iter()
         .map(|report| {
