@@ -175,3 +175,33 @@ fn json_logs_of_the_binary_are_flat() {
         "{serving}"
     );
 }
+
+#[tokio::test]
+async fn a_refused_request_logs_a_bounded_reason() {
+    captured();
+    let server = TestServer::start_default().await;
+    let mut review = example_review_with_uid("log-refused");
+    review["apiVersion"] = json!(format!("x{}", "v".repeat(100_000)));
+    let reply = server.post_json("/validate", &review).await;
+    assert_eq!(reply.status, 400);
+    let expected = format!(
+        "expected kind AdmissionReview of apiVersion admission.k8s.io/v1, got kind \"AdmissionReview\" of apiVersion \"x{}…\"",
+        "v".repeat(62)
+    );
+    assert_eq!(reply.json["message"], expected);
+    let bytes = captured().0.lock().expect("not poisoned").clone();
+    let text = String::from_utf8(bytes).expect("UTF-8");
+    let refused: Vec<Value> = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["msg"] == "request refused" && line["error"] == expected)
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            json!({"ts": "2026-12-04T10:00:00Z", "level": "warn", "msg": "request refused",
+                "endpoint": "validate", "status": 400, "error": expected,
+                "target": "mcpguard::webhook::routes"})
+        ]
+    );
+}

@@ -305,9 +305,11 @@ async fn decide(
         return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
             "unsupported_version",
+            // The sender's strings, cut: this message is logged and sent back.
             format!(
                 "expected kind {KIND} of apiVersion {API_VERSION}, got kind {:?} of apiVersion {:?}",
-                review.kind, review.api_version
+                bounded_for_log(&review.kind, MAX_LOGGED_KIND_CHARS),
+                bounded_for_log(&review.api_version, MAX_LOGGED_KIND_CHARS)
             ),
         ));
     }
