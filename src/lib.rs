@@ -6,11 +6,13 @@
 //!   RuntimeClass watch, namespace labels, the MCPServer controller, self-managed
 //!   certificates, Events and the PolicyReport scan), each run by the leader where it must.
 //! - [`cmd`]: one module per subcommand, and the arguments ([`cmd::args`]).
+//! - [`logging`]: the log line formats.
 //! - [`metrics`], [`policy_store`] and [`readiness`]: the state the webhook and the loops
 //!   share.
 
 pub mod cluster;
 pub mod cmd;
+pub mod logging;
 pub mod metrics;
 pub mod policy_store;
 pub mod readiness;

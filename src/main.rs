@@ -87,8 +87,16 @@ fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
         .with_env_filter(filter)
         .with_writer(writer);
     match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => {
+            use std::io::IsTerminal as _;
+            let no_color = std::env::var_os("NO_COLOR");
+            let colour =
+                mcpguard::logging::colour(std::io::stderr().is_terminal(), no_color.as_deref());
+            builder.with_ansi(colour).init()
+        }
+        LogFormat::Json => builder
+            .event_format(mcpguard::logging::FlatJson::default())
+            .init(),
     }
     guard
 }

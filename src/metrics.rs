@@ -4,8 +4,13 @@
 //! decision, reason), a name the policies in force define (policy, check ID), or a
 //! namespace those policies cover. A value taken from a request passes through [`bounded`]
 //! first, so no request can add a series (a review with a 3 MiB `request.namespace`, or
-//! 3,000 reviews with 3,000 namespaces, add none). A new request-derived label (a resource
-//! kind, say) gets a function there and a field in its label set, nothing else.
+//! 3,000 reviews with 3,000 namespaces, add none). A new request-derived label (as the
+//! resource kind was) gets a function there and a field in its label set, nothing else.
+//!
+//! Besides mcpguard's own, the registry carries `mcpguard_build_info` and the standard
+//! `process_*` metrics ([`process`]).
+
+pub mod process;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -38,6 +43,16 @@ pub mod bounded {
         }
     }
 
+    /// A request's resource kind as a label: the kinds mcpguard judges (`Pod`, the workload
+    /// kinds, `MCPServer`, `MCPPolicy`, `NetworkPolicy`), decided by the request's group and
+    /// resource as the front door routes it, so the sender's `kind` string never becomes a
+    /// label; [`OTHER`] for anything else.
+    pub fn kind(request: &mcpguard_core::review::AdmissionRequest) -> &'static str {
+        mcpguard_core::admission::Resource::of(request)
+            .kind()
+            .unwrap_or(OTHER)
+    }
+
     /// `value` when it is one of `known` (constants of this crate, e.g. the resource kinds
     /// mcpguard judges), else [`OTHER`].
     pub fn one_of(value: &str, known: &[&'static str]) -> &'static str {
@@ -62,6 +77,8 @@ pub fn duration_buckets() -> Vec<f64> {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub endpoint: &'static str,
+    /// [`bounded::kind`].
+    pub kind: &'static str,
     pub operation: &'static str,
     pub decision: &'static str,
 }
@@ -92,6 +109,23 @@ pub struct PolicyLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: &'static str,
+    pub commit: &'static str,
+}
+
+/// The commit this binary was built from: `MCPGUARD_GIT_COMMIT` at build time (build.rs
+/// sets it from `git rev-parse`, or passes on the builder's own), else `unknown`.
+pub const GIT_COMMIT: &str = match option_env!("MCPGUARD_GIT_COMMIT") {
+    Some(commit) => commit,
+    None => "unknown",
+};
+
+/// The `result` label values of the reload counters.
+pub const RESULT_SUCCESS: &str = "success";
+pub const RESULT_FAILURE: &str = "failure";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
     pub result: &'static str,
 }
@@ -104,6 +138,9 @@ pub struct Metrics {
     pub bad_requests: Family<BadRequestLabels, Counter>,
     pub policy_info: Family<PolicyLabels, Gauge>,
     pub certificate_reloads: Family<ResultLabels, Counter>,
+    /// notAfter of the serving certificate, Unix seconds (0 until one is loaded); set by
+    /// `webhook::tls::SwappableCert` on every (re)load.
+    pub certificate_not_after: Gauge,
     pub policy_reloads: Family<ResultLabels, Counter>,
     pub events_dropped: Counter,
     pub audit_violations: Family<NamespaceLabels, Gauge>,
@@ -130,7 +167,7 @@ impl Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "mcpguard_admission_requests",
-            "Admission reviews answered, by endpoint, operation and decision",
+            "Admission reviews answered, by endpoint, resource kind, operation and decision",
             requests.clone(),
         );
         let duration = Family::<EndpointLabels, Histogram>::new_with_constructor(|| {
@@ -165,6 +202,25 @@ impl Metrics {
             "Serving certificate reloads, by result",
             certificate_reloads.clone(),
         );
+        let certificate_not_after = Gauge::default();
+        registry.register(
+            "mcpguard_certificate_not_after_timestamp_seconds",
+            "Expiry (notAfter) of the serving certificate in use, in Unix seconds; 0 until one is loaded",
+            certificate_not_after.clone(),
+        );
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+                commit: GIT_COMMIT,
+            })
+            .set(1);
+        registry.register(
+            "mcpguard_build_info",
+            "The version and commit of this binary (value is always 1)",
+            build_info,
+        );
+        registry.register_collector(Box::new(process::ProcessCollector::default()));
         let policy_reloads = Family::<ResultLabels, Counter>::default();
         registry.register(
             "mcpguard_policy_reloads",
@@ -209,6 +265,13 @@ impl Metrics {
              stalls while this grows)",
             webhook_fence_denials.clone(),
         );
+        // Both results exist from the start at 0: `increase(...{result="failure"}[15m])`
+        // sees the first failure only if the series was there before it (Prometheus counts
+        // no increase into a series' first sample), and dashboards see the family at all.
+        for result in [RESULT_SUCCESS, RESULT_FAILURE] {
+            let _ = certificate_reloads.get_or_create(&ResultLabels { result });
+            let _ = policy_reloads.get_or_create(&ResultLabels { result });
+        }
         Metrics {
             registry,
             webhook_fence_denials,
@@ -224,6 +287,7 @@ impl Metrics {
             bad_requests,
             policy_info,
             certificate_reloads,
+            certificate_not_after,
         }
     }
 

@@ -752,3 +752,80 @@ fn flags_and_their_environment_variables() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+// --- --report-api ------------------------------------------------------------------------
+
+const OPEN_REPORTS_ALL: &str =
+    "/apis/openreports.io/v1alpha1/reports?labelSelector=app.kubernetes.io%2Fmanaged-by%3Dmcpguard";
+
+/// An OpenReports Report in the per-namespace layout: no scope, each result names its
+/// objects in `resources`.
+fn open_report_of_many_objects() -> Value {
+    json!({
+        "apiVersion": "openreports.io/v1alpha1", "kind": "ReportList",
+        "metadata": {"resourceVersion": "918401"},
+        "items": [{
+            "metadata": {"name": "mcpguard-ns-tools", "namespace": "tools",
+                         "labels": {"app.kubernetes.io/managed-by": "mcpguard"}},
+            "source": "mcpguard",
+            "summary": {"pass": 0, "fail": 2, "warn": 0, "error": 0, "skip": 0},
+            "results": [
+                {"policy": "mcp-restricted", "rule": "privileged", "result": "fail",
+                 "severity": "high", "message": "privileged (container \"app\" must not set securityContext.privileged=true)",
+                 "timestamp": {"seconds": 1_750_000_000, "nanos": 0},
+                 "resources": [{"apiVersion": "v1", "kind": "Pod", "name": "web-1", "namespace": "tools"},
+                               {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "namespace": "tools"}]},
+                {"policy": "mcp-restricted", "rule": "runAsNonRoot", "result": "pass",
+                 "resources": [{"kind": "Pod", "name": "web-1", "namespace": "tools"}]},
+            ],
+        }],
+    })
+}
+
+#[tokio::test]
+async fn both_report_apis_are_read_and_results_name_their_own_objects() {
+    let ran = audit(
+        &["--report-api", "both", "-o", "json"],
+        vec![
+            get(EVENTS_ALL, empty_list("events.k8s.io/v1", "EventList")),
+            get(
+                REPORTS_ALL,
+                empty_list("wgpolicyk8s.io/v1alpha2", "PolicyReportList"),
+            ),
+            get(OPEN_REPORTS_ALL, open_report_of_many_objects()),
+        ],
+    )
+    .await;
+    assert_eq!(ran.stderr, "");
+    let message = "privileged (container \"app\" must not set securityContext.privileged=true)";
+    assert_eq!(
+        serde_json::from_str::<Value>(&ran.stdout).expect("JSON"),
+        json!({"denials": [], "violations": [
+            {"namespace": "tools", "object": "Deployment/web", "check": "privileged", "message": message},
+            {"namespace": "tools", "object": "Pod/web-1", "check": "privileged", "message": message},
+        ]})
+    );
+    assert_eq!(ran.code, EXIT_VIOLATIONS);
+}
+
+#[tokio::test]
+async fn a_missing_openreports_crd_is_named() {
+    let ran = audit(
+        &["--report-api", "openreports"],
+        vec![
+            get(EVENTS_ALL, events()),
+            fail(
+                OPEN_REPORTS_ALL,
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "the server could not find the requested resource",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(ran.code, EXIT_ERROR);
+    assert_eq!(
+        ran.stderr,
+        "mcpguard audit: the Report API (openreports.io/v1alpha1) is not installed in this cluster: install its CRD so mcpguard's background audit can write reports\n"
+    );
+}

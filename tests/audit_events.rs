@@ -744,7 +744,7 @@ async fn dropped(server: &TestServer) -> Option<f64> {
 fn denied_metric(server: &TestServer) -> Option<f64> {
     metric_value(
         &server.metrics.encode(),
-        "mcpguard_admission_requests_total{endpoint=\"validate\",operation=\"CREATE\",decision=\"denied\"}",
+        "mcpguard_admission_requests_total{endpoint=\"validate\",kind=\"Pod\",operation=\"CREATE\",decision=\"denied\"}",
     )
 }
 

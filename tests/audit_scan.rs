@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use axum::http::StatusCode;
 use mcpguard::cluster::audit_scan::{ScanSummary, scan};
 use mcpguard::metrics::Metrics;
+use mcpguard_core::audit::report::ReportApi;
 use mcpguard_core::policy::{DEFAULT_POLICY_YAML, Policy, parse_str};
 use mcpguard_core::policy_set::{ClusterPolicies, PolicySet, assemble};
 use mcpguard_core::runtime_class::StaticRuntimeClasses;
@@ -103,11 +104,21 @@ impl MockApi {
 
     /// Expects the list of mcpguard's reports in `namespace` and answers with `reports`.
     async fn reports(&mut self, namespace: &str, reports: Vec<Value>) {
-        let path = format!("/apis/wgpolicyk8s.io/v1alpha2/namespaces/{namespace}/policyreports");
+        self.reports_of(ReportApi::PolicyReport, namespace, reports)
+            .await;
+    }
+
+    /// `reports` of `api`.
+    async fn reports_of(&mut self, api: ReportApi, namespace: &str, reports: Vec<Value>) {
+        let path = format!(
+            "/apis/{}/namespaces/{namespace}/{}",
+            api.api_version(),
+            api.plural()
+        );
         self.expect(&Expect::get(path).query(MANAGED_SELECTOR))
             .await
             .ok(
-                &json!({"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReportList",
+                &json!({"apiVersion": api.api_version(), "kind": format!("{}List", api.kind()),
                         "metadata": {"resourceVersion": "5001"}, "items": reports}),
             );
     }
@@ -119,8 +130,17 @@ impl MockApi {
 
     /// `apply` in another namespace.
     async fn apply_in(&mut self, namespace: &str, name: &str) -> Value {
-        let path =
-            format!("/apis/wgpolicyk8s.io/v1alpha2/namespaces/{namespace}/policyreports/{name}");
+        self.apply_of(ReportApi::PolicyReport, namespace, name)
+            .await
+    }
+
+    /// `apply_in` of `api`.
+    async fn apply_of(&mut self, api: ReportApi, namespace: &str, name: &str) -> Value {
+        let path = format!(
+            "/apis/{}/namespaces/{namespace}/{}/{name}",
+            api.api_version(),
+            api.plural()
+        );
         let received = self
             .expect(&Expect::patch(path).query(APPLY_QUERY).content_type(APPLY))
             .await;
@@ -175,12 +195,27 @@ where
     Fut: Future<Output = (MockApi, T)> + Send + 'static,
     T: Send + 'static,
 {
+    run_scan_writing(&[ReportApi::PolicyReport], policies, metrics, script).await
+}
+
+/// `run_scan_of`, writing to `apis`.
+async fn run_scan_writing<T, F, Fut>(
+    apis: &[ReportApi],
+    policies: &PolicySet,
+    metrics: &Metrics,
+    script: F,
+) -> (Result<ScanSummary, kube::Error>, T)
+where
+    F: FnOnce(MockApi) -> Fut,
+    Fut: Future<Output = (MockApi, T)> + Send + 'static,
+    T: Send + 'static,
+{
     let (client, api) = MockApi::new("default");
     let verifier = mock_api::spawn(api, script);
     let classes = StaticRuntimeClasses::default();
     let result = tokio::time::timeout(
         STEP_TIMEOUT * 3,
-        scan(&client, policies, &classes, now(), metrics),
+        scan(&client, policies, &classes, now(), metrics, apis),
     )
     .await;
     drop(client);
@@ -267,9 +302,18 @@ fn expected_report(
             } else {
                 PSS
             };
+            // hostNamespaces, privileged, windowsHostProcess and forbidSecretLiterals are the
+            // high-severity checks of this policy (SEVERITIES in audit/report.rs).
+            let severity = match *rule {
+                "hostNamespaces" | "privileged" | "windowsHostProcess" | "forbidSecretLiterals" => {
+                    "high"
+                }
+                _ => "medium",
+            };
             let mut result = json!({
                 "policy": "mcp-restricted", "rule": rule, "result": "pass", "source": "mcpguard",
-                "category": category, "scored": true,
+                "category": category, "severity": severity,
+                "timestamp": {"seconds": 1_795_000_000, "nanos": 0}, "scored": true,
             });
             if let Some((_, message)) = failures.iter().find(|(r, _)| r == rule) {
                 result["result"] = json!("fail");
@@ -642,4 +686,71 @@ async fn each_namespace_is_audited_by_the_policy_that_governs_it() {
         json!("tools-baseline")
     );
     assert_eq!(tools_report["summary"]["fail"], json!(0));
+}
+
+/// `--report-api both`: every report is written as a PolicyReport, then as an OpenReports
+/// Report (same body, kind `Report`, a report-level `source`); a second scan writes neither.
+#[tokio::test]
+async fn both_report_apis_get_every_report_and_a_rescan_writes_neither() {
+    let policy = Policy::embedded_default().expect("embedded policy loads");
+    let policies = PolicySet::single(std::sync::Arc::new(policy));
+    let metrics = Metrics::new();
+    let both = [ReportApi::PolicyReport, ReportApi::OpenReports];
+    let uids = [COMPLIANT_UID, DRIFTED_UID, DEPLOYMENT_UID];
+    let (result, written) = run_scan_writing(&both, &policies, &metrics, |mut api| async move {
+        api.lists(
+            "mcp",
+            vec![compliant_pod(), drifted_pod()],
+            vec![deployment()],
+        )
+        .await;
+        let mut written = Vec::new();
+        for report_api in [ReportApi::PolicyReport, ReportApi::OpenReports] {
+            api.reports_of(report_api, "mcp", Vec::new()).await;
+            for uid in uids {
+                written.push(api.apply_of(report_api, "mcp", &report_name(uid)).await);
+            }
+        }
+        (api, written)
+    })
+    .await;
+    let policy_reports = [compliant_report(), drifted_report(), deployment_report()];
+    let open_reports: Vec<Value> = policy_reports
+        .iter()
+        .map(|report| {
+            let mut open = report.clone();
+            open["apiVersion"] = json!("openreports.io/v1alpha1");
+            open["kind"] = json!("Report");
+            open["source"] = json!("mcpguard");
+            open
+        })
+        .collect();
+    assert_eq!(written[..3], policy_reports[..]);
+    assert_eq!(written[3..], open_reports[..]);
+    assert_eq!(
+        result.expect("scan succeeds"),
+        summary((3, 6, 0, 0), &[("mcp", 3)])
+    );
+
+    let stored_policy: Vec<Value> = policy_reports.iter().map(stored).collect();
+    let stored_open: Vec<Value> = open_reports.iter().map(stored).collect();
+    let (result, ()) = run_scan_writing(&both, &policies, &metrics, |mut api| async move {
+        api.lists(
+            "mcp",
+            vec![compliant_pod(), drifted_pod()],
+            vec![deployment()],
+        )
+        .await;
+        api.reports_of(ReportApi::PolicyReport, "mcp", stored_policy)
+            .await;
+        api.reports_of(ReportApi::OpenReports, "mcp", stored_open)
+            .await;
+        (api, ())
+    })
+    .await;
+    assert_eq!(
+        result.expect("scan succeeds"),
+        summary((3, 0, 6, 0), &[("mcp", 3)])
+    );
+    assert_eq!(audit_violations(&metrics, "mcp"), Some(3.0));
 }

@@ -278,6 +278,8 @@ fn policy_reports_list_each_rule() {
             "policy": "cel", "rule": "require-team-label", "result": "fail", "source": "mcpguard",
             "category": "MCP custom rule (CEL)", "scored": true,
             "message": "pod github-mcp has no team label",
+            // A policy's own rule has no severity of its author's: medium (report::SEVERITIES).
+            "severity": "medium", "timestamp": {"seconds": 0, "nanos": 0},
         })
     );
     assert_eq!(result("no-latest-tag")["result"], "pass");

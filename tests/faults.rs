@@ -1380,11 +1380,11 @@ async fn a_panicking_lookup_fails_that_request_with_500_and_the_server_keeps_ser
     let metrics = server.metrics_text().await;
     for (series, count) in [
         (
-            r#"mcpguard_admission_requests_total{endpoint="mutate",operation="CREATE",decision="mutated"}"#,
+            r#"mcpguard_admission_requests_total{endpoint="mutate",kind="Pod",operation="CREATE",decision="mutated"}"#,
             Some(1.0),
         ),
         (
-            r#"mcpguard_admission_requests_total{endpoint="validate",operation="CREATE",decision="denied"}"#,
+            r#"mcpguard_admission_requests_total{endpoint="validate",kind="Pod",operation="CREATE",decision="denied"}"#,
             Some(2.0),
         ),
         (

@@ -106,7 +106,8 @@ async fn hostile_namespaces_add_no_series_and_covered_namespaces_keep_their_own(
     assert_eq!(
         sample_lines(&text, "mcpguard_admission_requests_total"),
         sorted(&[
-            r#"mcpguard_admission_requests_total{endpoint="validate",operation="CREATE",decision="denied"} 3022"#
+            r#"mcpguard_admission_requests_total{endpoint="validate",kind="MCPPolicy",operation="CREATE",decision="denied"} 3021"#,
+            r#"mcpguard_admission_requests_total{endpoint="validate",kind="Pod",operation="CREATE",decision="denied"} 1"#,
         ])
     );
     // Nothing of the hostile values is anywhere in the exposition.
@@ -159,4 +160,120 @@ async fn duration_buckets_reach_the_webhook_timeouts() {
         "{text}"
     );
     assert_eq!(bounds.len(), 22, "16 exponential bounds, 5 timeouts, +Inf");
+}
+
+/// A CREATE of `object` by jane, as kube-apiserver sends it for (group, version, kind, resource).
+fn review_of(uid: &str, gvkr: (&str, &str, &str, &str), object: &Value) -> Value {
+    common::admission_review(uid, gvkr, "CREATE", "jane", object)
+}
+
+/// Every request is counted under the kind mcpguard judged it as: its own for the kinds
+/// mcpguard judges, `other` for the rest, whatever `request.kind` the sender wrote.
+#[tokio::test]
+async fn requests_are_counted_by_a_bounded_resource_kind() {
+    let server = TestServer::start_default().await;
+    let pod = common::example_review()["request"]["object"].clone();
+    let deployment = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "mcp"},
+        "spec": {"selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": pod["spec"].clone()}}
+    });
+    let config_map = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                            "metadata": {"name": "settings", "namespace": "mcp"}});
+    // Pod, denied on /validate and mutated on /mutate.
+    assert_denied(&server, &example_review_with_uid("kind-pod")).await;
+    let mutated = server
+        .review("/mutate", &example_review_with_uid("kind-pod-mutate"))
+        .await;
+    assert_eq!(mutated["allowed"], true, "{mutated}");
+    // A Deployment's template is judged like a pod (admitted: the mutation will fix its pods).
+    let review = review_of(
+        "kind-deploy",
+        ("apps", "v1", "Deployment", "deployments"),
+        &deployment,
+    );
+    assert_eq!(server.review("/validate", &review).await["allowed"], true);
+    // A ConfigMap is not mcpguard's to judge.
+    let review = review_of(
+        "kind-cm",
+        ("", "v1", "ConfigMap", "configmaps"),
+        &config_map,
+    );
+    assert_eq!(server.review("/validate", &review).await["allowed"], true);
+    // 50 made-up kinds and resources: one `other` series, none of their names.
+    for i in 0..50 {
+        let kind = format!("Hostile{i}{}", "K".repeat(1000));
+        let review = review_of(
+            &format!("kind-hostile-{i}"),
+            ("evil.example", "v1", &kind, &format!("hostile{i}s")),
+            &config_map,
+        );
+        assert_eq!(server.review("/validate", &review).await["allowed"], true);
+    }
+    // A pods request whose sender calls it something else is still a Pod.
+    let mut renamed = example_review_with_uid("kind-renamed");
+    renamed["request"]["kind"]["kind"] = json!("NotAPod");
+    assert_denied(&server, &renamed).await;
+
+    let text = server.metrics_text().await;
+    assert_eq!(
+        sample_lines(&text, "mcpguard_admission_requests_total"),
+        sorted(&[
+            r#"mcpguard_admission_requests_total{endpoint="validate",kind="Pod",operation="CREATE",decision="denied"} 2"#,
+            r#"mcpguard_admission_requests_total{endpoint="mutate",kind="Pod",operation="CREATE",decision="mutated"} 1"#,
+            r#"mcpguard_admission_requests_total{endpoint="validate",kind="Deployment",operation="CREATE",decision="allowed"} 1"#,
+            r#"mcpguard_admission_requests_total{endpoint="validate",kind="other",operation="CREATE",decision="skipped"} 51"#,
+        ])
+    );
+    assert!(!text.contains("Hostile"), "a sender's kind became a label");
+    assert!(!text.contains("NotAPod"), "a sender's kind became a label");
+}
+
+/// `mcpguard_build_info`, the serving certificate's expiry and the process metrics are in
+/// the real `/metrics`.
+#[tokio::test]
+async fn build_info_certificate_expiry_and_process_metrics_are_exposed() {
+    let bundle = common::generate_bundle();
+    let expected_not_after = mcpguard_core::rotation::cert_info(&bundle.cert_pem)
+        .expect("the generated certificate parses")
+        .not_after
+        .unix_timestamp();
+    let policy = policy::parse_str(RESTRICTED, "policy.yaml").expect("the policy loads");
+    let server = TestServer::start_with_bundle(policy, bundle).await;
+    // Some CPU time to count: /proc counts it in 10 ms ticks.
+    let busy = std::time::Instant::now();
+    let mut spins = 0_u64;
+    while busy.elapsed() < std::time::Duration::from_millis(60) {
+        spins = std::hint::black_box(spins.wrapping_add(1));
+    }
+    let text = server.metrics_text().await;
+    assert_eq!(
+        sample_lines(&text, "mcpguard_build_info"),
+        [format!(
+            r#"mcpguard_build_info{{version="{}",commit="{}"}} 1"#,
+            env!("CARGO_PKG_VERSION"),
+            mcpguard::metrics::GIT_COMMIT
+        )]
+    );
+    let not_after_line =
+        format!("mcpguard_certificate_not_after_timestamp_seconds {expected_not_after}");
+    assert!(
+        text.lines().any(|l| l == not_after_line),
+        "{not_after_line} not in\n{text}"
+    );
+    let value = |name: &str| -> f64 {
+        common::metric_value(&text, name).unwrap_or_else(|| panic!("{name} not in\n{text}"))
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() as f64;
+    let start = value("process_start_time_seconds");
+    assert!(
+        start <= now + 1.0 && start > now - 24.0 * 3600.0,
+        "{start} vs now {now}"
+    );
+    assert!(value("process_resident_memory_bytes") > 1024.0 * 1024.0);
+    assert!(value("process_open_fds") >= 3.0);
+    assert!(value("process_max_fds") >= value("process_open_fds"));
+    assert!(value("process_threads") >= 2.0);
+    assert!(value("process_cpu_seconds_total") > 0.0);
 }

@@ -119,7 +119,19 @@ const CALLERS: &[Caller] = &[
         file: "src/cluster/audit_scan.rs",
         calls: &[
             ".list(&ListParams::default().labels(&selector))",
-            "reports.patch(name, &params, &Patch::Apply(built))",
+            "reports.patch(name, &params, &Patch::Apply(&built))",
+        ],
+    },
+    // The same reports as OpenReports Reports (`--report-api openreports|both`).
+    Caller {
+        group: "openreports.io",
+        resources: &["reports"],
+        verbs: &["list", "create", "patch"],
+        file: "src/cluster/audit_scan.rs",
+        calls: &[
+            "report_resource(api)",
+            ".list(&ListParams::default().labels(&selector))",
+            "reports.patch(name, &params, &Patch::Apply(&built))",
         ],
     },
     // Denials as Events: kube's Recorder creates an Event and patches its series.

@@ -650,11 +650,9 @@ impl Drop for ChildGuard {
     }
 }
 
-/// The message of a JSON log line (tracing-subscriber nests it under `fields`).
+/// A field of a JSON log line: flat, at the top level (`msg` is the message).
 fn log_field<'a>(line: &'a Value, name: &str) -> Option<&'a str> {
-    line["fields"][name]
-        .as_str()
-        .or_else(|| line[name].as_str())
+    line[name].as_str()
 }
 
 #[derive(Default)]
@@ -740,7 +738,7 @@ async fn sigterm_drains_in_flight_requests_and_exits_zero() {
     for _ in 0..600 {
         addresses = log.lock().unwrap().iter().find_map(|line| {
             let json: Value = serde_json::from_str(line).ok()?;
-            if log_field(&json, "message")? != "mcpguard is serving" {
+            if log_field(&json, "msg")? != "mcpguard is serving" {
                 return None;
             }
             let listen: SocketAddr = log_field(&json, "listen")?.parse().ok()?;
@@ -947,7 +945,7 @@ async fn sigterm_drains_in_flight_requests_and_exits_zero() {
         .iter()
         .filter_map(|line| {
             let json: Value = serde_json::from_str(line).ok()?;
-            log_field(&json, "message").map(str::to_owned)
+            log_field(&json, "msg").map(str::to_owned)
         })
         .collect();
     for expected in ["shutting down: not ready, draining", "stopped"] {

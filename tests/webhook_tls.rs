@@ -986,11 +986,11 @@ async fn metrics_count_requests_and_denials_exactly() {
     let text = server.metrics_text().await;
     let has = |line: &str| text.lines().any(|l| l == line);
     for line in [
-        r#"mcpguard_admission_requests_total{endpoint="validate",operation="CREATE",decision="denied"} 2"#,
-        r#"mcpguard_admission_requests_total{endpoint="validate",operation="CREATE",decision="allowed"} 1"#,
-        r#"mcpguard_admission_requests_total{endpoint="validate",operation="CREATE",decision="skipped"} 1"#,
-        r#"mcpguard_admission_requests_total{endpoint="validate",operation="UNKNOWN",decision="allowed"} 1"#,
-        r#"mcpguard_admission_requests_total{endpoint="mutate",operation="CREATE",decision="mutated"} 1"#,
+        r#"mcpguard_admission_requests_total{endpoint="validate",kind="Pod",operation="CREATE",decision="denied"} 2"#,
+        r#"mcpguard_admission_requests_total{endpoint="validate",kind="Pod",operation="CREATE",decision="allowed"} 1"#,
+        r#"mcpguard_admission_requests_total{endpoint="validate",kind="Pod",operation="CREATE",decision="skipped"} 1"#,
+        r#"mcpguard_admission_requests_total{endpoint="validate",kind="Pod",operation="UNKNOWN",decision="allowed"} 1"#,
+        r#"mcpguard_admission_requests_total{endpoint="mutate",kind="Pod",operation="CREATE",decision="mutated"} 1"#,
         r#"mcpguard_denials_total{policy="mcp-restricted",check="runAsNonRoot",namespace="mcp"} 2"#,
         r#"mcpguard_denials_total{policy="mcp-restricted",check="allowPrivilegeEscalation",namespace="mcp"} 2"#,
         r#"mcpguard_denials_total{policy="mcp-restricted",check="capabilities_restricted",namespace="mcp"} 2"#,

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::cluster::leader::{Cadence, Turn, run_while_leading};
 use crate::metrics::{Metrics, NamespaceLabels};
 use crate::policy_store::PolicyStore;
-use mcpguard_core::audit::report::{self, MANAGED_BY, MANAGED_BY_LABEL, Scanned};
+use mcpguard_core::audit::report::{self, MANAGED_BY, MANAGED_BY_LABEL, ReportApi, Scanned};
 use mcpguard_core::engine::Context;
 use mcpguard_core::policy_set::PolicySet;
 use mcpguard_core::runtime_class::RuntimeClassLookup;
@@ -33,10 +33,11 @@ pub struct ScanSummary {
     pub violations: BTreeMap<String, usize>,
 }
 
-pub fn policy_report_resource() -> ApiResource {
+/// The reports of `api` (`policyreports.wgpolicyk8s.io` or `reports.openreports.io`).
+pub fn report_resource(api: ReportApi) -> ApiResource {
     ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("wgpolicyk8s.io", "v1alpha2", report::KIND),
-        "policyreports",
+        &GroupVersionKind::gvk(api.group(), api.version(), api.kind()),
+        api.plural(),
     )
 }
 
@@ -44,16 +45,17 @@ fn resource(group: &str, kind: &str, plural: &str) -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, "v1", kind), plural)
 }
 
-/// Scans every covered namespace once, each against the policy that governs it.
+/// Scans every covered namespace once, each against the policy that governs it, and writes
+/// each object's report to every API of `apis` (in that order).
 pub async fn scan(
     client: &Client,
     policies: &PolicySet,
     runtime_classes: &dyn RuntimeClassLookup,
     now: time::OffsetDateTime,
     metrics: &Metrics,
+    apis: &[ReportApi],
 ) -> Result<ScanSummary, kube::Error> {
     let mut summary = ScanSummary::default();
-    let reports_resource = policy_report_resource();
     // Namespaces the policies no longer cover must not keep their last count for ever.
     metrics.audit_violations.clear();
     for (namespace, policy) in policies.covered() {
@@ -85,42 +87,18 @@ pub async fn scan(
                 }
             }
         }
-        let reports: Api<DynamicObject> =
-            Api::namespaced_with(client.clone(), namespace, &reports_resource);
-        let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY}");
-        let existing = reports
-            .list(&ListParams::default().labels(&selector))
-            .await?;
-        let mut stored: BTreeMap<String, Value> = BTreeMap::new();
-        for object in existing {
-            let value = serde_json::to_value(&object).map_err(kube::Error::SerdeError)?;
-            if let Some(name) = value.pointer("/metadata/name").and_then(Value::as_str) {
-                stored.insert(name.to_owned(), value);
-            }
+        let failing: usize = desired
+            .values()
+            .map(|built| {
+                built
+                    .pointer("/summary/fail")
+                    .and_then(Value::as_u64)
+                    .map_or(0, |fail| usize::try_from(fail).unwrap_or(usize::MAX))
+            })
+            .sum();
+        for api in apis {
+            write_reports(client, namespace, *api, &desired, &mut summary).await?;
         }
-        let mut failing = 0;
-        let params = PatchParams::apply(FIELD_MANAGER).force();
-        for (name, built) in &desired {
-            failing += built
-                .pointer("/summary/fail")
-                .and_then(Value::as_u64)
-                .unwrap_or(0) as usize;
-            if stored
-                .get(name)
-                .is_some_and(|s| report::is_current(s, built))
-            {
-                summary.unchanged += 1;
-                continue;
-            }
-            reports.patch(name, &params, &Patch::Apply(built)).await?;
-            summary.written += 1;
-        }
-        // A stored report without a desired one is for an object that is gone: its owner
-        // reference lets the garbage collector remove it, and mcpguard holds no delete.
-        summary.stale += stored
-            .keys()
-            .filter(|name| !desired.contains_key(*name))
-            .count();
         metrics
             .audit_violations
             .get_or_create(&NamespaceLabels {
@@ -130,6 +108,50 @@ pub async fn scan(
         summary.violations.insert(namespace.to_owned(), failing);
     }
     Ok(summary)
+}
+
+/// Writes the reports of `desired` (PolicyReports, by name) that `api` does not hold yet as
+/// they are, in `api`'s form.
+async fn write_reports(
+    client: &Client,
+    namespace: &str,
+    api: ReportApi,
+    desired: &BTreeMap<String, Value>,
+    summary: &mut ScanSummary,
+) -> Result<(), kube::Error> {
+    let reports: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &report_resource(api));
+    let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY}");
+    let existing = reports
+        .list(&ListParams::default().labels(&selector))
+        .await?;
+    let mut stored: BTreeMap<String, Value> = BTreeMap::new();
+    for object in existing {
+        let value = serde_json::to_value(&object).map_err(kube::Error::SerdeError)?;
+        if let Some(name) = value.pointer("/metadata/name").and_then(Value::as_str) {
+            stored.insert(name.to_owned(), value);
+        }
+    }
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for (name, built) in desired {
+        let built = api.shape(built);
+        if stored
+            .get(name)
+            .is_some_and(|s| report::is_current(s, &built))
+        {
+            summary.unchanged += 1;
+            continue;
+        }
+        reports.patch(name, &params, &Patch::Apply(&built)).await?;
+        summary.written += 1;
+    }
+    // A stored report without a desired one is for an object that is gone: its owner
+    // reference lets the garbage collector remove it, and mcpguard holds no delete.
+    summary.stale += stored
+        .keys()
+        .filter(|name| !desired.contains_key(*name))
+        .count();
+    Ok(())
 }
 
 /// How often the leader looks for a changed policy or a due scan.
@@ -151,10 +173,11 @@ pub async fn run(
     metrics: Arc<Metrics>,
     leader: tokio::sync::watch::Receiver<bool>,
     interval: std::time::Duration,
+    apis: Vec<ReportApi>,
 ) {
     let last = Mutex::new(LastScan::default());
-    let (client, policies, runtime_classes, metrics, last) =
-        (&client, &policies, &runtime_classes, &metrics, &last);
+    let (client, policies, runtime_classes, metrics, last, apis) =
+        (&client, &policies, &runtime_classes, &metrics, &last, &apis);
     run_while_leading(leader, Cadence::Every(POLL), move |turn: Turn| async move {
         let policies = policies.load_full();
         {
@@ -172,7 +195,16 @@ pub async fn run(
             }
         }
         let now = time::OffsetDateTime::now_utc();
-        match scan(client, &policies, runtime_classes.as_ref(), now, metrics).await {
+        match scan(
+            client,
+            &policies,
+            runtime_classes.as_ref(),
+            now,
+            metrics,
+            apis,
+        )
+        .await
+        {
             Ok(summary) => tracing::info!(
                 scanned = summary.scanned,
                 written = summary.written,

@@ -64,11 +64,11 @@ pub async fn watch(
                 let policy = serving.fallback();
                 tracing::info!(policy = %policy.name, file = %path.display(), "policy reloaded");
                 log_trust_warnings(policy);
-                "success"
+                crate::metrics::RESULT_SUCCESS
             }
             ReloadResult::Refused(message) => {
                 tracing::error!(error = %message, "new policy refused; the previous policy keeps serving");
-                "failure"
+                crate::metrics::RESULT_FAILURE
             }
             ReloadResult::Unreadable(message) => {
                 // A ConfigMap volume is briefly absent during kubelet's swap; say so at debug.

@@ -23,6 +23,25 @@ pub struct Cli {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportApiArg {
+    Policyreport,
+    Openreports,
+    Both,
+}
+
+impl ReportApiArg {
+    /// The APIs to write, in the order they are written.
+    pub fn apis(self) -> Vec<mcpguard_core::audit::report::ReportApi> {
+        use mcpguard_core::audit::report::ReportApi;
+        match self {
+            ReportApiArg::Policyreport => vec![ReportApi::PolicyReport],
+            ReportApiArg::Openreports => vec![ReportApi::OpenReports],
+            ReportApiArg::Both => vec![ReportApi::PolicyReport, ReportApi::OpenReports],
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
@@ -165,6 +184,10 @@ pub struct ServeArgs {
     /// Seconds between background audits (PolicyReports) on the leader; 0 turns them off.
     #[arg(long, env = "MCPGUARD_AUDIT_INTERVAL_SECONDS", default_value_t = 3600)]
     pub audit_interval_seconds: u64,
+    /// Which report API the background audit writes: PolicyReports (wgpolicyk8s.io/v1alpha2),
+    /// OpenReports Reports (openreports.io/v1alpha1), or both.
+    #[arg(long, env = "MCPGUARD_REPORT_API", value_enum, default_value_t = ReportApiArg::Policyreport)]
+    pub report_api: ReportApiArg,
     /// Also record an Event (reason PolicyMutated) for every mutated pod.
     #[arg(long, env = "MCPGUARD_RECORD_MUTATIONS")]
     pub record_mutations: bool,
@@ -369,6 +392,10 @@ pub struct AuditArgs {
     /// With --apply-policy: do not ask for confirmation.
     #[arg(long, short = 'y', env = "MCPGUARD_YES")]
     pub yes: bool,
+    /// Which reports to read: PolicyReports (wgpolicyk8s.io/v1alpha2), OpenReports Reports
+    /// (openreports.io/v1alpha1), or both, as `serve --report-api` writes them.
+    #[arg(long, env = "MCPGUARD_REPORT_API", value_enum, default_value_t = ReportApiArg::Policyreport)]
+    pub report_api: ReportApiArg,
 }
 
 /// `mcpguard audit --output`.

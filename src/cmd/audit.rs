@@ -23,13 +23,13 @@ use kube::core::ApiResource;
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 
-use crate::cluster::audit_scan::policy_report_resource;
+use crate::cluster::audit_scan::report_resource;
 use crate::cmd::args::AuditArgs;
 /// The `--output` formats, defined with the arguments (so `args` never names this module).
 pub use crate::cmd::args::AuditOutput;
 use mcpguard_core::audit::findings::{AuditData, PodRef, denials_from, violations_from};
 use mcpguard_core::audit::note::REASON_VIOLATION;
-use mcpguard_core::audit::report::{MANAGED_BY, MANAGED_BY_LABEL};
+use mcpguard_core::audit::report::{MANAGED_BY, MANAGED_BY_LABEL, ReportApi};
 use mcpguard_core::audit::restart::{Plan, PodOwner, plan, render_plan, restart_patch};
 
 /// Exit codes: the contract for CI pipelines.
@@ -46,6 +46,8 @@ pub struct AuditOptions {
     /// Empty: all namespaces.
     pub namespaces: Vec<String>,
     pub since: Duration,
+    /// The report APIs read, in this order.
+    pub apis: Vec<ReportApi>,
 }
 
 impl AuditOptions {
@@ -53,6 +55,7 @@ impl AuditOptions {
         AuditOptions {
             namespaces: args.namespace.clone(),
             since: args.since,
+            apis: args.report_api.apis(),
         }
     }
 
@@ -140,19 +143,28 @@ async fn list_events(client: &Client, namespace: Option<&str>) -> Result<Vec<Val
     })
 }
 
-async fn list_reports(client: &Client, namespace: Option<&str>) -> Result<Vec<Value>, String> {
-    let api = dynamic_api(client, namespace, &policy_report_resource());
+async fn list_reports(
+    client: &Client,
+    namespace: Option<&str>,
+    api: ReportApi,
+) -> Result<Vec<Value>, String> {
+    let resource = report_resource(api);
+    let what = format!("{} API ({})", api.kind(), api.api_version());
+    let api = dynamic_api(client, namespace, &resource);
     let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY}");
     list_values(&api, &ListParams::default().labels(&selector))
         .await
         .map_err(|err| {
             if is_status(&err, 404) {
-                "the PolicyReport API (wgpolicyk8s.io/v1alpha2) is not installed in this cluster: \
-                 install its CRD so mcpguard's background audit can write reports"
-                    .to_owned()
+                format!(
+                    "the {what} is not installed in this cluster: install its CRD so mcpguard's \
+                     background audit can write reports"
+                )
             } else {
                 format!(
-                    "cannot list PolicyReports (wgpolicyk8s.io/v1alpha2) {}: {}",
+                    "cannot list {}s ({}) {}: {}",
+                    resource.kind,
+                    resource.api_version,
                     scope_phrase(namespace),
                     describe(&err)
                 )
@@ -172,8 +184,10 @@ pub async fn gather(
         events.extend(list_events(client, namespace).await?);
     }
     let mut reports = Vec::new();
-    for namespace in options.scopes() {
-        reports.extend(list_reports(client, namespace).await?);
+    for api in &options.apis {
+        for namespace in options.scopes() {
+            reports.extend(list_reports(client, namespace, *api).await?);
+        }
     }
     let (violations, drifting_pods) = violations_from(&reports);
     Ok(AuditData {

@@ -104,6 +104,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
 
     let metrics = Arc::new(Metrics::new());
+    cert.report_not_after_to(metrics.certificate_not_after.clone());
     let cluster_mode = match args.cert_management {
         CertManagement::SelfManaged => ClusterMode::Required,
         _ => settings.cluster,
@@ -215,7 +216,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         settings.tls_key.clone(),
         Duration::from_secs(args.cert_reload_seconds.max(1)),
         move |result| {
-            let label = if result.is_ok() { "success" } else { "failure" };
+            let label = if result.is_ok() {
+                crate::metrics::RESULT_SUCCESS
+            } else {
+                crate::metrics::RESULT_FAILURE
+            };
             reload_metrics
                 .certificate_reloads
                 .get_or_create(&ResultLabels { result: label })
@@ -340,6 +345,7 @@ async fn start_leader_duties(
             shared.metrics.clone(),
             leader.clone(),
             Duration::from_secs(args.audit_interval_seconds),
+            args.report_api.apis(),
         ));
     }
     if args.controller {

@@ -305,9 +305,11 @@ async fn decide(
         return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
             "unsupported_version",
+            // The sender's strings, cut: this message is logged and sent back.
             format!(
                 "expected kind {KIND} of apiVersion {API_VERSION}, got kind {:?} of apiVersion {:?}",
-                review.kind, review.api_version
+                bounded_for_log(&review.kind, MAX_LOGGED_KIND_CHARS),
+                bounded_for_log(&review.api_version, MAX_LOGGED_KIND_CHARS)
             ),
         ));
     }
@@ -396,6 +398,7 @@ fn record(
         .requests
         .get_or_create(&RequestLabels {
             endpoint: endpoint.as_str(),
+            kind: crate::metrics::bounded::kind(request),
             operation,
             decision: decision.outcome.as_str(),
         })
@@ -435,14 +438,19 @@ fn record(
     // ~25 µs a mutation costs.
     // Strings as `&str`, not `%`: a Display value is formatted through a Debug adapter into
     // the JSON line, a str written as it is (the same text either way).
+    // `request.userInfo` is the API server's (the one field the author cannot choose), but
+    // anyone who reaches the Service can send a review, so it is bounded like the rest.
+    let user = request.user_info.username.as_deref().unwrap_or("");
     macro_rules! log_review {
         ($level:ident) => {
             tracing::$level!(
                 uid = bounded_for_log(&request.uid, MAX_LOGGED_UID_CHARS).as_ref(),
                 endpoint = endpoint.as_str(),
-                operation,
+                kind = bounded_for_log(&request.kind.kind, MAX_LOGGED_KIND_CHARS).as_ref(),
                 namespace = bounded_for_log(namespace, MAX_LOGGED_NAMESPACE_CHARS).as_ref(),
                 name = bounded_for_log(&request.display_name(), MAX_LOGGED_NAME_CHARS).as_ref(),
+                operation,
+                user = bounded_for_log(user, MAX_LOGGED_USER_CHARS).as_ref(),
                 decision = decision.outcome.as_str(),
                 violations = engine::violation_ids(&decision.violations).as_str(),
                 dry_run = request.is_dry_run(),
@@ -464,6 +472,10 @@ fn record(
 const MAX_LOGGED_NAMESPACE_CHARS: usize = 63;
 const MAX_LOGGED_NAME_CHARS: usize = 253;
 const MAX_LOGGED_UID_CHARS: usize = 64;
+/// A kind is a DNS-1035 label in CamelCase (63 characters); a username has no API limit, but
+/// a service account's is `system:serviceaccount:` and two names (at most 63 + 253).
+const MAX_LOGGED_KIND_CHARS: usize = 63;
+const MAX_LOGGED_USER_CHARS: usize = 340;
 
 /// `value` cut to `max_chars` characters, marked with `…` when cut.
 fn bounded_for_log(value: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {

@@ -46,23 +46,45 @@ pub fn certified_key_from_files(cert: &Path, key: &Path) -> Result<CertifiedKey,
 #[derive(Debug)]
 pub struct SwappableCert {
     current: ArcSwapOption<CertifiedKey>,
+    /// Set to the serving certificate's notAfter (Unix seconds) whenever one is stored, by
+    /// whichever path stored it (files at start, the file reload, the self-managed leader).
+    not_after: std::sync::OnceLock<prometheus_client::metrics::gauge::Gauge>,
 }
 
 impl SwappableCert {
     pub fn new(initial: CertifiedKey) -> Arc<Self> {
         Arc::new(SwappableCert {
             current: ArcSwapOption::from_pointee(initial),
+            not_after: std::sync::OnceLock::new(),
         })
     }
 
     pub fn empty() -> Arc<Self> {
         Arc::new(SwappableCert {
             current: ArcSwapOption::empty(),
+            not_after: std::sync::OnceLock::new(),
         })
     }
 
     pub fn swap(&self, next: CertifiedKey) {
+        self.set_not_after(&next);
         self.current.store(Some(Arc::new(next)));
+    }
+
+    /// From now on `gauge` holds the notAfter of the certificate being served (it is set at
+    /// once if one is loaded). The first gauge given is kept.
+    pub fn report_not_after_to(&self, gauge: prometheus_client::metrics::gauge::Gauge) {
+        if self.not_after.set(gauge).is_ok()
+            && let Some(current) = self.current()
+        {
+            self.set_not_after(&current);
+        }
+    }
+
+    fn set_not_after(&self, certified: &CertifiedKey) {
+        if let (Some(gauge), Some(not_after)) = (self.not_after.get(), not_after(certified)) {
+            gauge.set(not_after);
+        }
     }
 
     pub fn current(&self) -> Option<Arc<CertifiedKey>> {
@@ -72,6 +94,14 @@ impl SwappableCert {
     pub fn is_loaded(&self) -> bool {
         self.current.load().is_some()
     }
+}
+
+/// The notAfter (Unix seconds) of the leaf certificate of `certified`; `None` if it does not
+/// parse (rustls accepted it, so that would be a certificate x509-parser cannot read).
+pub fn not_after(certified: &CertifiedKey) -> Option<i64> {
+    let leaf = certified.cert.first()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+    Some(cert.validity().not_after.timestamp())
 }
 
 impl ResolvesServerCert for SwappableCert {
@@ -181,5 +211,40 @@ pub async fn reload_on_change(
             }
         }
         last = Some(current);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcpguard_core::certs;
+    use prometheus_client::metrics::gauge::Gauge;
+
+    fn certified_at(now: time::OffsetDateTime) -> CertifiedKey {
+        let bundle = certs::generate(&["mcpguard.test".to_owned()], now).expect("certificates");
+        certified_key(bundle.cert_pem.as_bytes(), bundle.key_pem.as_bytes()).expect("a pair")
+    }
+
+    #[test]
+    fn the_expiry_gauge_follows_every_certificate_stored() {
+        provider();
+        let first_day = time::macros::datetime!(2026-01-01 0:00 UTC);
+        let later = time::macros::datetime!(2026-06-01 0:00 UTC);
+        let expected = |now: time::OffsetDateTime| (now + certs::SERVING_VALIDITY).unix_timestamp();
+
+        let cert = SwappableCert::empty();
+        let gauge = Gauge::default();
+        cert.report_not_after_to(gauge.clone());
+        assert_eq!(gauge.get(), 0, "nothing served yet");
+        cert.swap(certified_at(first_day));
+        assert_eq!(gauge.get(), expected(first_day));
+        cert.swap(certified_at(later));
+        assert_eq!(gauge.get(), expected(later));
+
+        // Attached after the first load: set at once.
+        let loaded = SwappableCert::new(certified_at(first_day));
+        let gauge = Gauge::default();
+        loaded.report_not_after_to(gauge.clone());
+        assert_eq!(gauge.get(), expected(first_day));
     }
 }

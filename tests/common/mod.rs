@@ -488,7 +488,7 @@ pub fn pod_create_review(uid: &str, username: &str, pod: &Value) -> Value {
 
 /// An AdmissionReview as kube-apiserver sends it: `operation` by `username` on `object` of
 /// (group, version, kind, resource), named and (when it has one) namespaced after the object.
-fn admission_review(
+pub fn admission_review(
     uid: &str,
     (group, version, kind, resource): (&str, &str, &str, &str),
     operation: &str,
@@ -609,6 +609,7 @@ impl TestServer {
         .expect("server TLS config builds");
 
         let metrics = Arc::new(Metrics::new());
+        cert.report_not_after_to(metrics.certificate_not_after.clone());
         let connections = ConnectionTable::counting(
             options.max_connections,
             metrics.connections_evicted.clone(),

@@ -46,6 +46,19 @@ pub enum Resource {
 }
 
 impl Resource {
+    /// The kind name of what mcpguard judges; `None` for [`Resource::Other`]. A fixed set
+    /// (metrics label requests with it, so it must not grow with what senders write).
+    pub fn kind(self) -> Option<&'static str> {
+        match self {
+            Resource::Pod => Some("Pod"),
+            Resource::Workload(workload) => Some(workload.kind),
+            Resource::McpServer => Some("MCPServer"),
+            Resource::NetworkPolicy => Some("NetworkPolicy"),
+            Resource::McpPolicy => Some(policy::KIND),
+            Resource::Other => None,
+        }
+    }
+
     /// The kind of the request's resource, by group and resource.
     pub fn of(request: &AdmissionRequest) -> Resource {
         let (group, resource) = (

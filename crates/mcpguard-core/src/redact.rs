@@ -142,9 +142,43 @@ pub fn json_error(err: &serde_json::Error) -> String {
 }
 
 /// A YAML parse error, scrubbed and without the source snippet serde-saphyr renders by
-/// default (the snippet quotes the lines around the error, values included).
+/// default (the snippet quotes the lines around the error, values included), in the words
+/// of [`PlainYamlMessages`] rather than the library's.
 pub fn yaml_error(err: &serde_saphyr::Error) -> String {
-    scrub(&err.without_snippet().to_string())
+    scrub(
+        &err.without_snippet()
+            .render_with_formatter(&PlainYamlMessages),
+    )
+}
+
+/// The longest duplicate key a YAML error names. Keys are the author's, and a key is
+/// rarely a secret, but an error line must not grow with the input.
+const MAX_KEY_CHARS: usize = 64;
+
+/// serde-saphyr's messages, except the ones written for the library's callers: a duplicate
+/// key said "set DuplicateKeyPolicy in Options if acceptable" and a second document "use
+/// from_str_multiple", advice only a Rust programmer holding the parser could follow.
+pub struct PlainYamlMessages;
+
+impl serde_saphyr::MessageFormatter for PlainYamlMessages {
+    fn format_message<'a>(&self, err: &'a serde_saphyr::Error) -> std::borrow::Cow<'a, str> {
+        use std::borrow::Cow;
+        match err {
+            serde_saphyr::Error::DuplicateMappingKey { key: Some(key), .. } => {
+                let shown: String = key.chars().take(MAX_KEY_CHARS).collect();
+                let cut = if shown.len() < key.len() { "…" } else { "" };
+                Cow::Owned(format!("duplicate key `{shown}{cut}`"))
+            }
+            serde_saphyr::Error::DuplicateMappingKey { key: None, .. } => {
+                Cow::Borrowed("duplicate key")
+            }
+            serde_saphyr::Error::MultipleDocuments { .. } => Cow::Borrowed(
+                "the file holds more than one YAML document; only one is read here \
+                 (remove the `---` separators, or split the file)",
+            ),
+            _ => serde_saphyr::DefaultMessageFormatter.format_message(err),
+        }
+    }
 }
 
 fn join(base: &str, inner: &str) -> String {

@@ -183,41 +183,81 @@ pub fn denials_from(events: &[Value], since: OffsetDateTime) -> Vec<Denial> {
 
 /// The failing results of mcpguard's PolicyReports (by namespace and object, each report's
 /// results in its order), and the pods whose reports have failures.
+///
+/// Both layouts of the PolicyReport API are read: one report per object, named by the
+/// report's `scope` (how mcpguard and Kyverno write them today), and a report of many
+/// objects whose results each name theirs in `results[].resources` (the layout of the
+/// per-namespace reports Kyverno wrote before 1.10, and of other tools). A result with
+/// resources is one violation per resource; one without is the scope's.
 pub fn violations_from(reports: &[Value]) -> (Vec<CurrentViolation>, Vec<PodRef>) {
     let mut violations = Vec::new();
     let mut pods = BTreeSet::new();
     for report in reports {
-        let namespace = text(report, "/scope/namespace")
+        let report_namespace = text(report, "/scope/namespace")
             .or_else(|| text(report, "/metadata/namespace"))
             .unwrap_or_default();
-        let kind = text(report, "/scope/kind").unwrap_or("?");
-        let name = text(report, "/scope/name").unwrap_or("?");
-        let object = format!("{kind}/{name}");
+        let scope = Subject {
+            namespace: report_namespace,
+            kind: text(report, "/scope/kind").unwrap_or("?"),
+            name: text(report, "/scope/name").unwrap_or("?"),
+        };
         let results = report.get("results").and_then(Value::as_array);
         for result in results.into_iter().flatten() {
             if result.get("result").and_then(Value::as_str) != Some("fail") {
                 continue;
             }
-            violations.push(CurrentViolation {
-                namespace: namespace.to_owned(),
-                object: object.clone(),
-                check: text(result, "/rule").unwrap_or_default().to_owned(),
-                message: text(result, "/message").unwrap_or_default().to_owned(),
-            });
+            let resources = result.get("resources").and_then(Value::as_array);
+            let subjects: Vec<Subject<'_>> = match resources {
+                Some(resources) if !resources.is_empty() => resources
+                    .iter()
+                    .map(|resource| Subject {
+                        namespace: text(resource, "/namespace").unwrap_or(report_namespace),
+                        kind: text(resource, "/kind").unwrap_or("?"),
+                        name: text(resource, "/name").unwrap_or("?"),
+                    })
+                    .collect(),
+                _ => vec![scope],
+            };
+            for subject in subjects {
+                violations.push(CurrentViolation {
+                    namespace: subject.namespace.to_owned(),
+                    object: format!("{}/{}", subject.kind, subject.name),
+                    check: text(result, "/rule").unwrap_or_default().to_owned(),
+                    message: text(result, "/message").unwrap_or_default().to_owned(),
+                });
+                subject.add_pod_to(&mut pods);
+            }
         }
+        // A report whose summary counts failures it does not list still marks its pod.
         let failing = report
             .pointer("/summary/fail")
             .and_then(Value::as_u64)
             .unwrap_or(0);
-        if kind == "Pod" && failing > 0 {
-            pods.insert(PodRef {
-                namespace: namespace.to_owned(),
-                name: name.to_owned(),
-            });
+        if failing > 0 && report.get("scope").is_some() {
+            scope.add_pod_to(&mut pods);
         }
     }
     violations.sort_by(|a, b| (&a.namespace, &a.object).cmp(&(&b.namespace, &b.object)));
     (violations, pods.into_iter().collect())
+}
+
+/// The object one result is about.
+#[derive(Clone, Copy)]
+struct Subject<'a> {
+    namespace: &'a str,
+    kind: &'a str,
+    name: &'a str,
+}
+
+impl Subject<'_> {
+    fn add_pod_to(&self, pods: &mut BTreeSet<PodRef>) {
+        if self.kind == "Pod" && self.name != "?" {
+            pods.insert(PodRef {
+                namespace: self.namespace.to_owned(),
+                name: self.name.to_owned(),
+            });
+        }
+    }
 }
 
 // --- rendering ---------------------------------------------------------------------------

@@ -17,6 +17,123 @@ pub const MANAGED_BY: &str = "mcpguard";
 pub const POLICY_LABEL: &str = "mcpguard.dev/policy";
 pub const SOURCE: &str = "mcpguard";
 
+/// The report APIs the audit can write. The body is the same: OpenReports
+/// (`openreports.io/v1alpha1`, the Policy Reports API's successor, which Kyverno 1.15 writes)
+/// kept `wgpolicyk8s.io/v1alpha2`'s fields and enums, renamed the kind `Report` and added a
+/// report-level `source` (openreports/reports-api, `apis/openreports.io/v1alpha1/report_types.go`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportApi {
+    PolicyReport,
+    OpenReports,
+}
+
+impl ReportApi {
+    pub fn group(self) -> &'static str {
+        match self {
+            ReportApi::PolicyReport => "wgpolicyk8s.io",
+            ReportApi::OpenReports => "openreports.io",
+        }
+    }
+
+    pub fn version(self) -> &'static str {
+        match self {
+            ReportApi::PolicyReport => "v1alpha2",
+            ReportApi::OpenReports => "v1alpha1",
+        }
+    }
+
+    pub fn api_version(self) -> &'static str {
+        match self {
+            ReportApi::PolicyReport => API_VERSION,
+            ReportApi::OpenReports => OPENREPORTS_API_VERSION,
+        }
+    }
+
+    pub fn kind(self) -> &'static str {
+        match self {
+            ReportApi::PolicyReport => KIND,
+            ReportApi::OpenReports => OPENREPORTS_KIND,
+        }
+    }
+
+    pub fn plural(self) -> &'static str {
+        match self {
+            ReportApi::PolicyReport => "policyreports",
+            ReportApi::OpenReports => "reports",
+        }
+    }
+
+    /// `report` (as [`report_for`] builds it, a PolicyReport) in this API's form.
+    pub fn shape(self, report: &Value) -> Value {
+        let mut shaped = report.clone();
+        if self == ReportApi::OpenReports
+            && let Some(fields) = shaped.as_object_mut()
+        {
+            fields.insert("apiVersion".into(), json!(OPENREPORTS_API_VERSION));
+            fields.insert("kind".into(), json!(OPENREPORTS_KIND));
+            fields.insert("source".into(), json!(SOURCE));
+        }
+        shaped
+    }
+}
+
+pub const OPENREPORTS_API_VERSION: &str = "openreports.io/v1alpha1";
+pub const OPENREPORTS_KIND: &str = "Report";
+
+/// The name a decode failure is reported under (one `error` result for the object).
+pub const DECODE: &str = "decode";
+
+/// How serious a check's failure is, as PolicyReport results say it (`severity`, which
+/// Policy Reporter filters and alerts on). The CRD's enum is `critical`, `high`, `medium`,
+/// `low` and `info`. One table for every check:
+///
+/// | severity | checks | because a failure means |
+/// |----------|--------|-------------------------|
+/// | high     | `privileged`, `hostNamespaces`, `hostPathVolumes`, `windowsHostProcess`, `capabilities_baseline`, `procMount`, `allowedRegistries`, `forbidSecretLiterals` | the container can reach the node, other pods' processes or network, or runs code from an untrusted registry; or a secret is readable by whoever can read the object |
+/// | medium   | `allowPrivilegeEscalation`, `capabilities_restricted`, `runAsNonRoot`, `runAsUser`, `seccompProfile_baseline`, `seccompProfile_restricted`, `appArmorProfile`, `seLinuxOptions`, `sysctls`, `hostPorts`, `hostProbesAndHostLifecycle`, `restrictedVolumes`, `procMount_restricted`, `requireRuntimeClass`, `runtimeClassScheduling` | a layer of hardening is missing, with no direct way out of the container |
+/// | low      | `maxResources`, `maxContainersPerPod` | resource hygiene |
+/// | info     | `decode` | the object could not be judged at all |
+///
+/// A check not in the table (a policy's own CEL rule, whose author gives no severity) is
+/// `medium`. No built-in check is `critical`: that is left for what a policy's author may
+/// one day mark so.
+pub const SEVERITIES: &[(&str, &str)] = &[
+    ("privileged", "high"),
+    ("hostNamespaces", "high"),
+    ("hostPathVolumes", "high"),
+    ("windowsHostProcess", "high"),
+    ("capabilities_baseline", "high"),
+    ("procMount", "high"),
+    (rules::ALLOWED_REGISTRIES, "high"),
+    (rules::FORBID_SECRET_LITERALS, "high"),
+    ("allowPrivilegeEscalation", "medium"),
+    ("capabilities_restricted", "medium"),
+    ("runAsNonRoot", "medium"),
+    ("runAsUser", "medium"),
+    ("seccompProfile_baseline", "medium"),
+    ("seccompProfile_restricted", "medium"),
+    ("appArmorProfile", "medium"),
+    ("seLinuxOptions", "medium"),
+    ("sysctls", "medium"),
+    ("hostPorts", "medium"),
+    ("hostProbesAndHostLifecycle", "medium"),
+    ("restrictedVolumes", "medium"),
+    ("procMount_restricted", "medium"),
+    (rules::REQUIRE_RUNTIME_CLASS, "medium"),
+    (engine::RUNTIME_CLASS_SCHEDULING, "medium"),
+    (rules::MAX_RESOURCES, "low"),
+    (engine::TOO_MANY_CONTAINERS, "low"),
+    (DECODE, "info"),
+];
+
+/// The severity of `check` by [`SEVERITIES`]; `medium` for a check not in it.
+pub fn severity_of(check: &str) -> &'static str {
+    SEVERITIES
+        .iter()
+        .find(|(id, _)| *id == check)
+        .map_or("medium", |(_, severity)| severity)
+}
+
 /// What is being reported on.
 #[derive(Clone, Copy, Debug)]
 pub enum Scanned {
@@ -60,7 +177,7 @@ pub fn report_for(object: &Value, scanned: Scanned, context: Context<'_>) -> Opt
     };
     let mut results = match engine::judge_with_exceptions(&pod, namespace, name, "", &[], context) {
         Ok(outcome) => results(&outcome, context),
-        Err(message) => vec![result(context, "decode", "error", &message, None)],
+        Err(message) => vec![result(context, DECODE, "error", &message, None)],
     };
     if let Some(conflict) = conflict {
         results.insert(
@@ -173,6 +290,10 @@ fn result(
         "result": status,
         "source": SOURCE,
         "category": category,
+        "severity": severity_of(check),
+        // When the result was found: the scan's `now`. A rescan that finds the same keeps the
+        // stored report, and so its time (see `is_current`).
+        "timestamp": {"seconds": context.now.unix_timestamp(), "nanos": context.now.nanosecond()},
         "scored": true,
     });
     if !message.is_empty() {
@@ -184,12 +305,31 @@ fn result(
     entry
 }
 
-/// Whether a stored report already says what `desired` says (so it needs no write).
+/// Whether a stored report already says what `desired` says (so it needs no write). The
+/// results' timestamps are not compared: they say when a result was found, and a rescan that
+/// finds the same must not rewrite every report every interval.
 pub fn is_current(stored: &Value, desired: &Value) -> bool {
-    stored.get("results") == desired.get("results")
+    results_without_timestamps(stored) == results_without_timestamps(desired)
         && stored.get("summary") == desired.get("summary")
         && stored.get("scope") == desired.get("scope")
+        && stored.get("source") == desired.get("source")
         && stored.pointer("/metadata/labels") == desired.pointer("/metadata/labels")
 }
+fn results_without_timestamps(report: &Value) -> Option<Vec<Value>> {
+    let results = report.get("results")?.as_array()?;
+    Some(
+        results
+            .iter()
+            .map(|result| {
+                let mut result = result.clone();
+                if let Some(fields) = result.as_object_mut() {
+                    fields.remove("timestamp");
+                }
+                result
+            })
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests;

@@ -465,6 +465,29 @@ fn invalid_yaml_is_refused() {
 }
 
 #[test]
+fn yaml_refusals_are_in_plain_words() {
+    let text = include_str!("../../../../policies/mcp-restricted.yaml");
+    let two = format!("{text}---\n{text}");
+    assert_eq!(
+        parse_str(&two, "two.yaml").unwrap_err().to_string(),
+        format!(
+            "policy two.yaml: not a valid YAML/JSON document: the file holds more than one \
+             YAML document; only one is read here (remove the `---` separators, or split the \
+             file) at line {}, column 1",
+            // The second document's first key: after the first document, the `---` and the
+            // second one's opening comment.
+            text.lines().count() + 2 + text.lines().take_while(|l| l.starts_with('#')).count()
+        )
+    );
+    assert_eq!(
+        parse_str("kind: A\nspec: {}\nkind: B\n", "dup.yaml")
+            .unwrap_err()
+            .to_string(),
+        "policy dup.yaml: not a valid YAML/JSON document: duplicate key `kind` at line 3, column 1"
+    );
+}
+
+#[test]
 fn errors_carry_source_path_and_message_separately() {
     let text = with_spec("  namespaces: []\n  podSecurity: {level: restricted, version: latest}\n");
     assert_eq!(

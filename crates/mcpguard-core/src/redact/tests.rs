@@ -139,9 +139,25 @@ fn yaml_errors_carry_no_snippet_of_the_source() {
     let text = format!("kind: Pod\nspec: {CANARY}\nspec: 2\n");
     let err = serde_saphyr::from_multiple::<Value>(&text).unwrap_err();
     assert!(err.to_string().contains(CANARY));
+    assert_eq!(yaml_error(&err), "duplicate key `spec` at line 3, column 1");
+}
+
+#[test]
+fn yaml_errors_carry_no_library_advice() {
+    // A second document where one is read (a policy file): serde-saphyr says "use
+    // from_str_multiple or from_str_multiple_with_options".
+    let err = serde_saphyr::from_str::<Value>("a: 1\n---\nb: 2\n").unwrap_err();
     assert_eq!(
         yaml_error(&err),
-        "duplicate mapping key: spec, set DuplicateKeyPolicy in Options if acceptable at line 3, column 1"
+        "the file holds more than one YAML document; only one is read here \
+         (remove the `---` separators, or split the file) at line 3, column 1"
+    );
+    // A long key (YAML allows 1,024 characters in an implicit key) is cut, not echoed whole.
+    let key = "k".repeat(1_000);
+    let err = serde_saphyr::from_str::<Value>(&format!("{key}: 1\n{key}: 2\n")).unwrap_err();
+    assert_eq!(
+        yaml_error(&err),
+        format!("duplicate key `{}…` at line 2, column 1", "k".repeat(64))
     );
 }
 

@@ -81,3 +81,70 @@ fn table_aligns_columns_without_trailing_blanks() {
     );
     assert_eq!(out, "A      LONGER   C\nxxxx   y\nx               z\n");
 }
+
+/// One failing result of `rule` with `message`, about `resources` when given.
+fn failing(rule: &str, message: &str, resources: Option<serde_json::Value>) -> serde_json::Value {
+    let mut result = json!({"policy": "mcp-restricted", "rule": rule, "result": "fail",
+                            "message": message, "severity": "high"});
+    if let Some(resources) = resources {
+        result["resources"] = resources;
+    }
+    result
+}
+
+#[test]
+fn violations_are_read_from_both_report_layouts() {
+    // mcpguard's own layout: one report per object, named by `scope`.
+    let scoped = json!({
+        "metadata": {"name": "mcpguard-1", "namespace": "mcp"},
+        "scope": {"apiVersion": "v1", "kind": "Pod", "name": "legacy", "namespace": "mcp"},
+        "summary": {"pass": 1, "fail": 1},
+        "results": [
+            failing("runAsNonRoot", "runAsNonRoot != true", None),
+            {"policy": "mcp-restricted", "rule": "privileged", "result": "pass"},
+        ],
+    });
+    // The per-namespace layout: no scope, each result names its objects.
+    let per_namespace = json!({
+        "metadata": {"name": "polr-ns-tools", "namespace": "tools"},
+        "summary": {"pass": 0, "fail": 3},
+        "results": [
+            failing("privileged", "privileged", Some(json!([
+                {"apiVersion": "v1", "kind": "Pod", "name": "web-1", "namespace": "tools"},
+                {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            ]))),
+            failing("hostPorts", "hostPort 80", Some(json!([{"kind": "Pod", "name": "web-2"}]))),
+            // Neither scope nor resources: nothing names the object.
+            failing("sysctls", "forbidden sysctls", None),
+        ],
+    });
+    let (violations, pods) = violations_from(&[per_namespace, scoped]);
+    let rows: Vec<(String, String, String)> = violations
+        .into_iter()
+        .map(|v| (v.namespace, v.object, v.check))
+        .collect();
+    let row =
+        |ns: &str, object: &str, check: &str| (ns.to_owned(), object.to_owned(), check.to_owned());
+    assert_eq!(
+        rows,
+        [
+            row("mcp", "Pod/legacy", "runAsNonRoot"),
+            row("tools", "?/?", "sysctls"),
+            row("tools", "Deployment/web", "privileged"),
+            row("tools", "Pod/web-1", "privileged"),
+            row("tools", "Pod/web-2", "hostPorts"),
+        ]
+    );
+    let pod = |namespace: &str, name: &str| PodRef {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+    };
+    assert_eq!(
+        pods,
+        [
+            pod("mcp", "legacy"),
+            pod("tools", "web-1"),
+            pod("tools", "web-2")
+        ]
+    );
+}

@@ -149,6 +149,24 @@ fn denied_deployment() -> Value {
     })
 }
 
+/// The severity each check of these fixtures is reported with (written out here, not taken
+/// from `SEVERITIES`, so a change of the table shows in these tests).
+fn expected_severity(rule: &str) -> &'static str {
+    match rule {
+        "privileged"
+        | "hostNamespaces"
+        | "hostPathVolumes"
+        | "windowsHostProcess"
+        | "capabilities_baseline"
+        | "procMount"
+        | "allowedRegistries"
+        | "forbidSecretLiterals" => "high",
+        "maxResources" | "maxContainersPerPod" => "low",
+        "decode" => "info",
+        _ => "medium",
+    }
+}
+
 /// One result entry as `report_for` writes it.
 fn entry(rule: &str, result: &str, category: &str, message: Option<&str>) -> Value {
     let mut entry = json!({
@@ -157,6 +175,8 @@ fn entry(rule: &str, result: &str, category: &str, message: Option<&str>) -> Val
         "result": result,
         "source": "mcpguard",
         "category": category,
+        "severity": expected_severity(rule),
+        "timestamp": {"seconds": 1_795_000_000, "nanos": 0},
         "scored": true,
     });
     if let Some(message) = message {
@@ -239,6 +259,8 @@ fn compliant_pod_gets_the_exact_report() {
             json!({
                 "policy": "mcp-restricted", "rule": rule, "result": "pass", "source": "mcpguard",
                 "category": if *rule == "forbidSecretLiterals" { "MCP" } else { PSS },
+                "severity": expected_severity(rule),
+                "timestamp": {"seconds": 1_795_000_000, "nanos": 0},
                 "scored": true,
             })
         })
@@ -676,4 +698,96 @@ fn a_report_under_a_renamed_policy_is_not_current() {
     );
     assert_eq!(new["results"][0]["policy"], "mcp-strict");
     assert!(!is_current(&as_stored(&old), &new));
+}
+
+#[test]
+fn a_rescan_at_a_later_time_that_finds_the_same_is_current() {
+    let policy = default_policy();
+    let classes = StaticRuntimeClasses::default();
+    let first = report_of(&compliant_pod(), Scanned::Pod, &policy).expect("a report");
+    let later = report_for(
+        &compliant_pod(),
+        Scanned::Pod,
+        Context {
+            policy: &policy,
+            runtime_classes: &classes,
+            now: now() + time::Duration::new(3600, 123_456_789),
+        },
+    )
+    .expect("a report");
+    assert_eq!(
+        later["results"][0]["timestamp"],
+        json!({"seconds": 1_795_003_600, "nanos": 123_456_789})
+    );
+    assert!(is_current(&as_stored(&first), &later));
+    // A severity that changed (a report written before severities) is rewritten.
+    let mut stored = as_stored(&first);
+    stored["results"][0]
+        .as_object_mut()
+        .expect("a result")
+        .remove("severity");
+    assert!(!is_current(&stored, &later));
+}
+
+#[test]
+fn every_builtin_check_has_a_deliberate_severity() {
+    let severities = ["critical", "high", "medium", "low", "info"];
+    for (check, severity) in SEVERITIES {
+        assert!(severities.contains(severity), "{check}: {severity}");
+        assert_eq!(severity_of(check), expected_severity(check), "{check}");
+    }
+    use crate::pss::{Level, Version, check_ids_for};
+    let mut builtin: Vec<&str> = Vec::new();
+    for level in [Level::Baseline, Level::Restricted] {
+        builtin.extend(check_ids_for(level, Version::Latest));
+        for minor in 0..=40 {
+            builtin.extend(check_ids_for(level, Version::Minor(minor)));
+        }
+    }
+    builtin.extend(crate::rules::ALL_RULE_IDS);
+    builtin.extend([
+        crate::engine::RUNTIME_CLASS_SCHEDULING,
+        crate::engine::TOO_MANY_CONTAINERS,
+        DECODE,
+    ]);
+    for check in builtin {
+        assert!(
+            SEVERITIES.iter().any(|(id, _)| *id == check),
+            "{check} has no row in SEVERITIES"
+        );
+    }
+    assert_eq!(
+        severity_of("no-latest-tag"),
+        "medium",
+        "a policy's CEL rule"
+    );
+}
+
+#[test]
+fn an_openreports_report_is_the_policyreport_renamed_with_a_source() {
+    let report = report_of(&drifted_pod(), Scanned::Pod, &default_policy()).expect("a report");
+    assert_eq!(ReportApi::PolicyReport.shape(&report), report);
+    let open = ReportApi::OpenReports.shape(&report);
+    let mut expected = report.clone();
+    expected["apiVersion"] = json!("openreports.io/v1alpha1");
+    expected["kind"] = json!("Report");
+    expected["source"] = json!("mcpguard");
+    assert_eq!(open, expected);
+    assert!(is_current(&as_stored(&open), &open));
+    assert!(
+        !is_current(&as_stored(&report), &open),
+        "a report without its source"
+    );
+    assert_eq!(
+        (
+            ReportApi::OpenReports.group(),
+            ReportApi::OpenReports.version()
+        ),
+        ("openreports.io", "v1alpha1")
+    );
+    assert_eq!(ReportApi::OpenReports.plural(), "reports");
+    assert_eq!(
+        ReportApi::PolicyReport.api_version(),
+        "wgpolicyk8s.io/v1alpha2"
+    );
 }
