@@ -238,7 +238,7 @@ fn judge_server(
             keys: key.into_iter().collect(),
         })
         .collect();
-    let (check, reason, detail) = match render::render(&server, context, &secrets) {
+    let (check, reason, detail) = match render::render(&server, context, &secrets, &[]) {
         Ok(_) => return Ok(Vec::new()),
         Err(RenderError::Invalid(detail)) => (MCPSERVER_SPEC, "invalid MCPServer", detail),
         Err(RenderError::Denied(detail)) => {

@@ -20,6 +20,13 @@ pub use crate::egress::EgressProfile;
     namespaced,
     status = "MCPServerStatus",
     shortname = "mcps",
+    // `kubectl scale` and a user's HorizontalPodAutoscaler act on spec.replicas; the
+    // controller reports the Deployment's replicas and the pods' selector in status.
+    scale(
+        spec_replicas_path = ".spec.replicas",
+        status_replicas_path = ".status.replicas",
+        label_selector_path = ".status.selector"
+    ),
     category = "mcpguard",
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"Ready","type":"integer","jsonPath":".status.readyReplicas"}"#,
@@ -53,6 +60,16 @@ pub struct MCPServerSpec {
     /// Secrets mounted read-only under `/files/<secret name>`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FilesFromSecret>,
+    /// ConfigMaps mounted read-only under `/config/<configmap name>` (server configuration);
+    /// a change to one rolls the pods, as a changed Secret does.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config: Vec<ConfigFromConfigMap>,
+    /// HTTP probes on the server's port; without them readiness is a TCP connect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probes: Option<Probes>,
+    /// A HorizontalPodAutoscaler (autoscaling/v2) on CPU; `replicas` is then the HPA's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<Autoscaling>,
     #[serde(default = "default_replicas")]
     pub replicas: i32,
     /// Within the policy's ceilings; the policy's defaults fill what is absent.
@@ -133,6 +150,56 @@ pub struct SecretName {
     pub name: String,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigFromConfigMap {
+    pub config_map_ref: ConfigMapName,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ConfigMapName {
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Probes {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<HttpProbe>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<HttpProbe>,
+}
+
+/// An HTTP GET on the server's port.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpProbe {
+    /// An absolute path such as `/health`.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_delay_seconds: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_seconds: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_threshold: Option<i32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Autoscaling {
+    /// Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_replicas: Option<i32>,
+    pub max_replicas: i32,
+    /// Average CPU utilization of the pods' requests to aim for; default 80. Spelt as the
+    /// HPA's own field (autoscaling/v1), not `targetCpu…`.
+    #[serde(
+        default,
+        rename = "targetCPUUtilizationPercentage",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub target_cpu_utilization_percentage: Option<i32>,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ServerNetwork {
@@ -159,6 +226,12 @@ pub struct MCPServerStatus {
     pub url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_replicas: Option<i32>,
+    /// The Deployment's replicas (the scale subresource's status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    /// The pods' label selector, as a string (the scale subresource's, for an HPA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -10,7 +10,7 @@ use kube_core::ResourceExt;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::crd::{MCPServer, PackageRuntime, Transport};
+use super::crd::{HttpProbe, MCPServer, PackageRuntime, Transport};
 use crate::egress::{EgressProfile, public_except};
 use crate::engine::{self, Context};
 use crate::policy::Mode;
@@ -24,6 +24,14 @@ pub const NAME_LABEL: &str = "app.kubernetes.io/name";
 /// Secret changes the pod template, which rolls the pods.
 pub const SECRETS_HASH_ANNOTATION: &str = "mcpguard.dev/secrets-hash";
 pub const FILES_ROOT: &str = "/files";
+/// Hash of the referenced ConfigMaps' uid and resourceVersion: a changed ConfigMap rolls the
+/// pods, as a changed Secret does.
+pub const CONFIG_HASH_ANNOTATION: &str = "mcpguard.dev/config-hash";
+pub const CONFIG_ROOT: &str = "/config";
+/// Longest probe path accepted: a path, not a payload.
+const MAX_PROBE_PATH: usize = 1024;
+/// The most replicas an MCPServer (or its autoscaler) may ask for.
+pub const MAX_REPLICAS: i32 = 1000;
 /// The stdio→HTTP bridges, pinned: what runs in front of every package server must not
 /// change under a running cluster because a new version was published (both versions'
 /// flags checked against their published packages).
@@ -45,6 +53,11 @@ pub struct Rendered {
     pub deployment: Value,
     pub service: Value,
     pub network_policy: Option<Value>,
+    /// For more than one replica (or an autoscaler that may make more): at most one pod
+    /// down at a time during voluntary disruptions (node drains).
+    pub pod_disruption_budget: Option<Value>,
+    /// The HorizontalPodAutoscaler of `spec.autoscaling`.
+    pub autoscaler: Option<Value>,
     pub url: String,
     /// Warnings of warn/audit mode violations the template still has.
     pub warnings: Vec<String>,
@@ -107,6 +120,27 @@ pub fn missing_secrets(server: &MCPServer, found: &[SecretVersion]) -> Vec<Strin
     missing
 }
 
+/// ConfigMaps the server names.
+pub fn referenced_config_maps(server: &MCPServer) -> Vec<String> {
+    let mut names: Vec<String> = server
+        .spec
+        .config
+        .iter()
+        .map(|c| c.config_map_ref.name.clone())
+        .collect();
+    names.dedup();
+    names
+}
+
+/// What is missing among the referenced ConfigMaps, in words for a condition.
+pub fn missing_config_maps(server: &MCPServer, found: &[SecretVersion]) -> Vec<String> {
+    referenced_config_maps(server)
+        .into_iter()
+        .filter(|name| !found.iter().any(|c| &c.name == name))
+        .map(|name| format!("ConfigMap {name:?} not found"))
+        .collect()
+}
+
 /// Stable over the order Secrets are listed in; changes when any of them changes.
 pub fn secrets_hash(secrets: &[SecretVersion]) -> String {
     let mut entries: Vec<String> = secrets
@@ -154,6 +188,7 @@ pub fn render(
     server: &MCPServer,
     context: Context<'_>,
     secrets: &[SecretVersion],
+    config_maps: &[SecretVersion],
 ) -> Result<Rendered, RenderError> {
     let spec = &server.spec;
     let policy = context.policy;
@@ -165,10 +200,14 @@ pub fn render(
             spec.port
         )));
     }
-    if spec.replicas < 0 {
-        return Err(RenderError::Invalid("replicas cannot be negative".into()));
+    if !(0..=MAX_REPLICAS).contains(&spec.replicas) {
+        return Err(RenderError::Invalid(format!(
+            "replicas {} is not between 0 and {MAX_REPLICAS}",
+            spec.replicas
+        )));
     }
-    let template = pod_template(server, context, secrets)?;
+    let autoscaler = autoscaler(server)?;
+    let template = pod_template(server, context, secrets, config_maps)?;
     let (hardened, _) = engine::pod_of_workload(&template, context)
         .map_err(|e| RenderError::Denied(e.to_string()))?;
     let outcome = engine::judge_with_exceptions(&hardened, &namespace, &name, "", &[], context)
@@ -190,17 +229,21 @@ pub fn render(
     } else {
         None
     };
-    let deployment = json!({
+    let mut deployment = json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": metadata(server),
         "spec": {
-            "replicas": spec.replicas,
             "selector": {"matchLabels": selector(server)},
             "template": hardened,
         },
     });
-    let service = json!({
+    // With an autoscaler the replicas are the HPA's: applying spec.replicas would fight it.
+    if autoscaler.is_none() {
+        deployment["spec"]["replicas"] = json!(spec.replicas);
+    }
+    let several = most_replicas(server) > 1;
+    let mut service = json!({
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": metadata(server),
@@ -210,10 +253,28 @@ pub fn render(
             "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
         },
     });
+    if several {
+        // A 2025-11-25 session (Mcp-Session-Id), an SSE stream and a bridged stdio server
+        // live in one pod: keep each client on the replica it started with.
+        service["spec"]["sessionAffinity"] = json!("ClientIP");
+    }
+    let pod_disruption_budget = several.then(|| {
+        json!({
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": metadata(server),
+            "spec": {
+                "maxUnavailable": 1,
+                "selector": {"matchLabels": selector(server)},
+            },
+        })
+    });
     Ok(Rendered {
         deployment,
         service,
         network_policy,
+        pod_disruption_budget,
+        autoscaler,
         url: service_url(server),
         warnings,
     })
@@ -304,6 +365,7 @@ fn pod_template(
     server: &MCPServer,
     context: Context<'_>,
     secrets: &[SecretVersion],
+    config_maps: &[SecretVersion],
 ) -> Result<Value, RenderError> {
     let spec = &server.spec;
     let (image, command, args) = container_command(server, context)?;
@@ -342,6 +404,15 @@ fn pod_template(
             "readOnly": true,
         }));
     }
+    for (index, name) in referenced_config_maps(server).iter().enumerate() {
+        let volume = format!("config-{index}");
+        volumes.push(json!({"name": volume, "configMap": {"name": name}}));
+        mounts.push(json!({
+            "name": volume,
+            "mountPath": format!("{CONFIG_ROOT}/{name}"),
+            "readOnly": true,
+        }));
+    }
     let mut container = Map::new();
     container.insert("name".into(), json!(CONTAINER_NAME));
     container.insert("image".into(), json!(image));
@@ -369,10 +440,15 @@ fn pod_template(
     if !mounts.is_empty() {
         container.insert("volumeMounts".into(), Value::Array(mounts));
     }
-    container.insert(
-        "readinessProbe".into(),
-        json!({"tcpSocket": {"port": "http"}, "periodSeconds": 5, "failureThreshold": 3}),
-    );
+    let probes = spec.probes.clone().unwrap_or_default();
+    let readiness = match &probes.readiness {
+        Some(probe) => http_probe(probe, "probes.readiness")?,
+        None => json!({"tcpSocket": {"port": "http"}, "periodSeconds": 5, "failureThreshold": 3}),
+    };
+    container.insert("readinessProbe".into(), readiness);
+    if let Some(probe) = &probes.liveness {
+        container.insert("livenessProbe".into(), http_probe(probe, "probes.liveness")?);
+    }
     if let Some(resources) = &spec.resources {
         let resources =
             serde_json::to_value(resources).map_err(|e| RenderError::Invalid(e.to_string()))?;
@@ -380,6 +456,19 @@ fn pod_template(
     }
     let mut pod_spec = Map::new();
     pod_spec.insert("containers".into(), json!([Value::Object(container)]));
+    if most_replicas(server) > 1 {
+        // Replicas on different nodes where the scheduler can: one node's loss is not the
+        // server's. ScheduleAnyway: a one-node cluster still runs every replica.
+        pod_spec.insert(
+            "topologySpreadConstraints".into(),
+            json!([{
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": selector(server)},
+            }]),
+        );
+    }
     if !volumes.is_empty() {
         pod_spec.insert("volumes".into(), Value::Array(volumes));
     }
@@ -387,10 +476,91 @@ fn pod_template(
     if !referenced_secrets(server).is_empty() {
         annotations.insert(SECRETS_HASH_ANNOTATION.to_owned(), secrets_hash(secrets));
     }
+    if !referenced_config_maps(server).is_empty() {
+        annotations.insert(CONFIG_HASH_ANNOTATION.to_owned(), secrets_hash(config_maps));
+    }
     Ok(json!({
         "metadata": {"labels": selector(server), "annotations": annotations},
         "spec": pod_spec,
     }))
+}
+
+/// The most replicas the server can run: its own, or its autoscaler's maximum.
+fn most_replicas(server: &MCPServer) -> i32 {
+    match &server.spec.autoscaling {
+        Some(autoscaling) => autoscaling.max_replicas,
+        None => server.spec.replicas,
+    }
+}
+
+fn http_probe(probe: &HttpProbe, field: &str) -> Result<Value, RenderError> {
+    let path_ok = probe.path.starts_with('/')
+        && probe.path.len() <= MAX_PROBE_PATH
+        && probe.path.bytes().all(|b| b.is_ascii_graphic());
+    if !path_ok {
+        return Err(RenderError::Invalid(format!(
+            "{field}.path must be an absolute URL path of at most {MAX_PROBE_PATH} characters without spaces (such as /health)"
+        )));
+    }
+    let mut out = json!({"httpGet": {"path": probe.path, "port": "http"}});
+    for (name, value, bounds) in [
+        ("initialDelaySeconds", probe.initial_delay_seconds, 0..=3600),
+        ("periodSeconds", probe.period_seconds, 1..=3600),
+        ("failureThreshold", probe.failure_threshold, 1..=100),
+    ] {
+        if let Some(value) = value {
+            if !bounds.contains(&value) {
+                return Err(RenderError::Invalid(format!(
+                    "{field}.{name} {value} is not between {} and {}",
+                    bounds.start(),
+                    bounds.end()
+                )));
+            }
+            out[name] = json!(value);
+        }
+    }
+    Ok(out)
+}
+
+fn autoscaler(server: &MCPServer) -> Result<Option<Value>, RenderError> {
+    let Some(autoscaling) = &server.spec.autoscaling else {
+        return Ok(None);
+    };
+    let min = autoscaling.min_replicas.unwrap_or(1);
+    let max = autoscaling.max_replicas;
+    if !(1..=max).contains(&min) || max > MAX_REPLICAS {
+        return Err(RenderError::Invalid(format!(
+            "autoscaling needs 1 <= minReplicas ({min}) <= maxReplicas ({max}) <= {MAX_REPLICAS}"
+        )));
+    }
+    let target = autoscaling.target_cpu_utilization_percentage.unwrap_or(80);
+    if !(1..=1000).contains(&target) {
+        return Err(RenderError::Invalid(format!(
+            "autoscaling.targetCPUUtilizationPercentage {target} is not between 1 and 1000"
+        )));
+    }
+    Ok(Some(json!({
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": metadata(server),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": server.name_any()},
+            "minReplicas": min,
+            "maxReplicas": max,
+            "metrics": [{
+                "type": "Resource",
+                "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": target}},
+            }],
+        },
+    })))
+}
+
+/// The scale subresource's selector: the pods' labels as `kubectl get -l` writes them.
+pub fn selector_string(server: &MCPServer) -> String {
+    format!(
+        "{MANAGED_BY_LABEL}={MANAGED_BY},{NAME_LABEL}={}",
+        server.name_any()
+    )
 }
 
 fn normalised_peer(peer: &Value) -> Option<Value> {

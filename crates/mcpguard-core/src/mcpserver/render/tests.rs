@@ -69,13 +69,22 @@ fn render_with(
     server: &MCPServer,
     secrets: &[SecretVersion],
 ) -> Result<Rendered, RenderError> {
+    render_with_config(policy, server, secrets, &[])
+}
+
+fn render_with_config(
+    policy: &Policy,
+    server: &MCPServer,
+    secrets: &[SecretVersion],
+    config_maps: &[SecretVersion],
+) -> Result<Rendered, RenderError> {
     let classes = StaticRuntimeClasses::default();
     let context = Context {
         policy,
         runtime_classes: &classes,
         now: time::macros::datetime!(2025-06-01 0:00 UTC),
     };
-    render(server, context, secrets)
+    render(server, context, secrets, config_maps)
 }
 
 fn rendered(policy: &Policy, server: &MCPServer) -> Rendered {
@@ -663,7 +672,7 @@ fn replicas_are_kept_and_negative_is_invalid() {
             &default_policy(),
             json!({"image": "ghcr.io/acme/mcp:1.0", "replicas": -1})
         ),
-        RenderError::Invalid("replicas cannot be negative".into())
+        RenderError::Invalid("replicas -1 is not between 0 and 1000".into())
     );
 }
 
@@ -771,6 +780,13 @@ fn the_deployment_of_an_image_server_is_exactly_this() {
                             },
                             "resources": {"requests": {"memory": "400Mi"}},
                             "securityContext": hardened_container_security_context(),
+                        }],
+                        // Two replicas: spread over nodes where the scheduler can.
+                        "topologySpreadConstraints": [{
+                            "maxSkew": 1,
+                            "topologyKey": "kubernetes.io/hostname",
+                            "whenUnsatisfiable": "ScheduleAnyway",
+                            "labelSelector": {"matchLabels": labels()},
                         }],
                     },
                 },
@@ -1253,4 +1269,163 @@ fn a_secret_literal_in_env_is_denied_and_a_secret_env_is_not() {
         "image": "ghcr.io/acme/mcp:1.0",
         "secretEnv": [{"name": "GITHUB_TOKEN", "secretKeyRef": {"name": "github", "key": "token"}}],
     }));
+}
+
+// ---- config, probes, several replicas, autoscaling (#18) ------------------------------
+
+fn config_map(name: &str, resource_version: &str) -> SecretVersion {
+    SecretVersion {
+        name: name.into(),
+        uid: format!("uid-{name}"),
+        resource_version: resource_version.into(),
+        keys: vec!["config.yaml".into()],
+    }
+}
+
+#[test]
+fn config_maps_are_mounted_read_only_and_a_change_rolls_the_pods() {
+    let server = server(json!({"image": "ghcr.io/acme/server:1.0",
+        "config": [{"configMapRef": {"name": "settings"}}]}));
+    let rendered = render_with_config(&default_policy(), &server, &[], &[config_map("settings", "7")])
+        .expect("renders");
+    let template = &rendered.deployment["spec"]["template"];
+    assert_eq!(
+        template["spec"]["volumes"],
+        json!([{"name": "config-0", "configMap": {"name": "settings"}}])
+    );
+    assert_eq!(
+        template["spec"]["containers"][0]["volumeMounts"],
+        json!([{"name": "config-0", "mountPath": "/config/settings", "readOnly": true}])
+    );
+    let hash = |version: &str| {
+        render_with_config(&default_policy(), &server, &[], &[config_map("settings", version)])
+            .expect("renders")
+            .deployment["spec"]["template"]["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
+            .clone()
+    };
+    assert_eq!(hash("7"), template["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]);
+    assert_ne!(hash("7"), hash("8"));
+    assert_eq!(
+        missing_config_maps(&server, &[]),
+        ["ConfigMap \"settings\" not found"]
+    );
+    assert!(missing_config_maps(&server, &[config_map("settings", "7")]).is_empty());
+
+    let without = render_with(&default_policy(), &super::tests::server(json!({"image": "ghcr.io/acme/server:1.0"})), &[])
+        .expect("renders");
+    let annotations = &without.deployment["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(annotations.get(CONFIG_HASH_ANNOTATION), None);
+}
+
+#[test]
+fn http_probes_replace_the_tcp_readiness_probe_and_add_liveness() {
+    let image = json!({"image": "ghcr.io/acme/server:1.0"});
+    let tcp = render_with(&default_policy(), &server(image.clone()), &[]).expect("renders");
+    let container = &tcp.deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        container["readinessProbe"],
+        json!({"tcpSocket": {"port": "http"}, "periodSeconds": 5, "failureThreshold": 3})
+    );
+    assert_eq!(container.get("livenessProbe"), None);
+
+    let mut spec = image;
+    spec["probes"] = json!({"readiness": {"path": "/ready"},
+        "liveness": {"path": "/health", "periodSeconds": 20, "failureThreshold": 5}});
+    let http = render_with(&default_policy(), &server(spec.clone()), &[]).expect("renders");
+    let container = &http.deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["readinessProbe"], json!({"httpGet": {"path": "/ready", "port": "http"}}));
+    assert_eq!(
+        container["livenessProbe"],
+        json!({"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 20, "failureThreshold": 5})
+    );
+
+    spec["probes"]["readiness"]["path"] = json!("ready now");
+    assert_eq!(
+        render_with(&default_policy(), &server(spec.clone()), &[]).unwrap_err(),
+        RenderError::Invalid("probes.readiness.path must be an absolute URL path of at most 1024 characters without spaces (such as /health)".into())
+    );
+    spec["probes"]["readiness"]["path"] = json!("/ready");
+    spec["probes"]["liveness"]["periodSeconds"] = json!(0);
+    assert_eq!(
+        render_with(&default_policy(), &server(spec), &[]).unwrap_err(),
+        RenderError::Invalid("probes.liveness.periodSeconds 0 is not between 1 and 3600".into())
+    );
+}
+
+#[test]
+fn several_replicas_get_a_disruption_budget_spread_and_client_affinity() {
+    let one = render_with(&default_policy(), &server(json!({"image": "ghcr.io/acme/server:1.0"})), &[])
+        .expect("renders");
+    assert_eq!(one.pod_disruption_budget, None);
+    assert_eq!(one.service["spec"].get("sessionAffinity"), None);
+    assert_eq!(one.deployment["spec"]["template"]["spec"].get("topologySpreadConstraints"), None);
+    assert_eq!(one.deployment["spec"]["replicas"], 1);
+
+    let three = render_with(
+        &default_policy(),
+        &server(json!({"image": "ghcr.io/acme/server:1.0", "replicas": 3})),
+        &[],
+    )
+    .expect("renders");
+    let selector = json!({"app.kubernetes.io/name": "x", "app.kubernetes.io/managed-by": "mcpguard"});
+    assert_eq!(
+        three.pod_disruption_budget,
+        Some(json!({
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": three.service["metadata"].clone(),
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector.clone()}},
+        }))
+    );
+    assert_eq!(three.service["spec"]["sessionAffinity"], "ClientIP");
+    assert_eq!(
+        three.deployment["spec"]["template"]["spec"]["topologySpreadConstraints"],
+        json!([{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": selector}}])
+    );
+    assert_eq!(three.deployment["spec"]["replicas"], 3);
+    assert_eq!(
+        render_with(&default_policy(), &server(json!({"image": "ghcr.io/acme/server:1.0", "replicas": 1001})), &[])
+            .unwrap_err(),
+        RenderError::Invalid("replicas 1001 is not between 0 and 1000".into())
+    );
+}
+
+#[test]
+fn autoscaling_renders_an_hpa_and_leaves_the_replicas_to_it() {
+    let server = server(json!({"image": "ghcr.io/acme/server:1.0",
+        "autoscaling": {"minReplicas": 2, "maxReplicas": 5, "targetCPUUtilizationPercentage": 70}}));
+    let rendered = render_with(&default_policy(), &server, &[]).expect("renders");
+    assert_eq!(
+        rendered.autoscaler,
+        Some(json!({
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": rendered.service["metadata"].clone(),
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "x"},
+                "minReplicas": 2,
+                "maxReplicas": 5,
+                "metrics": [{"type": "Resource", "resource": {"name": "cpu",
+                    "target": {"type": "Utilization", "averageUtilization": 70}}}],
+            },
+        }))
+    );
+    assert_eq!(rendered.deployment["spec"].get("replicas"), None);
+    assert!(rendered.pod_disruption_budget.is_some(), "up to 5 replicas");
+
+    let bad = super::tests::server(json!({"image": "ghcr.io/acme/server:1.0",
+        "autoscaling": {"minReplicas": 6, "maxReplicas": 5}}));
+    assert_eq!(
+        render_with(&default_policy(), &bad, &[]).unwrap_err(),
+        RenderError::Invalid("autoscaling needs 1 <= minReplicas (6) <= maxReplicas (5) <= 1000".into())
+    );
+}
+
+#[test]
+fn the_scale_selector_names_the_pods() {
+    assert_eq!(
+        selector_string(&server(json!({"image": "i"}))),
+        "app.kubernetes.io/managed-by=mcpguard,app.kubernetes.io/name=x"
+    );
 }
