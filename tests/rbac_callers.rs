@@ -230,10 +230,50 @@ const CALLERS: &[Caller] = &[
         verbs: &["get", "list", "watch", "create", "patch", "delete"],
         file: "src/cluster/controller.rs",
         calls: &[
-            "let api: Api<NetworkPolicy> = Api::namespaced(client.clone(), namespace);",
-            ".patch(&name, &params, &Patch::Apply(policy))",
+            "let network_policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), namespace);",
+            "api.patch(&server.name_any(), &params, &Patch::Apply(object))",
             "api.delete(&name, &params)",
             ".owns(",
+        ],
+    },
+    // For more than one replica, and for spec.autoscaling: applied, read first (held by
+    // another owner: left alone), deleted when no longer wanted, watched.
+    Caller {
+        group: "policy",
+        resources: &["poddisruptionbudgets"],
+        verbs: &["get", "list", "watch", "create", "patch", "delete"],
+        file: "src/cluster/controller.rs",
+        calls: &[
+            "held_by_another::<PodDisruptionBudget>(",
+            "let budgets: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), namespace);",
+            "api.patch(&server.name_any(), &params, &Patch::Apply(object))",
+            "api.delete(&name, &params)",
+            "Api::<PodDisruptionBudget>::namespaced(client.clone(), namespace)",
+        ],
+    },
+    Caller {
+        group: "autoscaling",
+        resources: &["horizontalpodautoscalers"],
+        verbs: &["get", "list", "watch", "create", "patch", "delete"],
+        file: "src/cluster/controller.rs",
+        calls: &[
+            "held_by_another::<HorizontalPodAutoscaler>(",
+            "let autoscalers: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), namespace);",
+            "api.patch(&server.name_any(), &params, &Patch::Apply(object))",
+            "api.delete(&name, &params)",
+            "Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), namespace)",
+        ],
+    },
+    // spec.config: metadata read for the version (the config hash), watched by metadata.
+    Caller {
+        group: "",
+        resources: &["configmaps"],
+        verbs: &["get", "list", "watch"],
+        file: "src/cluster/controller.rs",
+        calls: &[
+            "let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);",
+            "api.get_metadata_opt(&name)",
+            "Api::<PartialObjectMeta<ConfigMap>>::namespaced(client.clone(), namespace)",
         ],
     },
     // Referenced Secrets: metadata read for their version and key names.

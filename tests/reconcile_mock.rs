@@ -34,6 +34,11 @@ const SERVER_PATH: &str = "/apis/mcpguard.dev/v1alpha1/namespaces/mcp/mcpservers
 const STATUS_PATH: &str = "/apis/mcpguard.dev/v1alpha1/namespaces/mcp/mcpservers/github/status";
 const DEPLOYMENT_PATH: &str = "/apis/apps/v1/namespaces/mcp/deployments/github";
 const SERVICE_PATH: &str = "/api/v1/namespaces/mcp/services/github";
+/// The scale subresource's selector: the pods' labels.
+const SELECTOR: &str = "app.kubernetes.io/managed-by=mcpguard,app.kubernetes.io/name=github";
+const BUDGET_PATH: &str = "/apis/policy/v1/namespaces/mcp/poddisruptionbudgets/github";
+const AUTOSCALER_PATH: &str =
+    "/apis/autoscaling/v2/namespaces/mcp/horizontalpodautoscalers/github";
 const NETWORK_POLICY_PATH: &str =
     "/apis/networking.k8s.io/v1/namespaces/mcp/networkpolicies/github";
 const APPLY: &str = "application/apply-patch+yaml";
@@ -76,6 +81,20 @@ impl MockApi {
             );
         }
         for (path, resource) in objects {
+            self.expect_get(path)
+                .await
+                .reply(StatusCode::NOT_FOUND, &mock_api::not_found(resource, NAME));
+        }
+    }
+
+    /// Expects the reads of a server with one replica and no autoscaler: it owns no
+    /// PodDisruptionBudget or HorizontalPodAutoscaler, so the controller looks for one to
+    /// delete and finds none.
+    async fn expect_no_budget_or_autoscaler(&mut self) {
+        for (path, resource) in [
+            (BUDGET_PATH, "poddisruptionbudgets.policy"),
+            (AUTOSCALER_PATH, "horizontalpodautoscalers.autoscaling"),
+        ] {
             self.expect_get(path)
                 .await
                 .reply(StatusCode::NOT_FOUND, &mock_api::not_found(resource, NAME));
@@ -199,7 +218,7 @@ fn rendered(policy: &Policy, server: &Value, secrets: &[SecretVersion]) -> rende
         runtime_classes: &classes,
         now: t0(),
     };
-    render::render(&server, context, secrets).expect("renders")
+    render::render(&server, context, secrets, &[]).expect("renders")
 }
 
 fn render_error(policy: &Policy, server: &Value) -> render::RenderError {
@@ -210,7 +229,7 @@ fn render_error(policy: &Policy, server: &Value) -> render::RenderError {
         runtime_classes: &classes,
         now: t0(),
     };
-    render::render(&server, context, &[]).expect_err("does not render")
+    render::render(&server, context, &[], &[]).expect_err("does not render")
 }
 
 /// An applied object as the API server stores it.
@@ -279,6 +298,8 @@ fn pending_status(since: &str) -> Value {
         "phase": "Pending",
         "url": URL,
         "readyReplicas": 0,
+        "replicas": 1,
+        "selector": SELECTOR,
         "observedGeneration": 1,
         "conditions": [
             condition("Ready", "False", "Progressing", "0 of 1 replicas ready", since),
@@ -330,6 +351,7 @@ async fn apply_script(
     let deployment = api.expect_apply(DEPLOYMENT_PATH).await;
     raw.push(deployment.raw.clone());
     deployment.ok(&live_deployment(&deployment.body, "603", deployment_ready));
+    api.expect_no_budget_or_autoscaler().await;
     let status = if status_patched {
         let status = api.expect(&apply_to(STATUS_PATH)).await;
         raw.push(status.raw.clone());
@@ -731,6 +753,8 @@ async fn ready_pods_make_the_server_ready_and_only_that_condition_transitions() 
             "phase": "Ready",
             "url": URL,
             "readyReplicas": 1,
+            "replicas": 1,
+            "selector": SELECTOR,
             "observedGeneration": 1,
             "conditions": [
                 condition("Ready", "True", "Available", "1 of 1 replicas ready", t1),
@@ -786,6 +810,7 @@ async fn a_container_and_volume_added_by_someone_else_are_removed() {
             let mut cleaned = live_deployment(&deployment.body, "604", None);
             cleaned["metadata"]["resourceVersion"] = json!("604");
             removal.ok(&cleaned);
+            api.expect_no_budget_or_autoscaler().await;
             (api, removal.body)
         })
         .await;
@@ -891,6 +916,7 @@ async fn with_network_policies_off_the_owned_network_policy_is_deleted() {
             service.ok(&stored(&service.body, "602"));
             let deployment = api.expect_apply(DEPLOYMENT_PATH).await;
             deployment.ok(&live_deployment(&deployment.body, "603", None));
+            api.expect_no_budget_or_autoscaler().await;
             (api, delete.body)
         })
         .await;
@@ -925,6 +951,7 @@ async fn a_network_policy_someone_else_owns_is_not_deleted() {
             service.ok(&stored(&service.body, "602"));
             let deployment = api.expect_apply(DEPLOYMENT_PATH).await;
             deployment.ok(&live_deployment(&deployment.body, "603", None));
+            api.expect_no_budget_or_autoscaler().await;
             (api, ())
         })
         .await;
@@ -973,4 +1000,111 @@ async fn failures_back_off_per_server_and_a_success_resets_the_count() {
         .await;
     result.expect("reconciles");
     assert_eq!(harness.ctx.backoff.failures(&key), 0, "reset on success");
+}
+
+/// The server with `spec.autoscaling`: an HPA owns the replicas (3 now), a budget keeps one
+/// pod down at most, and the scale subresource's status says 3 replicas and the selector.
+#[tokio::test]
+async fn an_autoscaled_server_gets_its_hpa_and_budget_and_reports_its_scale() {
+    let policy = default_policy();
+    let mut spec = image_spec();
+    spec["autoscaling"] = json!({"minReplicas": 2, "maxReplicas": 5});
+    let server = server_json(NAMESPACE, spec);
+    let expected = rendered(&policy, &server, &[]);
+    let mut harness = Harness::new(policy);
+    let script_server = server.clone();
+    let (result, (deployment, budget, autoscaler, status)) = harness
+        .pass(&server, move |mut api| async move {
+            api.expect_get(SERVER_PATH).await.ok(&script_server);
+            // Each object it would write is read first; none exists yet.
+            for (path, resource) in [
+                (NETWORK_POLICY_PATH, "networkpolicies.networking.k8s.io"),
+                (SERVICE_PATH, "services"),
+                (BUDGET_PATH, "poddisruptionbudgets.policy"),
+                (AUTOSCALER_PATH, "horizontalpodautoscalers.autoscaling"),
+                (DEPLOYMENT_PATH, "deployments.apps"),
+            ] {
+                api.expect_get(path)
+                    .await
+                    .reply(StatusCode::NOT_FOUND, &mock_api::not_found(resource, NAME));
+            }
+            let np = api.expect_apply(NETWORK_POLICY_PATH).await;
+            np.ok(&stored(&np.body, "601"));
+            let service = api.expect_apply(SERVICE_PATH).await;
+            service.ok(&stored(&service.body, "602"));
+            let deployment = api.expect_apply(DEPLOYMENT_PATH).await;
+            // The HPA has scaled it to 3, two of them ready.
+            let mut live = live_deployment(&deployment.body, "603", Some(2));
+            live["spec"]["replicas"] = json!(3);
+            live["status"]["replicas"] = json!(3);
+            deployment.ok(&live);
+            let budget = api.expect_apply(BUDGET_PATH).await;
+            budget.ok(&stored(&budget.body, "604"));
+            let autoscaler = api.expect_apply(AUTOSCALER_PATH).await;
+            autoscaler.ok(&stored(&autoscaler.body, "605"));
+            let status = api.expect(&apply_to(STATUS_PATH)).await;
+            status.ok(&with_status(&script_server, &status.body["status"]));
+            (
+                api,
+                (deployment.body, budget.body, autoscaler.body, status.body),
+            )
+        })
+        .await;
+    assert_eq!(result.expect("reconciles"), Action::requeue(RESYNC));
+    assert_eq!(deployment, expected.deployment);
+    assert_eq!(deployment["spec"].get("replicas"), None, "the HPA's to set");
+    assert_eq!(Some(budget), expected.pod_disruption_budget);
+    assert_eq!(Some(autoscaler.clone()), expected.autoscaler);
+    assert_eq!(
+        autoscaler["spec"]["scaleTargetRef"],
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": NAME})
+    );
+    assert_eq!(status["status"]["replicas"], 3);
+    assert_eq!(status["status"]["selector"], SELECTOR);
+    assert_eq!(status["status"]["readyReplicas"], 2);
+    assert_eq!(
+        status["status"]["conditions"][0],
+        condition("Ready", "False", "Progressing", "2 of 3 replicas ready", T0)
+    );
+}
+
+/// An HPA of the server's name that another owner holds is never taken over.
+#[tokio::test]
+async fn an_autoscaler_another_owner_holds_stops_the_server_with_a_conflict() {
+    let policy = default_policy();
+    let mut spec = image_spec();
+    spec["autoscaling"] = json!({"maxReplicas": 3});
+    let server = server_json(NAMESPACE, spec);
+    let mut harness = Harness::new(policy);
+    let script_server = server.clone();
+    let foreign = json!({
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": NAME, "namespace": NAMESPACE, "uid": "0ther000-0000-4000-8000-000000000002",
+                     "resourceVersion": "11"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "other"},
+                 "maxReplicas": 10},
+    });
+    let (result, status) = harness
+        .pass(&server, move |mut api| async move {
+            api.expect_get(SERVER_PATH).await.ok(&script_server);
+            for (path, resource) in [
+                (NETWORK_POLICY_PATH, "networkpolicies.networking.k8s.io"),
+                (SERVICE_PATH, "services"),
+                (BUDGET_PATH, "poddisruptionbudgets.policy"),
+            ] {
+                api.expect_get(path)
+                    .await
+                    .reply(StatusCode::NOT_FOUND, &mock_api::not_found(resource, NAME));
+            }
+            api.expect_get(AUTOSCALER_PATH).await.ok(&foreign);
+            let status = api.expect(&apply_to(STATUS_PATH)).await;
+            status.ok(&with_status(&script_server, &status.body["status"]));
+            (api, status.body)
+        })
+        .await;
+    assert_eq!(result.expect("reconciles"), Action::requeue(RESYNC));
+    assert_eq!(
+        status["status"]["conditions"][0]["message"],
+        "HorizontalPodAutoscaler \"github\" already exists and is not owned by this MCPServer: nothing is written until it is removed, or the MCPServer renamed"
+    );
 }

@@ -17,9 +17,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
+use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
@@ -35,8 +38,8 @@ use crate::policy_store::PolicyStore;
 use mcpguard_core::engine;
 use mcpguard_core::mcpserver::crd::{Condition, MCPServer, MCPServerStatus, Phase};
 use mcpguard_core::mcpserver::render::{
-    self, MANAGED_BY, MANAGED_BY_LABEL, RenderError, Rendered, SecretVersion, missing_secrets,
-    referenced_secrets,
+    self, MANAGED_BY, MANAGED_BY_LABEL, RenderError, Rendered, SecretVersion, missing_config_maps,
+    missing_secrets, referenced_config_maps, referenced_secrets,
 };
 use mcpguard_core::policy::Policy;
 use mcpguard_core::runtime_class::RuntimeClassLookup;
@@ -245,19 +248,30 @@ async fn reconcile_server(server: &MCPServer, ctx: &Context) -> Result<Action, E
     }
 
     let secrets = read_secrets(&ctx.client, &namespace, &server).await?;
-    let missing = missing_secrets(&server, &secrets);
+    let config_maps = read_config_maps(&ctx.client, &namespace, &server).await?;
+    let mut missing = missing_secrets(&server, &secrets);
+    let secrets_missing = !missing.is_empty();
+    missing.extend(missing_config_maps(&server, &config_maps));
     let secrets_condition = if missing.is_empty() {
-        let message = if referenced_secrets(&server).is_empty() {
-            "no Secrets referenced"
-        } else {
-            "every referenced Secret and key exists"
+        let message = match (
+            referenced_secrets(&server).is_empty(),
+            referenced_config_maps(&server).is_empty(),
+        ) {
+            (true, true) => "no Secrets referenced",
+            (false, true) => "every referenced Secret and key exists",
+            (_, false) => "every referenced Secret, key and ConfigMap exists",
         };
         wanted(CONDITION_SECRETS_RESOLVED, "True", "Resolved", message)
     } else {
+        let reason = if secrets_missing {
+            "SecretNotFound"
+        } else {
+            "ConfigMapNotFound"
+        };
         wanted(
             CONDITION_SECRETS_RESOLVED,
             "False",
-            "SecretNotFound",
+            reason,
             missing.join("; "),
         )
     };
@@ -266,7 +280,7 @@ async fn reconcile_server(server: &MCPServer, ctx: &Context) -> Result<Action, E
         runtime_classes: ctx.runtime_classes.as_ref(),
         now,
     };
-    let rendered = match render::render(&server, context, &secrets) {
+    let rendered = match render::render(&server, context, &secrets, &config_maps) {
         Ok(rendered) => rendered,
         Err(err) => {
             let (ready, compliant) = match &err {
@@ -350,7 +364,11 @@ async fn reconcile_server(server: &MCPServer, ctx: &Context) -> Result<Action, E
             CONDITION_READY,
             "False",
             "SecretsMissing",
-            "waiting for the referenced Secrets",
+            if referenced_config_maps(&server).is_empty() {
+                "waiting for the referenced Secrets"
+            } else {
+                "waiting for the referenced Secrets and ConfigMaps"
+            },
         );
         let status = status_of(
             &server,
@@ -397,7 +415,15 @@ async fn reconcile_server(server: &MCPServer, ctx: &Context) -> Result<Action, E
         .as_ref()
         .and_then(|s| s.ready_replicas)
         .unwrap_or(0);
-    let replicas = server.spec.replicas;
+    // With an autoscaler the Deployment's replicas are the HPA's, not the spec's.
+    let replicas = match &server.spec.autoscaling {
+        Some(_) => live
+            .spec
+            .as_ref()
+            .and_then(|s| s.replicas)
+            .unwrap_or(server.spec.replicas),
+        None => server.spec.replicas,
+    };
     let available = ready_replicas >= replicas.max(1);
     let message = format!("{ready_replicas} of {replicas} replicas ready");
     let (phase, ready) = if available {
@@ -411,7 +437,7 @@ async fn reconcile_server(server: &MCPServer, ctx: &Context) -> Result<Action, E
             wanted(CONDITION_READY, "False", "Progressing", message),
         )
     };
-    let status = status_of(
+    let mut status = status_of(
         &server,
         &current,
         phase,
@@ -420,6 +446,9 @@ async fn reconcile_server(server: &MCPServer, ctx: &Context) -> Result<Action, E
         [ready, secrets_condition, compliant],
         now,
     );
+    // The scale subresource's view: `kubectl scale` and an HPA read these.
+    status.replicas = Some(live.status.as_ref().and_then(|s| s.replicas).unwrap_or(0));
+    status.selector = Some(render::selector_string(&server));
     write_status(&servers, &server, status).await?;
     Ok(Action::requeue(RESYNC))
 }
@@ -442,6 +471,28 @@ async fn read_secrets(
     for name in names {
         if let Some(secret) = api.get_opt(&name).await? {
             found.push(secret_version(name, &secret));
+        }
+    }
+    Ok(found)
+}
+
+/// The referenced ConfigMaps that exist, as uid and resourceVersion: their metadata only is
+/// read (configuration may still be sensitive, and mcpguard needs only its version).
+async fn read_config_maps(
+    client: &Client,
+    namespace: &str,
+    server: &MCPServer,
+) -> Result<Vec<SecretVersion>, Error> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let mut found = Vec::new();
+    for name in referenced_config_maps(server) {
+        if let Some(meta) = api.get_metadata_opt(&name).await? {
+            found.push(SecretVersion {
+                name,
+                uid: meta.metadata.uid.clone().unwrap_or_default(),
+                resource_version: meta.metadata.resource_version.clone().unwrap_or_default(),
+                keys: Vec::new(),
+            });
         }
     }
     Ok(found)
@@ -504,6 +555,24 @@ async fn foreign_object(
     {
         return Ok(Some(format!("Service {name:?}")));
     }
+    if rendered.pod_disruption_budget.is_some()
+        && let Some(held) =
+            held_by_another::<PodDisruptionBudget>(client, namespace, server, "PodDisruptionBudget")
+                .await?
+    {
+        return Ok(Some(held));
+    }
+    if rendered.autoscaler.is_some()
+        && let Some(held) = held_by_another::<HorizontalPodAutoscaler>(
+            client,
+            namespace,
+            server,
+            "HorizontalPodAutoscaler",
+        )
+        .await?
+    {
+        return Ok(Some(held));
+    }
     let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
     if let Some(existing) = api.get_opt(&name).await?
         && !owned_by(&existing, server)
@@ -513,9 +582,53 @@ async fn foreign_object(
     Ok(None)
 }
 
+/// `Kind "name"` when an object of the server's name exists and is not the server's.
+async fn held_by_another<K>(
+    client: &Client,
+    namespace: &str,
+    server: &MCPServer,
+    kind: &str,
+) -> Result<Option<String>, Error>
+where
+    K: Resource<Scope = NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let name = server.name_any();
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    Ok(match api.get_opt(&name).await? {
+        Some(existing) if !owned_by(&existing, server) => Some(format!("{kind} {name:?}")),
+        _ => None,
+    })
+}
+
+/// Applies `wanted`, or, when the render no longer wants the object, deletes the one this
+/// server owns (see [`delete_owned`]).
+async fn apply_or_delete<K>(
+    api: &Api<K>,
+    server: &MCPServer,
+    wanted: Option<&Value>,
+) -> Result<(), Error>
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match wanted {
+        Some(object) => {
+            let params = PatchParams::apply(FIELD_MANAGER).force();
+            api.patch(&server.name_any(), &params, &Patch::Apply(object))
+                .await?;
+            Ok(())
+        }
+        None => delete_owned(api, server).await,
+    }
+}
+
 /// Server-side applies the NetworkPolicy first (new pods start isolated), then the Service
-/// and the Deployment; removes what others added to the pod template. Returns the live
-/// Deployment.
+/// and the Deployment, then the PodDisruptionBudget and the HorizontalPodAutoscaler (each
+/// deleted when no longer wanted); removes what others added to the pod template. Returns
+/// the live Deployment.
 async fn apply(
     client: &Client,
     namespace: &str,
@@ -525,14 +638,7 @@ async fn apply(
     let name = server.name_any();
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let network_policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), namespace);
-    match &rendered.network_policy {
-        Some(policy) => {
-            network_policies
-                .patch(&name, &params, &Patch::Apply(policy))
-                .await?;
-        }
-        None => delete_owned_network_policy(&network_policies, server).await?,
-    }
+    apply_or_delete(&network_policies, server, rendered.network_policy.as_ref()).await?;
     let services: Api<Service> = Api::namespaced(client.clone(), namespace);
     services
         .patch(&name, &params, &Patch::Apply(&rendered.service))
@@ -542,7 +648,7 @@ async fn apply(
         .patch(&name, &params, &Patch::Apply(&rendered.deployment))
         .await?;
     let live_value = serde_json::to_value(&live).map_err(|e| Error::Encode("Deployment", e))?;
-    match removal_patch(&live_value, &rendered.deployment) {
+    let live = match removal_patch(&live_value, &rendered.deployment) {
         Some(patch) => {
             let patch: json_patch::Patch =
                 serde_json::from_value(patch).map_err(|e| Error::Encode("JSON Patch", e))?;
@@ -554,20 +660,27 @@ async fn apply(
                 field_manager: Some(FIELD_MANAGER.to_owned()),
                 ..PatchParams::default()
             };
-            Ok(deployments
+            deployments
                 .patch(&name, &params, &Patch::Json::<()>(patch))
-                .await?)
+                .await?
         }
-        None => Ok(live),
-    }
+        None => live,
+    };
+    let budgets: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), namespace);
+    apply_or_delete(&budgets, server, rendered.pod_disruption_budget.as_ref()).await?;
+    let autoscalers: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), namespace);
+    apply_or_delete(&autoscalers, server, rendered.autoscaler.as_ref()).await?;
+    Ok(live)
 }
 
-/// The policy no longer wants NetworkPolicies: delete the one this server owns (only that
-/// one, and only that object: the uid precondition guards against a replacement).
-async fn delete_owned_network_policy(
-    api: &Api<NetworkPolicy>,
-    server: &MCPServer,
-) -> Result<(), Error> {
+/// An object the render no longer wants (the policy turned NetworkPolicies off, one replica
+/// needs no disruption budget, the autoscaler was removed): delete the one this server owns
+/// (only that one, and only that object: the uid precondition guards against a
+/// replacement). One another owner holds is left alone.
+async fn delete_owned<K>(api: &Api<K>, server: &MCPServer) -> Result<(), Error>
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
     let name = server.name_any();
     let Some(existing) = api.get_opt(&name).await? else {
         return Ok(());
@@ -665,6 +778,9 @@ fn status_of(
         phase: Some(phase),
         url,
         ready_replicas,
+        // Kept until a pass that reads the Deployment says otherwise.
+        replicas: current.replicas,
+        selector: current.selector.clone(),
         observed_generation: generation,
         conditions,
     }
@@ -719,6 +835,21 @@ fn servers_referencing(
         .collect()
 }
 
+/// The MCPServers in `namespace` that mount ConfigMap `name`.
+fn servers_configured_by(
+    store: &Store<MCPServer>,
+    namespace: &str,
+    name: &str,
+) -> Vec<ObjectRef<MCPServer>> {
+    store
+        .state()
+        .iter()
+        .filter(|server| server.namespace().as_deref() == Some(namespace))
+        .filter(|server| referenced_config_maps(server).iter().any(|c| c == name))
+        .map(|server| ObjectRef::from(server.as_ref()))
+        .collect()
+}
+
 /// The controller for the servers of `namespaces`: MCPServers cluster-wide (the others get
 /// a Failed status), and per enforced namespace its owned Deployments, Services and
 /// NetworkPolicies (by the managed-by label) and the metadata of its Secrets.
@@ -736,6 +867,7 @@ pub fn controller(
     let store = controller.store();
     for namespace in namespaces {
         let store = store.clone();
+        let config_store = store.clone();
         controller = controller
             .owns(
                 Api::<Deployment>::namespaced(client.clone(), namespace),
@@ -748,6 +880,24 @@ pub fn controller(
             .owns(
                 Api::<NetworkPolicy>::namespaced(client.clone(), namespace),
                 managed.clone(),
+            )
+            .owns(
+                Api::<PodDisruptionBudget>::namespaced(client.clone(), namespace),
+                managed.clone(),
+            )
+            .owns(
+                Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), namespace),
+                managed.clone(),
+            )
+            // Metadata only, as for Secrets: a changed ConfigMap rolls the pods.
+            .watches(
+                Api::<PartialObjectMeta<ConfigMap>>::namespaced(client.clone(), namespace),
+                watcher::Config::default(),
+                move |config_map: PartialObjectMeta<ConfigMap>| {
+                    let namespace = config_map.metadata.namespace.clone().unwrap_or_default();
+                    let name = config_map.metadata.name.clone().unwrap_or_default();
+                    servers_configured_by(&config_store, &namespace, &name)
+                },
             )
             // Metadata only: a Secret's values never reach mcpguard through the watch.
             .watches(

@@ -105,12 +105,24 @@ pub fn run(args: &RenderArgs) -> Result<RenderOutput, String> {
                 keys: key.into_iter().collect(),
             })
             .collect();
-        match render::render(&server, context, &secrets) {
+        // ConfigMaps, like Secrets, are taken to exist; their versions are unknown offline.
+        let config_maps: Vec<render::SecretVersion> = render::referenced_config_maps(&server)
+            .into_iter()
+            .map(|name| render::SecretVersion {
+                name,
+                uid: String::new(),
+                resource_version: String::new(),
+                keys: Vec::new(),
+            })
+            .collect();
+        match render::render(&server, context, &secrets, &config_maps) {
             Ok(rendered) => {
                 let objects = [
                     Some(rendered.deployment),
                     Some(rendered.service),
                     rendered.network_policy,
+                    rendered.pod_disruption_budget,
+                    rendered.autoscaler,
                 ];
                 for object in objects.into_iter().flatten() {
                     rendered_objects.push(object);

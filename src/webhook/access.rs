@@ -1,5 +1,5 @@
-//! Asks the API server whether an MCPServer's author may read each Secret it names: one
-//! SubjectAccessReview per Secret, as the requesting user (`user`, `groups`, `uid` and
+//! Asks the API server whether an MCPServer's author may read each Secret and ConfigMap it
+//! names: one SubjectAccessReview per object, as the requesting user (`user`, `groups`, `uid` and
 //! `extra` copied from the admission request). The answers go to the pure decision
 //! (`mcpguard_core::mcpserver::access`); a failure or a timeout is an `Unverified` answer,
 //! on which the decision fails closed.
@@ -12,7 +12,7 @@ use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
 use kube::api::{Api, PostParams};
-use mcpguard_core::mcpserver::access::{Access, MAX_CHECKED_SECRETS, RESOURCE, VERB};
+use mcpguard_core::mcpserver::access::{Access, MAX_CHECKED_REFERENCES, Reference, VERB};
 
 /// How long all the reviews of one admission request may take together: well inside the
 /// webhook configurations' 5 s timeout, so a slow API server gives a clear denial rather
@@ -22,8 +22,8 @@ pub const ACCESS_REVIEW_TIMEOUT: Duration = Duration::from_secs(3);
 /// The longest error text kept in an answer (it reaches the user in the denial).
 const MAX_ERROR_CHARS: usize = 200;
 
-/// The SubjectAccessReview asking whether `user` may get Secret `name` in `namespace`.
-pub fn review_for(user: &UserInfo, namespace: &str, name: &str) -> SubjectAccessReview {
+/// The SubjectAccessReview asking whether `user` may get `reference` in `namespace`.
+pub fn review_for(user: &UserInfo, namespace: &str, reference: &Reference) -> SubjectAccessReview {
     SubjectAccessReview {
         spec: SubjectAccessReviewSpec {
             user: user.username.clone(),
@@ -35,8 +35,8 @@ pub fn review_for(user: &UserInfo, namespace: &str, name: &str) -> SubjectAccess
                 verb: Some(VERB.to_owned()),
                 group: Some(String::new()),
                 version: Some("v1".to_owned()),
-                resource: Some(RESOURCE.to_owned()),
-                name: Some(name.to_owned()),
+                resource: Some(reference.kind.resource().to_owned()),
+                name: Some(reference.name.clone()),
                 ..ResourceAttributes::default()
             }),
             ..SubjectAccessReviewSpec::default()
@@ -45,16 +45,16 @@ pub fn review_for(user: &UserInfo, namespace: &str, name: &str) -> SubjectAccess
     }
 }
 
-/// The API server's answer for each Secret of `names` (at most [`MAX_CHECKED_SECRETS`]; the
+/// The API server's answer for each of `names` (at most [`MAX_CHECKED_REFERENCES`]; the
 /// decision refuses more without asking). Asked concurrently, all within `timeout`.
 pub async fn secret_access(
     client: &kube::Client,
     user: &UserInfo,
     namespace: &str,
-    names: &[String],
+    names: &[Reference],
     timeout: Duration,
-) -> BTreeMap<String, Access> {
-    if names.len() > MAX_CHECKED_SECRETS {
+) -> BTreeMap<Reference, Access> {
+    if names.len() > MAX_CHECKED_REFERENCES {
         return BTreeMap::new();
     }
     let api: Api<SubjectAccessReview> = Api::all(client.clone());
@@ -118,7 +118,8 @@ mod tests {
                 vec!["read".to_owned()],
             )])),
         };
-        let review = serde_json::to_value(review_for(&user, "mcp", "db-admin")).expect("json");
+        let review = serde_json::to_value(review_for(&user, "mcp", &Reference::secret("db-admin")))
+            .expect("json");
         assert_eq!(
             review,
             serde_json::json!({
@@ -141,6 +142,19 @@ mod tests {
                 },
             })
         );
+    }
+
+    #[test]
+    fn a_config_map_is_asked_about_as_configmaps() {
+        let review = review_for(
+            &UserInfo::default(),
+            "mcp",
+            &Reference::config_map("settings"),
+        );
+        let attributes = review.spec.resource_attributes.expect("attributes");
+        assert_eq!(attributes.resource.as_deref(), Some("configmaps"));
+        assert_eq!(attributes.name.as_deref(), Some("settings"));
+        assert_eq!(attributes.verb.as_deref(), Some("get"));
     }
 
     #[test]

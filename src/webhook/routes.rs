@@ -344,13 +344,13 @@ async fn decide(
     Ok(([(header::CONTENT_TYPE, json)], body).into_response())
 }
 
-/// The API server's answers for the Secrets an MCPServer request names (none for other
-/// requests), asked as the requesting user.
+/// The API server's answers for the Secrets and ConfigMaps an MCPServer request names (none
+/// for other requests), asked as the requesting user.
 async fn ask_secret_access(
     state: &AppState,
     request: &mcpguard_core::review::AdmissionRequest,
     policies: &mcpguard_core::policy_set::PolicySet,
-) -> BTreeMap<String, Access> {
+) -> BTreeMap<mcpguard_core::mcpserver::access::Reference, Access> {
     let names = admission::secrets_to_ask(request, policies);
     if names.is_empty() {
         return BTreeMap::new();

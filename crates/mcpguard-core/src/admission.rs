@@ -91,11 +91,14 @@ pub struct Context<'a> {
     pub secret_access: SecretAccess<'a>,
 }
 
-/// The Secrets the webhook must ask about before [`validate`] judges `request`: those an
-/// MCPServer names, on a CREATE or UPDATE of its spec in a namespace a policy enforces (an
+/// The Secrets and ConfigMaps the webhook must ask about before [`validate`] judges
+/// `request`: those an MCPServer names, on a CREATE or UPDATE of its spec in a namespace a policy enforces (an
 /// author who changes only `image` would redirect Secrets someone else wired in). Empty for
 /// every other request.
-pub fn secrets_to_ask(request: &AdmissionRequest, policies: &PolicySet) -> Vec<String> {
+pub fn secrets_to_ask(
+    request: &AdmissionRequest,
+    policies: &PolicySet,
+) -> Vec<crate::mcpserver::access::Reference> {
     if Resource::of(request) != Resource::McpServer {
         return Vec::new();
     }

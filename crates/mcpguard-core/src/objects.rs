@@ -144,7 +144,7 @@ pub fn validate_server(
     let mut decision = validate_with(request, context, &mut |object, request, context| {
         let mut violations = judge_server(object, request, context)?;
         let names = server_of(object, request)
-            .map(|server| access::secrets_to_check(&server))
+            .map(|server| access::references_to_check(&server))
             .unwrap_or_default();
         let namespace = request.namespace.as_deref().unwrap_or("");
         match access {
@@ -164,9 +164,12 @@ pub fn validate_server(
     decision
 }
 
-/// The Secrets [`validate_server`] will check for `request`: none when it does not judge
+/// The Secrets and ConfigMaps [`validate_server`] will check for `request`: none when it does not judge
 /// the request (out of scope, spec unchanged, not an MCPServer it can read).
-pub fn server_secrets_to_ask(request: &AdmissionRequest, policy: &Policy) -> Vec<String> {
+pub fn server_secrets_to_ask(
+    request: &AdmissionRequest,
+    policy: &Policy,
+) -> Vec<access::Reference> {
     if !request
         .namespace
         .as_deref()
@@ -177,7 +180,7 @@ pub fn server_secrets_to_ask(request: &AdmissionRequest, policy: &Policy) -> Vec
     }
     match changed_object(request) {
         Ok(object) => server_of(object, request)
-            .map(|server| access::secrets_to_check(&server))
+            .map(|server| access::references_to_check(&server))
             .unwrap_or_default(),
         Err(_) => Vec::new(),
     }
@@ -441,7 +444,7 @@ mod tests {
             now: time::OffsetDateTime::UNIX_EPOCH,
         };
         // The author may read every Secret the server names, unless a test says otherwise.
-        let allowed: std::collections::BTreeMap<String, access::Access> =
+        let allowed: std::collections::BTreeMap<access::Reference, access::Access> =
             server_secrets_to_ask(request, policy)
                 .into_iter()
                 .map(|name| (name, access::Access::Allowed))
@@ -561,11 +564,20 @@ mod tests {
         let request = deputy_request("intern");
         assert_eq!(
             server_secrets_to_ask(&request, &policy("")),
-            ["argocd-repo-creds", "db-admin"]
+            [
+                access::Reference::secret("argocd-repo-creds"),
+                access::Reference::secret("db-admin")
+            ]
         );
         let answers = std::collections::BTreeMap::from([
-            ("argocd-repo-creds".to_owned(), access::Access::Denied),
-            ("db-admin".to_owned(), access::Access::Allowed),
+            (
+                access::Reference::secret("argocd-repo-creds"),
+                access::Access::Denied,
+            ),
+            (
+                access::Reference::secret("db-admin"),
+                access::Access::Allowed,
+            ),
         ]);
         let decision = judge_with_access(&policy(""), &request, SecretAccess::Answered(&answers));
         assert_eq!(decision.outcome, Outcome::Denied);
@@ -579,8 +591,14 @@ mod tests {
         );
         // Allowed for both: admitted.
         let allowed = std::collections::BTreeMap::from([
-            ("argocd-repo-creds".to_owned(), access::Access::Allowed),
-            ("db-admin".to_owned(), access::Access::Allowed),
+            (
+                access::Reference::secret("argocd-repo-creds"),
+                access::Access::Allowed,
+            ),
+            (
+                access::Reference::secret("db-admin"),
+                access::Access::Allowed,
+            ),
         ]);
         let decision = judge_with_access(&policy(""), &request, SecretAccess::Answered(&allowed));
         assert_eq!(decision.outcome, Outcome::Allowed);
@@ -590,7 +608,7 @@ mod tests {
     fn a_refused_secret_is_denied_even_where_the_policy_only_warns() {
         let warn = policy("  namespaceModes: {mcp: warn}\n");
         let answers = std::collections::BTreeMap::from([(
-            "argocd-repo-creds".to_owned(),
+            access::Reference::secret("argocd-repo-creds"),
             access::Access::Unverified("the API server did not answer".into()),
         )]);
         let decision = judge_with_access(
@@ -650,14 +668,14 @@ mod tests {
         elsewhere.namespace = Some("default".into());
         assert_eq!(
             server_secrets_to_ask(&elsewhere, &policy),
-            Vec::<String>::new()
+            Vec::<access::Reference>::new()
         );
         let mut relabelled = deputy_request("intern");
         relabelled.operation = "UPDATE".into();
         relabelled.old_object = relabelled.object.clone();
         assert_eq!(
             server_secrets_to_ask(&relabelled, &policy),
-            Vec::<String>::new()
+            Vec::<access::Reference>::new()
         );
         // An update that changes only the image still asks: it redirects the Secrets.
         let mut redirected = deputy_request("intern");
@@ -671,7 +689,10 @@ mod tests {
         redirected.old_object = serde_json::from_value(old).ok();
         assert_eq!(
             server_secrets_to_ask(&redirected, &policy),
-            ["argocd-repo-creds", "db-admin"]
+            [
+                access::Reference::secret("argocd-repo-creds"),
+                access::Reference::secret("db-admin")
+            ]
         );
     }
 

@@ -39,8 +39,10 @@ fn request_in(namespace: &str, group: &str, resource: &str, object: Value) -> Ad
 }
 
 /// The answers for a request that names no Secret.
-const NO_SECRETS_ASKED: &std::collections::BTreeMap<String, crate::mcpserver::access::Access> =
-    &std::collections::BTreeMap::new();
+const NO_SECRETS_ASKED: &std::collections::BTreeMap<
+    crate::mcpserver::access::Reference,
+    crate::mcpserver::access::Access,
+> = &std::collections::BTreeMap::new();
 
 fn with_context<T>(policies: &PolicySet, judge: impl FnOnce(Context<'_>) -> T) -> T {
     let classes = StaticRuntimeClasses::default();

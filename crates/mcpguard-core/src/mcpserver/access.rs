@@ -11,21 +11,84 @@
 
 use std::collections::BTreeMap;
 
+use std::fmt;
+
 use super::crd::MCPServer;
-use super::render::referenced_secrets;
+use super::render::{referenced_config_maps, referenced_secrets};
 use crate::violation::Violation;
 
 /// The check ID of a Secret the author may not read, or whose access could not be verified.
 pub const MCPSERVER_SECRET_ACCESS: &str = "mcpServerSecretAccess";
+/// The same for a ConfigMap the server mounts (`spec.config`).
+pub const MCPSERVER_CONFIGMAP_ACCESS: &str = "mcpServerConfigMapAccess";
 
-/// The most Secrets one review asks about. Each is a request to the API server inside the
-/// webhook's timeout, and the count comes from the request, so it is bounded before anything
-/// is asked; a server naming more is refused.
-pub const MAX_CHECKED_SECRETS: usize = 32;
+/// The most references one review asks about. Each is a request to the API server inside
+/// the webhook's timeout, and the count comes from the request, so it is bounded before
+/// anything is asked; a server naming more is refused.
+pub const MAX_CHECKED_REFERENCES: usize = 32;
 
-/// The verb and resource every check asks about.
+/// The verb every check asks about.
 pub const VERB: &str = "get";
-pub const RESOURCE: &str = "secrets";
+
+/// What kind of object a server reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ReferenceKind {
+    Secret,
+    ConfigMap,
+}
+
+impl ReferenceKind {
+    /// The resource a SubjectAccessReview names (core API group).
+    pub fn resource(self) -> &'static str {
+        match self {
+            ReferenceKind::Secret => "secrets",
+            ReferenceKind::ConfigMap => "configmaps",
+        }
+    }
+
+    pub fn kind(self) -> &'static str {
+        match self {
+            ReferenceKind::Secret => "Secret",
+            ReferenceKind::ConfigMap => "ConfigMap",
+        }
+    }
+
+    fn check(self) -> &'static str {
+        match self {
+            ReferenceKind::Secret => MCPSERVER_SECRET_ACCESS,
+            ReferenceKind::ConfigMap => MCPSERVER_CONFIGMAP_ACCESS,
+        }
+    }
+}
+
+/// One object a server reads: `Secret "db-admin"`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Reference {
+    pub kind: ReferenceKind,
+    pub name: String,
+}
+
+impl Reference {
+    pub fn secret(name: impl Into<String>) -> Reference {
+        Reference {
+            kind: ReferenceKind::Secret,
+            name: name.into(),
+        }
+    }
+
+    pub fn config_map(name: impl Into<String>) -> Reference {
+        Reference {
+            kind: ReferenceKind::ConfigMap,
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {:?}", self.kind.kind(), self.name)
+    }
+}
 
 /// Whether an MCPServer's author may read the Secrets it names (see
 /// this module): asking is I/O, so the answers come in from the caller.
@@ -33,13 +96,13 @@ pub const RESOURCE: &str = "secrets";
 pub enum SecretAccess<'a> {
     /// The webhook asked: the answer per Secret name. A Secret without one is unverified,
     /// and refused.
-    Answered(&'a BTreeMap<String, Access>),
+    Answered(&'a BTreeMap<Reference, Access>),
     /// Offline (`mcpguard check`): nothing can be asked, so nothing is refused for it, and
     /// each reference is reported as not verified.
     Offline,
 }
 
-/// The API server's answer for one Secret.
+/// The API server's answer for one reference.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Access {
     Allowed,
@@ -48,58 +111,65 @@ pub enum Access {
     Unverified(String),
 }
 
-/// The distinct Secrets a server names, sorted: what must be asked about.
-pub fn secrets_to_check(server: &MCPServer) -> Vec<String> {
-    let mut names: Vec<String> = referenced_secrets(server)
+/// The distinct Secrets and ConfigMaps a server names, sorted (Secrets first): what must be
+/// asked about.
+pub fn references_to_check(server: &MCPServer) -> Vec<Reference> {
+    let mut references: Vec<Reference> = referenced_secrets(server)
         .into_iter()
-        .map(|(name, _)| name)
+        .map(|(name, _)| Reference::secret(name))
+        .chain(
+            referenced_config_maps(server)
+                .into_iter()
+                .map(Reference::config_map),
+        )
         .collect();
-    names.sort_unstable();
-    names.dedup();
-    names
+    references.sort_unstable();
+    references.dedup();
+    references
 }
 
-/// The violations for a server whose author (`user`) got `answers` for the Secrets it names
-/// in `namespace`: one per Secret not allowed, naming the Secret and the verb. A Secret with
-/// no answer counts as unverified.
+/// The violations for a server whose author (`user`) got `answers` for what it names in
+/// `namespace`: one per reference not allowed, naming it and the verb. A reference with no
+/// answer counts as unverified.
 pub fn access_violations(
     user: &str,
     namespace: &str,
-    names: &[String],
-    answers: &BTreeMap<String, Access>,
+    references: &[Reference],
+    answers: &BTreeMap<Reference, Access>,
 ) -> Vec<Violation> {
-    if names.len() > MAX_CHECKED_SECRETS {
+    if references.len() > MAX_CHECKED_REFERENCES {
         return vec![Violation {
             check: MCPSERVER_SECRET_ACCESS.into(),
-            reason: "too many Secret references".into(),
+            reason: "too many Secret and ConfigMap references".into(),
             detail: format!(
-                "the MCPServer names {} Secrets; at most {MAX_CHECKED_SECRETS} can be checked against its author's rights",
-                names.len()
+                "the MCPServer names {} Secrets and ConfigMaps; at most {MAX_CHECKED_REFERENCES} can be checked against its author's rights",
+                references.len()
             ),
         }];
     }
-    names
+    references
         .iter()
-        .filter_map(|name| {
+        .filter_map(|reference| {
             let unverified = Access::Unverified("no answer".into());
-            let (reason, detail) = match answers.get(name).unwrap_or(&unverified) {
+            let kind = reference.kind.kind();
+            let (reason, detail) = match answers.get(reference).unwrap_or(&unverified) {
                 Access::Allowed => return None,
                 Access::Denied => (
-                    "author may not read a referenced Secret",
+                    format!("author may not read a referenced {kind}"),
                     format!(
-                        "user {user:?} may not {VERB} Secret {name:?} in namespace {namespace:?}, so an MCPServer of theirs may not read it either"
+                        "user {user:?} may not {VERB} {reference} in namespace {namespace:?}, so an MCPServer of theirs may not read it either"
                     ),
                 ),
                 Access::Unverified(why) => (
-                    "author's access to a referenced Secret not verified",
+                    format!("author's access to a referenced {kind} not verified"),
                     format!(
-                        "could not verify that user {user:?} may {VERB} Secret {name:?} in namespace {namespace:?} ({why}); refused until it can be"
+                        "could not verify that user {user:?} may {VERB} {reference} in namespace {namespace:?} ({why}); refused until it can be"
                     ),
                 ),
             };
             Some(Violation {
-                check: MCPSERVER_SECRET_ACCESS.into(),
-                reason: reason.into(),
+                check: reference.kind.check().into(),
+                reason,
                 detail,
             })
         })
@@ -109,14 +179,14 @@ pub fn access_violations(
 /// How each of [`offline_notes`] starts, so that the CLI can show them apart.
 pub const OFFLINE_NOTE_PREFIX: &str = "not verified offline: ";
 
-/// What `mcpguard check` says offline, where it cannot ask: one line per Secret whose access
-/// the webhook will check.
-pub fn offline_notes(names: &[String], namespace: &str) -> Vec<String> {
-    names
+/// What `mcpguard check` says offline, where it cannot ask: one line per reference whose
+/// access the webhook will check.
+pub fn offline_notes(references: &[Reference], namespace: &str) -> Vec<String> {
+    references
         .iter()
-        .map(|name| {
+        .map(|reference| {
             format!(
-                "{OFFLINE_NOTE_PREFIX}the webhook will ask whether the author may {VERB} Secret {name:?} in namespace {namespace:?}"
+                "{OFFLINE_NOTE_PREFIX}the webhook will ask whether the author may {VERB} {reference} in namespace {namespace:?}"
             )
         })
         .collect()
@@ -150,26 +220,51 @@ mod tests {
         }))
     }
 
+    fn secrets(names: &[&str]) -> Vec<Reference> {
+        names.iter().map(|name| Reference::secret(*name)).collect()
+    }
+
     #[test]
-    fn every_named_secret_is_checked_once() {
+    fn every_named_secret_and_config_map_is_checked_once() {
         assert_eq!(
-            secrets_to_check(&deputy()),
-            ["argocd-repo-creds", "db-admin", "team-b-token"]
+            references_to_check(&deputy()),
+            secrets(&["argocd-repo-creds", "db-admin", "team-b-token"])
         );
         assert_eq!(
-            secrets_to_check(&server(json!({"image": "ghcr.io/acme/mcp:1"}))),
-            Vec::<String>::new()
+            references_to_check(&server(json!({"image": "ghcr.io/acme/mcp:1"}))),
+            Vec::<Reference>::new()
+        );
+        let configured = server(json!({"image": "ghcr.io/acme/mcp:1",
+            "files": [{"secretRef": {"name": "tls"}}],
+            "config": [{"configMapRef": {"name": "settings"}}, {"configMapRef": {"name": "settings"}}]}));
+        assert_eq!(
+            references_to_check(&configured),
+            [Reference::secret("tls"), Reference::config_map("settings")]
+        );
+    }
+
+    #[test]
+    fn a_config_map_the_author_may_not_read_is_its_own_violation() {
+        let references = [Reference::config_map("team-b-settings")];
+        let answers = BTreeMap::from([(references[0].clone(), Access::Denied)]);
+        assert_eq!(
+            access_violations("intern", "mcp", &references, &answers),
+            vec![Violation {
+                check: MCPSERVER_CONFIGMAP_ACCESS.into(),
+                reason: "author may not read a referenced ConfigMap".into(),
+                detail: "user \"intern\" may not get ConfigMap \"team-b-settings\" in namespace \"mcp\", so an MCPServer of theirs may not read it either".into(),
+            }]
         );
     }
 
     #[test]
     fn each_secret_the_author_may_not_read_is_a_violation_naming_it_and_the_verb() {
-        let names = secrets_to_check(&deputy());
+        let names = references_to_check(&deputy());
         let answers = BTreeMap::from([
-            ("argocd-repo-creds".to_owned(), Access::Denied),
-            ("db-admin".to_owned(), Access::Allowed),
+            (Reference::secret("argocd-repo-creds"), Access::Denied),
+            (Reference::secret("db-admin"), Access::Allowed),
             (
-                "team-b-token".to_owned(),
+                Reference::secret("team-b-token"),
                 Access::Unverified("the API server did not answer in time".into()),
             ),
         ]);
@@ -192,15 +287,15 @@ mod tests {
 
     #[test]
     fn an_author_who_may_read_every_secret_passes() {
-        let names = secrets_to_check(&deputy());
-        let answers: BTreeMap<String, Access> =
+        let names = references_to_check(&deputy());
+        let answers: BTreeMap<Reference, Access> =
             names.iter().map(|n| (n.clone(), Access::Allowed)).collect();
         assert_eq!(access_violations("ops", "mcp", &names, &answers), vec![]);
     }
 
     #[test]
     fn a_secret_with_no_answer_fails_closed() {
-        let names = vec!["forgotten".to_owned()];
+        let names = secrets(&["forgotten"]);
         let found = access_violations("ops", "mcp", &names, &BTreeMap::new());
         assert_eq!(found.len(), 1);
         assert_eq!(
@@ -211,19 +306,21 @@ mod tests {
 
     #[test]
     fn too_many_references_are_refused_before_anything_is_asked() {
-        let names: Vec<String> = (0..=MAX_CHECKED_SECRETS).map(|i| format!("s{i}")).collect();
-        let all_allowed: BTreeMap<String, Access> =
+        let names: Vec<Reference> = (0..=MAX_CHECKED_REFERENCES)
+            .map(|i| Reference::secret(format!("s{i}")))
+            .collect();
+        let all_allowed: BTreeMap<Reference, Access> =
             names.iter().map(|n| (n.clone(), Access::Allowed)).collect();
         assert_eq!(
             access_violations("ops", "mcp", &names, &all_allowed),
             vec![Violation {
                 check: MCPSERVER_SECRET_ACCESS.into(),
-                reason: "too many Secret references".into(),
-                detail: "the MCPServer names 33 Secrets; at most 32 can be checked against its author's rights".into(),
+                reason: "too many Secret and ConfigMap references".into(),
+                detail: "the MCPServer names 33 Secrets and ConfigMaps; at most 32 can be checked against its author's rights".into(),
             }]
         );
         assert_eq!(
-            access_violations("ops", "mcp", &names[..MAX_CHECKED_SECRETS], &all_allowed),
+            access_violations("ops", "mcp", &names[..MAX_CHECKED_REFERENCES], &all_allowed),
             vec![]
         );
     }
@@ -231,7 +328,7 @@ mod tests {
     #[test]
     fn offline_each_reference_is_reported_as_not_verified() {
         assert_eq!(
-            offline_notes(&["db-admin".to_owned()], "mcp"),
+            offline_notes(&secrets(&["db-admin"]), "mcp"),
             [
                 "not verified offline: the webhook will ask whether the author may get Secret \"db-admin\" in namespace \"mcp\""
             ]

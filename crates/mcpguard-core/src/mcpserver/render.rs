@@ -447,7 +447,10 @@ fn pod_template(
     };
     container.insert("readinessProbe".into(), readiness);
     if let Some(probe) = &probes.liveness {
-        container.insert("livenessProbe".into(), http_probe(probe, "probes.liveness")?);
+        container.insert(
+            "livenessProbe".into(),
+            http_probe(probe, "probes.liveness")?,
+        );
     }
     if let Some(resources) = &spec.resources {
         let resources =

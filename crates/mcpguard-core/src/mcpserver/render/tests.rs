@@ -1286,8 +1286,13 @@ fn config_map(name: &str, resource_version: &str) -> SecretVersion {
 fn config_maps_are_mounted_read_only_and_a_change_rolls_the_pods() {
     let server = server(json!({"image": "ghcr.io/acme/server:1.0",
         "config": [{"configMapRef": {"name": "settings"}}]}));
-    let rendered = render_with_config(&default_policy(), &server, &[], &[config_map("settings", "7")])
-        .expect("renders");
+    let rendered = render_with_config(
+        &default_policy(),
+        &server,
+        &[],
+        &[config_map("settings", "7")],
+    )
+    .expect("renders");
     let template = &rendered.deployment["spec"]["template"];
     assert_eq!(
         template["spec"]["volumes"],
@@ -1298,12 +1303,20 @@ fn config_maps_are_mounted_read_only_and_a_change_rolls_the_pods() {
         json!([{"name": "config-0", "mountPath": "/config/settings", "readOnly": true}])
     );
     let hash = |version: &str| {
-        render_with_config(&default_policy(), &server, &[], &[config_map("settings", version)])
-            .expect("renders")
-            .deployment["spec"]["template"]["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
+        render_with_config(
+            &default_policy(),
+            &server,
+            &[],
+            &[config_map("settings", version)],
+        )
+        .expect("renders")
+        .deployment["spec"]["template"]["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
             .clone()
     };
-    assert_eq!(hash("7"), template["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]);
+    assert_eq!(
+        hash("7"),
+        template["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
+    );
     assert_ne!(hash("7"), hash("8"));
     assert_eq!(
         missing_config_maps(&server, &[]),
@@ -1311,8 +1324,12 @@ fn config_maps_are_mounted_read_only_and_a_change_rolls_the_pods() {
     );
     assert!(missing_config_maps(&server, &[config_map("settings", "7")]).is_empty());
 
-    let without = render_with(&default_policy(), &super::tests::server(json!({"image": "ghcr.io/acme/server:1.0"})), &[])
-        .expect("renders");
+    let without = render_with(
+        &default_policy(),
+        &super::tests::server(json!({"image": "ghcr.io/acme/server:1.0"})),
+        &[],
+    )
+    .expect("renders");
     let annotations = &without.deployment["spec"]["template"]["metadata"]["annotations"];
     assert_eq!(annotations.get(CONFIG_HASH_ANNOTATION), None);
 }
@@ -1333,7 +1350,10 @@ fn http_probes_replace_the_tcp_readiness_probe_and_add_liveness() {
         "liveness": {"path": "/health", "periodSeconds": 20, "failureThreshold": 5}});
     let http = render_with(&default_policy(), &server(spec.clone()), &[]).expect("renders");
     let container = &http.deployment["spec"]["template"]["spec"]["containers"][0];
-    assert_eq!(container["readinessProbe"], json!({"httpGet": {"path": "/ready", "port": "http"}}));
+    assert_eq!(
+        container["readinessProbe"],
+        json!({"httpGet": {"path": "/ready", "port": "http"}})
+    );
     assert_eq!(
         container["livenessProbe"],
         json!({"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 20, "failureThreshold": 5})
@@ -1354,11 +1374,18 @@ fn http_probes_replace_the_tcp_readiness_probe_and_add_liveness() {
 
 #[test]
 fn several_replicas_get_a_disruption_budget_spread_and_client_affinity() {
-    let one = render_with(&default_policy(), &server(json!({"image": "ghcr.io/acme/server:1.0"})), &[])
-        .expect("renders");
+    let one = render_with(
+        &default_policy(),
+        &server(json!({"image": "ghcr.io/acme/server:1.0"})),
+        &[],
+    )
+    .expect("renders");
     assert_eq!(one.pod_disruption_budget, None);
     assert_eq!(one.service["spec"].get("sessionAffinity"), None);
-    assert_eq!(one.deployment["spec"]["template"]["spec"].get("topologySpreadConstraints"), None);
+    assert_eq!(
+        one.deployment["spec"]["template"]["spec"].get("topologySpreadConstraints"),
+        None
+    );
     assert_eq!(one.deployment["spec"]["replicas"], 1);
 
     let three = render_with(
@@ -1367,7 +1394,8 @@ fn several_replicas_get_a_disruption_budget_spread_and_client_affinity() {
         &[],
     )
     .expect("renders");
-    let selector = json!({"app.kubernetes.io/name": "x", "app.kubernetes.io/managed-by": "mcpguard"});
+    let selector =
+        json!({"app.kubernetes.io/name": "x", "app.kubernetes.io/managed-by": "mcpguard"});
     assert_eq!(
         three.pod_disruption_budget,
         Some(json!({
@@ -1385,8 +1413,12 @@ fn several_replicas_get_a_disruption_budget_spread_and_client_affinity() {
     );
     assert_eq!(three.deployment["spec"]["replicas"], 3);
     assert_eq!(
-        render_with(&default_policy(), &server(json!({"image": "ghcr.io/acme/server:1.0", "replicas": 1001})), &[])
-            .unwrap_err(),
+        render_with(
+            &default_policy(),
+            &server(json!({"image": "ghcr.io/acme/server:1.0", "replicas": 1001})),
+            &[]
+        )
+        .unwrap_err(),
         RenderError::Invalid("replicas 1001 is not between 0 and 1000".into())
     );
 }
@@ -1418,7 +1450,9 @@ fn autoscaling_renders_an_hpa_and_leaves_the_replicas_to_it() {
         "autoscaling": {"minReplicas": 6, "maxReplicas": 5}}));
     assert_eq!(
         render_with(&default_policy(), &bad, &[]).unwrap_err(),
-        RenderError::Invalid("autoscaling needs 1 <= minReplicas (6) <= maxReplicas (5) <= 1000".into())
+        RenderError::Invalid(
+            "autoscaling needs 1 <= minReplicas (6) <= maxReplicas (5) <= 1000".into()
+        )
     );
 }
 
