@@ -528,6 +528,11 @@ fn rbac_grants_only_what_the_code_calls() {
             {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"],
              "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
             {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"],
+             "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
+            {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"],
+             "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
         ])
     );
     let binding: RoleBinding = find(&mcp_docs, "RoleBinding", "mcpguard-controller");

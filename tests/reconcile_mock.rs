@@ -37,8 +37,7 @@ const SERVICE_PATH: &str = "/api/v1/namespaces/mcp/services/github";
 /// The scale subresource's selector: the pods' labels.
 const SELECTOR: &str = "app.kubernetes.io/managed-by=mcpguard,app.kubernetes.io/name=github";
 const BUDGET_PATH: &str = "/apis/policy/v1/namespaces/mcp/poddisruptionbudgets/github";
-const AUTOSCALER_PATH: &str =
-    "/apis/autoscaling/v2/namespaces/mcp/horizontalpodautoscalers/github";
+const AUTOSCALER_PATH: &str = "/apis/autoscaling/v2/namespaces/mcp/horizontalpodautoscalers/github";
 const NETWORK_POLICY_PATH: &str =
     "/apis/networking.k8s.io/v1/namespaces/mcp/networkpolicies/github";
 const APPLY: &str = "application/apply-patch+yaml";

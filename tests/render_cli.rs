@@ -72,9 +72,10 @@ fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
 
 /// What each input renders to, with the policy that renders it.
 fn rendered_inputs() -> Vec<(String, Vec<Value>)> {
-    let inputs: [&[&str]; 4] = [
+    let inputs: [&[&str]; 5] = [
         &[EXAMPLE],
         &[&fixture("features.yaml")],
+        &[&fixture("scaling.yaml")],
         &[&fixture("egress.yaml")],
         &[
             "--policy",
@@ -281,6 +282,44 @@ fn every_rendered_pod_template_passes_mcpguards_restricted_check() {
             .collect();
         assert_eq!(stdout(&output), expected, "{input}");
     }
+}
+
+#[test]
+fn scaling_and_configuration_render_their_objects() {
+    let output = run(&["render", &fixture("scaling.yaml")]);
+    assert_exit(&output, 0);
+    assert_eq!(stderr(&output), "");
+    let docs = documents(&output);
+    assert_eq!(
+        kinds_and_names(&docs),
+        [
+            "Deployment/search",
+            "Service/search",
+            "NetworkPolicy/search",
+            "PodDisruptionBudget/search",
+            "Deployment/browse",
+            "Service/browse",
+            "NetworkPolicy/browse",
+            "PodDisruptionBudget/browse",
+            "HorizontalPodAutoscaler/browse",
+        ]
+    );
+    let search = &docs[0]["spec"]["template"];
+    assert_eq!(
+        search["spec"]["containers"][0]["volumeMounts"],
+        json!([{"name": "config-0", "mountPath": "/config/search-settings", "readOnly": true}])
+    );
+    assert_eq!(
+        search["spec"]["containers"][0]["livenessProbe"],
+        json!({"httpGet": {"path": "/health", "port": "http"}, "initialDelaySeconds": 5, "failureThreshold": 6})
+    );
+    assert!(
+        search["metadata"]["annotations"]["mcpguard.dev/config-hash"].is_string(),
+        "{search}"
+    );
+    assert_eq!(docs[1]["spec"]["sessionAffinity"], "ClientIP");
+    assert_eq!(docs[4]["spec"].get("replicas"), None, "the HPA's");
+    assert_eq!(docs[8]["spec"]["maxReplicas"], 6);
 }
 
 #[test]
@@ -583,7 +622,14 @@ fn the_crd_names_the_mcpserver_kind_its_columns_and_status() {
     );
     let subresources = version.subresources.expect("subresources");
     assert!(subresources.status.is_some(), "status subresource");
-    assert!(subresources.scale.is_none());
+    // kubectl scale and a user's HPA act on spec.replicas; the controller reports the rest.
+    let scale = subresources.scale.expect("scale subresource");
+    assert_eq!(scale.spec_replicas_path, ".spec.replicas");
+    assert_eq!(scale.status_replicas_path, ".status.replicas");
+    assert_eq!(
+        scale.label_selector_path.as_deref(),
+        Some(".status.selector")
+    );
 }
 
 #[test]

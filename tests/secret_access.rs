@@ -162,3 +162,35 @@ async fn a_server_without_secrets_asks_nothing() {
         .await;
     assert_eq!(response["allowed"], true, "{response}");
 }
+
+/// A ConfigMap the server mounts (`spec.config`) is asked about as `configmaps`, and one the
+/// author may not read refuses the server under its own check ID.
+#[tokio::test]
+async fn a_config_map_the_author_may_not_read_is_refused_by_name() {
+    let server = TestServer::start_default().await;
+    let (client, api) = MockApi::new("default");
+    assert!(server.state.kube_client.set(client).is_ok());
+    let mut review = server_review();
+    review["request"]["object"]["spec"] = json!({
+        "image": "ghcr.io/acme/mcp:1.0",
+        "config": [{"configMapRef": {"name": "team-b-settings"}}],
+    });
+    let mut expected = expected_review();
+    expected["spec"]["resourceAttributes"]["resource"] = json!("configmaps");
+    expected["spec"]["resourceAttributes"]["name"] = json!("team-b-settings");
+    let mut denied = expected.clone();
+    denied["status"] = json!({"allowed": false});
+    let ask = Expect::post(SAR_PATH)
+        .content_type("application/json")
+        .body(expected);
+    let verifier = mock_api::spawn_steps(api, vec![Step::ok(ask, denied)]);
+    let response = server.review("/validate", &review).await;
+    verifier
+        .finish(|| format!("the webhook answered {response}"))
+        .await;
+    assert_eq!(response["allowed"], false, "{response}");
+    assert_eq!(
+        response["status"]["message"],
+        "mcpservers.mcpguard.dev \"exfil\" is forbidden: violates mcpguard policy \"mcp-restricted\": author may not read a referenced ConfigMap (user \"intern\" may not get ConfigMap \"team-b-settings\" in namespace \"mcp\", so an MCPServer of theirs may not read it either)"
+    );
+}
