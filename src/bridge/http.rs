@@ -228,7 +228,7 @@ async fn post_session(
             }
         };
         tracing::info!(session = %&session_id[..8], "bridge session started");
-        let mut response = forward_request(&session.child, message, accepts, Era::Handshake).await;
+        let mut response = forward_request(&session.child, message, accepts, Era::Handshake, None).await;
         let failed = !response.status().is_success();
         if failed {
             bridge.children.end_session(&session_id);
@@ -254,7 +254,7 @@ async fn post_session(
         );
     };
     if is_request {
-        forward_request(&session.child, message, accepts, Era::Handshake).await
+        forward_request(&session.child, message, accepts, Era::Handshake, None).await
     } else {
         match session.child.send(&message).await {
             Ok(()) => StatusCode::ACCEPTED.into_response(),
@@ -328,13 +328,21 @@ async fn post_stateless(
             _ => {}
         }
     }
-    forward_request(&shared.child, message, accepts, Era::Stateless).await
+    // A handshake-era child's results need the fields 2026-07-28 requires.
+    let translate = shared.discover.is_some().then_some(method);
+    forward_request(&shared.child, message, accepts, Era::Stateless, translate).await
 }
 
 /// Sends a request to the child and answers with JSON when the response comes first, or
 /// with an SSE stream when notifications or server requests come before it (and the client
 /// accepts SSE): the only way those reach the client.
-async fn forward_request(child: &Child, message: Value, accepts: Accepts, era: Era) -> Response {
+async fn forward_request(
+    child: &Child,
+    message: Value,
+    accepts: Accepts,
+    era: Era,
+    translate: Option<String>,
+) -> Response {
     let id = message.get("id").cloned().unwrap_or(Value::Null);
     let mut waiter = match child.request(message).await {
         Ok(waiter) => waiter,
@@ -361,6 +369,10 @@ async fn forward_request(child: &Child, message: Value, accepts: Accepts, era: E
             }
         }
     };
+    let first = match first {
+        Event::Final(response) => Event::Final(finish(response, translate.as_deref())),
+        message => message,
+    };
     match first {
         Event::Final(response) if accepts.json || !accepts.sse => {
             let status = if era == Era::Stateless
@@ -373,8 +385,15 @@ async fn forward_request(child: &Child, message: Value, accepts: Accepts, era: E
             };
             json_response(status, &response)
         }
-        first => sse_response(Body::from_stream(sse_events(first, Some(waiter)))),
+        first => sse_response(Body::from_stream(sse_events(first, Some(waiter), translate))),
     }
+}
+
+fn finish(mut response: Value, translate: Option<&str>) -> Value {
+    if let Some(method) = translate {
+        revision::to_stateless_result(method, &mut response);
+    }
+    response
 }
 
 enum Event {
@@ -392,10 +411,13 @@ fn sse_frame(message: &Value) -> Bytes {
 fn sse_events(
     first: Event,
     waiter: Option<Waiter>,
+    translate: Option<String>,
 ) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> {
     futures::stream::unfold(
         (Some(first), waiter, false),
-        |(pending, mut waiter, done)| async move {
+        move |(pending, mut waiter, done)| {
+            let translate = translate.clone();
+            async move {
             if done {
                 return None;
             }
@@ -421,9 +443,11 @@ fn sse_events(
                 Ok(Event::Message(m)) => (Ok(sse_frame(&m)), (None, waiter, false)),
                 Ok(Event::Final(m)) => {
                     w.guard.disarm();
+                    let m = finish(m, translate.as_deref());
                     (Ok(sse_frame(&m)), (None, None, true))
                 }
             })
+            }
         },
     )
 }

@@ -186,6 +186,37 @@ pub fn discover_from_initialize(initialize_result: &Value) -> Value {
     result
 }
 
+/// Results of these methods are cacheable in 2026-07-28 and must carry `ttlMs` and
+/// `cacheScope`.
+const CACHEABLE: [&str; 6] = [
+    "server/discover",
+    "tools/list",
+    "prompts/list",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+];
+
+/// Makes a handshake-era child's response to `method` a valid 2026-07-28 result: every
+/// result says `resultType: complete` (a handshake-era server has no input-required
+/// results), and cacheable ones are "immediately stale, private", the most cautious
+/// directives, since the bridge cannot know how long the child's answer stays true. Fields
+/// the child set itself are kept.
+pub fn to_stateless_result(method: &str, response: &mut Value) {
+    let Some(result) = response.get_mut("result").and_then(Value::as_object_mut) else {
+        return;
+    };
+    result
+        .entry("resultType")
+        .or_insert_with(|| json!("complete"));
+    if CACHEABLE.contains(&method) {
+        result.entry("ttlMs").or_insert_with(|| json!(0));
+        result
+            .entry("cacheScope")
+            .or_insert_with(|| json!("private"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use axum::http::HeaderValue;
@@ -265,6 +296,26 @@ mod tests {
             check_stateless_headers(&bad_b64, &call("echo")),
             Err("Mcp-Name header holds invalid base64".into())
         );
+    }
+
+    #[test]
+    fn handshake_results_get_the_stateless_fields_and_keep_their_own() {
+        let mut list = json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [], "ttlMs": 5}});
+        to_stateless_result("tools/list", &mut list);
+        assert_eq!(
+            list["result"],
+            json!({"tools": [], "ttlMs": 5, "cacheScope": "private", "resultType": "complete"})
+        );
+        let mut call = json!({"jsonrpc": "2.0", "id": 1, "result": {"content": []}});
+        to_stateless_result("tools/call", &mut call);
+        assert_eq!(
+            call["result"],
+            json!({"content": [], "resultType": "complete"})
+        );
+        let mut error = json!({"jsonrpc": "2.0", "id": 1, "error": {"code": 1, "message": "m"}});
+        let before = error.clone();
+        to_stateless_result("tools/list", &mut error);
+        assert_eq!(error, before);
     }
 
     #[test]
