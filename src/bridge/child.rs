@@ -33,6 +33,8 @@ pub const STREAM_QUEUE: usize = 256;
 const STDIN_QUEUE: usize = 64;
 /// How long a message may wait for room on a child's stdin before the request fails.
 const STDIN_SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long after stdout closes the bridge waits for the process's exit status.
+const EXIT_GRACE: Duration = Duration::from_millis(500);
 /// The JSON-RPC error code the bridge answers with when the child failed (implementation-
 /// defined server error range).
 pub const CHILD_FAILED: i64 = -32603;
@@ -173,7 +175,12 @@ impl Child {
                             "the MCP server wrote a message over {max_line} bytes to stdout"
                         );
                     }
-                    Ok(Frame::Eof) => break "the MCP server closed its stdout".to_owned(),
+                    Ok(Frame::Eof) => {
+                        // Usually the process is exiting: give its exit status a moment to
+                        // be the reason the client reads, which says more than "closed".
+                        tokio::time::sleep(EXIT_GRACE).await;
+                        break "the MCP server closed its stdout".to_owned();
+                    }
                     Err(err) => break format!("cannot read the MCP server's stdout: {err}"),
                 }
             };
