@@ -353,19 +353,47 @@ async fn a_child_that_prints_garbage_or_an_oversized_line_fails_the_call_without
     );
 }
 
+/// Sends a POST over a raw connection, waits until the bridge has had time to forward it,
+/// and closes the socket: a real disconnect (an HTTP client library may keep the
+/// connection open to read the abandoned response).
+fn hang_up_after(bridge: &Bridge, headers: &[(&str, &str)], body: &Value) {
+    use std::io::Write as _;
+    let address = bridge
+        .url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split_once('/'))
+        .map(|(address, _)| address.to_owned())
+        .unwrap();
+    let body = body.to_string();
+    let mut request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(&body);
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    drop(stream);
+}
+
 #[tokio::test]
 async fn a_client_that_disconnects_mid_call_leaves_the_bridge_serving_and_a_stateless_one_cancels() {
     let Some(bridge) = fake(&[]) else { return };
     let session = open_session(&bridge).await;
-    let gave_up = client()
-        .post(&bridge.url)
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-session-id", &session)
-        .timeout(Duration::from_millis(500))
-        .json(&call(2, "slow"))
-        .send()
-        .await;
-    assert!(gave_up.is_err_and(|e| e.is_timeout()));
+    hang_up_after(
+        &bridge,
+        &[
+            ("mcp-session-id", &session),
+            ("mcp-protocol-version", "2025-11-25"),
+        ],
+        &call(2, "slow"),
+    );
+    bridge.wait_for_log("got tools/call 2");
     // The same session and a new one both still work.
     let (status, _, body) = post(&bridge, Some(&session), &call(3, "ok")).await;
     assert_eq!((status, &body["result"]["content"][0]["text"]), (200, &json!("fine")));
@@ -373,22 +401,40 @@ async fn a_client_that_disconnects_mid_call_leaves_the_bridge_serving_and_a_stat
     assert_eq!(post(&bridge, Some(&other), &call(2, "ok")).await.0, 200);
 
     // 2026-07-28: closing the stream is the cancellation, and the shared child hears it
-    // under the id the bridge gave the request (1 was the discover probe, 2 initialize).
-    let stateless = json!({"jsonrpc": "2.0", "id": "a", "method": "tools/call", "params": {
+    // under the id the bridge gave the request: 1 was the discover probe, 2 initialize,
+    // 3 the call that starts the shared child, 4 the slow one.
+    let stateless = |tool: &'static str, timeout: Duration| {
+        let url = bridge.url.clone();
+        async move {
+            client()
+                .post(url)
+                .header("accept", "application/json, text/event-stream")
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", "tools/call")
+                .header("mcp-name", tool)
+                .timeout(timeout)
+                .json(&json!({"jsonrpc": "2.0", "id": "a", "method": "tools/call", "params": {
+                    "name": tool, "arguments": {},
+                    "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}}))
+                .send()
+                .await
+        }
+    };
+    let warm = stateless("ok", Duration::from_secs(30)).await.unwrap();
+    assert_eq!(warm.status(), 200);
+    let body = json!({"jsonrpc": "2.0", "id": "a", "method": "tools/call", "params": {
         "name": "slow", "arguments": {},
         "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}});
-    let gave_up = client()
-        .post(&bridge.url)
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "slow")
-        .timeout(Duration::from_millis(500))
-        .json(&stateless)
-        .send()
-        .await;
-    assert!(gave_up.is_err_and(|e| e.is_timeout()));
-    bridge.wait_for_log("got notifications/cancelled null 3");
+    hang_up_after(
+        &bridge,
+        &[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "slow"),
+        ],
+        &body,
+    );
+    bridge.wait_for_log("got notifications/cancelled null 4");
 }
 
 #[tokio::test]
