@@ -44,12 +44,16 @@ impl Bridge {
                 if n == 0 {
                     break;
                 }
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         let mut stdout = BufReader::new(process.stdout.take().expect("stdout"));
         let mut line = String::new();
-        stdout.read_line(&mut line).expect("read the listening line");
+        stdout
+            .read_line(&mut line)
+            .expect("read the listening line");
         let url = line
             .trim()
             .strip_prefix("mcpguard bridge listening on ")
@@ -70,7 +74,10 @@ impl Bridge {
             if log.contains(needle) {
                 return log;
             }
-            assert!(Instant::now() < deadline, "log never showed {needle:?}:\n{log}");
+            assert!(
+                Instant::now() < deadline,
+                "log never showed {needle:?}:\n{log}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -109,7 +116,10 @@ fn skip_or_fail(what: &str) -> bool {
 fn run_sdk_client(url: &str, mode: &str, host: Option<&str>) {
     let mut command = Command::new("python3");
     command
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bridge/sdk_client.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/bridge/sdk_client.py"
+        ))
         .args([url, mode])
         .args(host)
         .stdin(Stdio::null());
@@ -161,7 +171,8 @@ fn python_sdk_over_2026_07_28_stateless_requests_translated_onto_a_handshake_chi
     // server-everything does not answer server/discover: the bridge initialized it, once,
     // and all three stateless clients shared that child.
     assert_eq!(
-        log.matches("the MCP server speaks the handshake era").count(),
+        log.matches("the MCP server speaks the handshake era")
+            .count(),
         1,
         "{log}"
     );
@@ -224,7 +235,11 @@ fn call(id: u64, tool: &str) -> Value {
 
 /// POSTs `body` in `session` (2025-11-25); returns status, session header and JSON body
 /// (`Null` for an empty one).
-async fn post(bridge: &Bridge, session: Option<&str>, body: &Value) -> (u16, Option<String>, Value) {
+async fn post(
+    bridge: &Bridge,
+    session: Option<&str>,
+    body: &Value,
+) -> (u16, Option<String>, Value) {
     let mut request = client()
         .post(&bridge.url)
         .header("accept", "application/json, text/event-stream")
@@ -251,7 +266,10 @@ async fn post(bridge: &Bridge, session: Option<&str>, body: &Value) -> (u16, Opt
 async fn open_session(bridge: &Bridge) -> String {
     let (status, session, body) = post(bridge, None, &initialize(1)).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["result"]["serverInfo"], json!({"name": "fake", "version": "1"}));
+    assert_eq!(
+        body["result"]["serverInfo"],
+        json!({"name": "fake", "version": "1"})
+    );
     let session = session.expect("Mcp-Session-Id");
     let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
     assert_eq!(post(bridge, Some(&session), &note).await.0, 202);
@@ -323,13 +341,18 @@ async fn a_child_that_crashes_mid_call_fails_the_call_and_the_next_session_gets_
     let fresh = open_session(&bridge).await;
     assert_ne!(fresh, session);
     let (status, _, body) = post(&bridge, Some(&fresh), &call(2, "ok")).await;
-    assert_eq!((status, &body["result"]["content"][0]["text"]), (200, &json!("fine")));
+    assert_eq!(
+        (status, &body["result"]["content"][0]["text"]),
+        (200, &json!("fine"))
+    );
     assert_eq!(bridge.log().matches("bridge child started").count(), 2);
 }
 
 #[tokio::test]
 async fn a_child_that_prints_garbage_or_an_oversized_line_fails_the_call_without_echoing_it() {
-    let Some(bridge) = fake(&["--max-line-bytes", "1024"]) else { return };
+    let Some(bridge) = fake(&["--max-line-bytes", "1024"]) else {
+        return;
+    };
     let session = open_session(&bridge).await;
     let (status, _, body) = post(&bridge, Some(&session), &call(2, "garbage")).await;
     assert_eq!(
@@ -382,7 +405,8 @@ fn hang_up_after(bridge: &Bridge, headers: &[(&str, &str)], body: &Value) {
 }
 
 #[tokio::test]
-async fn a_client_that_disconnects_mid_call_leaves_the_bridge_serving_and_a_stateless_one_cancels() {
+async fn a_client_that_disconnects_mid_call_leaves_the_bridge_serving_and_a_stateless_one_cancels()
+{
     let Some(bridge) = fake(&[]) else { return };
     let session = open_session(&bridge).await;
     hang_up_after(
@@ -396,7 +420,10 @@ async fn a_client_that_disconnects_mid_call_leaves_the_bridge_serving_and_a_stat
     bridge.wait_for_log("got tools/call 2");
     // The same session and a new one both still work.
     let (status, _, body) = post(&bridge, Some(&session), &call(3, "ok")).await;
-    assert_eq!((status, &body["result"]["content"][0]["text"]), (200, &json!("fine")));
+    assert_eq!(
+        (status, &body["result"]["content"][0]["text"]),
+        (200, &json!("fine"))
+    );
     let other = open_session(&bridge).await;
     assert_eq!(post(&bridge, Some(&other), &call(2, "ok")).await.0, 200);
 
@@ -413,9 +440,11 @@ async fn a_client_that_disconnects_mid_call_leaves_the_bridge_serving_and_a_stat
                 .header("mcp-method", "tools/call")
                 .header("mcp-name", tool)
                 .timeout(timeout)
-                .json(&json!({"jsonrpc": "2.0", "id": "a", "method": "tools/call", "params": {
+                .json(
+                    &json!({"jsonrpc": "2.0", "id": "a", "method": "tools/call", "params": {
                     "name": tool, "arguments": {},
-                    "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}}))
+                    "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}}),
+                )
                 .send()
                 .await
         }
@@ -457,7 +486,10 @@ async fn stateless_requests_are_checked_against_their_headers() {
                 .send()
                 .await
                 .unwrap();
-            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
         }
     };
     assert_eq!(
@@ -484,7 +516,10 @@ async fn stateless_requests_are_checked_against_their_headers() {
         .await
         .unwrap();
     assert_eq!(unknown.status(), 400);
-    assert_eq!(unknown.json::<Value>().await.unwrap()["error"]["code"], -32022);
+    assert_eq!(
+        unknown.json::<Value>().await.unwrap()["error"]["code"],
+        -32022
+    );
 }
 
 #[tokio::test]
@@ -523,7 +558,11 @@ async fn bearer_token_body_and_session_bounds() {
     };
     assert_eq!(
         attempt(None, initialize(1)).await,
-        (401, Some("Bearer".into()), "a valid bearer token is required".into())
+        (
+            401,
+            Some("Bearer".into()),
+            "a valid bearer token is required".into()
+        )
     );
     assert_eq!(attempt(Some("Bearer wrong"), initialize(1)).await.0, 401);
     let (status, _, _) = attempt(Some("Bearer t0ken-value"), initialize(1)).await;
@@ -544,7 +583,9 @@ async fn bearer_token_body_and_session_bounds() {
 
 #[tokio::test]
 async fn sigterm_drains_and_exits_within_the_deadline() {
-    let Some(mut bridge) = fake(&["--drain-secs", "1"]) else { return };
+    let Some(mut bridge) = fake(&["--drain-secs", "1"]) else {
+        return;
+    };
     let session = open_session(&bridge).await;
     let url = bridge.url.clone();
     let in_flight = tokio::spawn(async move {
@@ -558,17 +599,29 @@ async fn sigterm_drains_and_exits_within_the_deadline() {
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let pid = bridge.process.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let started = Instant::now();
     let status = loop {
         if let Some(status) = bridge.process.try_wait().unwrap() {
             break status;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "no exit after SIGTERM");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no exit after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status}");
-    assert!(started.elapsed() >= Duration::from_millis(900), "did not wait for in-flight work");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "did not wait for in-flight work"
+    );
     // The slow call was cut at the deadline, not answered.
     assert!(in_flight.await.unwrap().is_err());
     let log = bridge.wait_for_log("drain deadline passed");

@@ -268,7 +268,9 @@ impl Child {
                     }
                     let progress_key = progress_token(&message).map(|token| {
                         let token_key = id_key(&token);
-                        routing.progress.insert(token_key.clone(), (token, key.clone()));
+                        routing
+                            .progress
+                            .insert(token_key.clone(), (token, key.clone()));
                         token_key
                     });
                     (key, progress_key)
@@ -281,7 +283,9 @@ impl Child {
                         let child_token = json!(format!("mcpguard-bridge-{seq}"));
                         set_progress_token(&mut message, child_token.clone());
                         let token_key = id_key(&child_token);
-                        routing.progress.insert(token_key.clone(), (token, key.clone()));
+                        routing
+                            .progress
+                            .insert(token_key.clone(), (token, key.clone()));
                         token_key
                     });
                     (key, progress_key)
@@ -400,16 +404,17 @@ impl Drop for PendingGuard {
             }
             removed.is_some() && routing.dead.is_none()
         };
-        if removed && self.child.shared.mode == IdMode::Rewrite {
-            if let Some(id) = child_id_from_key(&key) {
-                let cancel = json!({
-                    "jsonrpc": "2.0",
-                    "method": "notifications/cancelled",
-                    "params": {"requestId": id, "reason": "the client closed the request"}
-                });
-                // Best effort and never blocking in a destructor.
-                let _ = self.child.shared.stdin.try_send(encode_line(&cancel));
-            }
+        if removed
+            && self.child.shared.mode == IdMode::Rewrite
+            && let Some(id) = child_id_from_key(&key)
+        {
+            let cancel = json!({
+                "jsonrpc": "2.0",
+                "method": "notifications/cancelled",
+                "params": {"requestId": id, "reason": "the client closed the request"}
+            });
+            // Best effort and never blocking in a destructor.
+            let _ = self.child.shared.stdin.try_send(encode_line(&cancel));
         }
     }
 }
@@ -456,9 +461,10 @@ impl Shared {
                 "bridge child failed with requests in flight");
         }
         for (_, waiting) in pending {
-            let _ = waiting
-                .response
-                .send(error_response(&waiting.original_id, CHILD_FAILED, reason));
+            let _ =
+                waiting
+                    .response
+                    .send(error_response(&waiting.original_id, CHILD_FAILED, reason));
         }
         // Nothing more will be read; make sure the process goes too.
         self.kill.notify_one();
@@ -492,11 +498,12 @@ impl Shared {
             } => {
                 let token = message.pointer("/params/progressToken").map(id_key);
                 let routing = self.lock();
-                let target = token
-                    .and_then(|t| routing.progress.get(&t))
-                    .and_then(|(client_token, key)| {
-                        routing.pending.get(key).map(|p| (client_token.clone(), p))
-                    });
+                let target =
+                    token
+                        .and_then(|t| routing.progress.get(&t))
+                        .and_then(|(client_token, key)| {
+                            routing.pending.get(key).map(|p| (client_token.clone(), p))
+                        });
                 match target {
                     Some((client_token, waiting)) => {
                         if let Some(slot) = message.pointer_mut("/params/progressToken") {

@@ -271,7 +271,10 @@ mod tests {
             reader.next_log_line().await.unwrap().as_deref(),
             Some("0123456789 […truncated]")
         );
-        assert_eq!(reader.next_log_line().await.unwrap().as_deref(), Some("next"));
+        assert_eq!(
+            reader.next_log_line().await.unwrap().as_deref(),
+            Some("next")
+        );
         assert_eq!(reader.next_log_line().await.unwrap(), None);
     }
 

@@ -48,7 +48,10 @@ pub fn router(bridge: Arc<Bridge>, path: &str, max_body_bytes: usize) -> Router 
 /// Draining, Host and Origin checks (DNS rebinding), then the bearer token.
 async fn gate(State(bridge): State<Arc<Bridge>>, request: Request, next: Next) -> Response {
     if bridge.draining.load(Ordering::Relaxed) {
-        return plain(StatusCode::SERVICE_UNAVAILABLE, "the bridge is shutting down");
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the bridge is shutting down",
+        );
     }
     let headers = request.headers();
     if !bridge.allowed_hosts.is_empty() {
@@ -67,13 +70,14 @@ async fn gate(State(bridge): State<Arc<Bridge>>, request: Request, next: Next) -
         }
     }
     if let Some(token) = &bridge.token {
-        let offered = headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+        let offered = headers
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes);
         if !token.admits(offered) {
             let mut response = plain(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer"),
-            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             return response;
         }
     }
@@ -220,7 +224,12 @@ async fn post_session(
         let (session_id, session) = match bridge.children.create_session() {
             Ok(created) => created,
             Err(err @ StartError::Full(_)) => {
-                return rpc_error(StatusCode::SERVICE_UNAVAILABLE, &id, -32000, &err.to_string());
+                return rpc_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &id,
+                    -32000,
+                    &err.to_string(),
+                );
             }
             Err(err @ StartError::Spawn(_)) => {
                 tracing::error!("{err}");
@@ -228,12 +237,15 @@ async fn post_session(
             }
         };
         tracing::info!(session = %&session_id[..8], "bridge session started");
-        let mut response = forward_request(&session.child, message, accepts, Era::Handshake, None).await;
+        let mut response =
+            forward_request(&session.child, message, accepts, Era::Handshake, None).await;
         let failed = !response.status().is_success();
         if failed {
             bridge.children.end_session(&session_id);
         } else if let Ok(value) = HeaderValue::from_str(&session_id) {
-            response.headers_mut().insert(revision::HEADER_SESSION, value);
+            response
+                .headers_mut()
+                .insert(revision::HEADER_SESSION, value);
         }
         return response;
     }
@@ -385,7 +397,11 @@ async fn forward_request(
             };
             json_response(status, &response)
         }
-        first => sse_response(Body::from_stream(sse_events(first, Some(waiter), translate))),
+        first => sse_response(Body::from_stream(sse_events(
+            first,
+            Some(waiter),
+            translate,
+        ))),
     }
 }
 
@@ -418,35 +434,38 @@ fn sse_events(
         move |(pending, mut waiter, done)| {
             let translate = translate.clone();
             async move {
-            if done {
-                return None;
-            }
-            if let Some(event) = pending {
-                return Some(match event {
-                    Event::Message(m) => (Ok(sse_frame(&m)), (None, waiter, false)),
-                    Event::Final(m) => (Ok(sse_frame(&m)), (None, None, true)),
-                });
-            }
-            let w = waiter.as_mut()?;
-            let next = tokio::time::timeout(KEEPALIVE, async {
-                tokio::select! {
-                    biased;
-                    Some(message) = w.messages.recv() => Event::Message(message),
-                    response = &mut w.response => Event::Final(response.unwrap_or_else(|_| {
-                        error_response(&Value::Null, -32603, "the MCP server went away")
-                    })),
+                if done {
+                    return None;
                 }
-            })
-            .await;
-            Some(match next {
-                Err(_) => (Ok(Bytes::from_static(b": keep-alive\n\n")), (None, waiter, false)),
-                Ok(Event::Message(m)) => (Ok(sse_frame(&m)), (None, waiter, false)),
-                Ok(Event::Final(m)) => {
-                    w.guard.disarm();
-                    let m = finish(m, translate.as_deref());
-                    (Ok(sse_frame(&m)), (None, None, true))
+                if let Some(event) = pending {
+                    return Some(match event {
+                        Event::Message(m) => (Ok(sse_frame(&m)), (None, waiter, false)),
+                        Event::Final(m) => (Ok(sse_frame(&m)), (None, None, true)),
+                    });
                 }
-            })
+                let w = waiter.as_mut()?;
+                let next = tokio::time::timeout(KEEPALIVE, async {
+                    tokio::select! {
+                        biased;
+                        Some(message) = w.messages.recv() => Event::Message(message),
+                        response = &mut w.response => Event::Final(response.unwrap_or_else(|_| {
+                            error_response(&Value::Null, -32603, "the MCP server went away")
+                        })),
+                    }
+                })
+                .await;
+                Some(match next {
+                    Err(_) => (
+                        Ok(Bytes::from_static(b": keep-alive\n\n")),
+                        (None, waiter, false),
+                    ),
+                    Ok(Event::Message(m)) => (Ok(sse_frame(&m)), (None, waiter, false)),
+                    Ok(Event::Final(m)) => {
+                        w.guard.disarm();
+                        let m = finish(m, translate.as_deref());
+                        (Ok(sse_frame(&m)), (None, None, true))
+                    }
+                })
             }
         },
     )

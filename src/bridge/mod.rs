@@ -94,7 +94,8 @@ pub async fn serve(
     let app = http::router(Arc::clone(&bridge), &config.path, config.max_body_bytes);
 
     let sweeper_bridge = Arc::clone(&bridge);
-    let sweep_every = (config.idle_timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
+    let sweep_every =
+        (config.idle_timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
     let sweeper = tokio::spawn(async move {
         let mut tick = tokio::time::interval(sweep_every);
         loop {

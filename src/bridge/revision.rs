@@ -243,12 +243,21 @@ mod tests {
             era(&headers(&[(HEADER_VERSION, "2025-11-25")])),
             Ok(Era::Handshake)
         );
-        assert_eq!(era(&headers(&[(HEADER_VERSION, MODERN)])), Ok(Era::Stateless));
+        assert_eq!(
+            era(&headers(&[(HEADER_VERSION, MODERN)])),
+            Ok(Era::Stateless)
+        );
         let err = era(&headers(&[(HEADER_VERSION, "2099-01-01")])).unwrap_err();
         assert_eq!(err["code"], UNSUPPORTED_VERSION);
         assert_eq!(
             err["data"]["supported"],
-            json!(["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"])
+            json!([
+                "2024-11-05",
+                "2025-03-26",
+                "2025-06-18",
+                "2025-11-25",
+                "2026-07-28"
+            ])
         );
     }
 
@@ -277,11 +286,11 @@ mod tests {
             Err("Mcp-Method header is required".into())
         );
         assert_eq!(
-            check_stateless_headers(
-                &headers(&[(HEADER_METHOD, "tools/list")]),
-                &call("echo")
-            ),
-            Err("Mcp-Method header value 'tools/list' does not match body value 'tools/call'".into())
+            check_stateless_headers(&headers(&[(HEADER_METHOD, "tools/list")]), &call("echo")),
+            Err(
+                "Mcp-Method header value 'tools/list' does not match body value 'tools/call'"
+                    .into()
+            )
         );
         let mut old_meta = call("echo");
         old_meta["params"]["_meta"][META_VERSION] = json!("2025-11-25");
@@ -291,7 +300,10 @@ mod tests {
                 "MCP-Protocol-Version header {MODERN} does not match _meta {META_VERSION} '2025-11-25'"
             ))
         );
-        let bad_b64 = headers(&[(HEADER_METHOD, "tools/call"), (HEADER_NAME, "=?base64?***?=")]);
+        let bad_b64 = headers(&[
+            (HEADER_METHOD, "tools/call"),
+            (HEADER_NAME, "=?base64?***?="),
+        ]);
         assert_eq!(
             check_stateless_headers(&bad_b64, &call("echo")),
             Err("Mcp-Name header holds invalid base64".into())

@@ -139,8 +139,7 @@ impl Children {
                 .iter()
                 .filter(|(_, s)| {
                     s.child.dead_reason().is_some()
-                        || (!s.child.busy()
-                            && now.duration_since(*lock(&s.last_used)) > self.idle)
+                        || (!s.child.busy() && now.duration_since(*lock(&s.last_used)) > self.idle)
                 })
                 .map(|(id, _)| id.clone())
                 .collect();
@@ -212,7 +211,9 @@ impl Children {
         let timeout = self.config.init_timeout;
         let probe = round_trip(child, revision::discover_request(0), timeout).await?;
         if revision::child_is_stateless(&probe) {
-            tracing::info!("the MCP server answers server/discover: stateless requests pass through");
+            tracing::info!(
+                "the MCP server answers server/discover: stateless requests pass through"
+            );
             return Ok(None);
         }
         let init = round_trip(child, revision::initialize_request(0), timeout).await?;

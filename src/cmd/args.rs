@@ -101,7 +101,11 @@ pub struct BridgeArgs {
     /// Accept only these `Host` values (name or name:port; repeatable), and an `Origin`
     /// only when its host is listed: DNS-rebinding protection. By default any Host is
     /// accepted, since in a cluster it is the Service's name.
-    #[arg(long = "allowed-host", env = "MCPGUARD_BRIDGE_ALLOWED_HOSTS", value_delimiter = ',')]
+    #[arg(
+        long = "allowed-host",
+        env = "MCPGUARD_BRIDGE_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
     pub allowed_hosts: Vec<String>,
     /// Most 2025-11-25 sessions (each runs its own server process) at once.
     #[arg(long, env = "MCPGUARD_BRIDGE_MAX_SESSIONS", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -140,7 +144,10 @@ fn parse_endpoint_path(path: &str) -> Result<String, String> {
     if plain {
         Ok(path.to_owned())
     } else {
-        Err("the path must start with '/', hold no '{', '}', '*', '?' or '#', and not be /healthz".to_owned())
+        Err(
+            "the path must start with '/', hold no '{', '}', '*', '?' or '#', and not be /healthz"
+                .to_owned(),
+        )
     }
 }
 
