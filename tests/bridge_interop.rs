@@ -203,6 +203,56 @@ async fn a_service_name_host_is_served_and_an_unlisted_host_refused() {
     assert_eq!(response.text().await.unwrap(), "Host is not allowed");
 }
 
+fn typescript_sdk() -> Option<String> {
+    if !external_tools::tool_available("node") || !external_tools::tool_available("npm") {
+        return None;
+    }
+    let root = Command::new("npm").args(["root", "-g"]).output().ok()?;
+    let sdk = format!(
+        "{}/@modelcontextprotocol/sdk",
+        String::from_utf8_lossy(&root.stdout).trim()
+    );
+    if std::path::Path::new(&sdk).join("package.json").is_file() {
+        Some(sdk)
+    } else {
+        skip_or_fail("the TypeScript SDK (npm install -g @modelcontextprotocol/sdk)");
+        None
+    }
+}
+
+#[test]
+fn typescript_sdk_over_2025_11_25_sessions_with_progress_two_clients_and_delete() {
+    if !sdk_available() {
+        return;
+    }
+    let Some(sdk) = typescript_sdk() else { return };
+    let bridge = Bridge::start(&[], &[EVERYTHING, "stdio"]);
+    let output = Command::new("node")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/bridge/ts_client.mjs"
+        ))
+        .args([&sdk, &bridge.url])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "ts_client.mjs failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut lines: Vec<&str> = stdout.lines().collect();
+    lines[1..3].sort_unstable();
+    assert_eq!(
+        lines,
+        ["[single] ok", "[first] ok", "[second] ok", "ALL OK"],
+        "{stdout}"
+    );
+    let log = bridge.wait_for_log("bridge session deleted by the client");
+    assert_eq!(log.matches("bridge session started").count(), 3, "{log}");
+}
+
 // ---- failure cases, over raw HTTP, with the fake server ----
 
 fn fake(flags: &[&str]) -> Option<Bridge> {
