@@ -399,6 +399,41 @@ async fn a_child_that_crashes_mid_call_fails_the_call_and_the_next_session_gets_
 }
 
 #[tokio::test]
+async fn a_shared_stateless_child_that_crashes_is_replaced_for_the_next_request() {
+    let Some(bridge) = fake(&[]) else { return };
+    let send = |tool: &'static str| {
+        let url = bridge.url.clone();
+        async move {
+            let response = client()
+                .post(url)
+                .header("accept", "application/json, text/event-stream")
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", "tools/call")
+                .header("mcp-name", tool)
+                .json(&json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {
+                    "name": tool, "arguments": {},
+                    "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}}))
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    assert_eq!(
+        send("crash").await,
+        (
+            200,
+            json!({"jsonrpc": "2.0", "id": 9, "error": {"code": -32603,
+                "message": "the MCP server process exited (exit status: 3)"}})
+        )
+    );
+    let (status, body) = send("ok").await;
+    assert_eq!((status, &body["result"]["content"][0]["text"]), (200, &json!("fine")));
+    let log = bridge.wait_for_log("the shared bridge child died; starting a new one");
+    assert_eq!(log.matches("bridge child started").count(), 2, "{log}");
+}
+
+#[tokio::test]
 async fn a_child_that_prints_garbage_or_an_oversized_line_fails_the_call_without_echoing_it() {
     let Some(bridge) = fake(&["--max-line-bytes", "1024"]) else {
         return;
