@@ -410,13 +410,18 @@ async fn a_shared_stateless_child_that_crashes_is_replaced_for_the_next_request(
                 .header("mcp-protocol-version", "2026-07-28")
                 .header("mcp-method", "tools/call")
                 .header("mcp-name", tool)
-                .json(&json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {
+                .json(
+                    &json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {
                     "name": tool, "arguments": {},
-                    "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}}))
+                    "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}}),
+                )
                 .send()
                 .await
                 .unwrap();
-            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
         }
     };
     assert_eq!(
@@ -428,7 +433,10 @@ async fn a_shared_stateless_child_that_crashes_is_replaced_for_the_next_request(
         )
     );
     let (status, body) = send("ok").await;
-    assert_eq!((status, &body["result"]["content"][0]["text"]), (200, &json!("fine")));
+    assert_eq!(
+        (status, &body["result"]["content"][0]["text"]),
+        (200, &json!("fine"))
+    );
     let log = bridge.wait_for_log("the shared bridge child died; starting a new one");
     assert_eq!(log.matches("bridge child started").count(), 2, "{log}");
 }
