@@ -592,3 +592,107 @@ fn deliver(label: &str, target: &mpsc::Sender<Value>, message: Value) {
 pub fn error_response(id: &Value, code: i64, message: &str) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // `cat` as the child: every line the bridge writes comes back as if the server wrote it,
+    // which drives the routing from both sides without a real server.
+    fn cat(mode: IdMode) -> Child {
+        let limits = ChildLimits {
+            max_line_bytes: 4096,
+            max_log_line_bytes: 256,
+        };
+        Child::spawn(&["cat".to_owned()], "test".to_owned(), mode, &limits).unwrap()
+    }
+
+    async fn next(waiter: &mut Waiter) -> Value {
+        tokio::time::timeout(Duration::from_secs(5), waiter.messages.recv())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn passthrough_routes_progress_and_server_requests_to_the_request_then_its_response() {
+        let child = cat(IdMode::Passthrough);
+        let request = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+            "params": {"name": "t", "_meta": {"progressToken": "p1"}}});
+        let mut waiter = child.request(request.clone()).await.unwrap();
+        // The echoed request looks like a server request: it goes to the waiting request.
+        assert_eq!(next(&mut waiter).await, request);
+        // A second request with the same id in the session is refused.
+        assert!(matches!(
+            child.request(request.clone()).await,
+            Err(RequestError::Invalid(_))
+        ));
+        let progress = json!({"jsonrpc": "2.0", "method": "notifications/progress",
+            "params": {"progressToken": "p1", "progress": 1}});
+        child.send(&progress).await.unwrap();
+        assert_eq!(next(&mut waiter).await, progress);
+        let response = json!({"jsonrpc": "2.0", "id": 5, "result": {"ok": true}});
+        child.send(&response).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(5), &mut waiter.response)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, response);
+        child.kill();
+    }
+
+    #[tokio::test]
+    async fn rewrite_gives_the_child_its_own_ids_and_tokens_and_the_client_its_own_back() {
+        let child = cat(IdMode::Rewrite);
+        let request = json!({"jsonrpc": "2.0", "id": "client-a", "method": "tools/call",
+            "params": {"name": "t", "_meta": {"progressToken": 7}}});
+        let mut waiter = child.request(request).await.unwrap();
+        // The echoed request is a "server request" to a shared child: the bridge answers it
+        // with an error on the child's stdin, which cat echoes back as the response to the
+        // rewritten id 1 — and the client sees its own id.
+        let got = tokio::time::timeout(Duration::from_secs(5), &mut waiter.response)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got["id"], json!("client-a"));
+        assert_eq!(got["error"]["code"], json!(-32601));
+        // The progress token the child saw was the bridge's.
+        let progress = json!({"jsonrpc": "2.0", "method": "notifications/progress",
+            "params": {"progressToken": "mcpguard-bridge-1", "progress": 1}});
+        child.send(&progress).await.unwrap();
+        // The request is answered, so its token is forgotten: nothing arrives.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), waiter.messages.recv())
+                .await
+                .map_or(true, |m| m.is_none())
+        );
+        child.kill();
+    }
+
+    #[tokio::test]
+    async fn a_dying_child_answers_every_waiting_request_with_an_error() {
+        let child = cat(IdMode::Passthrough);
+        let mut waiter = child
+            .request(json!({"jsonrpc": "2.0", "id": 1, "method": "slow"}))
+            .await
+            .unwrap();
+        // Drain the echo so only the failure remains.
+        let _ = next(&mut waiter).await;
+        child.kill();
+        let got = tokio::time::timeout(Duration::from_secs(5), &mut waiter.response)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            got,
+            json!({"jsonrpc": "2.0", "id": 1, "error": {"code": CHILD_FAILED, "message": "the session ended"}})
+        );
+        assert_eq!(child.dead_reason().as_deref(), Some("the session ended"));
+        assert!(matches!(
+            child
+                .request(json!({"jsonrpc": "2.0", "id": 2, "method": "m"}))
+                .await,
+            Err(RequestError::Dead(_))
+        ));
+    }
+}
