@@ -29,6 +29,9 @@ use super::framing::{Frame, Kind, LineReader, classify, encode_line, id_key};
 /// further notifications to it are dropped: a client that does not read must not make the
 /// bridge buffer without bound.
 pub const STREAM_QUEUE: usize = 256;
+/// Requests in flight on one child at once: each holds a queue, so a client that opens
+/// POST after POST without reading must hit a wall (503) instead of the bridge's memory.
+pub const MAX_IN_FLIGHT: usize = 512;
 /// Lines queued for the child's stdin; a child that stops reading makes senders wait.
 const STDIN_QUEUE: usize = 64;
 /// How long a message may wait for room on a child's stdin before the request fails.
@@ -256,6 +259,9 @@ impl Child {
             if let Some(reason) = &routing.dead {
                 return Err(RequestError::Dead(reason.clone()));
             }
+            if routing.pending.len() >= MAX_IN_FLIGHT {
+                return Err(RequestError::Busy);
+            }
             routing.next_seq += 1;
             let seq = routing.next_seq;
             let (key, progress_key) = match self.shared.mode {
@@ -376,6 +382,8 @@ impl Drop for Shared {
 pub enum RequestError {
     Invalid(String),
     Dead(String),
+    /// [`MAX_IN_FLIGHT`] requests are already waiting on this child.
+    Busy,
 }
 
 /// Forgets a waiting request when the HTTP side drops it; in [`IdMode::Rewrite`] the child
@@ -666,6 +674,36 @@ mod tests {
                 .await
                 .map_or(true, |m| m.is_none())
         );
+        child.kill();
+    }
+
+    #[tokio::test]
+    async fn requests_in_flight_on_one_child_are_bounded() {
+        // `sleep` never reads or answers: every request stays in flight.
+        let limits = ChildLimits {
+            max_line_bytes: 4096,
+            max_log_line_bytes: 256,
+        };
+        let child = Child::spawn(
+            &["sleep".to_owned(), "30".to_owned()],
+            "test".to_owned(),
+            IdMode::Rewrite,
+            &limits,
+        )
+        .unwrap();
+        let mut waiting = Vec::new();
+        for id in 0..MAX_IN_FLIGHT {
+            let request = json!({"jsonrpc": "2.0", "id": id, "method": "m"});
+            waiting.push(child.request(request).await.unwrap());
+        }
+        let one_more = json!({"jsonrpc": "2.0", "id": "x", "method": "m"});
+        assert!(matches!(
+            child.request(one_more.clone()).await,
+            Err(RequestError::Busy)
+        ));
+        // A client that gives up frees its slot.
+        waiting.pop();
+        assert!(child.request(one_more).await.is_ok());
         child.kill();
     }
 

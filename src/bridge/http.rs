@@ -364,6 +364,14 @@ async fn forward_request(
         Err(RequestError::Dead(reason)) => {
             return rpc_error(StatusCode::NOT_FOUND, &id, -32001, &reason);
         }
+        Err(RequestError::Busy) => {
+            return rpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &id,
+                -32000,
+                "too many requests in flight on this MCP server",
+            );
+        }
     };
     let first = loop {
         tokio::select! {

@@ -241,6 +241,7 @@ async fn round_trip(child: &Child, request: Value, timeout: Duration) -> Result<
     let method = request["method"].as_str().unwrap_or("?").to_owned();
     let mut waiter = child.request(request).await.map_err(|e| match e {
         RequestError::Invalid(e) | RequestError::Dead(e) => e,
+        RequestError::Busy => "too many requests in flight".to_owned(),
     })?;
     match tokio::time::timeout(timeout, &mut waiter.response).await {
         Ok(Ok(response)) => {
