@@ -616,6 +616,75 @@ async fn stateless_requests_are_checked_against_their_headers() {
 }
 
 #[tokio::test]
+async fn subscriptions_listen_streams_the_shared_childs_list_changes() {
+    let Some(bridge) = fake(&[]) else { return };
+    let stateless = |method: &'static str, name: Option<&'static str>, params: Value| {
+        let mut request = client()
+            .post(&bridge.url)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", method);
+        if let Some(name) = name {
+            request = request.header("mcp-name", name);
+        }
+        let mut params = params;
+        params["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28"});
+        request.json(&json!({"jsonrpc": "2.0", "id": "L", "method": method, "params": params}))
+    };
+    let mut listen = stateless(
+        "subscriptions/listen",
+        None,
+        json!({"notifications": {"toolsListChanged": true, "promptsListChanged": true,
+            "resourceSubscriptions": ["file:///x"]}}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(listen.status(), 200);
+    assert_eq!(listen.headers()["content-type"], "text/event-stream");
+    let mut events = String::new();
+    let mut next_event = async || -> Value {
+        loop {
+            if let Some(end) = events.find("\n\n") {
+                let event: String = events.drain(..end + 2).collect();
+                if let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) {
+                    return serde_json::from_str(data).unwrap();
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), listen.chunk())
+                .await
+                .expect("an event in time")
+                .unwrap()
+                .expect("the stream stays open");
+            events.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    };
+    // Only what the child's capabilities promise is acknowledged: tools, not prompts, and
+    // not resource subscriptions.
+    assert_eq!(
+        next_event().await,
+        json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged", "params": {
+            "_meta": {"io.modelcontextprotocol/subscriptionId": "L"},
+            "notifications": {"toolsListChanged": true}}})
+    );
+    let changed = stateless(
+        "tools/call",
+        Some("change"),
+        json!({"name": "change", "arguments": {}}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(changed.status(), 200);
+    assert_eq!(
+        next_event().await,
+        json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed", "params": {
+            "_meta": {"io.modelcontextprotocol/subscriptionId": "L"}}})
+    );
+}
+
+#[tokio::test]
 async fn bearer_token_body_and_session_bounds() {
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token");

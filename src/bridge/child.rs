@@ -32,6 +32,16 @@ pub const STREAM_QUEUE: usize = 256;
 /// Requests in flight on one child at once: each holds a queue, so a client that opens
 /// POST after POST without reading must hit a wall (503) instead of the bridge's memory.
 pub const MAX_IN_FLIGHT: usize = 512;
+/// List-change notifications a slow `subscriptions/listen` stream may lag behind before it
+/// skips some (a list change only says "list again", so a skipped one loses nothing the
+/// next one does not say).
+const CHANGES_QUEUE: usize = 64;
+/// The notifications a shared child sends that concern every client alike.
+pub const LIST_CHANGES: [&str; 3] = [
+    "notifications/tools/list_changed",
+    "notifications/prompts/list_changed",
+    "notifications/resources/list_changed",
+];
 /// Lines queued for the child's stdin; a child that stops reading makes senders wait.
 const STDIN_QUEUE: usize = 64;
 /// How long a message may wait for room on a child's stdin before the request fails.
@@ -86,6 +96,9 @@ struct Routing {
     /// Child-side progress token key -> (the client's token, child-side request key).
     progress: HashMap<String, (Value, String)>,
     get_stream: Option<mpsc::Sender<Value>>,
+    /// A shared child's list-change notifications, for `subscriptions/listen` streams;
+    /// dropped when the child dies, which ends those streams.
+    changes: Option<tokio::sync::broadcast::Sender<Value>>,
     next_seq: u64,
     /// Why the child is dead, once it is.
     dead: Option<String>,
@@ -137,7 +150,10 @@ impl Child {
             label,
             mode,
             stdin: stdin_tx,
-            routing: Mutex::new(Routing::default()),
+            routing: Mutex::new(Routing {
+                changes: Some(tokio::sync::broadcast::channel(CHANGES_QUEUE).0),
+                ..Routing::default()
+            }),
             kill: Notify::new(),
             killed: AtomicBool::new(false),
         });
@@ -364,6 +380,12 @@ impl Child {
         self.shared.fail("the session ended");
     }
 
+    /// The shared child's list changes from now on; the stream ends when the child dies.
+    /// `None` when it is already dead.
+    pub fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Value>> {
+        self.shared.lock().changes.as_ref().map(|c| c.subscribe())
+    }
+
     pub fn label(&self) -> &str {
         &self.shared.label
     }
@@ -461,6 +483,7 @@ impl Shared {
                 routing.dead = Some(reason.to_owned());
             }
             routing.get_stream = None;
+            routing.changes = None;
             routing.progress.clear();
             std::mem::take(&mut routing.pending)
         };
@@ -524,6 +547,13 @@ impl Shared {
             }
             Kind::Notification { method } => {
                 if self.mode == IdMode::Rewrite {
+                    if LIST_CHANGES.contains(&method) {
+                        if let Some(changes) = &self.lock().changes {
+                            // No listener is not an error: the change concerns no one yet.
+                            let _ = changes.send(message);
+                        }
+                        return;
+                    }
                     // A shared child's other notifications cannot be attributed to one
                     // client; sending them to any would leak one client's events to another.
                     tracing::debug!(child = %self.label, method, "shared child notification dropped");

@@ -276,7 +276,7 @@ async fn post_session(
 }
 
 async fn post_stateless(
-    bridge: &Bridge,
+    bridge: &Arc<Bridge>,
     headers: &HeaderMap,
     message: Value,
     accepts: Accepts,
@@ -330,12 +330,13 @@ async fn post_stateless(
                 );
             }
             "subscriptions/listen" => {
-                return rpc_error(
-                    StatusCode::NOT_FOUND,
-                    &id,
-                    -32601,
-                    "subscriptions/listen is not available through the bridge for this server",
-                );
+                if !accepts.sse {
+                    return plain(
+                        StatusCode::NOT_ACCEPTABLE,
+                        "subscriptions/listen answers with an SSE stream: Accept must list text/event-stream",
+                    );
+                }
+                return listen(bridge, &shared.child, discover, &id, &message);
             }
             _ => {}
         }
@@ -343,6 +344,111 @@ async fn post_stateless(
     // A handshake-era child's results need the fields 2026-07-28 requires.
     let translate = shared.discover.is_some().then_some(method);
     forward_request(&shared.child, message, accepts, Era::Stateless, translate).await
+}
+
+/// The filter fields of `subscriptions/listen` the bridge can honour for a handshake-era
+/// child, with the notification each stands for and the capability that promises it.
+const LISTEN_FILTERS: [(&str, &str, &str); 3] = [
+    (
+        "toolsListChanged",
+        "notifications/tools/list_changed",
+        "tools",
+    ),
+    (
+        "promptsListChanged",
+        "notifications/prompts/list_changed",
+        "prompts",
+    ),
+    (
+        "resourcesListChanged",
+        "notifications/resources/list_changed",
+        "resources",
+    ),
+];
+
+/// `subscriptions/listen` for a handshake-era shared child: the list changes it sends
+/// concern every client alike, so each stream gets those its filter asked for and the
+/// child's capabilities promise. `resourceSubscriptions` is not acknowledged: it would need
+/// a `resources/subscribe` on the shared child per listener, and its updates could not be
+/// told apart.
+fn listen(
+    bridge: &Arc<Bridge>,
+    child: &Child,
+    discover: &Value,
+    id: &Value,
+    request: &Value,
+) -> Response {
+    let Some(changes) = child.changes() else {
+        return rpc_error(
+            StatusCode::NOT_FOUND,
+            id,
+            -32001,
+            "the MCP server went away",
+        );
+    };
+    let wanted = request.pointer("/params/notifications");
+    let mut acknowledged = serde_json::Map::new();
+    let mut methods = Vec::new();
+    for (field, method, capability) in LISTEN_FILTERS {
+        let asked = wanted.and_then(|w| w.get(field)) == Some(&Value::Bool(true));
+        let offered = discover.pointer(&format!("/capabilities/{capability}/listChanged"))
+            == Some(&Value::Bool(true));
+        if asked && offered {
+            acknowledged.insert(field.to_owned(), Value::Bool(true));
+            methods.push(method);
+        }
+    }
+    let meta = json!({"io.modelcontextprotocol/subscriptionId": id});
+    let ack = json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
+        "params": {"_meta": meta, "notifications": acknowledged}});
+    let state = ListenState {
+        bridge: Arc::clone(bridge),
+        changes,
+        methods,
+        meta,
+        first: Some(ack),
+    };
+    sse_response(Body::from_stream(futures::stream::unfold(
+        state,
+        |mut state| async move {
+            if let Some(ack) = state.first.take() {
+                return Some((Ok::<_, std::convert::Infallible>(sse_frame(&ack)), state));
+            }
+            loop {
+                if state.bridge.draining.load(Ordering::Relaxed) {
+                    return None;
+                }
+                match tokio::time::timeout(KEEPALIVE, state.changes.recv()).await {
+                    Err(_) => {
+                        return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), state));
+                    }
+                    Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return None,
+                    Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+                    Ok(Ok(mut change)) => {
+                        let wanted = change
+                            .get("method")
+                            .and_then(Value::as_str)
+                            .is_some_and(|m| state.methods.contains(&m));
+                        if wanted {
+                            if !change.get("params").is_some_and(Value::is_object) {
+                                change["params"] = json!({});
+                            }
+                            change["params"]["_meta"] = state.meta.clone();
+                            return Some((Ok(sse_frame(&change)), state));
+                        }
+                    }
+                }
+            }
+        },
+    )))
+}
+
+struct ListenState {
+    bridge: Arc<Bridge>,
+    changes: tokio::sync::broadcast::Receiver<Value>,
+    methods: Vec<&'static str>,
+    meta: Value,
+    first: Option<Value>,
 }
 
 /// Sends a request to the child and answers with JSON when the response comes first, or

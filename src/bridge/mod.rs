@@ -24,7 +24,8 @@
 //!   What a stateful server keeps between requests is then shared by all stateless clients
 //!   (logging level, resource subscriptions, anything it caches per connection), and the
 //!   server's own requests and unattributable notifications cannot be routed, so the bridge
-//!   refuses the former and drops the latter.
+//!   refuses the former and drops the latter. List changes concern every client alike: they
+//!   go to every `subscriptions/listen` stream that asked for them.
 //!
 //! See the README section "mcpguard bridge" for usage.
 

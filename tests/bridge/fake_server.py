@@ -5,6 +5,7 @@
   garbage   prints a line that is not JSON-RPC to stdout
   slow      answers after 30 s (the client disconnects first)
   huge      answers with a line over the bridge's --max-line-bytes
+  change    sends notifications/tools/list_changed, then answers "changed"
 Everything it receives is noted on stderr ("got <method> <id>"), which the bridge logs, so a
 test can see what reached the child (and that stderr never reaches the client).
 """
@@ -37,7 +38,7 @@ def main():
         if method == "initialize":
             send({"jsonrpc": "2.0", "id": request_id, "result": {
                 "protocolVersion": params.get("protocolVersion", "2025-11-25"),
-                "capabilities": {"tools": {}},
+                "capabilities": {"tools": {"listChanged": True}},
                 "serverInfo": {"name": "fake", "version": "1"},
             }})
         elif method == "tools/call":
@@ -53,6 +54,9 @@ def main():
                 sys.stdout.flush()
             elif name == "slow":
                 threading.Timer(30, answer, (request_id, "late")).start()
+            elif name == "change":
+                send({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
+                answer(request_id, "changed")
             elif name == "huge":
                 answer(request_id, "x" * 4096)
         else:
