@@ -789,3 +789,43 @@ async fn sigterm_drains_and_exits_within_the_deadline() {
     let log = bridge.wait_for_log("drain deadline passed");
     assert!(log.contains("bridge draining"), "{log}");
 }
+
+#[test]
+fn the_command_line_refuses_a_missing_server_a_bad_path_and_an_empty_token_file() {
+    let run = |args: &[&str]| {
+        let output = cli_support::mcpguard_command(args).output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run(&["bridge"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.starts_with(
+            "error: the following required arguments were not provided:\n  <COMMAND>...\n\n\
+             Usage: mcpguard bridge -- <COMMAND>..."
+        ),
+        "{stderr}"
+    );
+    let (code, stderr) = run(&["bridge", "--path", "mcp", "--", "true"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("the path must start with '/'"), "{stderr}");
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("token");
+    std::fs::write(&empty, "\n").unwrap();
+    let (code, stderr) = run(&[
+        "bridge",
+        "--listen",
+        "127.0.0.1:0",
+        "--token-file",
+        empty.to_str().unwrap(),
+        "--",
+        "true",
+    ]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr,
+        format!("mcpguard bridge: token file {} is empty\n", empty.display())
+    );
+}
