@@ -10,6 +10,7 @@
 //! - [`metrics`], [`policy_store`] and [`readiness`]: the state the webhook and the loops
 //!   share.
 
+pub mod bridge;
 pub mod cluster;
 pub mod cmd;
 pub mod logging;

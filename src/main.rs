@@ -58,6 +58,19 @@ fn main() -> ExitCode {
             print!("{}", cmd::bundle::stream(args.part));
             ExitCode::SUCCESS
         }
+        Command::Bridge(args) => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(err) => {
+                    eprintln!("mcpguard: cannot start the async runtime: {err}");
+                    return ExitCode::from(1);
+                }
+            };
+            report("bridge", runtime.block_on(cmd::bridge::run(*args)))
+        }
         Command::CopySelf(args) => report("copy-self", cmd::copy_self::run(&args)),
         Command::Version => {
             println!("mcpguard {}", env!("CARGO_PKG_VERSION"));

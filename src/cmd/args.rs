@@ -75,6 +75,9 @@ pub enum Command {
     Bundle(BundleArgs),
     /// Write this executable to PATH (mode 0755), for an init container: the image has no `cp`.
     CopySelf(CopySelfArgs),
+    /// Serve a stdio MCP server over Streamable HTTP (2025-11-25 sessions and 2026-07-28
+    /// stateless requests): `mcpguard bridge -- npx -y @modelcontextprotocol/server-everything`.
+    Bridge(Box<BridgeArgs>),
     /// Print mcpguard's version.
     Version,
     /// Print a shell completion script: `source <(mcpguard completion bash)`.
@@ -113,6 +116,71 @@ pub struct CopySelfArgs {
     /// Replace PATH if it exists.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BridgeArgs {
+    /// Address to listen on. Loopback by default; in a pod, `0.0.0.0:PORT`.
+    #[arg(long, env = "MCPGUARD_BRIDGE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The MCP endpoint's path.
+    #[arg(long, env = "MCPGUARD_BRIDGE_PATH", default_value = "/mcp", value_parser = parse_endpoint_path)]
+    pub path: String,
+    /// Require `Authorization: Bearer <token>`, the token read from this file (a mounted
+    /// Secret) at start. Without it the endpoint is open to whoever reaches it.
+    #[arg(long, env = "MCPGUARD_BRIDGE_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Accept only these `Host` values (name or name:port; repeatable), and an `Origin`
+    /// only when its host is listed: DNS-rebinding protection. By default any Host is
+    /// accepted, since in a cluster it is the Service's name.
+    #[arg(
+        long = "allowed-host",
+        env = "MCPGUARD_BRIDGE_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+    /// Most 2025-11-25 sessions (each runs its own server process) at once.
+    #[arg(long, env = "MCPGUARD_BRIDGE_MAX_SESSIONS", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_sessions: u32,
+    /// Largest request body, in bytes.
+    #[arg(long, env = "MCPGUARD_BRIDGE_MAX_BODY_BYTES", default_value_t = 4 << 20, value_parser = clap::value_parser!(u32).range(1024..=(256 << 20)))]
+    pub max_body_bytes: u32,
+    /// Largest message line the server may write to stdout, in bytes; a longer one ends
+    /// its session.
+    #[arg(long, env = "MCPGUARD_BRIDGE_MAX_LINE_BYTES", default_value_t = 16 << 20, value_parser = clap::value_parser!(u32).range(1024..=(1 << 30)))]
+    pub max_line_bytes: u32,
+    /// Longest stderr line logged, in bytes; the rest of a longer line is cut.
+    #[arg(long, env = "MCPGUARD_BRIDGE_MAX_LOG_LINE_BYTES", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(80..=(1 << 20)))]
+    pub max_log_line_bytes: u32,
+    /// A session with nothing in flight and no GET stream ends after this many seconds.
+    #[arg(long, env = "MCPGUARD_BRIDGE_IDLE_TIMEOUT_SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub idle_timeout_secs: u64,
+    /// How long the bridge's own `server/discover` probe and `initialize` of the shared
+    /// (2026-07-28) server may take, in seconds.
+    #[arg(long, env = "MCPGUARD_BRIDGE_INIT_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub init_timeout_secs: u64,
+    /// On SIGTERM, how long in-flight requests may finish before the servers are killed.
+    #[arg(long, env = "MCPGUARD_BRIDGE_DRAIN_SECS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub drain_secs: u64,
+    /// The stdio MCP server to run, after `--`.
+    #[arg(last = true, required = true, num_args = 1..)]
+    pub command: Vec<String>,
+}
+
+/// The endpoint path must be absolute and plain (axum routes it literally).
+fn parse_endpoint_path(path: &str) -> Result<String, String> {
+    let plain = path.starts_with('/')
+        && path.len() > 1
+        && !path.contains(['{', '}', '*', '?', '#'])
+        && path != "/healthz";
+    if plain {
+        Ok(path.to_owned())
+    } else {
+        Err(
+            "the path must start with '/', hold no '{', '}', '*', '?' or '#', and not be /healthz"
+                .to_owned(),
+        )
+    }
 }
 
 #[derive(Debug, Args)]

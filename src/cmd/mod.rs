@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod audit;
+pub mod bridge;
 pub mod bundle;
 pub mod cert_files;
 pub mod certs;

@@ -429,7 +429,7 @@ fn example_review_path() -> PathBuf {
 /// Listens for SIGINT and SIGTERM from the call on: the returned future resolves at the
 /// first. Called before the replica says it is ready (or prints the dev banner), so a stop
 /// that follows either is always handled (drained, exit 0), never the default action.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
     let listen = |kind: SignalKind, name: &'static str| {
         let mut stream = signal(kind)

@@ -1,0 +1,147 @@
+//! `mcpguard bridge`: serves a stdio MCP server over Streamable HTTP.
+//!
+//! # Why messages are forwarded, not re-implemented
+//!
+//! The bridge moves JSON-RPC messages as `serde_json::Value`s and reads only what it must
+//! route: `method`, `id`, `params._meta.progressToken`, and for 2026-07-28 the fields the
+//! headers mirror. Everything else (sampling, elicitation, progress, cancellation, tasks,
+//! fields of protocol revisions newer than this code) passes through untouched. The Rust
+//! SDK (`rmcp`) terminates the protocol: messages are parsed into its typed model and built
+//! again, so anything its version does not model is lost or refused, and the bridge would
+//! have to re-implement every server-to-client request as a proxy. A stdio server and its
+//! HTTP client already speak MCP to each other; the bridge only carries it.
+//!
+//! # Child model
+//!
+//! - 2025-11-25 (and older handshake revisions): one child per session. A stdio connection
+//!   has exactly one `initialize`, and the child's requests to the client (sampling,
+//!   elicitation) must reach the client that caused them. DELETE, idle expiry and a child
+//!   failure end the session; the next `initialize` starts a fresh child.
+//! - 2026-07-28 (stateless): one shared child serves every stateless request. The bridge
+//!   probes it with `server/discover`; a child that does not answer it (most do not yet) is
+//!   initialized by the bridge once, and `server/discover` is answered from that
+//!   `initialize` result. Ids and progress tokens are rewritten so clients cannot collide.
+//!   What a stateful server keeps between requests is then shared by all stateless clients
+//!   (logging level, resource subscriptions, anything it caches per connection), and the
+//!   server's own requests and unattributable notifications cannot be routed, so the bridge
+//!   refuses the former and drops the latter. List changes concern every client alike: they
+//!   go to every `subscriptions/listen` stream that asked for them.
+//!
+//! See the README section "mcpguard bridge" for usage.
+
+pub mod auth;
+pub mod child;
+pub mod framing;
+pub mod http;
+pub mod revision;
+pub mod sessions;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use self::child::ChildLimits;
+use self::http::Bridge;
+use self::sessions::{ChildConfig, Children};
+
+/// Everything `mcpguard bridge` is configured with.
+#[derive(Debug)]
+pub struct Config {
+    pub command: Vec<String>,
+    pub path: String,
+    pub token: Option<auth::BearerToken>,
+    pub allowed_hosts: Vec<String>,
+    pub max_sessions: usize,
+    pub max_body_bytes: usize,
+    pub max_line_bytes: usize,
+    pub max_log_line_bytes: usize,
+    pub idle_timeout: Duration,
+    pub init_timeout: Duration,
+    pub drain_timeout: Duration,
+}
+
+/// Serves `config` on `listener` until `shutdown` resolves, then drains: new requests get
+/// 503, GET streams close, in-flight requests have `drain_timeout` to finish, and every
+/// child is killed.
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let bridge = Arc::new(Bridge {
+        children: Children::new(
+            ChildConfig {
+                command: config.command.clone(),
+                limits: ChildLimits {
+                    max_line_bytes: config.max_line_bytes,
+                    max_log_line_bytes: config.max_log_line_bytes,
+                },
+                init_timeout: config.init_timeout,
+            },
+            config.max_sessions,
+            config.idle_timeout,
+        ),
+        token: config.token,
+        allowed_hosts: config
+            .allowed_hosts
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect(),
+        draining: AtomicBool::new(false),
+    });
+    let app = http::router(Arc::clone(&bridge), &config.path, config.max_body_bytes);
+
+    let sweeper_bridge = Arc::clone(&bridge);
+    let sweep_every =
+        (config.idle_timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
+    let sweeper = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(sweep_every);
+        loop {
+            tick.tick().await;
+            sweeper_bridge.children.sweep_idle();
+        }
+    });
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stop_rx.await;
+            })
+            .into_future(),
+    );
+    tracing::info!(command = ?config.command, path = %config.path, "bridge serving");
+    let mut server = server;
+    let server_result = tokio::select! {
+        result = &mut server => Some(result),
+        () = shutdown => None,
+    };
+    if let Some(result) = server_result {
+        sweeper.abort();
+        bridge.children.kill_all().await;
+        result??;
+        anyhow::bail!("the HTTP server stopped unexpectedly");
+    }
+    tracing::info!(
+        deadline_s = config.drain_timeout.as_secs(),
+        "bridge draining: no new requests, in-flight ones may finish"
+    );
+    bridge.draining.store(true, Ordering::Relaxed);
+    bridge.children.close_streams();
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(config.drain_timeout, &mut server).await {
+        Ok(Ok(Ok(()))) => tracing::info!("bridge drained"),
+        Ok(Ok(Err(err))) => tracing::warn!("bridge server error while draining: {err}"),
+        Ok(Err(err)) => tracing::warn!("bridge server task failed: {err}"),
+        Err(_) => {
+            tracing::warn!("drain deadline passed; ending the requests still in flight");
+            server.abort();
+        }
+    }
+    sweeper.abort();
+    bridge.children.kill_all().await;
+    Ok(())
+}

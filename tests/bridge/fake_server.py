@@ -1,0 +1,66 @@
+"""A tiny stdio MCP server that misbehaves on request, for the bridge's failure tests
+(tests/bridge_interop.rs). Tools:
+  ok        answers "fine"
+  crash     exits with status 3 in the middle of the call (no answer)
+  garbage   prints a line that is not JSON-RPC to stdout
+  slow      answers after 30 s (the client disconnects first)
+  huge      answers with a line over the bridge's --max-line-bytes
+  change    sends notifications/tools/list_changed, then answers "changed"
+Everything it receives is noted on stderr ("got <method> <id>"), which the bridge logs, so a
+test can see what reached the child (and that stderr never reaches the client).
+"""
+
+import json
+import sys
+import threading
+import time
+
+
+def send(message):
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def answer(request_id, text):
+    send({"jsonrpc": "2.0", "id": request_id, "result": {"content": [{"type": "text", "text": text}]}})
+
+
+def main():
+    for line in sys.stdin:
+        message = json.loads(line)
+        method = message.get("method")
+        request_id = message.get("id")
+        params = message.get("params") or {}
+        sys.stderr.write(f"got {method} {json.dumps(request_id)} {json.dumps(params.get('requestId'))}\n")
+        sys.stderr.flush()
+        if request_id is None:
+            continue
+        if method == "initialize":
+            send({"jsonrpc": "2.0", "id": request_id, "result": {
+                "protocolVersion": params.get("protocolVersion", "2025-11-25"),
+                "capabilities": {"tools": {"listChanged": True}},
+                "serverInfo": {"name": "fake", "version": "1"},
+            }})
+        elif method == "tools/call":
+            name = params.get("name")
+            if name == "ok":
+                answer(request_id, "fine")
+            elif name == "crash":
+                sys.stderr.write("fake server: crashing now\n")
+                sys.stderr.flush()
+                sys.exit(3)
+            elif name == "garbage":
+                sys.stdout.write("Traceback (most recent call last): secret=hunter2\n")
+                sys.stdout.flush()
+            elif name == "slow":
+                threading.Timer(30, answer, (request_id, "late")).start()
+            elif name == "change":
+                send({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
+                answer(request_id, "changed")
+            elif name == "huge":
+                answer(request_id, "x" * 4096)
+        else:
+            send({"jsonrpc": "2.0", "id": request_id, "error": {"code": -32601, "message": "Method not found"}})
+
+
+main()

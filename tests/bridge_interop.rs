@@ -1,0 +1,831 @@
+//! `mcpguard bridge` against MCP software this project did not write: the reference stdio
+//! server `@modelcontextprotocol/server-everything` (npm) driven by the official Python SDK
+//! client (`mcp` from PyPI), in both protocol revisions, plus the failure cases with a small
+//! misbehaving server (tests/bridge/fake_server.py) driven over raw HTTP so every status and
+//! body is asserted exactly. `.ci/run` installs the pinned tools; a missing one fails the
+//! test unless `MCPGUARD_SKIP_EXTERNAL_TOOLS=1`.
+
+mod cli_support;
+#[path = "common/external_tools.rs"]
+mod external_tools;
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const EVERYTHING: &str = "mcp-server-everything";
+const SERVICE_HOST: &str = "mcp-everything.mcp.svc.cluster.local";
+
+/// A running `mcpguard bridge` on a free loopback port, its log collected.
+struct Bridge {
+    process: Child,
+    url: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Bridge {
+    fn start(flags: &[&str], command: &[&str]) -> Self {
+        let mut args = vec!["bridge", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(flags);
+        args.push("--");
+        args.extend_from_slice(command);
+        let mut cmd = cli_support::mcpguard_command(&args);
+        cmd.env("RUST_LOG", "info");
+        let mut process = cmd.spawn().expect("start mcpguard bridge");
+        let log = Arc::new(Mutex::new(String::new()));
+        let mut stderr = process.stderr.take().expect("stderr");
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let mut stdout = BufReader::new(process.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout
+            .read_line(&mut line)
+            .expect("read the listening line");
+        let url = line
+            .trim()
+            .strip_prefix("mcpguard bridge listening on ")
+            .unwrap_or_else(|| panic!("no listening line: {line:?}; log: {}", log.lock().unwrap()))
+            .to_owned();
+        Self { process, url, log }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until the log contains `needle` (the log is written asynchronously).
+    fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "log never showed {needle:?}:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+fn sdk_available() -> bool {
+    let python = external_tools::tool_available("python3");
+    let found = python
+        && Command::new("python3")
+            .args(["-c", "import mcp.client.client, httpx2"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    (found || skip_or_fail("python3 with the `mcp` SDK (pip install mcp)"))
+        && (external_tools::tool_available(EVERYTHING))
+}
+
+#[track_caller]
+fn skip_or_fail(what: &str) -> bool {
+    assert!(
+        std::env::var(external_tools::SKIP_ENV).is_ok_and(|v| v == "1"),
+        "{what} is not installed; `.ci/run` installs it, or set {}=1 to skip",
+        external_tools::SKIP_ENV
+    );
+    eprintln!("\n!!! SKIPPED: {what} is not installed; this test checked nothing !!!\n");
+    false
+}
+
+/// Runs the SDK client script; asserts it passed every check.
+fn run_sdk_client(url: &str, mode: &str, host: Option<&str>) {
+    let mut command = Command::new("python3");
+    command
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/bridge/sdk_client.py"
+        ))
+        .args([url, mode])
+        .args(host)
+        .stdin(Stdio::null());
+    let output = command.output().expect("run python3");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "sdk_client.py {mode} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut lines: Vec<&str> = stdout.lines().collect();
+    // The two concurrent clients finish in either order.
+    lines[1..3].sort_unstable();
+    assert_eq!(
+        lines,
+        ["[single] ok", "[first] ok", "[second] ok", "ALL OK"],
+        "{stdout}"
+    );
+}
+
+#[test]
+fn python_sdk_over_2025_11_25_sessions_with_progress_two_clients_and_delete() {
+    if !sdk_available() {
+        return;
+    }
+    let bridge = Bridge::start(&[], &[EVERYTHING, "stdio"]);
+    run_sdk_client(&bridge.url, "legacy", None);
+    // Each of the three clients ended its session with DELETE (the SDK's terminate_on_close).
+    let log = bridge.wait_for_log("bridge session deleted by the client");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut log = log;
+    while log.matches("bridge session deleted by the client").count() < 3 {
+        assert!(Instant::now() < deadline, "{log}");
+        std::thread::sleep(Duration::from_millis(50));
+        log = bridge.log();
+    }
+    assert_eq!(log.matches("bridge session started").count(), 3, "{log}");
+    assert_eq!(log.matches("bridge child started").count(), 3, "{log}");
+}
+
+#[test]
+fn python_sdk_over_2026_07_28_stateless_requests_translated_onto_a_handshake_child() {
+    if !sdk_available() {
+        return;
+    }
+    let bridge = Bridge::start(&[], &[EVERYTHING, "stdio"]);
+    run_sdk_client(&bridge.url, "auto", None);
+    let log = bridge.log();
+    // server-everything does not answer server/discover: the bridge initialized it, once,
+    // and all three stateless clients shared that child.
+    assert_eq!(
+        log.matches("the MCP server speaks the handshake era")
+            .count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(log.matches("bridge child started").count(), 1, "{log}");
+    assert!(!log.contains("bridge session started"), "{log}");
+}
+
+#[tokio::test]
+async fn a_service_name_host_is_served_and_an_unlisted_host_refused() {
+    if !sdk_available() {
+        return;
+    }
+    let bridge = Bridge::start(&["--allowed-host", SERVICE_HOST], &[EVERYTHING, "stdio"]);
+    // The SDK client sends the Service's name as Host, and passes.
+    let url = bridge.url.clone();
+    tokio::task::spawn_blocking(move || run_sdk_client(&url, "legacy", Some(SERVICE_HOST)))
+        .await
+        .unwrap();
+    // Its own loopback name is not on the list: the Host check really ran.
+    let response = client()
+        .post(&bridge.url)
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert_eq!(response.text().await.unwrap(), "Host is not allowed");
+}
+
+fn typescript_sdk() -> Option<String> {
+    if !external_tools::tool_available("node") || !external_tools::tool_available("npm") {
+        return None;
+    }
+    let root = Command::new("npm").args(["root", "-g"]).output().ok()?;
+    let sdk = format!(
+        "{}/@modelcontextprotocol/sdk",
+        String::from_utf8_lossy(&root.stdout).trim()
+    );
+    if std::path::Path::new(&sdk).join("package.json").is_file() {
+        Some(sdk)
+    } else {
+        skip_or_fail("the TypeScript SDK (npm install -g @modelcontextprotocol/sdk)");
+        None
+    }
+}
+
+#[test]
+fn typescript_sdk_over_2025_11_25_sessions_with_progress_two_clients_and_delete() {
+    if !sdk_available() {
+        return;
+    }
+    let Some(sdk) = typescript_sdk() else { return };
+    let bridge = Bridge::start(&[], &[EVERYTHING, "stdio"]);
+    let output = Command::new("node")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/bridge/ts_client.mjs"
+        ))
+        .args([&sdk, &bridge.url])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "ts_client.mjs failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut lines: Vec<&str> = stdout.lines().collect();
+    lines[1..3].sort_unstable();
+    assert_eq!(
+        lines,
+        ["[single] ok", "[first] ok", "[second] ok", "ALL OK"],
+        "{stdout}"
+    );
+    let log = bridge.wait_for_log("bridge session deleted by the client");
+    assert_eq!(log.matches("bridge session started").count(), 3, "{log}");
+}
+
+// ---- failure cases, over raw HTTP, with the fake server ----
+
+fn fake(flags: &[&str]) -> Option<Bridge> {
+    external_tools::tool_available("python3").then(|| {
+        Bridge::start(
+            flags,
+            &[
+                "python3",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bridge/fake_server.py"),
+            ],
+        )
+    })
+}
+
+fn client() -> reqwest::Client {
+    // reqwest is built without a provider; plain HTTP still asks for one. Ring, as mcpguard.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().build().unwrap()
+}
+
+fn initialize(id: u64) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "bridge_interop", "version": "1"}}})
+}
+
+fn call(id: u64, tool: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": {}}})
+}
+
+/// POSTs `body` in `session` (2025-11-25); returns status, session header and JSON body
+/// (`Null` for an empty one).
+async fn post(
+    bridge: &Bridge,
+    session: Option<&str>,
+    body: &Value,
+) -> (u16, Option<String>, Value) {
+    let mut request = client()
+        .post(&bridge.url)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(body);
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let session = response
+        .headers()
+        .get("mcp-session-id")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let text = response.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    };
+    (status, session, body)
+}
+
+async fn open_session(bridge: &Bridge) -> String {
+    let (status, session, body) = post(bridge, None, &initialize(1)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["result"]["serverInfo"],
+        json!({"name": "fake", "version": "1"})
+    );
+    let session = session.expect("Mcp-Session-Id");
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert_eq!(post(bridge, Some(&session), &note).await.0, 202);
+    session
+}
+
+#[tokio::test]
+async fn delete_ends_the_session_and_stateless_get_and_delete_are_405() {
+    let Some(bridge) = fake(&[]) else { return };
+    let session = open_session(&bridge).await;
+    assert_eq!(
+        post(&bridge, Some(&session), &call(2, "ok")).await,
+        (
+            200,
+            None,
+            json!({"jsonrpc": "2.0", "id": 2, "result": {"content": [{"type": "text", "text": "fine"}]}})
+        )
+    );
+    let delete = |s: String| {
+        let url = bridge.url.clone();
+        async move {
+            client()
+                .delete(url)
+                .header("mcp-session-id", s)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(delete(session.clone()).await, 200);
+    assert_eq!(delete(session.clone()).await, 404);
+    let (status, _, body) = post(&bridge, Some(&session), &call(3, "ok")).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], -32001);
+    bridge.wait_for_log("bridge child stopped");
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let response = client()
+            .request(method.clone(), &bridge.url)
+            .header("mcp-protocol-version", "2026-07-28")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405, "{method}");
+    }
+    // No session header at all is a 400, an unknown one a 404.
+    assert_eq!(post(&bridge, None, &call(4, "ok")).await.0, 400);
+    assert_eq!(post(&bridge, Some("nope"), &call(4, "ok")).await.0, 404);
+}
+
+#[tokio::test]
+async fn a_child_that_crashes_mid_call_fails_the_call_and_the_next_session_gets_a_fresh_child() {
+    let Some(bridge) = fake(&[]) else { return };
+    let session = open_session(&bridge).await;
+    assert_eq!(
+        post(&bridge, Some(&session), &call(2, "crash")).await,
+        (
+            200,
+            None,
+            json!({"jsonrpc": "2.0", "id": 2, "error": {"code": -32603,
+                "message": "the MCP server process exited (exit status: 3)"}})
+        )
+    );
+    // The session ended with its child.
+    assert_eq!(post(&bridge, Some(&session), &call(3, "ok")).await.0, 404);
+    // Its stderr went to the log, not to the client.
+    bridge.wait_for_log("fake server: crashing now");
+    let fresh = open_session(&bridge).await;
+    assert_ne!(fresh, session);
+    let (status, _, body) = post(&bridge, Some(&fresh), &call(2, "ok")).await;
+    assert_eq!(
+        (status, &body["result"]["content"][0]["text"]),
+        (200, &json!("fine"))
+    );
+    assert_eq!(bridge.log().matches("bridge child started").count(), 2);
+}
+
+#[tokio::test]
+async fn a_shared_stateless_child_that_crashes_is_replaced_for_the_next_request() {
+    let Some(bridge) = fake(&[]) else { return };
+    let send = |tool: &'static str| {
+        let url = bridge.url.clone();
+        async move {
+            let response = client()
+                .post(url)
+                .header("accept", "application/json, text/event-stream")
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", "tools/call")
+                .header("mcp-name", tool)
+                .json(
+                    &json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {
+                    "name": tool, "arguments": {},
+                    "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}}),
+                )
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    assert_eq!(
+        send("crash").await,
+        (
+            200,
+            json!({"jsonrpc": "2.0", "id": 9, "error": {"code": -32603,
+                "message": "the MCP server process exited (exit status: 3)"}})
+        )
+    );
+    let (status, body) = send("ok").await;
+    assert_eq!(
+        (status, &body["result"]["content"][0]["text"]),
+        (200, &json!("fine"))
+    );
+    let log = bridge.wait_for_log("the shared bridge child died; starting a new one");
+    assert_eq!(log.matches("bridge child started").count(), 2, "{log}");
+}
+
+#[tokio::test]
+async fn a_child_that_prints_garbage_or_an_oversized_line_fails_the_call_without_echoing_it() {
+    let Some(bridge) = fake(&["--max-line-bytes", "1024"]) else {
+        return;
+    };
+    let session = open_session(&bridge).await;
+    let (status, _, body) = post(&bridge, Some(&session), &call(2, "garbage")).await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({"jsonrpc": "2.0", "id": 2, "error": {"code": -32603,
+                "message": "the MCP server wrote invalid output to stdout"}})
+        )
+    );
+    bridge.wait_for_log("the MCP server wrote a line that is not JSON-RPC to stdout");
+    let session = open_session(&bridge).await;
+    let (status, _, body) = post(&bridge, Some(&session), &call(2, "huge")).await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({"jsonrpc": "2.0", "id": 2, "error": {"code": -32603,
+                "message": "the MCP server wrote a message over 1024 bytes to stdout"}})
+        )
+    );
+}
+
+/// Sends a POST over a raw connection, waits until the bridge has had time to forward it,
+/// and closes the socket: a real disconnect (an HTTP client library may keep the
+/// connection open to read the abandoned response).
+fn hang_up_after(bridge: &Bridge, headers: &[(&str, &str)], body: &Value) {
+    use std::io::Write as _;
+    let address = bridge
+        .url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split_once('/'))
+        .map(|(address, _)| address.to_owned())
+        .unwrap();
+    let body = body.to_string();
+    let mut request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(&body);
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    drop(stream);
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_mid_call_leaves_the_bridge_serving_and_a_stateless_one_cancels()
+{
+    let Some(bridge) = fake(&[]) else { return };
+    let session = open_session(&bridge).await;
+    hang_up_after(
+        &bridge,
+        &[
+            ("mcp-session-id", &session),
+            ("mcp-protocol-version", "2025-11-25"),
+        ],
+        &call(2, "slow"),
+    );
+    bridge.wait_for_log("got tools/call 2");
+    // The same session and a new one both still work.
+    let (status, _, body) = post(&bridge, Some(&session), &call(3, "ok")).await;
+    assert_eq!(
+        (status, &body["result"]["content"][0]["text"]),
+        (200, &json!("fine"))
+    );
+    let other = open_session(&bridge).await;
+    assert_eq!(post(&bridge, Some(&other), &call(2, "ok")).await.0, 200);
+
+    // 2026-07-28: closing the stream is the cancellation, and the shared child hears it
+    // under the id the bridge gave the request: 1 was the discover probe, 2 initialize,
+    // 3 the call that starts the shared child, 4 the slow one.
+    let stateless = |tool: &'static str, timeout: Duration| {
+        let url = bridge.url.clone();
+        async move {
+            client()
+                .post(url)
+                .header("accept", "application/json, text/event-stream")
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", "tools/call")
+                .header("mcp-name", tool)
+                .timeout(timeout)
+                .json(
+                    &json!({"jsonrpc": "2.0", "id": "a", "method": "tools/call", "params": {
+                    "name": tool, "arguments": {},
+                    "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}}),
+                )
+                .send()
+                .await
+        }
+    };
+    let warm = stateless("ok", Duration::from_secs(30)).await.unwrap();
+    assert_eq!(warm.status(), 200);
+    let body = json!({"jsonrpc": "2.0", "id": "a", "method": "tools/call", "params": {
+        "name": "slow", "arguments": {},
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}});
+    hang_up_after(
+        &bridge,
+        &[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "slow"),
+        ],
+        &body,
+    );
+    bridge.wait_for_log("got notifications/cancelled null 4");
+}
+
+#[tokio::test]
+async fn stateless_requests_are_checked_against_their_headers() {
+    let Some(bridge) = fake(&[]) else { return };
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "ok", "arguments": {},
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}});
+    let send = |name: &'static str| {
+        let url = bridge.url.clone();
+        let body = body.clone();
+        async move {
+            let response = client()
+                .post(url)
+                .header("accept", "application/json, text/event-stream")
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", "tools/call")
+                .header("mcp-name", name)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    assert_eq!(
+        send("ok").await,
+        (
+            200,
+            json!({"jsonrpc": "2.0", "id": 1, "result": {"content": [{"type": "text", "text": "fine"}],
+                "resultType": "complete"}})
+        )
+    );
+    assert_eq!(
+        send("other").await,
+        (
+            400,
+            json!({"jsonrpc": "2.0", "id": 1, "error": {"code": -32020,
+                "message": "Mcp-Name header value 'other' does not match body value 'ok'"}})
+        )
+    );
+    let unknown = client()
+        .post(&bridge.url)
+        .header("mcp-protocol-version", "2099-01-01")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 400);
+    assert_eq!(
+        unknown.json::<Value>().await.unwrap()["error"]["code"],
+        -32022
+    );
+}
+
+#[tokio::test]
+async fn subscriptions_listen_streams_the_shared_childs_list_changes() {
+    let Some(bridge) = fake(&[]) else { return };
+    let stateless = |method: &'static str, name: Option<&'static str>, params: Value| {
+        let mut request = client()
+            .post(&bridge.url)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", method);
+        if let Some(name) = name {
+            request = request.header("mcp-name", name);
+        }
+        let mut params = params;
+        params["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28"});
+        request.json(&json!({"jsonrpc": "2.0", "id": "L", "method": method, "params": params}))
+    };
+    let mut listen = stateless(
+        "subscriptions/listen",
+        None,
+        json!({"notifications": {"toolsListChanged": true, "promptsListChanged": true,
+            "resourceSubscriptions": ["file:///x"]}}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(listen.status(), 200);
+    assert_eq!(listen.headers()["content-type"], "text/event-stream");
+    let mut events = String::new();
+    let mut next_event = async || -> Value {
+        loop {
+            if let Some(end) = events.find("\n\n") {
+                let event: String = events.drain(..end + 2).collect();
+                if let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) {
+                    return serde_json::from_str(data).unwrap();
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), listen.chunk())
+                .await
+                .expect("an event in time")
+                .unwrap()
+                .expect("the stream stays open");
+            events.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    };
+    // Only what the child's capabilities promise is acknowledged: tools, not prompts, and
+    // not resource subscriptions.
+    assert_eq!(
+        next_event().await,
+        json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged", "params": {
+            "_meta": {"io.modelcontextprotocol/subscriptionId": "L"},
+            "notifications": {"toolsListChanged": true}}})
+    );
+    let changed = stateless(
+        "tools/call",
+        Some("change"),
+        json!({"name": "change", "arguments": {}}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(changed.status(), 200);
+    assert_eq!(
+        next_event().await,
+        json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed", "params": {
+            "_meta": {"io.modelcontextprotocol/subscriptionId": "L"}}})
+    );
+}
+
+#[tokio::test]
+async fn bearer_token_body_and_session_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "t0ken-value\n").unwrap();
+    let Some(bridge) = fake(&[
+        "--token-file",
+        token_file.to_str().unwrap(),
+        "--max-sessions",
+        "1",
+        "--max-body-bytes",
+        "2048",
+    ]) else {
+        return;
+    };
+    let attempt = |auth: Option<&'static str>, body: Value| {
+        let url = bridge.url.clone();
+        async move {
+            let mut request = client()
+                .post(url)
+                .header("accept", "application/json, text/event-stream")
+                .json(&body);
+            if let Some(auth) = auth {
+                request = request.header("authorization", auth);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let challenge = response
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (status, challenge, response.text().await.unwrap())
+        }
+    };
+    assert_eq!(
+        attempt(None, initialize(1)).await,
+        (
+            401,
+            Some("Bearer".into()),
+            "a valid bearer token is required".into()
+        )
+    );
+    assert_eq!(attempt(Some("Bearer wrong"), initialize(1)).await.0, 401);
+    let (status, _, _) = attempt(Some("Bearer t0ken-value"), initialize(1)).await;
+    assert_eq!(status, 200);
+    // One session is the maximum.
+    let (status, _, text) = attempt(Some("Bearer t0ken-value"), initialize(2)).await;
+    assert_eq!(status, 503);
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        json!({"jsonrpc": "2.0", "id": 2, "error": {"code": -32000,
+            "message": "the bridge already runs its maximum of 1 sessions"}})
+    );
+    // A body over the cap is refused before it is parsed.
+    let big = json!({"jsonrpc": "2.0", "id": 3, "method": "initialize", "params": {"pad": "x".repeat(4096)}});
+    assert_eq!(attempt(Some("Bearer t0ken-value"), big).await.0, 413);
+    assert!(!bridge.log().contains("t0ken-value"));
+}
+
+#[tokio::test]
+async fn sigterm_drains_and_exits_within_the_deadline() {
+    let Some(mut bridge) = fake(&["--drain-secs", "1"]) else {
+        return;
+    };
+    let session = open_session(&bridge).await;
+    let url = bridge.url.clone();
+    let in_flight = tokio::spawn(async move {
+        client()
+            .post(url)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", session)
+            .json(&call(2, "slow"))
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = bridge.process.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = bridge.process.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "did not wait for in-flight work"
+    );
+    // The slow call was cut at the deadline, not answered.
+    assert!(in_flight.await.unwrap().is_err());
+    let log = bridge.wait_for_log("drain deadline passed");
+    assert!(log.contains("bridge draining"), "{log}");
+}
+
+#[test]
+fn the_command_line_refuses_a_missing_server_a_bad_path_and_an_empty_token_file() {
+    let run = |args: &[&str]| {
+        let output = cli_support::mcpguard_command(args).output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run(&["bridge"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.starts_with(
+            "error: the following required arguments were not provided:\n  <COMMAND>...\n\n\
+             Usage: mcpguard bridge -- <COMMAND>..."
+        ),
+        "{stderr}"
+    );
+    let (code, stderr) = run(&["bridge", "--path", "mcp", "--", "true"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("the path must start with '/'"), "{stderr}");
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("token");
+    std::fs::write(&empty, "\n").unwrap();
+    let (code, stderr) = run(&[
+        "bridge",
+        "--listen",
+        "127.0.0.1:0",
+        "--token-file",
+        empty.to_str().unwrap(),
+        "--",
+        "true",
+    ]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr,
+        format!("mcpguard bridge: token file {} is empty\n", empty.display())
+    );
+}
