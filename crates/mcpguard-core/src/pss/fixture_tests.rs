@@ -11,7 +11,7 @@
 //! 0d173114bee8802a342f6c8a2d900282f8f50bd7 (privileged),
 //! e6e4f3b68de49bd684d6fdbc0c194ef668a6fc66 (capabilities_baseline),
 //! 7ed318129ff57a0e1d0834010a0aabd9b03adddd (appArmorProfile),
-//! 1132fd0afdf051318d9a5e5c2077ce09d8e179fc (sysctls),
+//! 1132fd0afdf051318d9a5e5c2077ce09d8e179fc (sysctls up to v1.29; v1.32 and v1.37 from testdata),
 //! 78fc8e44052f699bf598f84b697b41e5a328c9c5 (allowPrivilegeEscalation),
 //! f9cfc9d93491c42c0ee6b3705d4c46f7e173f356 (runAsUser),
 //! c2c7d507620b919d8c6cd5d43e689e7656186df5 (restrictedVolumes),
@@ -800,6 +800,41 @@ fn sysctls_pass_1_27(p: &Pod, _: Level) -> Vec<Pod> {
 fn sysctls_pass_1_29(p: &Pod, _: Level) -> Vec<Pod> {
     sysctls_pass(p, 10)
 }
+/// From v1.32 on, PSA's pass pod sets only the sysctls the version adds (as rendered in
+/// `testdata/baseline/v1.34/pass/sysctls1.yaml` at 5e377f9484190488bbbcb3ac9d24cc8be55e792f
+/// and `testdata/baseline/v1.37/pass/sysctls1.yaml` at
+/// a61aa9e68df74b70c40f17a69247683e534baa47; their generators are not in the stored copy).
+fn sysctls_pass_only(p: &Pod, added: &[(&str, &str)]) -> Vec<Pod> {
+    let p = tweak(p, |p| ensure_object(p, "spec/securityContext"));
+    let sysctls: Vec<Value> = added
+        .iter()
+        .map(|(name, value)| json!({"name": name, "value": value}))
+        .collect();
+    vec![
+        tweak(&p, |p| unset(p, "spec/securityContext/sysctls")),
+        tweak(&p, |p| {
+            set(p, "spec/securityContext/sysctls", Value::Array(sysctls))
+        }),
+    ]
+}
+fn sysctls_pass_1_32(p: &Pod, _: Level) -> Vec<Pod> {
+    sysctls_pass_only(
+        p,
+        &[
+            ("net.ipv4.tcp_rmem", "4096 87380 16777216"),
+            ("net.ipv4.tcp_wmem", "4096 65536 16777216"),
+        ],
+    )
+}
+fn sysctls_pass_1_37(p: &Pod, _: Level) -> Vec<Pod> {
+    sysctls_pass_only(
+        p,
+        &[
+            ("net.ipv4.tcp_slow_start_after_idle", "0"),
+            ("net.ipv4.tcp_notsent_lowat", "16384"),
+        ],
+    )
+}
 fn sysctls_fail(p: &Pod, _: Level) -> Vec<Pod> {
     vec![tweak(p, |p| {
         set(
@@ -1182,8 +1217,24 @@ static FIXTURES: &[Fixture] = &[
         check: "sysctls",
         since: 29,
         expect: "forbidden sysctl",
-        spans: &[span(B, 29, None), span(R, 29, None)],
+        spans: &[span(B, 29, Some(32)), span(R, 29, Some(32))],
         pass: sysctls_pass_1_29,
+        fail: sysctls_fail,
+    },
+    Fixture {
+        check: "sysctls",
+        since: 32,
+        expect: "forbidden sysctl",
+        spans: &[span(B, 32, Some(37)), span(R, 32, Some(37))],
+        pass: sysctls_pass_1_32,
+        fail: sysctls_fail,
+    },
+    Fixture {
+        check: "sysctls",
+        since: 37,
+        expect: "forbidden sysctl",
+        spans: &[span(B, 37, None), span(R, 37, None)],
+        pass: sysctls_pass_1_37,
         fail: sysctls_fail,
     },
     Fixture {
@@ -1377,6 +1428,42 @@ static BOUNDARIES: &[Boundary] = &[
         at: 28,
         expect: Before::FailsWith("sysctls"),
     },
+    Boundary {
+        check: "sysctls",
+        since: 32,
+        fail_pods: false,
+        index: Some(1),
+        level: B,
+        at: 31,
+        expect: Before::FailsWith("sysctls"),
+    },
+    Boundary {
+        check: "sysctls",
+        since: 32,
+        fail_pods: false,
+        index: Some(1),
+        level: R,
+        at: 31,
+        expect: Before::FailsWith("sysctls"),
+    },
+    Boundary {
+        check: "sysctls",
+        since: 37,
+        fail_pods: false,
+        index: Some(1),
+        level: B,
+        at: 36,
+        expect: Before::FailsWith("sysctls"),
+    },
+    Boundary {
+        check: "sysctls",
+        since: 37,
+        fail_pods: false,
+        index: Some(1),
+        level: R,
+        at: 36,
+        expect: Before::FailsWith("sysctls"),
+    },
 ];
 
 // ---- judging --------------------------------------------------------------------------
@@ -1545,4 +1632,33 @@ fn version_boundaries() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// A stored rendering of `testdata/baseline/v1.34/fail/hostprobesandhostlifecycle1.yaml`
+/// (at 33155ee7fca2db95998aa41701f23ddc2cf73f14) probes from a plain init container, with no
+/// `restartPolicy: Always`: PSA visits every container's probes, sidecar or not.
+#[test]
+fn testdata_host_probe_on_a_plain_init_container_fails() {
+    for level in [B, R] {
+        for version in versions(&span(level, 33, None)) {
+            let p = tweak(&minimal_pod(level, minor_of(version)), |p| {
+                set(
+                    p,
+                    &format!("{I0}/readinessProbe"),
+                    json!({"tcpSocket": {"host": "8.8.8.8", "port": 80}}),
+                )
+            });
+            let ids: Vec<&str> = judge(level, version, p)
+                .iter()
+                .map(|r| r.check_id)
+                .collect();
+            // The check starts at v1.34.
+            let want: &[&str] = if version == Version::Minor(33) {
+                &[]
+            } else {
+                &["hostProbesAndHostLifecycle"]
+            };
+            assert_eq!(ids, want, "{level}:{version}");
+        }
+    }
 }
