@@ -1662,3 +1662,36 @@ fn testdata_host_probe_on_a_plain_init_container_fails() {
         }
     }
 }
+
+/// `fixtures.go`'s OS-specific minimal pods (`addLinux`, `addWindows`): a Linux pod is the
+/// OS-neutral one with `os.name: linux`; from v1.25 a Windows pod needs none of the
+/// restricted requirements added after v1.0 (`restricted_1_25_windows`), which the
+/// versions before v1.25 still ask of it.
+#[test]
+fn os_specific_minimal_pods() {
+    let with_os = |p: Pod, os: &str| tweak(&p, |p| set(p, "spec/os", json!({"name": os})));
+    for version in versions(&span(R, 0, None)) {
+        let linux = with_os(minimal_pod(R, minor_of(version)), "linux");
+        assert_eq!(judge(R, version, linux), vec![], "linux {version}");
+    }
+    let windows = with_os(minimal_pod(R, 0), "windows");
+    for version in versions(&span(R, 25, None)) {
+        assert_eq!(
+            judge(R, version, windows.clone()),
+            vec![],
+            "windows {version}"
+        );
+    }
+    let ids: Vec<&str> = judge(R, Version::Minor(24), windows)
+        .iter()
+        .map(|r| r.check_id)
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "allowPrivilegeEscalation",
+            "capabilities_restricted",
+            "seccompProfile_restricted"
+        ]
+    );
+}
