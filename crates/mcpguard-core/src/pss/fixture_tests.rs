@@ -18,7 +18,10 @@
 //! 8a84988bd67138e9c3e40990ceb3c7ec4ef1e2ca (hostProbesAndHostLifecycle), and the
 //! `ptr.To`-era copies of hostNamespaces, hostPorts, procMount (with its v1.35
 //! baseline/restricted split), seccompProfile_baseline/_restricted, runAsNonRoot,
-//! capabilities_restricted, seLinuxOptions and windowsHostProcess.
+//! capabilities_restricted, seLinuxOptions and windowsHostProcess (found by content; the
+//! index does not name their commit). The procMount split matches `policy/
+//! check_procMount_restricted.go` at 7c0ae3a5333644c7efbf8037d235ba057c0480cb, where
+//! `procMount_restricted` overrides `procMount` from v1.35.
 //!
 //! How PSA's `TestFixtures` renders `testdata/<level>/v1.N/{pass,fail}/<check><i>.yaml`,
 //! and so what is asserted here:
