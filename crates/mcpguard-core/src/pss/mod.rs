@@ -34,6 +34,8 @@ mod check_seccomp_profile_restricted;
 mod check_sysctls;
 mod check_windows_host_process;
 #[cfg(test)]
+mod fixture_tests;
+#[cfg(test)]
 mod test_util;
 #[cfg(test)]
 mod tests;
