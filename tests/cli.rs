@@ -1239,7 +1239,7 @@ spec:
             "ADMITTED mcpserver/github (namespace mcp, <stdin>#1)",
             "  ? not verified offline: the webhook will ask whether the author may get Secret \"github\" in namespace \"mcp\"",
             "DENIED mcpserver/broken (namespace mcp, <stdin>#2): 1 violation(s)",
-            "  - mcpServerSpec: invalid MCPServer (an image with transport stdio cannot be reached over the network: use package (which runs behind an HTTP bridge) or an HTTP transport)",
+            "  - mcpServerSpec: invalid MCPServer (an image with transport stdio runs behind mcpguard's bridge, which needs the policy's spec.mutate.bridgeImage (mcpguard's image, pinned by digest))",
             "DENIED networkpolicy/open-metadata (namespace mcp, <stdin>#3): 1 violation(s)",
             "  - networkPolicyPeers: NetworkPolicies are additive (egress[0] peer {\"ipBlock\":{\"cidr\":\"169.254.169.254/32\"}} is not allowed; only mcpguard's own NetworkPolicies and peers in spec.network.allowedExtraPeers are admitted)",
             "ADMITTED mcppolicy/team (namespace mcp, <stdin>#4)",

@@ -432,7 +432,7 @@ fn an_invalid_spec_renders_nothing_for_it_and_exits_1() {
     );
     assert_eq!(
         stderr(&output),
-        "mcpguard render: MCPServer \"x\": invalid spec: an image with transport stdio cannot be reached over the network: use package (which runs behind an HTTP bridge) or an HTTP transport\n"
+        "mcpguard render: MCPServer \"x\": invalid spec: an image with transport stdio runs behind mcpguard's bridge, which needs the policy's spec.mutate.bridgeImage (mcpguard's image, pinned by digest)\n"
     );
 }
 

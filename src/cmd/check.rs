@@ -6,11 +6,11 @@ use std::path::PathBuf;
 
 use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::api::node::v1::RuntimeClass;
-use serde::Serialize;
 use serde_json::Value;
 
 use super::check_changes::{Change, changes_of};
 use super::check_output;
+pub use super::check_report::{ObjectReport, Verdict};
 use super::inputs::{InputError, Inputs, load_policy_set, read_inputs, write_stdout};
 use crate::cmd::args::{CheckArgs, MutateArgs, ObjectsFormat, OutputFormat};
 use mcpguard_core::admission;
@@ -22,58 +22,12 @@ use mcpguard_core::policy_set::PolicySet;
 use mcpguard_core::review::AdmissionRequest;
 use mcpguard_core::runtime_class::StaticRuntimeClasses;
 use mcpguard_core::strict;
-use mcpguard_core::violation::Violation;
 use mcpguard_core::workloads::{self, WorkloadKind};
 
 /// Exit codes: the contract for CI pipelines.
 pub const EXIT_ADMITTED: u8 = 0;
 pub const EXIT_DENIED: u8 = 1;
 pub const EXIT_ERROR: u8 = 2;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    Admitted,
-    Denied,
-    Skipped,
-    /// Not judged: the file or document cannot be read, or the object does not decode.
-    Error,
-}
-
-/// The answer for one object.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ObjectReport {
-    pub source: String,
-    pub document: usize,
-    /// 1-based line where the object's document starts (YAML files and stdin).
-    #[serde(skip_serializing_if = "is_zero")]
-    pub line: usize,
-    /// The Helm template that wrote the document (`# Source:`), for `helm template | check -`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub template: Option<String>,
-    pub kind: String,
-    pub name: String,
-    pub namespace: String,
-    pub verdict: Verdict,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub violations: Vec<Violation>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub patch: Option<json_patch::Patch>,
-    /// What the mutation changes, one entry per operation of the webhook's patch (for a
-    /// workload, of its pods' hardening), with the reason.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub changes: Vec<Change>,
-    #[serde(skip)]
-    pub mutated: Value,
-    /// Whether the webhook would change the pod (or the pods of the workload).
-    #[serde(skip)]
-    pub changed_by_mutation: bool,
-}
 
 pub fn check(args: &CheckArgs) -> u8 {
     let result = (|| -> Result<u8, String> {
@@ -116,10 +70,6 @@ pub fn check(args: &CheckArgs) -> u8 {
         eprintln!("mcpguard check: {message}");
         EXIT_ERROR
     })
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
 }
 
 /// Objects as `kubectl` prints them: a YAML stream (`---` before each), or one JSON `List`.

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::check::{ObjectReport, Verdict};
+use super::check_report::{ObjectReport, Verdict};
 
 /// SARIF's name for input that is not a file (`-`): an artifact URI must be a valid URI
 /// reference, which `<stdin>` is not.

@@ -9,6 +9,7 @@ pub mod certs;
 pub mod check;
 pub mod check_changes;
 pub mod check_output;
+pub mod check_report;
 pub mod copy_self;
 pub mod inputs;
 pub mod policy_test;

@@ -486,7 +486,7 @@ mod tests {
         assert_eq!(decision.outcome, Outcome::Denied);
         assert_eq!(
             decision.status.map(|s| s.message),
-            Some("mcpservers.mcpguard.dev \"x\" is forbidden: violates mcpguard policy \"mcp-restricted\": invalid MCPServer (an image with transport stdio cannot be reached over the network: use package (which runs behind an HTTP bridge) or an HTTP transport)".to_owned())
+            Some("mcpservers.mcpguard.dev \"x\" is forbidden: violates mcpguard policy \"mcp-restricted\": invalid MCPServer (an image with transport stdio runs behind mcpguard's bridge, which needs the policy's spec.mutate.bridgeImage (mcpguard's image, pinned by digest))".to_owned())
         );
         assert_eq!(decision.audit_annotations[AUDIT_VIOLATIONS], MCPSERVER_SPEC);
     }

@@ -38,6 +38,13 @@ pub const MAX_REPLICAS: i32 = 1000;
 pub const SUPERGATEWAY: &str = "supergateway@4.0.0";
 pub const MCP_PROXY: &str = "mcp-proxy@0.13.0";
 const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+/// The init container that copies mcpguard's binary into the pod, the volume it lands in,
+/// and the binary's path there: names the controller keeps for itself.
+pub const BRIDGE_INIT_CONTAINER: &str = "mcpguard-bridge";
+pub const BRIDGE_VOLUME: &str = "mcpguard-bridge";
+pub const BRIDGE_DIR: &str = "/mcpguard-bridge";
+/// The mcpguard image's own executable (its entrypoint).
+const BRIDGE_IMAGE_EXECUTABLE: &str = "/mcpguard";
 
 /// A Secret the server references, as found in the cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -280,22 +287,96 @@ pub fn render(
     })
 }
 
-/// The command line: the server's own for an image; the stdio→HTTP bridge for a package.
-fn container_command(
-    server: &MCPServer,
-    context: Context<'_>,
-) -> Result<(String, Vec<String>, Vec<String>), RenderError> {
+/// How the server's container starts.
+struct Launch {
+    image: String,
+    command: Vec<String>,
+    args: Vec<String>,
+    /// Behind mcpguard's own bridge: the pod needs the init container that copies it in.
+    bridged: bool,
+}
+
+/// The built-in bridge's command line in front of `server` (the stdio program and its
+/// arguments): no shell, so no word is ever re-split or expanded.
+fn bridge_command(port: i32, server: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut command = vec![
+        format!("{BRIDGE_DIR}/mcpguard"),
+        "bridge".to_owned(),
+        "--listen".to_owned(),
+        format!("0.0.0.0:{port}"),
+        "--".to_owned(),
+    ];
+    command.extend(server);
+    command
+}
+
+/// The command line: the server's own for an HTTP image; mcpguard's bridge in front of a
+/// stdio image, and in front of a package when the policy names the bridge image (else the
+/// pinned npm or PyPI bridge, fetched at start).
+fn container_command(server: &MCPServer, context: Context<'_>) -> Result<Launch, RenderError> {
     let spec = &server.spec;
     let port = spec.port.to_string();
+    let bridge_image = context.policy.spec.mutate.bridge_image.as_ref();
     match (&spec.image, &spec.package) {
-        (Some(_), Some(_)) => Err(RenderError::Invalid("set either image or package, not both".into())),
-        (None, None) => Err(RenderError::Invalid("set image or package".into())),
-        (Some(_), None) if spec.transport == Transport::Stdio => Err(RenderError::Invalid(
-            "an image with transport stdio cannot be reached over the network: use package (which runs behind an HTTP bridge) or an HTTP transport".into(),
+        (Some(_), Some(_)) => Err(RenderError::Invalid(
+            "set either image or package, not both".into(),
         )),
-        (Some(image), None) => Ok((image.clone(), spec.command.clone(), spec.args.clone())),
+        (None, None) => Err(RenderError::Invalid("set image or package".into())),
+        (Some(image), None) if spec.transport == Transport::Stdio => {
+            if bridge_image.is_none() {
+                return Err(RenderError::Invalid(
+                    "an image with transport stdio runs behind mcpguard's bridge, which needs the policy's spec.mutate.bridgeImage (mcpguard's image, pinned by digest)".into(),
+                ));
+            }
+            if spec.command.is_empty() {
+                return Err(RenderError::Invalid(
+                    "an image with transport stdio needs command: the bridge starts it, so the image's entrypoint is not used".into(),
+                ));
+            }
+            Ok(Launch {
+                image: image.clone(),
+                command: bridge_command(spec.port, spec.command.iter().cloned()),
+                args: spec.args.clone(),
+                bridged: true,
+            })
+        }
+        (Some(image), None) => Ok(Launch {
+            image: image.clone(),
+            command: spec.command.clone(),
+            args: spec.args.clone(),
+            bridged: false,
+        }),
         (None, Some(package)) => {
             let images = &context.policy.spec.mutate.package_runtime_images;
+            let (runtime_image, runner, reference) = match package.runtime {
+                PackageRuntime::Npx => (
+                    images.npx.clone(),
+                    vec!["npx".to_owned(), "-y".to_owned()],
+                    match &package.version {
+                        Some(version) => format!("{}@{version}", package.name),
+                        None => package.name.clone(),
+                    },
+                ),
+                PackageRuntime::Uvx => (
+                    images.uvx.clone(),
+                    vec!["uvx".to_owned()],
+                    match &package.version {
+                        Some(version) => format!("{}=={version}", package.name),
+                        None => package.name.clone(),
+                    },
+                ),
+            };
+            // The built-in bridge serves Streamable HTTP; the deprecated HTTP+SSE transport
+            // stays on the pinned supergateway.
+            if bridge_image.is_some() && spec.transport != Transport::Sse {
+                let server = runner.into_iter().chain([reference]);
+                return Ok(Launch {
+                    image: runtime_image,
+                    command: bridge_command(spec.port, server),
+                    args: spec.args.clone(),
+                    bridged: true,
+                });
+            }
             let output = match spec.transport {
                 Transport::Sse => "sse",
                 Transport::StreamableHttp | Transport::Stdio => "streamableHttp",
@@ -303,18 +384,14 @@ fn container_command(
             let quoted_args: Vec<String> = spec.args.iter().map(|a| shell_quote(a)).collect();
             match package.runtime {
                 PackageRuntime::Npx => {
-                    let reference = match &package.version {
-                        Some(version) => format!("{}@{version}", package.name),
-                        None => package.name.clone(),
-                    };
                     let stdio = std::iter::once(format!("npx -y {}", shell_quote(&reference)))
                         .chain(quoted_args)
                         .collect::<Vec<_>>()
                         .join(" ");
-                    Ok((
-                        images.npx.clone(),
-                        vec!["npx".into()],
-                        vec![
+                    Ok(Launch {
+                        image: runtime_image,
+                        command: vec!["npx".into()],
+                        args: vec![
                             "-y".into(),
                             SUPERGATEWAY.into(),
                             "--stdio".into(),
@@ -324,13 +401,10 @@ fn container_command(
                             "--port".into(),
                             port,
                         ],
-                    ))
+                        bridged: false,
+                    })
                 }
                 PackageRuntime::Uvx => {
-                    let reference = match &package.version {
-                        Some(version) => format!("{}=={version}", package.name),
-                        None => package.name.clone(),
-                    };
                     let mut args = vec![
                         MCP_PROXY.into(),
                         "--host=0.0.0.0".into(),
@@ -342,7 +416,12 @@ fn container_command(
                         reference,
                     ];
                     args.extend(spec.args.iter().cloned());
-                    Ok((images.uvx.clone(), vec!["uvx".into()], args))
+                    Ok(Launch {
+                        image: runtime_image,
+                        command: vec!["uvx".into()],
+                        args,
+                        bridged: false,
+                    })
                 }
             }
         }
@@ -368,7 +447,12 @@ fn pod_template(
     config_maps: &[SecretVersion],
 ) -> Result<Value, RenderError> {
     let spec = &server.spec;
-    let (image, command, args) = container_command(server, context)?;
+    let Launch {
+        image,
+        command,
+        args,
+        bridged,
+    } = container_command(server, context)?;
     let mut env: Vec<Value> = spec
         .env
         .iter()
@@ -411,6 +495,26 @@ fn pod_template(
             "name": volume,
             "mountPath": format!("{CONFIG_ROOT}/{name}"),
             "readOnly": true,
+        }));
+    }
+    let mut init_containers = Vec::new();
+    if bridged {
+        // The mcpguard image has no shell or cp, and the server image may be musl or
+        // distroless: the static binary copies itself into a volume the server mounts.
+        let bridge_image = context
+            .policy
+            .spec
+            .mutate
+            .bridge_image
+            .clone()
+            .unwrap_or_default();
+        volumes.push(json!({"name": BRIDGE_VOLUME, "emptyDir": {}}));
+        mounts.push(json!({"name": BRIDGE_VOLUME, "mountPath": BRIDGE_DIR, "readOnly": true}));
+        init_containers.push(json!({
+            "name": BRIDGE_INIT_CONTAINER,
+            "image": bridge_image,
+            "command": [BRIDGE_IMAGE_EXECUTABLE, "copy-self", "--force", format!("{BRIDGE_DIR}/mcpguard")],
+            "volumeMounts": [{"name": BRIDGE_VOLUME, "mountPath": BRIDGE_DIR}],
         }));
     }
     let mut container = Map::new();
@@ -458,6 +562,9 @@ fn pod_template(
         container.insert("resources".into(), resources);
     }
     let mut pod_spec = Map::new();
+    if !init_containers.is_empty() {
+        pod_spec.insert("initContainers".into(), Value::Array(init_containers));
+    }
     pod_spec.insert("containers".into(), json!([Value::Object(container)]));
     if most_replicas(server) > 1 {
         // Replicas on different nodes where the scheduler can: one node's loss is not the

@@ -77,6 +77,7 @@ pub fn parse_value(raw: Value, source_name: &str) -> Result<Policy, PolicyError>
     check_egress(&document).map_err(|(path, m)| fail(&path, m))?;
     let ceilings = check_resources(&document).map_err(|(path, m)| fail(&path, m))?;
     check_runtime_class(&document).map_err(|(path, m)| fail(&path, m))?;
+    check_bridge_image(&document).map_err(|(path, m)| fail(&path, m))?;
     check_namespace_modes(&document).map_err(|(path, m)| fail(&path, m))?;
     let rules = check_rules(&document).map_err(|(path, m)| fail(&path, m))?;
     let exception_expiry = check_exceptions(&document).map_err(|(path, m)| fail(&path, m))?;
@@ -222,6 +223,24 @@ fn check_runtime_class(document: &PolicyDocument) -> Result<(), FieldError> {
         return Err((
             "spec.validate.requireRuntimeClass".into(),
             "requires spec.mutate.runtimeClassName to name the RuntimeClass pods must use".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The bridge image runs in every stdio server's pod with the server's credentials at hand:
+/// it must be exactly the image reviewed, so a digest is required (a tag can be moved).
+fn check_bridge_image(document: &PolicyDocument) -> Result<(), FieldError> {
+    let Some(image) = &document.spec.mutate.bridge_image else {
+        return Ok(());
+    };
+    let field = || "spec.mutate.bridgeImage".to_owned();
+    let reference = crate::image_ref::ImageRef::parse(image)
+        .map_err(|err| (field(), format!("not an image reference: {err}")))?;
+    if reference.digest.is_none() {
+        return Err((
+            field(),
+            "must be pinned by digest (image@sha256:…): the bridge runs next to every stdio server's credentials".into(),
         ));
     }
     Ok(())

@@ -290,6 +290,13 @@ pub struct MutateSpec {
     /// Images that run `package` MCPServers, with the stdio→HTTP bridge on them.
     #[serde(default)]
     pub package_runtime_images: PackageRuntimeImages,
+    /// mcpguard's own image, pinned by digest (`ghcr.io/mcpguard/mcpguard@sha256:…`): an init
+    /// container copies its static binary into the pod, and `mcpguard bridge` serves stdio
+    /// MCPServers over Streamable HTTP. Required for `image` servers with `transport: stdio`;
+    /// with it, `package` servers use it too instead of fetching a bridge from npm or PyPI
+    /// at every start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge_image: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]

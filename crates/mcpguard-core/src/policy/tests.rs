@@ -684,3 +684,23 @@ fn a_policy_over_its_cel_budget_is_refused_at_the_rule_list() {
     let within: String = (0..10).map(long_rule).collect();
     policy_with(&format!("    rules:\n{within}")).expect("ten such rules fit the budget");
 }
+
+#[test]
+fn the_bridge_image_must_be_pinned_by_digest() {
+    let text = |image: &str| {
+        format!(
+            "apiVersion: mcpguard.dev/v1alpha1\nkind: MCPPolicy\nmetadata: {{name: t}}\nspec:\n  namespaces: [mcp]\n  podSecurity: {{level: restricted, version: latest}}\n  mutate:\n    bridgeImage: {image}\n"
+        )
+    };
+    let err = parse_str(&text("ghcr.io/mcpguard/mcpguard:v0.1.0"), "p.yaml").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "policy p.yaml: spec.mutate.bridgeImage: must be pinned by digest (image@sha256:…): the bridge runs next to every stdio server's credentials"
+    );
+    let pinned = format!("ghcr.io/mcpguard/mcpguard@sha256:{}", "a".repeat(64));
+    let policy = parse_str(&text(&pinned), "p.yaml").expect("a pinned image loads");
+    assert_eq!(
+        policy.spec.mutate.bridge_image.as_deref(),
+        Some(pinned.as_str())
+    );
+}

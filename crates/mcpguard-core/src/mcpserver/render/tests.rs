@@ -220,7 +220,7 @@ fn an_image_with_stdio_is_an_invalid_spec() {
             json!({"image": "ghcr.io/acme/mcp:1.0", "transport": "stdio"})
         ),
         RenderError::Invalid(
-            "an image with transport stdio cannot be reached over the network: use package (which runs behind an HTTP bridge) or an HTTP transport".into()
+            "an image with transport stdio runs behind mcpguard's bridge, which needs the policy's spec.mutate.bridgeImage (mcpguard's image, pinned by digest)".into()
         )
     );
 }
@@ -1462,4 +1462,146 @@ fn the_scale_selector_names_the_pods() {
         selector_string(&server(json!({"image": "i"}))),
         "app.kubernetes.io/managed-by=mcpguard,app.kubernetes.io/name=x"
     );
+}
+
+// ---- mcpguard's own bridge in the pod (#18) -------------------------------------------
+
+const BRIDGE_IMAGE: &str = "ghcr.io/mcpguard/mcpguard@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+fn bridge_policy(extra: &str) -> Policy {
+    policy(&format!(
+        "{}    bridgeImage: {BRIDGE_IMAGE}\n{extra}",
+        MUTATE
+    ))
+}
+
+#[test]
+fn a_stdio_image_runs_behind_the_bridge_copied_in_by_an_init_container() {
+    let server = server(
+        json!({"image": "docker.io/mcp/fetch:1.2", "transport": "stdio",
+        "command": ["mcp-server-fetch"], "args": ["--ignore-robots-txt"], "port": 8080}),
+    );
+    let rendered = render_with(&bridge_policy(""), &server, &[]).expect("renders");
+    let pod = &rendered.deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    assert_eq!(
+        container["command"],
+        json!([
+            "/mcpguard-bridge/mcpguard",
+            "bridge",
+            "--listen",
+            "0.0.0.0:8080",
+            "--",
+            "mcp-server-fetch"
+        ])
+    );
+    assert_eq!(container["args"], json!(["--ignore-robots-txt"]));
+    assert_eq!(
+        container["volumeMounts"],
+        json!([{"name": "mcpguard-bridge", "mountPath": "/mcpguard-bridge", "readOnly": true}])
+    );
+    let init = &pod["initContainers"][0];
+    assert_eq!(init["name"], "mcpguard-bridge");
+    assert_eq!(init["image"], BRIDGE_IMAGE);
+    assert_eq!(
+        init["command"],
+        json!([
+            "/mcpguard",
+            "copy-self",
+            "--force",
+            "/mcpguard-bridge/mcpguard"
+        ])
+    );
+    assert_eq!(
+        init["volumeMounts"],
+        json!([{"name": "mcpguard-bridge", "mountPath": "/mcpguard-bridge"}])
+    );
+    // The init container is hardened like every container of the pod.
+    assert_eq!(init["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(
+        init["securityContext"]["capabilities"],
+        json!({"drop": ["ALL"]})
+    );
+    assert_eq!(
+        pod["volumes"],
+        json!([{"name": "mcpguard-bridge", "emptyDir": {}}])
+    );
+}
+
+#[test]
+fn a_stdio_image_needs_the_bridge_image_and_a_command() {
+    let stdio = json!({"image": "docker.io/mcp/fetch:1.2", "transport": "stdio"});
+    assert_eq!(
+        render_with(&bridge_policy(""), &server(stdio), &[]).unwrap_err(),
+        RenderError::Invalid("an image with transport stdio needs command: the bridge starts it, so the image's entrypoint is not used".into())
+    );
+}
+
+#[test]
+fn with_the_bridge_image_a_package_fetches_no_bridge_at_start() {
+    let npx = server(
+        json!({"package": {"runtime": "npx", "name": "@modelcontextprotocol/server-everything", "version": "2026.8.31"},
+        "args": ["stdio"]}),
+    );
+    let rendered = render_with(&bridge_policy(""), &npx, &[]).expect("renders");
+    let container = &rendered.deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        container["command"],
+        json!([
+            "/mcpguard-bridge/mcpguard",
+            "bridge",
+            "--listen",
+            "0.0.0.0:8080",
+            "--",
+            "npx",
+            "-y",
+            "@modelcontextprotocol/server-everything@2026.8.31"
+        ])
+    );
+    assert_eq!(container["args"], json!(["stdio"]));
+    let uvx = server(
+        json!({"package": {"runtime": "uvx", "name": "mcp-server-fetch", "version": "2025.4.7"}}),
+    );
+    let rendered = render_with(&bridge_policy(""), &uvx, &[]).expect("renders");
+    let container = &rendered.deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        container["command"],
+        json!([
+            "/mcpguard-bridge/mcpguard",
+            "bridge",
+            "--listen",
+            "0.0.0.0:8080",
+            "--",
+            "uvx",
+            "mcp-server-fetch==2025.4.7"
+        ])
+    );
+    assert_eq!(container.get("args"), None);
+    // HTTP+SSE stays on the pinned supergateway, and without the bridge image so does all.
+    let sse = server(json!({"package": {"runtime": "npx", "name": "x"}, "transport": "sse"}));
+    let rendered = render_with(&bridge_policy(""), &sse, &[]).expect("renders");
+    let pod = &rendered.deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["containers"][0]["args"][1], SUPERGATEWAY);
+    assert_eq!(pod.get("initContainers"), None);
+    let plain = render_with(&default_policy(), &npx, &[]).expect("renders");
+    assert_eq!(
+        plain.deployment["spec"]["template"]["spec"]["containers"][0]["args"][1],
+        SUPERGATEWAY
+    );
+}
+
+#[test]
+fn the_bridge_image_must_pass_the_policys_registries() {
+    let policy = bridge_policy("  validate:\n    allowedRegistries: [docker.io/mcp]\n");
+    let server = server(
+        json!({"image": "docker.io/mcp/fetch:1.2", "transport": "stdio",
+        "command": ["mcp-server-fetch"]}),
+    );
+    match render_with(&policy, &server, &[]).unwrap_err() {
+        RenderError::Denied(message) => assert!(
+            message.contains("ghcr.io/mcpguard/mcpguard@sha256:"),
+            "{message}"
+        ),
+        other => panic!("expected a denial, got {other:?}"),
+    }
 }
