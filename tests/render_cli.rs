@@ -319,6 +319,13 @@ fn scaling_and_configuration_render_their_objects() {
     );
     assert_eq!(docs[1]["spec"]["sessionAffinity"], "ClientIP");
     assert_eq!(docs[4]["spec"].get("replicas"), None, "the HPA's");
+    let browse = &docs[4]["spec"]["template"];
+    assert_eq!(browse["metadata"]["labels"]["team"], "browse");
+    assert_eq!(browse["spec"]["serviceAccountName"], "browse-reader");
+    assert_eq!(
+        browse["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"],
+        true
+    );
     assert_eq!(docs[8]["spec"]["maxReplicas"], 6);
 }
 

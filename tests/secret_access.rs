@@ -194,3 +194,37 @@ async fn a_config_map_the_author_may_not_read_is_refused_by_name() {
         "mcpservers.mcpguard.dev \"exfil\" is forbidden: violates mcpguard policy \"mcp-restricted\": author may not read a referenced ConfigMap (user \"intern\" may not get ConfigMap \"team-b-settings\" in namespace \"mcp\", so an MCPServer of theirs may not read it either)"
     );
 }
+
+/// The ServiceAccount a `podTemplateSpec` names: running as it is what creating a pod does,
+/// so the author is asked about `create pods` in the namespace (no name), and refused when
+/// they may not.
+#[tokio::test]
+async fn a_service_account_needs_the_right_to_create_pods() {
+    let server = TestServer::start_default().await;
+    let (client, api) = MockApi::new("default");
+    assert!(server.state.kube_client.set(client).is_ok());
+    let mut review = server_review();
+    review["request"]["object"]["spec"] = json!({
+        "image": "ghcr.io/acme/mcp:1.0",
+        "podTemplateSpec": {"spec": {"serviceAccountName": "cluster-reader"}},
+    });
+    let mut expected = expected_review();
+    expected["spec"]["resourceAttributes"] = json!({
+        "namespace": "mcp", "verb": "create", "group": "", "version": "v1", "resource": "pods",
+    });
+    let mut denied = expected.clone();
+    denied["status"] = json!({"allowed": false});
+    let ask = Expect::post(SAR_PATH)
+        .content_type("application/json")
+        .body(expected);
+    let verifier = mock_api::spawn_steps(api, vec![Step::ok(ask, denied)]);
+    let response = server.review("/validate", &review).await;
+    verifier
+        .finish(|| format!("the webhook answered {response}"))
+        .await;
+    assert_eq!(response["allowed"], false, "{response}");
+    assert_eq!(
+        response["status"]["message"],
+        "mcpservers.mcpguard.dev \"exfil\" is forbidden: violates mcpguard policy \"mcp-restricted\": author may not run as the named ServiceAccount (user \"intern\" may not create pods in namespace \"mcp\", so an MCPServer of theirs may not run as ServiceAccount \"cluster-reader\" either)"
+    );
+}

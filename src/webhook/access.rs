@@ -12,7 +12,7 @@ use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
 use kube::api::{Api, PostParams};
-use mcpguard_core::mcpserver::access::{Access, MAX_CHECKED_REFERENCES, Reference, VERB};
+use mcpguard_core::mcpserver::access::{Access, MAX_CHECKED_REFERENCES, Reference};
 
 /// How long all the reviews of one admission request may take together: well inside the
 /// webhook configurations' 5 s timeout, so a slow API server gives a clear denial rather
@@ -32,11 +32,14 @@ pub fn review_for(user: &UserInfo, namespace: &str, reference: &Reference) -> Su
             extra: user.extra.clone(),
             resource_attributes: Some(ResourceAttributes {
                 namespace: Some(namespace.to_owned()),
-                verb: Some(VERB.to_owned()),
+                verb: Some(reference.kind.verb().to_owned()),
                 group: Some(String::new()),
                 version: Some("v1".to_owned()),
                 resource: Some(reference.kind.resource().to_owned()),
-                name: Some(reference.name.clone()),
+                name: reference
+                    .kind
+                    .asks_by_name()
+                    .then(|| reference.name.clone()),
                 ..ResourceAttributes::default()
             }),
             ..SubjectAccessReviewSpec::default()
@@ -155,6 +158,20 @@ mod tests {
         assert_eq!(attributes.resource.as_deref(), Some("configmaps"));
         assert_eq!(attributes.name.as_deref(), Some("settings"));
         assert_eq!(attributes.verb.as_deref(), Some("get"));
+    }
+
+    #[test]
+    fn a_service_account_is_asked_about_as_creating_pods_in_the_namespace() {
+        let review = review_for(
+            &UserInfo::default(),
+            "mcp",
+            &Reference::service_account("k8s-mcp-reader"),
+        );
+        let attributes = review.spec.resource_attributes.expect("attributes");
+        assert_eq!(attributes.resource.as_deref(), Some("pods"));
+        assert_eq!(attributes.verb.as_deref(), Some("create"));
+        assert_eq!(attributes.name, None);
+        assert_eq!(attributes.namespace.as_deref(), Some("mcp"));
     }
 
     #[test]

@@ -21,20 +21,23 @@ use crate::violation::Violation;
 pub const MCPSERVER_SECRET_ACCESS: &str = "mcpServerSecretAccess";
 /// The same for a ConfigMap the server mounts (`spec.config`).
 pub const MCPSERVER_CONFIGMAP_ACCESS: &str = "mcpServerConfigMapAccess";
+/// The same for the ServiceAccount `spec.podTemplateSpec` names.
+pub const MCPSERVER_SERVICEACCOUNT_ACCESS: &str = "mcpServerServiceAccountAccess";
 
 /// The most references one review asks about. Each is a request to the API server inside
 /// the webhook's timeout, and the count comes from the request, so it is bounded before
 /// anything is asked; a server naming more is refused.
 pub const MAX_CHECKED_REFERENCES: usize = 32;
 
-/// The verb every check asks about.
-pub const VERB: &str = "get";
-
 /// What kind of object a server reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ReferenceKind {
     Secret,
     ConfigMap,
+    /// Running as a ServiceAccount is what creating a pod that names it does: anyone who
+    /// may create pods in the namespace may run as any of its ServiceAccounts, and nobody
+    /// else may, so that is what is asked.
+    ServiceAccount,
 }
 
 impl ReferenceKind {
@@ -43,13 +46,28 @@ impl ReferenceKind {
         match self {
             ReferenceKind::Secret => "secrets",
             ReferenceKind::ConfigMap => "configmaps",
+            ReferenceKind::ServiceAccount => "pods",
         }
+    }
+
+    /// The verb a SubjectAccessReview asks about.
+    pub fn verb(self) -> &'static str {
+        match self {
+            ReferenceKind::Secret | ReferenceKind::ConfigMap => "get",
+            ReferenceKind::ServiceAccount => "create",
+        }
+    }
+
+    /// Whether the review names the object (a `create` names none).
+    pub fn asks_by_name(self) -> bool {
+        !matches!(self, ReferenceKind::ServiceAccount)
     }
 
     pub fn kind(self) -> &'static str {
         match self {
             ReferenceKind::Secret => "Secret",
             ReferenceKind::ConfigMap => "ConfigMap",
+            ReferenceKind::ServiceAccount => "ServiceAccount",
         }
     }
 
@@ -57,6 +75,15 @@ impl ReferenceKind {
         match self {
             ReferenceKind::Secret => MCPSERVER_SECRET_ACCESS,
             ReferenceKind::ConfigMap => MCPSERVER_CONFIGMAP_ACCESS,
+            ReferenceKind::ServiceAccount => MCPSERVER_SERVICEACCOUNT_ACCESS,
+        }
+    }
+
+    /// What the author is asked for, in words: `get Secret "x"`, `create pods`.
+    fn asked(self, reference: &Reference) -> String {
+        match self {
+            ReferenceKind::ServiceAccount => "create pods".to_owned(),
+            _ => format!("{} {reference}", self.verb()),
         }
     }
 }
@@ -79,6 +106,13 @@ impl Reference {
     pub fn config_map(name: impl Into<String>) -> Reference {
         Reference {
             kind: ReferenceKind::ConfigMap,
+            name: name.into(),
+        }
+    }
+
+    pub fn service_account(name: impl Into<String>) -> Reference {
+        Reference {
+            kind: ReferenceKind::ServiceAccount,
             name: name.into(),
         }
     }
@@ -111,8 +145,8 @@ pub enum Access {
     Unverified(String),
 }
 
-/// The distinct Secrets and ConfigMaps a server names, sorted (Secrets first): what must be
-/// asked about.
+/// The distinct Secrets and ConfigMaps a server names, and the ServiceAccount its
+/// `podTemplateSpec` runs as, sorted (Secrets first): what must be asked about.
 pub fn references_to_check(server: &MCPServer) -> Vec<Reference> {
     let mut references: Vec<Reference> = referenced_secrets(server)
         .into_iter()
@@ -121,6 +155,10 @@ pub fn references_to_check(server: &MCPServer) -> Vec<Reference> {
             referenced_config_maps(server)
                 .into_iter()
                 .map(Reference::config_map),
+        )
+        .chain(
+            super::render::overrides::service_account(server.spec.pod_template_spec.as_ref())
+                .map(Reference::service_account),
         )
         .collect();
     references.sort_unstable();
@@ -152,18 +190,28 @@ pub fn access_violations(
         .filter_map(|reference| {
             let unverified = Access::Unverified("no answer".into());
             let kind = reference.kind.kind();
+            let asked = reference.kind.asked(reference);
+            let consequence = match reference.kind {
+                ReferenceKind::ServiceAccount => format!("run as {reference}"),
+                _ => "read it".to_owned(),
+            };
             let (reason, detail) = match answers.get(reference).unwrap_or(&unverified) {
                 Access::Allowed => return None,
                 Access::Denied => (
-                    format!("author may not read a referenced {kind}"),
+                    match reference.kind {
+                        ReferenceKind::ServiceAccount => {
+                            "author may not run as the named ServiceAccount".to_owned()
+                        }
+                        _ => format!("author may not read a referenced {kind}"),
+                    },
                     format!(
-                        "user {user:?} may not {VERB} {reference} in namespace {namespace:?}, so an MCPServer of theirs may not read it either"
+                        "user {user:?} may not {asked} in namespace {namespace:?}, so an MCPServer of theirs may not {consequence} either"
                     ),
                 ),
                 Access::Unverified(why) => (
                     format!("author's access to a referenced {kind} not verified"),
                     format!(
-                        "could not verify that user {user:?} may {VERB} {reference} in namespace {namespace:?} ({why}); refused until it can be"
+                        "could not verify that user {user:?} may {asked} in namespace {namespace:?} ({why}); refused until it can be"
                     ),
                 ),
             };
@@ -185,8 +233,13 @@ pub fn offline_notes(references: &[Reference], namespace: &str) -> Vec<String> {
     references
         .iter()
         .map(|reference| {
+            let purpose = match reference.kind {
+                ReferenceKind::ServiceAccount => format!(" (to run as {reference})"),
+                _ => String::new(),
+            };
             format!(
-                "{OFFLINE_NOTE_PREFIX}the webhook will ask whether the author may {VERB} {reference} in namespace {namespace:?}"
+                "{OFFLINE_NOTE_PREFIX}the webhook will ask whether the author may {} in namespace {namespace:?}{purpose}",
+                reference.kind.asked(reference)
             )
         })
         .collect()
@@ -240,6 +293,29 @@ mod tests {
         assert_eq!(
             references_to_check(&configured),
             [Reference::secret("tls"), Reference::config_map("settings")]
+        );
+    }
+
+    #[test]
+    fn a_service_account_is_asked_about_as_creating_pods() {
+        let server = server(json!({"image": "ghcr.io/acme/mcp:1",
+            "podTemplateSpec": {"spec": {"serviceAccountName": "k8s-mcp-reader"}}}));
+        let references = references_to_check(&server);
+        assert_eq!(references, [Reference::service_account("k8s-mcp-reader")]);
+        let answers = BTreeMap::from([(references[0].clone(), Access::Denied)]);
+        assert_eq!(
+            access_violations("intern", "mcp", &references, &answers),
+            vec![Violation {
+                check: MCPSERVER_SERVICEACCOUNT_ACCESS.into(),
+                reason: "author may not run as the named ServiceAccount".into(),
+                detail: "user \"intern\" may not create pods in namespace \"mcp\", so an MCPServer of theirs may not run as ServiceAccount \"k8s-mcp-reader\" either".into(),
+            }]
+        );
+        assert_eq!(
+            offline_notes(&references, "mcp"),
+            [
+                "not verified offline: the webhook will ask whether the author may create pods in namespace \"mcp\" (to run as ServiceAccount \"k8s-mcp-reader\")"
+            ]
         );
     }
 

@@ -70,6 +70,16 @@ pub struct MCPServerSpec {
     /// A HorizontalPodAutoscaler (autoscaling/v2) on CPU; `replicas` is then the HPA's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaling: Option<Autoscaling>,
+    /// A PodTemplateSpec merged over the rendered pod, as ToolHive's MCPServer takes one:
+    /// node placement, a ServiceAccount, labels and annotations, and the `mcp` container's
+    /// security context and resources. The merged pod is mutated and judged like any pod,
+    /// so nothing the policy forbids can be relaxed here; what the controller keeps for
+    /// itself (the containers, volumes, image, command, ports) is refused by name. Kept as
+    /// written by the API server (a full PodTemplateSpec schema would take the CRD over the
+    /// size client-side `kubectl apply` can store) and decoded strictly by mcpguard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "preserved_object")]
+    pub pod_template_spec: Option<serde_json::Value>,
     #[serde(default = "default_replicas")]
     pub replicas: i32,
     /// Within the policy's ceilings; the policy's defaults fill what is absent.
@@ -77,6 +87,13 @@ pub struct MCPServerSpec {
     pub resources: Option<ResourceRequirements>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<ServerNetwork>,
+}
+
+fn preserved_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+    })
 }
 
 fn default_port() -> i32 {

@@ -589,10 +589,14 @@ fn pod_template(
     if !referenced_config_maps(server).is_empty() {
         annotations.insert(CONFIG_HASH_ANNOTATION.to_owned(), secrets_hash(config_maps));
     }
-    Ok(json!({
+    let mut template = json!({
         "metadata": {"labels": selector(server), "annotations": annotations},
         "spec": pod_spec,
-    }))
+    });
+    if let Some(overrides) = &spec.pod_template_spec {
+        overrides::apply(&mut template, overrides)?;
+    }
+    Ok(template)
 }
 
 /// The most replicas the server can run: its own, or its autoscaler's maximum.
@@ -801,5 +805,6 @@ fn egress_profile(
     }
 }
 
+pub mod overrides;
 #[cfg(test)]
 mod tests;

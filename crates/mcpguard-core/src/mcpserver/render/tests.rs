@@ -1605,3 +1605,100 @@ fn the_bridge_image_must_pass_the_policys_registries() {
         other => panic!("expected a denial, got {other:?}"),
     }
 }
+
+// ---- spec.podTemplateSpec (#18) ------------------------------------------------------
+
+#[test]
+fn a_pod_template_spec_places_and_dresses_the_pod() {
+    let server = server(json!({"image": "ghcr.io/acme/mcp:1.0",
+    "podTemplateSpec": {
+        "metadata": {"labels": {"team": "search"}, "annotations": {"example.com/owner": "search"}},
+        "spec": {
+            "nodeSelector": {"kubernetes.io/arch": "arm64"},
+            "tolerations": [{"key": "mcp", "operator": "Exists", "effect": "NoSchedule"}],
+            "priorityClassName": "mcp-high",
+            "serviceAccountName": "k8s-mcp-reader",
+            "containers": [{"name": "mcp",
+                "resources": {"limits": {"memory": "512Mi"}},
+                "securityContext": {"readOnlyRootFilesystem": true}}],
+        },
+    }}));
+    let rendered = render_with(&default_policy(), &server, &[]).expect("renders");
+    let template = &rendered.deployment["spec"]["template"];
+    assert_eq!(template["metadata"]["labels"]["team"], "search");
+    assert_eq!(
+        template["metadata"]["labels"]["app.kubernetes.io/name"],
+        "x"
+    );
+    assert_eq!(
+        template["metadata"]["annotations"]["example.com/owner"],
+        "search"
+    );
+    let pod = &template["spec"];
+    assert_eq!(pod["nodeSelector"], json!({"kubernetes.io/arch": "arm64"}));
+    assert_eq!(pod["priorityClassName"], "mcp-high");
+    assert_eq!(pod["serviceAccountName"], "k8s-mcp-reader");
+    let container = &pod["containers"][0];
+    assert_eq!(container["resources"]["limits"], json!({"memory": "512Mi"}));
+    // The API server copies a limit to a missing request, so the policy's default request
+    // does not apply; what the policy fills in the security context is merged, not lost.
+    assert_eq!(
+        container["resources"]["requests"],
+        json!({"memory": "512Mi"})
+    );
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(
+        container["securityContext"]["allowPrivilegeEscalation"],
+        false
+    );
+    assert_eq!(container["image"], "ghcr.io/acme/mcp:1.0");
+}
+
+#[test]
+fn a_pod_template_spec_cannot_relax_the_policy() {
+    let server = server(json!({"image": "ghcr.io/acme/mcp:1.0",
+        "podTemplateSpec": {"spec": {"containers": [{"name": "mcp",
+            "securityContext": {"privileged": true}}]}}}));
+    match render_with(&default_policy(), &server, &[]).unwrap_err() {
+        RenderError::Denied(message) => assert!(message.contains("privileged"), "{message}"),
+        other => panic!("expected a denial, got {other:?}"),
+    }
+}
+
+#[test]
+fn what_the_controller_keeps_is_refused_by_name() {
+    let refused = |overrides: Value| {
+        let server = server(json!({"image": "ghcr.io/acme/mcp:1.0", "podTemplateSpec": overrides}));
+        match render_with(&default_policy(), &server, &[]) {
+            Err(RenderError::Invalid(message)) => message,
+            other => panic!("expected an invalid spec, got {other:?}"),
+        }
+    };
+    assert_eq!(
+        refused(
+            json!({"spec": {"volumes": [{"name": "v", "secret": {"secretName": "db-admin"}}]}})
+        ),
+        "podTemplateSpec.spec.volumes cannot be set: the controller keeps it (an override may set spec.nodeSelector, spec.tolerations, spec.affinity, spec.priorityClassName, spec.serviceAccountName, spec.topologySpreadConstraints, spec.securityContext, spec.terminationGracePeriodSeconds, spec.runtimeClassName, spec.containers, and the mcp container's securityContext and resources)"
+    );
+    assert_eq!(
+        refused(json!({"spec": {"containers": [{"name": "mcp",
+            "env": [{"name": "T", "valueFrom": {"secretKeyRef": {"name": "db-admin", "key": "k"}}}]}]}})),
+        "podTemplateSpec.spec.containers[0].env cannot be set: the controller keeps it (only securityContext and resources can be adjusted)"
+    );
+    assert_eq!(
+        refused(json!({"spec": {"containers": [{"name": "sidecar", "image": "busybox"}]}})),
+        "podTemplateSpec.spec.containers[0] cannot be set: only the server's container, \"mcp\", can be adjusted"
+    );
+    assert_eq!(
+        refused(json!({"metadata": {"labels": {"app.kubernetes.io/name": "other"}}})),
+        "podTemplateSpec.metadata.labels.app.kubernetes.io/name cannot be set: the controller keeps it"
+    );
+    assert_eq!(
+        refused(json!({"spec": {"serviceAccountName": "Not A Name"}})),
+        "podTemplateSpec.spec.serviceAccountName cannot be set: it must be a ServiceAccount's name (a DNS subdomain)"
+    );
+    assert_eq!(
+        refused(json!({"spec": {"nodeSelectr": {"kubernetes.io/arch": "arm64"}}})),
+        "podTemplateSpec.spec.nodeSelectr: unknown field"
+    );
+}
