@@ -163,36 +163,47 @@ async fn a_server_without_secrets_asks_nothing() {
     assert_eq!(response["allowed"], true, "{response}");
 }
 
-/// A ConfigMap the server mounts (`spec.config`) is asked about as `configmaps`, and one the
-/// author may not read refuses the server under its own check ID.
-#[tokio::test]
-async fn a_config_map_the_author_may_not_read_is_refused_by_name() {
+/// The webhook's answer to the MCPServer of [`server_review`] with `spec`, when the one
+/// SubjectAccessReview it must send has `attributes` and is answered `allowed`.
+async fn validate_spec_with_one_review(spec: Value, attributes: Value, allowed: bool) -> Value {
     let server = TestServer::start_default().await;
     let (client, api) = MockApi::new("default");
     assert!(server.state.kube_client.set(client).is_ok());
     let mut review = server_review();
-    review["request"]["object"]["spec"] = json!({
-        "image": "ghcr.io/acme/mcp:1.0",
-        "config": [{"configMapRef": {"name": "team-b-settings"}}],
-    });
+    review["request"]["object"]["spec"] = spec;
     let mut expected = expected_review();
-    expected["spec"]["resourceAttributes"]["resource"] = json!("configmaps");
-    expected["spec"]["resourceAttributes"]["name"] = json!("team-b-settings");
-    let mut denied = expected.clone();
-    denied["status"] = json!({"allowed": false});
+    expected["spec"]["resourceAttributes"] = attributes;
+    let mut answer = expected.clone();
+    answer["status"] = json!({"allowed": allowed});
     let ask = Expect::post(SAR_PATH)
         .content_type("application/json")
         .body(expected);
-    let verifier = mock_api::spawn_steps(api, vec![Step::ok(ask, denied)]);
+    let verifier = mock_api::spawn_steps(api, vec![Step::ok(ask, answer)]);
     let response = server.review("/validate", &review).await;
     verifier
         .finish(|| format!("the webhook answered {response}"))
         .await;
+    response
+}
+
+/// A ConfigMap the server mounts (`spec.config`) is asked about as `configmaps`, and one the
+/// author may not read refuses the server under its own check ID.
+#[tokio::test]
+async fn a_config_map_the_author_may_not_read_is_refused_by_name() {
+    let spec = json!({
+        "image": "ghcr.io/acme/mcp:1.0",
+        "config": [{"configMapRef": {"name": "team-b-settings"}}],
+    });
+    let attributes = json!({"namespace": "mcp", "verb": "get", "group": "", "version": "v1",
+                            "resource": "configmaps", "name": "team-b-settings"});
+    let response = validate_spec_with_one_review(spec.clone(), attributes.clone(), false).await;
     assert_eq!(response["allowed"], false, "{response}");
     assert_eq!(
         response["status"]["message"],
         "mcpservers.mcpguard.dev \"exfil\" is forbidden: violates mcpguard policy \"mcp-restricted\": author may not read a referenced ConfigMap (user \"intern\" may not get ConfigMap \"team-b-settings\" in namespace \"mcp\", so an MCPServer of theirs may not read it either)"
     );
+    let response = validate_spec_with_one_review(spec, attributes, true).await;
+    assert_eq!(response["allowed"], true, "{response}");
 }
 
 /// The ServiceAccount a `podTemplateSpec` names: running as it is what creating a pod does,
@@ -200,31 +211,18 @@ async fn a_config_map_the_author_may_not_read_is_refused_by_name() {
 /// they may not.
 #[tokio::test]
 async fn a_service_account_needs_the_right_to_create_pods() {
-    let server = TestServer::start_default().await;
-    let (client, api) = MockApi::new("default");
-    assert!(server.state.kube_client.set(client).is_ok());
-    let mut review = server_review();
-    review["request"]["object"]["spec"] = json!({
+    let spec = json!({
         "image": "ghcr.io/acme/mcp:1.0",
         "podTemplateSpec": {"spec": {"serviceAccountName": "cluster-reader"}},
     });
-    let mut expected = expected_review();
-    expected["spec"]["resourceAttributes"] = json!({
-        "namespace": "mcp", "verb": "create", "group": "", "version": "v1", "resource": "pods",
-    });
-    let mut denied = expected.clone();
-    denied["status"] = json!({"allowed": false});
-    let ask = Expect::post(SAR_PATH)
-        .content_type("application/json")
-        .body(expected);
-    let verifier = mock_api::spawn_steps(api, vec![Step::ok(ask, denied)]);
-    let response = server.review("/validate", &review).await;
-    verifier
-        .finish(|| format!("the webhook answered {response}"))
-        .await;
+    let attributes = json!({"namespace": "mcp", "verb": "create", "group": "", "version": "v1",
+                            "resource": "pods"});
+    let response = validate_spec_with_one_review(spec.clone(), attributes.clone(), false).await;
     assert_eq!(response["allowed"], false, "{response}");
     assert_eq!(
         response["status"]["message"],
         "mcpservers.mcpguard.dev \"exfil\" is forbidden: violates mcpguard policy \"mcp-restricted\": author may not run as the named ServiceAccount (user \"intern\" may not create pods in namespace \"mcp\", so an MCPServer of theirs may not run as ServiceAccount \"cluster-reader\" either)"
     );
+    let response = validate_spec_with_one_review(spec, attributes, true).await;
+    assert_eq!(response["allowed"], true, "{response}");
 }
