@@ -309,11 +309,23 @@ def main() -> int:
     if any(k[0] == "ServiceMonitor" for k in by_key(default_render, "default values")):
         fail("default values render a ServiceMonitor; monitoring is off by default")
 
+    # reportApi reaches serve as MCPGUARD_REPORT_API; the default sets nothing (serve's own).
+    both = by_key(render(helm, chart, {"reportApi": "both"}, "reportApi=both"), "reportApi=both")
+    env = both[("Deployment", NAMESPACE, "mcpguard")]["spec"]["template"]["spec"]["containers"][0]["env"]
+    if {"name": "MCPGUARD_REPORT_API", "value": "both"} not in env:
+        fail(f"reportApi=both: MCPGUARD_REPORT_API not set to both: {env}")
+    default_env = by_key(default_render, "default values")[("Deployment", NAMESPACE, "mcpguard")]["spec"][
+        "template"
+    ]["spec"]["containers"][0]["env"]
+    if any(e["name"] == "MCPGUARD_REPORT_API" for e in default_env):
+        fail("default values set MCPGUARD_REPORT_API; serve's default (policyreport) applies")
+
     refused = {
         "certManagement=bogus": ({"certManagement": "bogus"}, "certManagement must be self, cert-manager or files"),
         "files without caBundle": ({"certManagement": "files"}, "certManagement=files needs caBundle"),
         "caBundle with self": ({"caBundle": ca_bundle}, "caBundle is only for certManagement=files"),
         "no MCP namespace": ({"mcpNamespaces": {"names": []}}, "mcpNamespaces.names needs at least one namespace"),
+        "reportApi=bogus": ({"reportApi": "bogus"}, "reportApi must be policyreport, openreports or both"),
         "kube-system as MCP namespace": (
             {"mcpNamespaces": {"names": ["kube-system"]}},
             "mcpNamespaces.names may not name kube-system",

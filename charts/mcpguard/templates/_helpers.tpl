@@ -26,6 +26,9 @@ namespace (the fence refuses a webhook selector without one).
 {{- if and (ne .Values.certManagement "files") .Values.caBundle }}
 {{- fail "caBundle is only for certManagement=files; self and cert-manager fill it in the cluster" }}
 {{- end }}
+{{- if not (has .Values.reportApi (list "policyreport" "openreports" "both")) }}
+{{- fail (printf "reportApi must be policyreport, openreports or both, not %q" .Values.reportApi) }}
+{{- end }}
 {{- if not .Values.mcpNamespaces.names }}
 {{- fail "mcpNamespaces.names needs at least one namespace: the webhooks select only those" }}
 {{- end }}
