@@ -23,6 +23,8 @@ pub const MCPSERVER_SECRET_ACCESS: &str = "mcpServerSecretAccess";
 pub const MCPSERVER_CONFIGMAP_ACCESS: &str = "mcpServerConfigMapAccess";
 /// The same for the ServiceAccount `spec.podTemplateSpec` names.
 pub const MCPSERVER_SERVICEACCOUNT_ACCESS: &str = "mcpServerServiceAccountAccess";
+/// The same for a package cache's PersistentVolumeClaim.
+pub const MCPSERVER_CLAIM_ACCESS: &str = "mcpServerClaimAccess";
 
 /// The most references one review asks about. Each is a request to the API server inside
 /// the webhook's timeout, and the count comes from the request, so it is bounded before
@@ -38,6 +40,8 @@ pub enum ReferenceKind {
     /// may create pods in the namespace may run as any of its ServiceAccounts, and nobody
     /// else may, so that is what is asked.
     ServiceAccount,
+    /// A package cache's claim: mounting it reads (and writes) what it holds.
+    PersistentVolumeClaim,
 }
 
 impl ReferenceKind {
@@ -47,13 +51,16 @@ impl ReferenceKind {
             ReferenceKind::Secret => "secrets",
             ReferenceKind::ConfigMap => "configmaps",
             ReferenceKind::ServiceAccount => "pods",
+            ReferenceKind::PersistentVolumeClaim => "persistentvolumeclaims",
         }
     }
 
     /// The verb a SubjectAccessReview asks about.
     pub fn verb(self) -> &'static str {
         match self {
-            ReferenceKind::Secret | ReferenceKind::ConfigMap => "get",
+            ReferenceKind::Secret
+            | ReferenceKind::ConfigMap
+            | ReferenceKind::PersistentVolumeClaim => "get",
             ReferenceKind::ServiceAccount => "create",
         }
     }
@@ -68,6 +75,7 @@ impl ReferenceKind {
             ReferenceKind::Secret => "Secret",
             ReferenceKind::ConfigMap => "ConfigMap",
             ReferenceKind::ServiceAccount => "ServiceAccount",
+            ReferenceKind::PersistentVolumeClaim => "PersistentVolumeClaim",
         }
     }
 
@@ -76,6 +84,7 @@ impl ReferenceKind {
             ReferenceKind::Secret => MCPSERVER_SECRET_ACCESS,
             ReferenceKind::ConfigMap => MCPSERVER_CONFIGMAP_ACCESS,
             ReferenceKind::ServiceAccount => MCPSERVER_SERVICEACCOUNT_ACCESS,
+            ReferenceKind::PersistentVolumeClaim => MCPSERVER_CLAIM_ACCESS,
         }
     }
 
@@ -159,6 +168,17 @@ pub fn references_to_check(server: &MCPServer) -> Vec<Reference> {
         .chain(
             super::render::overrides::service_account(server.spec.pod_template_spec.as_ref())
                 .map(Reference::service_account),
+        )
+        .chain(
+            server
+                .spec
+                .package
+                .as_ref()
+                .and_then(|package| package.cache.as_ref())
+                .map(|cache| Reference {
+                    kind: ReferenceKind::PersistentVolumeClaim,
+                    name: cache.persistent_volume_claim.claim_name.clone(),
+                }),
         )
         .collect();
     references.sort_unstable();
@@ -317,6 +337,24 @@ mod tests {
                 "not verified offline: the webhook will ask whether the author may create pods in namespace \"mcp\" (to run as ServiceAccount \"k8s-mcp-reader\")"
             ]
         );
+    }
+
+    #[test]
+    fn a_package_cache_claim_is_asked_about_by_name() {
+        let server = server(json!({"package": {"runtime": "npx", "name": "x",
+            "cache": {"persistentVolumeClaim": {"claimName": "npm-cache"}}}}));
+        let references = references_to_check(&server);
+        assert_eq!(
+            references,
+            [Reference {
+                kind: ReferenceKind::PersistentVolumeClaim,
+                name: "npm-cache".into()
+            }]
+        );
+        assert_eq!(references[0].kind.resource(), "persistentvolumeclaims");
+        assert_eq!(references[0].kind.verb(), "get");
+        let found = access_violations("intern", "mcp", &references, &BTreeMap::new());
+        assert_eq!(found[0].check, MCPSERVER_CLAIM_ACCESS);
     }
 
     #[test]

@@ -111,6 +111,28 @@ pub struct Package {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// A package cache on a PersistentVolumeClaim, for clusters that cannot reach npm or
+    /// PyPI: mounted at `/cache`, used as npm's or uv's cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<PackageCache>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageCache {
+    /// The claim holding the cache (filled beforehand, or by a first start with egress).
+    pub persistent_volume_claim: ClaimName,
+    /// Never ask the registry: the package and every dependency must be in the cache
+    /// (`NPM_CONFIG_OFFLINE`, `UV_OFFLINE`). Then the server needs no egress to a registry.
+    /// Otherwise the cache is preferred and the registry asked only for what it lacks.
+    #[serde(default)]
+    pub offline: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimName {
+    pub claim_name: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

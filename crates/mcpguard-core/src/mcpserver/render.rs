@@ -28,6 +28,9 @@ pub const FILES_ROOT: &str = "/files";
 /// pods, as a changed Secret does.
 pub const CONFIG_HASH_ANNOTATION: &str = "mcpguard.dev/config-hash";
 pub const CONFIG_ROOT: &str = "/config";
+/// Where a package cache claim is mounted, and its volume's name.
+pub const CACHE_ROOT: &str = "/cache";
+pub const CACHE_VOLUME: &str = "package-cache";
 /// Longest probe path accepted: a path, not a payload.
 const MAX_PROBE_PATH: usize = 1024;
 /// The most replicas an MCPServer (or its autoscaler) may ask for.
@@ -473,6 +476,37 @@ fn pod_template(
         volumes.push(json!({"name": "tmp", "emptyDir": {}}));
         mounts.push(json!({"name": "tmp", "mountPath": "/tmp"}));
     }
+    if let Some(package) = &spec.package
+        && let Some(cache) = &package.cache
+    {
+        // The cache replaces the /tmp one; offline, the registry is never asked.
+        let settings: [(&str, String); 2] = match package.runtime {
+            PackageRuntime::Npx => [
+                ("NPM_CONFIG_CACHE", format!("{CACHE_ROOT}/npm")),
+                if cache.offline {
+                    ("NPM_CONFIG_OFFLINE", "true".to_owned())
+                } else {
+                    ("NPM_CONFIG_PREFER_OFFLINE", "true".to_owned())
+                },
+            ],
+            PackageRuntime::Uvx => [
+                ("UV_CACHE_DIR", format!("{CACHE_ROOT}/uv")),
+                (
+                    "UV_OFFLINE",
+                    if cache.offline { "1" } else { "0" }.to_owned(),
+                ),
+            ],
+        };
+        for (name, value) in settings {
+            match env.iter_mut().find(|e| e["name"] == name) {
+                Some(existing) => existing["value"] = json!(value),
+                None => env.push(json!({"name": name, "value": value})),
+            }
+        }
+        volumes.push(json!({"name": CACHE_VOLUME,
+            "persistentVolumeClaim": {"claimName": cache.persistent_volume_claim.claim_name}}));
+        mounts.push(json!({"name": CACHE_VOLUME, "mountPath": CACHE_ROOT}));
+    }
     let mut mounted: Vec<&str> = Vec::new();
     for files in &spec.files {
         // One mount per Secret: the API server refuses two mounts at one path.
@@ -782,6 +816,10 @@ fn egress_profile(
     let Some(package) = &server.spec.package else {
         return Ok(profile);
     };
+    if package.cache.as_ref().is_some_and(|cache| cache.offline) {
+        // Everything comes from the cache: no registry to reach.
+        return Ok(profile);
+    }
     let fetcher = match package.runtime {
         PackageRuntime::Npx => "npx",
         PackageRuntime::Uvx => "uvx",

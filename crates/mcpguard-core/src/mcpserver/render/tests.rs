@@ -1702,3 +1702,67 @@ fn what_the_controller_keeps_is_refused_by_name() {
         "podTemplateSpec.spec.nodeSelectr: unknown field"
     );
 }
+
+// ---- a package cache for air-gapped clusters (#18) --------------------------------------
+
+#[test]
+fn a_package_cache_claim_is_mounted_and_used_as_the_package_managers_cache() {
+    let npx = server(
+        json!({"package": {"runtime": "npx", "name": "@modelcontextprotocol/server-everything",
+        "version": "2026.8.31", "cache": {"persistentVolumeClaim": {"claimName": "npm-cache"}}}}),
+    );
+    let rendered = render_with(&default_policy(), &npx, &[]).expect("renders");
+    let pod = &rendered.deployment["spec"]["template"]["spec"];
+    assert!(
+        pod["volumes"].as_array().expect("volumes").contains(
+            &json!({"name": "package-cache", "persistentVolumeClaim": {"claimName": "npm-cache"}})
+        ),
+        "{pod}"
+    );
+    let container = &pod["containers"][0];
+    assert!(
+        container["volumeMounts"]
+            .as_array()
+            .expect("mounts")
+            .contains(&json!({"name": "package-cache", "mountPath": "/cache"}))
+    );
+    let env = container["env"].as_array().expect("env");
+    let value = |name: &str| {
+        env.iter()
+            .filter(|e| e["name"] == name)
+            .map(|e| e["value"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        value("NPM_CONFIG_CACHE"),
+        [json!("/cache/npm")],
+        "one value, the cache's"
+    );
+    assert_eq!(value("NPM_CONFIG_PREFER_OFFLINE"), [json!("true")]);
+    assert_eq!(value("NPM_CONFIG_OFFLINE"), Vec::<Value>::new());
+}
+
+#[test]
+fn an_offline_cache_needs_no_registry_so_no_egress() {
+    let spec = |offline: bool| {
+        json!({"package": {"runtime": "uvx", "name": "mcp-server-fetch", "version": "2025.4.7",
+            "cache": {"persistentVolumeClaim": {"claimName": "uv-cache"}, "offline": offline}},
+            "network": {"egress": "none"}})
+    };
+    let rendered = render_with(&default_policy(), &server(spec(true)), &[]).expect("renders");
+    let env = rendered.deployment["spec"]["template"]["spec"]["containers"][0]["env"].clone();
+    assert!(
+        env.as_array()
+            .expect("env")
+            .contains(&json!({"name": "UV_OFFLINE", "value": "1"}))
+    );
+    assert!(
+        env.as_array()
+            .expect("env")
+            .contains(&json!({"name": "UV_CACHE_DIR", "value": "/cache/uv"}))
+    );
+    match render_with(&default_policy(), &server(spec(false)), &[]).unwrap_err() {
+        RenderError::EgressNotAllowed(message) => assert!(message.contains("is none"), "{message}"),
+        other => panic!("expected the egress refusal, got {other:?}"),
+    }
+}
