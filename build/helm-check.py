@@ -309,6 +309,25 @@ def main() -> int:
     if any(k[0] == "ServiceMonitor" for k in by_key(default_render, "default values")):
         fail("default values render a ServiceMonitor; monitoring is off by default")
 
+    # The chart's alert rules and dashboard are webhook-manifests/monitoring's, exactly.
+    observed = by_key(
+        render(
+            helm,
+            chart,
+            {"monitoring": {"prometheusRule": {"enabled": True}, "dashboard": {"enabled": True}}},
+            "rules and dashboard",
+        ),
+        "rules and dashboard",
+    )
+    shipped = by_key(kustomize("webhook-manifests/monitoring"), "kubectl kustomize webhook-manifests/monitoring")
+    for kind, name, part in [("PrometheusRule", "mcpguard", "spec"), ("ConfigMap", "mcpguard-dashboard", "data")]:
+        ours = observed.get((kind, NAMESPACE, name))
+        theirs = shipped.get((kind, NAMESPACE, name))
+        if ours is None or theirs is None or ours.get(part) != theirs.get(part):
+            fail(f"monitoring: {kind} {name} differs from webhook-manifests/monitoring ({part})")
+    if any(k[0] in ("PrometheusRule",) or k[2] == "mcpguard-dashboard" for k in by_key(default_render, "default values")):
+        fail("default values render the rules or the dashboard; they are off by default")
+
     # reportApi reaches serve as MCPGUARD_REPORT_API; the default sets nothing (serve's own).
     both = by_key(render(helm, chart, {"reportApi": "both"}, "reportApi=both"), "reportApi=both")
     env = both[("Deployment", NAMESPACE, "mcpguard")]["spec"]["template"]["spec"]["containers"][0]["env"]
