@@ -208,7 +208,7 @@ const CALLERS: &[Caller] = &[
         verbs: &["get", "list", "watch", "create", "patch"],
         file: "src/cluster/controller.rs",
         calls: &[
-            "let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);",
+            "held_by_another::<Deployment>(",
             ".patch(&name, &params, &Patch::Apply(&rendered.deployment))",
             ".owns(",
         ],
@@ -219,7 +219,7 @@ const CALLERS: &[Caller] = &[
         verbs: &["get", "list", "watch", "create", "patch"],
         file: "src/cluster/controller.rs",
         calls: &[
-            "let api: Api<Service> = Api::namespaced(client.clone(), namespace);",
+            "held_by_another::<Service>(",
             ".patch(&name, &params, &Patch::Apply(&rendered.service))",
             ".owns(",
         ],
@@ -230,6 +230,7 @@ const CALLERS: &[Caller] = &[
         verbs: &["get", "list", "watch", "create", "patch", "delete"],
         file: "src/cluster/controller.rs",
         calls: &[
+            "held_by_another::<NetworkPolicy>(",
             "let network_policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), namespace);",
             "api.patch(&server.name_any(), &params, &Patch::Apply(object))",
             "api.delete(&name, &params)",

@@ -540,46 +540,28 @@ async fn foreign_object(
     server: &MCPServer,
     rendered: &Rendered,
 ) -> Result<Option<String>, Error> {
-    let name = server.name_any();
-    if rendered.network_policy.is_some() {
-        let api: Api<NetworkPolicy> = Api::namespaced(client.clone(), namespace);
-        if let Some(existing) = api.get_opt(&name).await?
-            && !owned_by(&existing, server)
-        {
-            return Ok(Some(format!("NetworkPolicy {name:?}")));
-        }
-    }
-    let api: Api<Service> = Api::namespaced(client.clone(), namespace);
-    if let Some(existing) = api.get_opt(&name).await?
-        && !owned_by(&existing, server)
+    // In the order they are written. Each optional object only when the render wants it.
+    if rendered.network_policy.is_some()
+        && let Some(held) = held_by_another::<NetworkPolicy>(client, namespace, server).await?
     {
-        return Ok(Some(format!("Service {name:?}")));
+        return Ok(Some(held));
+    }
+    if let Some(held) = held_by_another::<Service>(client, namespace, server).await? {
+        return Ok(Some(held));
     }
     if rendered.pod_disruption_budget.is_some()
         && let Some(held) =
-            held_by_another::<PodDisruptionBudget>(client, namespace, server, "PodDisruptionBudget")
-                .await?
+            held_by_another::<PodDisruptionBudget>(client, namespace, server).await?
     {
         return Ok(Some(held));
     }
     if rendered.autoscaler.is_some()
-        && let Some(held) = held_by_another::<HorizontalPodAutoscaler>(
-            client,
-            namespace,
-            server,
-            "HorizontalPodAutoscaler",
-        )
-        .await?
+        && let Some(held) =
+            held_by_another::<HorizontalPodAutoscaler>(client, namespace, server).await?
     {
         return Ok(Some(held));
     }
-    let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-    if let Some(existing) = api.get_opt(&name).await?
-        && !owned_by(&existing, server)
-    {
-        return Ok(Some(format!("Deployment {name:?}")));
-    }
-    Ok(None)
+    held_by_another::<Deployment>(client, namespace, server).await
 }
 
 /// `Kind "name"` when an object of the server's name exists and is not the server's.
@@ -587,7 +569,6 @@ async fn held_by_another<K>(
     client: &Client,
     namespace: &str,
     server: &MCPServer,
-    kind: &str,
 ) -> Result<Option<String>, Error>
 where
     K: Resource<Scope = NamespaceResourceScope>
@@ -599,7 +580,11 @@ where
     let name = server.name_any();
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     Ok(match api.get_opt(&name).await? {
-        Some(existing) if !owned_by(&existing, server) => Some(format!("{kind} {name:?}")),
+        Some(existing) if !owned_by(&existing, server) => {
+            let dynamic = K::DynamicType::default();
+            let kind = K::kind(&dynamic);
+            Some(format!("{kind} {name:?}"))
+        }
         _ => None,
     })
 }
@@ -820,32 +805,18 @@ async fn write_status(
     Ok(())
 }
 
-/// The MCPServers in `namespace` that reference Secret `name`.
-fn servers_referencing(
+/// The MCPServers in `namespace` for which `reads` holds (they reference a Secret or mount
+/// a ConfigMap that changed).
+fn servers_in(
     store: &Store<MCPServer>,
     namespace: &str,
-    name: &str,
+    reads: impl Fn(&MCPServer) -> bool,
 ) -> Vec<ObjectRef<MCPServer>> {
     store
         .state()
         .iter()
         .filter(|server| server.namespace().as_deref() == Some(namespace))
-        .filter(|server| referenced_secrets(server).iter().any(|(s, _)| s == name))
-        .map(|server| ObjectRef::from(server.as_ref()))
-        .collect()
-}
-
-/// The MCPServers in `namespace` that mount ConfigMap `name`.
-fn servers_configured_by(
-    store: &Store<MCPServer>,
-    namespace: &str,
-    name: &str,
-) -> Vec<ObjectRef<MCPServer>> {
-    store
-        .state()
-        .iter()
-        .filter(|server| server.namespace().as_deref() == Some(namespace))
-        .filter(|server| referenced_config_maps(server).iter().any(|c| c == name))
+        .filter(|server| reads(server))
         .map(|server| ObjectRef::from(server.as_ref()))
         .collect()
 }
@@ -896,7 +867,9 @@ pub fn controller(
                 move |config_map: PartialObjectMeta<ConfigMap>| {
                     let namespace = config_map.metadata.namespace.clone().unwrap_or_default();
                     let name = config_map.metadata.name.clone().unwrap_or_default();
-                    servers_configured_by(&config_store, &namespace, &name)
+                    servers_in(&config_store, &namespace, |server| {
+                        referenced_config_maps(server).contains(&name)
+                    })
                 },
             )
             // Metadata only: a Secret's values never reach mcpguard through the watch.
@@ -906,7 +879,9 @@ pub fn controller(
                 move |secret: PartialObjectMeta<Secret>| {
                     let namespace = secret.metadata.namespace.clone().unwrap_or_default();
                     let name = secret.metadata.name.clone().unwrap_or_default();
-                    servers_referencing(&store, &namespace, &name)
+                    servers_in(&store, &namespace, |server| {
+                        referenced_secrets(server).iter().any(|(s, _)| *s == name)
+                    })
                 },
             );
     }
