@@ -118,6 +118,17 @@ fn io_reason(err: &std::io::Error) -> String {
 }
 
 fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
+    files_under(dir, |path| {
+        path.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
+    })
+}
+
+/// The files under `dir` that `keep` accepts, recursively, sorted. Like `kubectl apply -R`:
+/// real directories are walked, symlinked ones are not, so a link back up the tree cannot
+/// make the walk loop.
+pub fn files_under(dir: &Path, keep: impl Fn(&Path) -> bool) -> Result<Vec<PathBuf>, InputError> {
     let fail = |path: &Path, err: std::io::Error| file_error(&path.display().to_string(), &err);
     let mut files = Vec::new();
     let mut pending = vec![dir.to_owned()];
@@ -127,17 +138,11 @@ fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
             let entry = entry.map_err(|e| fail(&dir, e))?;
             let path = entry.path();
             let file_type = entry.file_type().map_err(|e| fail(&path, e))?;
-            // Like `kubectl apply -R`: real directories are walked, symlinked ones are not,
-            // so a link back up the tree cannot make the walk loop.
             if file_type.is_dir() {
                 pending.push(path);
             } else if path.is_dir() {
                 continue;
-            } else if path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
-            {
+            } else if keep(&path) {
                 files.push(path);
             }
         }

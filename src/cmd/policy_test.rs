@@ -27,7 +27,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::check::{EXIT_ADMITTED, EXIT_DENIED, EXIT_ERROR, Judging, ObjectReport, Verdict};
-use super::inputs::{load_policy_set, read_inputs, write_stdout};
+use super::inputs::{describe, files_under, load_policy_set, read_inputs, write_stdout};
 use crate::cmd::args::TestArgs;
 
 /// The file name searched for in directories, as `kyverno test` looks for kyverno-test.yaml.
@@ -164,24 +164,13 @@ fn test_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             files.push(path.clone());
             continue;
         }
-        let mut found = Vec::new();
-        let mut pending = vec![path.clone()];
-        while let Some(dir) = pending.pop() {
-            let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            for entry in entries.flatten() {
-                let entry_path = entry.path();
-                let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-                if is_dir {
-                    pending.push(entry_path);
-                } else if entry_path.file_name().and_then(|n| n.to_str()) == Some(TEST_FILE_NAME) {
-                    found.push(entry_path);
-                }
-            }
-        }
+        let found = files_under(path, |file| {
+            file.file_name().and_then(|n| n.to_str()) == Some(TEST_FILE_NAME)
+        })
+        .map_err(|error| describe(&error))?;
         if found.is_empty() {
             return Err(format!("{}: no {TEST_FILE_NAME} found", path.display()));
         }
-        found.sort();
         files.extend(found);
     }
     Ok(files)
