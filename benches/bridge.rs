@@ -263,6 +263,7 @@ fn main() {
             max_log_line_bytes: 4096,
             idle_timeout: Duration::from_secs(600),
             init_timeout: Duration::from_secs(30),
+            input_timeout: Duration::from_secs(300),
             drain_timeout: Duration::from_secs(1),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -180,6 +180,43 @@ fn python_sdk_over_2026_07_28_stateless_requests_translated_onto_a_handshake_chi
     assert!(!log.contains("bridge session started"), "{log}");
 }
 
+#[test]
+fn python_sdk_answers_a_handshake_childs_elicitation_and_sampling_as_input_required_rounds() {
+    if !sdk_available() {
+        return;
+    }
+    let bridge = Bridge::start(&[], &[EVERYTHING, "stdio"]);
+    let output = Command::new("python3")
+        .args([
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/bridge/sdk_input_rounds.py"
+            ),
+            &bridge.url,
+        ])
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "sdk_input_rounds.py failed:\n{stdout}\n{}\nbridge log:\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        bridge.log()
+    );
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "elicitation ok",
+            "sampling ok",
+            "no capability ok",
+            "ALL OK"
+        ]
+    );
+    // Both clients and all their rounds went to the one shared child.
+    let log = bridge.log();
+    assert_eq!(log.matches("bridge child started").count(), 1, "{log}");
+}
+
 #[tokio::test]
 async fn a_service_name_host_is_served_and_an_unlisted_host_refused() {
     if !sdk_available() {
@@ -615,7 +652,9 @@ async fn stateless_requests_are_checked_against_their_headers() {
     );
 }
 
-#[tokio::test]
+// Multi-threaded: the blocking log waits must not stop reqwest's connection tasks, which
+// close a dropped stream's connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriptions_listen_streams_the_shared_childs_list_changes() {
     let Some(bridge) = fake(&[]) else { return };
     let stateless = |method: &'static str, name: Option<&'static str>, params: Value| {
@@ -631,13 +670,39 @@ async fn subscriptions_listen_streams_the_shared_childs_list_changes() {
         params["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28"});
         request.json(&json!({"jsonrpc": "2.0", "id": "L", "method": method, "params": params}))
     };
-    let mut listen = stateless(
-        "subscriptions/listen",
-        None,
-        json!({"notifications": {"toolsListChanged": true, "promptsListChanged": true,
-            "resourceSubscriptions": ["file:///x"]}}),
+    let listen_to = |id: &'static str, uris: Value| {
+        let mut params = json!({"notifications": {"toolsListChanged": true,
+            "promptsListChanged": true, "resourceSubscriptions": uris},
+            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}});
+        params["_meta"]["io.modelcontextprotocol/protocolVersion"] = json!("2026-07-28");
+        client()
+            .post(&bridge.url)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "subscriptions/listen")
+            .json(
+                &json!({"jsonrpc": "2.0", "id": id, "method": "subscriptions/listen",
+                "params": params}),
+            )
+            .send()
+    };
+    let touch = |uri: &'static str| {
+        stateless(
+            "tools/call",
+            Some("touch"),
+            json!({"name": "touch", "arguments": {"uri": uri}}),
+        )
+        .send()
+    };
+    let mut listen = listen_to(
+        "L",
+        json!([
+            "file:///x",
+            "file:///dir/",
+            "file:///refuse-me",
+            "file:///x"
+        ]),
     )
-    .send()
     .await
     .unwrap();
     assert_eq!(listen.status(), 200);
@@ -660,13 +725,14 @@ async fn subscriptions_listen_streams_the_shared_childs_list_changes() {
             events.push_str(&String::from_utf8_lossy(&chunk));
         }
     };
-    // Only what the child's capabilities promise is acknowledged: tools, not prompts, and
-    // not resource subscriptions.
+    // Only what the child's capabilities promise is acknowledged: tools, not prompts; and
+    // the resources the child agreed to subscribe to, once each.
     assert_eq!(
         next_event().await,
         json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged", "params": {
             "_meta": {"io.modelcontextprotocol/subscriptionId": "L"},
-            "notifications": {"toolsListChanged": true}}})
+            "notifications": {"toolsListChanged": true,
+                "resourceSubscriptions": ["file:///x", "file:///dir/"]}}})
     );
     let changed = stateless(
         "tools/call",
@@ -681,6 +747,59 @@ async fn subscriptions_listen_streams_the_shared_childs_list_changes() {
         next_event().await,
         json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed", "params": {
             "_meta": {"io.modelcontextprotocol/subscriptionId": "L"}}})
+    );
+    // Updates of other resources are not this stream's; its own and their sub-resources are.
+    for uri in [
+        "file:///other",
+        "file:///xy",
+        "file:///dir/a.txt",
+        "file:///x",
+    ] {
+        assert_eq!(touch(uri).await.unwrap().status(), 200);
+    }
+    for uri in ["file:///dir/a.txt", "file:///x"] {
+        assert_eq!(
+            next_event().await,
+            json!({"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {
+                "uri": uri, "_meta": {"io.modelcontextprotocol/subscriptionId": "L"}}})
+        );
+    }
+
+    // A second stream on file:///x shares the child's subscription; the child unsubscribes
+    // from each URI only when its last stream ends.
+    let second = listen_to("M", json!(["file:///x"])).await.unwrap();
+    assert_eq!(second.status(), 200);
+    let log = bridge.log();
+    for (uri, times) in [
+        ("file:///x", 1),
+        ("file:///dir/", 1),
+        ("file:///refuse-me", 1),
+    ] {
+        let noted = format!(" \"{uri}\" child=shared");
+        let subscribed = log
+            .lines()
+            .filter(|l| l.contains("got resources/subscribe ") && l.ends_with(&noted))
+            .count();
+        assert_eq!(subscribed, times, "{uri}\n{log}");
+    }
+    drop(listen);
+    bridge
+        .wait_for_log("got resources/unsubscribe \"mcpguard-bridge-unsubscribe\" \"file:///dir/\"");
+    assert!(
+        !bridge
+            .log()
+            .contains("got resources/unsubscribe \"mcpguard-bridge-unsubscribe\" \"file:///x\"")
+    );
+    drop(second);
+    bridge.wait_for_log("got resources/unsubscribe \"mcpguard-bridge-unsubscribe\" \"file:///x\"");
+
+    // Bounded: too many URIs is refused before the child is asked anything.
+    let many: Vec<String> = (0..65).map(|i| format!("file:///{i}")).collect();
+    let refused = listen_to("N", json!(many)).await.unwrap();
+    assert_eq!(
+        refused.json::<Value>().await.unwrap(),
+        json!({"jsonrpc": "2.0", "id": "N", "error": {"code": -32602, "message":
+            "resourceSubscriptions takes at most 64 URIs, each a non-empty string of at most 2048 bytes"}})
     );
 }
 
@@ -835,5 +954,275 @@ fn the_command_line_refuses_a_missing_server_a_bad_path_and_an_empty_token_file(
     assert_eq!(
         stderr,
         format!("mcpguard bridge: token file {} is empty\n", empty.display())
+    );
+}
+
+// ---- 2026-07-28 input-required rounds onto a 2025-11-25 child, over raw HTTP ----
+
+const ELICITATION: &str = "elicitation/create";
+
+/// A stateless `tools/call` of the fake server's `tool`; `extra` is merged into its params
+/// (`requestState`, `inputResponses`), `capabilities` go into `_meta`.
+fn stateless_call(
+    bridge: &Bridge,
+    id: u64,
+    tool: &str,
+    progress_token: Option<&str>,
+    capabilities: Value,
+    extra: Value,
+    accept: &str,
+) -> reqwest::RequestBuilder {
+    let mut meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": capabilities});
+    if let Some(token) = progress_token {
+        meta["progressToken"] = json!(token);
+    }
+    let mut params = json!({"name": tool, "arguments": {}, "_meta": meta});
+    if let Value::Object(extra) = extra {
+        params.as_object_mut().unwrap().extend(extra);
+    }
+    client()
+        .post(&bridge.url)
+        .header("accept", accept)
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .json(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params}))
+}
+
+async fn json_of(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.unwrap();
+    (
+        response.status().as_u16(),
+        response.json::<Value>().await.unwrap(),
+    )
+}
+
+/// `tools/call ask` without a progress token, answered as JSON.
+async fn ask(bridge: &Bridge, id: u64, capabilities: &Value, extra: Value) -> (u16, Value) {
+    json_of(stateless_call(
+        bridge,
+        id,
+        "ask",
+        None,
+        capabilities.clone(),
+        extra,
+        "application/json",
+    ))
+    .await
+}
+
+/// What a retry with a `requestState` the bridge does not hold gets.
+fn unknown_state(id: u64) -> (u16, Value) {
+    (
+        200,
+        json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32602,
+            "message": "the requestState is unknown or has expired: call again without it"}}),
+    )
+}
+
+/// The `data:` of every event of a finished SSE response.
+async fn sse_messages(request: reqwest::RequestBuilder) -> Vec<Value> {
+    let response = request.send().await.unwrap();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let text = tokio::time::timeout(Duration::from_secs(10), response.text())
+        .await
+        .expect("the stream ends")
+        .unwrap();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect()
+}
+
+/// The `requestState` of an input-required answer to `tools/call ask`, after checking that
+/// the rest of the answer is exactly what the fake server asked.
+fn input_required_state(answer: &Value, id: u64) -> String {
+    let state = answer["result"]["requestState"]
+        .as_str()
+        .expect("a requestState")
+        .to_owned();
+    assert!(
+        state.len() == 32 && state.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{state}"
+    );
+    assert_eq!(
+        answer,
+        &json!({"jsonrpc": "2.0", "id": id, "result": {
+            "resultType": "input_required",
+            "inputRequests": {ELICITATION: {"method": ELICITATION, "params": {
+                "message": "Your name?",
+                "requestedSchema": {"type": "object", "properties": {"name": {"type": "string"}}}}}},
+            "requestState": state}})
+    );
+    state
+}
+
+fn text_result(id: u64, text: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "result": {
+        "content": [{"type": "text", "text": text}], "resultType": "complete"}})
+}
+
+#[tokio::test]
+async fn a_childs_elicitation_becomes_an_input_required_round_that_only_its_retry_resumes() {
+    let Some(bridge) = fake(&[]) else { return };
+    let elicit = json!({"elicitation": {}});
+    let accept_json = "application/json";
+    let both = "application/json, text/event-stream";
+
+    // Round one: the progress before the question is dropped (JSON only), the question
+    // comes back as an input-required result.
+    let (status, answer) = json_of(stateless_call(
+        &bridge,
+        1,
+        "ask",
+        Some("p1"),
+        elicit.clone(),
+        json!({}),
+        accept_json,
+    ))
+    .await;
+    assert_eq!(status, 200);
+    let state = input_required_state(&answer, 1);
+
+    // Retries that do not match are refused and leave the call parked.
+    let refusals = [
+        (
+            "ok",
+            json!({"requestState": state, "inputResponses": {ELICITATION: {"action": "accept"}}}),
+            "the requestState belongs to another request (tools/call ask)",
+        ),
+        (
+            "ask",
+            json!({"requestState": "0".repeat(32), "inputResponses": {}}),
+            "the requestState is unknown or has expired: call again without it",
+        ),
+        (
+            "ask",
+            json!({"requestState": state, "inputResponses": {"sampling/createMessage": {}}}),
+            "inputResponses must answer the input request \"elicitation/create\"",
+        ),
+        (
+            "ask",
+            json!({"requestState": 7}),
+            "requestState must be a string",
+        ),
+    ];
+    for (tool, extra, message) in refusals {
+        assert_eq!(
+            json_of(stateless_call(
+                &bridge,
+                9,
+                tool,
+                None,
+                elicit.clone(),
+                extra,
+                accept_json
+            ))
+            .await,
+            (
+                200,
+                json!({"jsonrpc": "2.0", "id": 9, "error": {"code": -32602, "message": message}})
+            ),
+            "{tool} {message}"
+        );
+    }
+
+    // The matching retry answers the child's question and takes the call over: its own id,
+    // and the progress that follows carries its own token.
+    let retry = json!({"requestState": state, "inputResponses": {
+        ELICITATION: {"action": "accept", "content": {"name": "Ada"}}}});
+    assert_eq!(
+        sse_messages(stateless_call(
+            &bridge,
+            2,
+            "ask",
+            Some("p2"),
+            elicit.clone(),
+            retry.clone(),
+            both
+        ))
+        .await,
+        [
+            json!({"jsonrpc": "2.0", "method": "notifications/progress",
+                "params": {"progressToken": "p2", "progress": 2}}),
+            text_result(2, "hello Ada"),
+        ]
+    );
+    // A requestState is good once.
+    assert_eq!(ask(&bridge, 3, &elicit, retry).await, unknown_state(3));
+
+    // A client that did not declare elicitation: the child's question is refused, and the
+    // tool reports it.
+    assert_eq!(
+        ask(&bridge, 4, &json!({"sampling": {}}), json!({})).await,
+        (
+            200,
+            text_result(
+                4,
+                "ask failed: elicitation/create: the client did not declare the elicitation capability"
+            )
+        )
+    );
+
+    // With another eligible call in flight, stdio cannot say whose question it is: refused
+    // rather than shown to the wrong client.
+    let calls_before = bridge.log().matches("got tools/call").count();
+    let slow = tokio::spawn(
+        stateless_call(
+            &bridge,
+            5,
+            "slow",
+            None,
+            elicit.clone(),
+            json!({}),
+            accept_json,
+        )
+        .send(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while bridge.log().matches("got tools/call").count() == calls_before {
+        assert!(Instant::now() < deadline, "{}", bridge.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        ask(&bridge, 6, &elicit, json!({})).await,
+        (
+            200,
+            text_result(
+                6,
+                "ask failed: elicitation/create: 2 client requests are in flight on the shared \
+                 server process, and stdio does not say which one this belongs to"
+            )
+        )
+    );
+    slow.abort();
+}
+
+#[tokio::test]
+async fn a_parked_call_whose_client_never_retries_is_cancelled_after_the_input_timeout() {
+    let Some(bridge) = fake(&["--input-timeout-secs", "1"]) else {
+        return;
+    };
+    let elicit = json!({"elicitation": {}});
+    let (_, answer) = ask(&bridge, 1, &elicit, json!({})).await;
+    let state = input_required_state(&answer, 1);
+    // The child's question gets an error, then the call is cancelled; its answer goes to no
+    // one. (The child numbers the call 3: server/discover and initialize came first.)
+    let log = bridge.wait_for_log("got notifications/cancelled null 3");
+    assert!(log.contains("got None \"ask-3\" null"), "{log}");
+    assert!(
+        log.contains("a call waited too long for its client's input; cancelled"),
+        "{log}"
+    );
+    assert_eq!(
+        ask(
+            &bridge,
+            2,
+            &elicit,
+            json!({"requestState": state, "inputResponses": {ELICITATION: {"action": "decline"}}})
+        )
+        .await,
+        unknown_state(2)
     );
 }

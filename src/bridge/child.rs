@@ -36,12 +36,16 @@ pub const MAX_IN_FLIGHT: usize = 512;
 /// skips some (a list change only says "list again", so a skipped one loses nothing the
 /// next one does not say).
 const CHANGES_QUEUE: usize = 64;
-/// The notifications a shared child sends that concern every client alike.
-pub const LIST_CHANGES: [&str; 3] = [
+/// The notifications a shared child sends to `subscriptions/listen` streams: list changes,
+/// which concern every client alike, and resource updates, which name their resource (each
+/// stream takes those of the URIs it subscribed to).
+pub const LISTENED: [&str; 4] = [
     "notifications/tools/list_changed",
     "notifications/prompts/list_changed",
     "notifications/resources/list_changed",
+    RESOURCE_UPDATED,
 ];
+pub const RESOURCE_UPDATED: &str = "notifications/resources/updated";
 /// Lines queued for the child's stdin; a child that stops reading makes senders wait.
 const STDIN_QUEUE: usize = 64;
 /// How long a message may wait for room on a child's stdin before the request fails.
@@ -70,6 +74,50 @@ pub struct ChildLimits {
     pub max_log_line_bytes: usize,
 }
 
+/// What the client behind a stateless request can answer if the shared child asks it
+/// something while serving that request (2026-07-28 input-required rounds). Only requests
+/// whose results may be input-required (`tools/call`, `prompts/get`, `resources/read`) are
+/// eligible; the capabilities are the ones the client declared in the request's `_meta`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InputOffer {
+    pub eligible: bool,
+    pub sampling: bool,
+    pub elicitation_form: bool,
+    pub elicitation_url: bool,
+    pub roots: bool,
+}
+
+impl InputOffer {
+    /// Whether the client can answer a child's `method` request: one of the requests
+    /// 2026-07-28 carries as input requests, under a capability the client declared. The
+    /// error says why not.
+    pub fn admits(&self, method: &str, params: Option<&Value>) -> Result<(), String> {
+        let (declared, capability) = match method {
+            "sampling/createMessage" => (self.sampling, "sampling"),
+            "roots/list" => (self.roots, "roots"),
+            "elicitation/create" => {
+                if params.and_then(|p| p.get("mode")).and_then(Value::as_str) == Some("url") {
+                    (self.elicitation_url, "elicitation.url")
+                } else {
+                    (self.elicitation_form, "elicitation")
+                }
+            }
+            _ => {
+                return Err(
+                    "2026-07-28 has no way to carry this request to a stateless client".to_owned(),
+                );
+            }
+        };
+        if declared {
+            Ok(())
+        } else {
+            Err(format!(
+                "the client did not declare the {capability} capability"
+            ))
+        }
+    }
+}
+
 /// A message on its way to a waiting HTTP request.
 pub struct Waiter {
     /// Notifications and server requests that came before the response, in order.
@@ -87,6 +135,8 @@ struct Pending {
     response: oneshot::Sender<Value>,
     /// The token as the child sees it, to forget it with the request.
     progress_key: Option<String>,
+    /// What its client can answer (shared child only).
+    input: InputOffer,
 }
 
 #[derive(Default)]
@@ -102,6 +152,9 @@ struct Routing {
     next_seq: u64,
     /// Why the child is dead, once it is.
     dead: Option<String>,
+    /// A shared child's resource subscriptions: URI -> how many listen streams want it.
+    /// Kept with the child, since a new child starts with none.
+    resources: HashMap<String, usize>,
 }
 
 struct Shared {
@@ -251,6 +304,12 @@ impl Child {
         self.write_line(encode_line(message)).await
     }
 
+    /// [`Child::send`] without waiting: for destructors and sweeps, where a child that does
+    /// not read its input must not hold anything up. Whether the line was queued.
+    pub fn try_send(&self, message: &Value) -> bool {
+        self.shared.stdin.try_send(encode_line(message)).is_ok()
+    }
+
     async fn write_line(&self, line: Vec<u8>) -> Result<(), String> {
         match tokio::time::timeout(STDIN_SEND_TIMEOUT, self.shared.stdin.send(line)).await {
             Ok(Ok(())) => Ok(()),
@@ -263,7 +322,18 @@ impl Child {
 
     /// Sends a request and registers who waits for its answer. In [`IdMode::Rewrite`] the
     /// child sees a bridge-made id and progress token; the answer carries the client's own.
-    pub async fn request(&self, mut message: Value) -> Result<Waiter, RequestError> {
+    pub async fn request(&self, message: Value) -> Result<Waiter, RequestError> {
+        self.request_with_input(message, InputOffer::default())
+            .await
+    }
+
+    /// [`Child::request`] for a stateless client that can answer the child's own requests
+    /// made while serving this one (see [`InputOffer`]).
+    pub async fn request_with_input(
+        &self,
+        mut message: Value,
+        input: InputOffer,
+    ) -> Result<Waiter, RequestError> {
         let original_id = match classify(&message) {
             Kind::Request { id, .. } => id.clone(),
             _ => return Err(RequestError::Invalid("not a JSON-RPC request".into())),
@@ -321,6 +391,7 @@ impl Child {
                     messages: messages_tx,
                     response: response_tx,
                     progress_key,
+                    input,
                 },
             );
             key
@@ -378,6 +449,32 @@ impl Child {
         self.shared.killed.store(true, Ordering::Relaxed);
         self.shared.kill.notify_one();
         self.shared.fail("the session ended");
+    }
+
+    /// Counts one more listener of `uri`; whether it is the first (so the child must be
+    /// asked to `resources/subscribe`).
+    pub fn retain_resource(&self, uri: &str) -> bool {
+        let mut routing = self.shared.lock();
+        let count = routing.resources.entry(uri.to_owned()).or_insert(0);
+        *count += 1;
+        *count == 1
+    }
+
+    /// Counts one listener of `uri` less; whether it was the last (so the child may be told
+    /// to `resources/unsubscribe`).
+    pub fn release_resource(&self, uri: &str) -> bool {
+        let mut routing = self.shared.lock();
+        match routing.resources.get_mut(uri) {
+            Some(count) if *count > 1 => {
+                *count -= 1;
+                false
+            }
+            Some(_) => {
+                routing.resources.remove(uri);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The shared child's list changes from now on; the stream ends when the child dies.
@@ -547,7 +644,7 @@ impl Shared {
             }
             Kind::Notification { method } => {
                 if self.mode == IdMode::Rewrite {
-                    if LIST_CHANGES.contains(&method) {
+                    if LISTENED.contains(&method) {
                         if let Some(changes) = &self.lock().changes {
                             // No listener is not an error: the change concerns no one yet.
                             let _ = changes.send(message);
@@ -574,17 +671,17 @@ impl Shared {
             Kind::Request { id, method } => {
                 let id = id.clone();
                 if self.mode == IdMode::Rewrite {
-                    let answer = if method == "ping" {
-                        json!({"jsonrpc": "2.0", "id": id, "result": {}})
+                    let refusal = if method == "ping" {
+                        Some(json!({"jsonrpc": "2.0", "id": id, "result": {}}))
                     } else {
-                        error_response(
-                            &id,
-                            -32601,
-                            "the bridge serves stateless clients through a shared process, \
-                             which cannot carry server-to-client requests",
-                        )
+                        let method = method.to_owned();
+                        self.route_input_request(message, method)
+                            .err()
+                            .map(|reason| error_response(&id, -32601, &reason))
                     };
-                    let _ = self.stdin.try_send(encode_line(&answer));
+                    if let Some(answer) = refusal {
+                        let _ = self.stdin.try_send(encode_line(&answer));
+                    }
                     return;
                 }
                 let delivered = {
@@ -609,6 +706,42 @@ impl Shared {
                 tracing::warn!(child = %self.label, "the MCP server sent an invalid JSON-RPC message; dropped");
             }
         }
+    }
+}
+
+impl Shared {
+    /// A shared child's own request (sampling, elicitation, roots) goes to the one request
+    /// it can belong to, whose HTTP side turns it into an input-required result. stdio does
+    /// not say which request a server request belongs to, so it is attributed only when
+    /// exactly one eligible request is in flight: guessing between two clients would show
+    /// one client's question (and what the tool knows) to the other.
+    fn route_input_request(&self, message: Value, method: String) -> Result<(), String> {
+        let routing = self.lock();
+        let mut candidates = routing
+            .pending
+            .values()
+            .filter(|p| p.input.eligible && !p.messages.is_closed());
+        let (Some(only), None) = (candidates.next(), candidates.next()) else {
+            let count = routing
+                .pending
+                .values()
+                .filter(|p| p.input.eligible && !p.messages.is_closed())
+                .count();
+            return Err(if count == 0 {
+                format!("{method}: no client request is in flight that this could belong to")
+            } else {
+                format!(
+                    "{method}: {count} client requests are in flight on the shared server \
+                     process, and stdio does not say which one this belongs to"
+                )
+            });
+        };
+        if let Err(reason) = only.input.admits(&method, message.get("params")) {
+            return Err(format!("{method}: {reason}"));
+        }
+        only.messages
+            .try_send(message)
+            .map_err(|_| format!("{method}: the client's stream is full or closed"))
     }
 }
 
@@ -644,6 +777,8 @@ mod tests {
         };
         Child::spawn(&["cat".to_owned()], "test".to_owned(), mode, &limits).unwrap()
     }
+
+    const ELICIT: &str = "elicitation/create";
 
     async fn next(waiter: &mut Waiter) -> Value {
         tokio::time::timeout(Duration::from_secs(5), waiter.messages.recv())
@@ -703,6 +838,114 @@ mod tests {
             tokio::time::timeout(Duration::from_millis(200), waiter.messages.recv())
                 .await
                 .map_or(true, |m| m.is_none())
+        );
+        child.kill();
+    }
+
+    #[test]
+    fn an_input_request_needs_the_capability_that_carries_it() {
+        let offer = InputOffer {
+            eligible: true,
+            sampling: true,
+            elicitation_form: true,
+            elicitation_url: false,
+            roots: false,
+        };
+        let url = json!({"mode": "url", "url": "https://example.com/consent"});
+        assert_eq!(offer.admits("sampling/createMessage", None), Ok(()));
+        assert_eq!(offer.admits("elicitation/create", Some(&json!({}))), Ok(()));
+        assert_eq!(
+            offer.admits("elicitation/create", Some(&url)),
+            Err("the client did not declare the elicitation.url capability".to_owned())
+        );
+        assert_eq!(
+            offer.admits("roots/list", None),
+            Err("the client did not declare the roots capability".to_owned())
+        );
+        assert_eq!(
+            offer.admits("tools/call", None),
+            Err("2026-07-28 has no way to carry this request to a stateless client".to_owned())
+        );
+        let url_only = InputOffer {
+            elicitation_url: true,
+            ..InputOffer::default()
+        };
+        assert_eq!(url_only.admits("elicitation/create", Some(&url)), Ok(()));
+        assert_eq!(
+            url_only.admits("elicitation/create", None),
+            Err("the client did not declare the elicitation capability".to_owned())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_shared_childs_request_goes_to_the_one_eligible_call_or_is_refused() {
+        // A child that reads and says nothing: the test plays the server through `route`.
+        let limits = ChildLimits {
+            max_line_bytes: 4096,
+            max_log_line_bytes: 256,
+        };
+        let sink = [
+            "sh".to_owned(),
+            "-c".to_owned(),
+            "cat >/dev/null".to_owned(),
+        ];
+        let child = Child::spawn(&sink, "test".to_owned(), IdMode::Rewrite, &limits).unwrap();
+        let eligible = InputOffer {
+            eligible: true,
+            elicitation_form: true,
+            ..InputOffer::default()
+        };
+        let question = |id: &str| {
+            json!({"jsonrpc": "2.0", "id": id, "method": "elicitation/create",
+                "params": {"message": "?"}})
+        };
+        // No call in flight: refused.
+        assert_eq!(
+            child
+                .shared
+                .route_input_request(question("q0"), ELICIT.to_owned()),
+            Err(
+                "elicitation/create: no client request is in flight that this could belong to"
+                    .to_owned()
+            )
+        );
+        // An ineligible request in flight does not make the question ambiguous.
+        let listing = json!({"jsonrpc": "2.0", "id": "l", "method": "tools/list"});
+        let mut listing = child.request(listing).await.unwrap();
+        let call = json!({"jsonrpc": "2.0", "id": "c", "method": "tools/call",
+            "params": {"name": "t"}});
+        let mut waiter = child.request_with_input(call, eligible).await.unwrap();
+        child.shared.route(question("q1"));
+        assert_eq!(next(&mut waiter).await, question("q1"));
+        assert!(listing.messages.try_recv().is_err());
+        // A second eligible call: the next question cannot be attributed.
+        let second = json!({"jsonrpc": "2.0", "id": "d", "method": "tools/call",
+            "params": {"name": "t"}});
+        let mut other = child.request_with_input(second, eligible).await.unwrap();
+        assert_eq!(
+            child
+                .shared
+                .route_input_request(question("q2"), ELICIT.to_owned()),
+            Err(
+                "elicitation/create: 2 client requests are in flight on the shared server \
+                 process, and stdio does not say which one this belongs to"
+                    .to_owned()
+            )
+        );
+        assert!(waiter.messages.try_recv().is_err());
+        assert!(other.messages.try_recv().is_err());
+        // Once the other call ends, the first is again the only one, but sampling needs its
+        // own capability.
+        drop(other);
+        assert_eq!(
+            child.shared.route_input_request(
+                json!({"jsonrpc": "2.0", "id": "q3", "method": "sampling/createMessage"}),
+                "sampling/createMessage".to_owned()
+            ),
+            Err(
+                "sampling/createMessage: the client did not declare the sampling capability"
+                    .to_owned()
+            )
         );
         child.kill();
     }

@@ -17,10 +17,11 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::auth::BearerToken;
-use super::child::{Child, RequestError, Waiter, error_response};
+use super::child::{Child, InputOffer, RESOURCE_UPDATED, RequestError, Waiter, error_response};
 use super::framing::{Kind, classify};
+use super::input_rounds::{InputRounds, Origin, Refused};
 use super::revision::{self, Era};
-use super::sessions::{Children, StartError};
+use super::sessions::{Children, StartError, round_trip};
 
 /// Silence on an SSE stream longer than this gets a comment line, so proxies and client
 /// idle timers do not cut a stream that is merely waiting for a slow tool.
@@ -34,6 +35,8 @@ pub struct Bridge {
     /// pod IP, a gateway's name: the bridge cannot know them in advance).
     pub allowed_hosts: Vec<String>,
     pub draining: AtomicBool,
+    /// Calls of stateless clients that wait for their input-required retry.
+    pub rounds: InputRounds,
 }
 
 pub fn router(bridge: Arc<Bridge>, path: &str, max_body_bytes: usize) -> Router {
@@ -238,7 +241,7 @@ async fn post_session(
         };
         tracing::info!(session = %&session_id[..8], "bridge session started");
         let mut response =
-            forward_request(&session.child, message, accepts, Era::Handshake, None).await;
+            forward_request(&session.child, message, accepts, Era::Handshake, None, None).await;
         let failed = !response.status().is_success();
         if failed {
             bridge.children.end_session(&session_id);
@@ -266,7 +269,7 @@ async fn post_session(
         );
     };
     if is_request {
-        forward_request(&session.child, message, accepts, Era::Handshake, None).await
+        forward_request(&session.child, message, accepts, Era::Handshake, None, None).await
     } else {
         match session.child.send(&message).await {
             Ok(()) => StatusCode::ACCEPTED.into_response(),
@@ -336,14 +339,55 @@ async fn post_stateless(
                         "subscriptions/listen answers with an SSE stream: Accept must list text/event-stream",
                     );
                 }
-                return listen(bridge, &shared.child, discover, &id, &message);
+                return listen(bridge, &shared.child, discover, &id, &message).await;
             }
             _ => {}
         }
     }
-    // A handshake-era child's results need the fields 2026-07-28 requires.
-    let translate = shared.discover.is_some().then_some(method);
-    forward_request(&shared.child, message, accepts, Era::Stateless, translate).await
+    if shared.discover.is_none() {
+        // A 2026-07-28 child speaks for itself, input-required rounds included.
+        return forward_request(&shared.child, message, accepts, Era::Stateless, None, None).await;
+    }
+    // A handshake-era child's results need the fields 2026-07-28 requires, and its requests
+    // to the client become input-required rounds.
+    let rounds = Rounds {
+        bridge: Arc::clone(bridge),
+        child: shared.child.clone(),
+        origin: Origin {
+            method: method.clone(),
+            target: revision::request_target(&message).map(str::to_owned),
+            progress_token: message.pointer("/params/_meta/progressToken").cloned(),
+        },
+    };
+    if message.pointer("/params/requestState").is_some() {
+        return match bridge.rounds.resume(&message, &rounds.origin).await {
+            Ok(resumed) => {
+                let rounds = Rounds {
+                    child: resumed.child,
+                    ..rounds
+                };
+                answer(
+                    resumed.waiter,
+                    id,
+                    accepts,
+                    Era::Stateless,
+                    Some(method),
+                    Some(rounds),
+                )
+                .await
+            }
+            Err(Refused(reason)) => rpc_error(StatusCode::OK, &id, -32602, &reason),
+        };
+    }
+    forward_request(
+        &shared.child,
+        message,
+        accepts,
+        Era::Stateless,
+        Some(method),
+        Some(rounds),
+    )
+    .await
 }
 
 /// The filter fields of `subscriptions/listen` the bridge can honour for a handshake-era
@@ -366,12 +410,17 @@ const LISTEN_FILTERS: [(&str, &str, &str); 3] = [
     ),
 ];
 
+/// Resource URIs one `subscriptions/listen` stream may subscribe to, and the longest URI:
+/// each first subscription is a request to the shared child.
+const MAX_LISTEN_RESOURCES: usize = 64;
+const MAX_RESOURCE_URI_BYTES: usize = 2048;
+
 /// `subscriptions/listen` for a handshake-era shared child: the list changes it sends
 /// concern every client alike, so each stream gets those its filter asked for and the
-/// child's capabilities promise. `resourceSubscriptions` is not acknowledged: it would need
-/// a `resources/subscribe` on the shared child per listener, and its updates could not be
-/// told apart.
-fn listen(
+/// child's capabilities promise. `resourceSubscriptions` become `resources/subscribe` on the
+/// shared child, counted across streams (the first subscribes, the last one to end
+/// unsubscribes), and each stream gets the updates of its own URIs.
+async fn listen(
     bridge: &Arc<Bridge>,
     child: &Child,
     discover: &Value,
@@ -398,6 +447,45 @@ fn listen(
             methods.push(method);
         }
     }
+    let mut resources = Subscriptions {
+        child: child.clone(),
+        uris: Vec::new(),
+    };
+    if let Some(asked) = wanted
+        .and_then(|w| w.get("resourceSubscriptions"))
+        .and_then(Value::as_array)
+    {
+        let bad_uri = |u: &Value| {
+            u.as_str()
+                .is_none_or(|u| u.is_empty() || u.len() > MAX_RESOURCE_URI_BYTES)
+        };
+        if asked.len() > MAX_LISTEN_RESOURCES || asked.iter().any(bad_uri) {
+            return rpc_error(
+                StatusCode::OK,
+                id,
+                -32602,
+                &format!(
+                    "resourceSubscriptions takes at most {MAX_LISTEN_RESOURCES} URIs, each a \
+                     non-empty string of at most {MAX_RESOURCE_URI_BYTES} bytes"
+                ),
+            );
+        }
+        let offered =
+            discover.pointer("/capabilities/resources/subscribe") == Some(&Value::Bool(true));
+        if offered {
+            let timeout = bridge.children.init_timeout();
+            for uri in asked.iter().filter_map(Value::as_str) {
+                if !resources.uris.iter().any(|u| u == uri)
+                    && resources.subscribe(uri, timeout).await
+                {
+                    resources.uris.push(uri.to_owned());
+                }
+            }
+        }
+        if !resources.uris.is_empty() {
+            acknowledged.insert("resourceSubscriptions".to_owned(), json!(resources.uris));
+        }
+    }
     let meta = json!({"io.modelcontextprotocol/subscriptionId": id});
     let ack = json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
         "params": {"_meta": meta, "notifications": acknowledged}});
@@ -405,6 +493,7 @@ fn listen(
         bridge: Arc::clone(bridge),
         changes,
         methods,
+        resources,
         meta,
         first: Some(ack),
     };
@@ -425,11 +514,7 @@ fn listen(
                     Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return None,
                     Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
                     Ok(Ok(mut change)) => {
-                        let wanted = change
-                            .get("method")
-                            .and_then(Value::as_str)
-                            .is_some_and(|m| state.methods.contains(&m));
-                        if wanted {
+                        if state.wants(&change) {
                             if !change.get("params").is_some_and(Value::is_object) {
                                 change["params"] = json!({});
                             }
@@ -447,8 +532,82 @@ struct ListenState {
     bridge: Arc<Bridge>,
     changes: tokio::sync::broadcast::Receiver<Value>,
     methods: Vec<&'static str>,
+    resources: Subscriptions,
     meta: Value,
     first: Option<Value>,
+}
+
+impl ListenState {
+    fn wants(&self, change: &Value) -> bool {
+        let Some(method) = change.get("method").and_then(Value::as_str) else {
+            return false;
+        };
+        if method == RESOURCE_UPDATED {
+            return change
+                .pointer("/params/uri")
+                .and_then(Value::as_str)
+                .is_some_and(|uri| self.resources.covers(uri));
+        }
+        self.methods.contains(&method)
+    }
+}
+
+/// One listen stream's resource subscriptions on the shared child; released when the
+/// stream ends.
+struct Subscriptions {
+    child: Child,
+    uris: Vec<String>,
+}
+
+impl Subscriptions {
+    /// Counts this stream as a listener of `uri`, asking the child to subscribe when it is
+    /// the first. Whether the subscription holds.
+    async fn subscribe(&self, uri: &str, timeout: Duration) -> bool {
+        if !self.child.retain_resource(uri) {
+            return true;
+        }
+        let request = json!({"jsonrpc": "2.0", "id": 0, "method": "resources/subscribe",
+            "params": {"uri": uri}});
+        match round_trip(&self.child, request, timeout).await {
+            Ok(response) if response.get("result").is_some() => true,
+            outcome => {
+                let reason = match outcome {
+                    Ok(response) => response
+                        .pointer("/error/message")
+                        .cloned()
+                        .unwrap_or_default(),
+                    Err(reason) => json!(reason),
+                };
+                tracing::info!(%reason, "the MCP server refused a resource subscription");
+                self.child.release_resource(uri);
+                false
+            }
+        }
+    }
+
+    /// An update of `uri` concerns this stream when it subscribed to that URI, or to one
+    /// the updated resource is a sub-resource of (the revision allows updates to name one).
+    fn covers(&self, uri: &str) -> bool {
+        self.uris.iter().any(|subscribed| {
+            uri.strip_prefix(subscribed.as_str()).is_some_and(|rest| {
+                rest.is_empty() || subscribed.ends_with('/') || rest.starts_with(['/', '#', '?'])
+            })
+        })
+    }
+}
+
+impl Drop for Subscriptions {
+    fn drop(&mut self) {
+        for uri in &self.uris {
+            if self.child.release_resource(uri) {
+                // A string id never collides with the bridge's numbered requests; the
+                // answer goes to no one. Best effort: a dead child needs no unsubscribe.
+                let request = json!({"jsonrpc": "2.0", "id": "mcpguard-bridge-unsubscribe",
+                    "method": "resources/unsubscribe", "params": {"uri": uri}});
+                let _ = self.child.try_send(&request);
+            }
+        }
+    }
 }
 
 /// Sends a request to the child and answers with JSON when the response comes first, or
@@ -460,9 +619,14 @@ async fn forward_request(
     accepts: Accepts,
     era: Era,
     translate: Option<String>,
+    rounds: Option<Rounds>,
 ) -> Response {
     let id = message.get("id").cloned().unwrap_or(Value::Null);
-    let mut waiter = match child.request(message).await {
+    let offer = match (&rounds, &translate) {
+        (Some(_), Some(method)) => revision::input_offer(method, &message),
+        _ => InputOffer::default(),
+    };
+    let waiter = match child.request_with_input(message, offer).await {
         Ok(waiter) => waiter,
         Err(RequestError::Invalid(reason)) => {
             return rpc_error(StatusCode::BAD_REQUEST, &id, -32600, &reason);
@@ -479,10 +643,76 @@ async fn forward_request(
             );
         }
     };
+    answer(waiter, id, accepts, era, translate, rounds).await
+}
+
+/// Input-required rounds for one stateless request to a handshake-era shared child: where
+/// a child's request parks the call, and what the request's retry must repeat.
+#[derive(Clone)]
+struct Rounds {
+    bridge: Arc<Bridge>,
+    child: Child,
+    origin: Origin,
+}
+
+impl Rounds {
+    /// The child's progress notifications carry the token of the round that started the
+    /// call; the client now waits on this round's token, or on none.
+    fn relabel(&self, mut message: Value) -> Option<Value> {
+        if message.get("method").and_then(Value::as_str) != Some("notifications/progress") {
+            return Some(message);
+        }
+        let token = self.origin.progress_token.clone()?;
+        if let Some(slot) = message.pointer_mut("/params/progressToken") {
+            *slot = token;
+        }
+        Some(message)
+    }
+
+    /// Parks the call on the child's `request`; the client's answer for this round.
+    fn input_required(&self, waiter: Waiter, request: &Value, id: &Value) -> Value {
+        match self
+            .bridge
+            .rounds
+            .park(&self.child, waiter, request, self.origin.clone())
+        {
+            Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+            Err(reason) => error_response(id, -32603, &reason),
+        }
+    }
+}
+
+/// A message from the child on its way to the client: `None` when it is not for the client.
+fn outgoing(rounds: Option<&Rounds>, message: Value) -> Option<Value> {
+    match rounds {
+        Some(rounds) => rounds.relabel(message),
+        None => Some(message),
+    }
+}
+
+fn is_child_request(rounds: Option<&Rounds>, message: &Value) -> bool {
+    rounds.is_some() && matches!(classify(message), Kind::Request { .. })
+}
+
+/// Waits on `waiter` and answers the client: JSON when the response comes first, SSE when
+/// something comes before it. A child's request under input-required rounds ends this
+/// round with an input-required result.
+async fn answer(
+    mut waiter: Waiter,
+    id: Value,
+    accepts: Accepts,
+    era: Era,
+    translate: Option<String>,
+    rounds: Option<Rounds>,
+) -> Response {
     let first = loop {
         tokio::select! {
             biased;
             Some(message) = waiter.messages.recv() => {
+                if is_child_request(rounds.as_ref(), &message) {
+                    break Event::Input(message);
+                }
+                let Some(message) = outgoing(rounds.as_ref(), message) else { continue };
                 if accepts.sse {
                     break Event::Message(message);
                 }
@@ -495,9 +725,16 @@ async fn forward_request(
             }
         }
     };
-    let first = match first {
-        Event::Final(response) => Event::Final(finish(response, translate.as_deref())),
-        message => message,
+    let (first, waiter) = match (first, &rounds) {
+        (Event::Final(response), _) => (
+            Event::Final(finish(response, &id, translate.as_deref())),
+            None,
+        ),
+        (Event::Input(request), Some(rounds)) => (
+            Event::Final(rounds.input_required(waiter, &request, &id)),
+            None,
+        ),
+        (message, _) => (message, Some(waiter)),
     };
     match first {
         Event::Final(response) if accepts.json || !accepts.sse => {
@@ -512,16 +749,19 @@ async fn forward_request(
             json_response(status, &response)
         }
         first => sse_response(Body::from_stream(sse_events(
-            first,
-            Some(waiter),
-            translate,
+            first, waiter, id, translate, rounds,
         ))),
     }
 }
 
-fn finish(mut response: Value, translate: Option<&str>) -> Value {
+/// The response as the client must see it: its own id (a resumed call's response carries
+/// the first round's), and the fields 2026-07-28 requires when translating.
+fn finish(mut response: Value, id: &Value, translate: Option<&str>) -> Value {
     if let Some(method) = translate {
         revision::to_stateless_result(method, &mut response);
+    }
+    if let Some(slot) = response.get_mut("id") {
+        *slot = id.clone();
     }
     response
 }
@@ -529,6 +769,8 @@ fn finish(mut response: Value, translate: Option<&str>) -> Value {
 enum Event {
     Message(Value),
     Final(Value),
+    /// A child's request that ends the round (input-required rounds only).
+    Input(Value),
 }
 
 fn sse_frame(message: &Value) -> Bytes {
@@ -541,45 +783,65 @@ fn sse_frame(message: &Value) -> Bytes {
 fn sse_events(
     first: Event,
     waiter: Option<Waiter>,
+    id: Value,
     translate: Option<String>,
+    rounds: Option<Rounds>,
 ) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> {
+    struct State {
+        pending: Option<Event>,
+        waiter: Option<Waiter>,
+        done: bool,
+    }
+    let context = Arc::new((id, translate, rounds));
     futures::stream::unfold(
-        (Some(first), waiter, false),
-        move |(pending, mut waiter, done)| {
-            let translate = translate.clone();
+        State {
+            pending: Some(first),
+            waiter,
+            done: false,
+        },
+        move |mut state| {
+            let context = Arc::clone(&context);
             async move {
-                if done {
+                let (id, translate, rounds) = &*context;
+                if state.done {
                     return None;
                 }
-                if let Some(event) = pending {
-                    return Some(match event {
-                        Event::Message(m) => (Ok(sse_frame(&m)), (None, waiter, false)),
-                        Event::Final(m) => (Ok(sse_frame(&m)), (None, None, true)),
-                    });
+                if let Some(event) = state.pending.take() {
+                    state.done = matches!(event, Event::Final(_));
+                    if let Event::Message(m) | Event::Final(m) = event {
+                        return Some((Ok(sse_frame(&m)), state));
+                    }
                 }
-                let w = waiter.as_mut()?;
+                let w = state.waiter.as_mut()?;
                 let next = tokio::time::timeout(KEEPALIVE, async {
                     tokio::select! {
                         biased;
                         Some(message) = w.messages.recv() => Event::Message(message),
                         response = &mut w.response => Event::Final(response.unwrap_or_else(|_| {
-                            error_response(&Value::Null, -32603, "the MCP server went away")
+                            error_response(id, -32603, "the MCP server went away")
                         })),
                     }
                 })
                 .await;
-                Some(match next {
-                    Err(_) => (
-                        Ok(Bytes::from_static(b": keep-alive\n\n")),
-                        (None, waiter, false),
-                    ),
-                    Ok(Event::Message(m)) => (Ok(sse_frame(&m)), (None, waiter, false)),
-                    Ok(Event::Final(m)) => {
-                        w.guard.disarm();
-                        let m = finish(m, translate.as_deref());
-                        (Ok(sse_frame(&m)), (None, None, true))
+                let frame = match next {
+                    Err(_) => Bytes::from_static(b": keep-alive\n\n"),
+                    Ok(Event::Message(m)) if is_child_request(rounds.as_ref(), &m) => {
+                        state.done = true;
+                        let waiter = state.waiter.take()?;
+                        let rounds = rounds.as_ref()?;
+                        sse_frame(&rounds.input_required(waiter, &m, id))
                     }
-                })
+                    Ok(Event::Message(m)) => match outgoing(rounds.as_ref(), m) {
+                        Some(m) => sse_frame(&m),
+                        None => Bytes::from_static(b": dropped\n\n"),
+                    },
+                    Ok(Event::Final(m) | Event::Input(m)) => {
+                        w.guard.disarm();
+                        state.done = true;
+                        sse_frame(&finish(m, id, translate.as_deref()))
+                    }
+                };
+                Some((Ok(frame), state))
             }
         },
     )

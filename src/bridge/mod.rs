@@ -22,10 +22,11 @@
 //!   initialized by the bridge once, and `server/discover` is answered from that
 //!   `initialize` result. Ids and progress tokens are rewritten so clients cannot collide.
 //!   What a stateful server keeps between requests is then shared by all stateless clients
-//!   (logging level, resource subscriptions, anything it caches per connection), and the
-//!   server's own requests and unattributable notifications cannot be routed, so the bridge
-//!   refuses the former and drops the latter. List changes concern every client alike: they
-//!   go to every `subscriptions/listen` stream that asked for them.
+//!   (logging level, resource subscriptions, anything it caches per connection), and its
+//!   unattributable notifications are dropped. Its sampling and elicitation requests become
+//!   input-required rounds (see [`input_rounds`]) when they can be attributed to one call.
+//!   List changes concern every client alike: they go to every `subscriptions/listen`
+//!   stream that asked for them.
 //!
 //! See the README section "mcpguard bridge" for usage.
 
@@ -33,6 +34,7 @@ pub mod auth;
 pub mod child;
 pub mod framing;
 pub mod http;
+pub mod input_rounds;
 pub mod revision;
 pub mod sessions;
 
@@ -45,6 +47,7 @@ use tokio::net::TcpListener;
 
 use self::child::ChildLimits;
 use self::http::Bridge;
+use self::input_rounds::InputRounds;
 use self::sessions::{ChildConfig, Children};
 
 /// Everything `mcpguard bridge` is configured with.
@@ -60,6 +63,8 @@ pub struct Config {
     pub max_log_line_bytes: usize,
     pub idle_timeout: Duration,
     pub init_timeout: Duration,
+    /// How long a stateless call waits for its client's input-required retry.
+    pub input_timeout: Duration,
     pub drain_timeout: Duration,
 }
 
@@ -91,17 +96,19 @@ pub async fn serve(
             .map(|h| h.to_ascii_lowercase())
             .collect(),
         draining: AtomicBool::new(false),
+        rounds: InputRounds::new(config.input_timeout),
     });
     let app = http::router(Arc::clone(&bridge), &config.path, config.max_body_bytes);
 
     let sweeper_bridge = Arc::clone(&bridge);
-    let sweep_every =
-        (config.idle_timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
+    let sweep_every = (config.idle_timeout.min(config.input_timeout) / 4)
+        .clamp(Duration::from_secs(1), Duration::from_secs(30));
     let sweeper = tokio::spawn(async move {
         let mut tick = tokio::time::interval(sweep_every);
         loop {
             tick.tick().await;
             sweeper_bridge.children.sweep_idle();
+            sweeper_bridge.rounds.sweep();
         }
     });
 

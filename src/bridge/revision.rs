@@ -6,6 +6,8 @@ use axum::http::HeaderMap;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
+use super::child::InputOffer;
+
 /// The stateless revision.
 pub const MODERN: &str = "2026-07-28";
 /// The revisions with the `initialize` handshake and sessions, oldest first.
@@ -18,6 +20,7 @@ pub const HEADER_SESSION: &str = "mcp-session-id";
 pub const HEADER_METHOD: &str = "mcp-method";
 pub const HEADER_NAME: &str = "mcp-name";
 const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 
 /// `UnsupportedProtocolVersionError` (2026-07-28).
 pub const UNSUPPORTED_VERSION: i64 = -32022;
@@ -130,8 +133,10 @@ pub fn decode_sentinel(value: &str) -> Result<String, String> {
 }
 
 /// The `initialize` the bridge sends to a handshake-era child it serves to stateless
-/// clients. It declares no client capabilities: the shared child has no one to send
-/// sampling, elicitation or roots requests to.
+/// clients. It declares sampling and elicitation, which the bridge carries to the client as
+/// input-required rounds when the client declares them too (and refuses otherwise). Roots
+/// are not declared: servers ask for them on their own, outside any client request, and
+/// such a request cannot be given to one stateless client.
 pub fn initialize_request(id: u64) -> Value {
     json!({
         "jsonrpc": "2.0",
@@ -139,10 +144,45 @@ pub fn initialize_request(id: u64) -> Value {
         "method": "initialize",
         "params": {
             "protocolVersion": LATEST_HANDSHAKE,
-            "capabilities": {},
+            "capabilities": {"sampling": {}, "elicitation": {"form": {}, "url": {}}},
             "clientInfo": {"name": "mcpguard-bridge", "version": env!("CARGO_PKG_VERSION")}
         }
     })
+}
+
+/// The methods whose 2026-07-28 results may be input-required.
+const INPUT_METHODS: [&str; 3] = ["tools/call", "prompts/get", "resources/read"];
+
+/// What the client of a stateless `request` can answer, from the capabilities it declared
+/// in `_meta`. An elicitation capability with neither `form` nor `url` means form (the
+/// revision's rule for backward compatibility).
+pub fn input_offer(method: &str, request: &Value) -> InputOffer {
+    let capabilities = request
+        .pointer("/params/_meta")
+        .and_then(|meta| meta.get(META_CAPABILITIES))
+        .and_then(Value::as_object);
+    let has = |name: &str| capabilities.is_some_and(|c| c.contains_key(name));
+    let elicitation = capabilities
+        .and_then(|c| c.get("elicitation"))
+        .and_then(Value::as_object);
+    let elicitation_mode = |mode: &str| elicitation.is_some_and(|e| e.contains_key(mode));
+    InputOffer {
+        eligible: INPUT_METHODS.contains(&method),
+        sampling: has("sampling"),
+        elicitation_form: elicitation.is_some()
+            && (elicitation_mode("form") || !elicitation_mode("url")),
+        elicitation_url: elicitation_mode("url"),
+        roots: has("roots"),
+    }
+}
+
+/// The name a retry must repeat: the tool or prompt name, or the resource URI.
+pub fn request_target(request: &Value) -> Option<&str> {
+    let params = request.get("params")?;
+    params
+        .get("name")
+        .or_else(|| params.get("uri"))
+        .and_then(Value::as_str)
 }
 
 pub fn initialized_notification() -> Value {
@@ -328,6 +368,71 @@ mod tests {
         let before = error.clone();
         to_stateless_result("tools/list", &mut error);
         assert_eq!(error, before);
+    }
+
+    #[test]
+    fn the_input_offer_is_read_from_the_capabilities_in_meta() {
+        let request = |capabilities: Value| {
+            json!({"params": {"name": "t",
+                "_meta": {META_CAPABILITIES: capabilities, META_VERSION: MODERN}}})
+        };
+        assert_eq!(
+            input_offer(
+                "tools/call",
+                &request(json!({"elicitation": {}, "sampling": {}}))
+            ),
+            InputOffer {
+                eligible: true,
+                sampling: true,
+                elicitation_form: true,
+                elicitation_url: false,
+                roots: false,
+            }
+        );
+        assert_eq!(
+            input_offer(
+                "resources/read",
+                &request(json!({"elicitation": {"url": {}}, "roots": {}}))
+            ),
+            InputOffer {
+                eligible: true,
+                elicitation_url: true,
+                roots: true,
+                ..InputOffer::default()
+            }
+        );
+        assert_eq!(
+            input_offer(
+                "prompts/get",
+                &request(json!({"elicitation": {"form": {}, "url": {}}}))
+            ),
+            InputOffer {
+                eligible: true,
+                elicitation_form: true,
+                elicitation_url: true,
+                ..InputOffer::default()
+            }
+        );
+        // Not an input method, or no capabilities at all.
+        assert_eq!(
+            input_offer("tools/list", &request(json!({"sampling": {}}))),
+            InputOffer {
+                sampling: true,
+                ..InputOffer::default()
+            }
+        );
+        assert_eq!(
+            input_offer("tools/call", &json!({"params": {}})),
+            InputOffer {
+                eligible: true,
+                ..InputOffer::default()
+            }
+        );
+        assert_eq!(request_target(&call("t")), Some("t"));
+        assert_eq!(
+            request_target(&json!({"params": {"uri": "file:///a"}})),
+            Some("file:///a")
+        );
     }
 
     #[test]

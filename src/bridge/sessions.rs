@@ -91,7 +91,7 @@ impl Children {
         if sessions.len() >= self.max_sessions {
             return Err(StartError::Full(self.max_sessions));
         }
-        let id = new_session_id().map_err(StartError::Spawn)?;
+        let id = random_token().map_err(StartError::Spawn)?;
         let label = format!("session-{}", &id[..8]);
         let child = Child::spawn(
             &self.config.command,
@@ -175,6 +175,11 @@ impl Children {
         }
     }
 
+    /// How long the bridge waits for its own requests to a child.
+    pub fn init_timeout(&self) -> Duration {
+        self.config.init_timeout
+    }
+
     /// The shared child for stateless clients, started on first use and restarted after it
     /// died. A handshake-era child is initialized here, once.
     pub async fn shared(&self) -> Result<SharedChild, String> {
@@ -237,7 +242,7 @@ impl Children {
 }
 
 /// One request the bridge itself sends, with a deadline.
-async fn round_trip(child: &Child, request: Value, timeout: Duration) -> Result<Value, String> {
+pub async fn round_trip(child: &Child, request: Value, timeout: Duration) -> Result<Value, String> {
     let method = request["method"].as_str().unwrap_or("?").to_owned();
     let mut waiter = child.request(request).await.map_err(|e| match e {
         RequestError::Invalid(e) | RequestError::Dead(e) => e,
@@ -258,11 +263,12 @@ async fn round_trip(child: &Child, request: Value, timeout: Duration) -> Result<
     }
 }
 
-/// 128 random bits as hex: visible ASCII as the spec requires, and unguessable, since the id
-/// is all that ties a request to a session.
-fn new_session_id() -> Result<String, String> {
+/// 128 random bits as hex: visible ASCII as the spec requires of a session id, and
+/// unguessable, since a session id or a `requestState` is all that ties a request to what
+/// the bridge keeps for it.
+pub fn random_token() -> Result<String, String> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness for a session id: {e}"))?;
+    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness for a token: {e}"))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 

@@ -159,6 +159,11 @@ pub struct BridgeArgs {
     /// (2026-07-28) server may take, in seconds.
     #[arg(long, env = "MCPGUARD_BRIDGE_INIT_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub init_timeout_secs: u64,
+    /// How long a 2026-07-28 call to a 2025-11-25 server may wait for its client's
+    /// input-required retry (the answer to the server's elicitation or sampling request),
+    /// in seconds; then the server's request gets an error and the call is cancelled.
+    #[arg(long, env = "MCPGUARD_BRIDGE_INPUT_TIMEOUT_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub input_timeout_secs: u64,
     /// On SIGTERM, how long in-flight requests may finish before the servers are killed.
     #[arg(long, env = "MCPGUARD_BRIDGE_DRAIN_SECS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub drain_secs: u64,

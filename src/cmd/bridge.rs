@@ -38,6 +38,7 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
         max_log_line_bytes: args.max_log_line_bytes as usize,
         idle_timeout: Duration::from_secs(args.idle_timeout_secs),
         init_timeout: Duration::from_secs(args.init_timeout_secs),
+        input_timeout: Duration::from_secs(args.input_timeout_secs),
         drain_timeout: Duration::from_secs(args.drain_secs),
     };
     bridge::serve(listener, config, shutdown).await
