@@ -1226,3 +1226,34 @@ async fn a_parked_call_whose_client_never_retries_is_cancelled_after_the_input_t
         unknown_state(2)
     );
 }
+
+#[tokio::test]
+async fn a_refused_initialize_ends_its_session_at_once() {
+    // One session at most: a refused initialize that kept its session would make the next
+    // one wait for the idle timeout (503).
+    let Some(bridge) = fake(&["--max-sessions", "1"]) else {
+        return;
+    };
+    let mut refused = initialize(1);
+    refused["params"]["clientInfo"]["name"] = json!("refused");
+    assert_eq!(
+        post(&bridge, None, &refused).await,
+        (
+            200,
+            None,
+            json!({"jsonrpc": "2.0", "id": 1, "error": {"code": -32602, "message": "unsupported client"}})
+        )
+    );
+    let (status, session, body) = post(&bridge, None, &initialize(2)).await;
+    assert_eq!(
+        (status, &body["result"]["serverInfo"]["name"]),
+        (200, &json!("fake")),
+        "{body}"
+    );
+    assert!(session.is_some());
+    let log = bridge.log();
+    assert!(
+        log.contains("the MCP server did not accept initialize; session ended"),
+        "{log}"
+    );
+}

@@ -17,7 +17,9 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::auth::BearerToken;
-use super::child::{Child, InputOffer, RESOURCE_UPDATED, RequestError, Waiter, error_response};
+use super::child::{
+    CHILD_FAILED, Child, InputOffer, RESOURCE_UPDATED, RequestError, Waiter, error_response,
+};
 use super::framing::{Kind, classify};
 use super::input_rounds::{InputRounds, Origin, Refused};
 use super::revision::{self, Era};
@@ -240,17 +242,33 @@ async fn post_session(
             }
         };
         tracing::info!(session = %&session_id[..8], "bridge session started");
-        let mut response =
-            forward_request(&session.child, message, accepts, Era::Handshake, None, None).await;
-        let failed = !response.status().is_success();
-        if failed {
-            bridge.children.end_session(&session_id);
-        } else if let Ok(value) = HeaderValue::from_str(&session_id) {
-            response
-                .headers_mut()
-                .insert(revision::HEADER_SESSION, value);
-        }
-        return response;
+        // The session exists only once the server accepted it: a refused, failed or silent
+        // initialize ends it now instead of holding a process until the idle timeout.
+        let timeout = bridge.children.init_timeout();
+        let answer = round_trip(&session.child, message, timeout).await;
+        let (status, body) = match answer {
+            Ok(response) if response.get("result").is_some() => {
+                let mut response = if accepts.json {
+                    json_response(StatusCode::OK, &response)
+                } else {
+                    sse_response(Body::from(sse_frame(&response)))
+                };
+                if let Ok(value) = HeaderValue::from_str(&session_id) {
+                    response
+                        .headers_mut()
+                        .insert(revision::HEADER_SESSION, value);
+                }
+                return response;
+            }
+            Ok(refused) => (StatusCode::OK, refused),
+            Err(reason) => (
+                StatusCode::BAD_GATEWAY,
+                error_response(&id, CHILD_FAILED, &reason),
+            ),
+        };
+        tracing::info!(session = %&session_id[..8], "the MCP server did not accept initialize; session ended");
+        bridge.children.end_session(&session_id);
+        return json_response(status, &body);
     }
     let Some(session_id) = session_header(headers) else {
         return rpc_error(

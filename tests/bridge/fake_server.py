@@ -1,5 +1,5 @@
 """A tiny stdio MCP server that misbehaves on request, for the bridge's failure tests
-(tests/bridge_interop.rs). Tools:
+(tests/bridge_interop.rs). It refuses an initialize from a client named "refused". Tools:
   ok        answers "fine"
   crash     exits with status 3 in the middle of the call (no answer)
   garbage   prints a line that is not JSON-RPC to stdout
@@ -57,7 +57,9 @@ def main():
                 progress(token, 2)
                 answer(call_id, f"hello {message['result']['content']['name']}")
             continue
-        if method == "initialize":
+        if method == "initialize" and (params.get("clientInfo") or {}).get("name") == "refused":
+            send({"jsonrpc": "2.0", "id": request_id, "error": {"code": -32602, "message": "unsupported client"}})
+        elif method == "initialize":
             send({"jsonrpc": "2.0", "id": request_id, "result": {
                 "protocolVersion": params.get("protocolVersion", "2025-11-25"),
                 "capabilities": {"tools": {"listChanged": True}, "resources": {"subscribe": True}},
