@@ -258,6 +258,7 @@ fn main() {
             token: None,
             allowed_hosts: Vec::new(),
             max_sessions: 64,
+            max_connections: 1024,
             max_body_bytes: 4 << 20,
             max_line_bytes: 16 << 20,
             max_log_line_bytes: 4096,

@@ -13,6 +13,7 @@
 pub mod bridge;
 pub mod cluster;
 pub mod cmd;
+pub mod connections;
 pub mod logging;
 pub mod metrics;
 pub mod policy_store;

@@ -62,6 +62,15 @@ impl Bridge {
         Self { process, url, log }
     }
 
+    /// `host:port` of the listener.
+    fn address(&self) -> String {
+        self.url
+            .strip_prefix("http://")
+            .and_then(|rest| rest.split_once('/'))
+            .map(|(address, _)| address.to_owned())
+            .expect("an http://host:port/path URL")
+    }
+
     fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
@@ -511,12 +520,7 @@ async fn a_child_that_prints_garbage_or_an_oversized_line_fails_the_call_without
 /// connection open to read the abandoned response).
 fn hang_up_after(bridge: &Bridge, headers: &[(&str, &str)], body: &Value) {
     use std::io::Write as _;
-    let address = bridge
-        .url
-        .strip_prefix("http://")
-        .and_then(|rest| rest.split_once('/'))
-        .map(|(address, _)| address.to_owned())
-        .unwrap();
+    let address = bridge.address();
     let body = body.to_string();
     let mut request = format!(
         "POST /mcp HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
@@ -1256,4 +1260,65 @@ async fn a_refused_initialize_ends_its_session_at_once() {
         log.contains("the MCP server did not accept initialize; session ended"),
         "{log}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_bounded_idle_ones_make_room_and_busy_ones_are_kept() {
+    let Some(bridge) = fake(&["--max-connections", "2"]) else {
+        return;
+    };
+    let address = bridge.address();
+    // Two idle connections fill the table; a real client still gets through, taking the
+    // place of the longest idle, which the bridge closes.
+    let mut idle: Vec<_> = (0..2)
+        .map(|_| std::net::TcpStream::connect(&address).unwrap())
+        .collect();
+    let (status, _, body) = post(&bridge, None, &initialize(1)).await;
+    assert_eq!(
+        (status, &body["result"]["serverInfo"]["name"]),
+        (200, &json!("fake")),
+        "{body}"
+    );
+    idle[0]
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buffer = [0u8; 16];
+    assert_eq!(
+        idle[0].read(&mut buffer).unwrap(),
+        0,
+        "the longest idle is closed"
+    );
+
+    // Two calls in flight hold both places: a third connection is refused, not answered,
+    // and the calls are not cut.
+    let slow = |id: u64| {
+        client()
+            .post(&bridge.url)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "slow")
+            .json(
+                &json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+                "name": "slow", "arguments": {},
+                "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}}),
+            )
+            .send()
+    };
+    let first = tokio::spawn(slow(2));
+    let second = tokio::spawn(slow(3));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while bridge.log().matches("got tools/call").count() < 2 {
+        assert!(Instant::now() < deadline, "{}", bridge.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refused = client()
+        .get(bridge.url.replace("/mcp", "/healthz"))
+        .send()
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert!(!first.is_finished() && !second.is_finished());
+    first.abort();
+    second.abort();
+    drop(idle);
 }

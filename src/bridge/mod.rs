@@ -38,12 +38,19 @@ pub mod input_rounds;
 pub mod revision;
 pub mod sessions;
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use axum::http::Request;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use tower::ServiceExt as _;
+
+use crate::connections::{ConnectionTable, accept_until, hold_until_sent, http1, serve_admitted};
 
 use self::child::ChildLimits;
 use self::http::Bridge;
@@ -58,6 +65,9 @@ pub struct Config {
     pub token: Option<auth::BearerToken>,
     pub allowed_hosts: Vec<String>,
     pub max_sessions: usize,
+    /// Open HTTP connections at once; when full, a new one takes the place of the
+    /// longest-idle one, and is refused only when every one has a request in flight.
+    pub max_connections: usize,
     pub max_body_bytes: usize,
     pub max_line_bytes: usize,
     pub max_log_line_bytes: usize,
@@ -68,9 +78,10 @@ pub struct Config {
     pub drain_timeout: Duration,
 }
 
-/// Serves `config` on `listener` until `shutdown` resolves, then drains: new requests get
-/// 503, GET streams close, in-flight requests have `drain_timeout` to finish, and every
-/// child is killed.
+/// Serves `config` on `listener` until `shutdown` resolves, then drains: no new connection
+/// is accepted, requests on open ones get 503, GET streams close, in-flight requests have
+/// `drain_timeout` to finish, and every child is killed. Connections are bounded as the
+/// webhook's are ([`crate::connections`]), with the same 10 s limit on a request head.
 pub async fn serve(
     listener: TcpListener,
     config: Config,
@@ -112,41 +123,46 @@ pub async fn serve(
         }
     });
 
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stop_rx.await;
-            })
-            .into_future(),
-    );
     tracing::info!(command = ?config.command, path = %config.path, "bridge serving");
-    let mut server = server;
-    let server_result = tokio::select! {
-        result = &mut server => Some(result),
-        () = shutdown => None,
-    };
-    if let Some(result) = server_result {
-        sweeper.abort();
-        bridge.children.kill_all().await;
-        result??;
-        anyhow::bail!("the HTTP server stopped unexpectedly");
-    }
+    let connections = ConnectionTable::new(config.max_connections);
+    let http = http1();
+    let open = accept_until(
+        listener,
+        &connections,
+        shutdown,
+        |tcp, peer, place, closing| {
+            let app = app.clone();
+            let http = http.clone();
+            async move {
+                let place = Arc::new(place);
+                let counted = Arc::clone(&place);
+                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                    let in_flight = counted.request_started();
+                    let app = app.clone();
+                    async move {
+                        let response = app
+                            .oneshot(request)
+                            .await
+                            .unwrap_or_else(|never| match never {});
+                        Ok::<_, Infallible>(hold_until_sent(response, in_flight))
+                    }
+                });
+                serve_admitted(TokioIo::new(tcp), peer, &place, closing, &http, service).await;
+            }
+        },
+    )
+    .await;
     tracing::info!(
         deadline_s = config.drain_timeout.as_secs(),
         "bridge draining: no new requests, in-flight ones may finish"
     );
     bridge.draining.store(true, Ordering::Relaxed);
     bridge.children.close_streams();
-    let _ = stop_tx.send(());
-    match tokio::time::timeout(config.drain_timeout, &mut server).await {
-        Ok(Ok(Ok(()))) => tracing::info!("bridge drained"),
-        Ok(Ok(Err(err))) => tracing::warn!("bridge server error while draining: {err}"),
-        Ok(Err(err)) => tracing::warn!("bridge server task failed: {err}"),
-        Err(_) => {
-            tracing::warn!("drain deadline passed; ending the requests still in flight");
-            server.abort();
-        }
+    bridge.rounds.clear();
+    if open.close(config.drain_timeout).await {
+        tracing::info!("bridge drained");
+    } else {
+        tracing::warn!("drain deadline passed; ending the requests still in flight");
     }
     sweeper.abort();
     bridge.children.kill_all().await;

@@ -142,6 +142,11 @@ pub struct BridgeArgs {
     /// Most 2025-11-25 sessions (each runs its own server process) at once.
     #[arg(long, env = "MCPGUARD_BRIDGE_MAX_SESSIONS", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_sessions: u32,
+    /// Most open HTTP connections at once. When full, a new connection takes the place of
+    /// the one idle longest; it is refused only when every one has a request in flight (an
+    /// open stream counts).
+    #[arg(long, env = "MCPGUARD_BRIDGE_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_connections: u32,
     /// Largest request body, in bytes.
     #[arg(long, env = "MCPGUARD_BRIDGE_MAX_BODY_BYTES", default_value_t = 4 << 20, value_parser = clap::value_parser!(u32).range(1024..=(256 << 20)))]
     pub max_body_bytes: u32,

@@ -33,6 +33,7 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
         token,
         allowed_hosts: args.allowed_hosts,
         max_sessions: args.max_sessions as usize,
+        max_connections: args.max_connections as usize,
         max_body_bytes: args.max_body_bytes as usize,
         max_line_bytes: args.max_line_bytes as usize,
         max_log_line_bytes: args.max_log_line_bytes as usize,

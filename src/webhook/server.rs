@@ -12,28 +12,23 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use prometheus_client::metrics::counter::Counter;
 use rustls::ServerConfig;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
-use super::connections::{ConnectionTable, OpenConnection};
 use super::routes::AppState;
+use crate::connections::{
+    ConnectionTable, OpenConnection, accept_until, hold_until_sent, http1, serve_admitted,
+};
 
 /// A client that has not finished its TLS handshake in this long is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// A client that has not sent complete request headers in this long is dropped
-/// (slowloris); kube-apiserver's own webhook timeout is at most 30 s.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Open connections served at once unless `--max-connections` says otherwise.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
-/// How long a connection evicted to make room may take to close while it has no request in
-/// flight: hyper closes an idle one at once, this bounds one stuck in an unfinished request
-/// head. One with a request in flight is never cut; it closes after its answer.
-pub const EVICTION_GRACE: Duration = Duration::from_secs(1);
 /// After the listener closes, how long requests already on their way are still read.
 pub const LAST_REQUEST_GRACE: Duration = Duration::from_secs(1);
 /// Upper bound on waiting for in-flight requests once shutdown starts.
@@ -117,65 +112,30 @@ pub async fn serve_tls_with(
     options: ServeOptions,
 ) {
     let acceptor = TlsAcceptor::from(tls);
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .keep_alive(true);
-    // `closing` tells every connection to finish its request and close; each connection
-    // task holds a clone of `alive`, so `recv` returns once all have ended.
-    let (closing, closing_seen) = watch::channel(false);
-    let (alive, mut all_ended) = mpsc::channel::<()>(1);
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            biased;
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    // Usually EMFILE under a connection flood: back off instead of spinning.
-                    tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let Some(place) = options.connections.admit() else {
-            tracing::debug!(
-                %peer,
-                max_connections = options.connections.limit(),
-                "every connection has a request in flight; refusing"
-            );
-            drop(tcp);
-            continue;
-        };
-        let _ = tcp.set_nodelay(true);
-        let connection = Connection {
-            peer,
-            place: Arc::new(place),
-            closing: closing_seen.clone(),
-            client_certificates: options.client_certificates.clone(),
-        };
-        let acceptor = acceptor.clone();
-        let router = router.clone();
-        let http = http.clone();
-        let alive = alive.clone();
-        tokio::spawn(async move {
-            let _alive = alive;
-            connection.serve(tcp, acceptor, http, router).await;
-        });
-    }
-    drop(listener);
+    let http = http1();
+    let open = accept_until(
+        listener,
+        &options.connections,
+        shutdown,
+        |tcp, peer, place, closing| {
+            let connection = Connection {
+                peer,
+                place: Arc::new(place),
+                closing,
+                client_certificates: options.client_certificates.clone(),
+            };
+            let acceptor = acceptor.clone();
+            let router = router.clone();
+            let http = http.clone();
+            connection.serve(tcp, acceptor, http, router)
+        },
+    )
+    .await;
     // A client may have connected just before the listener closed, its request still on
     // the wire; closing "idle" connections at once would cut it. Serve what arrives for a
     // moment (every response now says `Connection: close`), then close what is left.
     tokio::time::sleep(LAST_REQUEST_GRACE).await;
-    closing.send_replace(true);
-    drop(alive);
-    if tokio::time::timeout(IN_FLIGHT_GRACE, all_ended.recv())
-        .await
-        .is_err()
-    {
+    if !open.close(IN_FLIGHT_GRACE).await {
         tracing::warn!("connections still open after the shutdown grace period; closing them");
     }
 }
@@ -188,16 +148,9 @@ struct Connection {
     client_certificates: ClientCertificates,
 }
 
-/// Why a connection is asked to close while hyper still serves it.
-#[derive(Debug, PartialEq, Eq)]
-enum CloseReason {
-    Evicted,
-    ShuttingDown,
-}
-
 impl Connection {
     async fn serve(
-        mut self,
+        self,
         tcp: TcpStream,
         acceptor: TlsAcceptor,
         http: hyper::server::conn::http1::Builder,
@@ -255,43 +208,17 @@ impl Connection {
                         .await
                         .unwrap_or_else(|never| match never {}),
                 };
-                drop(in_flight);
-                Ok::<_, Infallible>(response)
+                Ok::<_, Infallible>(hold_until_sent(response, in_flight))
             }
         });
-        let connection = http.serve_connection(TokioIo::new(tls_stream), service);
-        tokio::pin!(connection);
-        // Biased to the connection: a request that already arrived is read (and so marked
-        // in flight) before a close is acted on.
-        let reason = tokio::select! {
-            biased;
-            ended = connection.as_mut() => return log_end(peer, ended),
-            () = self.place.evicted() => CloseReason::Evicted,
-            _ = self.closing.wait_for(|closing| *closing) => CloseReason::ShuttingDown,
-        };
-        // hyper closes an idle connection at once and one with a request in flight after
-        // answering it (with `Connection: close`).
-        connection.as_mut().graceful_shutdown();
-        if reason == CloseReason::ShuttingDown {
-            return log_end(peer, connection.await);
-        }
-        tracing::debug!(%peer, "closing the longest-idle connection to make room for a new one");
-        loop {
-            tokio::select! {
-                ended = connection.as_mut() => return log_end(peer, ended),
-                () = tokio::time::sleep(EVICTION_GRACE) => {
-                    if !self.place.is_busy() {
-                        tracing::debug!(%peer, "evicted connection closed with its request head unfinished");
-                        return;
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn log_end(peer: SocketAddr, ended: Result<(), hyper::Error>) {
-    if let Err(err) = ended {
-        tracing::debug!(%peer, error = %err, "connection ended with an error");
+        serve_admitted(
+            TokioIo::new(tls_stream),
+            peer,
+            &self.place,
+            self.closing,
+            &http,
+            service,
+        )
+        .await;
     }
 }

@@ -25,8 +25,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use base64::Engine as _;
+use mcpguard::connections::ConnectionTable;
 use mcpguard::metrics::Metrics;
-use mcpguard::webhook::connections::ConnectionTable;
 use mcpguard::webhook::routes::{self, AppState};
 use mcpguard::webhook::{server, tls};
 use mcpguard_core::certs::{self, CertBundle};
