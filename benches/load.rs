@@ -256,7 +256,7 @@ fn payloads() -> anyhow::Result<Vec<Payload>> {
     let context = Context {
         policies: &policies,
         runtime_classes: &runtime_classes,
-        now: time::OffsetDateTime::now_utc(),
+        now: jiff::Timestamp::now(),
         secret_access: mcpguard_core::admission::SecretAccess::Offline,
     };
     let typical = typical_review();
@@ -993,7 +993,7 @@ struct Setup {
 impl Setup {
     fn new(binary: PathBuf) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-        let bundle = certs::generate(&certs::dev_names(), time::OffsetDateTime::now_utc())
+        let bundle = certs::generate(&certs::dev_names(), jiff::Timestamp::now())
             .context("generating certificates")?;
         mcpguard::cmd::cert_files::write_dir(dir.path(), &bundle)
             .context("writing certificates")?;

@@ -79,7 +79,7 @@ fn benches(c: &mut Criterion) {
     let context = Context {
         policies: &policies,
         runtime_classes: &runtime_classes,
-        now: time::OffsetDateTime::UNIX_EPOCH,
+        now: jiff::Timestamp::UNIX_EPOCH,
         secret_access: mcpguard_core::admission::SecretAccess::Offline,
     };
 

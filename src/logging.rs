@@ -14,7 +14,7 @@
 
 use std::fmt::{self, Write as _};
 
-use time::OffsetDateTime;
+use jiff::Timestamp;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
@@ -28,20 +28,20 @@ const RESERVED: &[&str] = &["ts", "level", "msg", "target"];
 /// One JSON object per event, its fields at the top level.
 #[derive(Clone, Copy)]
 pub struct FlatJson {
-    clock: fn() -> OffsetDateTime,
+    clock: fn() -> Timestamp,
 }
 
 impl Default for FlatJson {
     fn default() -> Self {
         FlatJson {
-            clock: OffsetDateTime::now_utc,
+            clock: Timestamp::now,
         }
     }
 }
 
 impl FlatJson {
     /// Lines stamped by `clock` instead of the system clock (tests compare exact lines).
-    pub fn with_clock(clock: fn() -> OffsetDateTime) -> FlatJson {
+    pub fn with_clock(clock: fn() -> Timestamp) -> FlatJson {
         FlatJson { clock }
     }
 
@@ -86,11 +86,14 @@ where
 }
 
 /// RFC 3339 in UTC, to the nanosecond the clock gives (trailing zeros dropped).
-fn timestamp(now: OffsetDateTime) -> String {
-    let utc = now.to_offset(time::UtcOffset::UTC);
-    utc.format(&time::format_description::well_known::Rfc3339)
-        // Only a year outside 0..=9999 fails; the Unix seconds still order the line.
-        .unwrap_or_else(|_| utc.unix_timestamp().to_string())
+fn timestamp(now: Timestamp) -> String {
+    mcpguard_core::rfc3339::format(now)
+        // Only a year before 0 fails; the Unix seconds still order the line.
+        .unwrap_or_else(|| {
+            mcpguard_core::rfc3339::floor_second(now)
+                .as_second()
+                .to_string()
+        })
 }
 
 /// Lower case, as klog, zap and slog write it.

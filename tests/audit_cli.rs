@@ -13,11 +13,11 @@ use std::process::Output;
 
 use axum::http::StatusCode;
 use clap::Parser;
+use jiff::Timestamp;
 use mcpguard::cmd::args::{AuditArgs, Cli};
 use mcpguard::cmd::audit::{self, EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATIONS};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
 use cli_support::{mcpguard_command, without_kubernetes};
 use mock_api::{Expect, MockApi, STEP_TIMEOUT, Step};
@@ -38,8 +38,8 @@ fn reports_in(namespace: &str) -> String {
 }
 
 /// 2025-06-15T15:06:40Z: the `now` every mocked run uses.
-fn now() -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(1_750_000_000).expect("valid timestamp")
+fn now() -> Timestamp {
+    Timestamp::from_second(1_750_000_000).expect("valid timestamp")
 }
 
 fn fixture(name: &str) -> Value {
@@ -717,7 +717,7 @@ fn flags_and_their_environment_variables() {
         ),
         (
             Vec::<String>::new(),
-            time::Duration::hours(24),
+            jiff::SignedDuration::from_hours(24),
             audit::AuditOutput::Table,
             false,
             false
@@ -736,7 +736,7 @@ fn flags_and_their_environment_variables() {
         "-y",
     ]);
     assert_eq!(parsed.namespace, ["mcp", "tools", "web"]);
-    assert_eq!(parsed.since, time::Duration::minutes(90));
+    assert_eq!(parsed.since, jiff::SignedDuration::from_mins(90));
     assert_eq!(parsed.output, audit::AuditOutput::Yaml);
     assert!(parsed.apply_policy && parsed.yes);
     // `text` (what `check` calls its table) is accepted, so one MCPGUARD_OUTPUT serves both.

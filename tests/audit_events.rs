@@ -15,14 +15,13 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use common::mock_api::{Expect, MockApi, Received, STEP_TIMEOUT};
 use common::{TestServer, example_review, metric_value};
+use jiff::Timestamp;
 use mcpguard::cluster::events::{self, EventRecord};
 use mcpguard_core::engine::{self, Context};
 use mcpguard_core::policy::Policy;
 use mcpguard_core::review::AdmissionRequest;
 use mcpguard_core::runtime_class::StaticRuntimeClasses;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -53,7 +52,7 @@ fn record_for(request: &Value, record_mutations: bool) -> Option<EventRecord> {
         Context {
             policy: &policy,
             runtime_classes: &classes,
-            now: OffsetDateTime::now_utc(),
+            now: Timestamp::now(),
         },
     );
     events::event_for(&request, &decision, &policy.name, record_mutations)
@@ -143,13 +142,13 @@ impl Worker {
     }
 }
 
-fn parse_time(value: &Value) -> OffsetDateTime {
+fn parse_time(value: &Value) -> Timestamp {
     let text = value.as_str().expect("a timestamp string");
-    OffsetDateTime::parse(text, &Rfc3339).unwrap_or_else(|e| panic!("{text:?} is RFC 3339: {e}"))
+    mcpguard_core::rfc3339::parse(text).unwrap_or_else(|| panic!("{text:?} is RFC 3339"))
 }
 
-fn micros(at: OffsetDateTime) -> i128 {
-    at.unix_timestamp_nanos() / 1000
+fn micros(at: Timestamp) -> i128 {
+    at.as_nanosecond() / 1000
 }
 
 /// Asserts the POST body of a new Event for `regarding` with `note`, created between
@@ -160,7 +159,7 @@ fn assert_new_event(
     regarding: Value,
     (event_type, reason, action): (&str, &str, &str),
     note: &str,
-    (before, after): (OffsetDateTime, OffsetDateTime),
+    (before, after): (Timestamp, Timestamp),
 ) -> String {
     // The name is `<regarding name>.<creation time in ns, hex>`, and eventTime is that
     // time in microseconds.
@@ -173,7 +172,7 @@ fn assert_new_event(
         .unwrap_or_else(|| panic!("{name:?} starts with {name_prefix:?}."));
     let nanos = i128::from_str_radix(hex, 16).unwrap_or_else(|e| panic!("{hex:?} is hex: {e}"));
     assert!(
-        before.unix_timestamp_nanos() <= nanos && nanos <= after.unix_timestamp_nanos(),
+        before.as_nanosecond() <= nanos && nanos <= after.as_nanosecond(),
         "{name}: created during the test"
     );
     let event_time = parse_time(&body["eventTime"]);
@@ -213,7 +212,7 @@ fn assert_series_patch(
     body: &Value,
     created: &Value,
     count: i64,
-    (before, after): (OffsetDateTime, OffsetDateTime),
+    (before, after): (Timestamp, Timestamp),
 ) {
     let observed = parse_time(&body["series"]["lastObservedTime"]);
     assert!(
@@ -234,10 +233,10 @@ fn assert_series_patch(
 async fn one_denial_creates_exactly_one_event() {
     let mut worker = start_worker();
     let record = record_for(&example_request("github-mcp", POD_UID), false).expect("an Event");
-    let before = OffsetDateTime::now_utc();
+    let before = Timestamp::now();
     worker.send(record);
     let post = worker.api.expect_post().await;
-    let after = OffsetDateTime::now_utc();
+    let after = Timestamp::now();
     let name = assert_new_event(
         &post.body,
         "github-mcp",
@@ -258,10 +257,10 @@ async fn repeated_denials_of_one_object_patch_the_series() {
     let request = example_request("github-mcp", POD_UID);
     let record = record_for(&request, false).expect("an Event");
 
-    let t0 = OffsetDateTime::now_utc();
+    let t0 = Timestamp::now();
     worker.send(record.clone());
     let post = worker.api.expect_post().await;
-    let t1 = OffsetDateTime::now_utc();
+    let t1 = Timestamp::now();
     let name = assert_new_event(
         &post.body,
         "github-mcp",
@@ -274,17 +273,17 @@ async fn repeated_denials_of_one_object_patch_the_series() {
     post.reply(StatusCode::CREATED, &stored(&post.body));
 
     // The same denial again: the Event's series, not a new Event.
-    let t2 = OffsetDateTime::now_utc();
+    let t2 = Timestamp::now();
     worker.send(record_for(&request, false).expect("an Event"));
     let second = worker.api.expect_patch(&name).await;
-    let t3 = OffsetDateTime::now_utc();
+    let t3 = Timestamp::now();
     assert_series_patch(&second.body, &created, 2, (t2, t3));
     second.reply(StatusCode::OK, &stored(&second.body));
 
-    let t4 = OffsetDateTime::now_utc();
+    let t4 = Timestamp::now();
     worker.send(record_for(&request, false).expect("an Event"));
     let third = worker.api.expect_patch(&name).await;
-    let t5 = OffsetDateTime::now_utc();
+    let t5 = Timestamp::now();
     assert_series_patch(&third.body, &created, 3, (t4, t5));
     assert!(
         parse_time(&third.body["series"]["lastObservedTime"])
@@ -320,8 +319,8 @@ async fn denials_of_different_objects_or_actions_are_separate_events() {
     let mut admitted = first.clone();
     admitted.action = "Admitted";
     let window = (
-        OffsetDateTime::now_utc(),
-        OffsetDateTime::now_utc() + time::Duration::seconds(30),
+        Timestamp::now(),
+        Timestamp::now() + jiff::SignedDuration::from_secs(30),
     );
     worker.send(first);
     worker.send(second);
@@ -357,8 +356,8 @@ async fn a_repeat_with_other_checks_bumps_the_series_and_keeps_the_first_note() 
     other_checks.note = "policy \"mcp-restricted\" denied CREATE of pods \"github-mcp\" by jane@example.com: privileged".into();
 
     let window = (
-        OffsetDateTime::now_utc(),
-        OffsetDateTime::now_utc() + time::Duration::seconds(30),
+        Timestamp::now(),
+        Timestamp::now() + jiff::SignedDuration::from_secs(30),
     );
     worker.send(record);
     let post = worker.api.expect_post().await;
@@ -386,8 +385,8 @@ async fn a_refused_event_is_not_retried_and_the_worker_goes_on() {
     let mut worker = start_worker();
     let record = record_for(&example_request("github-mcp", POD_UID), false).expect("an Event");
     let window = (
-        OffsetDateTime::now_utc(),
-        OffsetDateTime::now_utc() + time::Duration::seconds(30),
+        Timestamp::now(),
+        Timestamp::now() + jiff::SignedDuration::from_secs(30),
     );
     worker.send(record.clone());
     let post = worker.api.expect_post().await;
@@ -434,8 +433,8 @@ async fn a_dry_run_denial_sends_nothing() {
     worker.api.expect_no_more_requests().await;
     // The same request without dryRun does get its Event, through the same worker.
     let window = (
-        OffsetDateTime::now_utc(),
-        OffsetDateTime::now_utc() + time::Duration::seconds(30),
+        Timestamp::now(),
+        Timestamp::now() + jiff::SignedDuration::from_secs(30),
     );
     worker.send(record_for(&example_request("github-mcp", POD_UID), false).expect("an Event"));
     let post = worker.api.expect_post().await;
@@ -514,8 +513,8 @@ async fn expect_denial_event(
     note: &str,
 ) -> String {
     let window = (
-        OffsetDateTime::now_utc() - time::Duration::seconds(30),
-        OffsetDateTime::now_utc() + time::Duration::seconds(30),
+        Timestamp::now() - jiff::SignedDuration::from_secs(30),
+        Timestamp::now() + jiff::SignedDuration::from_secs(30),
     );
     let post = api.expect_post().await;
     let name = assert_new_event(

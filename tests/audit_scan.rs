@@ -51,8 +51,8 @@ const CHECKS: [&str; 16] = [
     "forbidSecretLiterals",
 ];
 
-fn now() -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp(1_795_000_000).expect("valid timestamp")
+fn now() -> jiff::Timestamp {
+    jiff::Timestamp::from_second(1_795_000_000).expect("valid timestamp")
 }
 
 // ---- the mocked API server -----------------------------------------------------------------

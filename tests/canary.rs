@@ -271,7 +271,7 @@ fn events_and_policy_reports_never_echo_a_value() {
         let context = Context {
             policy: &policy,
             runtime_classes: &classes,
-            now: time::OffsetDateTime::UNIX_EPOCH,
+            now: jiff::Timestamp::UNIX_EPOCH,
         };
         let mut pods: Vec<(Value, Option<&str>)> = undecodable_pods()
             .into_iter()

@@ -46,7 +46,7 @@ fn validate(policy: &Policy, request: &Value) -> Decision {
         Context {
             policy,
             runtime_classes: &classes,
-            now: time::OffsetDateTime::UNIX_EPOCH,
+            now: jiff::Timestamp::UNIX_EPOCH,
         },
     )
 }
@@ -250,7 +250,7 @@ fn policy_reports_list_each_rule() {
     let context = Context {
         policy: &policy,
         runtime_classes: &classes,
-        now: time::OffsetDateTime::UNIX_EPOCH,
+        now: jiff::Timestamp::UNIX_EPOCH,
     };
     let checks = report::checks_run(context);
     assert_eq!(

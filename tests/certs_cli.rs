@@ -100,21 +100,21 @@ fn generate_writes_ca_serving_cert_and_owner_only_key() {
     let serving = info(&out.join("tls.crt"));
     assert_eq!(serving.dns_names, svc_names());
     assert_eq!(
-        serving.not_after - serving.not_before,
-        SERVING_VALIDITY + time::Duration::minutes(5),
+        serving.not_after.duration_since(serving.not_before),
+        SERVING_VALIDITY + jiff::SignedDuration::from_mins(5),
         "serving validity is SERVING_VALIDITY, backdated 5 minutes for clock skew"
     );
     let ca = info(&out.join("ca.crt"));
     assert_eq!(
-        ca.not_after - ca.not_before,
-        CA_VALIDITY + time::Duration::minutes(5),
+        ca.not_after.duration_since(ca.not_before),
+        CA_VALIDITY + jiff::SignedDuration::from_mins(5),
         "CA validity is CA_VALIDITY, backdated 5 minutes for clock skew"
     );
     assert!(
         ca.not_after > serving.not_after,
         "the serving certificate expires inside the CA's lifetime"
     );
-    let now = time::OffsetDateTime::now_utc();
+    let now = jiff::Timestamp::now();
     assert!(serving.not_before < now && now < serving.not_after);
 
     // The key is a PEM private key that matches the certificate.
@@ -272,7 +272,7 @@ async fn generated_certificate_verifies_for_the_service_name_only() {
     );
 
     // And a client trusting another CA refuses the certificate outright.
-    let other_ca = certs::generate_ca(time::OffsetDateTime::now_utc()).expect("CA");
+    let other_ca = certs::generate_ca(jiff::Timestamp::now()).expect("CA");
     let err = raw_tls_connect(addr, "svc.ns.svc", &other_ca.cert_pem)
         .await
         .expect_err("an untrusted issuer must fail verification");
@@ -364,7 +364,7 @@ fn inject_sets_ca_bundle_on_both_webhook_configurations() {
 #[test]
 fn inject_with_a_two_ca_bundle_keeps_both_certificates() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let now = time::OffsetDateTime::now_utc();
+    let now = jiff::Timestamp::now();
     let old = certs::generate_ca(now).expect("CA");
     let new = certs::generate_ca(now).expect("CA");
     let bundle = mcpguard_core::rotation::join_bundle(&[&old.cert_pem, &new.cert_pem]);

@@ -36,7 +36,7 @@ fn issue_client(ca: &CaMaterial, common_name: &str) -> (String, String) {
 }
 
 fn new_ca() -> CaMaterial {
-    certs::generate_ca(time::OffsetDateTime::now_utc()).expect("a CA")
+    certs::generate_ca(jiff::Timestamp::now()).expect("a CA")
 }
 
 /// A rustls client config trusting only `server_ca_pem`, presenting `client` when given.

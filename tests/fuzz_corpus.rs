@@ -92,8 +92,8 @@ fn assert_at_least(floor: usize, parsed: usize, target: &str) {
     );
 }
 
-fn now() -> time::OffsetDateTime {
-    time::macros::datetime!(2030-01-01 00:00 UTC)
+fn now() -> jiff::Timestamp {
+    "2030-01-01T00:00:00Z".parse().expect("a timestamp")
 }
 
 // ---- review (fuzz/fuzz_targets/review.rs) -----------------------------------------------

@@ -238,7 +238,7 @@ async fn build_info_certificate_expiry_and_process_metrics_are_exposed() {
     let expected_not_after = mcpguard_core::rotation::cert_info(&bundle.cert_pem)
         .expect("the generated certificate parses")
         .not_after
-        .unix_timestamp();
+        .as_second();
     let policy = policy::parse_str(RESTRICTED, "policy.yaml").expect("the policy loads");
     let server = TestServer::start_with_bundle(policy, bundle).await;
     // Some CPU time to count: /proc counts it in 10 ms ticks.
@@ -265,7 +265,7 @@ async fn build_info_certificate_expiry_and_process_metrics_are_exposed() {
     let value = |name: &str| -> f64 {
         common::metric_value(&text, name).unwrap_or_else(|| panic!("{name} not in\n{text}"))
     };
-    let now = time::OffsetDateTime::now_utc().unix_timestamp() as f64;
+    let now = jiff::Timestamp::now().as_second() as f64;
     let start = value("process_start_time_seconds");
     assert!(
         start <= now + 1.0 && start > now - 24.0 * 3600.0,

@@ -253,7 +253,7 @@ fn expected_response(review: &Value, policy: &Policy) -> Value {
         admission::Context {
             policies: &policies,
             runtime_classes: &classes,
-            now: time::OffsetDateTime::now_utc(),
+            now: jiff::Timestamp::now(),
             secret_access: mcpguard_core::admission::SecretAccess::Offline,
         },
     )

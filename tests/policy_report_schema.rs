@@ -118,7 +118,7 @@ fn every_report_mcpguard_writes_is_valid_against_the_shipped_crd() {
     let context = Context {
         policy: &policy,
         runtime_classes: &classes,
-        now: time::macros::datetime!(2026-12-04 10:00:00.25 UTC),
+        now: "2026-12-04T10:00:00.25Z".parse().expect("a timestamp"),
     };
     let failing = pod(
         "root",

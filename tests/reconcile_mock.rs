@@ -13,6 +13,7 @@ use std::time::Duration as StdDuration;
 use axum::http::{Method, StatusCode};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use jiff::Timestamp;
 use kube::runtime::controller::Action;
 use mcpguard::cluster::controller::{
     self, Backoff, Context, Error, RESYNC, error_policy, reconcile,
@@ -25,7 +26,6 @@ use mcpguard_core::runtime_class::StaticRuntimeClasses;
 use mock_api::{Expect, MockApi, Received, STEP_TIMEOUT};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
 const NAMESPACE: &str = "mcp";
 const NAME: &str = "github";
@@ -49,8 +49,8 @@ const URL: &str = "http://github.mcp.svc.cluster.local";
 const SECRET_VALUE: &str = "ghp_x7T3stS3cretValueThatMustNeverLeak0";
 
 /// 2025-06-15T15:06:40Z.
-fn t0() -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(1_750_000_000).expect("valid timestamp")
+fn t0() -> Timestamp {
+    Timestamp::from_second(1_750_000_000).expect("valid timestamp")
 }
 const T0: &str = "2025-06-15T15:06:40Z";
 
@@ -115,7 +115,7 @@ fn apply_to(path: &str) -> Expect {
 struct Harness {
     ctx: Arc<Context>,
     api: Option<MockApi>,
-    now: Arc<Mutex<OffsetDateTime>>,
+    now: Arc<Mutex<Timestamp>>,
 }
 
 impl Harness {
@@ -138,7 +138,7 @@ impl Harness {
         }
     }
 
-    fn set_now(&self, now: OffsetDateTime) {
+    fn set_now(&self, now: Timestamp) {
         *self.now.lock().expect("clock") = now;
     }
 
@@ -721,7 +721,7 @@ async fn an_unchanged_status_is_not_written_again() {
     let server = with_status(&server_json(NAMESPACE, image_spec()), &pending_status(T0));
     let mut harness = Harness::new(policy);
     // Later: nothing changed, so nothing is written to status (and lastTransitionTime stays).
-    harness.set_now(t0() + time::Duration::minutes(10));
+    harness.set_now(t0() + jiff::SignedDuration::from_mins(10));
     let script_server = server.clone();
     let (result, applied) = harness
         .pass(&server, move |api| {
@@ -737,7 +737,7 @@ async fn ready_pods_make_the_server_ready_and_only_that_condition_transitions() 
     let policy = default_policy();
     let server = with_status(&server_json(NAMESPACE, image_spec()), &pending_status(T0));
     let mut harness = Harness::new(policy);
-    harness.set_now(t0() + time::Duration::minutes(1));
+    harness.set_now(t0() + jiff::SignedDuration::from_mins(1));
     let script_server = server.clone();
     let (result, applied) = harness
         .pass(&server, move |api| {

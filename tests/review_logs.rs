@@ -14,8 +14,8 @@ use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
 /// 2026-12-04T10:00:00Z.
-fn fixed_clock() -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp(1_796_378_400).expect("in range")
+fn fixed_clock() -> jiff::Timestamp {
+    jiff::Timestamp::from_second(1_796_378_400).expect("in range")
 }
 
 #[derive(Clone, Default)]
@@ -109,9 +109,8 @@ fn serve_log_until_serving(format: &str) -> Vec<String> {
     use std::io::BufRead as _;
     use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().expect("temp dir");
-    let bundle =
-        mcpguard_core::certs::generate(&common::dev_names(), time::OffsetDateTime::now_utc())
-            .expect("certs");
+    let bundle = mcpguard_core::certs::generate(&common::dev_names(), jiff::Timestamp::now())
+        .expect("certs");
     mcpguard::cmd::cert_files::write_dir(dir.path(), &bundle).expect("write certs");
     let mut command = Command::new(env!("CARGO_BIN_EXE_mcpguard"));
     for (key, _) in std::env::vars() {

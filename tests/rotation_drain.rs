@@ -78,7 +78,7 @@ fn issue(ca_cert_pem: &str, ca_key_pem: &str) -> Issued {
         ca_cert_pem,
         ca_key_pem,
         &dev_names(),
-        time::OffsetDateTime::now_utc(),
+        jiff::Timestamp::now(),
     )
     .expect("the CA issues a serving certificate")
 }
@@ -326,7 +326,7 @@ async fn ca_rotation_keeps_two_ca_clients_working_and_switches_new_ca_clients() 
         old.clone(),
     )
     .await;
-    let new_ca = certs::generate_ca(time::OffsetDateTime::now_utc()).expect("new CA");
+    let new_ca = certs::generate_ca(jiff::Timestamp::now()).expect("new CA");
     let new_serving = issue(&new_ca.cert_pem, &new_ca.key_pem);
     let both: &[&str] = &[&old.ca_cert_pem, &new_ca.cert_pem];
     let new_only: &[&str] = &[&new_ca.cert_pem];
@@ -688,7 +688,7 @@ impl DrainTally {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_in_flight_requests_and_exits_zero() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let bundle = certs::generate(&dev_names(), time::OffsetDateTime::now_utc()).expect("certs");
+    let bundle = certs::generate(&dev_names(), jiff::Timestamp::now()).expect("certs");
     mcpguard::cmd::cert_files::write_dir(dir.path(), &bundle).expect("write certs");
 
     let mut command = Command::new(env!("CARGO_BIN_EXE_mcpguard"));

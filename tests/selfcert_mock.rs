@@ -13,6 +13,7 @@ use std::time::Duration as StdDuration;
 use axum::http::{Method, StatusCode};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use jiff::{SignedDuration, Timestamp};
 use mcpguard::cluster::selfcert::{PassReport, SelfCertError, SelfManagedCerts};
 use mcpguard::webhook::tls::{self, SwappableCert};
 use mcpguard_core::certs::{self, CA_VALIDITY};
@@ -24,8 +25,6 @@ use rustls::client::danger::ServerCertVerifier;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use serde_json::{Value, json};
-use time::format_description::well_known::Rfc3339;
-use time::{Duration, OffsetDateTime};
 
 const NAMESPACE: &str = "mcpguard-system";
 const SECRET_PATH: &str = "/api/v1/namespaces/mcpguard-system/secrets/mcpguard-tls";
@@ -38,12 +37,12 @@ const SINCE: &str = "mcpguard.dev/rotation-since";
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// 2025-06-15T15:06:40Z.
-fn t0() -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(1_750_000_000).expect("valid timestamp")
+fn t0() -> Timestamp {
+    Timestamp::from_second(1_750_000_000).expect("valid timestamp")
 }
 
-fn rfc3339(at: OffsetDateTime) -> String {
-    at.format(&Rfc3339).expect("formats")
+fn rfc3339(at: Timestamp) -> String {
+    mcpguard_core::rfc3339::format(at).expect("formats")
 }
 
 fn names() -> Vec<String> {
@@ -65,7 +64,7 @@ fn certs_manager(client: kube::Client) -> SelfManagedCerts {
 /// Runs one `reconcile` pass against `script`, which plays the API server; returns what
 /// `reconcile` returned, the manager (for its serving certificate) and what the script returned.
 async fn pass<T, F, Fut>(
-    now: OffsetDateTime,
+    now: Timestamp,
     namespaces: &[&str],
     script: F,
 ) -> (Result<PassReport, SelfCertError>, SelfManagedCerts, T)
@@ -254,7 +253,7 @@ fn data_keys(data: &BTreeMap<String, String>) -> Vec<&str> {
 }
 
 /// `serving_pem` verifies for the Service's name with `ca_pem` as the only root.
-fn assert_chains(serving_pem: &str, ca_pem: &str, at: OffsetDateTime) {
+fn assert_chains(serving_pem: &str, ca_pem: &str, at: Timestamp) {
     let mut roots = RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).expect("CA PEM"))
@@ -263,7 +262,7 @@ fn assert_chains(serving_pem: &str, ca_pem: &str, at: OffsetDateTime) {
         .build()
         .expect("verifier");
     let serving = CertificateDer::from_pem_slice(serving_pem.as_bytes()).expect("serving PEM");
-    let seconds = u64::try_from(at.unix_timestamp()).expect("after 1970");
+    let seconds = u64::try_from(at.as_second()).expect("after 1970");
     verifier
         .verify_server_cert(
             &serving,
@@ -283,7 +282,7 @@ fn assert_serves(manager: &SelfManagedCerts, tls_crt_pem: &str) {
 }
 
 /// The annotations a Secret write must carry: the ones already there, plus the phase.
-fn expected_annotations(phase: &str, now: OffsetDateTime) -> Value {
+fn expected_annotations(phase: &str, now: Timestamp) -> Value {
     json!({
         "mcpguard.dev/managed-by": "mcpguard",
         LAST_APPLIED: "{\"apiVersion\":\"v1\",\"kind\":\"Secret\"}\n",
@@ -293,7 +292,7 @@ fn expected_annotations(phase: &str, now: OffsetDateTime) -> Value {
 }
 
 /// A Secret as mcpguard would have left it at `issued` (stable, current).
-fn current_state(issued: OffsetDateTime) -> StoredState {
+fn current_state(issued: Timestamp) -> StoredState {
     rotation::plan(
         &StoredState::default(),
         &names(),
@@ -396,7 +395,7 @@ struct FirstRun {
 }
 
 async fn first_run(
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> (
     Result<PassReport, SelfCertError>,
     SelfManagedCerts,
@@ -492,7 +491,7 @@ async fn second_pass_with_everything_current_writes_nothing() {
     let (first, _, cluster) = first_run(t0()).await;
     first.expect("first pass succeeds");
     let tls_crt = decoded_data(&cluster.secret)["tls.crt"].clone();
-    let later = t0() + Duration::minutes(1);
+    let later = t0() + SignedDuration::from_mins(1);
     let (result, manager, ()) = pass(later, &["mcp"], move |mut api| async move {
         let get = api.expect(&Expect::new(Method::GET, SECRET_PATH)).await;
         get.reply(StatusCode::OK, &cluster.secret);
@@ -559,7 +558,7 @@ async fn changed_namespaces_patch_only_the_selectors() {
     let ca = state.data["ca.crt"].clone();
     let tls_crt = state.data["tls.crt"].clone();
     let bundle = BASE64.encode(&ca);
-    let now = issued + Duration::hours(1);
+    let now = issued + SignedDuration::from_hours(1);
     // The policy now claims `tools` too; a `kube-system` claim (had one slipped through) and
     // a duplicate must not reach the selector.
     let claims = ["tools", "kube-system", "mcp", "tools"];
@@ -620,7 +619,7 @@ async fn changed_namespaces_patch_only_the_selectors() {
 
 /// The moment the CA enters its renew window, and the Secret then: stable, its serving
 /// certificate renewed ten days before.
-fn ca_renewal_due() -> (OffsetDateTime, StoredState) {
+fn ca_renewal_due() -> (Timestamp, StoredState) {
     let settings = RotationSettings::default();
     let now = t0() + CA_VALIDITY - settings.ca_renew_before;
     let mut state = current_state(t0());
@@ -628,14 +627,15 @@ fn ca_renewal_due() -> (OffsetDateTime, StoredState) {
         &state.data["ca.crt"],
         &state.data["ca.key"],
         &names(),
-        now - Duration::days(10),
+        now - SignedDuration::from_hours(10 * 24),
     )
     .expect("issue");
     state.data.insert("tls.crt".into(), renewed.cert_pem);
     state.data.insert("tls.key".into(), renewed.key_pem);
-    state
-        .annotations
-        .insert(SINCE.into(), rfc3339(now - Duration::days(10)));
+    state.annotations.insert(
+        SINCE.into(),
+        rfc3339(now - SignedDuration::from_hours(10 * 24)),
+    );
     (now, state)
 }
 
@@ -740,7 +740,7 @@ async fn ca_rotation_publishes_both_cas_and_patches_only_stale_webhooks() {
     // restored from a backup) gets it again, and the others are left alone. The wait counts
     // how long the API servers have had the bundle, so it starts over, and the Secret says
     // so before the bundle goes out again.
-    let later = now + Duration::minutes(1);
+    let later = now + SignedDuration::from_mins(1);
     let (result, manager, ()) = pass(later, &["mcp"], move |mut api| async move {
         let get = api.expect(&Expect::new(Method::GET, SECRET_PATH)).await;
         get.reply(StatusCode::OK, &published.secret);
@@ -809,7 +809,7 @@ async fn stored_key_that_cannot_be_served_is_replaced() {
     let other_key = current_state(t0()).data["tls.key"].clone();
     state.data.insert("tls.key".into(), other_key);
     let bundle = BASE64.encode(&state.data["ca.crt"]);
-    let now = t0() + Duration::hours(1);
+    let now = t0() + SignedDuration::from_hours(1);
     let (result, manager, tls_crt) = pass(now, &["mcp"], move |mut api| async move {
         let get = api.expect(&Expect::new(Method::GET, SECRET_PATH)).await;
         get.reply(StatusCode::OK, &stored_secret(&state, "1002"));

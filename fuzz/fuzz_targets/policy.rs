@@ -69,7 +69,7 @@ fn policy(data: &[u8]) {
     let context = Context {
         policies: &policies,
         runtime_classes: &runtime_classes,
-        now: time::macros::datetime!(2030-01-01 00:00 UTC),
+        now: "2030-01-01T00:00:00Z".parse().expect("a timestamp"),
         secret_access: mcpguard_core::admission::SecretAccess::Offline,
     };
     check_decision(&request, &admission::mutate(&request, context).decision);

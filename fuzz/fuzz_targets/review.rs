@@ -109,8 +109,8 @@ static SETUPS: LazyLock<Vec<Setup>> = LazyLock::new(|| {
     ]
 });
 
-fn now() -> time::OffsetDateTime {
-    time::macros::datetime!(2030-01-01 00:00 UTC)
+fn now() -> jiff::Timestamp {
+    "2030-01-01T00:00:00Z".parse().expect("a timestamp")
 }
 
 /// The response as `routes.rs` sends it; a patch must decode from the wire form and apply

@@ -51,7 +51,7 @@ pub async fn scan(
     client: &Client,
     policies: &PolicySet,
     runtime_classes: &dyn RuntimeClassLookup,
-    now: time::OffsetDateTime,
+    now: jiff::Timestamp,
     metrics: &Metrics,
     apis: &[ReportApi],
 ) -> Result<ScanSummary, kube::Error> {
@@ -194,7 +194,7 @@ pub async fn run(
                 return;
             }
         }
-        let now = time::OffsetDateTime::now_utc();
+        let now = jiff::Timestamp::now();
         match scan(
             client,
             &policies,

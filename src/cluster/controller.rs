@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
+use jiff::Timestamp;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -30,8 +31,6 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::{Value, json};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::cluster::leader::{Cadence, Turn, run_while_leading};
 use crate::policy_store::PolicyStore;
@@ -61,7 +60,7 @@ const RESTART_PAUSE: Duration = Duration::from_secs(5);
 
 /// The policy governing a namespace now.
 pub type PolicySource = Arc<dyn Fn(&str) -> Arc<Policy> + Send + Sync>;
-pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
 /// What `reconcile` and `error_policy` share.
 pub struct Context {
@@ -88,7 +87,7 @@ impl Context {
                 policies.load().for_namespace(Some(namespace)).clone()
             }),
             runtime_classes,
-            now: Arc::new(OffsetDateTime::now_utc),
+            now: Arc::new(Timestamp::now),
             backoff: Backoff::default(),
         }
     }
@@ -740,7 +739,7 @@ fn status_of(
     url: Option<String>,
     ready_replicas: Option<i32>,
     conditions: [Wanted; 3],
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> MCPServerStatus {
     let generation = server.meta().generation;
     let conditions = conditions
@@ -771,9 +770,8 @@ fn status_of(
     }
 }
 
-pub fn rfc3339(at: OffsetDateTime) -> String {
-    let at = at.replace_nanosecond(0).unwrap_or(at);
-    at.format(&Rfc3339).unwrap_or_default()
+pub fn rfc3339(at: Timestamp) -> String {
+    mcpguard_core::rfc3339::format_seconds(at).unwrap_or_default()
 }
 
 /// The status subresource's server-side apply body.

@@ -173,7 +173,7 @@ pub async fn run_leader(
             return;
         }
         let serving = policies.load_full();
-        let now = crate::cluster::controller::rfc3339(time::OffsetDateTime::now_utc());
+        let now = crate::cluster::controller::rfc3339(jiff::Timestamp::now());
         match leader_pass(client, &serving, &now, webhook_configuration.as_deref()).await {
             Ok(pass) if pass != LeaderPass::default() => tracing::info!(
                 statuses_written = pass.statuses_written,

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
+use jiff::Timestamp;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
@@ -14,7 +15,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
 use crate::cluster::leader::{Cadence, run_while_leading};
 use crate::webhook::tls::{self, SwappableCert};
@@ -74,7 +74,7 @@ impl SelfManagedCerts {
     /// One reconcile pass. Safe to repeat: a pass with nothing to do writes nothing.
     pub async fn reconcile(
         &self,
-        now: OffsetDateTime,
+        now: Timestamp,
         namespaces: &[String],
     ) -> Result<PassReport, SelfCertError> {
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
@@ -367,10 +367,7 @@ impl SelfManagedCerts {
     ) {
         let (manager, namespaces, metrics) = (&self, &namespaces, &metrics);
         run_while_leading(leader, Cadence::Every(interval), move |_| async move {
-            match manager
-                .reconcile(OffsetDateTime::now_utc(), &namespaces())
-                .await
-            {
+            match manager.reconcile(Timestamp::now(), &namespaces()).await {
                 Ok(report) if report.secret_written || report.configurations_patched > 0 => {
                     tracing::info!(
                         reason = report.reason,

@@ -459,7 +459,7 @@ pub struct AuditArgs {
     pub kubeconfig: Option<PathBuf>,
     /// Show denials this recent: a number and a unit (s, m, h, d, w), e.g. 30m, 24h, 7d, 1h30m.
     #[arg(long, env = "MCPGUARD_SINCE", default_value = "24h", value_parser = parse_since)]
-    pub since: time::Duration,
+    pub since: jiff::SignedDuration,
     /// Report format.
     #[arg(long, short = 'o', env = "MCPGUARD_OUTPUT", value_enum, default_value_t = AuditOutput::Table)]
     pub output: AuditOutput,

@@ -14,6 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Write};
 
+use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -21,7 +22,6 @@ use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::ApiResource;
 use serde_json::Value;
-use time::{Duration, OffsetDateTime};
 
 use crate::cluster::audit_scan::report_resource;
 use crate::cmd::args::AuditArgs;
@@ -45,7 +45,7 @@ pub const FIELD_MANAGER: &str = "mcpguard-audit";
 pub struct AuditOptions {
     /// Empty: all namespaces.
     pub namespaces: Vec<String>,
-    pub since: Duration,
+    pub since: SignedDuration,
     /// The report APIs read, in this order.
     pub apis: Vec<ReportApi>,
 }
@@ -176,7 +176,7 @@ async fn list_reports(
 pub async fn gather(
     client: &Client,
     options: &AuditOptions,
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> Result<AuditData, String> {
     let since = now - options.since;
     let mut events = Vec::new();
@@ -298,7 +298,7 @@ async fn replica_set_owner(
 pub async fn apply_policy(
     client: &Client,
     plan: &Plan,
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> Vec<(String, Result<(), String>)> {
     let patch = restart_patch(now);
     let params = PatchParams {
@@ -341,7 +341,7 @@ fn confirm(input: &mut dyn BufRead, talk: &mut dyn Write) -> bool {
 pub async fn run(
     client: Client,
     args: &AuditArgs,
-    now: OffsetDateTime,
+    now: Timestamp,
     input: &mut dyn BufRead,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -379,7 +379,7 @@ async fn apply_step(
     client: &Client,
     data: &AuditData,
     yes: bool,
-    now: OffsetDateTime,
+    now: Timestamp,
     input: &mut dyn BufRead,
     talk: &mut dyn Write,
     err: &mut dyn Write,
@@ -454,7 +454,7 @@ pub fn main(args: &AuditArgs) -> u8 {
         run(
             client,
             args,
-            OffsetDateTime::now_utc(),
+            Timestamp::now(),
             &mut input,
             &mut std::io::stdout(),
             &mut std::io::stderr(),

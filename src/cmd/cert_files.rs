@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use jiff::Timestamp;
 use mcpguard_core::certs::{CA_FILE, CERT_FILE, CertError, KEY_FILE, dev_names, generate};
-use time::OffsetDateTime;
 
 use mcpguard_core::certs::CertBundle;
 
@@ -43,7 +43,7 @@ fn write_file(path: &Path, contents: &str, mode: u32) -> Result<(), CertError> {
 
 /// The dev certificates in `dir`: reused when all three files exist, generated otherwise.
 /// Returns whether new ones were generated.
-pub fn ensure_dev_certs(dir: &Path, now: OffsetDateTime) -> Result<bool, CertError> {
+pub fn ensure_dev_certs(dir: &Path, now: Timestamp) -> Result<bool, CertError> {
     let present = [CA_FILE, CERT_FILE, KEY_FILE]
         .iter()
         .all(|f| dir.join(f).is_file());

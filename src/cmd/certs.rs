@@ -21,7 +21,7 @@ pub fn generate(args: &CertsGenerateArgs) -> anyhow::Result<()> {
     }
     let mut names = certs::service_names(&args.service, &args.namespace);
     names.extend(args.extra_names.iter().cloned());
-    let bundle = certs::generate(&names, time::OffsetDateTime::now_utc())?;
+    let bundle = certs::generate(&names, jiff::Timestamp::now())?;
     super::cert_files::write_dir(&args.out, &bundle)?;
     println!(
         "wrote {}, {} and {} for {}",

@@ -189,7 +189,7 @@ pub fn review_inputs(
     let front_door = admission::Context {
         policies,
         runtime_classes: &runtime_classes,
-        now: time::OffsetDateTime::now_utc(),
+        now: jiff::Timestamp::now(),
         // Offline nothing can be asked: each Secret an MCPServer names is reported instead.
         secret_access: admission::SecretAccess::Offline,
     };

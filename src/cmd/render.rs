@@ -58,7 +58,7 @@ pub fn run(args: &RenderArgs) -> Result<RenderOutput, String> {
     let inputs = read_inputs(&args.paths);
     let policies = super::check::offline_policies(&args.policy.policy, &inputs, "render")?;
     let classes = StaticRuntimeClasses::default();
-    let now = time::OffsetDateTime::now_utc();
+    let now = jiff::Timestamp::now();
     let default_namespace = args
         .namespace
         .clone()

@@ -78,8 +78,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let policy = load_policy(args.policy.policy.as_deref())?;
     crate::cluster::policy_reload::log_trust_warnings(&policy);
     if args.dev && args.tls_cert.is_none() && args.tls_key.is_none() {
-        let created =
-            super::cert_files::ensure_dev_certs(&args.certs_dir, time::OffsetDateTime::now_utc())?;
+        let created = super::cert_files::ensure_dev_certs(&args.certs_dir, jiff::Timestamp::now())?;
         if created {
             tracing::info!(dir = %args.certs_dir.display(), "generated a development CA and serving certificate");
         }

@@ -4,8 +4,8 @@ use std::sync::{Arc, Mutex};
 use super::*;
 
 /// 2026-12-04T10:00:00.5Z.
-fn fixed_clock() -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(1_796_378_400_500_000_000).expect("in range")
+fn fixed_clock() -> Timestamp {
+    Timestamp::from_nanosecond(1_796_378_400_500_000_000).expect("in range")
 }
 
 #[derive(Clone, Default)]

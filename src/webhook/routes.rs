@@ -328,7 +328,7 @@ async fn decide(
     let context = admission::Context {
         policies: &policies,
         runtime_classes: state.runtime_classes.as_ref(),
-        now: time::OffsetDateTime::now_utc(),
+        now: jiff::Timestamp::now(),
         secret_access: admission::SecretAccess::Answered(&secret_access),
     };
     let answer = match endpoint {

@@ -220,7 +220,7 @@ mod tests {
     use mcpguard_core::certs;
     use prometheus_client::metrics::gauge::Gauge;
 
-    fn certified_at(now: time::OffsetDateTime) -> CertifiedKey {
+    fn certified_at(now: jiff::Timestamp) -> CertifiedKey {
         let bundle = certs::generate(&["mcpguard.test".to_owned()], now).expect("certificates");
         certified_key(bundle.cert_pem.as_bytes(), bundle.key_pem.as_bytes()).expect("a pair")
     }
@@ -228,9 +228,9 @@ mod tests {
     #[test]
     fn the_expiry_gauge_follows_every_certificate_stored() {
         provider();
-        let first_day = time::macros::datetime!(2026-01-01 0:00 UTC);
-        let later = time::macros::datetime!(2026-06-01 0:00 UTC);
-        let expected = |now: time::OffsetDateTime| (now + certs::SERVING_VALIDITY).unix_timestamp();
+        let first_day: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().expect("a timestamp");
+        let later: jiff::Timestamp = "2026-06-01T00:00:00Z".parse().expect("a timestamp");
+        let expected = |now: jiff::Timestamp| (now + certs::SERVING_VALIDITY).as_second();
 
         let cert = SwappableCert::empty();
         let gauge = Gauge::default();

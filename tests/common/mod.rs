@@ -52,7 +52,7 @@ pub fn dev_names() -> Vec<String> {
 
 /// A fresh CA and serving certificate for `localhost` / `127.0.0.1`, valid from now.
 pub fn generate_bundle() -> CertBundle {
-    certs::generate(&dev_names(), time::OffsetDateTime::now_utc())
+    certs::generate(&dev_names(), jiff::Timestamp::now())
         .expect("rcgen generates a CA and serving certificate")
 }
 

@@ -17,7 +17,7 @@
 //! namespace; an `MCPPolicy` is judged by the policy loader instead, and the [`Answer`] says
 //! which, so that whoever records the decision does not ask again.
 
-use time::OffsetDateTime;
+use jiff::Timestamp;
 
 use crate::engine::{self, Decision};
 pub use crate::mcpserver::access::SecretAccess;
@@ -85,7 +85,7 @@ pub struct Context<'a> {
     pub policies: &'a PolicySet,
     pub runtime_classes: &'a dyn RuntimeClassLookup,
     /// The time exceptions' expiry is judged against; the caller reads the clock.
-    pub now: OffsetDateTime,
+    pub now: Timestamp,
     /// What the API server said about the Secrets an MCPServer names, asked for the
     /// requesting user before the decision ([`secrets_to_ask`] says which).
     pub secret_access: SecretAccess<'a>,

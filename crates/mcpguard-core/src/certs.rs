@@ -6,19 +6,21 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use jiff::{SignedDuration, Timestamp};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
-use time::{Duration, OffsetDateTime};
 
 pub const CA_FILE: &str = "ca.crt";
 pub const CERT_FILE: &str = "tls.crt";
 pub const KEY_FILE: &str = "tls.key";
 
 /// CA lifetime; the serving certificate is renewed well inside it.
-pub const CA_VALIDITY: Duration = Duration::days(365 * 5);
-pub const SERVING_VALIDITY: Duration = Duration::days(365);
+pub const CA_VALIDITY: SignedDuration = SignedDuration::from_hours(365 * 5 * 24);
+pub const SERVING_VALIDITY: SignedDuration = SignedDuration::from_hours(365 * 24);
+/// How far back a certificate's validity starts, for clocks a little behind ours.
+const BACKDATE: SignedDuration = SignedDuration::from_mins(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
@@ -80,7 +82,7 @@ pub struct Issued {
 }
 
 /// Generates a fresh CA and a serving certificate for `names` (DNS names or IP addresses).
-pub fn generate(names: &[String], now: OffsetDateTime) -> Result<CertBundle, CertError> {
+pub fn generate(names: &[String], now: Timestamp) -> Result<CertBundle, CertError> {
     let ca = generate_ca(now)?;
     let issued = issue_serving(&ca.cert_pem, &ca.key_pem, names, now)?;
     Ok(CertBundle {
@@ -92,7 +94,7 @@ pub fn generate(names: &[String], now: OffsetDateTime) -> Result<CertBundle, Cer
 }
 
 /// A self-signed CA valid from `now` (minus clock-skew slack) for [`CA_VALIDITY`].
-pub fn generate_ca(now: OffsetDateTime) -> Result<CaMaterial, CertError> {
+pub fn generate_ca(now: Timestamp) -> Result<CaMaterial, CertError> {
     let mut params = CertificateParams::default();
     params.distinguished_name = distinguished_name("mcpguard CA");
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -101,8 +103,8 @@ pub fn generate_ca(now: OffsetDateTime) -> Result<CaMaterial, CertError> {
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    params.not_before = now - Duration::minutes(5);
-    params.not_after = now + CA_VALIDITY;
+    params.not_before = to_rcgen_time(now - BACKDATE)?;
+    params.not_after = to_rcgen_time(now + CA_VALIDITY)?;
     let key = KeyPair::generate()?;
     let cert = params.self_signed(&key)?;
     Ok(CaMaterial {
@@ -116,7 +118,7 @@ pub fn issue_serving(
     ca_cert_pem: &str,
     ca_key_pem: &str,
     names: &[String],
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> Result<Issued, CertError> {
     let ca_key = KeyPair::from_pem(ca_key_pem)?;
     let issuer = Issuer::from_ca_cert_pem(ca_cert_pem, ca_key)?;
@@ -132,8 +134,8 @@ pub fn issue_serving(
         KeyUsagePurpose::KeyEncipherment,
     ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    params.not_before = now - Duration::minutes(5);
-    params.not_after = now + SERVING_VALIDITY;
+    params.not_before = to_rcgen_time(now - BACKDATE)?;
+    params.not_after = to_rcgen_time(now + SERVING_VALIDITY)?;
     let key = KeyPair::generate()?;
     let cert = params.signed_by(&key, &issuer)?;
     Ok(Issued {
@@ -158,3 +160,31 @@ fn san(name: &str) -> Result<SanType, CertError> {
         .map(SanType::DnsName)
         .map_err(|_| CertError::InvalidName(name.to_owned()))
 }
+
+// --- the `time` crate's edge ----------------------------------------------------------------
+//
+// rcgen takes validity dates as the `time` crate's `OffsetDateTime`, and x509-parser's
+// `ASN1Time` wraps one (read here through its Unix seconds); everything else in mcpguard
+// keeps instants as `jiff::Timestamp`. These two functions are the only crossings.
+
+/// `at` as rcgen's `not_before` / `not_after` take it (rcgen drops the fraction itself).
+/// Every `Timestamp` fits (jiff's range, about years -9999 to 9999, lies within `time`'s).
+fn to_rcgen_time(at: Timestamp) -> Result<time::OffsetDateTime, CertError> {
+    time::OffsetDateTime::from_unix_timestamp_nanos(at.as_nanosecond())
+        .map_err(|_| CertError::Generate(rcgen::Error::Time))
+}
+
+/// A certificate's validity date as x509-parser reads it. The X.509 "no expiry" date,
+/// 9999-12-31T23:59:59Z, is past jiff's last instant (9999-12-30T22:00Z): it reads as that
+/// instant, still later than any `now`.
+pub(crate) fn from_x509_time(at: x509_parser::time::ASN1Time) -> Timestamp {
+    let second = at.timestamp();
+    Timestamp::from_second(second).unwrap_or(if second > 0 {
+        Timestamp::MAX
+    } else {
+        Timestamp::MIN
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::PodSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
-use time::OffsetDateTime;
+use jiff::Timestamp;
 
 use crate::api_defaults;
 pub use crate::cel_rules::RuleInput;
@@ -45,7 +45,7 @@ pub struct Context<'a> {
     pub policy: &'a Policy,
     pub runtime_classes: &'a dyn RuntimeClassLookup,
     /// The time exceptions' expiry is judged against; the caller reads the clock.
-    pub now: OffsetDateTime,
+    pub now: Timestamp,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

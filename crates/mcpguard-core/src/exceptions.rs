@@ -5,8 +5,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use jiff::Timestamp;
 use serde_json::Value;
-use time::OffsetDateTime;
 
 use crate::image_ref::{ImageRef, normalise_prefix};
 use crate::policy::{Exception, Policy};
@@ -50,7 +50,7 @@ pub fn apply(
     pod: &Value,
     subject: Subject<'_>,
     violations: Vec<Violation>,
-    now: OffsetDateTime,
+    now: Timestamp,
     judge: &dyn Fn(&Value) -> Result<Vec<Violation>, String>,
 ) -> Result<Outcome, String> {
     let mut outcome = Outcome::default();
@@ -574,7 +574,7 @@ spec:
             &pod,
             subject,
             violations,
-            OffsetDateTime::UNIX_EPOCH,
+            Timestamp::UNIX_EPOCH,
             &judge,
         )
         .expect("applies");

@@ -11,6 +11,8 @@
 //!   mcpguard admits), [`harden`] (the mutation).
 //! - Outputs: [`mcpserver`] (the MCPServer render), [`audit`] (PolicyReports), [`crds`],
 //!   [`rotation`] (the certificate rotation planner), [`certs`] (certificate generation).
+//! - Time: instants are `jiff::Timestamp`s (as in k8s-openapi's `Time`), read and written as
+//!   text by [`rfc3339`] alone.
 //!
 //! The front door, [`admission`], is what the webhook and the CLI call. Modules only the
 //! core itself uses (the object and quantity parsers, image references, strict decoding,
@@ -42,6 +44,7 @@ pub mod pss;
 pub(crate) mod quantity;
 pub mod redact;
 pub mod review;
+pub mod rfc3339;
 pub mod rotation;
 pub mod rules;
 pub mod runtime_class;

@@ -441,7 +441,7 @@ mod tests {
         let context = Context {
             policy,
             runtime_classes: &classes,
-            now: time::OffsetDateTime::UNIX_EPOCH,
+            now: jiff::Timestamp::UNIX_EPOCH,
         };
         // The author may read every Secret the server names, unless a test says otherwise.
         let allowed: std::collections::BTreeMap<access::Reference, access::Access> =
@@ -554,7 +554,7 @@ mod tests {
         let context = Context {
             policy,
             runtime_classes: &classes,
-            now: time::OffsetDateTime::UNIX_EPOCH,
+            now: jiff::Timestamp::UNIX_EPOCH,
         };
         validate_server(request, context, access)
     }

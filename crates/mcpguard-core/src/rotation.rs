@@ -12,8 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use ::time::format_description::well_known::Rfc3339;
-use ::time::{Duration, OffsetDateTime};
+use jiff::{SignedDuration, Timestamp};
 use x509_parser::extensions::GeneralName;
 use x509_parser::pem::parse_x509_pem;
 
@@ -32,20 +31,20 @@ pub const ANNOTATION_SINCE: &str = "mcpguard.dev/rotation-since";
 #[derive(Clone, Copy, Debug)]
 pub struct RotationSettings {
     /// Renew the serving certificate this long before it expires.
-    pub serving_renew_before: Duration,
+    pub serving_renew_before: SignedDuration,
     /// Start a CA rotation this long before the CA expires.
-    pub ca_renew_before: Duration,
+    pub ca_renew_before: SignedDuration,
     /// Longer than kubelet's Secret sync (sync period + cache TTL) and the API servers'
     /// webhook-configuration refresh.
-    pub propagation_wait: Duration,
+    pub propagation_wait: SignedDuration,
 }
 
 impl Default for RotationSettings {
     fn default() -> Self {
         RotationSettings {
-            serving_renew_before: Duration::days(30),
-            ca_renew_before: Duration::days(180),
-            propagation_wait: Duration::minutes(3),
+            serving_renew_before: SignedDuration::from_hours(30 * 24),
+            ca_renew_before: SignedDuration::from_hours(180 * 24),
+            propagation_wait: SignedDuration::from_mins(3),
         }
     }
 }
@@ -103,8 +102,8 @@ pub enum RotationError {
 /// The validity window and names of a PEM certificate; `None` if it does not parse.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CertInfo {
-    pub not_before: OffsetDateTime,
-    pub not_after: OffsetDateTime,
+    pub not_before: Timestamp,
+    pub not_after: Timestamp,
     pub dns_names: Vec<String>,
 }
 
@@ -128,8 +127,8 @@ pub fn cert_info(pem: &str) -> Option<CertInfo> {
         })
         .unwrap_or_default();
     Some(CertInfo {
-        not_before: validity.not_before.to_datetime(),
-        not_after: validity.not_after.to_datetime(),
+        not_before: certs::from_x509_time(validity.not_before),
+        not_after: certs::from_x509_time(validity.not_after),
         dns_names,
     })
 }
@@ -139,7 +138,7 @@ pub fn cert_info(pem: &str) -> Option<CertInfo> {
 pub fn plan(
     stored: &StoredState,
     names: &[String],
-    now: OffsetDateTime,
+    now: Timestamp,
     settings: RotationSettings,
 ) -> Result<Plan, RotationError> {
     let get = |key: &str| stored.data.get(key).filter(|v| !v.is_empty()).cloned();
@@ -167,7 +166,7 @@ pub fn plan(
     let since = stored
         .annotations
         .get(ANNOTATION_SINCE)
-        .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok());
+        .and_then(|s| crate::rfc3339::parse(s));
     let since = match (phase, since) {
         (Phase::Stable, _) => now,
         (_, Some(since)) => since,
@@ -188,7 +187,7 @@ pub fn plan(
             });
         }
     };
-    let waited = now - since >= settings.propagation_wait;
+    let waited = now.duration_since(since) >= settings.propagation_wait;
     match phase {
         Phase::CaPublished => {
             let (Some(next_cert), Some(next_key)) = (get(KEY_NEXT_CA_CERT), get(KEY_NEXT_CA_KEY))
@@ -235,7 +234,7 @@ pub fn plan(
                 reason: "dropping the previous CA",
             })
         }
-        Phase::Stable if ca.not_after - now <= settings.ca_renew_before => {
+        Phase::Stable if ca.not_after.duration_since(now) <= settings.ca_renew_before => {
             let next_ca = certs::generate_ca(now)?;
             let mut next = stored.clone();
             next.data
@@ -252,7 +251,7 @@ pub fn plan(
             let names_differ = !names
                 .iter()
                 .all(|n| serving.dns_names.contains(n) || n.parse::<std::net::IpAddr>().is_ok());
-            let expiring = serving.not_after - now <= settings.serving_renew_before;
+            let expiring = serving.not_after.duration_since(now) <= settings.serving_renew_before;
             let bundle = join_bundle(&[&ca_cert]);
             if !(expiring || names_differ || !serving_usable) {
                 return Ok(Plan {
@@ -288,7 +287,7 @@ pub fn plan(
 /// it (restored from a backup), or a second leader's pass overwrote it with a CA that
 /// leader never managed to store. The wait measures how long the API servers have had the
 /// bundle, so it counts from the last time it had to be written.
-pub fn restart_wait(stored: &StoredState, now: OffsetDateTime) -> Option<StoredState> {
+pub fn restart_wait(stored: &StoredState, now: Timestamp) -> Option<StoredState> {
     let phase = Phase::parse(stored.annotations.get(ANNOTATION_PHASE).map(String::as_str));
     if phase == Phase::Stable {
         return None;
@@ -311,11 +310,7 @@ fn ca_key_matches(cert_pem: &str, key_pem: &str) -> bool {
         .is_ok_and(|cert| cert.public_key().subject_public_key.data.as_ref() == key.der_bytes())
 }
 
-fn fresh(
-    names: &[String],
-    now: OffsetDateTime,
-    reason: &'static str,
-) -> Result<Plan, RotationError> {
+fn fresh(names: &[String], now: Timestamp, reason: &'static str) -> Result<Plan, RotationError> {
     let bundle = certs::generate(names, now)?;
     let mut next = StoredState::default();
     next.data
@@ -331,11 +326,11 @@ fn fresh(
     })
 }
 
-fn stamp(state: &mut StoredState, phase: Phase, now: OffsetDateTime) {
+fn stamp(state: &mut StoredState, phase: Phase, now: Timestamp) {
     state
         .annotations
         .insert(ANNOTATION_PHASE.into(), phase.as_str().into());
-    let since = now.format(&Rfc3339).unwrap_or_default();
+    let since = crate::rfc3339::format(now).unwrap_or_default();
     state.annotations.insert(ANNOTATION_SINCE.into(), since);
 }
 

@@ -20,8 +20,8 @@ const POD_UID: &str = "5d3e1c52-5b6a-4f7e-9a43-0c5d1c3b8f10";
 const BARE_POD_CHECKS: &str =
     "allowPrivilegeEscalation, capabilities_restricted, runAsNonRoot, seccompProfile_restricted";
 
-fn now() -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp(1_795_000_000).expect("valid timestamp")
+fn now() -> jiff::Timestamp {
+    jiff::Timestamp::from_second(1_795_000_000).expect("valid timestamp")
 }
 
 fn default_policy() -> Policy {

@@ -49,7 +49,7 @@ fn with_context<T>(policies: &PolicySet, judge: impl FnOnce(Context<'_>) -> T) -
     judge(Context {
         policies,
         runtime_classes: &classes,
-        now: OffsetDateTime::UNIX_EPOCH,
+        now: jiff::Timestamp::UNIX_EPOCH,
         secret_access: crate::admission::SecretAccess::Answered(NO_SECRETS_ASKED),
     })
 }
@@ -110,7 +110,7 @@ fn by_validator(
         engine::Context {
             policy: &policy,
             runtime_classes: &classes,
-            now: OffsetDateTime::UNIX_EPOCH,
+            now: jiff::Timestamp::UNIX_EPOCH,
         },
     )
 }

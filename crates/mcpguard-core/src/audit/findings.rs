@@ -5,10 +5,9 @@
 
 use std::collections::BTreeSet;
 
+use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use serde_json::Value;
-use time::format_description::well_known::Rfc3339;
-use time::{Duration, OffsetDateTime, UtcOffset};
 
 use super::note::{REASON_VIOLATION, REPORTING_CONTROLLER, ViolationNote};
 
@@ -16,7 +15,7 @@ use super::note::{REASON_VIOLATION, REPORTING_CONTROLLER, ViolationNote};
 
 /// `--since`: one or more `<number><unit>` groups, units `s`, `m`, `h`, `d`, `w`
 /// (`30m`, `24h`, `7d`, `1h30m`).
-pub fn parse_since(text: &str) -> Result<Duration, String> {
+pub fn parse_since(text: &str) -> Result<SignedDuration, String> {
     let syntax = || {
         format!(
             "invalid duration {text:?}: expected a number and a unit (s, m, h, d or w), such as 30m, 24h or 7d"
@@ -58,7 +57,7 @@ pub fn parse_since(text: &str) -> Result<Duration, String> {
             "invalid duration {text:?}: must be greater than zero"
         ));
     }
-    Ok(Duration::seconds(total))
+    Ok(SignedDuration::from_secs(total))
 }
 
 /// 100 years: far beyond any Event's lifetime, and far from overflowing a date.
@@ -103,7 +102,7 @@ pub struct PodRef {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditData {
     /// Denials are those at or after this instant.
-    pub since: OffsetDateTime,
+    pub since: Timestamp,
     pub denials: Vec<Denial>,
     pub violations: Vec<CurrentViolation>,
     /// Pods whose PolicyReport has failing checks (what `--apply-policy` rolls).
@@ -114,22 +113,18 @@ fn text<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
     value.pointer(pointer).and_then(Value::as_str)
 }
 
-fn parse_time(value: &Value, pointer: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(text(value, pointer)?, &Rfc3339).ok()
+fn parse_time(value: &Value, pointer: &str) -> Option<Timestamp> {
+    crate::rfc3339::parse(text(value, pointer)?)
 }
 
 /// RFC 3339 in UTC, to the second (what `kubectl` prints).
-pub fn format_time(at: OffsetDateTime) -> String {
-    let at = at.to_offset(UtcOffset::UTC);
-    at.replace_nanosecond(0)
-        .unwrap_or(at)
-        .format(&Rfc3339)
-        .unwrap_or_default()
+pub fn format_time(at: Timestamp) -> String {
+    crate::rfc3339::format_seconds(at).unwrap_or_default()
 }
 
 /// When an Event last happened: its series' last observation, else its eventTime, else its
 /// creation.
-pub fn event_time(event: &Value) -> Option<OffsetDateTime> {
+pub fn event_time(event: &Value) -> Option<Timestamp> {
     parse_time(event, "/series/lastObservedTime")
         .or_else(|| parse_time(event, "/eventTime"))
         .or_else(|| parse_time(event, "/metadata/creationTimestamp"))
@@ -137,8 +132,8 @@ pub fn event_time(event: &Value) -> Option<OffsetDateTime> {
 
 /// mcpguard's violation Events (`events.k8s.io/v1` objects) at or after `since`, oldest
 /// first. Events of other controllers and reasons are left out.
-pub fn denials_from(events: &[Value], since: OffsetDateTime) -> Vec<Denial> {
-    let mut found: Vec<(OffsetDateTime, Denial)> = events
+pub fn denials_from(events: &[Value], since: Timestamp) -> Vec<Denial> {
+    let mut found: Vec<(Timestamp, Denial)> = events
         .iter()
         .filter(|e| text(e, "/reportingController") == Some(REPORTING_CONTROLLER))
         .filter(|e| text(e, "/reason") == Some(REASON_VIOLATION))

@@ -284,6 +284,9 @@ fn result(
             security.level, security.version
         )
     };
+    // A protobuf Timestamp: whole seconds, and the nanoseconds past them (never negative).
+    let second = crate::rfc3339::floor_second(context.now);
+    let nanos = context.now.duration_since(second).subsec_nanos();
     let mut entry = json!({
         "policy": context.policy.name,
         "rule": check,
@@ -293,7 +296,7 @@ fn result(
         "severity": severity_of(check),
         // When the result was found: the scan's `now`. A rescan that finds the same keeps the
         // stored report, and so its time (see `is_current`).
-        "timestamp": {"seconds": context.now.unix_timestamp(), "nanos": context.now.nanosecond()},
+        "timestamp": {"seconds": second.as_second(), "nanos": nanos},
         "scored": true,
     });
     if !message.is_empty() {

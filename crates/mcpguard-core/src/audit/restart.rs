@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use jiff::Timestamp;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
 use super::findings::{CurrentViolation, PodRef, format_time};
 
@@ -132,7 +132,7 @@ pub fn render_plan(plan: &Plan) -> String {
 }
 
 /// The merge patch `kubectl rollout restart` sends.
-pub fn restart_patch(now: OffsetDateTime) -> Value {
+pub fn restart_patch(now: Timestamp) -> Value {
     json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: format_time(now)}}}}})
 }
 

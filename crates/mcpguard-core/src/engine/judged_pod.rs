@@ -114,7 +114,7 @@ mod tests {
         f(Context {
             policy,
             runtime_classes: &StaticRuntimeClasses::default(),
-            now: time::OffsetDateTime::UNIX_EPOCH,
+            now: jiff::Timestamp::UNIX_EPOCH,
         })
     }
 

@@ -15,8 +15,8 @@ fn default_policy() -> Policy {
 }
 
 /// A fixed clock: decisions never read the real one.
-fn test_now() -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp(1_795_000_000).expect("valid timestamp")
+fn test_now() -> jiff::Timestamp {
+    jiff::Timestamp::from_second(1_795_000_000).expect("valid timestamp")
 }
 
 /// Runs `f` with a context of `policy` and no RuntimeClasses.

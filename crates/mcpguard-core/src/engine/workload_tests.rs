@@ -22,8 +22,8 @@ const MARCH_1_NOON: i64 = 1_803_902_400;
 const MARCH_1_LAST_SECOND: i64 = 1_803_945_599;
 const MARCH_2_MIDNIGHT: i64 = 1_803_945_600;
 
-fn at(timestamp: i64) -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp(timestamp).expect("valid timestamp")
+fn at(timestamp: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_second(timestamp).expect("valid timestamp")
 }
 
 fn default_policy() -> Policy {

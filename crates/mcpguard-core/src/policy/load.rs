@@ -1,6 +1,7 @@
 //! Loading and validating policy documents. Every refusal names the source, the field path
 //! and the problem, because a policy error at startup is read by a human under pressure.
 
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Affinity, PodSecurityContext, SecurityContext, Toleration};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -258,9 +259,7 @@ fn check_namespace_modes(document: &PolicyDocument) -> Result<(), FieldError> {
     Ok(())
 }
 
-fn check_exceptions(
-    document: &PolicyDocument,
-) -> Result<Vec<Option<time::OffsetDateTime>>, FieldError> {
+fn check_exceptions(document: &PolicyDocument) -> Result<Vec<Option<Timestamp>>, FieldError> {
     let known_checks: Vec<&str> = builtin_check_ids()
         .into_iter()
         .chain(document.spec.validate.rules.iter().map(|r| r.name.as_str()))
@@ -382,14 +381,23 @@ fn check_rules(document: &PolicyDocument) -> Result<CompiledRules, FieldError> {
 }
 
 /// A date is valid through the end of that day (UTC); a time is exact.
-fn parse_expiry(raw: &str) -> Option<time::OffsetDateTime> {
-    use time::format_description::well_known::Rfc3339;
-    if let Ok(at) = time::OffsetDateTime::parse(raw, &Rfc3339) {
+fn parse_expiry(raw: &str) -> Option<Timestamp> {
+    if let Some(at) = crate::rfc3339::parse(raw) {
         return Some(at);
     }
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    let date = time::Date::parse(raw, &format).ok()?;
-    Some(date.next_day()?.midnight().assume_utc())
+    let date = crate::rfc3339::parse_date(raw)?;
+    let end = date
+        .tomorrow()
+        .ok()?
+        .to_datetime(jiff::civil::Time::midnight());
+    // The first and last days jiff keeps whole in UTC start past its range: they end at its
+    // first and last instants (still before and after any `now`).
+    let clamped = if date.year() > 0 {
+        Timestamp::MAX
+    } else {
+        Timestamp::MIN
+    };
+    Some(jiff::tz::Offset::UTC.to_timestamp(end).unwrap_or(clamped))
 }
 
 /// Network peers are Kubernetes `NetworkPolicyPeer`s, held as raw JSON to be rendered.

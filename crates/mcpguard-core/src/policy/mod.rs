@@ -48,7 +48,7 @@ pub struct Policy {
     /// `validate.maxResources`, parsed once at load.
     pub ceilings: Vec<Ceiling>,
     /// `spec.exceptions[i].expires`, parsed once at load (same order as the spec).
-    pub exception_expiry: Vec<Option<time::OffsetDateTime>>,
+    pub exception_expiry: Vec<Option<jiff::Timestamp>>,
     /// `validate.rules`, compiled once at load.
     pub rules: CompiledRules,
 }

@@ -15,10 +15,10 @@ use crate::certs::{CA_VALIDITY, SERVING_VALIDITY, service_names};
 
 /// 2025-06-15T15:06:40Z.
 const T0: i64 = 1_750_000_000;
-const BACKDATE: Duration = Duration::minutes(5);
+const BACKDATE: SignedDuration = SignedDuration::from_mins(5);
 
-fn t0() -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(T0).expect("valid timestamp")
+fn t0() -> Timestamp {
+    Timestamp::from_second(T0).expect("valid timestamp")
 }
 
 fn names() -> Vec<String> {
@@ -29,7 +29,7 @@ fn settings() -> RotationSettings {
     RotationSettings::default()
 }
 
-fn run(stored: &StoredState, now: OffsetDateTime) -> Plan {
+fn run(stored: &StoredState, now: Timestamp) -> Plan {
     plan(stored, &names(), now, settings()).expect("plan succeeds")
 }
 
@@ -50,11 +50,11 @@ fn value<'a>(state: &'a StoredState, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("missing data key {key}"))
 }
 
-fn rfc3339(at: OffsetDateTime) -> String {
-    at.format(&Rfc3339).expect("formats")
+fn rfc3339(at: Timestamp) -> String {
+    crate::rfc3339::format(at).expect("formats")
 }
 
-fn stamped(phase: &str, at: OffsetDateTime) -> BTreeMap<String, String> {
+fn stamped(phase: &str, at: Timestamp) -> BTreeMap<String, String> {
     BTreeMap::from([
         (ANNOTATION_PHASE.to_owned(), phase.to_owned()),
         (ANNOTATION_SINCE.to_owned(), rfc3339(at)),
@@ -65,15 +65,15 @@ fn info(pem: &str) -> CertInfo {
     cert_info(pem).expect("certificate parses")
 }
 
-fn unix(at: OffsetDateTime) -> UnixTime {
+fn unix(at: Timestamp) -> UnixTime {
     UnixTime::since_unix_epoch(std::time::Duration::from_secs(
-        u64::try_from(at.unix_timestamp()).expect("after 1970"),
+        u64::try_from(at.as_second()).expect("after 1970"),
     ))
 }
 
 /// Verifies `serving_pem` as kube-apiserver would: `ca_pem` as the only root, the Service's
 /// DNS name, at time `at`.
-fn verify(serving_pem: &str, ca_pem: &str, at: OffsetDateTime) -> Result<(), rustls::Error> {
+fn verify(serving_pem: &str, ca_pem: &str, at: Timestamp) -> Result<(), rustls::Error> {
     let mut roots = RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).expect("CA PEM"))
@@ -101,23 +101,23 @@ fn issuer_is_subject_of(serving_pem: &str, ca_pem: &str) -> bool {
 
 /// A serving certificate issued at `issued`: the Service's names, a year of validity from
 /// `issued` (backdated five minutes), signed by `ca_pem`.
-fn assert_serving(serving_pem: &str, ca_pem: &str, issued: OffsetDateTime) {
+fn assert_serving(serving_pem: &str, ca_pem: &str, issued: Timestamp) {
     let serving = info(serving_pem);
     assert_eq!(serving.dns_names, names());
     assert_eq!(serving.not_before, issued - BACKDATE);
     assert_eq!(serving.not_after, issued + SERVING_VALIDITY);
     // The validity is a year from `now`, within the backdating slack either way.
-    let lifetime = serving.not_after - issued;
+    let lifetime = serving.not_after.duration_since(issued);
     assert!(
         lifetime >= SERVING_VALIDITY - BACKDATE && lifetime <= SERVING_VALIDITY + BACKDATE,
         "{lifetime}"
     );
     assert!(issuer_is_subject_of(serving_pem, ca_pem));
-    verify(serving_pem, ca_pem, issued + Duration::minutes(1))
+    verify(serving_pem, ca_pem, issued + SignedDuration::from_mins(1))
         .expect("serving certificate chains to the CA");
 }
 
-fn assert_ca(ca_pem: &str, issued: OffsetDateTime) {
+fn assert_ca(ca_pem: &str, issued: Timestamp) {
     let ca = info(ca_pem);
     assert_eq!(ca.not_before, issued - BACKDATE);
     assert_eq!(ca.not_after, issued + CA_VALIDITY);
@@ -125,12 +125,12 @@ fn assert_ca(ca_pem: &str, issued: OffsetDateTime) {
 }
 
 /// What a first pass writes at `now`.
-fn fresh_state(now: OffsetDateTime) -> StoredState {
+fn fresh_state(now: Timestamp) -> StoredState {
     written(&run(&StoredState::default(), now))
 }
 
 /// `fresh_state(t0)` whose serving certificate was last renewed (by the same CA) at `renewed`.
-fn renewed_state(renewed: OffsetDateTime) -> StoredState {
+fn renewed_state(renewed: Timestamp) -> StoredState {
     let stored = fresh_state(t0());
     let mut state = stored.clone();
     let issued = certs::issue_serving(
@@ -147,20 +147,20 @@ fn renewed_state(renewed: OffsetDateTime) -> StoredState {
 }
 
 /// The first instant at which the t0 CA is inside `ca_renew_before`.
-fn ca_window() -> OffsetDateTime {
+fn ca_window() -> Timestamp {
     t0() + CA_VALIDITY - settings().ca_renew_before
 }
 
 /// A CA rotation started at `ca_window()`: (state before, state written, time).
-fn published() -> (StoredState, StoredState, OffsetDateTime) {
+fn published() -> (StoredState, StoredState, Timestamp) {
     let at = ca_window();
-    let before = renewed_state(at - Duration::days(10));
+    let before = renewed_state(at - SignedDuration::from_hours(10 * 24));
     let after = written(&run(&before, at));
     (before, after, at)
 }
 
 /// The serving certificate switched one propagation wait after `published()`.
-fn switched() -> (StoredState, StoredState, OffsetDateTime) {
+fn switched() -> (StoredState, StoredState, Timestamp) {
     let (_, published, at) = published();
     let at = at + settings().propagation_wait;
     let switched = written(&run(&published, at));
@@ -227,7 +227,7 @@ fn garbage_pem_gets_fresh_certificates() {
             .collect(),
         annotations: stamped("stable", t0()),
     };
-    let now = t0() + Duration::hours(1);
+    let now = t0() + SignedDuration::from_hours(1);
     let plan = run(&garbage, now);
     assert_eq!(plan.reason, "stored certificate does not parse");
     let state = written(&plan);
@@ -255,9 +255,12 @@ fn garbage_pem_gets_fresh_certificates() {
 
 #[test]
 fn expired_ca_gets_fresh_certificates() {
-    let stored = renewed_state(t0() + CA_VALIDITY - Duration::days(100));
+    let stored = renewed_state(t0() + CA_VALIDITY - SignedDuration::from_hours(100 * 24));
     // The instant the CA's notAfter is reached, and later.
-    for now in [t0() + CA_VALIDITY, t0() + CA_VALIDITY + Duration::days(3)] {
+    for now in [
+        t0() + CA_VALIDITY,
+        t0() + CA_VALIDITY + SignedDuration::from_hours(3 * 24),
+    ] {
         let plan = run(&stored, now);
         assert_eq!(plan.reason, "CA expired");
         let state = written(&plan);
@@ -270,7 +273,7 @@ fn expired_ca_gets_fresh_certificates() {
         assert_serving(value(&state, KEY_TLS_CERT), ca, now);
     }
     // One second before, it is still rotated seamlessly, not replaced.
-    let plan = run(&stored, t0() + CA_VALIDITY - Duration::seconds(1));
+    let plan = run(&stored, t0() + CA_VALIDITY - SignedDuration::from_secs(1));
     assert_eq!(plan.reason, "CA nears expiry: publishing the next CA");
 }
 
@@ -279,7 +282,11 @@ fn expired_ca_gets_fresh_certificates() {
 #[test]
 fn current_certificate_needs_no_write() {
     let stored = fresh_state(t0());
-    for now in [t0(), t0() + Duration::days(1), t0() + Duration::days(200)] {
+    for now in [
+        t0(),
+        t0() + SignedDuration::from_hours(24),
+        t0() + SignedDuration::from_hours(200 * 24),
+    ] {
         let plan = run(&stored, now);
         assert_eq!(
             plan,
@@ -299,8 +306,8 @@ fn serving_certificate_in_renew_window_is_reissued_by_the_same_ca() {
     // At the first instant of the window, deep inside it, and after expiry.
     for now in [
         window,
-        window + Duration::days(20),
-        t0() + SERVING_VALIDITY + Duration::days(1),
+        window + SignedDuration::from_hours(20 * 24),
+        t0() + SERVING_VALIDITY + SignedDuration::from_hours(24),
     ] {
         let plan = run(&stored, now);
         assert_eq!(
@@ -323,7 +330,8 @@ fn serving_certificate_in_renew_window_is_reissued_by_the_same_ca() {
 #[test]
 fn serving_certificate_just_outside_renew_window_is_kept() {
     let stored = fresh_state(t0());
-    let now = t0() + SERVING_VALIDITY - settings().serving_renew_before - Duration::seconds(1);
+    let now =
+        t0() + SERVING_VALIDITY - settings().serving_renew_before - SignedDuration::from_secs(1);
     let plan = run(&stored, now);
     assert_eq!(plan.reason, "certificate is current");
     assert_eq!(plan.secret, None);
@@ -333,13 +341,19 @@ fn serving_certificate_just_outside_renew_window_is_kept() {
 #[test]
 fn short_settings_move_the_renew_window() {
     let short = RotationSettings {
-        serving_renew_before: Duration::days(364),
-        ca_renew_before: Duration::days(30),
-        propagation_wait: Duration::seconds(10),
+        serving_renew_before: SignedDuration::from_hours(364 * 24),
+        ca_renew_before: SignedDuration::from_hours(30 * 24),
+        propagation_wait: SignedDuration::from_secs(10),
     };
     let stored = fresh_state(t0());
-    let edge = t0() + Duration::days(1);
-    let kept = plan(&stored, &names(), edge - Duration::seconds(1), short).expect("plan");
+    let edge = t0() + SignedDuration::from_hours(24);
+    let kept = plan(
+        &stored,
+        &names(),
+        edge - SignedDuration::from_secs(1),
+        short,
+    )
+    .expect("plan");
     assert_eq!(kept.secret, None);
     let renewed = plan(&stored, &names(), edge, short).expect("plan");
     assert_eq!(
@@ -361,7 +375,7 @@ fn changed_service_names_reissue_the_serving_certificate() {
         written(&plan(&StoredState::default(), &old_names, now, settings()).expect("plan"));
     assert_eq!(info(value(&stored, KEY_TLS_CERT)).dns_names, old_names);
 
-    let later = now + Duration::days(2);
+    let later = now + SignedDuration::from_hours(2 * 24);
     let plan = run(&stored, later);
     assert_eq!(
         plan.reason,
@@ -383,8 +397,8 @@ fn changed_service_names_reissue_the_serving_certificate() {
 
 #[test]
 fn ca_just_outside_its_renew_window_is_kept() {
-    let at = ca_window() - Duration::seconds(1);
-    let stored = renewed_state(ca_window() - Duration::days(10));
+    let at = ca_window() - SignedDuration::from_secs(1);
+    let stored = renewed_state(ca_window() - SignedDuration::from_hours(10 * 24));
     let plan = run(&stored, at);
     assert_eq!(
         plan,
@@ -450,8 +464,8 @@ fn ca_published_waits_for_propagation() {
     ]);
     for now in [
         at,
-        at + Duration::minutes(1),
-        at + settings().propagation_wait - Duration::seconds(1),
+        at + SignedDuration::from_mins(1),
+        at + settings().propagation_wait - SignedDuration::from_secs(1),
     ] {
         assert_eq!(
             run(&published, now),
@@ -467,7 +481,7 @@ fn ca_published_waits_for_propagation() {
 #[test]
 fn a_restarted_wait_counts_from_the_restart() {
     let (_, published, at) = published();
-    let restart = at + Duration::minutes(2);
+    let restart = at + SignedDuration::from_mins(2);
     let restarted = restart_wait(&published, restart).expect("ca-published waits");
     assert_eq!(
         restarted.data, published.data,
@@ -497,7 +511,10 @@ fn a_restarted_wait_counts_from_the_restart() {
 #[test]
 fn a_stable_state_has_no_wait_to_restart() {
     let state = fresh_state(t0());
-    assert_eq!(restart_wait(&state, t0() + Duration::days(1)), None);
+    assert_eq!(
+        restart_wait(&state, t0() + SignedDuration::from_hours(24)),
+        None
+    );
 }
 
 #[test]
@@ -554,8 +571,8 @@ fn serving_switched_waits_for_every_replica() {
     ]);
     for now in [
         at,
-        at + Duration::minutes(2),
-        at + settings().propagation_wait - Duration::seconds(1),
+        at + SignedDuration::from_mins(2),
+        at + settings().propagation_wait - SignedDuration::from_secs(1),
     ] {
         assert_eq!(
             run(&switched, now),
@@ -588,7 +605,7 @@ fn serving_switched_after_the_wait_drops_the_previous_ca() {
     }
     assert_eq!(stable.annotations, stamped("stable", now));
     // And from there on it is an ordinary stable state under the new CA.
-    let later = now + Duration::days(30);
+    let later = now + SignedDuration::from_hours(30 * 24);
     assert_eq!(
         run(&stable, later),
         Plan {
@@ -611,7 +628,7 @@ fn ca_published_without_its_next_ca_starts_fresh() {
         for key in missing {
             lost.data.remove(*key);
         }
-        let now = at + Duration::minutes(1);
+        let now = at + SignedDuration::from_mins(1);
         let plan = run(&lost, now);
         assert_eq!(plan.reason, "CA rotation lost its next CA", "{missing:?}");
         let state = written(&plan);
@@ -630,11 +647,11 @@ fn ca_published_without_its_next_ca_starts_fresh() {
 #[test]
 fn every_write_fed_back_at_the_same_now_writes_nothing() {
     let stored = fresh_state(t0());
-    let renew = t0() + SERVING_VALIDITY - Duration::days(1);
+    let renew = t0() + SERVING_VALIDITY - SignedDuration::from_hours(24);
     let (_, published, published_at) = published();
     let (_, switched, switched_at) = switched();
     let dropped_at = switched_at + settings().propagation_wait;
-    let cases: Vec<(&str, StoredState, OffsetDateTime)> = vec![
+    let cases: Vec<(&str, StoredState, Timestamp)> = vec![
         ("fresh", StoredState::default(), t0()),
         ("reissue", stored.clone(), renew),
         (
@@ -654,11 +671,11 @@ fn every_write_fed_back_at_the_same_now_writes_nothing() {
                 );
                 other
             },
-            t0() + Duration::days(3),
+            t0() + SignedDuration::from_hours(3 * 24),
         ),
         (
             "publish",
-            renewed_state(ca_window() - Duration::days(10)),
+            renewed_state(ca_window() - SignedDuration::from_hours(10 * 24)),
             published_at,
         ),
         ("switch", published, switched_at),
@@ -714,7 +731,7 @@ fn rotation_with_lost_since_annotation_restarts_its_wait_and_progresses() {
                 None => lost.annotations.remove(ANNOTATION_SINCE),
                 Some(bad) => lost.annotations.insert(ANNOTATION_SINCE.into(), bad.into()),
             };
-            let now = start + Duration::days(1);
+            let now = start + SignedDuration::from_hours(24);
             let first = run(&lost, now);
             let mut restamped = state.clone();
             restamped.annotations = stamped(phase, now);
@@ -728,7 +745,7 @@ fn rotation_with_lost_since_annotation_restarts_its_wait_and_progresses() {
                 "{phase}, since {since:?}"
             );
             assert_eq!(run(&restamped, now).secret, None, "{phase}: idempotent");
-            let waiting = run(&restamped, now + wait - Duration::seconds(1));
+            let waiting = run(&restamped, now + wait - SignedDuration::from_secs(1));
             assert_eq!(waiting.secret, None, "{phase}: waits again");
             assert_eq!(waiting.ca_bundle, bundle);
             let next = run(&restamped, now + wait);
@@ -750,8 +767,8 @@ fn unusable_stored_key_gets_fresh_certificates() {
     let stored = fresh_state(t0());
     let garbage = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".to_owned();
     let other_key = value(&fresh_state(t0()), KEY_TLS_KEY).to_owned();
-    let current = t0() + Duration::hours(1);
-    let renew = t0() + SERVING_VALIDITY - Duration::days(1);
+    let current = t0() + SignedDuration::from_hours(1);
+    let renew = t0() + SERVING_VALIDITY - SignedDuration::from_hours(24);
     let mut failures = Vec::new();
     for (key, what, replacement, now) in [
         (KEY_TLS_KEY, "garbage", &garbage, current),

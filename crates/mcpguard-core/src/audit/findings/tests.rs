@@ -2,20 +2,18 @@
 //! and the table layout. Whole reports are checked end to end in tests/audit_cli.rs.
 
 use serde_json::json;
-use time::Duration;
-use time::format_description::well_known::Rfc3339;
 
 use super::*;
 
 #[test]
 fn since_accepts_units_and_combinations() {
-    assert_eq!(parse_since("24h"), Ok(Duration::hours(24)));
-    assert_eq!(parse_since("7d"), Ok(Duration::days(7)));
-    assert_eq!(parse_since("30m"), Ok(Duration::minutes(30)));
-    assert_eq!(parse_since("90s"), Ok(Duration::seconds(90)));
-    assert_eq!(parse_since("2w"), Ok(Duration::weeks(2)));
-    assert_eq!(parse_since("1h30m"), Ok(Duration::minutes(90)));
-    assert_eq!(parse_since(" 1d "), Ok(Duration::days(1)));
+    assert_eq!(parse_since("24h"), Ok(SignedDuration::from_hours(24)));
+    assert_eq!(parse_since("7d"), Ok(SignedDuration::from_hours(7 * 24)));
+    assert_eq!(parse_since("30m"), Ok(SignedDuration::from_mins(30)));
+    assert_eq!(parse_since("90s"), Ok(SignedDuration::from_secs(90)));
+    assert_eq!(parse_since("2w"), Ok(SignedDuration::from_hours(2 * 168)));
+    assert_eq!(parse_since("1h30m"), Ok(SignedDuration::from_mins(90)));
+    assert_eq!(parse_since(" 1d "), Ok(SignedDuration::from_hours(24)));
 }
 
 #[test]
@@ -46,7 +44,7 @@ fn since_rejects_bad_values_with_a_clear_error() {
 
 #[test]
 fn event_time_prefers_series_then_event_time_then_creation() {
-    let at = |s: &str| OffsetDateTime::parse(s, &Rfc3339).expect("time");
+    let at = |s: &str| crate::rfc3339::parse(s).expect("time");
     let event = json!({
         "metadata": {"creationTimestamp": "2025-06-01T00:00:00Z"},
         "eventTime": "2025-06-02T00:00:00.000000Z",
@@ -66,7 +64,7 @@ fn event_time_prefers_series_then_event_time_then_creation() {
 
 #[test]
 fn format_time_is_utc_to_the_second() {
-    let at = OffsetDateTime::parse("2025-06-15T17:06:40.987654+02:00", &Rfc3339).expect("time");
+    let at = crate::rfc3339::parse("2025-06-15T17:06:40.987654+02:00").expect("time");
     assert_eq!(format_time(at), "2025-06-15T15:06:40Z");
 }
 

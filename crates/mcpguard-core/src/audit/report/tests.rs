@@ -43,8 +43,8 @@ const PSS_CHECKS: [&str; 15] = [
 const ESCALATION: &str = "allowPrivilegeEscalation != false (container \"app\" must set securityContext.allowPrivilegeEscalation=false)";
 const CAPABILITIES: &str = "unrestricted capabilities (container \"app\" must set securityContext.capabilities.drop=[\"ALL\"])";
 
-fn now() -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp(1_795_000_000).expect("valid timestamp")
+fn now() -> jiff::Timestamp {
+    jiff::Timestamp::from_second(1_795_000_000).expect("valid timestamp")
 }
 
 fn default_policy() -> Policy {
@@ -711,7 +711,7 @@ fn a_rescan_at_a_later_time_that_finds_the_same_is_current() {
         Context {
             policy: &policy,
             runtime_classes: &classes,
-            now: now() + time::Duration::new(3600, 123_456_789),
+            now: now() + jiff::SignedDuration::new(3600, 123_456_789),
         },
     )
     .expect("a report");

@@ -1,8 +1,8 @@
 //! The `--apply-policy` plan: each Deployment once, failing templates held back, pods that
 //! cannot be rolled named with why, and the patch `kubectl rollout restart` sends.
 
+use jiff::Timestamp;
 use serde_json::json;
-use time::OffsetDateTime;
 
 use super::*;
 
@@ -63,7 +63,7 @@ fn plan_with_nothing_to_restart_says_so() {
 
 #[test]
 fn restart_patch_is_what_kubectl_rollout_restart_sends() {
-    let now = OffsetDateTime::from_unix_timestamp(1_750_000_000).expect("time");
+    let now = Timestamp::from_second(1_750_000_000).expect("time");
     assert_eq!(
         restart_patch(now),
         json!({"spec": {"template": {"metadata": {"annotations": {

@@ -82,7 +82,7 @@ fn render_with_config(
     let context = Context {
         policy,
         runtime_classes: &classes,
-        now: time::macros::datetime!(2025-06-01 0:00 UTC),
+        now: "2025-06-01T00:00:00Z".parse().expect("a timestamp"),
     };
     render(server, context, secrets, config_maps)
 }
