@@ -249,21 +249,39 @@ async fn a_service_name_host_is_served_and_an_unlisted_host_refused() {
     assert_eq!(response.text().await.unwrap(), "Host is not allowed");
 }
 
-fn typescript_sdk() -> Option<String> {
+/// A global npm package's directory, or `None` (after failing, unless skipping is allowed)
+/// when node, npm or the package is missing.
+fn npm_package(package: &str) -> Option<String> {
     if !external_tools::tool_available("node") || !external_tools::tool_available("npm") {
         return None;
     }
     let root = Command::new("npm").args(["root", "-g"]).output().ok()?;
-    let sdk = format!(
-        "{}/@modelcontextprotocol/sdk",
-        String::from_utf8_lossy(&root.stdout).trim()
-    );
-    if std::path::Path::new(&sdk).join("package.json").is_file() {
-        Some(sdk)
+    let dir = format!("{}/{package}", String::from_utf8_lossy(&root.stdout).trim());
+    if std::path::Path::new(&dir).join("package.json").is_file() {
+        Some(dir)
     } else {
-        skip_or_fail("the TypeScript SDK (npm install -g @modelcontextprotocol/sdk)");
+        skip_or_fail(&format!("{package} (npm install -g {package})"));
         None
     }
+}
+
+/// Runs a node script with `args`, failing with its output (and the bridge's log) unless it
+/// succeeds; its stdout lines.
+fn run_node(script: &str, args: &[&str], bridge: &Bridge) -> Vec<String> {
+    let output = Command::new("node")
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{script} failed:\n{stdout}\n{}\nbridge log:\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        bridge.log()
+    );
+    stdout.lines().map(str::to_owned).collect()
 }
 
 #[test]
@@ -271,32 +289,47 @@ fn typescript_sdk_over_2025_11_25_sessions_with_progress_two_clients_and_delete(
     if !sdk_available() {
         return;
     }
-    let Some(sdk) = typescript_sdk() else { return };
+    let Some(sdk) = npm_package("@modelcontextprotocol/sdk") else {
+        return;
+    };
     let bridge = Bridge::start(&[], &[EVERYTHING, "stdio"]);
-    let output = Command::new("node")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/bridge/ts_client.mjs"
-        ))
-        .args([&sdk, &bridge.url])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "ts_client.mjs failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let mut lines: Vec<&str> = stdout.lines().collect();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bridge/ts_client.mjs");
+    let mut lines = run_node(script, &[&sdk, &bridge.url], &bridge);
     lines[1..3].sort_unstable();
     assert_eq!(
         lines,
         ["[single] ok", "[first] ok", "[second] ok", "ALL OK"],
-        "{stdout}"
     );
     let log = bridge.wait_for_log("bridge session deleted by the client");
     assert_eq!(log.matches("bridge session started").count(), 3, "{log}");
+}
+
+#[test]
+fn typescript_sdk_v2_over_2026_07_28_stateless_with_an_elicitation_round() {
+    if !sdk_available() {
+        return;
+    }
+    let Some(client) = npm_package("@modelcontextprotocol/client") else {
+        return;
+    };
+    let bridge = Bridge::start(&[], &[EVERYTHING, "stdio"]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bridge/ts2_client.mjs");
+    let mut lines = run_node(script, &[&client, &bridge.url], &bridge);
+    lines[1..3].sort_unstable();
+    assert_eq!(
+        lines,
+        [
+            "[single] ok",
+            "[first] ok",
+            "[second] ok",
+            "[elicitation] ok",
+            "ALL OK"
+        ],
+    );
+    // Every client was stateless, on the one shared child the bridge initialized.
+    let log = bridge.log();
+    assert_eq!(log.matches("bridge child started").count(), 1, "{log}");
+    assert!(!log.contains("bridge session started"), "{log}");
 }
 
 // ---- failure cases, over raw HTTP, with the fake server ----
