@@ -33,62 +33,100 @@ pub(crate) static CHECK: Check = Check {
     }],
 };
 
-/// The non-empty hosts a container's probes and lifecycle handlers name.
-fn hosts<'a>(c: &ContainerView<'a>) -> impl Iterator<Item = &'a str> {
-    let probes = [c.liveness_probe, c.readiness_probe, c.startup_probe]
-        .into_iter()
-        .flatten()
-        .map(|p| (p.http_get.as_ref(), p.tcp_socket.as_ref()));
+/// The non-empty hosts a container's probes and lifecycle handlers name, each with the path
+/// of its field in the container (`livenessProbe.httpGet.host`).
+fn hosts<'a>(c: &ContainerView<'a>) -> Vec<(&'static str, &'a str)> {
     let lifecycle = c.lifecycle;
-    let handlers = [
-        lifecycle.and_then(|l| l.post_start.as_ref()),
-        lifecycle.and_then(|l| l.pre_stop.as_ref()),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|h| (h.http_get.as_ref(), h.tcp_socket.as_ref()));
-    probes
-        .chain(handlers)
-        .flat_map(
-            |(http, tcp): (Option<&'a HTTPGetAction>, Option<&'a TCPSocketAction>)| {
-                [
-                    http.and_then(|a| a.host.as_deref()),
-                    tcp.and_then(|a| a.host.as_deref()),
-                ]
-            },
-        )
-        .flatten()
-        .filter(|h| !h.is_empty())
+    let actions: [(
+        &'static str,
+        &'static str,
+        Option<&'a HTTPGetAction>,
+        Option<&'a TCPSocketAction>,
+    ); 5] = [
+        (
+            "livenessProbe.httpGet.host",
+            "livenessProbe.tcpSocket.host",
+            c.liveness_probe.and_then(|p| p.http_get.as_ref()),
+            c.liveness_probe.and_then(|p| p.tcp_socket.as_ref()),
+        ),
+        (
+            "readinessProbe.httpGet.host",
+            "readinessProbe.tcpSocket.host",
+            c.readiness_probe.and_then(|p| p.http_get.as_ref()),
+            c.readiness_probe.and_then(|p| p.tcp_socket.as_ref()),
+        ),
+        (
+            "startupProbe.httpGet.host",
+            "startupProbe.tcpSocket.host",
+            c.startup_probe.and_then(|p| p.http_get.as_ref()),
+            c.startup_probe.and_then(|p| p.tcp_socket.as_ref()),
+        ),
+        (
+            "lifecycle.postStart.httpGet.host",
+            "lifecycle.postStart.tcpSocket.host",
+            lifecycle
+                .and_then(|l| l.post_start.as_ref())
+                .and_then(|h| h.http_get.as_ref()),
+            lifecycle
+                .and_then(|l| l.post_start.as_ref())
+                .and_then(|h| h.tcp_socket.as_ref()),
+        ),
+        (
+            "lifecycle.preStop.httpGet.host",
+            "lifecycle.preStop.tcpSocket.host",
+            lifecycle
+                .and_then(|l| l.pre_stop.as_ref())
+                .and_then(|h| h.http_get.as_ref()),
+            lifecycle
+                .and_then(|l| l.pre_stop.as_ref())
+                .and_then(|h| h.tcp_socket.as_ref()),
+        ),
+    ];
+    actions
+        .into_iter()
+        .flat_map(|(http_field, tcp_field, http, tcp)| {
+            [
+                (http_field, http.and_then(|a| a.host.as_deref())),
+                (tcp_field, tcp.and_then(|a| a.host.as_deref())),
+            ]
+        })
+        .filter_map(|(field, host)| host.filter(|h| !h.is_empty()).map(|h| (field, h)))
+        .collect()
 }
 
 fn host_probes_and_host_lifecycle_1_34(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
     // PSA collects both containers and hosts into sorted sets.
     let mut bad_containers = BTreeSet::new();
     let mut forbidden = BTreeSet::new();
+    let mut fields = Vec::new();
     for c in super::util::containers(spec) {
-        for host in hosts(&c) {
+        for (field, host) in hosts(&c) {
             bad_containers.insert(c.name);
             forbidden.insert(host);
+            fields.push(c.path(field));
         }
     }
     if bad_containers.is_empty() {
         return None;
     }
-    Some(Violation::new(
-        "probe or lifecycle host",
-        format!(
-            "{} {} {} {} {}",
-            pluralize("container", "containers", bad_containers.len()),
-            join_quote(&bad_containers),
-            pluralize("uses", "use", bad_containers.len()),
-            pluralize(
-                "probe or lifecycle host",
-                "probe or lifecycle hosts",
-                forbidden.len()
+    Some(
+        Violation::new(
+            "probe or lifecycle host",
+            format!(
+                "{} {} {} {} {}",
+                pluralize("container", "containers", bad_containers.len()),
+                join_quote(&bad_containers),
+                pluralize("uses", "use", bad_containers.len()),
+                pluralize(
+                    "probe or lifecycle host",
+                    "probe or lifecycle hosts",
+                    forbidden.len()
+                ),
+                join_quote(&forbidden)
             ),
-            join_quote(&forbidden)
-        ),
-    ))
+        )
+        .with_fields(fields),
+    )
 }
 
 #[cfg(test)]
@@ -163,5 +201,21 @@ mod tests {
         );
         assert_eq!(run(ID, B, v(34), p.clone()), want);
         assert_eq!(run(ID, R, v(34), p), want);
+    }
+
+    #[test]
+    fn names_the_host_field_of_the_probe_that_sets_one() {
+        let p = json!({"spec": {"containers": [
+            {"name": "ok", "livenessProbe": {"httpGet": {"port": 80}}},
+            {"name": "bad", "readinessProbe": {"tcpSocket": {"port": 80, "host": "10.0.0.1"}}},
+        ]}});
+        assert_eq!(
+            fields(ID, B, v(34), p),
+            [["containers[1].readinessProbe.tcpSocket.host"]]
+        );
+        let p = json!({"spec": {"containers": [
+            {"name": "ok", "livenessProbe": {"httpGet": {"port": 80, "host": ""}}},
+        ]}});
+        assert!(fields(ID, B, v(34), p).is_empty());
     }
 }

@@ -36,23 +36,29 @@ pub(crate) static CHECK: Check = Check {
 
 fn run_as_user_1_23(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
     let mut bad_setters = Vec::new();
+    let mut fields = Vec::new();
     if spec.security_context.as_ref().and_then(|sc| sc.run_as_user) == Some(0) {
         bad_setters.push("pod".to_string());
+        fields.push("securityContext.runAsUser".to_owned());
     }
-    let bad_containers: Vec<&str> = containers(spec)
+    let bad: Vec<_> = containers(spec)
         .filter(|c| c.security_context.and_then(|sc| sc.run_as_user) == Some(0))
-        .map(|c| c.name)
         .collect();
+    fields.extend(bad.iter().map(|c| c.path("securityContext.runAsUser")));
+    let bad_containers: Vec<&str> = bad.iter().map(|c| c.name).collect();
     if !bad_containers.is_empty() {
         bad_setters.push(containers_phrase(&bad_containers));
     }
     if bad_setters.is_empty() {
         return None;
     }
-    Some(Violation::new(
-        "runAsUser=0",
-        format!("{} must not set runAsUser=0", bad_setters.join(" and ")),
-    ))
+    Some(
+        Violation::new(
+            "runAsUser=0",
+            format!("{} must not set runAsUser=0", bad_setters.join(" and ")),
+        )
+        .with_fields(fields),
+    )
 }
 
 /// UID 0 in a user namespace is not root on the host. Before v1.35 this

@@ -41,6 +41,9 @@ pub(crate) static CHECK: Check = Check {
 fn seccomp_profile_restricted_1_19(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
     let mut bad_setters = Vec::new();
     let mut bad_values = BTreeSet::new();
+    // The profiles of a forbidden type; and, when none is, the container fields left unset.
+    let mut explicit_fields = Vec::new();
+    let mut implicit_fields = Vec::new();
     let mut pod_set = false;
 
     let pod_profile = spec
@@ -53,6 +56,7 @@ fn seccomp_profile_restricted_1_19(_: &ObjectMeta, spec: &PodSpec) -> Option<Vio
         } else {
             bad_setters.push("pod".to_string());
             bad_values.insert(p.type_.as_str());
+            explicit_fields.push("securityContext.seccompProfile.type".to_owned());
         }
     }
 
@@ -67,9 +71,13 @@ fn seccomp_profile_restricted_1_19(_: &ObjectMeta, spec: &PodSpec) -> Option<Vio
             Some(p) if !valid_seccomp_type(&p.type_) => {
                 explicitly_bad.push(c.name);
                 bad_values.insert(p.type_.as_str());
+                explicit_fields.push(c.path("securityContext.seccompProfile.type"));
             }
             Some(_) => {}
-            None if !pod_set => implicitly_bad.push(c.name),
+            None if !pod_set => {
+                implicitly_bad.push(c.name);
+                implicit_fields.push(c.path("securityContext.seccompProfile"));
+            }
             None => {}
         }
     }
@@ -77,23 +85,29 @@ fn seccomp_profile_restricted_1_19(_: &ObjectMeta, spec: &PodSpec) -> Option<Vio
         bad_setters.push(containers_phrase(&explicitly_bad));
     }
     if !bad_setters.is_empty() {
-        return Some(Violation::new(
-            "seccompProfile",
-            format!(
-                "{} must not set securityContext.seccompProfile.type to {}",
-                bad_setters.join(" and "),
-                join_quote(&bad_values)
-            ),
-        ));
+        return Some(
+            Violation::new(
+                "seccompProfile",
+                format!(
+                    "{} must not set securityContext.seccompProfile.type to {}",
+                    bad_setters.join(" and "),
+                    join_quote(&bad_values)
+                ),
+            )
+            .with_fields(explicit_fields),
+        );
     }
     if !implicitly_bad.is_empty() {
-        return Some(Violation::new(
-            "seccompProfile",
-            format!(
-                r#"pod or {} must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost""#,
-                containers_phrase(&implicitly_bad)
-            ),
-        ));
+        return Some(
+            Violation::new(
+                "seccompProfile",
+                format!(
+                    r#"pod or {} must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost""#,
+                    containers_phrase(&implicitly_bad)
+                ),
+            )
+            .with_fields(implicit_fields),
+        );
     }
     None
 }
