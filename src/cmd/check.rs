@@ -10,7 +10,8 @@ use serde_json::Value;
 
 use super::check_changes::{Change, changes_of};
 use super::check_output;
-pub use super::check_report::{ObjectReport, ReportedViolation, Verdict};
+use super::check_report::ReportedViolation;
+pub use super::check_report::{ObjectReport, Verdict};
 use super::inputs::{InputError, Inputs, load_policy_set, read_inputs, write_stdout};
 use crate::cmd::args::{CheckArgs, MutateArgs, ObjectsFormat, OutputFormat};
 use mcpguard_core::admission;
@@ -548,7 +549,7 @@ pub fn render_text(reports: &[ObjectReport]) -> String {
         out.push_str(&text_line(report));
         out.push('\n');
         for violation in &report.violations {
-            out.push_str(&format!("  - {}: {}\n", violation.check, **violation));
+            out.push_str(&format!("  - {}: {violation}\n", violation.check));
             for field in &violation.fields {
                 out.push_str(&format!(
                     "    at {}:{}:{} {}\n",

@@ -126,7 +126,7 @@ pub fn sarif(reports: &[ObjectReport]) -> Result<String, String> {
                 for violation in &report.violations {
                     result(
                         &violation.check,
-                        format!("{subject}: {}", **violation),
+                        format!("{subject}: {violation}"),
                         violation_locations(report, violation),
                     );
                 }
@@ -213,7 +213,7 @@ pub fn junit(reports: &[ObjectReport]) -> String {
                     .violations
                     .iter()
                     .map(|v| {
-                        let mut detail = format!("{}: {}\n", v.check, **v);
+                        let mut detail = format!("{}: {v}\n", v.check);
                         for field in v.fields.iter().filter(|_| report.template.is_none()) {
                             detail.push_str(&format!(
                                 "  at {}:{}:{} {}\n",

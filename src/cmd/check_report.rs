@@ -72,6 +72,13 @@ impl From<Violation> for ReportedViolation {
     }
 }
 
+/// As the violation says it: `reason (detail)`.
+impl std::fmt::Display for ReportedViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.violation.fmt(f)
+    }
+}
+
 impl std::ops::Deref for ReportedViolation {
     type Target = Violation;
 

@@ -17,7 +17,9 @@
 
 use std::collections::BTreeSet;
 
-use k8s_openapi::api::core::v1::{HTTPGetAction, PodSpec, TCPSocketAction};
+use k8s_openapi::api::core::v1::{
+    HTTPGetAction, LifecycleHandler, PodSpec, Probe, TCPSocketAction,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::util::{ContainerView, Violation, join_quote, pluralize};
@@ -35,64 +37,50 @@ pub(crate) static CHECK: Check = Check {
 
 /// The non-empty hosts a container's probes and lifecycle handlers name, each with the path
 /// of its field in the container (`livenessProbe.httpGet.host`).
-fn hosts<'a>(c: &ContainerView<'a>) -> Vec<(&'static str, &'a str)> {
+fn hosts<'a>(c: &ContainerView<'a>) -> Vec<(String, &'a str)> {
+    let probe = |p: Option<&'a Probe>| {
+        (
+            p.and_then(|p| p.http_get.as_ref()),
+            p.and_then(|p| p.tcp_socket.as_ref()),
+        )
+    };
+    let handler = |h: Option<&'a LifecycleHandler>| {
+        (
+            h.and_then(|h| h.http_get.as_ref()),
+            h.and_then(|h| h.tcp_socket.as_ref()),
+        )
+    };
     let lifecycle = c.lifecycle;
-    let actions: [(
-        &'static str,
-        &'static str,
-        Option<&'a HTTPGetAction>,
-        Option<&'a TCPSocketAction>,
-    ); 5] = [
+    let actions: [(&str, Actions<'a>); 5] = [
+        ("livenessProbe", probe(c.liveness_probe)),
+        ("readinessProbe", probe(c.readiness_probe)),
+        ("startupProbe", probe(c.startup_probe)),
         (
-            "livenessProbe.httpGet.host",
-            "livenessProbe.tcpSocket.host",
-            c.liveness_probe.and_then(|p| p.http_get.as_ref()),
-            c.liveness_probe.and_then(|p| p.tcp_socket.as_ref()),
+            "lifecycle.postStart",
+            handler(lifecycle.and_then(|l| l.post_start.as_ref())),
         ),
         (
-            "readinessProbe.httpGet.host",
-            "readinessProbe.tcpSocket.host",
-            c.readiness_probe.and_then(|p| p.http_get.as_ref()),
-            c.readiness_probe.and_then(|p| p.tcp_socket.as_ref()),
-        ),
-        (
-            "startupProbe.httpGet.host",
-            "startupProbe.tcpSocket.host",
-            c.startup_probe.and_then(|p| p.http_get.as_ref()),
-            c.startup_probe.and_then(|p| p.tcp_socket.as_ref()),
-        ),
-        (
-            "lifecycle.postStart.httpGet.host",
-            "lifecycle.postStart.tcpSocket.host",
-            lifecycle
-                .and_then(|l| l.post_start.as_ref())
-                .and_then(|h| h.http_get.as_ref()),
-            lifecycle
-                .and_then(|l| l.post_start.as_ref())
-                .and_then(|h| h.tcp_socket.as_ref()),
-        ),
-        (
-            "lifecycle.preStop.httpGet.host",
-            "lifecycle.preStop.tcpSocket.host",
-            lifecycle
-                .and_then(|l| l.pre_stop.as_ref())
-                .and_then(|h| h.http_get.as_ref()),
-            lifecycle
-                .and_then(|l| l.pre_stop.as_ref())
-                .and_then(|h| h.tcp_socket.as_ref()),
+            "lifecycle.preStop",
+            handler(lifecycle.and_then(|l| l.pre_stop.as_ref())),
         ),
     ];
     actions
         .into_iter()
-        .flat_map(|(http_field, tcp_field, http, tcp)| {
+        .flat_map(|(owner, (http, tcp))| {
             [
-                (http_field, http.and_then(|a| a.host.as_deref())),
-                (tcp_field, tcp.and_then(|a| a.host.as_deref())),
+                (owner, "httpGet", http.and_then(|a| a.host.as_deref())),
+                (owner, "tcpSocket", tcp.and_then(|a| a.host.as_deref())),
             ]
         })
-        .filter_map(|(field, host)| host.filter(|h| !h.is_empty()).map(|h| (field, h)))
+        .filter_map(|(owner, action, host)| {
+            host.filter(|h| !h.is_empty())
+                .map(|h| (format!("{owner}.{action}.host"), h))
+        })
         .collect()
 }
+
+/// The HTTP and TCP actions of a probe or a lifecycle handler.
+type Actions<'a> = (Option<&'a HTTPGetAction>, Option<&'a TCPSocketAction>);
 
 fn host_probes_and_host_lifecycle_1_34(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
     // PSA collects both containers and hosts into sorted sets.
@@ -103,7 +91,7 @@ fn host_probes_and_host_lifecycle_1_34(_: &ObjectMeta, spec: &PodSpec) -> Option
         for (field, host) in hosts(&c) {
             bad_containers.insert(c.name);
             forbidden.insert(host);
-            fields.push(c.path(field));
+            fields.push(c.path(&field));
         }
     }
     if bad_containers.is_empty() {

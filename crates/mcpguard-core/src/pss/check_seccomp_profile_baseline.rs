@@ -117,17 +117,24 @@ fn seccomp_profile_baseline_1_19(_: &ObjectMeta, spec: &PodSpec) -> Option<Viola
     if bad_setters.is_empty() {
         return None;
     }
-    Some(
-        Violation::new(
-            "seccompProfile",
-            format!(
-                "{} must not set securityContext.seccompProfile.type to {}",
-                bad_setters.join(" and "),
-                join_quote(&bad_values)
-            ),
-        )
-        .with_fields(fields),
+    Some(forbidden_types(&bad_setters, &bad_values, fields))
+}
+
+/// The violation of the pod and containers (`setters`) that set a forbidden profile type.
+pub(crate) fn forbidden_types(
+    setters: &[String],
+    types: &BTreeSet<&str>,
+    fields: Vec<String>,
+) -> Violation {
+    Violation::new(
+        "seccompProfile",
+        format!(
+            "{} must not set securityContext.seccompProfile.type to {}",
+            setters.join(" and "),
+            join_quote(types)
+        ),
     )
+    .with_fields(fields)
 }
 
 #[cfg(test)]

@@ -17,8 +17,8 @@ use std::collections::BTreeSet;
 use k8s_openapi::api::core::v1::PodSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::check_seccomp_profile_baseline::valid_seccomp_type;
-use super::util::{Violation, containers, containers_phrase, is_windows, join_quote};
+use super::check_seccomp_profile_baseline::{forbidden_types, valid_seccomp_type};
+use super::util::{Violation, containers, containers_phrase, is_windows};
 use super::{Check, Level, Variant};
 
 pub(crate) static CHECK: Check = Check {
@@ -85,17 +85,7 @@ fn seccomp_profile_restricted_1_19(_: &ObjectMeta, spec: &PodSpec) -> Option<Vio
         bad_setters.push(containers_phrase(&explicitly_bad));
     }
     if !bad_setters.is_empty() {
-        return Some(
-            Violation::new(
-                "seccompProfile",
-                format!(
-                    "{} must not set securityContext.seccompProfile.type to {}",
-                    bad_setters.join(" and "),
-                    join_quote(&bad_values)
-                ),
-            )
-            .with_fields(explicit_fields),
-        );
+        return Some(forbidden_types(&bad_setters, &bad_values, explicit_fields));
     }
     if !implicitly_bad.is_empty() {
         return Some(
