@@ -86,6 +86,12 @@ fn sarif_names_each_violation_at_its_template_or_file_and_validates() {
         results[0]["message"]["text"],
         "pod/root: privileged (container \"c\" must not set securityContext.privileged=true)"
     );
+    // The stream's lines are not the template's: no region, no related fields.
+    assert_eq!(
+        results[0]["locations"],
+        json!([{"physicalLocation": {"artifactLocation": {"uri": "mcp/templates/pod.yaml"}}}])
+    );
+    assert_eq!(results[0].get("relatedLocations"), None);
     assert_eq!(
         log["runs"][0]["tool"]["driver"]["rules"][0],
         json!({"id": "privileged", "shortDescription": {"text": "mcpguard check privileged"}})

@@ -221,4 +221,26 @@ mod tests {
             )
         );
     }
+
+    #[test]
+    fn names_the_profile_field_and_the_pod_annotations() {
+        let p = json!({
+            "metadata": {"annotations": {
+                "container.apparmor.security.beta.kubernetes.io/b": "unconfined"
+            }},
+            "spec": {"containers": [
+                {"name": "a", "securityContext": {"appArmorProfile": {"type": "RuntimeDefault"}}},
+                {"name": "b", "securityContext": {"appArmorProfile": {"type": "Unconfined"}}},
+            ]},
+        });
+        assert_eq!(
+            fields(ID, B, v(0), p),
+            [[
+                "containers[1].securityContext.appArmorProfile.type",
+                "metadata.annotations"
+            ]]
+        );
+        let p = json!({"spec": {"containers": [{"name": "a"}, {"name": "b"}]}});
+        assert!(fields(ID, B, v(0), p).is_empty());
+    }
 }

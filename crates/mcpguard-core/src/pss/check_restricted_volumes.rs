@@ -317,4 +317,16 @@ mod tests {
         let p = json!({"spec": {"volumes": [{"name": "n", "nfs": {"server": "s", "path": "/"}}]}});
         assert_eq!(run(ID, B, Version::Latest, p), pass());
     }
+
+    #[test]
+    fn names_the_source_of_the_restricted_volume_only() {
+        let p = json!({"spec": {"volumes": [
+            {"name": "ok", "configMap": {"name": "c"}},
+            {"name": "nfs", "nfs": {"server": "s", "path": "/"}},
+            {"name": "none"},
+        ]}});
+        assert_eq!(fields(ID, R, v(0), p), [["volumes[1].nfs", "volumes[2]"]]);
+        let p = json!({"spec": {"volumes": [{"name": "ok", "secret": {"secretName": "s"}}]}});
+        assert!(fields(ID, R, v(0), p).is_empty());
+    }
 }

@@ -131,4 +131,22 @@ mod tests {
         );
         assert_eq!(run(ID, R, v(35), p), pass());
     }
+
+    #[test]
+    fn names_the_pod_and_container_fields_set_to_root() {
+        let p = json!({"spec": {
+            "securityContext": {"runAsUser": 0},
+            "initContainers": [{"name": "i", "securityContext": {"runAsUser": 0}}],
+            "containers": [{"name": "a", "securityContext": {"runAsUser": 1000}}],
+        }});
+        assert_eq!(
+            fields(ID, R, v(23), p),
+            [[
+                "securityContext.runAsUser",
+                "initContainers[0].securityContext.runAsUser"
+            ]]
+        );
+        let p = json!({"spec": {"containers": [{"name": "a"}, {"name": "b"}]}});
+        assert!(fields(ID, R, v(23), p).is_empty());
+    }
 }

@@ -188,4 +188,29 @@ mod tests {
         );
         assert_eq!(run(ID, R, v(25), p), pass());
     }
+
+    #[test]
+    fn names_the_unset_profile_of_the_uncovered_container_only() {
+        let p = json!({"spec": {"containers": [
+            {"name": "ok", "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}},
+            {"name": "unset"},
+        ]}});
+        assert_eq!(
+            fields(ID, R, v(30), p),
+            [["containers[1].securityContext.seccompProfile"]]
+        );
+        let p = json!({"spec": {"containers": [
+            {"name": "ok"},
+            {"name": "bad", "securityContext": {"seccompProfile": {"type": "Unconfined"}}},
+        ], "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}}});
+        assert_eq!(
+            fields(ID, R, v(30), p),
+            [["containers[1].securityContext.seccompProfile.type"]]
+        );
+        let p = json!({"spec": {
+            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{"name": "a"}, {"name": "b"}],
+        }});
+        assert!(fields(ID, R, v(30), p).is_empty());
+    }
 }
