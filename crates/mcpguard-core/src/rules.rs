@@ -167,7 +167,10 @@ fn check_runtime_class(required: &str, spec: &PodSpec) -> Option<Violation> {
 
 fn check_ceilings(policy: &Policy, spec: &PodSpec) -> Option<Violation> {
     let mut problems = Vec::new();
-    let mut judge = |subject: &str, resources: Option<&ResourceRequirements>| {
+    let mut fields = Vec::new();
+    // `field` is where the resources are (`containers[0].resources`); the section over the
+    // ceiling is named, not the resource, whose name may hold dots (`nvidia.com/gpu`).
+    let mut judge = |subject: &str, field: String, resources: Option<&ResourceRequirements>| {
         let Some(resources) = resources else { return };
         for (section, values) in [
             ("requests", &resources.requests),
@@ -184,14 +187,19 @@ fn check_ceilings(policy: &Policy, spec: &PodSpec) -> Option<Violation> {
                         "{subject} {section} {}={} above the ceiling {}",
                         ceiling.resource, value.0, ceiling.raw
                     ));
+                    let section_field = format!("{field}.{section}");
+                    if !fields.contains(&section_field) {
+                        fields.push(section_field);
+                    }
                 }
             }
         }
     };
-    judge("pod", spec.resources.as_ref());
+    judge("pod", "resources".to_owned(), spec.resources.as_ref());
     for container in containers(spec) {
         judge(
             &format!("container {:?}", container.name),
+            container.path("resources"),
             container.resources,
         );
     }
@@ -202,7 +210,7 @@ fn check_ceilings(policy: &Policy, spec: &PodSpec) -> Option<Violation> {
         check: MAX_RESOURCES.into(),
         reason: "resources above policy ceiling".into(),
         detail: problems.join(", "),
-        fields: Vec::new(),
+        fields,
     })
 }
 

@@ -77,6 +77,17 @@ fn each_rule_names_the_fields_at_fault() {
         {"name": "b", "image": "docker.io/mcp/other:1"},
     ]}));
     assert!(fields_of(&registries_policy(), &compliant).is_empty());
+    let heavy = spec(json!({
+        "resources": {"limits": {"cpu": "4"}},
+        "containers": [
+            {"name": "a", "resources": {"limits": {"cpu": "1"}}},
+            {"name": "b", "resources": {"requests": {"cpu": "3", "memory": "2G"}}},
+        ],
+    }));
+    assert_eq!(
+        fields_of(&ceiling_policy(), &heavy),
+        [["resources.limits", "containers[1].resources.requests"]]
+    );
 }
 
 fn violation(check: &str, reason: &str, detail: &str) -> Violation {
