@@ -86,6 +86,12 @@ fn sarif_names_each_violation_at_its_template_or_file_and_validates() {
         results[0]["message"]["text"],
         "pod/root: privileged (container \"c\" must not set securityContext.privileged=true)"
     );
+    // The stream's lines are not the template's: no region, no related fields.
+    assert_eq!(
+        results[0]["locations"],
+        json!([{"physicalLocation": {"artifactLocation": {"uri": "mcp/templates/pod.yaml"}}}])
+    );
+    assert_eq!(results[0].get("relatedLocations"), None);
     assert_eq!(
         log["runs"][0]["tool"]["driver"]["rules"][0],
         json!({"id": "privileged", "shortDescription": {"text": "mcpguard check privileged"}})
@@ -95,7 +101,7 @@ fn sarif_names_each_violation_at_its_template_or_file_and_validates() {
 }
 
 #[test]
-fn sarif_gives_the_line_of_an_object_in_a_file() {
+fn sarif_gives_the_line_and_column_of_the_offending_field_in_a_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("pods.yaml");
     std::fs::write(
@@ -106,13 +112,205 @@ fn sarif_gives_the_line_of_an_object_in_a_file() {
     let output = check("sarif", &path.display().to_string());
     assert_eq!(output.status.code(), Some(1));
     let log: Value = serde_json::from_slice(&output.stdout).expect("JSON");
-    let location = &log["runs"][0]["results"][0]["locations"][0]["physicalLocation"];
+    let location = &log["runs"][0]["results"][0]["locations"][0];
     assert_eq!(
         *location,
-        json!({"artifactLocation": {"uri": path.display().to_string()},
-               "region": {"startLine": 3, "startColumn": 1}})
+        json!({"physicalLocation": {"artifactLocation": {"uri": path.display().to_string()},
+                                    "region": {"startLine": 7, "startColumn": 3}},
+               "message": {"text": "spec.hostNetwork"}})
     );
     validate_sarif(&output.stdout);
+}
+
+/// A ConfigMap, then a Deployment whose second container is privileged, uses two host ports,
+/// and sets neither runAsNonRoot nor allowPrivilegeEscalation (in a securityContext it has).
+const TWO_DOCUMENTS: &str = "\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: mcp
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: mcp
+spec:
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      securityContext:
+        seccompProfile: {type: RuntimeDefault}
+      containers:
+        - name: ok
+          image: ghcr.io/x/ok:1
+          securityContext:
+            runAsNonRoot: true
+            allowPrivilegeEscalation: false
+            capabilities: {drop: [ALL]}
+        - name: bad
+          image: ghcr.io/x/bad:1
+          securityContext:
+            privileged: true
+            capabilities: {drop: [ALL]}
+          ports:
+            - {containerPort: 80, hostPort: 80}
+            - {containerPort: 81, hostPort: 81}
+";
+
+const BAD: &str = "spec.template.spec.containers[1]";
+
+fn write_two_documents(dir: &tempfile::TempDir) -> String {
+    let path = dir.path().join("two.yaml");
+    std::fs::write(&path, TWO_DOCUMENTS).expect("write");
+    path.display().to_string()
+}
+
+#[test]
+fn text_shows_each_offending_field_at_its_line_and_column() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_two_documents(&dir);
+    let output = check("text", &path);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    // A missing field is shown at its deepest ancestor that is written: the securityContext.
+    assert_eq!(
+        stdout(&output),
+        format!(
+            "SKIPPED configmap/settings (namespace mcp, {path}#1): kind ConfigMap is not judged by mcpguard
+DENIED deployment/web (namespace mcp, {path}#2): 4 violation(s)
+  - hostPorts: hostPort (container \"bad\" uses hostPorts 80, 81)
+    at {path}:34:35 {BAD}.ports[0].hostPort
+    at {path}:35:35 {BAD}.ports[1].hostPort
+  - privileged: privileged (container \"bad\" must not set securityContext.privileged=true)
+    at {path}:31:13 {BAD}.securityContext.privileged
+  - allowPrivilegeEscalation: allowPrivilegeEscalation != false (container \"bad\" must set securityContext.allowPrivilegeEscalation=false)
+    at {path}:30:11 {BAD}.securityContext.allowPrivilegeEscalation
+  - runAsNonRoot: runAsNonRoot != true (pod or container \"bad\" must set securityContext.runAsNonRoot=true)
+    at {path}:30:11 {BAD}.securityContext.runAsNonRoot
+"
+        )
+    );
+}
+
+#[test]
+fn json_and_yaml_give_each_violation_its_fields() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_two_documents(&dir);
+    let json = check("json", &path);
+    let reports: Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    let fields: Vec<Value> = reports[1]["violations"]
+        .as_array()
+        .expect("violations")
+        .iter()
+        .map(|v| v["fields"].clone())
+        .collect();
+    let field = |path: String, line: usize, column: usize| json!({"path": path, "line": line, "column": column});
+    assert_eq!(
+        fields,
+        [
+            json!([
+                field(format!("{BAD}.ports[0].hostPort"), 34, 35),
+                field(format!("{BAD}.ports[1].hostPort"), 35, 35)
+            ]),
+            json!([field(format!("{BAD}.securityContext.privileged"), 31, 13)]),
+            json!([field(
+                format!("{BAD}.securityContext.allowPrivilegeEscalation"),
+                30,
+                11
+            )]),
+            json!([field(format!("{BAD}.securityContext.runAsNonRoot"), 30, 11)]),
+        ]
+    );
+    assert_eq!(reports[1]["line"], 7);
+    let yaml = check("yaml", &path);
+    let from_yaml: Value = serde_saphyr::from_slice(&yaml.stdout).expect("YAML");
+    assert_eq!(from_yaml, reports);
+}
+
+#[test]
+fn sarif_points_each_result_at_its_first_field_and_relates_the_others() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_two_documents(&dir);
+    let output = check("sarif", &path);
+    assert_eq!(output.status.code(), Some(1));
+    let log: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let results = log["runs"][0]["results"].as_array().expect("results");
+    let at = |line: usize, column: usize, field: &str| {
+        json!({"physicalLocation": {"artifactLocation": {"uri": path},
+                                    "region": {"startLine": line, "startColumn": column}},
+               "message": {"text": format!("{BAD}.{field}")}})
+    };
+    assert_eq!(results[0]["ruleId"], "hostPorts");
+    assert_eq!(
+        results[0]["locations"],
+        json!([at(34, 35, "ports[0].hostPort")])
+    );
+    let mut related = at(35, 35, "ports[1].hostPort");
+    related["id"] = json!(0);
+    assert_eq!(results[0]["relatedLocations"], json!([related]));
+    assert_eq!(results[1]["ruleId"], "privileged");
+    assert_eq!(
+        results[1]["locations"],
+        json!([at(31, 13, "securityContext.privileged")])
+    );
+    assert_eq!(results[1].get("relatedLocations"), None);
+    assert_eq!(
+        results[3]["locations"],
+        json!([at(30, 11, "securityContext.runAsNonRoot")])
+    );
+    validate_sarif(&output.stdout);
+}
+
+#[test]
+fn junit_names_the_first_offending_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_two_documents(&dir);
+    let junit = stdout(&check("junit", &path));
+    assert!(
+        junit.contains(&format!(
+            "<failure message=\"4 violation(s), the first at {path}:34:35\" type=\"denied\">"
+        )),
+        "{junit}"
+    );
+    assert!(
+        junit.contains(&format!(
+            "privileged: privileged (container &quot;bad&quot; must not set securityContext.privileged=true)\n  at {path}:31:13 {BAD}.securityContext.privileged\n"
+        )),
+        "{junit}"
+    );
+}
+
+#[test]
+fn json_input_keeps_the_object_level_location() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("pod.json");
+    std::fs::write(
+        &path,
+        r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "root", "namespace": "mcp"},
+            "spec": {"hostNetwork": true, "containers": [{"name": "c", "image": "nginx"}]}}"#,
+    )
+    .expect("write");
+    let path = path.display().to_string();
+    let reports: Value = serde_json::from_slice(&check("json", &path).stdout).expect("JSON");
+    let violations = reports[0]["violations"].as_array().expect("violations");
+    assert!(!violations.is_empty());
+    assert!(
+        violations.iter().all(|v| v.get("fields").is_none()),
+        "{reports}"
+    );
+    let output = check("sarif", &path);
+    let log: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(
+        log["runs"][0]["results"][0]["locations"],
+        json!([{"physicalLocation": {"artifactLocation": {"uri": path}}}])
+    );
+    validate_sarif(&output.stdout);
+    let text = stdout(&check("text", &path));
+    assert!(!text.contains("    at "), "{text}");
 }
 
 #[test]

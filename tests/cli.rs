@@ -90,6 +90,29 @@ const EXAMPLE_VIOLATIONS: [&str; 4] = [
     r#"  - seccompProfile_restricted: seccompProfile (pod or container "server" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")"#,
 ];
 
+/// The field each of `EXAMPLE_VIOLATIONS` names: all unset, so each is shown where its
+/// container is written.
+const EXAMPLE_FIELDS: [&str; 4] = [
+    "spec.containers[0].securityContext.allowPrivilegeEscalation",
+    "spec.containers[0].securityContext.capabilities.drop",
+    "spec.containers[0].securityContext.runAsNonRoot",
+    "spec.containers[0].securityContext.seccompProfile",
+];
+
+/// `EXAMPLE_VIOLATIONS` of the given indices, each followed by its field's line, the
+/// container being written at `container_at` (`file:line:column`).
+fn example_violations(indices: &[usize], container_at: &str) -> Vec<String> {
+    indices
+        .iter()
+        .flat_map(|&i| {
+            [
+                EXAMPLE_VIOLATIONS[i].to_owned(),
+                format!("    at {container_at} {}", EXAMPLE_FIELDS[i]),
+            ]
+        })
+        .collect()
+}
+
 /// What the default policy adds to `examples/pod.yaml` (the file, not yet API-defaulted).
 fn example_patch() -> Value {
     json!([
@@ -124,13 +147,14 @@ fn check_example_pod_is_admitted_after_mutation() {
 
 #[test]
 fn check_no_mutate_example_pod_is_denied_with_every_violation() {
-    let mut lines =
-        vec!["DENIED pod/github-mcp (namespace mcp, examples/pod.yaml#1): 4 violation(s)"];
-    lines.extend(EXAMPLE_VIOLATIONS);
+    let mut lines = vec![
+        "DENIED pod/github-mcp (namespace mcp, examples/pod.yaml#1): 4 violation(s)".to_owned(),
+    ];
+    lines.extend(example_violations(&[0, 1, 2, 3], "examples/pod.yaml:12:7"));
     assert_output(
         &run(&["check", "--no-mutate", "examples/pod.yaml"]),
         1,
-        &lines,
+        &refs(&lines),
     );
 }
 
@@ -178,7 +202,10 @@ fn check_multi_document_yaml_skips_services_and_unenforced_namespaces() {
 
     // As written, the first pod is denied; the privileged pod in "default" is still skipped.
     let denied = format!("DENIED pod/fetch-mcp (namespace mcp, {path}#1): 4 violation(s)");
-    let violations = EXAMPLE_VIOLATIONS.map(|line| line.replace(r#""server""#, r#""fetch""#));
+    let violations: Vec<String> = example_violations(&[0, 1, 2, 3], &format!("{path}:8:7"))
+        .iter()
+        .map(|line| line.replace(r#""server""#, r#""fetch""#))
+        .collect();
     let mut lines = vec![denied.as_str()];
     lines.extend(violations.iter().map(String::as_str));
     lines.extend(skipped.iter().map(String::as_str));
@@ -207,12 +234,13 @@ fn check_reads_stdin_for_dash() {
     let text =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/pod.yaml"))
             .expect("example exists");
-    let mut lines = vec!["DENIED pod/github-mcp (namespace mcp, <stdin>#1): 4 violation(s)"];
-    lines.extend(EXAMPLE_VIOLATIONS);
+    let mut lines =
+        vec!["DENIED pod/github-mcp (namespace mcp, <stdin>#1): 4 violation(s)".to_owned()];
+    lines.extend(example_violations(&[0, 1, 2, 3], "<stdin>:12:7"));
     assert_output(
         &run_with(&["check", "--no-mutate", "-"], Some(&text), &[]),
         1,
-        &lines,
+        &refs(&lines),
     );
     assert_output(
         &run_with(&["check", "-"], Some(&text), &[]),
@@ -273,7 +301,11 @@ fn check_kind_list_judges_each_item() {
             ),
             &format!("DENIED pod/listed-b (namespace mcp, {path}#1): 2 violation(s)"),
             r#"  - privileged: privileged (container "b" must not set securityContext.privileged=true)"#,
+            &format!("    at {path}:17:78 spec.containers[0].securityContext.privileged"),
             r#"  - allowPrivilegeEscalation: allowPrivilegeEscalation != false (container "b" must set securityContext.allowPrivilegeEscalation=false)"#,
+            &format!(
+                "    at {path}:17:60 spec.containers[0].securityContext.allowPrivilegeEscalation"
+            ),
         ],
     );
 }
@@ -342,16 +374,11 @@ fn check_namespace_from_environment() {
 #[test]
 fn check_pss_level_baseline_admits_what_restricted_denies() {
     let path = fixture("baseline-pod.yaml");
-    assert_output(
-        &run(&["check", "--no-mutate", &path]),
-        1,
-        &[
-            &format!("DENIED pod/baseline-mcp (namespace mcp, {path}#1): 3 violation(s)"),
-            EXAMPLE_VIOLATIONS[1],
-            EXAMPLE_VIOLATIONS[2],
-            EXAMPLE_VIOLATIONS[3],
-        ],
-    );
+    let mut denied = vec![format!(
+        "DENIED pod/baseline-mcp (namespace mcp, {path}#1): 3 violation(s)"
+    )];
+    denied.extend(example_violations(&[1, 2, 3], &format!("{path}:12:7")));
+    assert_output(&run(&["check", "--no-mutate", &path]), 1, &refs(&denied));
     let admitted = format!("ADMITTED pod/baseline-mcp (namespace mcp, {path}#1)");
     assert_output(
         &run(&["check", "--no-mutate", "--pss-level", "baseline", &path]),
@@ -374,12 +401,10 @@ fn check_pss_version_v1_24_judges_windows_pods_as_linux_pods() {
     // Restricted checks exempt Windows pods from v1.25 on; v1.24 still demands
     // allowPrivilegeEscalation, capabilities and seccomp.
     let path = fixture("windows-pod.yaml");
-    let denied = [
-        format!("DENIED pod/windows-mcp (namespace mcp, {path}#1): 3 violation(s)"),
-        EXAMPLE_VIOLATIONS[0].to_owned(),
-        EXAMPLE_VIOLATIONS[1].to_owned(),
-        EXAMPLE_VIOLATIONS[3].to_owned(),
-    ];
+    let mut denied = vec![format!(
+        "DENIED pod/windows-mcp (namespace mcp, {path}#1): 3 violation(s)"
+    )];
+    denied.extend(example_violations(&[0, 1, 3], &format!("{path}:13:7")));
     let denied: Vec<&str> = denied.iter().map(String::as_str).collect();
     let admitted = format!("ADMITTED pod/windows-mcp (namespace mcp, {path}#1)");
     assert_output(
@@ -481,7 +506,13 @@ fn check_json_output_fields() {
         json!({
             "check": "allowPrivilegeEscalation",
             "reason": "allowPrivilegeEscalation != false",
-            "detail": "container \"server\" must set securityContext.allowPrivilegeEscalation=false"
+            "detail": "container \"server\" must set securityContext.allowPrivilegeEscalation=false",
+            // Unset: shown where the container is written.
+            "fields": [{
+                "path": "spec.containers[0].securityContext.allowPrivilegeEscalation",
+                "line": 12,
+                "column": 7
+            }]
         })
     );
     let reason = example["reason"].as_str().expect("a denial has a reason");
@@ -534,7 +565,11 @@ fn check_privileged_pod_stays_denied_after_mutation() {
         &[
             &format!("DENIED pod/privileged-mcp (namespace mcp, {path}#1): 2 violation(s)"),
             r#"  - privileged: privileged (container "server" must not set securityContext.privileged=true)"#,
+            &format!("    at {path}:11:9 spec.containers[0].securityContext.privileged"),
             r#"  - allowPrivilegeEscalation: allowPrivilegeEscalation != false (container "server" must set securityContext.allowPrivilegeEscalation=false)"#,
+            &format!(
+                "    at {path}:10:7 spec.containers[0].securityContext.allowPrivilegeEscalation"
+            ),
         ],
     );
     let output = run(&["mutate", "--patch", &path]);
@@ -546,7 +581,7 @@ fn check_privileged_pod_stays_denied_after_mutation() {
     assert_eq!(
         stderr(&output),
         format!(
-            "mcpguard mutate: DENIED pod/privileged-mcp (namespace mcp, {path}#1): 2 violation(s)\n  - privileged: privileged (container \"server\" must not set securityContext.privileged=true)\n  - allowPrivilegeEscalation: allowPrivilegeEscalation != false (container \"server\" must set securityContext.allowPrivilegeEscalation=false)\n"
+            "mcpguard mutate: DENIED pod/privileged-mcp (namespace mcp, {path}#1): 2 violation(s)\n  - privileged: privileged (container \"server\" must not set securityContext.privileged=true)\n    at {path}:11:9 spec.containers[0].securityContext.privileged\n  - allowPrivilegeEscalation: allowPrivilegeEscalation != false (container \"server\" must set securityContext.allowPrivilegeEscalation=false)\n    at {path}:10:7 spec.containers[0].securityContext.allowPrivilegeEscalation\n"
         )
     );
     let patch = &patch_lines(&output)[0];
@@ -799,6 +834,7 @@ fn check_takes_any_pss_version_and_the_clusters_kubernetes_version() {
     let denied = [
         format!("DENIED pod/tuned-mcp (namespace mcp, {path}#1): 1 violation(s)"),
         "  - sysctls: forbidden sysctls (net.ipv4.tcp_notsent_lowat)".to_owned(),
+        format!("    at {path}:16:9 spec.securityContext.sysctls[0]"),
     ];
     let denied: Vec<&str> = denied.iter().map(String::as_str).collect();
     for version in ["latest", "v1.37", "v1.99"] {

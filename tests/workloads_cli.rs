@@ -33,18 +33,37 @@ fn will_get(kind: &str, name: &str, detail: &str) -> String {
     format!("mcpguard: pods of {kind} {name:?} will get: {detail}")
 }
 
-const BROWSER_VIOLATIONS: [&str; 2] = [
-    r#"  - privileged: privileged (container "browser" must not set securityContext.privileged=true)"#,
-    r#"  - allowPrivilegeEscalation: allowPrivilegeEscalation != false (container "browser" must set securityContext.allowPrivilegeEscalation=false)"#,
-];
+/// The violations of `privileged-deployment.yaml` (read from `source`), each with where its
+/// field is written: `privileged: true`, and the `securityContext` that lacks
+/// `allowPrivilegeEscalation`.
+fn browser_violations(source: &str) -> Vec<String> {
+    vec![
+        r#"  - privileged: privileged (container "browser" must not set securityContext.privileged=true)"#.to_owned(),
+        format!("    at {source}:17:13 spec.template.spec.containers[0].securityContext.privileged"),
+        r#"  - allowPrivilegeEscalation: allowPrivilegeEscalation != false (container "browser" must set securityContext.allowPrivilegeEscalation=false)"#.to_owned(),
+        format!("    at {source}:16:11 spec.template.spec.containers[0].securityContext.allowPrivilegeEscalation"),
+    ]
+}
 
 fn browser_violations_json() -> Value {
     json!([
         {"check": "privileged", "reason": "privileged",
-         "detail": "container \"browser\" must not set securityContext.privileged=true"},
+         "detail": "container \"browser\" must not set securityContext.privileged=true",
+         "fields": [{"path": "spec.template.spec.containers[0].securityContext.privileged",
+                     "line": 17, "column": 13}]},
         {"check": "allowPrivilegeEscalation", "reason": "allowPrivilegeEscalation != false",
-         "detail": "container \"browser\" must set securityContext.allowPrivilegeEscalation=false"}
+         "detail": "container \"browser\" must set securityContext.allowPrivilegeEscalation=false",
+         "fields": [{"path": "spec.template.spec.containers[0].securityContext.allowPrivilegeEscalation",
+                     "line": 16, "column": 11}]}
     ])
+}
+
+/// The one violation of `host-network-pod.yaml` (`source`), at its `hostNetwork: true`.
+fn host_network_violation(source: &str) -> [String; 2] {
+    [
+        "  - hostNamespaces: host namespaces (hostNetwork=true)".to_owned(),
+        format!("    at {source}:6:3 spec.hostNetwork"),
+    ]
 }
 
 fn browser_will_get() -> Vec<String> {
@@ -210,8 +229,15 @@ fn a_chart_render_is_judged_workload_by_workload_and_the_statefulset_denies() {
             DEFAULT_TAGGED_TEMPLATE_CHANGES[4],
             &format!("DENIED statefulset/db (namespace mcp, {path}#3): 3 violation(s)"),
             "  - hostNamespaces: host namespaces (hostNetwork=true)",
+            &format!("    at {path}:48:7 spec.template.spec.hostNetwork"),
             r#"  - privileged: privileged (container "db" must not set securityContext.privileged=true)"#,
+            &format!(
+                "    at {path}:53:13 spec.template.spec.containers[0].securityContext.privileged"
+            ),
             r#"  - allowPrivilegeEscalation: allowPrivilegeEscalation != false (container "db" must set securityContext.allowPrivilegeEscalation=false)"#,
+            &format!(
+                "    at {path}:52:11 spec.template.spec.containers[0].securityContext.allowPrivilegeEscalation"
+            ),
             &format!("ADMITTED cronjob/cleanup (namespace mcp, {path}#4) after mutation"),
             DEFAULT_TAGGED_TEMPLATE_CHANGES[0],
             DEFAULT_TAGGED_TEMPLATE_CHANGES[1],
@@ -325,9 +351,21 @@ fn no_mutate_denies_a_template_without_security_context() {
         &[
             &format!("DENIED deployment/fetch (namespace mcp, {path}#1): 4 violation(s)"),
             r#"  - allowPrivilegeEscalation: allowPrivilegeEscalation != false (container "server" must set securityContext.allowPrivilegeEscalation=false)"#,
+            &format!(
+                "    at {path}:15:11 spec.template.spec.containers[0].securityContext.allowPrivilegeEscalation"
+            ),
             r#"  - capabilities_restricted: unrestricted capabilities (container "server" must set securityContext.capabilities.drop=["ALL"])"#,
+            &format!(
+                "    at {path}:15:11 spec.template.spec.containers[0].securityContext.capabilities.drop"
+            ),
             r#"  - runAsNonRoot: runAsNonRoot != true (pod or container "server" must set securityContext.runAsNonRoot=true)"#,
+            &format!(
+                "    at {path}:15:11 spec.template.spec.containers[0].securityContext.runAsNonRoot"
+            ),
             r#"  - seccompProfile_restricted: seccompProfile (pod or container "server" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")"#,
+            &format!(
+                "    at {path}:15:11 spec.template.spec.containers[0].securityContext.seccompProfile"
+            ),
         ],
     );
 }
@@ -421,7 +459,7 @@ fn enforce_mode_denies_the_privileged_deployment() {
     let mut lines = vec![format!(
         "DENIED deployment/browser (namespace mcp, {path}#1): 2 violation(s)"
     )];
-    lines.extend(BROWSER_VIOLATIONS.iter().map(|l| (*l).to_owned()));
+    lines.extend(browser_violations(&path));
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
     assert_output(&run(&["check", &path]), 1, &lines);
 }
@@ -435,7 +473,7 @@ fn warn_mode_admits_the_workload_and_lists_its_violations() {
     )];
     // The violations are listed under the admitted line; the warnings themselves
     // ("would violate policy ...") are only in `-o json`.
-    lines.extend(BROWSER_VIOLATIONS.iter().map(|l| (*l).to_owned()));
+    lines.extend(browser_violations(&path));
     let lines = lines_of(&lines, &BROWSER_CHANGES);
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
     assert_output(&run(&["check", "--policy", &policy, &path]), 0, &lines);
@@ -466,7 +504,8 @@ fn warn_mode_json_carries_one_would_violate_warning_per_violation() {
             {
                 "source": pod, "document": 1, "line": 1, "kind": "Pod", "name": "legacy",
                 "namespace": "mcp", "verdict": "admitted",
-                "violations": [{"check": "hostNamespaces", "reason": "host namespaces", "detail": "hostNetwork=true"}],
+                "violations": [{"check": "hostNamespaces", "reason": "host namespaces", "detail": "hostNetwork=true",
+                                "fields": [{"path": "spec.hostNetwork", "line": 6, "column": 3}]}],
                 "warnings": ["mcpguard: would violate policy \"mcp-warn\": host namespaces (hostNetwork=true)"]
             }
         ])
@@ -490,7 +529,8 @@ fn warn_mode_does_not_claim_a_mutation_for_a_pod_that_needed_none() {
         0,
         &[
             &format!("ADMITTED pod/legacy (namespace mcp, {pod}#1)"),
-            "  - hostNamespaces: host namespaces (hostNetwork=true)",
+            &host_network_violation(&pod)[0],
+            &host_network_violation(&pod)[1],
         ],
     );
 }
@@ -503,10 +543,10 @@ fn audit_mode_admits_and_lists_the_violations_without_warnings() {
     let mut lines = vec![format!(
         "ADMITTED deployment/browser (namespace mcp, {path}#1) after mutation"
     )];
-    lines.extend(BROWSER_VIOLATIONS.iter().map(|l| (*l).to_owned()));
+    lines.extend(browser_violations(&path));
     lines.extend(BROWSER_CHANGES.iter().map(|l| (*l).to_owned()));
     lines.push(format!("ADMITTED pod/legacy (namespace mcp, {pod}#1)"));
-    lines.push("  - hostNamespaces: host namespaces (hostNetwork=true)".to_owned());
+    lines.extend(host_network_violation(&pod));
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
     assert_output(
         &run(&["check", "--policy", &policy, &path, &pod]),
@@ -531,7 +571,7 @@ fn namespace_modes_warn_in_the_legacy_namespace_and_deny_in_the_enforced_one() {
     let mut legacy = vec![format!(
         "ADMITTED deployment/browser (namespace mcp-legacy, {path}#1) after mutation"
     )];
-    legacy.extend(BROWSER_VIOLATIONS.iter().map(|l| (*l).to_owned()));
+    legacy.extend(browser_violations(&path));
     legacy.extend(BROWSER_CHANGES.iter().map(|l| (*l).to_owned()));
     let legacy: Vec<&str> = legacy.iter().map(String::as_str).collect();
     assert_output(
@@ -542,7 +582,7 @@ fn namespace_modes_warn_in_the_legacy_namespace_and_deny_in_the_enforced_one() {
     let mut enforced = vec![format!(
         "DENIED deployment/browser (namespace mcp, {path}#1): 2 violation(s)"
     )];
-    enforced.extend(BROWSER_VIOLATIONS.iter().map(|l| (*l).to_owned()));
+    enforced.extend(browser_violations(&path));
     let enforced: Vec<&str> = enforced.iter().map(String::as_str).collect();
     assert_output(&run(&["check", "--policy", &policy, &path]), 1, &enforced);
 }
@@ -616,7 +656,7 @@ fn an_exception_does_not_admit_another_image_under_the_matching_name() {
         );
     let mut lines =
         vec!["DENIED deployment/browser (namespace mcp, <stdin>#1): 2 violation(s)".to_owned()];
-    lines.extend(BROWSER_VIOLATIONS.iter().map(|l| (*l).to_owned()));
+    lines.extend(browser_violations("<stdin>"));
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
     assert_output(
         &run_with(&["check", "--policy", &policy, "-"], Some(&text)),

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::check_changes::{Change, changes_of};
 use super::check_output;
+use super::check_report::ReportedViolation;
 pub use super::check_report::{ObjectReport, Verdict};
 use super::inputs::{InputError, Inputs, load_policy_set, read_inputs, write_stdout};
 use crate::cmd::args::{CheckArgs, MutateArgs, ObjectsFormat, OutputFormat};
@@ -201,7 +202,13 @@ pub fn review_inputs(
     let mut reports: Vec<ObjectReport> = inputs
         .objects
         .iter()
-        .map(|sourced| review_object(sourced, front_door, &default_namespace, judging))
+        .map(|sourced| {
+            let mut report = review_object(sourced, front_door, &default_namespace, judging);
+            for violation in &mut report.violations {
+                violation.locate_fields(sourced.spans.as_deref());
+            }
+            report
+        })
         .chain(inputs.errors.iter().map(error_report))
         .collect();
     let rank = |source: &str| inputs.sources.iter().position(|s| s == source);
@@ -353,7 +360,11 @@ fn record_validation(report: &mut ObjectReport, decision: engine::Decision) {
         report.reason = decision.status.map(|s| s.message);
     }
     report.warnings.extend(decision.warnings);
-    report.violations = decision.violations;
+    report.violations = decision
+        .violations
+        .into_iter()
+        .map(ReportedViolation::from)
+        .collect();
 }
 
 fn not_enforced(namespace: &str, policies: &PolicySet) -> String {
@@ -421,6 +432,11 @@ fn review_workload(
     apply_pod_defaults(&mut pod);
     let request = admission_request("", "pods", &report, pod, judging);
     let mut decision = admission::validate(&request, front_door).decision;
+    // Judged as a pod: its fields are reported where the workload keeps the template.
+    let template_path = workload.template_path();
+    for violation in &mut decision.violations {
+        violation.prefix_fields(&template_path);
+    }
     let pods_of = format!("mcpguard: pods of {} {:?} ", workload.kind, report.name);
     for warning in &mut decision.warnings {
         if let Some(rest) = warning.strip_prefix("mcpguard: ") {
@@ -534,6 +550,12 @@ pub fn render_text(reports: &[ObjectReport]) -> String {
         out.push('\n');
         for violation in &report.violations {
             out.push_str(&format!("  - {}: {violation}\n", violation.check));
+            for field in &violation.fields {
+                out.push_str(&format!(
+                    "    at {}:{}:{} {}\n",
+                    report.source, field.line, field.column, field.path
+                ));
+            }
         }
         if report.verdict == Verdict::Admitted {
             for change in &report.changes {

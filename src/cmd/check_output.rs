@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::check_report::{ObjectReport, Verdict};
+use super::check_report::{FieldLocation, ObjectReport, ReportedViolation, Verdict};
 
 /// SARIF's name for input that is not a file (`-`): an artifact URI must be a valid URI
 /// reference, which `<stdin>` is not.
@@ -28,14 +28,52 @@ fn artifact(report: &ObjectReport) -> &str {
     }
 }
 
+/// Whether the report's lines are lines of the file SARIF names: a rendered stream's lines
+/// are not the template's, and stdin is no file.
+fn lines_are_the_artifacts(report: &ObjectReport) -> bool {
+    report.template.is_none() && report.source != "<stdin>"
+}
+
 fn location(report: &ObjectReport) -> Value {
     let mut physical = json!({"artifactLocation": {"uri": artifact(report)}});
-    // A line is only meaningful in the file that holds it: a rendered stream's lines are not
-    // the template's.
-    if report.line > 0 && report.template.is_none() && report.source != "<stdin>" {
+    if report.line > 0 && lines_are_the_artifacts(report) {
         physical["region"] = json!({"startLine": report.line, "startColumn": 1});
     }
     json!({"physicalLocation": physical})
+}
+
+/// Where a field is written, with its path for a message.
+fn field_location(report: &ObjectReport, field: &FieldLocation) -> Value {
+    json!({
+        "physicalLocation": {
+            "artifactLocation": {"uri": artifact(report)},
+            "region": {"startLine": field.line, "startColumn": field.column},
+        },
+        "message": {"text": field.path},
+    })
+}
+
+/// A violation's locations: its first field's, else the object's; and its other fields'.
+fn violation_locations(
+    report: &ObjectReport,
+    violation: &ReportedViolation,
+) -> (Value, Vec<Value>) {
+    if !lines_are_the_artifacts(report) {
+        return (location(report), Vec::new());
+    }
+    let mut fields = violation.fields.iter();
+    let Some(first) = fields.next() else {
+        return (location(report), Vec::new());
+    };
+    let related = fields
+        .enumerate()
+        .map(|(id, field)| {
+            let mut related = field_location(report, field);
+            related["id"] = json!(id);
+            related
+        })
+        .collect();
+    (field_location(report, first), related)
 }
 
 fn object_name(report: &ObjectReport) -> String {
@@ -51,7 +89,7 @@ fn object_name(report: &ObjectReport) -> String {
 pub fn sarif(reports: &[ObjectReport]) -> Result<String, String> {
     let mut rules: Vec<String> = Vec::new();
     let mut results = Vec::new();
-    let mut result = |rule: &str, text: String, report: &ObjectReport| {
+    let mut result = |rule: &str, text: String, (location, related): (Value, Vec<Value>)| {
         let index = match rules.iter().position(|r| r == rule) {
             Some(index) => index,
             None => {
@@ -59,13 +97,17 @@ pub fn sarif(reports: &[ObjectReport]) -> Result<String, String> {
                 rules.len() - 1
             }
         };
-        results.push(json!({
+        let mut result = json!({
             "ruleId": rule,
             "ruleIndex": index,
             "level": "error",
             "message": {"text": text},
-            "locations": [location(report)],
-        }));
+            "locations": [location],
+        });
+        if !related.is_empty() {
+            result["relatedLocations"] = Value::Array(related);
+        }
+        results.push(result);
     };
     for report in reports {
         let subject = object_name(report);
@@ -73,16 +115,20 @@ pub fn sarif(reports: &[ObjectReport]) -> Result<String, String> {
             Verdict::Error => result(
                 INPUT_ERROR_RULE,
                 format!("{subject}: {}", report.reason.as_deref().unwrap_or("")),
-                report,
+                (location(report), Vec::new()),
             ),
             Verdict::Denied if report.violations.is_empty() => result(
                 DENIED_RULE,
                 format!("{subject}: {}", report.reason.as_deref().unwrap_or("")),
-                report,
+                (location(report), Vec::new()),
             ),
             Verdict::Denied => {
                 for violation in &report.violations {
-                    result(&violation.check, format!("{subject}: {violation}"), report);
+                    result(
+                        &violation.check,
+                        format!("{subject}: {violation}"),
+                        violation_locations(report, violation),
+                    );
                 }
             }
             Verdict::Admitted | Verdict::Skipped => {}
@@ -166,7 +212,16 @@ pub fn junit(reports: &[ObjectReport]) -> String {
                 let details: String = report
                     .violations
                     .iter()
-                    .map(|v| format!("{}: {v}\n", v.check))
+                    .map(|v| {
+                        let mut detail = format!("{}: {v}\n", v.check);
+                        for field in v.fields.iter().filter(|_| report.template.is_none()) {
+                            detail.push_str(&format!(
+                                "  at {}:{}:{} {}\n",
+                                report.source, field.line, field.column, field.path
+                            ));
+                        }
+                        detail
+                    })
                     .collect();
                 out.push_str(&format!(
                     ">\n      <failure message=\"{}\" type=\"denied\">{}</failure>\n    </testcase>\n",
@@ -180,11 +235,25 @@ pub fn junit(reports: &[ObjectReport]) -> String {
     out
 }
 
+/// The failure's message: the reason of a denial without violations, else their count and
+/// where the first offending field is written (not for a Helm template: the lines are the
+/// rendered stream's).
 fn denial_summary(report: &ObjectReport) -> String {
     if report.violations.is_empty() {
-        report.reason.clone().unwrap_or_default()
-    } else {
-        format!("{} violation(s)", report.violations.len())
+        return report.reason.clone().unwrap_or_default();
+    }
+    let count = format!("{} violation(s)", report.violations.len());
+    let first_field = report
+        .violations
+        .iter()
+        .find_map(|v| v.fields.first())
+        .filter(|_| report.template.is_none());
+    match first_field {
+        Some(field) => format!(
+            "{count}, the first at {}:{}:{}",
+            report.source, field.line, field.column
+        ),
+        None => count,
     }
 }
 

@@ -45,6 +45,7 @@ fn denials_of_uncovered_namespaces_share_one_series() {
         check: "runAsNonRoot".into(),
         reason: "runAsNonRoot != true".into(),
         detail: String::new(),
+        fields: Vec::new(),
     };
     for namespace in ["a", "b", "c", "mcp"] {
         metrics.record_denials(

@@ -278,6 +278,7 @@ impl CompiledRules {
                         "estimated cost {cost} for this object is above spec.validate.costLimit {}",
                         compiled.cost_limit
                     ),
+                    fields: Vec::new(),
                 });
                 continue;
             }
@@ -301,17 +302,20 @@ impl CompiledRules {
                         check: rule.name.clone(),
                         reason,
                         detail,
+                        fields: Vec::new(),
                     });
                 }
                 Ok(other) => violations.push(Violation {
                     check: rule.name.clone(),
                     reason: format!("rule {:?} could not be evaluated", rule.name),
                     detail: format!("expression returned {}, want bool", other.type_of()),
+                    fields: Vec::new(),
                 }),
                 Err(message) => violations.push(Violation {
                     check: rule.name.clone(),
                     reason: format!("rule {:?} could not be evaluated", rule.name),
                     detail: message,
+                    fields: Vec::new(),
                 }),
             }
         }

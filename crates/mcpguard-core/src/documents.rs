@@ -1,7 +1,11 @@
 //! Splits CLI input into Kubernetes objects: multi-document YAML, a JSON value or a stream of
 //! them, and `kind: List` wrappers, as `kubectl apply -f` accepts them.
 
+use std::sync::Arc;
+
 use serde_json::Value;
+
+use crate::field_spans::{self, ObjectSpans};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{source_name}: {}{message}", document_prefix(*.index))]
@@ -25,6 +29,9 @@ pub struct SourcedObject {
     /// The template a `helm template` document came from: its `# Source: chart/templates/x.yaml`
     /// comment, so that `helm template | mcpguard check -` names the file to fix.
     pub template: Option<String>,
+    /// Where the object's fields are written in the file: YAML documents only (a JSON stream
+    /// has no lines worth showing, [`split`] keeps none).
+    pub spans: Option<Arc<ObjectSpans>>,
 }
 
 fn document_prefix(index: usize) -> String {
@@ -100,6 +107,10 @@ pub fn split_each(text: &str, source_name: &str) -> Split {
             }
         };
         let first_new = result.objects.len();
+        let is_list = matches!(
+            values.as_slice(),
+            [Value::Object(map)] if map.get("kind").and_then(Value::as_str) == Some("List")
+        );
         for value in values {
             index += 1;
             if let Err(error) = flatten(value, source_name, index, &mut result.objects) {
@@ -107,12 +118,46 @@ pub fn split_each(text: &str, source_name: &str) -> Split {
             }
         }
         let (line, template) = document_origin(first_line, document);
-        for object in &mut result.objects[first_new..] {
+        let spans = document_field_spans(text, first_line, document, is_list);
+        let objects = &mut result.objects[first_new..];
+        // Spans only where each object has its own: a List nested in a List does not.
+        let spans = spans.filter(|spans| spans.len() == objects.len());
+        for (position, object) in objects.iter_mut().enumerate() {
             object.line = line;
             object.template.clone_from(&template);
+            object.spans = spans
+                .as_ref()
+                .and_then(|spans| spans.get(position))
+                .cloned()
+                .map(Arc::new);
         }
     }
     result
+}
+
+/// Where the fields of the objects of `document` (a slice of `text` starting on its 0-based
+/// line `first_line`) are written: one tree per object, the items of a List each their own.
+fn document_field_spans(
+    text: &str,
+    first_line: usize,
+    document: &str,
+    is_list: bool,
+) -> Option<Vec<ObjectSpans>> {
+    // A `--- {kind: Pod}` document starts after the marker, mid-line.
+    let offset = (document.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+    let line_start = text
+        .get(..offset)
+        .and_then(|before| before.rfind('\n'))
+        .map_or(0, |newline| newline + 1);
+    let first_column = text
+        .get(line_start..offset)
+        .map_or(0, |s| s.chars().count());
+    let spans = field_spans::document_spans(document, first_line, first_column, yaml_options())?;
+    Some(if is_list {
+        field_spans::list_items(spans)
+    } else {
+        vec![spans]
+    })
 }
 
 /// The 1-based line of a document's first content line (not blank, not a comment), and the
@@ -343,6 +388,7 @@ fn flatten(
                 object: value,
                 line: 0,
                 template: None,
+                spans: None,
             });
             Ok(())
         }
@@ -458,6 +504,7 @@ mod tests {
                 .map(|object| SourcedObject {
                     line: 0,
                     template: None,
+                    spans: None,
                     ..object
                 })
                 .collect();

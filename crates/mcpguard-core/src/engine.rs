@@ -213,6 +213,7 @@ fn too_many_containers(subject: &str, policy: &str, count: usize) -> Decision {
             check: TOO_MANY_CONTAINERS.into(),
             reason: "too many containers".into(),
             detail,
+            fields: Vec::new(),
         },
     )
 }
@@ -365,6 +366,7 @@ fn conflict_denial(subject: &str, policy: &str, conflict: &harden::MutationError
             check: RUNTIME_CLASS_SCHEDULING.into(),
             reason: "RuntimeClass scheduling conflict".into(),
             detail: conflict.to_string(),
+            fields: Vec::new(),
         },
     )
 }
@@ -620,7 +622,14 @@ fn judge_request_object(
             .audit_annotations
             .insert(AUDIT_EXCEPTIONS.into(), names.join(","));
     }
-    let violations = outcome.violations;
+    let mut violations = outcome.violations;
+    if let Some(workload) = judged_workload {
+        // The pod judged is the template's: its fields are reported where the template is.
+        let template = workload.template_path();
+        for violation in &mut violations {
+            violation.prefix_fields(&template);
+        }
+    }
     if !violations.is_empty() {
         let mode = context.policy.mode_for(namespace);
         decision
@@ -828,7 +837,20 @@ fn judge_typed(metadata: &ObjectMeta, spec: &PodSpec, policy: &Policy) -> Vec<Vi
             .map(Violation::from)
             .collect();
     violations.extend(rules::evaluate(policy, spec));
+    for violation in &mut violations {
+        placed_in_pod(violation);
+    }
     violations
+}
+
+/// The checks name fields relative to the PodSpec, or (`metadata.…`, which a PodSpec has
+/// not) to the pod's metadata: rebased to the pod, where the rest of the engine reports them.
+fn placed_in_pod(violation: &mut Violation) {
+    for field in &mut violation.fields {
+        if !field.starts_with("metadata.") {
+            *field = format!("spec.{field}");
+        }
+    }
 }
 
 /// PSA's rule: an update matters when it changes an image or the set of containers, or adds

@@ -108,7 +108,10 @@ pub fn apply(
                 &judgements[judgements.len() - 1].1
             }
         };
-        let remaining = judged.iter().find(|v| v.check == violation.check).cloned();
+        let mut remaining = judged.iter().find(|v| v.check == violation.check).cloned();
+        if let Some(remaining) = &mut remaining {
+            renumber_containers(&mut remaining.fields, pod, &covered.names);
+        }
         // Only containers the violation named, and the judgement without them no longer
         // names, were waived: an exception matching a compliant container, or a pod-level
         // problem, waives nothing and must not claim to. A finding that names no container
@@ -338,6 +341,46 @@ pub fn image_matches(rule: &str, image: &str) -> bool {
     parsed.is_under(&normalise_prefix(rule))
 }
 
+/// `fields` of a judgement of `pod` without the containers named `removed`, renumbered to
+/// `pod`'s own indices: `spec.containers[0]` of the pod without its first container is
+/// `spec.containers[1]` of the pod.
+fn renumber_containers(fields: &mut [String], pod: &Value, removed: &[String]) {
+    for list in CONTAINER_LISTS {
+        let prefix = format!("spec.{list}[");
+        if !fields.iter().any(|field| field.starts_with(&prefix)) {
+            continue;
+        }
+        let kept: Vec<usize> = pod
+            .pointer(&format!("/spec/{list}"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .filter(|(_, c)| {
+                !c.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| removed.iter().any(|r| r == n))
+            })
+            .map(|(index, _)| index)
+            .collect();
+        for field in fields.iter_mut() {
+            let Some(rest) = field.strip_prefix(&prefix) else {
+                continue;
+            };
+            let Some((number, tail)) = rest.split_once(']') else {
+                continue;
+            };
+            let original = number
+                .parse::<usize>()
+                .ok()
+                .and_then(|index| kept.get(index));
+            if let Some(original) = original {
+                *field = format!("{prefix}{original}]{tail}");
+            }
+        }
+    }
+}
+
 fn without_containers(pod: &Value, names: &HashSet<&str>) -> Value {
     let mut filtered = pod.clone();
     for list in CONTAINER_LISTS {
@@ -534,7 +577,32 @@ spec:
                 "{} must set securityContext.capabilities.drop=[\"ALL\"]",
                 crate::violation::containers_phrase(&quoted)
             ),
+            fields: Vec::new(),
         })
+    }
+
+    #[test]
+    fn fields_of_a_judgement_without_some_containers_are_renumbered_to_the_pod() {
+        let pod = serde_json::json!({"spec": {
+            "initContainers": [{"name": "i"}],
+            "containers": [{"name": "browser"}, {"name": "app"}, {"name": "other"}],
+        }});
+        let mut fields = vec![
+            "spec.containers[0].securityContext".to_owned(),
+            "spec.containers[1].image".to_owned(),
+            "spec.initContainers[0].image".to_owned(),
+            "spec.hostNetwork".to_owned(),
+        ];
+        renumber_containers(&mut fields, &pod, &["browser".to_owned()]);
+        assert_eq!(
+            fields,
+            [
+                "spec.containers[1].securityContext",
+                "spec.containers[2].image",
+                "spec.initContainers[0].image",
+                "spec.hostNetwork",
+            ]
+        );
     }
 
     fn container_names(pod: &Value) -> Vec<String> {

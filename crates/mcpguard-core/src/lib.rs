@@ -32,6 +32,7 @@ pub mod documents;
 pub mod egress;
 pub mod engine;
 pub mod exceptions;
+pub mod field_spans;
 pub mod harden;
 pub(crate) mod image_ref;
 pub(crate) mod json_path;

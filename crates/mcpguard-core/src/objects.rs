@@ -76,6 +76,7 @@ pub fn validate_policy(request: &AdmissionRequest, policies: &PolicySet) -> Deci
                 check: MCPPOLICY_SPEC.into(),
                 reason: "invalid MCPPolicy".into(),
                 detail: err.to_string(),
+                fields: Vec::new(),
             }];
             decision
         }
@@ -258,6 +259,7 @@ fn judge_server(
         check: check.into(),
         reason: reason.into(),
         detail,
+        fields: Vec::new(),
     }])
 }
 
@@ -326,6 +328,7 @@ fn judge_network_policy(
             "{}; only mcpguard's own NetworkPolicies and peers in spec.network.allowedExtraPeers are admitted",
             problems.join(", ")
         ),
+        fields: Vec::new(),
     }])
 }
 

@@ -1,7 +1,7 @@
 //! MCP rules beyond the Pod Security Standards: the policy's `validate` section.
 //! Check IDs are the policy field names, so an admin reading a denial knows what to change.
 
-use k8s_openapi::api::core::v1::{EnvVar, PodSpec, ResourceRequirements};
+use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec, ResourceRequirements};
 
 use crate::image_ref::{self, ImageRef, normalise_prefix};
 use crate::policy::Policy;
@@ -20,37 +20,58 @@ pub const ALL_RULE_IDS: &[&str] = &[
     FORBID_SECRET_LITERALS,
 ];
 
-/// A container of any of the three kinds, as the rules see it.
+/// A container of any of the three kinds, as the rules see it, with the PodSpec list it is
+/// in and its index there, which is where its fields are reported.
 struct ContainerView<'a> {
+    list: &'static str,
+    index: usize,
     name: &'a str,
     image: Option<&'a str>,
     env: Option<&'a Vec<EnvVar>>,
     resources: Option<&'a ResourceRequirements>,
 }
 
+impl ContainerView<'_> {
+    /// `containers[1].image` for `image`: the path of a field, relative to the PodSpec.
+    fn path(&self, field: &str) -> String {
+        format!("{}[{}].{field}", self.list, self.index)
+    }
+}
+
+/// The container of `list` at `index`.
+fn placed<'a>(list: &'static str) -> impl Fn((usize, &'a Container)) -> ContainerView<'a> {
+    move |(index, c)| ContainerView {
+        list,
+        index,
+        name: &c.name,
+        image: c.image.as_deref(),
+        env: c.env.as_ref(),
+        resources: c.resources.as_ref(),
+    }
+}
+
 fn containers(spec: &PodSpec) -> impl Iterator<Item = ContainerView<'_>> {
-    let regular = spec
+    let init = spec
         .init_containers
         .iter()
         .flatten()
-        .chain(spec.containers.iter())
-        .map(|c| ContainerView {
-            name: &c.name,
-            image: c.image.as_deref(),
-            env: c.env.as_ref(),
-            resources: c.resources.as_ref(),
-        });
+        .enumerate()
+        .map(placed("initContainers"));
+    let regular = spec.containers.iter().enumerate().map(placed("containers"));
     let ephemeral = spec
         .ephemeral_containers
         .iter()
         .flatten()
-        .map(|c| ContainerView {
+        .enumerate()
+        .map(|(index, c)| ContainerView {
+            list: "ephemeralContainers",
+            index,
             name: &c.name,
             image: c.image.as_deref(),
             env: c.env.as_ref(),
             resources: c.resources.as_ref(),
         });
-    regular.chain(ephemeral)
+    init.chain(regular).chain(ephemeral)
 }
 
 pub fn evaluate(policy: &Policy, spec: &PodSpec) -> Vec<Violation> {
@@ -79,19 +100,25 @@ pub fn evaluate(policy: &Policy, spec: &PodSpec) -> Vec<Violation> {
 fn check_registries(allowed: &[String], spec: &PodSpec) -> Vec<Violation> {
     let prefixes: Vec<String> = allowed.iter().map(|p| normalise_prefix(p)).collect();
     let mut invalid = Vec::new();
+    let mut invalid_fields = Vec::new();
     let mut names = Vec::new();
     let mut images = Vec::new();
+    let mut fields = Vec::new();
     for container in containers(spec) {
         let image = container.image.unwrap_or("");
         match ImageRef::parse(image) {
-            Err(why) => invalid.push(format!(
-                "container {:?} image {} is not a valid reference: {why}",
-                container.name,
-                image_ref::quoted(image)
-            )),
+            Err(why) => {
+                invalid.push(format!(
+                    "container {:?} image {} is not a valid reference: {why}",
+                    container.name,
+                    image_ref::quoted(image)
+                ));
+                invalid_fields.push(container.path("image"));
+            }
             Ok(parsed) if !prefixes.iter().any(|p| parsed.is_under(p)) => {
                 names.push(container.name);
                 images.push(image_ref::quoted(image));
+                fields.push(container.path("image"));
             }
             Ok(_) => {}
         }
@@ -102,6 +129,7 @@ fn check_registries(allowed: &[String], spec: &PodSpec) -> Vec<Violation> {
             check: ALLOWED_REGISTRIES.into(),
             reason: "invalid image reference".into(),
             detail: invalid.join("; "),
+            fields: invalid_fields,
         });
     }
     if !names.is_empty() {
@@ -114,6 +142,7 @@ fn check_registries(allowed: &[String], spec: &PodSpec) -> Vec<Violation> {
                 allowed.join(", "),
                 images.join(", ")
             ),
+            fields,
         });
     }
     violations
@@ -132,12 +161,16 @@ fn check_runtime_class(required: &str, spec: &PodSpec) -> Option<Violation> {
         check: REQUIRE_RUNTIME_CLASS.into(),
         reason: format!("runtimeClassName != {required:?}"),
         detail: format!("pod must set spec.runtimeClassName={required:?}{got}"),
+        fields: vec!["runtimeClassName".to_owned()],
     })
 }
 
 fn check_ceilings(policy: &Policy, spec: &PodSpec) -> Option<Violation> {
     let mut problems = Vec::new();
-    let mut judge = |subject: &str, resources: Option<&ResourceRequirements>| {
+    let mut fields = Vec::new();
+    // `field` is where the resources are (`containers[0].resources`); the section over the
+    // ceiling is named, not the resource, whose name may hold dots (`nvidia.com/gpu`).
+    let mut judge = |subject: &str, field: String, resources: Option<&ResourceRequirements>| {
         let Some(resources) = resources else { return };
         for (section, values) in [
             ("requests", &resources.requests),
@@ -154,14 +187,19 @@ fn check_ceilings(policy: &Policy, spec: &PodSpec) -> Option<Violation> {
                         "{subject} {section} {}={} above the ceiling {}",
                         ceiling.resource, value.0, ceiling.raw
                     ));
+                    let section_field = format!("{field}.{section}");
+                    if !fields.contains(&section_field) {
+                        fields.push(section_field);
+                    }
                 }
             }
         }
     };
-    judge("pod", spec.resources.as_ref());
+    judge("pod", "resources".to_owned(), spec.resources.as_ref());
     for container in containers(spec) {
         judge(
             &format!("container {:?}", container.name),
+            container.path("resources"),
             container.resources,
         );
     }
@@ -172,18 +210,24 @@ fn check_ceilings(policy: &Policy, spec: &PodSpec) -> Option<Violation> {
         check: MAX_RESOURCES.into(),
         reason: "resources above policy ceiling".into(),
         detail: problems.join(", "),
+        fields,
     })
 }
 
 fn check_secret_literals(spec: &PodSpec) -> Option<Violation> {
     let mut findings = Vec::new();
+    let mut fields = Vec::new();
     for container in containers(spec) {
         let literal_secrets: Vec<String> = container
             .env
             .iter()
             .flat_map(|env| env.iter())
-            .filter_map(|var| {
-                literal_secret_reason(var).map(|reason| format!("{} ({reason})", var.name))
+            .enumerate()
+            .filter_map(|(index, var)| {
+                literal_secret_reason(var).map(|reason| {
+                    fields.push(container.path(&format!("env[{index}].value")));
+                    format!("{} ({reason})", var.name)
+                })
             })
             .collect();
         if !literal_secrets.is_empty() {
@@ -202,6 +246,7 @@ fn check_secret_literals(spec: &PodSpec) -> Option<Violation> {
         check: FORBID_SECRET_LITERALS.into(),
         reason: "secret literal in env".into(),
         detail: format!("{}; use valueFrom.secretKeyRef", findings.join(", ")),
+        fields,
     })
 }
 

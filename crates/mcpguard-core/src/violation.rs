@@ -10,6 +10,23 @@ pub struct Violation {
     pub check: String,
     pub reason: String,
     pub detail: String,
+    /// The offending fields, as dotted paths into the judged object
+    /// (`spec.template.spec.containers[1].securityContext.privileged`); a field that fails by
+    /// being unset is named where it would be. Empty when the finding is the object's as a
+    /// whole. Only `check` shows them (with their lines): the webhook's answers, reports and
+    /// audit notes keep the shape they have always had.
+    #[serde(skip)]
+    pub fields: Vec<String>,
+}
+
+impl Violation {
+    /// The fields rebased under `prefix`, when the object judged sits at `prefix` in a larger
+    /// one (a pod spec in a Deployment's template).
+    pub fn prefix_fields(&mut self, prefix: &str) {
+        for field in &mut self.fields {
+            *field = format!("{prefix}.{field}");
+        }
+    }
 }
 
 impl fmt::Display for Violation {
@@ -28,6 +45,7 @@ impl From<crate::pss::CheckResult> for Violation {
             check: result.check_id.to_owned(),
             reason: result.forbidden_reason,
             detail: result.forbidden_detail,
+            fields: result.fields,
         }
     }
 }
@@ -75,11 +93,13 @@ mod tests {
                 reason: "allowPrivilegeEscalation != false".into(),
                 detail: "container \"a\" must set securityContext.allowPrivilegeEscalation=false"
                     .into(),
+                fields: Vec::new(),
             },
             Violation {
                 check: "requireRuntimeClass".into(),
                 reason: "runtimeClassName != \"gvisor\"".into(),
                 detail: String::new(),
+                fields: Vec::new(),
             },
         ];
         assert_eq!(

@@ -91,6 +91,12 @@ impl WorkloadKind {
     pub fn template<'a>(&self, object: &'a Value) -> Option<&'a Value> {
         crate::json_path::at(object, self.template).filter(|t| t.is_object())
     }
+
+    /// The template's place as a dotted path (`spec.template`), under which the fields of
+    /// its pod's findings are reported.
+    pub fn template_path(&self) -> String {
+        self.template.trim_start_matches('/').replace('/', ".")
+    }
 }
 
 /// The template as a pod (`{metadata, spec}`), which is what hardening and the checks take.
@@ -121,6 +127,14 @@ mod tests {
         assert_eq!(
             by_kind("batch/v1", "CronJob").map(|w| w.template),
             Some("/spec/jobTemplate/spec/template")
+        );
+        assert_eq!(
+            by_kind("batch/v1", "CronJob").map(WorkloadKind::template_path),
+            Some("spec.jobTemplate.spec.template".to_owned())
+        );
+        assert_eq!(
+            by_kind("apps/v1", "Deployment").map(WorkloadKind::template_path),
+            Some("spec.template".to_owned())
         );
         assert_eq!(
             by_kind("v1", "PodTemplate").map(|w| w.template),

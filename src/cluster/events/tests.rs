@@ -147,6 +147,7 @@ fn decision_with(outcome: Outcome, checks: &[&str]) -> Decision {
                 check: (*check).to_owned(),
                 reason: format!("{check} reason"),
                 detail: String::new(),
+                fields: Vec::new(),
             })
             .collect(),
         status: None,

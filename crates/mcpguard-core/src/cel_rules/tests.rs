@@ -65,6 +65,7 @@ pub(super) fn violation(check: &str, reason: &str, detail: &str) -> Violation {
         check: check.into(),
         reason: reason.into(),
         detail: detail.into(),
+        fields: Vec::new(),
     }
 }
 

@@ -818,6 +818,7 @@ spec:
                 check: "runtimeClassScheduling".into(),
                 reason: "RuntimeClass scheduling conflict".into(),
                 detail: "RuntimeClass \"gvisor\" requires nodeSelector sandbox=\"gvisor\" but the pod sets sandbox=\"other\"".into(),
+                fields: Vec::new(),
             }],
             status: Some(ResponseStatus::forbidden(
                 "pods \"p\" is forbidden: mcpguard policy \"sandboxed\": RuntimeClass \"gvisor\" requires nodeSelector sandbox=\"gvisor\" but the pod sets sandbox=\"other\"".into()
@@ -884,6 +885,7 @@ fn too_many_containers_denial(count: usize) -> Decision {
             check: "maxContainersPerPod".into(),
             reason: "too many containers".into(),
             detail,
+            fields: Vec::new(),
         }],
         audit_annotations: annotations(&[
             ("policy", "mcp-restricted"),

@@ -333,20 +333,41 @@ fn violation(check: &str, reason: &str, detail: &str) -> Violation {
         check: check.into(),
         reason: reason.into(),
         detail: detail.into(),
+        fields: Vec::new(),
     }
+}
+
+/// `violations` of a Deployment's pod, as named in the Deployment.
+fn in_template(mut violations: Vec<Violation>) -> Vec<Violation> {
+    for violation in &mut violations {
+        violation.prefix_fields("spec.template");
+    }
+    violations
+}
+
+/// `violation` naming `fields` of the pod.
+fn at_fields(mut violation: Violation, fields: &[&str]) -> Violation {
+    violation.fields = strings(fields);
+    violation
 }
 
 fn privileged_violations() -> Vec<Violation> {
     vec![
-        violation(
-            "privileged",
-            "privileged",
-            "container \"app\" must not set securityContext.privileged=true",
+        at_fields(
+            violation(
+                "privileged",
+                "privileged",
+                "container \"app\" must not set securityContext.privileged=true",
+            ),
+            &["spec.containers[0].securityContext.privileged"],
         ),
-        violation(
-            "allowPrivilegeEscalation",
-            "allowPrivilegeEscalation != false",
-            "container \"app\" must set securityContext.allowPrivilegeEscalation=false",
+        at_fields(
+            violation(
+                "allowPrivilegeEscalation",
+                "allowPrivilegeEscalation != false",
+                "container \"app\" must set securityContext.allowPrivilegeEscalation=false",
+            ),
+            &["spec.containers[0].securityContext.allowPrivilegeEscalation"],
         ),
     ]
 }
@@ -354,20 +375,29 @@ fn privileged_violations() -> Vec<Violation> {
 const PRIVILEGED_SUMMARY: &str = "privileged (container \"app\" must not set securityContext.privileged=true), allowPrivilegeEscalation != false (container \"app\" must set securityContext.allowPrivilegeEscalation=false)";
 
 fn host_network_violation() -> Violation {
-    violation("hostNamespaces", "host namespaces", "hostNetwork=true")
+    at_fields(
+        violation("hostNamespaces", "host namespaces", "hostNetwork=true"),
+        &["spec.hostNetwork"],
+    )
 }
 
 fn browser_violations() -> Vec<Violation> {
     vec![
-        violation(
-            "allowPrivilegeEscalation",
-            "allowPrivilegeEscalation != false",
-            "container \"browser\" must set securityContext.allowPrivilegeEscalation=false",
+        at_fields(
+            violation(
+                "allowPrivilegeEscalation",
+                "allowPrivilegeEscalation != false",
+                "container \"browser\" must set securityContext.allowPrivilegeEscalation=false",
+            ),
+            &["spec.containers[0].securityContext.allowPrivilegeEscalation"],
         ),
-        violation(
-            "capabilities_restricted",
-            "unrestricted capabilities",
-            "container \"browser\" must not include \"SYS_ADMIN\" in securityContext.capabilities.add",
+        at_fields(
+            violation(
+                "capabilities_restricted",
+                "unrestricted capabilities",
+                "container \"browser\" must not include \"SYS_ADMIN\" in securityContext.capabilities.add",
+            ),
+            &["spec.containers[0].securityContext.capabilities.add"],
         ),
     ]
 }
@@ -411,8 +441,16 @@ fn denied_workload(
     policy: &str,
     summary: &str,
     warnings: Vec<String>,
-    violations: Vec<Violation>,
+    mut violations: Vec<Violation>,
 ) -> Decision {
+    // The pod's fields, where the kind keeps its template.
+    let template = kind
+        .template_pointer
+        .trim_start_matches('/')
+        .replace('/', ".");
+    for violation in &mut violations {
+        violation.prefix_fields(&template);
+    }
     let ids: Vec<&str> = violations.iter().map(|v| v.check.as_str()).collect();
     Decision {
         outcome: Outcome::Denied,
@@ -917,6 +955,7 @@ fn a_runtime_class_conflict_in_a_template_is_denied_and_recorded() {
                 check: "runtimeClassScheduling".into(),
                 reason: "RuntimeClass scheduling conflict".into(),
                 detail: "RuntimeClass \"gvisor\" requires nodeSelector sandbox=\"gvisor\" but the pod sets sandbox=\"other\"".into(),
+                fields: Vec::new(),
             }],
             status: Some(ResponseStatus::forbidden(
                 "deployments.apps \"web\" is forbidden: the pods it would create would be rejected: mcpguard policy \"p\": RuntimeClass \"gvisor\" requires nodeSelector sandbox=\"gvisor\" but the pod sets sandbox=\"other\"".into()
@@ -941,10 +980,13 @@ fn two_violation_pod() -> Value {
 fn two_violations() -> Vec<Violation> {
     vec![
         host_network_violation(),
-        violation(
-            "capabilities_restricted",
-            "unrestricted capabilities",
-            "container \"app\" must not include \"NET_ADMIN\" in securityContext.capabilities.add",
+        at_fields(
+            violation(
+                "capabilities_restricted",
+                "unrestricted capabilities",
+                "container \"app\" must not include \"NET_ADMIN\" in securityContext.capabilities.add",
+            ),
+            &["spec.containers[0].securityContext.capabilities.add"],
         ),
     ]
 }
@@ -1061,7 +1103,7 @@ fn warn_mode_admits_a_workload_with_would_violate_warnings() {
             outcome: Outcome::Warned,
             patch: None,
             warnings,
-            violations: privileged_violations(),
+            violations: in_template(privileged_violations()),
             status: None,
             audit_annotations: annotations(&[
                 ("policy", "p"),
@@ -1087,7 +1129,7 @@ fn audit_mode_admits_a_workload_with_only_its_will_get_warnings() {
             outcome: Outcome::Audited,
             patch: None,
             warnings: will_get(&STATEFULSET, true),
-            violations: privileged_violations(),
+            violations: in_template(privileged_violations()),
             status: None,
             audit_annotations: annotations(&[
                 ("policy", "p"),
@@ -1375,10 +1417,14 @@ fn an_exception_by_image_waives_only_its_container_and_the_other_keeps_its_viola
         None,
     );
     let decision = validate_with(&policy, &Req::pod(browser_and_app_pod()).build());
-    let remaining = violation(
-        "capabilities_restricted",
-        "unrestricted capabilities",
-        "container \"app\" must not include \"NET_ADMIN\" in securityContext.capabilities.add",
+    let remaining = at_fields(
+        violation(
+            "capabilities_restricted",
+            "unrestricted capabilities",
+            "container \"app\" must not include \"NET_ADMIN\" in securityContext.capabilities.add",
+        ),
+        // The app's own index: the judgement without the browser is renumbered to the pod.
+        &["spec.containers[1].securityContext.capabilities.add"],
     );
     assert_eq!(
         decision,
@@ -1448,10 +1494,14 @@ fn an_image_exception_for_a_compliant_container_claims_no_waiver() {
         hardened_container("browser", "mcr.microsoft.com/playwright:v1.49.0-noble"),
         app
     ]);
-    let only_app = violation(
-        "capabilities_restricted",
-        "unrestricted capabilities",
-        "container \"app\" must not include \"NET_ADMIN\" in securityContext.capabilities.add",
+    let only_app = at_fields(
+        violation(
+            "capabilities_restricted",
+            "unrestricted capabilities",
+            "container \"app\" must not include \"NET_ADMIN\" in securityContext.capabilities.add",
+        ),
+        // The app's own index: the judgement without the browser is renumbered to the pod.
+        &["spec.containers[1].securityContext.capabilities.add"],
     );
     assert_eq!(
         validate_with(&policy, &Req::pod(pod).build()),

@@ -203,6 +203,7 @@ pub fn access_violations(
                 "the MCPServer names {} Secrets and ConfigMaps; at most {MAX_CHECKED_REFERENCES} can be checked against its author's rights",
                 references.len()
             ),
+            fields: Vec::new(),
         }];
     }
     references
@@ -239,6 +240,7 @@ pub fn access_violations(
                 check: reference.kind.check().into(),
                 reason,
                 detail,
+                fields: Vec::new(),
             })
         })
         .collect()
@@ -329,6 +331,7 @@ mod tests {
                 check: MCPSERVER_SERVICEACCOUNT_ACCESS.into(),
                 reason: "author may not run as the named ServiceAccount".into(),
                 detail: "user \"intern\" may not create pods in namespace \"mcp\", so an MCPServer of theirs may not run as ServiceAccount \"k8s-mcp-reader\" either".into(),
+                fields: Vec::new(),
             }]
         );
         assert_eq!(
@@ -367,6 +370,7 @@ mod tests {
                 check: MCPSERVER_CONFIGMAP_ACCESS.into(),
                 reason: "author may not read a referenced ConfigMap".into(),
                 detail: "user \"intern\" may not get ConfigMap \"team-b-settings\" in namespace \"mcp\", so an MCPServer of theirs may not read it either".into(),
+                fields: Vec::new(),
             }]
         );
     }
@@ -389,11 +393,13 @@ mod tests {
                     check: MCPSERVER_SECRET_ACCESS.into(),
                     reason: "author may not read a referenced Secret".into(),
                     detail: "user \"intern\" may not get Secret \"argocd-repo-creds\" in namespace \"mcp\", so an MCPServer of theirs may not read it either".into(),
+                    fields: Vec::new(),
                 },
                 Violation {
                     check: MCPSERVER_SECRET_ACCESS.into(),
                     reason: "author's access to a referenced Secret not verified".into(),
                     detail: "could not verify that user \"intern\" may get Secret \"team-b-token\" in namespace \"mcp\" (the API server did not answer in time); refused until it can be".into(),
+                    fields: Vec::new(),
                 },
             ]
         );
@@ -431,6 +437,7 @@ mod tests {
                 check: MCPSERVER_SECRET_ACCESS.into(),
                 reason: "too many Secret and ConfigMap references".into(),
                 detail: "the MCPServer names 33 Secrets and ConfigMaps; at most 32 can be checked against its author's rights".into(),
+                fields: Vec::new(),
             }]
         );
         assert_eq!(

@@ -34,24 +34,31 @@ pub(crate) static CHECK: Check = Check {
 
 fn allow_privilege_escalation_1_8(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
     // Unset means allowed, so only an explicit false passes.
-    let bad: Vec<&str> = containers(spec)
+    let bad: Vec<_> = containers(spec)
         .filter(|c| {
             c.security_context
                 .and_then(|sc| sc.allow_privilege_escalation)
                 != Some(false)
         })
-        .map(|c| c.name)
         .collect();
     if bad.is_empty() {
         return None;
     }
-    Some(Violation::new(
-        "allowPrivilegeEscalation != false",
-        format!(
-            "{} must set securityContext.allowPrivilegeEscalation=false",
-            containers_phrase(&bad)
+    let names: Vec<&str> = bad.iter().map(|c| c.name).collect();
+    Some(
+        Violation::new(
+            "allowPrivilegeEscalation != false",
+            format!(
+                "{} must set securityContext.allowPrivilegeEscalation=false",
+                containers_phrase(&names)
+            ),
+        )
+        .with_fields(
+            bad.iter()
+                .map(|c| c.path("securityContext.allowPrivilegeEscalation"))
+                .collect(),
         ),
-    ))
+    )
 }
 
 /// API validation rejects this field on Windows pods, so they cannot comply.

@@ -48,6 +48,7 @@ fn allowed_type(profile_type: &str) -> bool {
 fn app_armor_profile_1_0(meta: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
     let mut bad_setters = Vec::new();
     let mut bad_values = BTreeSet::new();
+    let mut fields = Vec::new();
 
     let pod_profile = spec
         .security_context
@@ -56,6 +57,7 @@ fn app_armor_profile_1_0(meta: &ObjectMeta, spec: &PodSpec) -> Option<Violation>
     if let Some(p) = pod_profile.filter(|p| !allowed_type(&p.type_)) {
         bad_setters.push("pod".to_string());
         bad_values.insert(p.type_.as_str());
+        fields.push("securityContext.appArmorProfile.type".to_owned());
     }
 
     let mut bad_containers = Vec::new();
@@ -66,6 +68,7 @@ fn app_armor_profile_1_0(meta: &ObjectMeta, spec: &PodSpec) -> Option<Violation>
         if let Some(p) = profile.filter(|p| !allowed_type(&p.type_)) {
             bad_containers.push(c.name);
             bad_values.insert(p.type_.as_str());
+            fields.push(c.path("securityContext.appArmorProfile.type"));
         }
     }
     if !bad_containers.is_empty() {
@@ -79,6 +82,11 @@ fn app_armor_profile_1_0(meta: &ObjectMeta, spec: &PodSpec) -> Option<Violation>
         .filter(|(k, v)| k.starts_with(ANNOTATION_PREFIX) && !allowed_annotation_value(v))
         .map(|(k, v)| format!("{k}={}", go_quote(v)))
         .collect();
+    if !forbidden_annotations.is_empty() {
+        // The pod's metadata, not its spec (see `Violation::fields`); the annotations are
+        // named whole, as their keys hold dots and slashes.
+        fields.push("metadata.annotations".to_owned());
+    }
 
     // Field values come first (sorted), then the annotations (sorted).
     let mut bad_value_list: Vec<String> = bad_values.into_iter().map(str::to_string).collect();
@@ -92,18 +100,21 @@ fn app_armor_profile_1_0(meta: &ObjectMeta, spec: &PodSpec) -> Option<Violation>
     if bad_setters.is_empty() {
         return None;
     }
-    Some(Violation::new(
-        pluralize(
-            "forbidden AppArmor profile",
-            "forbidden AppArmor profiles",
-            bad_value_list.len(),
-        ),
-        format!(
-            "{} must not set AppArmor profile type to {}",
-            bad_setters.join(" and "),
-            join_quote(&bad_value_list)
-        ),
-    ))
+    Some(
+        Violation::new(
+            pluralize(
+                "forbidden AppArmor profile",
+                "forbidden AppArmor profiles",
+                bad_value_list.len(),
+            ),
+            format!(
+                "{} must not set AppArmor profile type to {}",
+                bad_setters.join(" and "),
+                join_quote(&bad_value_list)
+            ),
+        )
+        .with_fields(fields),
+    )
 }
 
 #[cfg(test)]
@@ -209,5 +220,27 @@ mod tests {
                 ),
             )
         );
+    }
+
+    #[test]
+    fn names_the_profile_field_and_the_pod_annotations() {
+        let p = json!({
+            "metadata": {"annotations": {
+                "container.apparmor.security.beta.kubernetes.io/b": "unconfined"
+            }},
+            "spec": {"containers": [
+                {"name": "a", "securityContext": {"appArmorProfile": {"type": "RuntimeDefault"}}},
+                {"name": "b", "securityContext": {"appArmorProfile": {"type": "Unconfined"}}},
+            ]},
+        });
+        assert_eq!(
+            fields(ID, B, v(0), p),
+            [[
+                "containers[1].securityContext.appArmorProfile.type",
+                "metadata.annotations"
+            ]]
+        );
+        let p = json!({"spec": {"containers": [{"name": "a"}, {"name": "b"}]}});
+        assert!(fields(ID, B, v(0), p).is_empty());
     }
 }

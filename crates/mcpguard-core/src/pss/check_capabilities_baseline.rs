@@ -47,6 +47,7 @@ const ALLOWED_1_0: [&str; 13] = [
 
 fn capabilities_baseline_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
     let mut bad_containers = Vec::new();
+    let mut fields = Vec::new();
     let mut non_default = BTreeSet::new();
     for c in containers(spec) {
         let added = c
@@ -64,19 +65,23 @@ fn capabilities_baseline_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation
         }
         if !valid {
             bad_containers.push(c.name);
+            fields.push(c.path("securityContext.capabilities.add"));
         }
     }
     if bad_containers.is_empty() {
         return None;
     }
-    Some(Violation::new(
-        "non-default capabilities",
-        format!(
-            "{} must not include {} in securityContext.capabilities.add",
-            containers_phrase(&bad_containers),
-            join_quote(&non_default)
-        ),
-    ))
+    Some(
+        Violation::new(
+            "non-default capabilities",
+            format!(
+                "{} must not include {} in securityContext.capabilities.add",
+                containers_phrase(&bad_containers),
+                join_quote(&non_default)
+            ),
+        )
+        .with_fields(fields),
+    )
 }
 
 #[cfg(test)]

@@ -48,15 +48,18 @@ fn capabilities_restricted_1_22(_: &ObjectMeta, spec: &PodSpec) -> Option<Violat
     let mut missing_drop_all = Vec::new();
     let mut adding_forbidden = Vec::new();
     let mut forbidden_caps = BTreeSet::new();
+    let mut fields = Vec::new();
 
     for c in containers(spec) {
         let Some(caps) = c.security_context.and_then(|sc| sc.capabilities.as_ref()) else {
             missing_drop_all.push(c.name);
+            fields.push(c.path("securityContext.capabilities.drop"));
             continue;
         };
         let dropped = caps.drop.as_deref().unwrap_or_default();
         if !dropped.iter().any(|d| d == "ALL") {
             missing_drop_all.push(c.name);
+            fields.push(c.path("securityContext.capabilities.drop"));
         }
         let added = caps.add.as_deref().unwrap_or_default();
         let mut added_forbidden = false;
@@ -66,6 +69,7 @@ fn capabilities_restricted_1_22(_: &ObjectMeta, spec: &PodSpec) -> Option<Violat
         }
         if added_forbidden {
             adding_forbidden.push(c.name);
+            fields.push(c.path("securityContext.capabilities.add"));
         }
     }
 
@@ -86,10 +90,7 @@ fn capabilities_restricted_1_22(_: &ObjectMeta, spec: &PodSpec) -> Option<Violat
     if details.is_empty() {
         return None;
     }
-    Some(Violation::new(
-        "unrestricted capabilities",
-        details.join("; "),
-    ))
+    Some(Violation::new("unrestricted capabilities", details.join("; ")).with_fields(fields))
 }
 
 /// API validation rejects capabilities on Windows pods, so they cannot comply.
@@ -167,5 +168,28 @@ mod tests {
             )
         );
         assert_eq!(run(ID, R, v(25), p), pass());
+    }
+
+    #[test]
+    fn names_the_drop_and_add_fields_of_the_offending_containers() {
+        let p = json!({"spec": {
+            "containers": [
+                {"name": "ok", "securityContext": {"capabilities": {"drop": ["ALL"]}}},
+                {"name": "adds", "securityContext": {"capabilities": {"drop": ["ALL"], "add": ["SYS_ADMIN"]}}},
+            ],
+            "ephemeralContainers": [{"name": "debug"}],
+        }});
+        assert_eq!(
+            fields(ID, R, v(25), p),
+            [[
+                "containers[1].securityContext.capabilities.add",
+                "ephemeralContainers[0].securityContext.capabilities.drop"
+            ]]
+        );
+        let p = json!({"spec": {"containers": [
+            {"name": "a", "securityContext": {"capabilities": {"drop": ["ALL"]}}},
+            {"name": "b", "securityContext": {"capabilities": {"drop": ["ALL"]}}},
+        ]}});
+        assert!(fields(ID, R, v(25), p).is_empty());
     }
 }

@@ -25,19 +25,23 @@ pub(crate) static CHECK: Check = Check {
 
 fn host_namespaces_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
     // PSA lists them as `hostNetwork=true`, in the order network, PID, IPC.
-    let used: Vec<&str> = [
-        ("hostNetwork=true", spec.host_network),
-        ("hostPID=true", spec.host_pid),
-        ("hostIPC=true", spec.host_ipc),
+    let used: Vec<(&str, &str)> = [
+        ("hostNetwork=true", "hostNetwork", spec.host_network),
+        ("hostPID=true", "hostPID", spec.host_pid),
+        ("hostIPC=true", "hostIPC", spec.host_ipc),
     ]
     .into_iter()
-    .filter(|(_, on)| *on == Some(true))
-    .map(|(name, _)| name)
+    .filter(|(_, _, on)| *on == Some(true))
+    .map(|(name, field, _)| (name, field))
     .collect();
     if used.is_empty() {
         return None;
     }
-    Some(Violation::new("host namespaces", used.join(", ")))
+    let names: Vec<&str> = used.iter().map(|(name, _)| *name).collect();
+    Some(
+        Violation::new("host namespaces", names.join(", "))
+            .with_fields(used.iter().map(|(_, field)| (*field).to_owned()).collect()),
+    )
 }
 
 #[cfg(test)]
@@ -77,5 +81,13 @@ mod tests {
             run(ID, B, v(22), p),
             fail(ID, "host namespaces", "hostPID=true")
         );
+    }
+
+    #[test]
+    fn names_each_host_namespace_field() {
+        let p = json!({"spec": {"hostNetwork": true, "hostIPC": true, "hostPID": false}});
+        assert_eq!(fields(ID, B, v(0), p), [["hostNetwork", "hostIPC"]]);
+        let p = json!({"spec": {"hostNetwork": false}});
+        assert!(fields(ID, B, v(0), p).is_empty());
     }
 }

@@ -22,25 +22,34 @@ pub(crate) static CHECK: Check = Check {
 };
 
 fn host_path_volumes_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
-    let host: Vec<&str> = spec
+    let host: Vec<(usize, &str)> = spec
         .volumes
         .as_deref()
         .unwrap_or_default()
         .iter()
-        .filter(|vol| vol.host_path.is_some())
-        .map(|vol| vol.name.as_str())
+        .enumerate()
+        .filter(|(_, vol)| vol.host_path.is_some())
+        .map(|(index, vol)| (index, vol.name.as_str()))
         .collect();
     if host.is_empty() {
         return None;
     }
-    Some(Violation::new(
-        "hostPath volumes",
-        format!(
-            "{} {}",
-            pluralize("volume", "volumes", host.len()),
-            join_quote(&host)
+    let names: Vec<&str> = host.iter().map(|(_, name)| *name).collect();
+    Some(
+        Violation::new(
+            "hostPath volumes",
+            format!(
+                "{} {}",
+                pluralize("volume", "volumes", names.len()),
+                join_quote(&names)
+            ),
+        )
+        .with_fields(
+            host.iter()
+                .map(|(index, _)| format!("volumes[{index}].hostPath"))
+                .collect(),
         ),
-    ))
+    )
 }
 
 #[cfg(test)]
@@ -78,5 +87,16 @@ mod tests {
             fail(ID, "hostPath volumes", r#"volume "h""#)
         );
         assert_eq!(run(ID, R, v(0), p), pass());
+    }
+
+    #[test]
+    fn names_the_host_path_of_the_offending_volume_only() {
+        let p = json!({"spec": {"volumes": [
+            {"name": "ok", "emptyDir": {}},
+            {"name": "host", "hostPath": {"path": "/"}},
+        ]}});
+        assert_eq!(fields(ID, B, v(0), p), [["volumes[1].hostPath"]]);
+        let p = json!({"spec": {"volumes": [{"name": "ok", "emptyDir": {}}]}});
+        assert!(fields(ID, B, v(0), p).is_empty());
     }
 }

@@ -30,16 +30,19 @@ fn host_ports_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
     // PSA keeps the ports as strings in a sorted set, so "10000" sorts before
     // "8080".
     let mut ports = BTreeSet::new();
+    let mut fields = Vec::new();
     for c in containers(spec) {
         let mut valid = true;
-        for port in c
+        for (index, port) in c
             .ports
             .iter()
-            .filter_map(|p| p.host_port)
-            .filter(|&p| p != 0)
+            .enumerate()
+            .filter_map(|(index, p)| p.host_port.map(|port| (index, port)))
+            .filter(|&(_, p)| p != 0)
         {
             valid = false;
             ports.insert(port.to_string());
+            fields.push(c.path(&format!("ports[{index}].hostPort")));
         }
         if !valid {
             bad_containers.push(c.name);
@@ -48,16 +51,19 @@ fn host_ports_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
     if bad_containers.is_empty() {
         return None;
     }
-    Some(Violation::new(
-        "hostPort",
-        format!(
-            "{} {} {} {}",
-            containers_phrase(&bad_containers),
-            pluralize("uses", "use", bad_containers.len()),
-            pluralize("hostPort", "hostPorts", ports.len()),
-            join(&ports, ", ")
-        ),
-    ))
+    Some(
+        Violation::new(
+            "hostPort",
+            format!(
+                "{} {} {} {}",
+                containers_phrase(&bad_containers),
+                pluralize("uses", "use", bad_containers.len()),
+                pluralize("hostPort", "hostPorts", ports.len()),
+                join(&ports, ", ")
+            ),
+        )
+        .with_fields(fields),
+    )
 }
 
 #[cfg(test)]

@@ -17,7 +17,9 @@
 
 use std::collections::BTreeSet;
 
-use k8s_openapi::api::core::v1::{HTTPGetAction, PodSpec, TCPSocketAction};
+use k8s_openapi::api::core::v1::{
+    HTTPGetAction, LifecycleHandler, PodSpec, Probe, TCPSocketAction,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::util::{ContainerView, Violation, join_quote, pluralize};
@@ -33,62 +35,86 @@ pub(crate) static CHECK: Check = Check {
     }],
 };
 
-/// The non-empty hosts a container's probes and lifecycle handlers name.
-fn hosts<'a>(c: &ContainerView<'a>) -> impl Iterator<Item = &'a str> {
-    let probes = [c.liveness_probe, c.readiness_probe, c.startup_probe]
-        .into_iter()
-        .flatten()
-        .map(|p| (p.http_get.as_ref(), p.tcp_socket.as_ref()));
-    let lifecycle = c.lifecycle;
-    let handlers = [
-        lifecycle.and_then(|l| l.post_start.as_ref()),
-        lifecycle.and_then(|l| l.pre_stop.as_ref()),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|h| (h.http_get.as_ref(), h.tcp_socket.as_ref()));
-    probes
-        .chain(handlers)
-        .flat_map(
-            |(http, tcp): (Option<&'a HTTPGetAction>, Option<&'a TCPSocketAction>)| {
-                [
-                    http.and_then(|a| a.host.as_deref()),
-                    tcp.and_then(|a| a.host.as_deref()),
-                ]
-            },
+/// The non-empty hosts a container's probes and lifecycle handlers name, each with the path
+/// of its field in the container (`livenessProbe.httpGet.host`).
+fn hosts<'a>(c: &ContainerView<'a>) -> Vec<(String, &'a str)> {
+    let probe = |p: Option<&'a Probe>| {
+        (
+            p.and_then(|p| p.http_get.as_ref()),
+            p.and_then(|p| p.tcp_socket.as_ref()),
         )
-        .flatten()
-        .filter(|h| !h.is_empty())
+    };
+    let handler = |h: Option<&'a LifecycleHandler>| {
+        (
+            h.and_then(|h| h.http_get.as_ref()),
+            h.and_then(|h| h.tcp_socket.as_ref()),
+        )
+    };
+    let lifecycle = c.lifecycle;
+    let actions: [(&str, Actions<'a>); 5] = [
+        ("livenessProbe", probe(c.liveness_probe)),
+        ("readinessProbe", probe(c.readiness_probe)),
+        ("startupProbe", probe(c.startup_probe)),
+        (
+            "lifecycle.postStart",
+            handler(lifecycle.and_then(|l| l.post_start.as_ref())),
+        ),
+        (
+            "lifecycle.preStop",
+            handler(lifecycle.and_then(|l| l.pre_stop.as_ref())),
+        ),
+    ];
+    actions
+        .into_iter()
+        .flat_map(|(owner, (http, tcp))| {
+            [
+                (owner, "httpGet", http.and_then(|a| a.host.as_deref())),
+                (owner, "tcpSocket", tcp.and_then(|a| a.host.as_deref())),
+            ]
+        })
+        .filter_map(|(owner, action, host)| {
+            host.filter(|h| !h.is_empty())
+                .map(|h| (format!("{owner}.{action}.host"), h))
+        })
+        .collect()
 }
+
+/// The HTTP and TCP actions of a probe or a lifecycle handler.
+type Actions<'a> = (Option<&'a HTTPGetAction>, Option<&'a TCPSocketAction>);
 
 fn host_probes_and_host_lifecycle_1_34(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
     // PSA collects both containers and hosts into sorted sets.
     let mut bad_containers = BTreeSet::new();
     let mut forbidden = BTreeSet::new();
+    let mut fields = Vec::new();
     for c in super::util::containers(spec) {
-        for host in hosts(&c) {
+        for (field, host) in hosts(&c) {
             bad_containers.insert(c.name);
             forbidden.insert(host);
+            fields.push(c.path(&field));
         }
     }
     if bad_containers.is_empty() {
         return None;
     }
-    Some(Violation::new(
-        "probe or lifecycle host",
-        format!(
-            "{} {} {} {} {}",
-            pluralize("container", "containers", bad_containers.len()),
-            join_quote(&bad_containers),
-            pluralize("uses", "use", bad_containers.len()),
-            pluralize(
-                "probe or lifecycle host",
-                "probe or lifecycle hosts",
-                forbidden.len()
+    Some(
+        Violation::new(
+            "probe or lifecycle host",
+            format!(
+                "{} {} {} {} {}",
+                pluralize("container", "containers", bad_containers.len()),
+                join_quote(&bad_containers),
+                pluralize("uses", "use", bad_containers.len()),
+                pluralize(
+                    "probe or lifecycle host",
+                    "probe or lifecycle hosts",
+                    forbidden.len()
+                ),
+                join_quote(&forbidden)
             ),
-            join_quote(&forbidden)
-        ),
-    ))
+        )
+        .with_fields(fields),
+    )
 }
 
 #[cfg(test)]
@@ -163,5 +189,21 @@ mod tests {
         );
         assert_eq!(run(ID, B, v(34), p.clone()), want);
         assert_eq!(run(ID, R, v(34), p), want);
+    }
+
+    #[test]
+    fn names_the_host_field_of_the_probe_that_sets_one() {
+        let p = json!({"spec": {"containers": [
+            {"name": "ok", "livenessProbe": {"httpGet": {"port": 80}}},
+            {"name": "bad", "readinessProbe": {"tcpSocket": {"port": 80, "host": "10.0.0.1"}}},
+        ]}});
+        assert_eq!(
+            fields(ID, B, v(34), p),
+            [["containers[1].readinessProbe.tcpSocket.host"]]
+        );
+        let p = json!({"spec": {"containers": [
+            {"name": "ok", "livenessProbe": {"httpGet": {"port": 80, "host": ""}}},
+        ]}});
+        assert!(fields(ID, B, v(34), p).is_empty());
     }
 }

@@ -24,20 +24,27 @@ pub(crate) static CHECK: Check = Check {
 };
 
 fn privileged_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
-    let bad: Vec<&str> = containers(spec)
+    let bad: Vec<_> = containers(spec)
         .filter(|c| c.security_context.and_then(|sc| sc.privileged) == Some(true))
-        .map(|c| c.name)
         .collect();
     if bad.is_empty() {
         return None;
     }
-    Some(Violation::new(
-        "privileged",
-        format!(
-            "{} must not set securityContext.privileged=true",
-            containers_phrase(&bad)
+    let names: Vec<&str> = bad.iter().map(|c| c.name).collect();
+    Some(
+        Violation::new(
+            "privileged",
+            format!(
+                "{} must not set securityContext.privileged=true",
+                containers_phrase(&names)
+            ),
+        )
+        .with_fields(
+            bad.iter()
+                .map(|c| c.path("securityContext.privileged"))
+                .collect(),
         ),
-    ))
+    )
 }
 
 #[cfg(test)]
@@ -88,5 +95,27 @@ mod tests {
                 r#"containers "init", "main", "debug" must not set securityContext.privileged=true"#
             )
         );
+    }
+
+    #[test]
+    fn names_the_field_of_the_privileged_container_only() {
+        let p = json!({"spec": {"containers": [
+            {"name": "ok", "securityContext": {"privileged": false}},
+            {"name": "bad", "securityContext": {"privileged": true}},
+        ]}});
+        assert_eq!(
+            fields(ID, B, v(0), p),
+            [["containers[1].securityContext.privileged"]]
+        );
+        let p = json!({"spec": {
+            "initContainers": [{"name": "init", "securityContext": {"privileged": true}}],
+            "containers": [{"name": "ok"}],
+        }});
+        assert_eq!(
+            fields(ID, B, v(0), p),
+            [["initContainers[0].securityContext.privileged"]]
+        );
+        let p = json!({"spec": {"containers": [{"name": "a"}, {"name": "b"}]}});
+        assert!(fields(ID, B, v(0), p).is_empty());
     }
 }

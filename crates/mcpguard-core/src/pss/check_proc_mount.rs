@@ -39,24 +39,29 @@ pub(crate) static CHECK: Check = Check {
 pub(crate) fn proc_mount_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
     let mut bad_containers = Vec::new();
     let mut forbidden_types = BTreeSet::new();
+    let mut fields = Vec::new();
     for c in containers(spec) {
         let proc_mount = c.security_context.and_then(|sc| sc.proc_mount.as_deref());
         if let Some(t) = proc_mount.filter(|t| *t != "Default") {
             bad_containers.push(c.name);
             forbidden_types.insert(t);
+            fields.push(c.path("securityContext.procMount"));
         }
     }
     if bad_containers.is_empty() {
         return None;
     }
-    Some(Violation::new(
-        "procMount",
-        format!(
-            "{} must not set securityContext.procMount to {}",
-            containers_phrase(&bad_containers),
-            join_quote(&forbidden_types)
-        ),
-    ))
+    Some(
+        Violation::new(
+            "procMount",
+            format!(
+                "{} must not set securityContext.procMount to {}",
+                containers_phrase(&bad_containers),
+                join_quote(&forbidden_types)
+            ),
+        )
+        .with_fields(fields),
+    )
 }
 
 /// Before v1.35 this relaxation sat behind a perma-alpha feature gate (off by

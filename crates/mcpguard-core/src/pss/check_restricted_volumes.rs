@@ -97,30 +97,41 @@ fn restricted_type(vol: &Volume) -> &'static str {
 fn restricted_volumes_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
     let mut bad_volumes = Vec::new();
     let mut bad_types = BTreeSet::new();
-    for vol in spec.volumes.as_deref().unwrap_or_default() {
+    let mut fields = Vec::new();
+    let volumes = spec.volumes.as_deref().unwrap_or_default();
+    for (index, vol) in volumes.iter().enumerate() {
         if !allowed(vol) {
             bad_volumes.push(vol.name.as_str());
-            bad_types.insert(restricted_type(vol));
+            let source = restricted_type(vol);
+            bad_types.insert(source);
+            fields.push(if source == "unknown" {
+                format!("volumes[{index}]")
+            } else {
+                format!("volumes[{index}].{source}")
+            });
         }
     }
     if bad_volumes.is_empty() {
         return None;
     }
-    Some(Violation::new(
-        "restricted volume types",
-        format!(
-            "{} {} {} {} {}",
-            pluralize("volume", "volumes", bad_volumes.len()),
-            join_quote(&bad_volumes),
-            pluralize("uses", "use", bad_volumes.len()),
-            pluralize(
-                "restricted volume type",
-                "restricted volume types",
-                bad_types.len()
+    Some(
+        Violation::new(
+            "restricted volume types",
+            format!(
+                "{} {} {} {} {}",
+                pluralize("volume", "volumes", bad_volumes.len()),
+                join_quote(&bad_volumes),
+                pluralize("uses", "use", bad_volumes.len()),
+                pluralize(
+                    "restricted volume type",
+                    "restricted volume types",
+                    bad_types.len()
+                ),
+                join_quote(&bad_types)
             ),
-            join_quote(&bad_types)
-        ),
-    ))
+        )
+        .with_fields(fields),
+    )
 }
 
 #[cfg(test)]
@@ -305,5 +316,17 @@ mod tests {
     fn restricted_only() {
         let p = json!({"spec": {"volumes": [{"name": "n", "nfs": {"server": "s", "path": "/"}}]}});
         assert_eq!(run(ID, B, Version::Latest, p), pass());
+    }
+
+    #[test]
+    fn names_the_source_of_the_restricted_volume_only() {
+        let p = json!({"spec": {"volumes": [
+            {"name": "ok", "configMap": {"name": "c"}},
+            {"name": "nfs", "nfs": {"server": "s", "path": "/"}},
+            {"name": "none"},
+        ]}});
+        assert_eq!(fields(ID, R, v(0), p), [["volumes[1].nfs", "volumes[2]"]]);
+        let p = json!({"spec": {"volumes": [{"name": "ok", "secret": {"secretName": "s"}}]}});
+        assert!(fields(ID, R, v(0), p).is_empty());
     }
 }

@@ -38,12 +38,16 @@ const REASON: &str = "runAsNonRoot != true";
 
 fn run_as_non_root_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
     let mut bad_setters = Vec::new();
+    // The fields set to false; and, when none is, the container fields left unset.
+    let mut explicit_fields = Vec::new();
+    let mut implicit_fields = Vec::new();
     let pod_value = spec
         .security_context
         .as_ref()
         .and_then(|sc| sc.run_as_non_root);
     if pod_value == Some(false) {
         bad_setters.push("pod".to_string());
+        explicit_fields.push("securityContext.runAsNonRoot".to_owned());
     }
     let pod_non_root = pod_value == Some(true);
 
@@ -52,9 +56,15 @@ fn run_as_non_root_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
     let mut implicitly_bad = Vec::new();
     for c in containers(spec) {
         match c.security_context.and_then(|sc| sc.run_as_non_root) {
-            Some(false) => explicitly_bad.push(c.name),
+            Some(false) => {
+                explicitly_bad.push(c.name);
+                explicit_fields.push(c.path("securityContext.runAsNonRoot"));
+            }
             Some(true) => {}
-            None if !pod_non_root => implicitly_bad.push(c.name),
+            None if !pod_non_root => {
+                implicitly_bad.push(c.name);
+                implicit_fields.push(c.path("securityContext.runAsNonRoot"));
+            }
             None => {}
         }
     }
@@ -62,22 +72,28 @@ fn run_as_non_root_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
         bad_setters.push(containers_phrase(&explicitly_bad));
     }
     if !bad_setters.is_empty() {
-        return Some(Violation::new(
-            REASON,
-            format!(
-                "{} must not set securityContext.runAsNonRoot=false",
-                bad_setters.join(" and ")
-            ),
-        ));
+        return Some(
+            Violation::new(
+                REASON,
+                format!(
+                    "{} must not set securityContext.runAsNonRoot=false",
+                    bad_setters.join(" and ")
+                ),
+            )
+            .with_fields(explicit_fields),
+        );
     }
     if !implicitly_bad.is_empty() {
-        return Some(Violation::new(
-            REASON,
-            format!(
-                "pod or {} must set securityContext.runAsNonRoot=true",
-                containers_phrase(&implicitly_bad)
-            ),
-        ));
+        return Some(
+            Violation::new(
+                REASON,
+                format!(
+                    "pod or {} must set securityContext.runAsNonRoot=true",
+                    containers_phrase(&implicitly_bad)
+                ),
+            )
+            .with_fields(implicit_fields),
+        );
     }
     None
 }
@@ -181,5 +197,33 @@ mod tests {
                 r#"pod or container "a" must set securityContext.runAsNonRoot=true"#
             )
         );
+    }
+
+    #[test]
+    fn names_where_the_missing_field_would_be() {
+        let p = json!({"spec": {"containers": [
+            {"name": "ok", "securityContext": {"runAsNonRoot": true}},
+            {"name": "unset"},
+        ]}});
+        assert_eq!(
+            fields(ID, R, v(30), p),
+            [["containers[1].securityContext.runAsNonRoot"]]
+        );
+        let p = json!({"spec": {
+            "securityContext": {"runAsNonRoot": false},
+            "containers": [{"name": "a"}, {"name": "b", "securityContext": {"runAsNonRoot": false}}],
+        }});
+        assert_eq!(
+            fields(ID, R, v(30), p),
+            [[
+                "securityContext.runAsNonRoot",
+                "containers[1].securityContext.runAsNonRoot"
+            ]]
+        );
+        let p = json!({"spec": {
+            "securityContext": {"runAsNonRoot": true},
+            "containers": [{"name": "a"}, {"name": "b"}],
+        }});
+        assert!(fields(ID, R, v(30), p).is_empty());
     }
 }

@@ -36,23 +36,29 @@ pub(crate) static CHECK: Check = Check {
 
 fn run_as_user_1_23(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
     let mut bad_setters = Vec::new();
+    let mut fields = Vec::new();
     if spec.security_context.as_ref().and_then(|sc| sc.run_as_user) == Some(0) {
         bad_setters.push("pod".to_string());
+        fields.push("securityContext.runAsUser".to_owned());
     }
-    let bad_containers: Vec<&str> = containers(spec)
+    let bad: Vec<_> = containers(spec)
         .filter(|c| c.security_context.and_then(|sc| sc.run_as_user) == Some(0))
-        .map(|c| c.name)
         .collect();
+    fields.extend(bad.iter().map(|c| c.path("securityContext.runAsUser")));
+    let bad_containers: Vec<&str> = bad.iter().map(|c| c.name).collect();
     if !bad_containers.is_empty() {
         bad_setters.push(containers_phrase(&bad_containers));
     }
     if bad_setters.is_empty() {
         return None;
     }
-    Some(Violation::new(
-        "runAsUser=0",
-        format!("{} must not set runAsUser=0", bad_setters.join(" and ")),
-    ))
+    Some(
+        Violation::new(
+            "runAsUser=0",
+            format!("{} must not set runAsUser=0", bad_setters.join(" and ")),
+        )
+        .with_fields(fields),
+    )
 }
 
 /// UID 0 in a user namespace is not root on the host. Before v1.35 this
@@ -124,5 +130,23 @@ mod tests {
             fail(ID, "runAsUser=0", "pod must not set runAsUser=0")
         );
         assert_eq!(run(ID, R, v(35), p), pass());
+    }
+
+    #[test]
+    fn names_the_pod_and_container_fields_set_to_root() {
+        let p = json!({"spec": {
+            "securityContext": {"runAsUser": 0},
+            "initContainers": [{"name": "i", "securityContext": {"runAsUser": 0}}],
+            "containers": [{"name": "a", "securityContext": {"runAsUser": 1000}}],
+        }});
+        assert_eq!(
+            fields(ID, R, v(23), p),
+            [[
+                "securityContext.runAsUser",
+                "initContainers[0].securityContext.runAsUser"
+            ]]
+        );
+        let p = json!({"spec": {"containers": [{"name": "a"}, {"name": "b"}]}});
+        assert!(fields(ID, R, v(23), p).is_empty());
     }
 }

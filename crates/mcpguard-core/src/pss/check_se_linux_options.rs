@@ -99,6 +99,7 @@ impl<'a> Findings<'a> {
 fn se_linux_options(spec: &PodSpec, allowed: &[&str]) -> Option<Violation> {
     let mut found = Findings::default();
     let mut bad_setters = Vec::new();
+    let mut fields = Vec::new();
 
     let pod_opts = spec
         .security_context
@@ -106,6 +107,7 @@ fn se_linux_options(spec: &PodSpec, allowed: &[&str]) -> Option<Violation> {
         .and_then(|sc| sc.se_linux_options.as_ref());
     if pod_opts.is_some_and(|o| found.record(o, allowed)) {
         bad_setters.push("pod".to_string());
+        fields.push("securityContext.seLinuxOptions".to_owned());
     }
     let mut bad_containers = Vec::new();
     for c in containers(spec) {
@@ -114,6 +116,7 @@ fn se_linux_options(spec: &PodSpec, allowed: &[&str]) -> Option<Violation> {
             .and_then(|sc| sc.se_linux_options.as_ref());
         if opts.is_some_and(|o| found.record(o, allowed)) {
             bad_containers.push(c.name);
+            fields.push(c.path("securityContext.seLinuxOptions"));
         }
     }
     if !bad_containers.is_empty() {
@@ -137,14 +140,17 @@ fn se_linux_options(spec: &PodSpec, allowed: &[&str]) -> Option<Violation> {
     if found.set_role {
         bad_data.push("role may not be set".to_string());
     }
-    Some(Violation::new(
-        "seLinuxOptions",
-        format!(
-            "{} set forbidden securityContext.seLinuxOptions: {}",
-            bad_setters.join(" and "),
-            bad_data.join("; ")
-        ),
-    ))
+    Some(
+        Violation::new(
+            "seLinuxOptions",
+            format!(
+                "{} set forbidden securityContext.seLinuxOptions: {}",
+                bad_setters.join(" and "),
+                bad_data.join("; ")
+            ),
+        )
+        .with_fields(fields),
+    )
 }
 
 #[cfg(test)]

@@ -73,20 +73,24 @@ fn seccomp_profile_baseline_1_0(meta: &ObjectMeta, spec: &PodSpec) -> Option<Vio
     if forbidden.is_empty() {
         return None;
     }
-    Some(Violation::new(
-        "seccompProfile",
-        format!(
-            "forbidden {} {}",
-            pluralize("annotation", "annotations", forbidden.len()),
-            join(&forbidden, ", ")
-        ),
-    ))
+    Some(
+        Violation::new(
+            "seccompProfile",
+            format!(
+                "forbidden {} {}",
+                pluralize("annotation", "annotations", forbidden.len()),
+                join(&forbidden, ", ")
+            ),
+        )
+        // The pod's metadata (see `Violation::fields`), named whole: the keys hold dots.
+        .with_fields(vec!["metadata.annotations".to_owned()]),
+    )
 }
 
 fn seccomp_profile_baseline_1_19(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
     let mut bad_setters = Vec::new();
     let mut bad_values = BTreeSet::new();
-
+    let mut fields = Vec::new();
     let pod_profile = spec
         .security_context
         .as_ref()
@@ -94,6 +98,7 @@ fn seccomp_profile_baseline_1_19(_: &ObjectMeta, spec: &PodSpec) -> Option<Viola
     if let Some(p) = pod_profile.filter(|p| !valid_seccomp_type(&p.type_)) {
         bad_setters.push("pod".to_string());
         bad_values.insert(p.type_.as_str());
+        fields.push("securityContext.seccompProfile.type".to_owned());
     }
     let mut bad_containers = Vec::new();
     for c in containers(spec) {
@@ -103,6 +108,7 @@ fn seccomp_profile_baseline_1_19(_: &ObjectMeta, spec: &PodSpec) -> Option<Viola
         if let Some(p) = profile.filter(|p| !valid_seccomp_type(&p.type_)) {
             bad_containers.push(c.name);
             bad_values.insert(p.type_.as_str());
+            fields.push(c.path("securityContext.seccompProfile.type"));
         }
     }
     if !bad_containers.is_empty() {
@@ -111,14 +117,24 @@ fn seccomp_profile_baseline_1_19(_: &ObjectMeta, spec: &PodSpec) -> Option<Viola
     if bad_setters.is_empty() {
         return None;
     }
-    Some(Violation::new(
+    Some(forbidden_types(&bad_setters, &bad_values, fields))
+}
+
+/// The violation of the pod and containers (`setters`) that set a forbidden profile type.
+pub(crate) fn forbidden_types(
+    setters: &[String],
+    types: &BTreeSet<&str>,
+    fields: Vec<String>,
+) -> Violation {
+    Violation::new(
         "seccompProfile",
         format!(
             "{} must not set securityContext.seccompProfile.type to {}",
-            bad_setters.join(" and "),
-            join_quote(&bad_values)
+            setters.join(" and "),
+            join_quote(types)
         ),
-    ))
+    )
+    .with_fields(fields)
 }
 
 #[cfg(test)]

@@ -17,8 +17,8 @@ use std::collections::BTreeSet;
 use k8s_openapi::api::core::v1::PodSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::check_seccomp_profile_baseline::valid_seccomp_type;
-use super::util::{Violation, containers, containers_phrase, is_windows, join_quote};
+use super::check_seccomp_profile_baseline::{forbidden_types, valid_seccomp_type};
+use super::util::{Violation, containers, containers_phrase, is_windows};
 use super::{Check, Level, Variant};
 
 pub(crate) static CHECK: Check = Check {
@@ -41,6 +41,9 @@ pub(crate) static CHECK: Check = Check {
 fn seccomp_profile_restricted_1_19(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
     let mut bad_setters = Vec::new();
     let mut bad_values = BTreeSet::new();
+    // The profiles of a forbidden type; and, when none is, the container fields left unset.
+    let mut explicit_fields = Vec::new();
+    let mut implicit_fields = Vec::new();
     let mut pod_set = false;
 
     let pod_profile = spec
@@ -53,6 +56,7 @@ fn seccomp_profile_restricted_1_19(_: &ObjectMeta, spec: &PodSpec) -> Option<Vio
         } else {
             bad_setters.push("pod".to_string());
             bad_values.insert(p.type_.as_str());
+            explicit_fields.push("securityContext.seccompProfile.type".to_owned());
         }
     }
 
@@ -67,9 +71,13 @@ fn seccomp_profile_restricted_1_19(_: &ObjectMeta, spec: &PodSpec) -> Option<Vio
             Some(p) if !valid_seccomp_type(&p.type_) => {
                 explicitly_bad.push(c.name);
                 bad_values.insert(p.type_.as_str());
+                explicit_fields.push(c.path("securityContext.seccompProfile.type"));
             }
             Some(_) => {}
-            None if !pod_set => implicitly_bad.push(c.name),
+            None if !pod_set => {
+                implicitly_bad.push(c.name);
+                implicit_fields.push(c.path("securityContext.seccompProfile"));
+            }
             None => {}
         }
     }
@@ -77,23 +85,19 @@ fn seccomp_profile_restricted_1_19(_: &ObjectMeta, spec: &PodSpec) -> Option<Vio
         bad_setters.push(containers_phrase(&explicitly_bad));
     }
     if !bad_setters.is_empty() {
-        return Some(Violation::new(
-            "seccompProfile",
-            format!(
-                "{} must not set securityContext.seccompProfile.type to {}",
-                bad_setters.join(" and "),
-                join_quote(&bad_values)
-            ),
-        ));
+        return Some(forbidden_types(&bad_setters, &bad_values, explicit_fields));
     }
     if !implicitly_bad.is_empty() {
-        return Some(Violation::new(
-            "seccompProfile",
-            format!(
-                r#"pod or {} must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost""#,
-                containers_phrase(&implicitly_bad)
-            ),
-        ));
+        return Some(
+            Violation::new(
+                "seccompProfile",
+                format!(
+                    r#"pod or {} must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost""#,
+                    containers_phrase(&implicitly_bad)
+                ),
+            )
+            .with_fields(implicit_fields),
+        );
     }
     None
 }
@@ -183,5 +187,30 @@ mod tests {
             )
         );
         assert_eq!(run(ID, R, v(25), p), pass());
+    }
+
+    #[test]
+    fn names_the_unset_profile_of_the_uncovered_container_only() {
+        let p = json!({"spec": {"containers": [
+            {"name": "ok", "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}},
+            {"name": "unset"},
+        ]}});
+        assert_eq!(
+            fields(ID, R, v(30), p),
+            [["containers[1].securityContext.seccompProfile"]]
+        );
+        let p = json!({"spec": {"containers": [
+            {"name": "ok"},
+            {"name": "bad", "securityContext": {"seccompProfile": {"type": "Unconfined"}}},
+        ], "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}}});
+        assert_eq!(
+            fields(ID, R, v(30), p),
+            [["containers[1].securityContext.seccompProfile.type"]]
+        );
+        let p = json!({"spec": {
+            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{"name": "a"}, {"name": "b"}],
+        }});
+        assert!(fields(ID, R, v(30), p).is_empty());
     }
 }

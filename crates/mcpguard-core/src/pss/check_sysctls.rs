@@ -104,19 +104,28 @@ fn sysctls_1_37(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
 }
 
 fn sysctls(spec: &PodSpec, allowed: &[&str]) -> Option<Violation> {
-    let forbidden: Vec<&str> = spec
+    let forbidden: Vec<(usize, &str)> = spec
         .security_context
         .as_ref()
         .and_then(|sc| sc.sysctls.as_deref())
         .unwrap_or_default()
         .iter()
         .map(|s| s.name.as_str())
-        .filter(|name| !allowed.contains(name))
+        .enumerate()
+        .filter(|(_, name)| !allowed.contains(name))
         .collect();
     if forbidden.is_empty() {
         return None;
     }
-    Some(Violation::new("forbidden sysctls", join(&forbidden, ", ")))
+    let names: Vec<&str> = forbidden.iter().map(|(_, name)| *name).collect();
+    Some(
+        Violation::new("forbidden sysctls", join(&names, ", ")).with_fields(
+            forbidden
+                .iter()
+                .map(|(index, _)| format!("securityContext.sysctls[{index}]"))
+                .collect(),
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -194,5 +203,18 @@ mod tests {
         boundary("net.ipv4.tcp_notsent_lowat", 37);
         let p = with_sysctls(&["net.ipv4.tcp_notsent_lowat"]);
         assert_eq!(run(ID, B, crate::pss::Version::Latest, p), pass());
+    }
+
+    #[test]
+    fn names_the_forbidden_sysctl_only() {
+        let p = json!({"spec": {"securityContext": {"sysctls": [
+            {"name": "kernel.shm_rmid_forced", "value": "1"},
+            {"name": "kernel.msgmax", "value": "1"},
+        ]}}});
+        assert_eq!(fields(ID, B, v(0), p), [["securityContext.sysctls[1]"]]);
+        let p = json!({"spec": {"securityContext": {"sysctls": [
+            {"name": "kernel.shm_rmid_forced", "value": "1"},
+        ]}}});
+        assert!(fields(ID, B, v(0), p).is_empty());
     }
 }

@@ -30,35 +30,43 @@ fn host_process(opts: Option<&WindowsSecurityContextOptions>) -> bool {
 }
 
 fn windows_host_process_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
-    let bad_containers: Vec<&str> = containers(spec)
+    let bad: Vec<_> = containers(spec)
         .filter(|c| {
             host_process(
                 c.security_context
                     .and_then(|sc| sc.windows_options.as_ref()),
             )
         })
-        .map(|c| c.name)
         .collect();
+    let bad_containers: Vec<&str> = bad.iter().map(|c| c.name).collect();
     let pod_sc = spec.security_context.as_ref();
     let pod_forbidden = host_process(pod_sc.and_then(|sc| sc.windows_options.as_ref()));
-
     let mut setters = Vec::new();
+    let mut fields = Vec::new();
     if pod_forbidden {
         setters.push("pod".to_string());
+        fields.push("securityContext.windowsOptions.hostProcess".to_owned());
     }
     if !bad_containers.is_empty() {
         setters.push(containers_phrase(&bad_containers));
     }
+    fields.extend(
+        bad.iter()
+            .map(|c| c.path("securityContext.windowsOptions.hostProcess")),
+    );
     if setters.is_empty() {
         return None;
     }
-    Some(Violation::new(
-        "hostProcess",
-        format!(
-            "{} must not set securityContext.windowsOptions.hostProcess=true",
-            setters.join(" and ")
-        ),
-    ))
+    Some(
+        Violation::new(
+            "hostProcess",
+            format!(
+                "{} must not set securityContext.windowsOptions.hostProcess=true",
+                setters.join(" and ")
+            ),
+        )
+        .with_fields(fields),
+    )
 }
 
 #[cfg(test)]

@@ -229,6 +229,8 @@ pub struct CheckResult {
     pub check_id: &'static str,
     pub forbidden_reason: String,
     pub forbidden_detail: String,
+    /// The offending fields, relative to the PodSpec (`containers[0].securityContext.privileged`).
+    pub fields: Vec<String>,
 }
 
 type CheckFn = fn(&ObjectMeta, &PodSpec) -> Option<Violation>;
@@ -353,6 +355,7 @@ pub fn evaluate(
                 check_id: id,
                 forbidden_reason: v.reason,
                 forbidden_detail: v.detail,
+                fields: v.fields,
             })
         })
         .collect()

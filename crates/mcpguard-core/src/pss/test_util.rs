@@ -33,12 +33,27 @@ pub(crate) fn pod(json: Value) -> (ObjectMeta, PodSpec) {
     (metadata, serde_json::from_value(spec).expect("spec JSON"))
 }
 
-/// The results of `evaluate` that came from check `id`.
+/// The results of `evaluate` that came from check `id`, without the fields they name
+/// (which [`fields`] asserts), so that the messages are compared on their own.
 pub(crate) fn run(id: &str, level: Level, version: Version, json: Value) -> Vec<CheckResult> {
     let (metadata, spec) = pod(json);
     evaluate(level, version, &metadata, &spec)
         .into_iter()
         .filter(|r| r.check_id == id)
+        .map(|r| CheckResult {
+            fields: Vec::new(),
+            ..r
+        })
+        .collect()
+}
+
+/// The fields check `id` names, one list per result (empty when the pod passes).
+pub(crate) fn fields(id: &str, level: Level, version: Version, json: Value) -> Vec<Vec<String>> {
+    let (metadata, spec) = pod(json);
+    evaluate(level, version, &metadata, &spec)
+        .into_iter()
+        .filter(|r| r.check_id == id)
+        .map(|r| r.fields)
         .collect()
 }
 
@@ -47,6 +62,7 @@ pub(crate) fn fail(id: &'static str, reason: &str, detail: &str) -> Vec<CheckRes
         check_id: id,
         forbidden_reason: reason.to_string(),
         forbidden_detail: detail.to_string(),
+        fields: Vec::new(),
     }]
 }
 

@@ -12,6 +12,11 @@ use k8s_openapi::api::core::v1::{
 pub(crate) struct Violation {
     pub reason: String,
     pub detail: String,
+    /// The offending fields, as paths relative to the PodSpec (`hostNetwork`,
+    /// `containers[1].securityContext.privileged`); a field that fails by being unset is
+    /// named where it would be. A path starting `metadata.` is the pod's metadata (a
+    /// PodSpec has no such field).
+    pub fields: Vec<String>,
 }
 
 impl Violation {
@@ -19,7 +24,13 @@ impl Violation {
         Violation {
             reason: reason.into(),
             detail: detail.into(),
+            fields: Vec::new(),
         }
+    }
+
+    pub(crate) fn with_fields(mut self, fields: Vec<String>) -> Self {
+        self.fields = fields;
+        self
     }
 }
 
@@ -28,6 +39,10 @@ impl Violation {
 /// this view.
 #[derive(Clone, Copy)]
 pub(crate) struct ContainerView<'a> {
+    /// The PodSpec list the container is in (`initContainers`, `containers`,
+    /// `ephemeralContainers`) and its index there: where its fields are reported.
+    pub list: &'static str,
+    pub index: usize,
     pub name: &'a str,
     pub security_context: Option<&'a SecurityContext>,
     pub ports: &'a [ContainerPort],
@@ -40,6 +55,8 @@ pub(crate) struct ContainerView<'a> {
 impl<'a> From<&'a Container> for ContainerView<'a> {
     fn from(c: &'a Container) -> Self {
         ContainerView {
+            list: "",
+            index: 0,
             name: &c.name,
             security_context: c.security_context.as_ref(),
             ports: c.ports.as_deref().unwrap_or_default(),
@@ -54,6 +71,8 @@ impl<'a> From<&'a Container> for ContainerView<'a> {
 impl<'a> From<&'a EphemeralContainer> for ContainerView<'a> {
     fn from(c: &'a EphemeralContainer) -> Self {
         ContainerView {
+            list: "",
+            index: 0,
             name: &c.name,
             security_context: c.security_context.as_ref(),
             ports: c.ports.as_deref().unwrap_or_default(),
@@ -65,15 +84,42 @@ impl<'a> From<&'a EphemeralContainer> for ContainerView<'a> {
     }
 }
 
+impl ContainerView<'_> {
+    /// The path of one of the container's fields relative to the PodSpec:
+    /// `containers[1].securityContext.privileged` for `securityContext.privileged`.
+    pub(crate) fn path(&self, field: &str) -> String {
+        format!("{}[{}].{field}", self.list, self.index)
+    }
+}
+
+/// The container of `list` at `index`, placed so that its fields can be named.
+fn placed<'a, C>(list: &'static str) -> impl Fn((usize, &'a C)) -> ContainerView<'a>
+where
+    &'a C: Into<ContainerView<'a>>,
+    C: 'a,
+{
+    move |(index, container)| ContainerView {
+        list,
+        index,
+        ..container.into()
+    }
+}
+
 /// Every container in PSA's visiting order (init, regular, ephemeral); that
 /// order is what shows up in the messages.
 pub(crate) fn containers(spec: &PodSpec) -> impl Iterator<Item = ContainerView<'_>> {
     let init = spec.init_containers.as_deref().unwrap_or_default();
     let ephemeral = spec.ephemeral_containers.as_deref().unwrap_or_default();
     init.iter()
-        .map(ContainerView::from)
-        .chain(spec.containers.iter().map(ContainerView::from))
-        .chain(ephemeral.iter().map(ContainerView::from))
+        .enumerate()
+        .map(placed("initContainers"))
+        .chain(spec.containers.iter().enumerate().map(placed("containers")))
+        .chain(
+            ephemeral
+                .iter()
+                .enumerate()
+                .map(placed("ephemeralContainers")),
+        )
 }
 
 pub(crate) fn pluralize(
@@ -244,5 +290,15 @@ mod tests {
         .unwrap();
         let names: Vec<&str> = containers(&spec).map(|c| c.name).collect();
         assert_eq!(names, ["i", "c1", "c2", "e"]);
+        let paths: Vec<String> = containers(&spec).map(|c| c.path("image")).collect();
+        assert_eq!(
+            paths,
+            [
+                "initContainers[0].image",
+                "containers[0].image",
+                "containers[1].image",
+                "ephemeralContainers[0].image"
+            ]
+        );
     }
 }

@@ -34,11 +34,68 @@ fn one_container(container: Value) -> PodSpec {
     spec(json!({"containers": [container]}))
 }
 
+/// The rules' findings without the fields they name: these tests are about the words, and
+/// `each_rule_names_the_fields_at_fault` about the fields.
+fn evaluate(policy: &Policy, spec: &PodSpec) -> Vec<Violation> {
+    super::evaluate(policy, spec)
+        .into_iter()
+        .map(|violation| Violation {
+            fields: Vec::new(),
+            ..violation
+        })
+        .collect()
+}
+
+/// The fields of each finding, relative to the PodSpec.
+fn fields_of(policy: &Policy, spec: &PodSpec) -> Vec<Vec<String>> {
+    super::evaluate(policy, spec)
+        .into_iter()
+        .map(|violation| violation.fields)
+        .collect()
+}
+
+#[test]
+fn each_rule_names_the_fields_at_fault() {
+    let two = spec(json!({
+        "initContainers": [{"name": "i", "image": "docker.io/mcp/init:1"}],
+        "containers": [
+            {"name": "a", "image": "docker.io/mcp/fetch:1"},
+            {"name": "b", "image": "evil.example/x:1", "env": [
+                {"name": "HOME", "value": "/home"},
+                {"name": "API_TOKEN", "value": "hunter2hunter2"},
+            ]},
+        ],
+    }));
+    assert_eq!(
+        fields_of(&registries_policy(), &two),
+        [["containers[1].image"]]
+    );
+    let secrets = policy_with("{}", "{forbidSecretLiterals: true}");
+    assert_eq!(fields_of(&secrets, &two), [["containers[1].env[1].value"]]);
+    let compliant = spec(json!({"containers": [
+        {"name": "a", "image": "docker.io/mcp/fetch:1"},
+        {"name": "b", "image": "docker.io/mcp/other:1"},
+    ]}));
+    assert!(fields_of(&registries_policy(), &compliant).is_empty());
+    let heavy = spec(json!({
+        "resources": {"limits": {"cpu": "4"}},
+        "containers": [
+            {"name": "a", "resources": {"limits": {"cpu": "1"}}},
+            {"name": "b", "resources": {"requests": {"cpu": "3", "memory": "2G"}}},
+        ],
+    }));
+    assert_eq!(
+        fields_of(&ceiling_policy(), &heavy),
+        [["resources.limits", "containers[1].resources.requests"]]
+    );
+}
+
 fn violation(check: &str, reason: &str, detail: &str) -> Violation {
     Violation {
         check: check.into(),
         reason: reason.into(),
         detail: detail.into(),
+        fields: Vec::new(),
     }
 }
 
