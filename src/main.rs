@@ -14,25 +14,7 @@ fn main() -> ExitCode {
     // Dropping the guard flushes what is still queued, so it lives until main returns.
     let _log_guard = init_tracing(cli.log_format);
     match cli.command {
-        Command::Serve(args) => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(err) => {
-                    eprintln!("mcpguard: cannot start the async runtime: {err}");
-                    return ExitCode::from(1);
-                }
-            };
-            match runtime.block_on(cmd::serve::run(*args)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(err) => {
-                    eprintln!("mcpguard serve: {err:#}");
-                    ExitCode::from(1)
-                }
-            }
-        }
+        Command::Serve(args) => run_async("serve", cmd::serve::run(*args)),
         Command::Check(args) => ExitCode::from(cmd::check::check(&args)),
         Command::Mutate(args) => ExitCode::from(cmd::check::mutate(&args)),
         Command::Test(args) => ExitCode::from(cmd::policy_test::run(&args)),
@@ -58,19 +40,7 @@ fn main() -> ExitCode {
             print!("{}", cmd::bundle::stream(args.part));
             ExitCode::SUCCESS
         }
-        Command::Bridge(args) => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(err) => {
-                    eprintln!("mcpguard: cannot start the async runtime: {err}");
-                    return ExitCode::from(1);
-                }
-            };
-            report("bridge", runtime.block_on(cmd::bridge::run(*args)))
-        }
+        Command::Bridge(args) => run_async("bridge", cmd::bridge::run(*args)),
         Command::CopySelf(args) => report("copy-self", cmd::copy_self::run(&args)),
         Command::Version => {
             println!("mcpguard {}", env!("CARGO_PKG_VERSION"));
@@ -112,6 +82,23 @@ fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
             .init(),
     }
     guard
+}
+
+/// Runs a long-running subcommand on a multi-threaded runtime, reporting as [`report`].
+fn run_async(
+    command: &str,
+    future: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => report(command, runtime.block_on(future)),
+        Err(err) => {
+            eprintln!("mcpguard: cannot start the async runtime: {err}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn report(command: &str, result: anyhow::Result<()>) -> ExitCode {
