@@ -123,29 +123,14 @@ fn skip_or_fail(what: &str) -> bool {
 
 /// Runs the SDK client script; asserts it passed every check.
 fn run_sdk_client(url: &str, mode: &str, host: Option<&str>) {
-    let mut command = Command::new("python3");
-    command
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/bridge/sdk_client.py"
-        ))
-        .args([url, mode])
-        .args(host)
-        .stdin(Stdio::null());
-    let output = command.output().expect("run python3");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "sdk_client.py {mode} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let mut lines: Vec<&str> = stdout.lines().collect();
+    let mut args = vec![url, mode];
+    args.extend(host);
+    let mut lines = run_script("python3", "sdk_client.py", &args, &String::new);
     // The two concurrent clients finish in either order.
     lines[1..3].sort_unstable();
     assert_eq!(
         lines,
-        ["[single] ok", "[first] ok", "[second] ok", "ALL OK"],
-        "{stdout}"
+        ["[single] ok", "[first] ok", "[second] ok", "ALL OK"]
     );
 }
 
@@ -195,25 +180,11 @@ fn python_sdk_answers_a_handshake_childs_elicitation_and_sampling_as_input_requi
         return;
     }
     let bridge = Bridge::start(&[], &[EVERYTHING, "stdio"]);
-    let output = Command::new("python3")
-        .args([
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/bridge/sdk_input_rounds.py"
-            ),
-            &bridge.url,
-        ])
-        .output()
-        .expect("run python3");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "sdk_input_rounds.py failed:\n{stdout}\n{}\nbridge log:\n{}",
-        String::from_utf8_lossy(&output.stderr),
-        bridge.log()
-    );
+    let lines = run_script("python3", "sdk_input_rounds.py", &[&bridge.url], &|| {
+        format!("bridge log:\n{}", bridge.log())
+    });
     assert_eq!(
-        stdout.lines().collect::<Vec<_>>(),
+        lines,
         [
             "elicitation ok",
             "sampling ok",
@@ -265,37 +236,54 @@ fn npm_package(package: &str) -> Option<String> {
     }
 }
 
-/// Runs a node script with `args`, failing with its output (and the bridge's log) unless it
-/// succeeds; its stdout lines.
-fn run_node(script: &str, args: &[&str], bridge: &Bridge) -> Vec<String> {
-    let output = Command::new("node")
-        .arg(script)
+/// Runs `program tests/bridge/<script> args…`, failing with its output (and `context`, such
+/// as the bridge's log) unless it succeeds; its stdout lines.
+fn run_script(
+    program: &str,
+    script: &str,
+    args: &[&str],
+    context: &dyn Fn() -> String,
+) -> Vec<String> {
+    let output = Command::new(program)
+        .arg(format!(
+            "{}/tests/bridge/{script}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .expect("run node");
+        .unwrap_or_else(|err| panic!("run {program}: {err}"));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
-        "{script} failed:\n{stdout}\n{}\nbridge log:\n{}",
+        "{script} {args:?} failed:\n{stdout}\n{}\n{}",
         String::from_utf8_lossy(&output.stderr),
-        bridge.log()
+        context()
     );
     stdout.lines().map(str::to_owned).collect()
 }
 
+/// Runs `script` (in tests/bridge) with the global npm `package` against a bridge to
+/// server-everything; the bridge and the script's lines, the two concurrent clients' lines
+/// (second and third) sorted. `None` when a tool is missing and skipping is allowed.
+fn typescript_run(package: &str, script: &str) -> Option<(Bridge, Vec<String>)> {
+    if !sdk_available() {
+        return None;
+    }
+    let package_dir = npm_package(package)?;
+    let bridge = Bridge::start(&[], &[EVERYTHING, "stdio"]);
+    let mut lines = run_script("node", script, &[&package_dir, &bridge.url], &|| {
+        format!("bridge log:\n{}", bridge.log())
+    });
+    lines[1..3].sort_unstable();
+    Some((bridge, lines))
+}
+
 #[test]
 fn typescript_sdk_over_2025_11_25_sessions_with_progress_two_clients_and_delete() {
-    if !sdk_available() {
-        return;
-    }
-    let Some(sdk) = npm_package("@modelcontextprotocol/sdk") else {
+    let Some((bridge, lines)) = typescript_run("@modelcontextprotocol/sdk", "ts_client.mjs") else {
         return;
     };
-    let bridge = Bridge::start(&[], &[EVERYTHING, "stdio"]);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bridge/ts_client.mjs");
-    let mut lines = run_node(script, &[&sdk, &bridge.url], &bridge);
-    lines[1..3].sort_unstable();
     assert_eq!(
         lines,
         ["[single] ok", "[first] ok", "[second] ok", "ALL OK"],
@@ -306,16 +294,10 @@ fn typescript_sdk_over_2025_11_25_sessions_with_progress_two_clients_and_delete(
 
 #[test]
 fn typescript_sdk_v2_over_2026_07_28_stateless_with_an_elicitation_round() {
-    if !sdk_available() {
-        return;
-    }
-    let Some(client) = npm_package("@modelcontextprotocol/client") else {
+    let Some((bridge, lines)) = typescript_run("@modelcontextprotocol/client", "ts2_client.mjs")
+    else {
         return;
     };
-    let bridge = Bridge::start(&[], &[EVERYTHING, "stdio"]);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bridge/ts2_client.mjs");
-    let mut lines = run_node(script, &[&client, &bridge.url], &bridge);
-    lines[1..3].sort_unstable();
     assert_eq!(
         lines,
         [
