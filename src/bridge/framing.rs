@@ -37,65 +37,17 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
         }
     }
 
-    /// The next line without its terminator (`\n` or `\r\n`). `Ok(None)` at end of stream;
-    /// `Err(true)` when the line exceeds the cap (its bytes so far are discarded). A last line
-    /// without a newline is returned as a line.
-    async fn next_raw(&mut self) -> std::io::Result<Result<Option<&[u8]>, LineTooLong>> {
-        self.line.clear();
-        loop {
-            let available = self.reader.fill_buf().await?;
-            if available.is_empty() {
-                if self.line.is_empty() {
-                    return Ok(Ok(None));
-                }
-                break;
-            }
-            let (chunk, found_newline) = match available.iter().position(|&b| b == b'\n') {
-                Some(at) => (&available[..at], true),
-                None => (available, false),
-            };
-            if self.line.len() + chunk.len() > self.max {
-                return Ok(Err(LineTooLong));
-            }
-            self.line.extend_from_slice(chunk);
-            let consumed = chunk.len() + usize::from(found_newline);
-            self.reader.consume(consumed);
-            if found_newline {
-                break;
-            }
-        }
-        if self.line.last() == Some(&b'\r') {
-            self.line.pop();
-        }
-        Ok(Ok(Some(&self.line)))
-    }
-
-    /// The next frame of a JSON-RPC stream. Blank lines are skipped: some servers print one
-    /// after each message, and it carries nothing.
-    pub async fn next_frame(&mut self) -> std::io::Result<Frame> {
-        loop {
-            let line = match self.next_raw().await? {
-                Err(LineTooLong) => return Ok(Frame::TooLong),
-                Ok(None) => return Ok(Frame::Eof),
-                Ok(Some(line)) => line,
-            };
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            return Ok(parse_line(line));
-        }
-    }
-
-    /// The next line as text for the log, cut to the cap (the rest of an over-long line is
-    /// skipped, not returned as more lines). `None` at end of stream.
-    pub async fn next_log_line(&mut self) -> std::io::Result<Option<String>> {
+    /// Reads the next line, without its terminator (`\n` or `\r\n`), into `self.line`. A
+    /// last line without a newline is a line. Past the cap, `Stop` gives up on the line (its
+    /// bytes so far are discarded) and `Cut` keeps the first `max` bytes and skips the rest.
+    async fn read_line(&mut self, past_cap: PastCap) -> std::io::Result<LineRead> {
         self.line.clear();
         let mut truncated = false;
         loop {
             let available = self.reader.fill_buf().await?;
             if available.is_empty() {
                 if self.line.is_empty() && !truncated {
-                    return Ok(None);
+                    return Ok(LineRead::Eof);
                 }
                 break;
             }
@@ -105,6 +57,9 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
             };
             let room = self.max.saturating_sub(self.line.len());
             if chunk.len() > room {
+                if past_cap == PastCap::Stop {
+                    return Ok(LineRead::TooLong);
+                }
                 truncated = true;
             }
             self.line.extend_from_slice(&chunk[..chunk.len().min(room)]);
@@ -117,6 +72,31 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
         if self.line.last() == Some(&b'\r') {
             self.line.pop();
         }
+        Ok(LineRead::Line { truncated })
+    }
+
+    /// The next frame of a JSON-RPC stream. Blank lines are skipped: some servers print one
+    /// after each message, and it carries nothing.
+    pub async fn next_frame(&mut self) -> std::io::Result<Frame> {
+        loop {
+            match self.read_line(PastCap::Stop).await? {
+                LineRead::TooLong => return Ok(Frame::TooLong),
+                LineRead::Eof => return Ok(Frame::Eof),
+                LineRead::Line { .. } => {}
+            }
+            if self.line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            return Ok(parse_line(&self.line));
+        }
+    }
+
+    /// The next line as text for the log, cut to the cap (the rest of an over-long line is
+    /// skipped, not returned as more lines). `None` at end of stream.
+    pub async fn next_log_line(&mut self) -> std::io::Result<Option<String>> {
+        let LineRead::Line { truncated } = self.read_line(PastCap::Cut).await? else {
+            return Ok(None);
+        };
         let mut text = String::from_utf8_lossy(&self.line).into_owned();
         if truncated {
             text.push_str(" […truncated]");
@@ -125,8 +105,20 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
     }
 }
 
-#[derive(Debug)]
-struct LineTooLong;
+/// What [`LineReader::read_line`] does with a line longer than the cap.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PastCap {
+    /// The stream cannot be trusted to resynchronise (JSON-RPC).
+    Stop,
+    /// Keep the start, skip the rest (log lines).
+    Cut,
+}
+
+enum LineRead {
+    Eof,
+    Line { truncated: bool },
+    TooLong,
+}
 
 /// A line is a message when it is a JSON object with `"jsonrpc": "2.0"`. Anything else
 /// (a banner, a stray `console.log`, half a message) is garbage on a protocol stream.
