@@ -156,6 +156,21 @@ impl Http {
     }
 }
 
+/// One client of either path, so that both run the same measured loop.
+enum Client {
+    Stdio(Box<Stdio_>),
+    Http(Http),
+}
+
+impl Client {
+    async fn call(&mut self, request: &Value) -> Value {
+        match self {
+            Client::Stdio(server) => server.call(request).await,
+            Client::Http(server) => server.call(request).await,
+        }
+    }
+}
+
 enum Path {
     Stdio,
     Bridge(String),
@@ -174,33 +189,19 @@ async fn run(path: &Path, clients: usize, calls: u64) -> (Vec<Duration>, Duratio
         };
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(calls as usize);
-            match url {
-                None => {
-                    let mut server = Stdio_::start().await;
-                    for id in 1..=20 {
-                        check_echo(&server.call(&echo(id)).await, id);
-                    }
-                    barrier.wait().await;
-                    for id in 100..100 + calls {
-                        let t = Instant::now();
-                        let response = server.call(&echo(id)).await;
-                        latencies.push(t.elapsed());
-                        check_echo(&response, id);
-                    }
-                }
-                Some(url) => {
-                    let server = Http::start(&url).await;
-                    for id in 1..=20 {
-                        check_echo(&server.call(&echo(id)).await, id);
-                    }
-                    barrier.wait().await;
-                    for id in 100..100 + calls {
-                        let t = Instant::now();
-                        let response = server.call(&echo(id)).await;
-                        latencies.push(t.elapsed());
-                        check_echo(&response, id);
-                    }
-                }
+            let mut client = match url {
+                None => Client::Stdio(Box::new(Stdio_::start().await)),
+                Some(url) => Client::Http(Http::start(&url).await),
+            };
+            for id in 1..=20 {
+                check_echo(&client.call(&echo(id)).await, id);
+            }
+            barrier.wait().await;
+            for id in 100..100 + calls {
+                let t = Instant::now();
+                let response = client.call(&echo(id)).await;
+                latencies.push(t.elapsed());
+                check_echo(&response, id);
             }
             latencies
         }));
