@@ -447,12 +447,12 @@ fn listen_address(line: &str) -> Option<SocketAddr> {
     if let Some(addr) = line.strip_prefix("echo is serving on ") {
         return addr.trim().parse().ok();
     }
+    // The flat JSON log line: `{"ts", "level", "msg", then the fields}`.
     let value: Value = serde_json::from_str(line).ok()?;
-    let fields = value.get("fields")?;
-    if fields.get("message")?.as_str()? != "mcpguard is serving" {
+    if value.get("msg")?.as_str()? != "mcpguard is serving" {
         return None;
     }
-    fields.get("listen")?.as_str()?.parse().ok()
+    value.get("listen")?.as_str()?.parse().ok()
 }
 
 /// Server processes still running, for [`stop_children_on_signal`].
