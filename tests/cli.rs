@@ -746,15 +746,18 @@ fn check_routes_several_policies_and_mcppolicy_inputs_by_namespace() {
     let file = file.display().to_string();
     let more = more.display().to_string();
     let manifests = manifests.display().to_string();
-    let output = run(&[
-        "check",
-        "--no-mutate",
-        "--policy",
-        &file,
-        "--policy",
-        &more,
-        &manifests,
-    ]);
+    let check_both = || {
+        run(&[
+            "check",
+            "--no-mutate",
+            "--policy",
+            &file,
+            "--policy",
+            &more,
+            &manifests,
+        ])
+    };
+    let output = check_both();
     let text = stdout(&output);
     let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with("  ")).collect();
     assert_eq!(
@@ -778,15 +781,7 @@ fn check_routes_several_policies_and_mcppolicy_inputs_by_namespace() {
         policy("zeta", "team", "restricted"),
     )
     .expect("write");
-    let output = run(&[
-        "check",
-        "--no-mutate",
-        "--policy",
-        &file,
-        "--policy",
-        &more,
-        &manifests,
-    ]);
+    let output = check_both();
     assert_eq!(
         stderr(&output),
         concat!(
