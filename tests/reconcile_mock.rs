@@ -66,6 +66,15 @@ impl MockApi {
         self.expect(&Expect::get(path)).await
     }
 
+    /// Expects a `GET` of each `(path, resource)`, in order, answered "not found".
+    async fn expect_absent(&mut self, objects: &[(&str, &str)]) {
+        for (path, resource) in objects {
+            self.expect_get(path)
+                .await
+                .reply(StatusCode::NOT_FOUND, &mock_api::not_found(resource, NAME));
+        }
+    }
+
     /// Expects the reads the controller makes before it writes anything: each object it
     /// would write (the NetworkPolicy only when the policy wants one), answered "not found".
     async fn expect_nothing_there(&mut self, network_policy: bool) {
@@ -79,25 +88,18 @@ impl MockApi {
                 (NETWORK_POLICY_PATH, "networkpolicies.networking.k8s.io"),
             );
         }
-        for (path, resource) in objects {
-            self.expect_get(path)
-                .await
-                .reply(StatusCode::NOT_FOUND, &mock_api::not_found(resource, NAME));
-        }
+        self.expect_absent(&objects).await;
     }
 
     /// Expects the reads of a server with one replica and no autoscaler: it owns no
     /// PodDisruptionBudget or HorizontalPodAutoscaler, so the controller looks for one to
     /// delete and finds none.
     async fn expect_no_budget_or_autoscaler(&mut self) {
-        for (path, resource) in [
+        self.expect_absent(&[
             (BUDGET_PATH, "poddisruptionbudgets.policy"),
             (AUTOSCALER_PATH, "horizontalpodautoscalers.autoscaling"),
-        ] {
-            self.expect_get(path)
-                .await
-                .reply(StatusCode::NOT_FOUND, &mock_api::not_found(resource, NAME));
-        }
+        ])
+        .await;
     }
 
     /// Expects mcpguard's server-side apply to `path`.
@@ -1016,17 +1018,14 @@ async fn an_autoscaled_server_gets_its_hpa_and_budget_and_reports_its_scale() {
         .pass(&server, move |mut api| async move {
             api.expect_get(SERVER_PATH).await.ok(&script_server);
             // Each object it would write is read first; none exists yet.
-            for (path, resource) in [
+            api.expect_absent(&[
                 (NETWORK_POLICY_PATH, "networkpolicies.networking.k8s.io"),
                 (SERVICE_PATH, "services"),
                 (BUDGET_PATH, "poddisruptionbudgets.policy"),
                 (AUTOSCALER_PATH, "horizontalpodautoscalers.autoscaling"),
                 (DEPLOYMENT_PATH, "deployments.apps"),
-            ] {
-                api.expect_get(path)
-                    .await
-                    .reply(StatusCode::NOT_FOUND, &mock_api::not_found(resource, NAME));
-            }
+            ])
+            .await;
             let np = api.expect_apply(NETWORK_POLICY_PATH).await;
             np.ok(&stored(&np.body, "601"));
             let service = api.expect_apply(SERVICE_PATH).await;
@@ -1086,15 +1085,12 @@ async fn an_autoscaler_another_owner_holds_stops_the_server_with_a_conflict() {
     let (result, status) = harness
         .pass(&server, move |mut api| async move {
             api.expect_get(SERVER_PATH).await.ok(&script_server);
-            for (path, resource) in [
+            api.expect_absent(&[
                 (NETWORK_POLICY_PATH, "networkpolicies.networking.k8s.io"),
                 (SERVICE_PATH, "services"),
                 (BUDGET_PATH, "poddisruptionbudgets.policy"),
-            ] {
-                api.expect_get(path)
-                    .await
-                    .reply(StatusCode::NOT_FOUND, &mock_api::not_found(resource, NAME));
-            }
+            ])
+            .await;
             api.expect_get(AUTOSCALER_PATH).await.ok(&foreign);
             let status = api.expect(&apply_to(STATUS_PATH)).await;
             status.ok(&with_status(&script_server, &status.body["status"]));
