@@ -287,7 +287,7 @@ async fn post_session(
         );
     };
     if is_request {
-        forward_request(&session.child, message, accepts, Era::Handshake, None, None).await
+        forward_request(&session.child, message, accepts, Era::Handshake, None).await
     } else {
         match session.child.send(&message).await {
             Ok(()) => StatusCode::ACCEPTED.into_response(),
@@ -364,7 +364,7 @@ async fn post_stateless(
     }
     if shared.discover.is_none() {
         // A 2026-07-28 child speaks for itself, input-required rounds included.
-        return forward_request(&shared.child, message, accepts, Era::Stateless, None, None).await;
+        return forward_request(&shared.child, message, accepts, Era::Stateless, None).await;
     }
     // A handshake-era child's results need the fields 2026-07-28 requires, and its requests
     // to the client become input-required rounds.
@@ -384,15 +384,7 @@ async fn post_stateless(
                     child: resumed.child,
                     ..rounds
                 };
-                answer(
-                    resumed.waiter,
-                    id,
-                    accepts,
-                    Era::Stateless,
-                    Some(method),
-                    Some(rounds),
-                )
-                .await
+                answer(resumed.waiter, id, accepts, Era::Stateless, Some(rounds)).await
             }
             Err(Refused(reason)) => rpc_error(StatusCode::OK, &id, -32602, &reason),
         };
@@ -402,7 +394,6 @@ async fn post_stateless(
         message,
         accepts,
         Era::Stateless,
-        Some(method),
         Some(rounds),
     )
     .await
@@ -636,13 +627,12 @@ async fn forward_request(
     message: Value,
     accepts: Accepts,
     era: Era,
-    translate: Option<String>,
     rounds: Option<Rounds>,
 ) -> Response {
     let id = message.get("id").cloned().unwrap_or(Value::Null);
-    let offer = match (&rounds, &translate) {
-        (Some(_), Some(method)) => revision::input_offer(method, &message),
-        _ => InputOffer::default(),
+    let offer = match &rounds {
+        Some(rounds) => revision::input_offer(&rounds.origin.method, &message),
+        None => InputOffer::default(),
     };
     let waiter = match child.request_with_input(message, offer).await {
         Ok(waiter) => waiter,
@@ -661,11 +651,12 @@ async fn forward_request(
             );
         }
     };
-    answer(waiter, id, accepts, era, translate, rounds).await
+    answer(waiter, id, accepts, era, rounds).await
 }
 
-/// Input-required rounds for one stateless request to a handshake-era shared child: where
-/// a child's request parks the call, and what the request's retry must repeat.
+/// One stateless request to a handshake-era shared child: its results are translated to
+/// 2026-07-28 (for `origin.method`), and a child's request parks the call as an
+/// input-required round, which the retry must repeat `origin` to resume.
 #[derive(Clone)]
 struct Rounds {
     bridge: Arc<Bridge>,
@@ -720,7 +711,6 @@ async fn answer(
     id: Value,
     accepts: Accepts,
     era: Era,
-    translate: Option<String>,
     rounds: Option<Rounds>,
 ) -> Response {
     let first = loop {
@@ -744,10 +734,7 @@ async fn answer(
         }
     };
     let (first, waiter) = match (first, &rounds) {
-        (Event::Final(response), _) => (
-            Event::Final(finish(response, &id, translate.as_deref())),
-            None,
-        ),
+        (Event::Final(response), _) => (Event::Final(finish(response, &id, rounds.as_ref())), None),
         (Event::Input(request), Some(rounds)) => (
             Event::Final(rounds.input_required(waiter, &request, &id)),
             None,
@@ -766,17 +753,16 @@ async fn answer(
             };
             json_response(status, &response)
         }
-        first => sse_response(Body::from_stream(sse_events(
-            first, waiter, id, translate, rounds,
-        ))),
+        first => sse_response(Body::from_stream(sse_events(first, waiter, id, rounds))),
     }
 }
 
 /// The response as the client must see it: its own id (a resumed call's response carries
-/// the first round's), and the fields 2026-07-28 requires when translating.
-fn finish(mut response: Value, id: &Value, translate: Option<&str>) -> Value {
-    if let Some(method) = translate {
-        revision::to_stateless_result(method, &mut response);
+/// the first round's), and, translated from a handshake-era child (`rounds`), the fields
+/// 2026-07-28 requires.
+fn finish(mut response: Value, id: &Value, rounds: Option<&Rounds>) -> Value {
+    if let Some(rounds) = rounds {
+        revision::to_stateless_result(&rounds.origin.method, &mut response);
     }
     if let Some(slot) = response.get_mut("id") {
         *slot = id.clone();
@@ -802,7 +788,6 @@ fn sse_events(
     first: Event,
     waiter: Option<Waiter>,
     id: Value,
-    translate: Option<String>,
     rounds: Option<Rounds>,
 ) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> {
     struct State {
@@ -810,7 +795,7 @@ fn sse_events(
         waiter: Option<Waiter>,
         done: bool,
     }
-    let context = Arc::new((id, translate, rounds));
+    let context = Arc::new((id, rounds));
     futures::stream::unfold(
         State {
             pending: Some(first),
@@ -820,7 +805,7 @@ fn sse_events(
         move |mut state| {
             let context = Arc::clone(&context);
             async move {
-                let (id, translate, rounds) = &*context;
+                let (id, rounds) = &*context;
                 if state.done {
                     return None;
                 }
@@ -856,7 +841,7 @@ fn sse_events(
                     Ok(Event::Final(m) | Event::Input(m)) => {
                         w.guard.disarm();
                         state.done = true;
-                        sse_frame(&finish(m, id, translate.as_deref()))
+                        sse_frame(&finish(m, id, rounds.as_ref()))
                     }
                 };
                 Some((Ok(frame), state))
