@@ -15,6 +15,7 @@
 //! the call is cancelled.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -147,40 +148,34 @@ impl InputRounds {
         else {
             return Err(Refused("requestState must be a string".to_owned()));
         };
-        let parked = {
+        let (parked, response) = {
             let mut table = self.lock();
-            let Some(entry) = table.get(token) else {
+            let Entry::Occupied(entry) = table.entry(token.to_owned()) else {
                 return Err(Refused(
                     "the requestState is unknown or has expired: call again without it".to_owned(),
                 ));
             };
-            if entry.origin.method != origin.method || entry.origin.target != origin.target {
+            let waiting = entry.get();
+            if waiting.origin.method != origin.method || waiting.origin.target != origin.target {
                 return Err(Refused(format!(
                     "the requestState belongs to another request ({} {})",
-                    entry.origin.method,
-                    entry.origin.target.as_deref().unwrap_or("")
+                    waiting.origin.method,
+                    waiting.origin.target.as_deref().unwrap_or("")
                 )));
             }
-            let answered = params
+            let Some(response) = params
                 .and_then(|p| p.get("inputResponses"))
-                .and_then(|r| r.get(&entry.key))
-                .is_some_and(Value::is_object);
-            if !answered {
+                .and_then(|r| r.get(&waiting.key))
+                .filter(|r| r.is_object())
+                .cloned()
+            else {
                 return Err(Refused(format!(
                     "inputResponses must answer the input request {:?}",
-                    entry.key
+                    waiting.key
                 )));
-            }
-            table.remove(token)
+            };
+            (entry.remove(), response)
         };
-        let Some(parked) = parked else {
-            return Err(Refused("the requestState was already used".to_owned()));
-        };
-        let response = params
-            .and_then(|p| p.get("inputResponses"))
-            .and_then(|r| r.get(&parked.key))
-            .cloned()
-            .unwrap_or_else(|| json!({}));
         let answer = json!({"jsonrpc": "2.0", "id": parked.child_request_id, "result": response});
         if let Err(reason) = parked.child.send(&answer).await {
             return Err(Refused(reason));
