@@ -215,12 +215,4 @@ impl InputRounds {
     pub fn clear(&self) {
         self.lock().clear();
     }
-
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
