@@ -717,24 +717,25 @@ impl Shared {
     /// one client's question (and what the tool knows) to the other.
     fn route_input_request(&self, message: Value, method: String) -> Result<(), String> {
         let routing = self.lock();
-        let mut candidates = routing
+        let candidates: Vec<&Pending> = routing
             .pending
             .values()
-            .filter(|p| p.input.eligible && !p.messages.is_closed());
-        let (Some(only), None) = (candidates.next(), candidates.next()) else {
-            let count = routing
-                .pending
-                .values()
-                .filter(|p| p.input.eligible && !p.messages.is_closed())
-                .count();
-            return Err(if count == 0 {
-                format!("{method}: no client request is in flight that this could belong to")
-            } else {
-                format!(
-                    "{method}: {count} client requests are in flight on the shared server \
-                     process, and stdio does not say which one this belongs to"
-                )
-            });
+            .filter(|p| p.input.eligible && !p.messages.is_closed())
+            .collect();
+        let only = match candidates.as_slice() {
+            [only] => only,
+            [] => {
+                return Err(format!(
+                    "{method}: no client request is in flight that this could belong to"
+                ));
+            }
+            several => {
+                return Err(format!(
+                    "{method}: {} client requests are in flight on the shared server \
+                     process, and stdio does not say which one this belongs to",
+                    several.len()
+                ));
+            }
         };
         if let Err(reason) = only.input.admits(&method, message.get("params")) {
             return Err(format!("{method}: {reason}"));
