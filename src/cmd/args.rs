@@ -160,8 +160,9 @@ pub struct BridgeArgs {
     /// A session with nothing in flight and no GET stream ends after this many seconds.
     #[arg(long, env = "MCPGUARD_BRIDGE_IDLE_TIMEOUT_SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub idle_timeout_secs: u64,
-    /// How long the bridge's own `server/discover` probe and `initialize` of the shared
-    /// (2026-07-28) server may take, in seconds.
+    /// How long a session's `initialize` and the bridge's own requests to a server (the
+    /// `server/discover` probe, `initialize` of the shared 2026-07-28 server, and
+    /// `resources/subscribe` for listen streams) may take, in seconds.
     #[arg(long, env = "MCPGUARD_BRIDGE_INIT_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub init_timeout_secs: u64,
     /// How long a 2026-07-28 call to a 2025-11-25 server may wait for its client's
